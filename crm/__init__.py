@@ -1,0 +1,55 @@
+"""Rapport: a relationship CRM where every medium is real life."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the WSGI app: configuration, extensions, blueprints. Starts no scheduler."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder="../templates",
+        static_folder="../static",
+    )
+
+    from crm.config import load_config
+
+    load_config(app, test_config)
+
+    from crm import database, errors, templating
+    from crm.extensions import csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    database.configure_engine_events()
+    migrate.init_app(app, db, directory=str(_project_root() / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+
+    from crm.auth.services import configure_login
+
+    configure_login(login_manager)
+
+    from crm.auth.views import bp as auth_bp
+    from crm.contacts.views import bp as contacts_bp
+    from crm.interactions.views import bp as interactions_bp
+    from crm.main.views import bp as main_bp
+    from crm.mediums.views import bp as mediums_bp
+
+    for bp in (main_bp, auth_bp, contacts_bp, interactions_bp, mediums_bp):
+        app.register_blueprint(bp)
+
+    errors.register(app)
+    templating.register(app)
+
+    from crm.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _project_root():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent

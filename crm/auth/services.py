@@ -1,0 +1,106 @@
+"""Account writes and look-ups."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask_login import LoginManager
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from crm.extensions import db
+from crm.models import User
+
+# A real hash to compare against when the email is unknown, so both failures
+# take the same time and say the same thing.
+_DUMMY_HASH = generate_password_hash("rapport-timing-equaliser")
+
+
+class EmailTaken(Exception):
+    """An account with that email exists already."""
+
+
+def normalise_email(email: str) -> str:
+    """Return the stored form of an email: stripped and lower-cased."""
+    return email.strip().lower()
+
+
+def hash_password(password: str) -> str:
+    """Hash a password with scrypt."""
+    return generate_password_hash(password, method="scrypt")
+
+
+def find_user_by_email(email: str) -> User | None:
+    """Return the account with this email, case-insensitively."""
+    return db.session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def register_user(email: str, name: str, password: str, time_zone: str = "UTC") -> User:
+    """Create an account; raise EmailTaken if the email is in use."""
+    if find_user_by_email(email) is not None:
+        raise EmailTaken(email)
+    user = User(
+        email=normalise_email(email),
+        name=name.strip(),
+        password_hash=hash_password(password),
+        time_zone=time_zone,
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """Return the user if the email and password match an active account."""
+    user = find_user_by_email(email)
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.is_active:
+        return None
+    return user
+
+
+def change_password(user: User, new_password: str) -> None:
+    """Set a new password and end every other session of this user."""
+    user.password_hash = hash_password(new_password)
+    user.session_version = (user.session_version or 1) + 1
+    db.session.flush()
+
+
+def update_profile(user: User, *, name: str, time_zone: str) -> None:
+    """Change the user's name and time zone."""
+    user.name = name.strip()
+    user.time_zone = time_zone
+    db.session.flush()
+
+
+def is_safe_next(target: str | None) -> bool:
+    """Allow only local paths as a post-login redirect."""
+    if not target:
+        return False
+    if "\\" in target or any(ord(c) < 32 for c in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//")
+
+
+def load_user(user_id: str) -> User | None:
+    """Load the session's user; a stale session version logs it out."""
+    try:
+        raw_id, raw_version = user_id.split(":", 1)
+        uid, version = int(raw_id), int(raw_version)
+    except ValueError:
+        return None
+    user = db.session.get(User, uid)
+    if user is None or user.session_version != version or not user.is_active:
+        return None
+    return user
+
+
+def configure_login(manager: LoginManager) -> None:
+    """Wire Flask-Login to the user table."""
+    manager.user_loader(load_user)
+    manager.login_view = "auth.login"
+    manager.login_message = "Please log in to continue."
+    manager.login_message_category = "info"

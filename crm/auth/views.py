@@ -1,0 +1,93 @@
+"""Register, log in, log out, settings."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.security import check_password_hash
+
+from crm.auth import services
+from crm.auth.forms import LoginForm, PasswordForm, ProfileForm, RegisterForm
+from crm.extensions import db
+
+bp = Blueprint("auth", __name__)
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.home"))
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            user = services.register_user(
+                form.email.data, form.name.data, form.password.data, form.time_zone.data
+            )
+        except services.EmailTaken:
+            form.email.errors.append("An account with this email exists already. Log in instead?")
+        else:
+            db.session.commit()
+            login_user(user)
+            flash(f"Welcome to Rapport, {user.name}.", "success")
+            return redirect(url_for("contacts.index"))
+    return render_template("auth/register.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.home"))
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    if form.validate_on_submit():
+        user = services.authenticate(form.email.data, form.password.data)
+        if user is None:
+            form.form_errors.append("That email and password do not match an account.")
+        else:
+            login_user(user, remember=form.remember.data)
+            target = form.next.data
+            return redirect(target if services.is_safe_next(target) else url_for("main.home"))
+    return render_template("auth/login.html", form=form), 422 if form.errors else 200
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    flash("You are logged out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@login_required
+def settings():
+    profile = ProfileForm(obj=current_user, prefix="profile")
+    password = PasswordForm(prefix="password")
+    status = 200
+    if request.method == "POST" and request.form.get("action") == "profile":
+        if profile.validate_on_submit():
+            services.update_profile(
+                current_user, name=profile.name.data, time_zone=profile.time_zone.data
+            )
+            db.session.commit()
+            flash("Settings saved.", "success")
+            return redirect(url_for("auth.settings"))
+        status = 422
+    elif request.method == "POST" and request.form.get("action") == "password":
+        if password.validate_on_submit():
+            if not check_password_hash(current_user.password_hash, password.current_password.data):
+                password.current_password.errors.append("That is not your current password.")
+                status = 422
+            else:
+                services.change_password(current_user, password.new_password.data)
+                db.session.commit()
+                # The session version changed: log this session in again.
+                login_user(current_user)
+                flash("Password changed. Your other sessions have been logged out.", "success")
+                return redirect(url_for("auth.settings"))
+        else:
+            status = 422
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/settings.html", profile=profile, password=password), status

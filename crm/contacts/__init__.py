@@ -1,0 +1,1 @@
+"""Contacts: the people in a network, their channels and tags."""

@@ -1,0 +1,82 @@
+"""Contact and channel forms."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+
+from crm.contacts.services import parse_tags
+from crm.forms import TimeZoneField, strip_filter
+from crm.models.contact import TAG_MAX_LENGTH
+
+
+def _optional_int(value):
+    if value in (None, "", "None"):
+        return None
+    return int(value)
+
+
+class ContactForm(FlaskForm):
+    name = StringField(
+        "Name",
+        filters=[strip_filter],
+        validators=[InputRequired(message="Give the contact a name."), Length(max=120)],
+    )
+    company = StringField("Company", filters=[strip_filter], validators=[Length(max=120)])
+    title = StringField("Title", filters=[strip_filter], validators=[Length(max=120)])
+    location = StringField("Location", filters=[strip_filter], validators=[Length(max=120)])
+    time_zone = TimeZoneField("Their time zone", allow_blank=True)
+    tags = StringField(
+        "Tags",
+        filters=[strip_filter],
+        description="Separate tags with commas, e.g. conference, design, Berlin",
+    )
+    origin_medium = SelectField("First met on", coerce=_optional_int, validate_choice=False)
+    origin_date = DateField("First met date", validators=[Optional()])
+    introduced_by = SelectField("Introduced by", coerce=_optional_int, validate_choice=False)
+    keep_in_touch_days = IntegerField(
+        "Keep in touch every (days)",
+        validators=[Optional(), NumberRange(min=1, max=3650, message="Between 1 and 3650 days.")],
+    )
+    notes = TextAreaField("Notes", validators=[Length(max=20000)])
+    is_private = BooleanField("Private (never shown to a coach)")
+
+    def validate_tags(self, field):
+        for tag in parse_tags(field.data or ""):
+            if len(tag) > TAG_MAX_LENGTH:
+                raise ValidationError(
+                    f"Each tag can have at most {TAG_MAX_LENGTH} characters: “{tag[:20]}…” is "
+                    f"{len(tag)}."
+                )
+        if len(parse_tags(field.data or "")) > 30:
+            raise ValidationError("A contact can have at most 30 tags.")
+
+    def validate_origin_medium(self, field):
+        if field.data is not None and field.data not in {c[0] for c in field.choices}:
+            raise ValidationError("Choose one of your mediums.")
+
+    def validate_introduced_by(self, field):
+        if field.data is not None and field.data not in {c[0] for c in field.choices}:
+            raise ValidationError("Choose one of your contacts.")
+
+
+class ChannelForm(FlaskForm):
+    medium = SelectField("Medium", coerce=_optional_int, validate_choice=False)
+    value = StringField(
+        "Handle, address or number",
+        filters=[strip_filter],
+        validators=[InputRequired(message="Enter a handle, address or number."), Length(max=255)],
+    )
+    label = StringField(
+        "Label", filters=[strip_filter], validators=[Length(max=40)],
+        description="Optional, e.g. work or personal",
+    )
+
+    def validate_medium(self, field):
+        if field.data is None or field.data not in {c[0] for c in field.choices}:
+            raise ValidationError("Choose one of your mediums.")
+
+
+class ConfirmForm(FlaskForm):
+    """An empty form: a POST with a CSRF token."""

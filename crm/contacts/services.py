@@ -1,0 +1,377 @@
+"""Queries and writes for contacts, tags and channels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from flask import abort
+from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy.orm import selectinload
+
+from crm.extensions import db
+from crm.models import (
+    Contact,
+    ContactChannel,
+    Interaction,
+    Medium,
+    Tag,
+    User,
+    contact_tags,
+    interaction_participants,
+    utcnow,
+)
+
+SORTS = ("name", "-name", "last", "-last")
+
+
+@dataclass
+class ContactData:
+    """What a contact form submits, already validated."""
+
+    name: str
+    company: str = ""
+    title: str = ""
+    location: str = ""
+    time_zone: str | None = None
+    notes: str = ""
+    tags: list[str] = field(default_factory=list)
+    origin_medium: Medium | None = None
+    origin_date: date | None = None
+    introduced_by: Contact | None = None
+    keep_in_touch_days: int | None = None
+    is_private: bool = False
+
+
+@dataclass
+class MediumUse:
+    """One step of a relationship's path across mediums."""
+
+    medium: Medium
+    first_used: datetime | date
+    count: int
+    is_origin: bool = False
+
+
+def contacts_for(user: User) -> Select:
+    """The scoping query: every contact this user owns."""
+    return select(Contact).where(Contact.owner_id == user.id)
+
+
+def get_contact_or_404(user: User, contact_id: int) -> Contact:
+    """One of the user's contacts, or 404."""
+    contact = db.session.scalar(contacts_for(user).where(Contact.id == contact_id))
+    if contact is None:
+        abort(404)
+    return contact
+
+
+def get_contacts(user: User, ids: list[int]) -> list[Contact]:
+    """The user's contacts among ids; others' ids are silently absent."""
+    if not ids:
+        return []
+    return list(db.session.scalars(contacts_for(user).where(Contact.id.in_(ids))))
+
+
+def search_condition(user: User, q: str):
+    """Match a name, company, tag or channel handle containing q."""
+    like = f"%{_escape_like(q.strip().lower())}%"
+    tag_match = exists().where(
+        contact_tags.c.contact_id == Contact.id,
+        contact_tags.c.tag_id == Tag.id,
+        Tag.owner_id == user.id,
+        func.lower(Tag.name).like(like, escape="\\"),
+    )
+    channel_match = exists().where(
+        ContactChannel.contact_id == Contact.id,
+        func.lower(ContactChannel.value).like(like, escape="\\"),
+    )
+    return or_(
+        func.lower(Contact.name).like(like, escape="\\"),
+        func.lower(Contact.company).like(like, escape="\\"),
+        tag_match,
+        channel_match,
+    )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_contacts(
+    user: User,
+    *,
+    q: str = "",
+    tag: str = "",
+    sort: str = "name",
+    archived: bool = False,
+    page: int = 1,
+    per_page: int = 25,
+):
+    """A page of the user's contacts, with what the list shows eagerly loaded."""
+    query = contacts_for(user)
+    query = query.where(
+        Contact.archived_at.is_not(None) if archived else Contact.archived_at.is_(None)
+    )
+    if q.strip():
+        query = query.where(search_condition(user, q))
+    if tag:
+        query = query.where(
+            exists().where(
+                contact_tags.c.contact_id == Contact.id,
+                contact_tags.c.tag_id == Tag.id,
+                Tag.owner_id == user.id,
+                func.lower(Tag.name) == tag.lower(),
+            )
+        )
+    if sort not in SORTS:
+        sort = "name"
+    name_order = (func.lower(Contact.name), Contact.id)
+    if sort == "name":
+        query = query.order_by(*name_order)
+    elif sort == "-name":
+        query = query.order_by(func.lower(Contact.name).desc(), Contact.id.desc())
+    elif sort == "last":
+        # Most recent first; never-contacted people last.
+        query = query.order_by(
+            Contact.last_interaction_at.is_(None), Contact.last_interaction_at.desc(), Contact.id
+        )
+    else:
+        query = query.order_by(
+            Contact.last_interaction_at.is_(None), Contact.last_interaction_at.asc(), Contact.id
+        )
+    query = query.options(
+        selectinload(Contact.tags),
+        selectinload(Contact.last_interaction).selectinload(Interaction.medium),
+    )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False, max_per_page=100)
+
+
+def contact_choices(user: User, *, exclude_id: int | None = None) -> list[tuple[int, str]]:
+    """(id, label) for every active contact, for pickers."""
+    query = (
+        select(Contact.id, Contact.name, Contact.company)
+        .where(Contact.owner_id == user.id, Contact.archived_at.is_(None))
+        .order_by(func.lower(Contact.name), Contact.id)
+    )
+    if exclude_id is not None:
+        query = query.where(Contact.id != exclude_id)
+    return [
+        (cid, f"{name} ({company})" if company else name)
+        for cid, name, company in db.session.execute(query)
+    ]
+
+
+def tag_names(user: User) -> list[str]:
+    """Every tag the user has, alphabetically."""
+    return list(
+        db.session.scalars(
+            select(Tag.name).where(Tag.owner_id == user.id).order_by(func.lower(Tag.name))
+        )
+    )
+
+
+def parse_tags(raw: str) -> list[str]:
+    """Split a comma-separated tag list, dropping blanks and repeats (case-insensitively)."""
+    seen: dict[str, str] = {}
+    for part in (raw or "").split(","):
+        name = " ".join(part.split())
+        if name and name.lower() not in seen:
+            seen[name.lower()] = name
+    return list(seen.values())
+
+
+def _resolve_tags(user: User, names: list[str]) -> list[Tag]:
+    if not names:
+        return []
+    lowered = [n.lower() for n in names]
+    existing = {
+        t.name.lower(): t
+        for t in db.session.scalars(
+            select(Tag).where(Tag.owner_id == user.id, func.lower(Tag.name).in_(lowered))
+        )
+    }
+    tags = []
+    for name in names:
+        tag = existing.get(name.lower())
+        if tag is None:
+            tag = Tag(owner_id=user.id, name=name)
+            db.session.add(tag)
+            existing[name.lower()] = tag
+        tags.append(tag)
+    return tags
+
+
+def _apply(user: User, contact: Contact, data: ContactData) -> None:
+    contact.name = data.name
+    contact.company = data.company
+    contact.title = data.title
+    contact.location = data.location
+    contact.time_zone = data.time_zone or None
+    contact.notes = data.notes
+    contact.origin_medium_id = data.origin_medium.id if data.origin_medium else None
+    contact.origin_date = data.origin_date
+    contact.introduced_by_id = data.introduced_by.id if data.introduced_by else None
+    contact.keep_in_touch_days = data.keep_in_touch_days
+    contact.is_private = data.is_private
+    contact.tags = _resolve_tags(user, data.tags)
+
+
+def create_contact(user: User, data: ContactData) -> Contact:
+    """Add a contact to the user's network."""
+    contact = Contact(owner_id=user.id)
+    _apply(user, contact, data)
+    db.session.add(contact)
+    db.session.flush()
+    return contact
+
+
+def update_contact(user: User, contact: Contact, data: ContactData) -> None:
+    """Save an edited contact."""
+    if data.introduced_by is not None and _introduces_back(contact, data.introduced_by):
+        raise ValueError("introduction cycle")
+    _apply(user, contact, data)
+    db.session.flush()
+
+
+def _introduces_back(contact: Contact, introducer: Contact) -> bool:
+    """True when introducer is contact itself or was (indirectly) introduced by contact."""
+    seen = set()
+    current: Contact | None = introducer
+    while current is not None and current.id not in seen:
+        if current.id == contact.id:
+            return True
+        seen.add(current.id)
+        current = current.introduced_by
+    return False
+
+
+def set_archived(contact: Contact, archived: bool) -> None:
+    """Archive or restore a contact; nothing about it is lost."""
+    contact.archived_at = utcnow() if archived else None
+    db.session.flush()
+
+
+def deletion_impact(contact: Contact) -> dict[str, int]:
+    """What deleting a contact removes: solo interactions go, shared ones stay."""
+    solo = _solo_interaction_ids(contact)
+    total = db.session.scalar(
+        select(func.count())
+        .select_from(interaction_participants)
+        .where(interaction_participants.c.contact_id == contact.id)
+    )
+    return {"solo_interactions": len(solo), "shared_interactions": (total or 0) - len(solo)}
+
+
+def _solo_interaction_ids(contact: Contact) -> list[int]:
+    others = (
+        select(interaction_participants.c.interaction_id)
+        .where(interaction_participants.c.contact_id != contact.id)
+        .scalar_subquery()
+    )
+    return list(
+        db.session.scalars(
+            select(interaction_participants.c.interaction_id).where(
+                interaction_participants.c.contact_id == contact.id,
+                interaction_participants.c.interaction_id.not_in(others),
+            )
+        )
+    )
+
+
+def delete_contact(contact: Contact) -> None:
+    """Delete a contact, the interactions only they took part in, and their channels."""
+    from crm.interactions.services import delete_interactions
+
+    delete_interactions(contact.owner_id, _solo_interaction_ids(contact))
+    db.session.delete(contact)
+    db.session.flush()
+
+
+def add_channel(contact: Contact, medium: Medium, value: str, label: str = "") -> ContactChannel:
+    """Add a handle; the caller has normalised value already."""
+    existing = db.session.scalar(
+        select(ContactChannel).where(
+            ContactChannel.contact_id == contact.id,
+            ContactChannel.medium_id == medium.id,
+            ContactChannel.value == value,
+        )
+    )
+    if existing is not None:
+        raise ValueError("duplicate channel")
+    channel = ContactChannel(contact_id=contact.id, medium_id=medium.id, value=value, label=label)
+    db.session.add(channel)
+    db.session.flush()
+    return channel
+
+
+def get_channel_or_404(contact: Contact, channel_id: int) -> ContactChannel:
+    """A channel of this contact, or 404."""
+    channel = db.session.scalar(
+        select(ContactChannel).where(
+            ContactChannel.id == channel_id, ContactChannel.contact_id == contact.id
+        )
+    )
+    if channel is None:
+        abort(404)
+    return channel
+
+
+def remove_channel(channel: ContactChannel) -> None:
+    """Remove one handle from a contact."""
+    db.session.delete(channel)
+    db.session.flush()
+
+
+def medium_path(contact: Contact) -> list[MediumUse]:
+    """Every medium this relationship has used, in the order it was first used.
+
+    The origin ("first met on") is the first step when it is known. The order
+    is a fact about time; it grades no medium above another.
+    """
+    rows = db.session.execute(
+        select(Interaction.medium_id, func.min(Interaction.occurred_at), func.count())
+        .join(
+            interaction_participants,
+            interaction_participants.c.interaction_id == Interaction.id,
+        )
+        .where(interaction_participants.c.contact_id == contact.id)
+        .group_by(Interaction.medium_id)
+    ).all()
+    medium_ids = {mid for mid, _, _ in rows}
+    if contact.origin_medium_id:
+        medium_ids.add(contact.origin_medium_id)
+    mediums = {
+        m.id: m for m in db.session.scalars(select(Medium).where(Medium.id.in_(medium_ids)))
+    }
+    uses: dict[int, MediumUse] = {}
+    for mid, first, count in rows:
+        uses[mid] = MediumUse(medium=mediums[mid], first_used=first, count=count)
+    origin_id = contact.origin_medium_id
+    if origin_id and origin_id in mediums:
+        origin = uses.get(origin_id)
+        if origin is None:
+            uses[origin_id] = MediumUse(
+                medium=mediums[origin_id],
+                first_used=contact.origin_date or contact.created_at,
+                count=0,
+                is_origin=True,
+            )
+        else:
+            origin.is_origin = True
+            if contact.origin_date and contact.origin_date < origin.first_used.date():
+                origin.first_used = contact.origin_date
+    # The origin leads on its own day; otherwise the moment of first use, then the name.
+    return sorted(
+        uses.values(),
+        key=lambda u: (_day(u.first_used), not u.is_origin, _instant(u.first_used),
+                       u.medium.name.lower()),
+    )
+
+
+def _day(value: datetime | date) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _instant(value: datetime | date) -> str:
+    return value.isoformat() if isinstance(value, datetime) else value.isoformat() + "T00:00"

@@ -1,0 +1,220 @@
+"""Contact pages: list, create, show with timeline, edit, archive, delete, channels."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from crm.contacts import services
+from crm.contacts.channels import ChannelError, normalise_channel
+from crm.contacts.forms import ChannelForm, ConfirmForm, ContactForm
+from crm.extensions import db
+from crm.interactions.services import timeline
+from crm.mediums.services import get_medium_or_404, mediums_for
+
+bp = Blueprint("contacts", __name__, url_prefix="/contacts")
+
+
+@bp.before_request
+@login_required
+def _require_login():
+    """Every contact page is for a logged-in user."""
+
+
+def _page_arg() -> int:
+    return max(request.args.get("page", 1, type=int) or 1, 1)
+
+
+@bp.get("")
+def index():
+    q = request.args.get("q", "")[:100]
+    tag = request.args.get("tag", "")[:40]
+    sort = request.args.get("sort", "name")
+    archived = request.args.get("archived") == "1"
+    page = services.list_contacts(
+        current_user,
+        q=q,
+        tag=tag,
+        sort=sort,
+        archived=archived,
+        page=_page_arg(),
+        per_page=current_app.config["CONTACTS_PER_PAGE"],
+    )
+    return render_template(
+        "contacts/index.html",
+        page=page,
+        q=q,
+        tag=tag,
+        sort=sort if sort in services.SORTS else "name",
+        archived=archived,
+    )
+
+
+def _contact_form(contact=None) -> ContactForm:
+    form = ContactForm(obj=contact)
+    form.origin_medium.choices = [(None, "— Not recorded —")] + [
+        (m.id, m.name) for m in mediums_for(current_user)
+    ]
+    form.introduced_by.choices = [(None, "— Nobody —")] + services.contact_choices(
+        current_user, exclude_id=contact.id if contact else None
+    )
+    if contact is not None and request.method == "GET":
+        form.tags.data = ", ".join(contact.tag_names)
+        form.origin_medium.data = contact.origin_medium_id
+        form.introduced_by.data = contact.introduced_by_id
+    if contact is not None and contact.introduced_by is not None:
+        ids = {c[0] for c in form.introduced_by.choices}
+        if contact.introduced_by_id not in ids:  # an archived introducer stays selectable
+            form.introduced_by.choices.append((contact.introduced_by_id, contact.introduced_by.name))
+    return form
+
+
+def _contact_data(form: ContactForm) -> services.ContactData:
+    origin = get_medium_or_404(current_user, form.origin_medium.data) if form.origin_medium.data else None
+    introducer = (
+        services.get_contact_or_404(current_user, form.introduced_by.data)
+        if form.introduced_by.data
+        else None
+    )
+    return services.ContactData(
+        name=form.name.data,
+        company=form.company.data or "",
+        title=form.title.data or "",
+        location=form.location.data or "",
+        time_zone=form.time_zone.data or None,
+        notes=form.notes.data or "",
+        tags=services.parse_tags(form.tags.data or ""),
+        origin_medium=origin,
+        origin_date=form.origin_date.data,
+        introduced_by=introducer,
+        keep_in_touch_days=form.keep_in_touch_days.data,
+        is_private=form.is_private.data,
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    form = _contact_form()
+    if form.validate_on_submit():
+        contact = services.create_contact(current_user, _contact_data(form))
+        db.session.commit()
+        flash(f"{contact.name} added.", "success")
+        return redirect(url_for("contacts.show", contact_id=contact.id))
+    return render_template("contacts/form.html", form=form, contact=None), (
+        422 if form.errors else 200
+    )
+
+
+@bp.get("/<int:contact_id>")
+def show(contact_id: int):
+    contact = services.get_contact_or_404(current_user, contact_id)
+    return _render_show(contact, ChannelForm())
+
+
+def _render_show(contact, channel_form: ChannelForm, status: int = 200):
+    newest_first = request.args.get("order", "newest") != "oldest"
+    interactions = timeline(
+        current_user,
+        contact,
+        newest_first=newest_first,
+        page=_page_arg(),
+        per_page=current_app.config["INTERACTIONS_PER_PAGE"],
+    )
+    if not channel_form.medium.choices:
+        channel_form.medium.choices = [(m.id, m.name) for m in mediums_for(current_user)]
+    page = render_template(
+        "contacts/show.html",
+        contact=contact,
+        interactions=interactions,
+        newest_first=newest_first,
+        path=services.medium_path(contact),
+        channel_form=channel_form,
+        confirm=ConfirmForm(),
+    )
+    return page, status
+
+
+@bp.route("/<int:contact_id>/edit", methods=["GET", "POST"])
+def edit(contact_id: int):
+    contact = services.get_contact_or_404(current_user, contact_id)
+    form = _contact_form(contact)
+    if form.validate_on_submit():
+        try:
+            services.update_contact(current_user, contact, _contact_data(form))
+        except ValueError:
+            form.introduced_by.errors.append(
+                f"{contact.name} introduced that person (directly or through others)."
+            )
+        else:
+            db.session.commit()
+            flash("Changes saved.", "success")
+            return redirect(url_for("contacts.show", contact_id=contact.id))
+    return render_template("contacts/form.html", form=form, contact=contact), (
+        422 if form.errors else 200
+    )
+
+
+@bp.post("/<int:contact_id>/archive")
+def archive(contact_id: int):
+    contact = services.get_contact_or_404(current_user, contact_id)
+    if ConfirmForm().validate_on_submit():
+        archived = request.form.get("restore") != "1"
+        services.set_archived(contact, archived)
+        db.session.commit()
+        flash(
+            f"{contact.name} archived. Their history is kept; restore them any time."
+            if archived
+            else f"{contact.name} restored.",
+            "success",
+        )
+    return redirect(url_for("contacts.show", contact_id=contact.id))
+
+
+@bp.route("/<int:contact_id>/delete", methods=["GET", "POST"])
+def delete(contact_id: int):
+    contact = services.get_contact_or_404(current_user, contact_id)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        name = contact.name
+        services.delete_contact(contact)
+        db.session.commit()
+        flash(f"{name} deleted.", "success")
+        return redirect(url_for("contacts.index"))
+    return render_template(
+        "contacts/delete.html", contact=contact, form=form, impact=services.deletion_impact(contact)
+    )
+
+
+@bp.post("/<int:contact_id>/channels")
+def add_channel(contact_id: int):
+    contact = services.get_contact_or_404(current_user, contact_id)
+    form = ChannelForm()
+    mediums = mediums_for(current_user)
+    form.medium.choices = [(m.id, m.name) for m in mediums]
+    if form.validate_on_submit():
+        medium = next(m for m in mediums if m.id == form.medium.data)
+        try:
+            value = normalise_channel(
+                medium, form.value.data, phone_region=current_app.config["PHONE_DEFAULT_REGION"]
+            )
+            services.add_channel(contact, medium, value, form.label.data or "")
+        except ChannelError as exc:
+            form.value.errors.append(str(exc))
+        except ValueError:
+            form.value.errors.append(f"{contact.name} already has that {medium.name} handle.")
+        else:
+            db.session.commit()
+            flash(f"{medium.name} handle added.", "success")
+            return redirect(url_for("contacts.show", contact_id=contact.id) + "#channels")
+    return _render_show(contact, form, 422)
+
+
+@bp.post("/<int:contact_id>/channels/<int:channel_id>/delete")
+def remove_channel(contact_id: int, channel_id: int):
+    contact = services.get_contact_or_404(current_user, contact_id)
+    channel = services.get_channel_or_404(contact, channel_id)
+    if ConfirmForm().validate_on_submit():
+        services.remove_channel(channel)
+        db.session.commit()
+        flash("Handle removed.", "success")
+    return redirect(url_for("contacts.show", contact_id=contact.id) + "#channels")

@@ -1,0 +1,78 @@
+"""Error pages: HTML for people, problem+json under /api."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from crm.extensions import db
+
+
+def wants_problem_json() -> bool:
+    """API paths answer errors as application/problem+json."""
+    return request.path.startswith("/api/")
+
+
+def problem(status: int, title: str, detail: str | None = None, **extra):
+    """Build an RFC 9457 problem response."""
+    body = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def register(app: Flask) -> None:
+    """Install the handlers."""
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        if wants_problem_json():
+            return problem(400, "Bad Request", error.description)
+        return (
+            render_template(
+                "errors/error.html",
+                code=400,
+                title="This form has expired",
+                message="The page was open too long or came from elsewhere. "
+                "Go back, reload the page and try again; nothing was saved.",
+            ),
+            400,
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if wants_problem_json():
+            return problem(error.code or 500, error.name, error.description)
+        messages = {
+            403: ("Not allowed", "You do not have access to this page."),
+            404: ("Not found", "There is nothing here, or it is not yours to see."),
+            405: ("Not allowed", "That action is not available here."),
+            413: ("Too large", "That upload or form is larger than Rapport accepts."),
+        }
+        title, message = messages.get(error.code or 500, (error.name, error.description))
+        response = render_template(
+            "errors/error.html", code=error.code, title=title, message=message
+        )
+        return response, error.code
+
+    @app.errorhandler(500)
+    def server_error(error):
+        db.session.rollback()
+        if wants_problem_json():
+            return problem(500, "Internal Server Error")
+        return (
+            render_template(
+                "errors/error.html",
+                code=500,
+                title="Something went wrong",
+                message="Nothing you entered was saved. Please try again in a moment.",
+            ),
+            500,
+        )
+
+    app.register_error_handler(InternalServerError, server_error)

@@ -1,0 +1,29 @@
+"""Form pieces shared by several areas."""
+
+from __future__ import annotations
+
+from wtforms import SelectField
+from wtforms.validators import ValidationError
+
+from crm.timezones import is_valid_timezone, timezone_names
+
+
+def strip_filter(value):
+    """Strip surrounding white space from submitted text."""
+    return value.strip() if isinstance(value, str) else value
+
+
+class TimeZoneField(SelectField):
+    """A select of IANA zone names."""
+
+    def __init__(self, label=None, validators=None, allow_blank=False, **kwargs):
+        super().__init__(label, validators, validate_choice=False, **kwargs)
+        self.allow_blank = allow_blank
+        blank = [("", "— Not set —")] if allow_blank else []
+        self.choices = blank + [(z, z.replace("_", " ")) for z in timezone_names()]
+
+    def pre_validate(self, form):
+        if self.allow_blank and not self.data:
+            return
+        if not is_valid_timezone(self.data):
+            raise ValidationError("Choose a time zone from the list.")

@@ -1,0 +1,1 @@
+"""Interactions: the one log of every touch, on every medium."""

@@ -1,0 +1,70 @@
+"""The interaction form: the same for every medium."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, ValidationError
+
+from crm.forms import strip_filter
+from crm.models import Initiator
+
+
+def _optional_int(value):
+    if value in (None, "", "None"):
+        return None
+    return int(value)
+
+
+class InteractionForm(FlaskForm):
+    medium = SelectField("Medium", coerce=_optional_int, validate_choice=False)
+    occurred_at = DateTimeLocalField(
+        "When",
+        format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+        validators=[InputRequired(message="Say when it happened.")],
+    )
+    initiated_by = RadioField(
+        "Who reached out",
+        choices=[(i.value, i.label) for i in Initiator],
+        default=Initiator.ME.value,
+        validators=[InputRequired(message="Say who reached out.")],
+    )
+    participants = SelectMultipleField("With", coerce=int, validate_choice=False)
+    summary = StringField(
+        "Summary",
+        filters=[strip_filter],
+        validators=[InputRequired(message="Write a short summary."), Length(max=200)],
+    )
+    notes = TextAreaField("Notes", validators=[Length(max=20000)])
+    is_private = BooleanField("Private (never shown to a coach)")
+
+    def __init__(self, *args, now_local: datetime | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.now_local = now_local
+
+    def validate_medium(self, field):
+        if field.data is None or field.data not in {c[0] for c in field.choices}:
+            raise ValidationError("Choose one of your mediums.")
+
+    def validate_participants(self, field):
+        if not field.data:
+            raise ValidationError("Choose at least one person.")
+        allowed = {c[0] for c in field.choices}
+        if any(cid not in allowed for cid in field.data):
+            raise ValidationError("Choose people from your contacts.")
+
+    def validate_occurred_at(self, field):
+        if field.data and self.now_local and field.data > self.now_local + timedelta(days=1):
+            raise ValidationError("That is more than a day ahead. Log interactions that happened.")
+        if field.data and field.data.year < 1900:
+            raise ValidationError("Give a date after 1900.")

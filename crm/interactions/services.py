@@ -1,0 +1,183 @@
+"""Queries and writes for interactions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import abort
+from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.orm import selectinload
+
+from crm.extensions import db
+from crm.models import (
+    Contact,
+    Initiator,
+    Interaction,
+    Medium,
+    User,
+    interaction_participants,
+)
+
+
+@dataclass
+class InteractionData:
+    """What the interaction form submits, already validated and in UTC."""
+
+    medium: Medium
+    occurred_at: datetime
+    initiated_by: Initiator
+    participants: list[Contact]
+    summary: str
+    notes: str = ""
+    is_private: bool = False
+
+
+def interactions_for(user: User) -> Select:
+    """The scoping query: every interaction this user logged."""
+    return select(Interaction).where(Interaction.owner_id == user.id)
+
+
+def get_interaction_or_404(user: User, interaction_id: int) -> Interaction:
+    """One of the user's interactions, or 404."""
+    interaction = db.session.scalar(
+        interactions_for(user)
+        .where(Interaction.id == interaction_id)
+        .options(selectinload(Interaction.participants))
+    )
+    if interaction is None:
+        abort(404)
+    return interaction
+
+
+def timeline(user: User, contact: Contact, *, newest_first: bool = True, page: int = 1,
+             per_page: int = 50):
+    """A page of every interaction with this contact, on every medium, in time order."""
+    order = (
+        (Interaction.occurred_at.desc(), Interaction.id.desc())
+        if newest_first
+        else (Interaction.occurred_at.asc(), Interaction.id.asc())
+    )
+    query = (
+        interactions_for(user)
+        .join(
+            interaction_participants,
+            interaction_participants.c.interaction_id == Interaction.id,
+        )
+        .where(interaction_participants.c.contact_id == contact.id)
+        .order_by(*order)
+        .options(selectinload(Interaction.medium), selectinload(Interaction.participants))
+    )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def recent_interactions(user: User, limit: int = 10) -> list[Interaction]:
+    """The user's latest interactions across all contacts and mediums."""
+    return list(
+        db.session.scalars(
+            interactions_for(user)
+            .order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
+            .limit(limit)
+            .options(selectinload(Interaction.medium), selectinload(Interaction.participants))
+        )
+    )
+
+
+def log_interaction(user: User, data: InteractionData) -> Interaction:
+    """Record an interaction and refresh its participants' last-interaction facts."""
+    interaction = Interaction(owner_id=user.id)
+    _apply(interaction, data)
+    db.session.add(interaction)
+    db.session.flush()
+    refresh_last_interaction([c.id for c in data.participants])
+    return interaction
+
+
+def update_interaction(interaction: Interaction, data: InteractionData) -> None:
+    """Save an edited interaction; both old and new participants are refreshed."""
+    before = {c.id for c in interaction.participants}
+    _apply(interaction, data)
+    db.session.flush()
+    refresh_last_interaction(before | {c.id for c in data.participants})
+
+
+def delete_interaction(interaction: Interaction) -> None:
+    """Delete one interaction."""
+    delete_interactions(interaction.owner_id, [interaction.id])
+
+
+def delete_interactions(owner_id: int, ids: list[int]) -> None:
+    """Delete the owner's interactions among ids and refresh the contacts they touched."""
+    if not ids:
+        return
+    touched = list(
+        db.session.scalars(
+            select(interaction_participants.c.contact_id)
+            .where(interaction_participants.c.interaction_id.in_(ids))
+            .distinct()
+        )
+    )
+    # Clear the denormalised pointers first so the foreign key never dangles.
+    db.session.execute(
+        update(Contact)
+        .where(Contact.last_interaction_id.in_(ids))
+        .values(last_interaction_id=None, last_interaction_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        delete(interaction_participants).where(interaction_participants.c.interaction_id.in_(ids))
+    )
+    db.session.execute(
+        delete(Interaction)
+        .where(Interaction.id.in_(ids), Interaction.owner_id == owner_id)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire_all()
+    refresh_last_interaction(touched)
+
+
+def _apply(interaction: Interaction, data: InteractionData) -> None:
+    interaction.medium_id = data.medium.id
+    interaction.medium = data.medium
+    interaction.occurred_at = data.occurred_at
+    interaction.initiated_by = data.initiated_by
+    interaction.participants = list(data.participants)
+    interaction.summary = data.summary
+    interaction.notes = data.notes
+    interaction.is_private = data.is_private
+
+
+def refresh_last_interaction(contact_ids) -> None:
+    """Recompute each contact's latest interaction from the log itself."""
+    ids = list(set(contact_ids))
+    if not ids:
+        return
+    ranked = (
+        select(
+            interaction_participants.c.contact_id.label("contact_id"),
+            Interaction.id.label("interaction_id"),
+            Interaction.occurred_at.label("occurred_at"),
+            func.row_number()
+            .over(
+                partition_by=interaction_participants.c.contact_id,
+                order_by=(Interaction.occurred_at.desc(), Interaction.id.desc()),
+            )
+            .label("rn"),
+        )
+        .join(Interaction, Interaction.id == interaction_participants.c.interaction_id)
+        .where(interaction_participants.c.contact_id.in_(ids))
+        .subquery()
+    )
+    latest = {
+        row.contact_id: (row.interaction_id, row.occurred_at)
+        for row in db.session.execute(
+            select(ranked.c.contact_id, ranked.c.interaction_id, ranked.c.occurred_at).where(
+                ranked.c.rn == 1
+            )
+        )
+    }
+    for contact in db.session.scalars(select(Contact).where(Contact.id.in_(ids))):
+        interaction_id, occurred_at = latest.get(contact.id, (None, None))
+        contact.last_interaction_id = interaction_id
+        contact.last_interaction_at = occurred_at
+    db.session.flush()

@@ -1,0 +1,126 @@
+"""Log, edit and delete interactions: one form for every medium."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from crm.contacts.forms import ConfirmForm
+from crm.contacts.services import contact_choices, get_contact_or_404, get_contacts
+from crm.extensions import db
+from crm.interactions import services
+from crm.interactions.forms import InteractionForm
+from crm.auth.services import is_safe_next
+from crm.mediums.services import get_medium_or_404, mediums_for
+from crm.models import Initiator, utcnow
+from crm.timezones import local_to_utc, to_local
+
+bp = Blueprint("interactions", __name__, url_prefix="/interactions")
+
+
+@bp.before_request
+@login_required
+def _require_login():
+    """Every interaction page is for a logged-in user."""
+
+
+def _now_local() -> datetime:
+    return to_local(utcnow(), current_user.time_zone).replace(tzinfo=None, second=0, microsecond=0)
+
+
+def _form(interaction=None) -> InteractionForm:
+    form = InteractionForm(obj=interaction, now_local=_now_local())
+    form.medium.choices = [(None, "— Choose a medium —")] + [
+        (m.id, m.name) for m in mediums_for(current_user)
+    ]
+    choices = contact_choices(current_user)
+    if interaction is not None:
+        known = {cid for cid, _ in choices}
+        choices += [(c.id, c.name) for c in interaction.participants if c.id not in known]
+    form.participants.choices = choices
+    if request.method == "GET":
+        if interaction is None:
+            form.occurred_at.data = _now_local()
+        else:
+            form.medium.data = interaction.medium_id
+            form.occurred_at.data = to_local(
+                interaction.occurred_at, current_user.time_zone
+            ).replace(tzinfo=None)
+            form.participants.data = [c.id for c in interaction.participants]
+            form.initiated_by.data = interaction.initiated_by.value
+    return form
+
+
+def _data(form: InteractionForm) -> services.InteractionData:
+    participants = get_contacts(current_user, form.participants.data)
+    if len(participants) != len(set(form.participants.data)):
+        abort(404)
+    return services.InteractionData(
+        medium=get_medium_or_404(current_user, form.medium.data),
+        occurred_at=local_to_utc(form.occurred_at.data, current_user.time_zone),
+        initiated_by=Initiator(form.initiated_by.data),
+        participants=participants,
+        summary=form.summary.data,
+        notes=form.notes.data or "",
+        is_private=form.is_private.data,
+    )
+
+
+def _back(default: str) -> str:
+    target = request.values.get("next")
+    return target if is_safe_next(target) else default
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    form = _form()
+    contact = None
+    contact_id = request.args.get("contact", type=int)
+    if contact_id is not None:
+        contact = get_contact_or_404(current_user, contact_id)
+        if request.method == "GET":
+            form.participants.data = [contact.id]
+    medium_id = request.args.get("medium", type=int)
+    if medium_id is not None and request.method == "GET":
+        form.medium.data = get_medium_or_404(current_user, medium_id).id
+    if form.validate_on_submit():
+        interaction = services.log_interaction(current_user, _data(form))
+        db.session.commit()
+        flash(f"{interaction.medium.name} interaction logged.", "success")
+        if contact is not None and contact in interaction.participants:
+            return redirect(url_for("contacts.show", contact_id=contact.id))
+        first = interaction.participants[0]
+        return redirect(_back(url_for("contacts.show", contact_id=first.id)))
+    status = 422 if form.errors else 200
+    return render_template("interactions/form.html", form=form, interaction=None,
+                           contact=contact), status
+
+
+@bp.route("/<int:interaction_id>/edit", methods=["GET", "POST"])
+def edit(interaction_id: int):
+    interaction = services.get_interaction_or_404(current_user, interaction_id)
+    form = _form(interaction)
+    if form.validate_on_submit():
+        services.update_interaction(interaction, _data(form))
+        db.session.commit()
+        flash("Interaction saved.", "success")
+        first = interaction.participants[0]
+        return redirect(_back(url_for("contacts.show", contact_id=first.id)))
+    status = 422 if form.errors else 200
+    return render_template("interactions/form.html", form=form, interaction=interaction,
+                           contact=None, confirm=ConfirmForm()), status
+
+
+@bp.post("/<int:interaction_id>/delete")
+def delete(interaction_id: int):
+    interaction = services.get_interaction_or_404(current_user, interaction_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    first = interaction.participants[0] if interaction.participants else None
+    services.delete_interaction(interaction)
+    db.session.commit()
+    flash("Interaction deleted.", "success")
+    default = url_for("contacts.show", contact_id=first.id) if first else url_for("main.home")
+    return redirect(_back(default))

@@ -1,0 +1,1 @@
+"""Mediums: the built-ins every user shares and each user's own."""

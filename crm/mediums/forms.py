@@ -1,0 +1,34 @@
+"""Forms for a user's own mediums."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField
+from wtforms.validators import InputRequired, Length, ValidationError
+
+from crm.forms import strip_filter
+
+
+class MediumForm(FlaskForm):
+    name = StringField(
+        "Name",
+        filters=[strip_filter],
+        validators=[InputRequired(message="Give the medium a name."), Length(max=60)],
+        description="e.g. Mastodon, Zoom, Signal, a conference",
+    )
+
+
+class DeleteMediumForm(FlaskForm):
+    move_to = SelectField(
+        "Move its interactions to",
+        coerce=lambda v: int(v) if v not in (None, "", "None") else None,
+        validate_choice=False,
+    )
+
+    def __init__(self, *args, in_use: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.in_use = in_use
+
+    def validate_move_to(self, field):
+        if self.in_use and field.data not in {c[0] for c in field.choices}:
+            raise ValidationError("Choose where its interactions should go.")

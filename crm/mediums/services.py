@@ -1,0 +1,134 @@
+"""Queries and writes for mediums. No function here orders mediums by anything but name."""
+
+from __future__ import annotations
+
+from flask import abort
+from sqlalchemy import func, or_, select, update
+
+from crm.extensions import db
+from crm.models import BUILTIN_MEDIUMS, Contact, ContactChannel, Interaction, Medium, User
+
+
+class MediumNameTaken(Exception):
+    """The user can already see a medium with that name."""
+
+
+def visible_to(user: User):
+    """The scoping condition: built-ins plus the user's own mediums."""
+    return or_(Medium.owner_id.is_(None), Medium.owner_id == user.id)
+
+
+def mediums_for(user: User) -> list[Medium]:
+    """Every medium the user can choose, alphabetically."""
+    return list(
+        db.session.scalars(select(Medium).where(visible_to(user)).order_by(func.lower(Medium.name)))
+    )
+
+
+def get_medium_or_404(user: User, medium_id: int) -> Medium:
+    """A medium the user can use, or 404."""
+    medium = db.session.scalar(select(Medium).where(Medium.id == medium_id, visible_to(user)))
+    if medium is None:
+        abort(404)
+    return medium
+
+
+def get_own_medium_or_404(user: User, medium_id: int) -> Medium:
+    """One of the user's own (editable) mediums, or 404."""
+    medium = db.session.scalar(
+        select(Medium).where(Medium.id == medium_id, Medium.owner_id == user.id)
+    )
+    if medium is None:
+        abort(404)
+    return medium
+
+
+def _check_name_free(user: User, name: str, exclude_id: int | None = None) -> None:
+    query = select(Medium.id).where(visible_to(user), func.lower(Medium.name) == name.lower())
+    if exclude_id is not None:
+        query = query.where(Medium.id != exclude_id)
+    if db.session.scalar(query) is not None:
+        raise MediumNameTaken(name)
+
+
+def create_medium(user: User, name: str) -> Medium:
+    """Add a medium of the user's own."""
+    name = name.strip()
+    _check_name_free(user, name)
+    medium = Medium(name=name, owner_id=user.id)
+    db.session.add(medium)
+    db.session.flush()
+    return medium
+
+
+def rename_medium(user: User, medium: Medium, name: str) -> None:
+    """Rename one of the user's own mediums."""
+    name = name.strip()
+    _check_name_free(user, name, exclude_id=medium.id)
+    medium.name = name
+    db.session.flush()
+
+
+def usage(medium: Medium) -> dict[str, int]:
+    """How many interactions, channels and contact origins use the medium."""
+    return {
+        "interactions": db.session.scalar(
+            select(func.count()).select_from(Interaction).where(Interaction.medium_id == medium.id)
+        )
+        or 0,
+        "channels": db.session.scalar(
+            select(func.count())
+            .select_from(ContactChannel)
+            .where(ContactChannel.medium_id == medium.id)
+        )
+        or 0,
+        "origins": db.session.scalar(
+            select(func.count()).select_from(Contact).where(Contact.origin_medium_id == medium.id)
+        )
+        or 0,
+    }
+
+
+def delete_medium(user: User, medium: Medium, move_to: Medium | None) -> None:
+    """Delete the user's medium, first moving everything that uses it to move_to."""
+    counts = usage(medium)
+    if any(counts.values()):
+        if move_to is None or move_to.id == medium.id:
+            raise ValueError("a medium in use needs somewhere for its interactions to go")
+        db.session.execute(
+            update(Interaction)
+            .where(Interaction.medium_id == medium.id, Interaction.owner_id == user.id)
+            .values(medium_id=move_to.id)
+        )
+        # A contact may already have the same handle on the target medium:
+        # keep that one and drop the duplicate rather than break the unique key.
+        for channel in db.session.scalars(
+            select(ContactChannel).where(ContactChannel.medium_id == medium.id)
+        ):
+            clash = db.session.scalar(
+                select(ContactChannel.id).where(
+                    ContactChannel.contact_id == channel.contact_id,
+                    ContactChannel.medium_id == move_to.id,
+                    ContactChannel.value == channel.value,
+                )
+            )
+            if clash is None:
+                channel.medium_id = move_to.id
+            else:
+                db.session.delete(channel)
+        db.session.execute(
+            update(Contact)
+            .where(Contact.origin_medium_id == medium.id, Contact.owner_id == user.id)
+            .values(origin_medium_id=move_to.id)
+        )
+    db.session.delete(medium)
+    db.session.flush()
+
+
+def ensure_builtin_mediums() -> None:
+    """Insert any missing built-in medium (the migration does this; tests call it)."""
+    present = set(db.session.scalars(select(Medium.key).where(Medium.owner_id.is_(None))))
+    for key, name in BUILTIN_MEDIUMS.items():
+        if key not in present:
+            db.session.add(Medium(key=key, name=name, owner_id=None))
+    db.session.flush()

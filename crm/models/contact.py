@@ -1,0 +1,122 @@
+"""Contacts, their tags and their channels (a handle on a medium)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.extensions import db
+from crm.models.medium import Medium
+from crm.models.types import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from crm.models.interaction import Interaction
+
+contact_tags = Table(
+    "contact_tags",
+    db.metadata,
+    Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+TAG_MAX_LENGTH = 40
+
+
+class Tag(db.Model):
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(TAG_MAX_LENGTH))
+
+
+class Contact(db.Model):
+    __tablename__ = "contacts"
+    __table_args__ = (
+        Index("ix_contacts_owner_name", "owner_id", "name"),
+        Index("ix_contacts_owner_last", "owner_id", "last_interaction_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(120))
+    company: Mapped[str] = mapped_column(String(120), default="")
+    title: Mapped[str] = mapped_column(String(120), default="")
+    location: Mapped[str] = mapped_column(String(120), default="")
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    origin_medium_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mediums.id", ondelete="SET NULL"), index=True
+    )
+    origin_date: Mapped[date | None] = mapped_column(Date)
+    introduced_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"), index=True
+    )
+    keep_in_touch_days: Mapped[int | None] = mapped_column(Integer)
+    is_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Kept up to date by interactions.services.refresh_last_interaction, so the
+    # contact list can sort by it without aggregating every interaction.
+    last_interaction_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_interaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("interactions.id", ondelete="SET NULL", use_alter=True)
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    origin_medium: Mapped[Medium | None] = relationship(foreign_keys=[origin_medium_id])
+    introduced_by: Mapped[Contact | None] = relationship(
+        remote_side=[id], foreign_keys=[introduced_by_id]
+    )
+    tags: Mapped[list[Tag]] = relationship(secondary=contact_tags, order_by=Tag.name)
+    channels: Mapped[list[ContactChannel]] = relationship(
+        back_populates="contact", cascade="all, delete-orphan", order_by="ContactChannel.id"
+    )
+    last_interaction: Mapped[Interaction | None] = relationship(
+        foreign_keys=[last_interaction_id], post_update=True
+    )
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+    @property
+    def tag_names(self) -> list[str]:
+        return [t.name for t in self.tags]
+
+    def __repr__(self) -> str:
+        return f"<Contact {self.id} {self.name}>"
+
+
+class ContactChannel(db.Model):
+    __tablename__ = "contact_channels"
+    __table_args__ = (
+        UniqueConstraint("contact_id", "medium_id", "value"),
+        Index("ix_contact_channels_value", "value"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    medium_id: Mapped[int] = mapped_column(ForeignKey("mediums.id", ondelete="CASCADE"), index=True)
+    value: Mapped[str] = mapped_column(String(255))
+    label: Mapped[str] = mapped_column(String(40), default="")
+
+    contact: Mapped[Contact] = relationship(back_populates="channels")
+    medium: Mapped[Medium] = relationship()

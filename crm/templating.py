@@ -1,0 +1,56 @@
+"""Jinja filters and globals: times shown in the viewer's zone."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import Flask, request, url_for
+from flask_login import current_user
+
+from crm.timezones import to_local
+
+
+def _viewer_zone() -> str:
+    if current_user and current_user.is_authenticated:
+        return current_user.time_zone
+    return "UTC"
+
+
+def localtime(value: datetime | None, fmt: str = "%-d %b %Y, %H:%M") -> str:
+    """Format a UTC datetime in the viewer's time zone."""
+    if value is None:
+        return ""
+    return to_local(value, _viewer_zone()).strftime(fmt)
+
+
+def localdate(value: datetime | date | None, fmt: str = "%-d %b %Y") -> str:
+    """Format a date, or a UTC datetime's local date."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = to_local(value, _viewer_zone())
+    return value.strftime(fmt)
+
+
+def iso_local(value: datetime | None) -> str:
+    """A machine-readable timestamp for <time datetime>."""
+    return "" if value is None else value.isoformat()
+
+
+def url_with(**changes) -> str:
+    """The current URL with some query arguments changed (None removes one)."""
+    args = request.args.to_dict()
+    for key, val in changes.items():
+        if val is None:
+            args.pop(key, None)
+        else:
+            args[key] = val
+    return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+
+def register(app: Flask) -> None:
+    """Install the filters and globals."""
+    app.add_template_filter(localtime)
+    app.add_template_filter(localdate)
+    app.add_template_filter(iso_local)
+    app.add_template_global(url_with)

@@ -1,0 +1,58 @@
+"""Time zone helpers: users enter local wall time; the database stores UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+
+@lru_cache(maxsize=1)
+def timezone_names() -> tuple[str, ...]:
+    """Every IANA zone name this machine knows, sorted."""
+    return tuple(sorted(z for z in available_timezones() if "/" in z or z == "UTC"))
+
+
+def is_valid_timezone(name: str | None) -> bool:
+    """Tell whether name is a known IANA zone."""
+    if not name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return name in timezone_names()
+
+
+def zone(name: str | None) -> ZoneInfo:
+    """Return the zone, falling back to UTC for an unknown name."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def to_local(value: datetime, tz_name: str | None) -> datetime:
+    """Convert an aware datetime to the zone's wall time."""
+    return value.astimezone(zone(tz_name))
+
+
+def local_to_utc(naive_local: datetime, tz_name: str | None) -> datetime:
+    """Interpret a wall-clock time in the zone and return it in UTC.
+
+    A wall time skipped by a spring-forward change moves to the first valid
+    minute after it; an ambiguous one (fall back) takes its first occurrence.
+    """
+    tz = zone(tz_name)
+    candidate = naive_local.replace(tzinfo=None)
+    # Gaps are at most a few hours; a day of minutes bounds the search.
+    for _ in range(24 * 60):
+        if _exists(candidate, tz):
+            return candidate.replace(tzinfo=tz, fold=0).astimezone(UTC)
+        candidate = candidate.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    raise ValueError(f"no valid local time near {naive_local} in {tz}")
+
+
+def _exists(naive: datetime, tz: ZoneInfo) -> bool:
+    back = naive.replace(tzinfo=tz, fold=0).astimezone(UTC).astimezone(tz)
+    return back.replace(tzinfo=None) == naive
