@@ -7,6 +7,7 @@ from datetime import date, datetime
 from flask import Flask, request, url_for
 from flask_login import current_user
 
+from crm.contacts.channels import channel_href
 from crm.timezones import to_local
 
 
@@ -54,3 +55,4 @@ def register(app: Flask) -> None:
     app.add_template_filter(localdate)
     app.add_template_filter(iso_local)
     app.add_template_global(url_with)
+    app.add_template_global(channel_href)
