@@ -9,7 +9,8 @@ _configured = False
 
 
 def configure_engine_events() -> None:
-    """Turn on WAL, a busy timeout and foreign keys for every SQLite connection."""
+    """Turn on WAL, a busy timeout and foreign keys for every SQLite connection, and
+    begin write transactions with BEGIN IMMEDIATE."""
     global _configured
     if _configured:
         return
@@ -31,3 +32,25 @@ def configure_engine_events() -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # SQLAlchemy's "begin" event below issues BEGIN itself; pysqlite's implicit
+        # BEGIN would come late, after the first reads of a transaction.
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(Engine, "begin")
+    def _sqlite_begin(conn):
+        if conn.dialect.name != "sqlite":
+            return
+        # A transaction that reads and then writes must take the write lock up front:
+        # upgrading a read lock later fails at once ("database is locked") when another
+        # process committed in between, instead of waiting for the busy timeout.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _expects_writes() else "BEGIN")
+
+
+def _expects_writes() -> bool:
+    """Requests that change data, API calls (they record token use) and every CLI or
+    worker transaction write; page views only read."""
+    from flask import has_request_context, request
+
+    if not has_request_context():
+        return True
+    return request.method not in ("GET", "HEAD", "OPTIONS") or request.path.startswith("/api/")

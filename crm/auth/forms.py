@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
-from wtforms.validators import Email, EqualTo, InputRequired, Length, ValidationError
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    StringField,
+)
+from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
 from crm.forms import TimeZoneField, strip_filter
 
@@ -13,54 +21,56 @@ PASSWORD_MIN = 10
 
 class RegisterForm(FlaskForm):
     name = StringField(
-        "Your name", filters=[strip_filter], validators=[InputRequired(), Length(max=120)]
+        "Your name", filters=[strip_filter], validators=[DataRequired(), Length(max=120)]
     )
     email = EmailField(
         "Email",
         filters=[strip_filter],
-        validators=[InputRequired(), Length(max=254), Email(message="Enter a valid email address.")],
+        validators=[DataRequired(), Length(max=254), Email(message="Enter a valid email address.")],
     )
     password = PasswordField(
         "Password",
         validators=[
-            InputRequired(),
+            DataRequired(),
             Length(min=PASSWORD_MIN, max=200, message=f"Use at least {PASSWORD_MIN} characters."),
         ],
     )
     confirm = PasswordField(
         "Repeat password",
-        validators=[InputRequired(), EqualTo("password", message="The passwords do not match.")],
+        validators=[DataRequired(), EqualTo("password", message="The passwords do not match.")],
     )
     time_zone = TimeZoneField("Time zone", default="UTC")
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", filters=[strip_filter], validators=[InputRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[InputRequired(), Length(max=200)])
+    email = EmailField(
+        "Email", filters=[strip_filter], validators=[DataRequired(), Length(max=254)]
+    )
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
     remember = BooleanField("Keep me logged in on this device")
     next = HiddenField()
 
 
 class ProfileForm(FlaskForm):
     name = StringField(
-        "Your name", filters=[strip_filter], validators=[InputRequired(), Length(max=120)]
+        "Your name", filters=[strip_filter], validators=[DataRequired(), Length(max=120)]
     )
     time_zone = TimeZoneField("Time zone")
 
 
 class PasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", validators=[InputRequired()])
+    current_password = PasswordField("Current password", validators=[DataRequired()])
     new_password = PasswordField(
         "New password",
         validators=[
-            InputRequired(),
+            DataRequired(),
             Length(min=PASSWORD_MIN, max=200, message=f"Use at least {PASSWORD_MIN} characters."),
         ],
     )
     confirm = PasswordField(
         "Repeat new password",
         validators=[
-            InputRequired(),
+            DataRequired(),
             EqualTo("new_password", message="The passwords do not match."),
         ],
     )
@@ -68,3 +78,21 @@ class PasswordForm(FlaskForm):
     def validate_new_password(self, field):
         if field.data and field.data == self.current_password.data:
             raise ValidationError("Choose a password different from the current one.")
+
+
+class ReminderSettingsForm(FlaskForm):
+    email_mode = RadioField(
+        "Reminder emails",
+        choices=[
+            ("each", "An email for each reminder as it falls due"),
+            ("digest", "One daily digest of what is due and overdue"),
+            ("off", "No emails: in-app notifications only"),
+        ],
+        default="each",
+    )
+    digest_hour = SelectField(
+        "Digest time",
+        coerce=int,
+        choices=[(h, f"{h:02d}:00") for h in range(24)],
+        default=8,
+    )

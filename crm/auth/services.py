@@ -75,6 +75,23 @@ def update_profile(user: User, *, name: str, time_zone: str) -> None:
     db.session.flush()
 
 
+def update_reminder_settings(user: User, *, email_mode: str, digest_hour: int) -> None:
+    """Choose per-reminder emails, a daily digest at a local hour, or no emails."""
+    if email_mode not in ("each", "digest", "off") or not 0 <= digest_hour <= 23:
+        raise ValueError("invalid reminder settings")
+    user.email_reminders = email_mode != "off"
+    user.digest_enabled = email_mode == "digest"
+    user.digest_hour = digest_hour
+    db.session.flush()
+
+
+def email_mode(user: User) -> str:
+    """The user's reminder-email choice as the settings form names it."""
+    if not user.email_reminders:
+        return "off"
+    return "digest" if user.digest_enabled else "each"
+
+
 def is_safe_next(target: str | None) -> bool:
     """Allow only local paths as a post-login redirect."""
     if not target:
@@ -82,7 +99,12 @@ def is_safe_next(target: str | None) -> bool:
     if "\\" in target or any(ord(c) < 32 for c in target):
         return False
     parts = urlsplit(target)
-    return not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//")
+    return (
+        not parts.scheme
+        and not parts.netloc
+        and target.startswith("/")
+        and not target.startswith("//")
+    )
 
 
 def load_user(user_id: str) -> User | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from crm.contacts.services import parse_tags
 from crm.forms import TimeZoneField, strip_filter
@@ -21,7 +21,7 @@ class ContactForm(FlaskForm):
     name = StringField(
         "Name",
         filters=[strip_filter],
-        validators=[InputRequired(message="Give the contact a name."), Length(max=120)],
+        validators=[DataRequired(message="Give the contact a name."), Length(max=120)],
     )
     company = StringField("Company", filters=[strip_filter], validators=[Length(max=120)])
     title = StringField("Title", filters=[strip_filter], validators=[Length(max=120)])
@@ -66,7 +66,7 @@ class ChannelForm(FlaskForm):
     value = StringField(
         "Handle, address or number",
         filters=[strip_filter],
-        validators=[InputRequired(message="Enter a handle, address or number."), Length(max=255)],
+        validators=[DataRequired(message="Enter a handle, address or number."), Length(max=255)],
     )
     label = StringField(
         "Label", filters=[strip_filter], validators=[Length(max=40)],

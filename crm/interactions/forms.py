@@ -7,17 +7,21 @@ from datetime import datetime, timedelta
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateField,
     DateTimeLocalField,
+    IntegerField,
     RadioField,
     SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
+    TimeField,
 )
-from wtforms.validators import InputRequired, Length, ValidationError
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from crm.forms import strip_filter
 from crm.models import Initiator
+from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 
 
 def _optional_int(value):
@@ -31,22 +35,28 @@ class InteractionForm(FlaskForm):
     occurred_at = DateTimeLocalField(
         "When",
         format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
-        validators=[InputRequired(message="Say when it happened.")],
+        validators=[DataRequired(message="Say when it happened.")],
     )
     initiated_by = RadioField(
         "Who reached out",
         choices=[(i.value, i.label) for i in Initiator],
         default=Initiator.ME.value,
-        validators=[InputRequired(message="Say who reached out.")],
+        validators=[DataRequired(message="Say who reached out.")],
     )
     participants = SelectMultipleField("With", coerce=int, validate_choice=False)
     summary = StringField(
         "Summary",
         filters=[strip_filter],
-        validators=[InputRequired(message="Write a short summary."), Length(max=200)],
+        validators=[DataRequired(message="Write a short summary."), Length(max=200)],
     )
     notes = TextAreaField("Notes", validators=[Length(max=20000)])
     is_private = BooleanField("Private (never shown to a coach)")
+    follow_up_days = IntegerField(
+        "Follow up in (days)",
+        validators=[Optional(), NumberRange(min=1, max=3650, message="Between 1 and 3650 days.")],
+    )
+    follow_up_date = DateField("…or on", validators=[Optional()])
+    follow_up_time = TimeField("at", default=DEFAULT_LOCAL_TIME, validators=[Optional()])
 
     def __init__(self, *args, now_local: datetime | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -68,3 +78,17 @@ class InteractionForm(FlaskForm):
             raise ValidationError("That is more than a day ahead. Log interactions that happened.")
         if field.data and field.data.year < 1900:
             raise ValidationError("Give a date after 1900.")
+
+    def validate_follow_up_date(self, field):
+        if field.data and self.follow_up_days.data:
+            raise ValidationError("Give a number of days or a date, not both.")
+        if field.data and self.now_local and field.data < self.now_local.date():
+            raise ValidationError("Choose today or a later date.")
+
+    def follow_up_local_date(self):
+        """The local date of the requested follow-up, or None."""
+        if self.follow_up_date.data:
+            return self.follow_up_date.data
+        if self.follow_up_days.data and self.now_local:
+            return self.now_local.date() + timedelta(days=self.follow_up_days.data)
+        return None

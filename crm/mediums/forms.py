@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
-from wtforms.validators import InputRequired, Length, ValidationError
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from crm.forms import strip_filter
 
@@ -13,7 +13,7 @@ class MediumForm(FlaskForm):
     name = StringField(
         "Name",
         filters=[strip_filter],
-        validators=[InputRequired(message="Give the medium a name."), Length(max=60)],
+        validators=[DataRequired(message="Give the medium a name."), Length(max=60)],
         description="e.g. Mastodon, Zoom, Signal, a conference",
     )
 
@@ -30,5 +30,6 @@ class DeleteMediumForm(FlaskForm):
         self.in_use = in_use
 
     def validate_move_to(self, field):
-        if self.in_use and field.data not in {c[0] for c in field.choices}:
+        allowed = {c[0] for c in field.choices} - {None}
+        if self.in_use and field.data not in allowed:
             raise ValidationError("Choose where its interactions should go.")

@@ -1,0 +1,177 @@
+"""Helpers for tests: logging in through the endpoints and reading the HTML that comes back."""
+
+from __future__ import annotations
+
+import html
+import re
+from contextlib import contextmanager
+from html.parser import HTMLParser
+
+PASSWORD = "correct horse battery staple"
+
+
+class AuthActions:
+    """Account actions through the real HTTP endpoints of one test client."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def register(self, email, password=PASSWORD, name="Ada Lovelace", tz="UTC", confirm=None,
+                 **kwargs):
+        return self.client.post(
+            "/register",
+            data={
+                "name": name,
+                "email": email,
+                "password": password,
+                "confirm": password if confirm is None else confirm,
+                "time_zone": tz,
+            },
+            **kwargs,
+        )
+
+    def login(self, email, password=PASSWORD, next=None, **kwargs):
+        data = {"email": email, "password": password}
+        if next is not None:
+            data["next"] = next
+        return self.client.post("/login", data=data, **kwargs)
+
+    def logout(self, **kwargs):
+        return self.client.post("/logout", **kwargs)
+
+    def login_as(self, user):
+        """Log user in by writing the session Flask-Login reads (skips the slow scrypt check).
+
+        The user loader still runs on every request, so a stale session version or an
+        unknown user is refused exactly as it would be after a real login.
+        """
+        with self.client.session_transaction() as session:
+            session["_user_id"] = user.get_id()
+            session["_fresh"] = True
+
+
+# --- reading pages --------------------------------------------------------------------
+
+
+_INLINE = "a|abbr|b|code|em|i|kbd|mark|s|small|span|strong|sub|sup|time|u"
+
+
+def page_text(body: bytes | str) -> str:
+    """The visible text of a page: tags dropped, entities decoded, white space collapsed."""
+    if isinstance(body, bytes):
+        body = body.decode()
+    body = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", body)
+    # Inline elements run into the text around them, as a browser shows them.
+    body = re.sub(rf"(?is)</?(?:{_INLINE})\b[^>]*>", "", body)
+    body = re.sub(r"(?s)<[^>]+>", " ", body)
+    return " ".join(html.unescape(body).split())
+
+
+def order_in(body: bytes | str, names: list[str]) -> list[str]:
+    """names sorted by where each first appears in the page text; missing ones raise."""
+    text = page_text(body)
+    missing = [n for n in names if n not in text]
+    assert not missing, f"not on the page: {missing}"
+    return sorted(names, key=text.index)
+
+
+class _FormReader(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.values: dict[str, list[str]] = {}
+        self._select: str | None = None
+        self._option: dict | None = None
+        self._textarea: str | None = None
+        self._buffer: list[str] = []
+
+    def _add(self, name, value):
+        self.values.setdefault(name, []).append(value)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "input" and a.get("name"):
+            kind = (a.get("type") or "text").lower()
+            if kind in ("checkbox", "radio"):
+                if "checked" in a:
+                    self._add(a["name"], a.get("value", "on"))
+            elif kind not in ("submit", "button", "image", "reset", "file"):
+                self._add(a["name"], a.get("value") or "")
+        elif tag == "select":
+            self._select = a.get("name")
+        elif tag == "option" and self._select:
+            self._option = a
+            self._buffer = []
+        elif tag == "textarea":
+            self._textarea = a.get("name")
+            self._buffer = []
+
+    def handle_data(self, data):
+        if self._option is not None or self._textarea:
+            self._buffer.append(data)
+
+    def handle_endtag(self, tag):
+        if tag == "option" and self._option is not None:
+            self._close_option()
+        elif tag == "select":
+            if self._option is not None:
+                self._close_option()
+            self._select = None
+        elif tag == "textarea" and self._textarea:
+            # HTML drops one newline right after <textarea>.
+            text = "".join(self._buffer)
+            text = text[2:] if text.startswith("\r\n") else text.removeprefix("\n")
+            self._add(self._textarea, text)
+            self._textarea = None
+
+    def _close_option(self):
+        option, self._option = self._option, None
+        if "selected" in option:
+            value = option.get("value")
+            self._add(self._select, value if value is not None else "".join(self._buffer).strip())
+
+
+def form_values(body: bytes | str) -> dict[str, list[str]]:
+    """What a browser would submit from the page's fields, as name -> list of values.
+
+    Selects give their selected options, checkboxes and radios only when checked.
+    """
+    if isinstance(body, bytes):
+        body = body.decode()
+    reader = _FormReader()
+    reader.feed(body)
+    reader.close()
+    return reader.values
+
+
+def field_value(body, name: str) -> str | None:
+    """The single submitted value of a field, or None."""
+    values = form_values(body).get(name)
+    return values[0] if values else None
+
+
+# --- counting SQL ---------------------------------------------------------------------
+
+_TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+@contextmanager
+def counting_queries(app):
+    """Collect the SQL statements run inside the block, leaving out transaction control
+    (BEGIN/COMMIT): those are not queries a page chooses to make."""
+    from sqlalchemy import event
+
+    from crm.extensions import db
+
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if not statement.lstrip().upper().startswith(_TRANSACTION_CONTROL):
+            statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -1,0 +1,219 @@
+"""Accounts: register, log in and out, settings, password storage, CSRF."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from support import PASSWORD, AuthActions, field_value, page_text
+from werkzeug.security import check_password_hash
+
+from crm.extensions import db
+from crm.models import Contact, User
+
+
+def _user(app, email):
+    with app.app_context():
+        return db.session.scalar(select(User).where(User.email == email))
+
+
+def test_register_creates_account_and_logs_in(app, client, auth):
+    response = auth.register("Bob@Example.com", name="  Bob Builder ", tz="Europe/Berlin")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/contacts"
+    user = _user(app, "bob@example.com")
+    assert user is not None
+    assert (user.name, user.time_zone) == ("Bob Builder", "Europe/Berlin")
+    # The new account is logged in straight away.
+    home = client.get("/")
+    assert "Hello, Bob Builder" in page_text(home.data)
+
+
+def test_password_is_stored_as_scrypt_hash(app, auth):
+    auth.register("carol@example.com", password="a long passphrase 1")
+
+    stored = _user(app, "carol@example.com").password_hash
+    assert stored.startswith("scrypt:")
+    assert "a long passphrase 1" not in stored
+    assert check_password_hash(stored, "a long passphrase 1")
+
+
+def test_register_with_taken_email_case_insensitively(app, auth, count, make_user):
+    make_user(email="bob@x.com")
+
+    response = auth.register("Bob@X.com", name="Another Bob")
+
+    assert response.status_code == 422
+    assert "An account with this email exists already" in page_text(response.data)
+    # The form comes back with what was typed.
+    assert field_value(response.data, "name") == "Another Bob"
+    assert count(User) == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"tz": "Mars/Olympus_Mons"}, "Choose a time zone from the list."),
+        ({"password": "short", "confirm": "short"}, "Use at least 10 characters."),
+        ({"confirm": "something else entirely"}, "The passwords do not match."),
+        ({"email": "not-an-email"}, "Enter a valid email address."),
+    ],
+)
+def test_register_rejects_invalid_input(auth, count, overrides, message):
+    fields = {"email": "dan@example.com", **overrides}
+
+    response = auth.register(**fields)
+
+    assert response.status_code == 422
+    assert message in page_text(response.data)
+    assert count(User) == 0
+
+
+def test_login_succeeds_with_any_email_case(client, auth, make_user):
+    make_user(email="ada@example.com", name="Ada Lovelace")
+
+    response = auth.login("  ADA@Example.com ")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    assert "Hello, Ada Lovelace" in page_text(client.get("/").data)
+
+
+def test_failed_logins_say_the_same_thing(client, auth, make_user):
+    make_user(email="ada@example.com")
+
+    wrong_password = auth.login("ada@example.com", password="not the password at all")
+    unknown_email = auth.login("nobody@example.com", password="not the password at all")
+
+    assert wrong_password.status_code == unknown_email.status_code == 422
+    assert "That email and password do not match an account." in page_text(wrong_password.data)
+    # Identical visible pages: nothing tells an attacker which accounts exist.
+    assert page_text(wrong_password.data) == page_text(unknown_email.data)
+    assert client.get("/contacts").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("next_url", "expected"),
+    [
+        ("/contacts", "/contacts"),
+        ("/contacts?q=ada", "/contacts?q=ada"),
+        ("https://evil.example", "/"),
+        ("//evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("http:/evil.example", "/"),
+    ],
+)
+def test_login_redirects_to_next_only_for_local_paths(auth, make_user, next_url, expected):
+    make_user(email="ada@example.com")
+
+    response = auth.login("ada@example.com", next=next_url)
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == expected
+
+
+def test_login_required_pages_carry_next_through_the_login_form(client):
+    response = client.get("/contacts?q=ada")
+
+    assert response.status_code == 302
+    login_page = client.get(response.headers["Location"])
+    assert field_value(login_page.data, "next") == "/contacts?q=ada"
+
+
+def test_logout_is_post_only(client, logged_in):
+    assert client.get("/logout").status_code == 405
+    assert client.get("/contacts").status_code == 200  # still logged in
+
+    response = client.post("/logout")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login"
+    assert client.get("/contacts").status_code == 302
+
+
+def test_settings_change_name_and_time_zone(app, client, logged_in):
+    response = client.post(
+        "/settings",
+        data={"action": "profile", "profile-name": "Augusta Ada King",
+              "profile-time_zone": "Asia/Tokyo"},
+    )
+
+    assert response.status_code == 302
+    user = _user(app, "ada@example.com")
+    assert (user.name, user.time_zone) == ("Augusta Ada King", "Asia/Tokyo")
+
+
+def test_settings_reject_unknown_time_zone(app, client, logged_in):
+    response = client.post(
+        "/settings",
+        data={"action": "profile", "profile-name": "Renamed",
+              "profile-time_zone": "Europe/Atlantis"},
+    )
+
+    assert response.status_code == 422
+    assert "Choose a time zone from the list." in page_text(response.data)
+    user = _user(app, "ada@example.com")
+    assert (user.name, user.time_zone) == ("Ada Lovelace", "UTC")
+
+
+def _password_change(current, new="a brand new passphrase", confirm=None):
+    return {
+        "action": "password",
+        "password-current_password": current,
+        "password-new_password": new,
+        "password-confirm": new if confirm is None else confirm,
+    }
+
+
+def test_change_password_requires_the_current_one(app, client, logged_in):
+    before = _user(app, "ada@example.com")
+
+    response = client.post("/settings", data=_password_change("not my password at all"))
+
+    assert response.status_code == 422
+    assert "That is not your current password." in page_text(response.data)
+    after = _user(app, "ada@example.com")
+    assert after.password_hash == before.password_hash
+    assert after.session_version == before.session_version
+
+
+def test_change_password_ends_other_sessions_only(app, client, auth, logged_in):
+    other_client = app.test_client()
+    AuthActions(other_client).login_as(logged_in)
+    assert other_client.get("/contacts").status_code == 200
+
+    response = client.post("/settings", data=_password_change(PASSWORD))
+
+    assert response.status_code == 302
+    # This session stays logged in ...
+    assert client.get("/contacts").status_code == 200
+    # ... the other one is sent to the login page.
+    kicked = other_client.get("/contacts")
+    assert kicked.status_code == 302
+    assert kicked.headers["Location"].startswith("/login")
+    # Only the new password works from now on.
+    auth.logout()
+    assert auth.login("ada@example.com", password=PASSWORD).status_code == 422
+    assert auth.login("ada@example.com", password="a brand new passphrase").status_code == 302
+
+
+@pytest.mark.app_config(WTF_CSRF_ENABLED=True)
+def test_post_without_csrf_token_is_refused(client, auth, count, logged_in):
+    refused = client.post("/contacts/new", data={"name": "Grace Hopper"})
+
+    assert refused.status_code == 400
+    assert count(Contact) == 0
+
+    # The same form with the token from the page goes through.
+    token = field_value(client.get("/contacts/new").data, "csrf_token")
+    accepted = client.post("/contacts/new", data={"name": "Grace Hopper", "csrf_token": token})
+    assert accepted.status_code == 302
+    assert count(Contact) == 1
+
+
+@pytest.mark.app_config(WTF_CSRF_ENABLED=True)
+def test_register_without_csrf_token_creates_nothing(auth, count):
+    response = auth.register("eve@example.com")
+
+    assert response.status_code == 400
+    assert count(User) == 0

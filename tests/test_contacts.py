@@ -1,0 +1,358 @@
+"""Contacts: create, validate, edit, archive, delete, search, paginate and sort."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import select
+from support import field_value, form_values, order_in, page_text
+
+from crm.extensions import db
+from crm.models import Contact, ContactChannel, Interaction, Tag, contact_tags
+from crm.models import interaction_participants as participants
+
+
+def _contact(app, contact_id):
+    with app.app_context():
+        contact = db.session.get(Contact, contact_id)
+        if contact is not None:
+            contact.tag_names  # noqa: B018 - load the tags before the session closes
+        return contact
+
+
+def _only_contact(app):
+    with app.app_context():
+        contact = db.session.scalar(select(Contact))
+        contact.tag_names  # noqa: B018
+        return contact
+
+
+def test_create_contact_with_every_field(app, client, logged_in, make_contact, medium):
+    grace = make_contact(logged_in, name="Grace Hopper")
+    twitter = medium("twitter")
+
+    response = client.post(
+        "/contacts/new",
+        data={
+            "name": " Ada Lovelace ",
+            "company": "Analytical Engines",
+            "title": "Mathematician",
+            "location": "London",
+            "time_zone": "Europe/London",
+            "tags": "conference, Design, design , berlin,, ,conference",
+            "origin_medium": str(twitter.id),
+            "origin_date": "2024-03-05",
+            "introduced_by": str(grace.id),
+            "keep_in_touch_days": "30",
+            "notes": "Wrote the first program.",
+            "is_private": "y",
+        },
+    )
+
+    assert response.status_code == 302
+    ada = _contact(app, int(response.headers["Location"].rsplit("/", 1)[1]))
+    assert (ada.owner_id, ada.name, ada.company, ada.title, ada.location) == (
+        logged_in.id, "Ada Lovelace", "Analytical Engines", "Mathematician", "London"
+    )
+    assert ada.time_zone == "Europe/London"
+    assert sorted(ada.tag_names, key=str.lower) == ["berlin", "conference", "Design"]
+    assert (ada.origin_medium_id, ada.origin_date) == (twitter.id, date(2024, 3, 5))
+    assert ada.introduced_by_id == grace.id
+    assert (ada.keep_in_touch_days, ada.notes, ada.is_private) == (
+        30, "Wrote the first program.", True
+    )
+
+
+def test_tags_are_shared_between_contacts_case_insensitively(app, client, logged_in, count):
+    client.post("/contacts/new", data={"name": "Ada", "tags": "Conference"})
+    client.post("/contacts/new", data={"name": "Grace", "tags": "conference, navy"})
+
+    assert count(Tag) == 2
+    assert count(contact_tags) == 3
+
+
+def test_missing_name_keeps_what_was_typed(client, logged_in, count):
+    response = client.post(
+        "/contacts/new",
+        data={"name": "", "company": "Analytical Engines", "tags": "maths, poetry",
+              "notes": "Met at the salon.", "location": "London"},
+    )
+
+    assert response.status_code == 422
+    assert "Give the contact a name." in page_text(response.data)
+    values = form_values(response.data)
+    assert values["company"] == ["Analytical Engines"]
+    assert values["tags"] == ["maths, poetry"]
+    assert values["location"] == ["London"]
+    assert values["notes"] == ["Met at the salon."]
+    assert count(Contact) == 0
+
+
+def test_blank_name_is_missing_too(client, logged_in, count):
+    response = client.post("/contacts/new", data={"name": "   ", "company": "Analytical Engines"})
+
+    assert response.status_code == 422
+    assert "Give the contact a name." in page_text(response.data)
+    assert count(Contact) == 0
+
+
+def test_tag_longer_than_40_characters_is_rejected(client, logged_in, count):
+    response = client.post("/contacts/new", data={"name": "Ada", "tags": "ok, " + "x" * 41})
+
+    assert response.status_code == 422
+    assert "Each tag can have at most 40 characters" in page_text(response.data)
+    assert count(Contact) == 0
+    assert count(Tag) == 0
+
+
+def test_tag_of_exactly_40_characters_is_fine(app, client, logged_in):
+    response = client.post("/contacts/new", data={"name": "Ada", "tags": "y" * 40})
+
+    assert response.status_code == 302
+    assert _only_contact(app).tag_names == ["y" * 40]
+
+
+def test_origin_medium_must_be_visible_to_the_user(
+    client, logged_in, make_user, make_medium, count
+):
+    theirs = make_medium(make_user(), "Their conference")
+
+    response = client.post("/contacts/new", data={"name": "Ada", "origin_medium": str(theirs.id)})
+
+    assert response.status_code == 422
+    assert "Choose one of your mediums." in page_text(response.data)
+    assert count(Contact) == 0
+
+
+def test_edit_contact(app, client, logged_in, make_contact):
+    ada = make_contact(logged_in, name="Ada", company="Old Co", tags=["a", "b"])
+    form = client.get(f"/contacts/{ada.id}/edit")
+    assert form.status_code == 200
+    assert field_value(form.data, "tags") == "a, b"
+    assert field_value(form.data, "company") == "Old Co"
+
+    response = client.post(
+        f"/contacts/{ada.id}/edit",
+        data={"name": "Ada King", "company": "New Co", "tags": "b, c"},
+    )
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/contacts/{ada.id}"
+    saved = _contact(app, ada.id)
+    assert (saved.name, saved.company) == ("Ada King", "New Co")
+    assert sorted(saved.tag_names) == ["b", "c"]
+
+
+def test_introduction_cycle_is_refused(app, client, logged_in, make_contact):
+    ada = make_contact(logged_in, name="Ada")
+    babbage = make_contact(logged_in, name="Charles Babbage", introduced_by=ada)
+    mary = make_contact(logged_in, name="Mary Somerville", introduced_by=babbage)
+
+    response = client.post(
+        f"/contacts/{ada.id}/edit", data={"name": "Ada", "introduced_by": str(mary.id)}
+    )
+
+    assert response.status_code == 422
+    assert "Ada introduced that person" in page_text(response.data)
+    assert _contact(app, ada.id).introduced_by_id is None
+
+
+def test_a_contact_cannot_introduce_themselves(app, client, logged_in, make_contact):
+    ada = make_contact(logged_in, name="Ada")
+
+    response = client.post(
+        f"/contacts/{ada.id}/edit", data={"name": "Ada", "introduced_by": str(ada.id)}
+    )
+
+    assert response.status_code == 422
+    assert _contact(app, ada.id).introduced_by_id is None
+
+
+def test_archive_and_restore(app, client, logged_in, make_contact):
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    make_contact(logged_in, name="Grace Hopper")
+
+    response = client.post(f"/contacts/{ada.id}/archive", follow_redirects=True)
+
+    assert response.status_code == 200
+    assert "Ada Lovelace archived." in page_text(response.data)
+    assert _contact(app, ada.id).archived_at is not None
+    active = page_text(client.get("/contacts").data)
+    assert "Grace Hopper" in active and "Ada Lovelace" not in active
+    archived = page_text(client.get("/contacts?archived=1").data)
+    assert "Ada Lovelace" in archived and "Grace Hopper" not in archived
+    assert client.get(f"/contacts/{ada.id}").status_code == 200  # still reachable
+
+    client.post(f"/contacts/{ada.id}/archive", data={"restore": "1"}, follow_redirects=True)
+
+    assert _contact(app, ada.id).archived_at is None
+    assert "Ada Lovelace" in page_text(client.get("/contacts").data)
+
+
+def test_delete_asks_for_confirmation_first(client, logged_in, make_contact, make_interaction,
+                                            count):
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    grace = make_contact(logged_in, name="Grace Hopper")
+    make_interaction(logged_in, [ada])
+    make_interaction(logged_in, [ada, grace])
+
+    page = client.get(f"/contacts/{ada.id}/delete")
+
+    assert page.status_code == 200
+    text = page_text(page.data)
+    assert "Delete Ada Lovelace?" in text
+    assert "1 interaction with only Ada Lovelace will be deleted" in text
+    assert "1 interaction shared with other people will stay" in text
+    assert count(Contact, Contact.id == ada.id) == 1
+
+    response = client.post(f"/contacts/{ada.id}/delete")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/contacts"
+    assert count(Contact, Contact.id == ada.id) == 0
+
+
+def test_deleting_a_contact_keeps_shared_interactions(
+    app, client, logged_in, make_contact, make_interaction, count, medium
+):
+    ada = make_contact(logged_in, name="Ada Lovelace", tags=["maths"])
+    grace = make_contact(logged_in, name="Grace Hopper", introduced_by=ada)
+    solo = make_interaction(logged_in, [ada], occurred_at=datetime(2025, 1, 1, tzinfo=UTC))
+    shared = make_interaction(logged_in, [ada, grace], occurred_at=datetime(2025, 1, 2, tzinfo=UTC))
+    graces_own = make_interaction(logged_in, [grace], occurred_at=datetime(2025, 1, 3, tzinfo=UTC))
+    with app.app_context():
+        db.session.add(ContactChannel(contact_id=ada.id, medium_id=medium("skype").id,
+                                      value="ada.lovelace"))
+        db.session.commit()
+
+    response = client.post(f"/contacts/{ada.id}/delete")
+
+    assert response.status_code == 302
+    assert count(Interaction, Interaction.id == solo.id) == 0
+    assert count(Interaction, Interaction.id.in_([shared.id, graces_own.id])) == 2
+    assert count(participants) == 2  # shared → Grace, Grace's own → Grace
+    assert count(participants, participants.c.contact_id == grace.id) == 2
+    assert count(ContactChannel) == 0
+    assert count(contact_tags) == 0
+    grace_after = _contact(app, grace.id)
+    assert grace_after.introduced_by_id is None
+    assert grace_after.last_interaction_id == graces_own.id
+
+
+@pytest.fixture
+def searchable(app, logged_in, make_contact, medium):
+    ada = make_contact(logged_in, name="Ada Lovelace", company="Analytical Engines",
+                       tags=["Mathematician"])
+    make_contact(logged_in, name="Grace Hopper", company="US Navy", tags=["compilers"])
+    with app.app_context():
+        db.session.add(ContactChannel(contact_id=ada.id, medium_id=medium("twitter").id,
+                                      value="@ada_l"))
+        db.session.commit()
+    return ada
+
+
+@pytest.mark.parametrize("q", ["lovelace", "ANALYTICAL", "mathem", "@ada", "ada_"])
+def test_search_by_name_company_tag_and_handle(client, searchable, q):
+    response = client.get("/contacts", query_string={"q": q})
+
+    assert response.status_code == 200
+    text = page_text(response.data)
+    assert "Ada Lovelace" in text
+    assert "Grace Hopper" not in text
+
+
+def test_search_without_match_and_with_like_wildcards(client, searchable):
+    # Unescaped, "a%e" and "a_a" would match "Ada Lovelace" as LIKE patterns.
+    for q in ("nobody", "%", "a%e", "a_a"):
+        text = page_text(client.get("/contacts", query_string={"q": q}).data)
+        assert "Ada Lovelace" not in text and "Grace Hopper" not in text
+        assert "No contacts match" in text
+
+
+def test_filter_by_tag(client, searchable):
+    text = page_text(client.get("/contacts?tag=compilers").data)
+
+    assert "Grace Hopper" in text
+    assert "Ada Lovelace" not in text
+
+
+NAMES = ["Kilo Tester", "alfa Tester", "Echo Tester", "Charlie Tester", "India Tester",
+         "Bravo Tester", "Juliett Tester", "Golf Tester", "Delta Tester", "Hotel Tester",
+         "Foxtrot Tester", "Lima Tester"]
+
+
+@pytest.mark.app_config(CONTACTS_PER_PAGE=5)
+def test_pagination(client, logged_in, make_contact):
+    for name in NAMES:
+        make_contact(logged_in, name=name)
+    alphabetical = sorted(NAMES, key=str.lower)
+
+    pages = [page_text(client.get(f"/contacts?page={n}").data) for n in (1, 2, 3)]
+
+    for n, text in enumerate(pages):
+        shown = [name for name in NAMES if name in text]
+        assert order_in(text, shown) == alphabetical[n * 5 : n * 5 + 5]
+    assert "Page 2 of 3 · 12 contacts" in pages[1]
+    # Past the end: an empty page, not an error.
+    beyond = client.get("/contacts?page=9")
+    assert beyond.status_code == 200
+    assert not [name for name in NAMES if name in page_text(beyond.data)]
+
+
+def test_sort_by_name(client, logged_in, make_contact):
+    for name in NAMES[:6]:
+        make_contact(logged_in, name=name)
+    expected = sorted(NAMES[:6], key=str.lower)
+
+    assert order_in(client.get("/contacts?sort=name").data, NAMES[:6]) == expected
+    assert order_in(client.get("/contacts").data, NAMES[:6]) == expected
+    assert order_in(client.get("/contacts?sort=-name").data, NAMES[:6]) == expected[::-1]
+    # An unknown sort falls back to the name.
+    assert order_in(client.get("/contacts?sort=evil").data, NAMES[:6]) == expected
+
+
+def test_sort_by_last_interaction(client, logged_in, make_contact, make_interaction):
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    grace = make_contact(logged_in, name="Grace Hopper")
+    make_contact(logged_in, name="Alan Turing")  # never contacted
+    katherine = make_contact(logged_in, name="Katherine Johnson")
+    make_interaction(logged_in, [ada], occurred_at=datetime(2025, 3, 1, tzinfo=UTC))
+    make_interaction(logged_in, [grace], occurred_at=datetime(2025, 1, 1, tzinfo=UTC))
+    make_interaction(logged_in, [katherine], occurred_at=datetime(2025, 2, 1, tzinfo=UTC))
+    # An older interaction logged later must not move Grace up.
+    make_interaction(logged_in, [grace], occurred_at=datetime(2024, 12, 1, tzinfo=UTC))
+    names = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson"]
+
+    recent_first = order_in(client.get("/contacts?sort=last").data, names)
+    oldest_first = order_in(client.get("/contacts?sort=-last").data, names)
+
+    assert recent_first == ["Ada Lovelace", "Katherine Johnson", "Grace Hopper", "Alan Turing"]
+    assert oldest_first == ["Grace Hopper", "Katherine Johnson", "Ada Lovelace", "Alan Turing"]
+
+
+def test_list_shows_last_interaction_medium_and_date(client, logged_in, make_contact,
+                                                     make_interaction):
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    make_contact(logged_in, name="Grace Hopper")
+    make_interaction(logged_in, [ada], medium_key="phone",
+                     occurred_at=datetime(2025, 2, 1, 10, tzinfo=UTC))
+    make_interaction(logged_in, [ada], medium_key="skype",
+                     occurred_at=datetime(2025, 3, 4, 10, tzinfo=UTC))
+
+    text = page_text(client.get("/contacts").data)
+
+    assert "Ada Lovelace Last: Skype 4 Mar 2025" in text
+    assert "Grace Hopper No interactions yet" in text
+
+
+def test_list_dates_are_in_the_viewers_time_zone(client, auth, make_user, make_contact,
+                                                 make_interaction):
+    user = make_user(time_zone="Pacific/Auckland")
+    auth.login_as(user)
+    ada = make_contact(user, name="Ada Lovelace")
+    # 20:00 UTC on 4 March is already 5 March in Auckland.
+    make_interaction(user, [ada], medium_key="skype",
+                     occurred_at=datetime(2025, 3, 4, 20, tzinfo=UTC))
+
+    assert "Last: Skype 5 Mar 2025" in page_text(client.get("/contacts").data)

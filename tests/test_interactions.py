@@ -1,0 +1,322 @@
+"""Interactions: one form for every medium, local time in, UTC stored, contacts kept current."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+from sqlalchemy import select
+from support import form_values, page_text
+
+from crm.extensions import db
+from crm.models import BUILTIN_MEDIUMS, Contact, Interaction
+from crm.models import interaction_participants as participants
+
+NOW = datetime(2026, 7, 2, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    """Fix "now" for every test here, before anyone logs in.
+
+    Autouse so that session cookies are signed on the frozen clock too: Flask refuses a
+    cookie signed more than PERMANENT_SESSION_LIFETIME before "now".
+    """
+    with time_machine.travel(NOW, tick=False):
+        yield NOW
+
+
+@pytest.fixture
+def people(logged_in, make_contact):
+    return (
+        make_contact(logged_in, name="Ada Lovelace"),
+        make_contact(logged_in, name="Grace Hopper"),
+    )
+
+
+def _form(medium_id, contacts, when="2026-07-01T09:00", summary="Coffee and slides", **extra):
+    data = {
+        "medium": str(medium_id),
+        "occurred_at": when,
+        "initiated_by": "them",
+        "participants": [str(c.id) for c in contacts],
+        "summary": summary,
+        "notes": "",
+    }
+    data.update(extra)
+    return data
+
+
+def _interactions(app):
+    with app.app_context():
+        rows = db.session.scalars(select(Interaction).order_by(Interaction.id)).all()
+        for row in rows:
+            row.participants  # noqa: B018 - load before the session closes
+            row.medium  # noqa: B018
+        return rows
+
+
+def _last(app, contact):
+    with app.app_context():
+        c = db.session.get(Contact, contact.id)
+        return c.last_interaction_id, c.last_interaction_at
+
+
+def test_log_from_a_contact_page_preselects_the_contact(client, people, frozen):
+    ada, grace = people
+
+    page = client.get(f"/interactions/new?contact={ada.id}")
+
+    assert page.status_code == 200
+    values = form_values(page.data)
+    assert values["participants"] == [str(ada.id)]
+    # "now" in the user's zone is the default time.
+    assert values["occurred_at"] == ["2026-07-02T12:00"]
+
+
+def test_log_with_the_medium_preselected(client, people, medium):
+    page = client.get(f"/interactions/new?medium={medium('skype').id}")
+
+    assert form_values(page.data)["medium"] == [str(medium("skype").id)]
+
+
+def test_log_from_a_contact_page_returns_there(app, client, people, medium, frozen):
+    ada, _ = people
+
+    response = client.post(
+        f"/interactions/new?contact={ada.id}", data=_form(medium("skype").id, [ada])
+    )
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/contacts/{ada.id}"
+    [logged] = _interactions(app)
+    assert (logged.medium.key, logged.summary, logged.initiated_by.value) == (
+        "skype", "Coffee and slides", "them"
+    )
+
+
+def test_log_with_two_participants(app, client, logged_in, people, medium, frozen):
+    ada, grace = people
+
+    response = client.post("/interactions/new", data=_form(medium("phone").id, [ada, grace]))
+
+    assert response.status_code == 302
+    [logged] = _interactions(app)
+    assert {c.id for c in logged.participants} == {ada.id, grace.id}
+    assert logged.owner_id == logged_in.id
+    assert _last(app, ada) == _last(app, grace) == (logged.id, logged.occurred_at)
+
+
+def test_local_time_is_stored_in_utc(app, client, auth, make_user, make_contact, medium, frozen):
+    user = make_user(time_zone="America/New_York")
+    auth.login_as(user)
+    ada = make_contact(user, name="Ada Lovelace")
+
+    response = client.post("/interactions/new", data=_form(medium("email").id, [ada]))
+
+    assert response.status_code == 302
+    [logged] = _interactions(app)
+    assert logged.occurred_at == datetime(2026, 7, 1, 13, 0, tzinfo=UTC)
+    # And the edit form shows it back in the user's wall time.
+    edit = client.get(f"/interactions/{logged.id}/edit")
+    assert form_values(edit.data)["occurred_at"] == ["2026-07-01T09:00"]
+
+
+def test_a_winter_time_uses_the_winter_offset(app, client, auth, make_user, make_contact, medium,
+                                              frozen):
+    user = make_user(time_zone="America/New_York")
+    auth.login_as(user)
+    ada = make_contact(user, name="Ada Lovelace")
+
+    client.post("/interactions/new", data=_form(medium("email").id, [ada], when="2026-01-15T09:00"))
+
+    [logged] = _interactions(app)
+    assert logged.occurred_at == datetime(2026, 1, 15, 14, 0, tzinfo=UTC)
+
+
+def test_more_than_a_day_ahead_is_rejected(app, client, auth, make_user, make_contact, medium,
+                                           frozen):
+    user = make_user(time_zone="America/New_York")  # now is 2026-07-02 08:00 there
+    auth.login_as(user)
+    ada = make_contact(user, name="Ada Lovelace")
+
+    too_far = client.post(
+        "/interactions/new", data=_form(medium("email").id, [ada], when="2026-07-03T08:01")
+    )
+    assert too_far.status_code == 422
+    assert "That is more than a day ahead." in page_text(too_far.data)
+    assert _interactions(app) == []
+
+    just_in = client.post(
+        "/interactions/new", data=_form(medium("email").id, [ada], when="2026-07-03T08:00")
+    )
+    assert just_in.status_code == 302
+    assert len(_interactions(app)) == 1
+
+
+@pytest.mark.parametrize("summary", ["", "   "])
+def test_missing_summary_keeps_the_input(app, client, people, medium, frozen, summary):
+    ada, grace = people
+
+    response = client.post(
+        "/interactions/new",
+        data=_form(medium("linkedin").id, [ada, grace], summary=summary,
+                   when="2026-06-30T17:45", notes="Follow up on the engine."),
+    )
+
+    assert response.status_code == 422
+    assert "Write a short summary." in page_text(response.data)
+    values = form_values(response.data)
+    assert values["medium"] == [str(medium("linkedin").id)]
+    assert values["occurred_at"] == ["2026-06-30T17:45"]
+    assert sorted(values["participants"]) == sorted([str(ada.id), str(grace.id)])
+    assert values["initiated_by"] == ["them"]
+    assert values["notes"] == ["Follow up on the engine."]
+    assert _interactions(app) == []
+
+
+def test_no_participant_is_rejected(app, client, people, medium, frozen):
+    response = client.post("/interactions/new", data=_form(medium("email").id, []))
+
+    assert response.status_code == 422
+    assert "Choose at least one person." in page_text(response.data)
+    assert _interactions(app) == []
+
+
+def test_someone_elses_contact_is_rejected(app, client, people, make_user, make_contact, medium,
+                                          count, frozen):
+    ada, _ = people
+    stranger = make_contact(make_user(), name="Someone Else's Contact")
+
+    for chosen in ([stranger], [ada, stranger]):
+        response = client.post("/interactions/new", data=_form(medium("email").id, chosen))
+        assert response.status_code in (404, 422)
+
+    assert count(Interaction) == 0
+    assert count(participants) == 0
+    assert _last(app, stranger) == (None, None)
+
+
+def test_someone_elses_medium_is_rejected(app, client, people, make_user, make_medium, count,
+                                         frozen):
+    ada, _ = people
+    theirs = make_medium(make_user(), "Their Signal")
+
+    response = client.post("/interactions/new", data=_form(theirs.id, [ada]))
+
+    assert response.status_code in (404, 422)
+    assert count(Interaction) == 0
+
+
+def test_own_medium_works_like_any_other(app, client, logged_in, people, make_medium, frozen):
+    ada, _ = people
+    mastodon = make_medium(logged_in, "Mastodon")
+
+    assert client.post("/interactions/new", data=_form(mastodon.id, [ada])).status_code == 302
+
+    [logged] = _interactions(app)
+    assert logged.medium_id == mastodon.id
+    assert _last(app, ada) == (logged.id, logged.occurred_at)
+
+
+def test_every_builtin_medium_uses_the_same_form(app, client, people, medium, frozen):
+    ada, _ = people
+
+    for day, key in enumerate(BUILTIN_MEDIUMS, start=1):
+        page = client.get(f"/interactions/new?contact={ada.id}&medium={medium(key).id}")
+        assert page.status_code == 200
+        response = client.post(
+            "/interactions/new",
+            data=_form(medium(key).id, [ada], when=f"2026-06-{day:02d}T10:00",
+                       summary=f"On {key}"),
+        )
+        assert response.status_code == 302, key
+
+    logged = _interactions(app)
+    assert [i.medium.key for i in logged] == list(BUILTIN_MEDIUMS)
+    assert [i.summary for i in logged] == [f"On {key}" for key in BUILTIN_MEDIUMS]
+    assert _last(app, ada) == (logged[-1].id, datetime(2026, 6, 9, 10, tzinfo=UTC))
+    timeline = page_text(client.get(f"/contacts/{ada.id}").data)
+    for key in BUILTIN_MEDIUMS:
+        assert f"On {key}" in timeline
+
+
+def test_edit_moves_the_last_interaction_between_contacts(
+    app, client, logged_in, people, make_interaction, medium, frozen
+):
+    ada, grace = people
+    earlier = make_interaction(logged_in, [ada], occurred_at=datetime(2026, 6, 1, tzinfo=UTC))
+    later = make_interaction(logged_in, [ada], occurred_at=datetime(2026, 6, 20, 9, tzinfo=UTC))
+    assert _last(app, ada)[0] == later.id
+
+    page = client.get(f"/interactions/{later.id}/edit")
+    assert form_values(page.data)["participants"] == [str(ada.id)]
+    response = client.post(
+        f"/interactions/{later.id}/edit",
+        data=_form(medium("video_call").id, [grace], when="2026-06-20T09:00",
+                   summary="Moved to Grace"),
+    )
+
+    assert response.status_code == 302
+    assert _last(app, ada) == (earlier.id, datetime(2026, 6, 1, tzinfo=UTC))
+    assert _last(app, grace) == (later.id, datetime(2026, 6, 20, 9, tzinfo=UTC))
+    [edited] = [i for i in _interactions(app) if i.id == later.id]
+    assert (edited.medium.key, edited.summary) == ("video_call", "Moved to Grace")
+
+
+def test_edit_to_an_earlier_time_updates_the_last_interaction(
+    app, client, logged_in, people, make_interaction, medium, frozen
+):
+    ada, _ = people
+    first = make_interaction(logged_in, [ada], occurred_at=datetime(2026, 6, 10, tzinfo=UTC))
+    second = make_interaction(logged_in, [ada], occurred_at=datetime(2026, 6, 20, tzinfo=UTC))
+
+    client.post(f"/interactions/{second.id}/edit",
+                data=_form(medium("email").id, [ada], when="2026-06-01T00:00"))
+
+    assert _last(app, ada) == (first.id, datetime(2026, 6, 10, tzinfo=UTC))
+
+
+def test_delete_moves_the_last_interaction_back(
+    app, client, logged_in, people, make_interaction, count
+):
+    ada, grace = people
+    first = make_interaction(logged_in, [ada], occurred_at=datetime(2026, 6, 1, tzinfo=UTC))
+    second = make_interaction(logged_in, [ada, grace], occurred_at=datetime(2026, 6, 5, tzinfo=UTC))
+
+    response = client.post(f"/interactions/{second.id}/delete")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/contacts/{ada.id}"
+    assert count(Interaction) == 1
+    assert count(participants) == 1
+    assert _last(app, ada) == (first.id, datetime(2026, 6, 1, tzinfo=UTC))
+    assert _last(app, grace) == (None, None)
+
+    client.post(f"/interactions/{first.id}/delete")
+
+    assert _last(app, ada) == (None, None)
+
+
+def test_delete_is_post_only(client, logged_in, people, make_interaction, count):
+    ada, _ = people
+    interaction = make_interaction(logged_in, [ada])
+
+    assert client.get(f"/interactions/{interaction.id}/delete").status_code == 405
+    assert count(Interaction) == 1
+
+
+@pytest.mark.parametrize(
+    ("next_url", "expected"),
+    [("/contacts?sort=last", "/contacts?sort=last"), ("https://evil.example/", None)],
+)
+def test_after_logging_go_to_next_only_when_local(client, people, medium, frozen, next_url,
+                                                  expected):
+    ada, _ = people
+
+    response = client.post(
+        "/interactions/new", data=_form(medium("email").id, [ada], next=next_url)
+    )
+
+    assert response.headers["Location"] == (expected or f"/contacts/{ada.id}")

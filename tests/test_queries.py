@@ -1,0 +1,101 @@
+"""The busiest pages run a small number of SQL queries that does not grow with the data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from support import counting_queries
+
+from crm.contacts.services import ContactData, add_channel, create_contact
+from crm.extensions import db
+from crm.interactions.services import InteractionData, log_interaction
+from crm.models import BUILTIN_MEDIUMS, Contact, Initiator, Medium, User
+
+MAX_QUERIES = 12
+KEYS = list(BUILTIN_MEDIUMS)
+
+
+def queries_for(app, client, url) -> list[str]:
+    client.get(url)  # warm up: connection set-up is not the page's cost
+    with counting_queries(app) as statements:
+        response = client.get(url)
+    assert response.status_code == 200
+    return statements
+
+
+@pytest.fixture
+def grow(app, logged_in):
+    """grow(n) adds n contacts with tags, a channel, an introducer, an origin and interactions.
+
+    Built through the services in one unit of work per call, to keep the test quick.
+    """
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    made: list[int] = []
+
+    def add(n):
+        with app.app_context():
+            user = db.session.get(User, logged_in.id)
+            mediums = {m.key: m for m in db.session.scalars(
+                select(Medium).where(Medium.key.is_not(None)))}
+            for _ in range(n):
+                i = len(made)
+                contact = create_contact(user, ContactData(
+                    name=f"Person {i:03d}", tags=[f"t{i % 4}", "all"],
+                    origin_medium=mediums[KEYS[i % 9]],
+                    introduced_by=db.session.get(Contact, made[-1]) if made else None,
+                ))
+                add_channel(contact, mediums["skype"], f"person.{i:03d}")
+                for j in range(2):
+                    others = [db.session.get(Contact, made[(i + j) % len(made)])] if made else []
+                    log_interaction(user, InteractionData(
+                        medium=mediums[KEYS[(i + j) % 9]],
+                        occurred_at=start + timedelta(days=i, hours=j),
+                        initiated_by=Initiator.ME, participants=[contact, *others],
+                        summary=f"Talk {i}.{j}",
+                    ))
+                made.append(contact.id)
+            db.session.commit()
+        return list(made)
+
+    return add
+
+
+def test_contact_list_query_count_is_bounded(app, client, grow):
+    urls = ["/contacts", "/contacts?sort=last", "/contacts?q=person", "/contacts?tag=all"]
+    grow(3)
+    small = {url: queries_for(app, client, url) for url in urls}
+    grow(37)
+    large = {url: queries_for(app, client, url) for url in urls}
+
+    for url in urls:
+        assert len(large[url]) == len(small[url]), url + "\n" + "\n".join(large[url])
+        assert len(large[url]) <= MAX_QUERIES, url + "\n" + "\n".join(large[url])
+
+
+def test_contact_page_query_count_is_bounded(app, client, logged_in, grow, make_interaction):
+    people = grow(3)
+    quiet = people[1]  # introduced by someone, like the busy one
+    small = queries_for(app, client, f"/contacts/{quiet}")
+
+    busy = grow(37)[-1]
+    with app.app_context():
+        user = db.session.get(User, logged_in.id)
+        mediums = {m.key: m for m in db.session.scalars(
+            select(Medium).where(Medium.key.is_not(None)))}
+        # Thirty more interactions with the busiest contact, each shared with someone else.
+        for day in range(30):
+            log_interaction(user, InteractionData(
+                medium=mediums[KEYS[day % 9]],
+                occurred_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=day),
+                initiated_by=Initiator.THEM,
+                participants=[db.session.get(Contact, busy),
+                              db.session.get(Contact, people[day % len(people)])],
+                summary=f"Busy {day}",
+            ))
+        db.session.commit()
+    large = queries_for(app, client, f"/contacts/{busy}")
+
+    assert len(large) == len(small), "\n".join(large)
+    assert len(large) <= MAX_QUERIES, "\n".join(large)

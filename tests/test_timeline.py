@@ -1,0 +1,134 @@
+"""The contact page: the timeline across mediums, the origin line and the path across mediums."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from support import order_in, page_text
+
+SUMMARIES = ["Replied to the thread", "First Skype call", "Met at PyCon", "DM about the slides"]
+
+
+@pytest.fixture
+def story(logged_in, make_contact, make_interaction):
+    """Ada: met on Twitter through Grace, then Skype, then face to face, then Twitter again."""
+    grace = make_contact(logged_in, name="Grace Hopper")
+    ada = make_contact(logged_in, name="Ada Lovelace", origin_medium="twitter",
+                       origin_date=date(2023, 12, 24), introduced_by=grace)
+    # Logged out of order on purpose: the page orders by when things happened.
+    make_interaction(logged_in, [ada], "face_to_face", datetime(2024, 6, 1, 18, tzinfo=UTC),
+                     summary=SUMMARIES[2])
+    make_interaction(logged_in, [ada], "twitter", datetime(2024, 1, 5, 9, tzinfo=UTC),
+                     summary=SUMMARIES[0])
+    make_interaction(logged_in, [ada, grace], "twitter", datetime(2024, 7, 1, 9, tzinfo=UTC),
+                     summary=SUMMARIES[3])
+    make_interaction(logged_in, [ada], "skype", datetime(2024, 2, 10, 15, tzinfo=UTC),
+                     summary=SUMMARIES[1])
+    make_interaction(logged_in, [grace], "phone", datetime(2024, 3, 1, tzinfo=UTC),
+                     summary="Grace only")
+    return ada, grace
+
+
+def _section(text: str, start: str, end: str) -> str:
+    return text[text.index(start) : text.index(end, text.index(start))]
+
+
+def test_timeline_is_newest_first_across_mediums(client, story):
+    ada, _ = story
+
+    response = client.get(f"/contacts/{ada.id}")
+
+    assert response.status_code == 200
+    assert order_in(response.data, SUMMARIES) == SUMMARIES[::-1]
+    assert "Grace only" not in page_text(response.data)
+
+
+def test_timeline_oldest_first_on_request(client, story):
+    ada, _ = story
+
+    response = client.get(f"/contacts/{ada.id}?order=oldest")
+
+    assert order_in(response.data, SUMMARIES) == SUMMARIES
+
+
+def test_timeline_entries_show_medium_and_time(client, story):
+    ada, _ = story
+
+    timeline = _section(page_text(client.get(f"/contacts/{ada.id}").data), "Timeline", "Details")
+
+    assert "Skype 10 Feb 2024, 15:00" in timeline
+    assert "Face-to-face 1 Jun 2024, 18:00" in timeline
+    # A shared interaction names the other people in it.
+    assert "DM about the slides With Grace Hopper" in timeline
+
+
+def test_origin_line(client, story):
+    ada, _ = story
+
+    text = page_text(client.get(f"/contacts/{ada.id}").data)
+
+    assert "First met on Twitter, 24 Dec 2023, introduced by Grace Hopper." in text
+
+
+def test_origin_line_when_nothing_is_recorded(client, logged_in, make_contact):
+    alan = make_contact(logged_in, name="Alan Turing")
+
+    text = page_text(client.get(f"/contacts/{alan.id}").data)
+
+    assert "Where you first met is not recorded." in text
+    assert "First met on" not in text
+
+
+def test_path_across_mediums_in_order_of_first_use(client, story):
+    ada, _ = story
+
+    text = page_text(client.get(f"/contacts/{ada.id}").data)
+
+    path = _section(text, "Path across mediums", "Timeline")
+    assert "Mediums used: 3." in path
+    in_order = ["Twitter", "Skype", "Face-to-face"]
+    assert order_in(path, in_order) == in_order
+    assert "Twitter first met 24 Dec 2023 2 interactions" in path
+    assert "Skype since 10 Feb 2024 1 interaction" in path
+    assert "Face-to-face since 1 Jun 2024 1 interaction" in path
+    assert "Phone" not in path  # Grace's call is not Ada's
+
+
+def test_path_without_origin_starts_at_the_first_interaction(client, logged_in, make_contact,
+                                                             make_interaction):
+    alan = make_contact(logged_in, name="Alan Turing")
+    make_interaction(logged_in, [alan], "linkedin", datetime(2024, 5, 2, tzinfo=UTC))
+    make_interaction(logged_in, [alan], "email", datetime(2024, 4, 1, tzinfo=UTC))
+    make_interaction(logged_in, [alan], "linkedin", datetime(2024, 3, 9, tzinfo=UTC))
+
+    path = _section(page_text(client.get(f"/contacts/{alan.id}").data), "Path across mediums",
+                    "Timeline")
+
+    assert order_in(path, ["LinkedIn", "Email"]) == ["LinkedIn", "Email"]
+    assert "LinkedIn since 9 Mar 2024 2 interactions" in path
+    assert "Email since 1 Apr 2024 1 interaction" in path
+
+
+def test_origin_medium_not_yet_used_still_leads_the_path(client, logged_in, make_contact,
+                                                          make_interaction):
+    alan = make_contact(logged_in, name="Alan Turing", origin_medium="face_to_face",
+                        origin_date=date(2024, 1, 10))
+    make_interaction(logged_in, [alan], "email", datetime(2024, 1, 12, tzinfo=UTC))
+
+    path = _section(page_text(client.get(f"/contacts/{alan.id}").data), "Path across mediums",
+                    "Timeline")
+
+    assert order_in(path, ["Face-to-face", "Email"]) == ["Face-to-face", "Email"]
+    assert "Face-to-face first met 10 Jan 2024 0 interactions" in path
+
+
+@pytest.mark.app_config(INTERACTIONS_PER_PAGE=2)
+def test_timeline_pages(client, story):
+    ada, _ = story
+
+    first = page_text(client.get(f"/contacts/{ada.id}").data)
+    second = page_text(client.get(f"/contacts/{ada.id}?page=2").data)
+
+    assert [s for s in SUMMARIES if s in first] == SUMMARIES[2:]
+    assert [s for s in SUMMARIES if s in second] == SUMMARIES[:2]
