@@ -7,7 +7,7 @@ from datetime import datetime
 
 from flask import abort
 from sqlalchemy import Select, delete, func, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from crm.extensions import db
 from crm.models import (
@@ -66,7 +66,7 @@ def timeline(user: User, contact: Contact, *, newest_first: bool = True, page: i
         )
         .where(interaction_participants.c.contact_id == contact.id)
         .order_by(*order)
-        .options(selectinload(Interaction.medium), selectinload(Interaction.participants))
+        .options(joinedload(Interaction.medium), selectinload(Interaction.participants))
     )
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
 
@@ -78,7 +78,7 @@ def recent_interactions(user: User, limit: int = 10) -> list[Interaction]:
             interactions_for(user)
             .order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
             .limit(limit)
-            .options(selectinload(Interaction.medium), selectinload(Interaction.participants))
+            .options(joinedload(Interaction.medium), selectinload(Interaction.participants))
         )
     )
 
@@ -89,7 +89,7 @@ def log_interaction(user: User, data: InteractionData) -> Interaction:
     _apply(interaction, data)
     db.session.add(interaction)
     db.session.flush()
-    refresh_last_interaction([c.id for c in data.participants])
+    _contacts_changed(user.id, [c.id for c in data.participants])
     return interaction
 
 
@@ -98,7 +98,7 @@ def update_interaction(interaction: Interaction, data: InteractionData) -> None:
     before = {c.id for c in interaction.participants}
     _apply(interaction, data)
     db.session.flush()
-    refresh_last_interaction(before | {c.id for c in data.participants})
+    _contacts_changed(interaction.owner_id, before | {c.id for c in data.participants})
 
 
 def delete_interaction(interaction: Interaction) -> None:
@@ -133,7 +133,15 @@ def delete_interactions(owner_id: int, ids: list[int]) -> None:
         .execution_options(synchronize_session=False)
     )
     db.session.expire_all()
-    refresh_last_interaction(touched)
+    _contacts_changed(owner_id, touched)
+
+
+def _contacts_changed(owner_id: int, contact_ids) -> None:
+    """Recompute last-interaction facts, then the keep-in-touch reminders that hang on them."""
+    from crm.reminders.services import sync_keep_in_touch
+
+    refresh_last_interaction(contact_ids)
+    sync_keep_in_touch(owner_id, contact_ids)
 
 
 def _apply(interaction: Interaction, data: InteractionData) -> None:

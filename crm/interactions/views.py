@@ -7,14 +7,16 @@ from datetime import datetime
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from crm.auth.services import is_safe_next
 from crm.contacts.forms import ConfirmForm
 from crm.contacts.services import contact_choices, get_contact_or_404, get_contacts
 from crm.extensions import db
 from crm.interactions import services
 from crm.interactions.forms import InteractionForm
-from crm.auth.services import is_safe_next
 from crm.mediums.services import get_medium_or_404, mediums_for
-from crm.models import Initiator, utcnow
+from crm.models import Initiator, ReminderKind, utcnow
+from crm.reminders.schedule import DEFAULT_LOCAL_TIME
+from crm.reminders.services import ReminderData, create_reminder, follow_up_title
 from crm.timezones import local_to_utc, to_local
 
 bp = Blueprint("interactions", __name__, url_prefix="/interactions")
@@ -68,6 +70,29 @@ def _data(form: InteractionForm) -> services.InteractionData:
     )
 
 
+def _schedule_follow_up(form: InteractionForm, interaction):
+    """Create the follow-up the form asked for, one per participant."""
+    local_date = form.follow_up_local_date()
+    if local_date is None:
+        return None
+    first = None
+    for contact in interaction.participants:
+        reminder = create_reminder(
+            current_user,
+            ReminderData(
+                title=follow_up_title(contact),
+                local_date=local_date,
+                local_time=form.follow_up_time.data or DEFAULT_LOCAL_TIME,
+                notes=interaction.summary,
+                contact=contact,
+            ),
+            kind=ReminderKind.FOLLOW_UP,
+            interaction_id=interaction.id,
+        )
+        first = first or reminder
+    return first
+
+
 def _back(default: str) -> str:
     target = request.values.get("next")
     return target if is_safe_next(target) else default
@@ -87,8 +112,13 @@ def new():
         form.medium.data = get_medium_or_404(current_user, medium_id).id
     if form.validate_on_submit():
         interaction = services.log_interaction(current_user, _data(form))
+        follow_up = _schedule_follow_up(form, interaction)
         db.session.commit()
-        flash(f"{interaction.medium.name} interaction logged.", "success")
+        message = f"{interaction.medium.name} interaction logged."
+        if follow_up is not None:
+            when = to_local(follow_up.due_at, current_user.time_zone).strftime("%-d %b %Y, %H:%M")
+            message += f" Follow-up set for {when}."
+        flash(message, "success")
         if contact is not None and contact in interaction.participants:
             return redirect(url_for("contacts.show", contact_id=contact.id))
         first = interaction.participants[0]

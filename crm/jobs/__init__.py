@@ -1,0 +1,1 @@
+"""The reminder worker: APScheduler jobs that deliver what the reminder rows say."""

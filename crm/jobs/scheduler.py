@@ -1,0 +1,67 @@
+"""The worker's APScheduler. Built on demand by `crm worker`; never started at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask
+
+from crm.extensions import db
+from crm.jobs import tasks
+from crm.models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def _job(app: Flask, func: Callable[..., object], *args) -> Callable[[], None]:
+    """Run a task in an app context with the current time; a failure is logged, not fatal."""
+
+    def run() -> None:
+        with app.app_context():
+            now: datetime = utcnow()
+            try:
+                func(now, *args)
+            except Exception:
+                db.session.rollback()
+                log.exception("job %s failed", func.__name__)
+            finally:
+                db.session.remove()
+
+    run.__name__ = func.__name__
+    return run
+
+
+def build_scheduler(app: Flask, worker_id: str) -> BlockingScheduler:
+    """A BlockingScheduler with an in-memory store and the worker's interval jobs.
+
+    Each job has max_instances=1 and coalesce=True. misfire_grace_time=None
+    means a late run still runs; what "late" means for reminders is decided by
+    the tasks themselves (see crm.jobs.tasks), not by APScheduler.
+    """
+    config = app.config
+    scheduler = BlockingScheduler(
+        jobstores={"default": MemoryJobStore()},
+        executors={"default": ThreadPoolExecutor(max_workers=4)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        timezone="UTC",
+    )
+    jobs = [
+        ("heartbeat", _job(app, tasks.heartbeat, worker_id), config["WORKER_HEARTBEAT_SECONDS"]),
+        ("deliver-due", _job(app, tasks.deliver_due, worker_id),
+         config["REMINDER_DELIVERY_INTERVAL_SECONDS"]),
+        ("send-digests", _job(app, tasks.send_digests, worker_id),
+         config["DIGEST_INTERVAL_SECONDS"]),
+        ("sweep-keep-in-touch", _job(app, tasks.sweep_keep_in_touch),
+         config["KEEP_IN_TOUCH_SWEEP_SECONDS"]),
+        ("reap-stale-claims", _job(app, tasks.reap_stale_claims), config["REAP_INTERVAL_SECONDS"]),
+    ]
+    for job_id, func, seconds in jobs:
+        # next_run_time=now: a worker that starts catches up at once.
+        scheduler.add_job(func, "interval", seconds=float(seconds), id=job_id, name=job_id,
+                          next_run_time=datetime.now().astimezone())
+    return scheduler

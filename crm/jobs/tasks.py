@@ -1,0 +1,528 @@
+"""The worker's jobs. Each takes `now` so tests can inject time, and commits its own work.
+
+Catch-up policy (in code, not in APScheduler's misfire settings): every pass
+delivers every reminder whose due time has passed, however long ago. A one-off
+reminder delivered more than REMINDER_LATE_AFTER_SECONDS after it was due is
+marked "overdue since" its due time. A recurring reminder whose worker was down
+across several occurrences is delivered once, for the earliest missed
+occurrence, marked overdue with the number of occurrences it stands for; its
+next occurrence is the first one still in the future. Nothing is dropped, and
+nothing is delivered twice: a Delivery row per (reminder, channel, occurrence)
+is unique.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import datetime, timedelta
+
+from flask import current_app, url_for
+from sqlalchemy import case, insert, select, update
+from sqlalchemy.orm import selectinload
+
+from crm.extensions import db
+from crm.mail import Mailer, MailError, build_message, make_message_id
+from crm.models import User
+from crm.models.reminder import (
+    Delivery,
+    DeliveryChannel,
+    DeliveryStatus,
+    DigestRun,
+    Recurrence,
+    Reminder,
+    ReminderStatus,
+    WorkerHeartbeat,
+)
+from crm.reminders import links
+from crm.reminders.schedule import next_occurrence
+from crm.timezones import to_local
+
+log = logging.getLogger(__name__)
+
+
+def default_worker_id() -> str:
+    """host:pid, unique enough across machines."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:80]
+
+
+def _is_postgres() -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+def _cfg(name: str):
+    return current_app.config[name]
+
+
+# -- claiming -------------------------------------------------------------------
+
+
+def _claim(model, due, pending, claimed, worker_id: str, lease_until: datetime) -> list[int]:
+    """Atomically move the rows `due` selects from `pending` to `claimed` for this worker.
+
+    PostgreSQL: UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n) RETURNING,
+    so concurrent workers take disjoint rows without waiting. SQLite: a conditional
+    UPDATE … WHERE status = pending RETURNING; writers are serialised, and a row another
+    worker took in between simply is not returned.
+    """
+    if _is_postgres():
+        # A materialized CTE runs the locking SELECT once. As a plain IN (subquery) the
+        # planner may rescan it per outer row, each rescan skipping the rows this very
+        # statement already took, so one claim could take far more than `limit` rows.
+        picked = due.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+        ids_clause = model.id.in_(select(picked.c.id))
+    else:
+        candidates = list(db.session.scalars(due))
+        if not candidates:
+            db.session.rollback()
+            return []
+        ids_clause = model.id.in_(candidates)
+    taken = list(
+        db.session.scalars(
+            update(model)
+            .where(ids_clause, model.status == pending)
+            .values(status=claimed, claimed_by=worker_id, claim_expires_at=lease_until)
+            .returning(model.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    db.session.commit()
+    return taken
+
+
+def claim_due_reminders(now: datetime, worker_id: str, limit: int) -> list[int]:
+    """Atomically take up to `limit` due reminders for this worker, under a lease."""
+    due = (
+        select(Reminder.id)
+        .where(Reminder.status == ReminderStatus.PENDING, Reminder.due_at <= now)
+        .order_by(Reminder.due_at, Reminder.id)
+        .limit(limit)
+    )
+    lease_until = now + timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
+    return _claim(Reminder, due, ReminderStatus.PENDING, ReminderStatus.CLAIMED, worker_id,
+                  lease_until)
+
+
+def deliver_claimed(ids: list[int], now: datetime, worker_id: str) -> int:
+    """Deliver in-app (and queue email) for claimed reminders, in one transaction.
+
+    The first statement re-asserts the claim, so a reminder whose lease was
+    reaped and taken by another worker is left to that worker.
+    """
+    if not ids:
+        return 0
+    lease_until = now + timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
+    owned = list(
+        db.session.scalars(
+            update(Reminder)
+            .where(
+                Reminder.id.in_(ids),
+                Reminder.status == ReminderStatus.CLAIMED,
+                Reminder.claimed_by == worker_id,
+            )
+            .values(claim_expires_at=lease_until)
+            .returning(Reminder.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if not owned:
+        db.session.commit()
+        return 0
+    rows = db.session.execute(
+        select(
+            Reminder.id, Reminder.owner_id, Reminder.due_at, Reminder.recurrence,
+            User.email_reminders, User.digest_enabled,
+        )
+        .join(User, User.id == Reminder.owner_id)
+        .where(Reminder.id.in_(owned))
+    ).all()
+    already = set(
+        db.session.execute(
+            select(Delivery.reminder_id, Delivery.occurrence).where(
+                Delivery.reminder_id.in_(owned), Delivery.channel == DeliveryChannel.IN_APP
+            )
+        ).all()
+    )
+    late_cutoff = now - timedelta(seconds=_cfg("REMINDER_LATE_AFTER_SECONDS"))
+    email_on = bool(_cfg("SMTP_HOST"))
+    in_app: list[dict] = []
+    emails: list[dict] = []
+    one_off: list[int] = []
+    recurring: list[int] = []
+    for row in rows:
+        (one_off if row.recurrence == Recurrence.NONE else recurring).append(row.id)
+        if (row.id, row.due_at) in already:
+            continue  # this occurrence was delivered before (e.g. edited back to it)
+        overdue_since = row.due_at if row.due_at < late_cutoff else None
+        common = {"reminder_id": row.id, "user_id": row.owner_id, "occurrence": row.due_at,
+                  "overdue_since": overdue_since, "attempts": 0, "created_at": now}
+        in_app.append({**common, "channel": DeliveryChannel.IN_APP,
+                       "status": DeliveryStatus.SENT, "sent_at": now, "next_attempt_at": None,
+                       "message_id": None})
+        if email_on and row.email_reminders and not row.digest_enabled:
+            emails.append({**common, "channel": DeliveryChannel.EMAIL,
+                           "status": DeliveryStatus.PENDING, "sent_at": None,
+                           "next_attempt_at": now,
+                           "message_id": make_message_id(
+                               f"reminder-{row.id}-{row.due_at:%Y%m%dT%H%M%SZ}")})
+    for batch in (in_app, emails):
+        if batch:
+            db.session.execute(insert(Delivery), batch)
+    if one_off:
+        db.session.execute(
+            update(Reminder)
+            .where(Reminder.id.in_(one_off))
+            .values(
+                status=ReminderStatus.DELIVERED,
+                delivered_at=now,
+                overdue_since=case((Reminder.due_at < late_cutoff, Reminder.due_at), else_=None),
+                missed_occurrences=0,
+                claimed_by=None,
+                claim_expires_at=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    for reminder in db.session.scalars(select(Reminder).where(Reminder.id.in_(recurring))):
+        overdue = reminder.due_at if reminder.due_at < late_cutoff else None
+        _advance(reminder, now, overdue)
+    db.session.commit()
+    return len(in_app)
+
+
+def _advance(reminder: Reminder, now: datetime, overdue_since: datetime | None) -> None:
+    reminder.delivered_at = now
+    reminder.overdue_since = overdue_since
+    reminder.claimed_by = None
+    reminder.claim_expires_at = None
+    if reminder.recurrence == Recurrence.NONE or reminder.local_time is None:
+        reminder.status = ReminderStatus.DELIVERED
+        reminder.missed_occurrences = 0
+        return
+    following, skipped = next_occurrence(
+        reminder.due_at,
+        recurrence=reminder.recurrence,
+        local_time=reminder.local_time,
+        tz_name=reminder.time_zone,
+        anchor=reminder.anchor_date,
+        after=now,
+    )
+    reminder.missed_occurrences = skipped
+    reminder.due_at = following
+    reminder.status = ReminderStatus.PENDING
+
+
+def deliver_due(now: datetime, worker_id: str) -> int:
+    """One pass: claim and deliver every due reminder in batches, then send queued email."""
+    batch = int(_cfg("REMINDER_BATCH_SIZE"))
+    total = 0
+    while True:
+        ids = claim_due_reminders(now, worker_id, batch)
+        if not ids:
+            break
+        total += deliver_claimed(ids, now, worker_id)
+        if len(ids) < batch:
+            break
+    send_pending_emails(now, worker_id)
+    return total
+
+
+# -- email ----------------------------------------------------------------------
+
+
+def claim_pending_emails(now: datetime, worker_id: str, limit: int) -> list[int]:
+    """Atomically take email deliveries whose next attempt is due."""
+    due = (
+        select(Delivery.id)
+        .where(
+            Delivery.channel == DeliveryChannel.EMAIL,
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.next_attempt_at <= now,
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(limit)
+    )
+    lease_until = now + timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
+    return _claim(Delivery, due, DeliveryStatus.PENDING, DeliveryStatus.SENDING, worker_id,
+                  lease_until)
+
+
+def send_pending_emails(now: datetime, worker_id: str) -> int:
+    """Send every due email delivery over one SMTP connection per batch."""
+    if not _cfg("SMTP_HOST"):
+        return 0
+    batch = int(_cfg("REMINDER_BATCH_SIZE"))
+    sent = 0
+    while True:
+        ids = claim_pending_emails(now, worker_id, batch)
+        if not ids:
+            break
+        deliveries = list(
+            db.session.scalars(
+                select(Delivery)
+                .where(Delivery.id.in_(ids))
+                .order_by(Delivery.id)
+                .options(selectinload(Delivery.reminder).selectinload(Reminder.contact))
+            )
+        )
+        users = {
+            u.id: u
+            for u in db.session.scalars(
+                select(User).where(User.id.in_({d.user_id for d in deliveries}))
+            )
+        }
+        # Build every message before the first commit: committing expires the
+        # loaded rows, and reloading them per message would cost queries.
+        outbox = [
+            (d.id, d.attempts, _reminder_email(d, users[d.user_id])) for d in deliveries
+        ]
+        db.session.rollback()
+        with Mailer() as mailer:
+            for delivery_id, attempts, message in outbox:
+                try:
+                    mailer.send(message)
+                except MailError as exc:
+                    values = _failure_values(attempts, str(exc), now)
+                    log.warning("email delivery %s failed (attempt %s): %s", delivery_id,
+                                values["attempts"], exc)
+                else:
+                    values = {"status": DeliveryStatus.SENT, "sent_at": now,
+                              "attempts": attempts + 1, "last_error": None}
+                    sent += 1
+                db.session.execute(
+                    update(Delivery)
+                    .where(Delivery.id == delivery_id)
+                    .values(claimed_by=None, claim_expires_at=None, **values)
+                    .execution_options(synchronize_session=False)
+                )
+                # One commit per message: a crash resends at most the message in flight.
+                db.session.commit()
+        if len(ids) < batch:
+            break
+    return sent
+
+
+def _failure_values(attempts: int, error: str, now: datetime) -> dict:
+    """Retry with exponential backoff; after the last attempt the delivery has failed."""
+    attempts += 1
+    if attempts >= int(_cfg("EMAIL_MAX_ATTEMPTS")):
+        return {"attempts": attempts, "last_error": error[:1000],
+                "status": DeliveryStatus.FAILED, "next_attempt_at": None}
+    delay = int(_cfg("EMAIL_RETRY_BASE_SECONDS")) * 2 ** (attempts - 1)
+    return {"attempts": attempts, "last_error": error[:1000], "status": DeliveryStatus.PENDING,
+            "next_attempt_at": now + timedelta(seconds=delay)}
+
+
+def _record_failure(run: DigestRun, error: str, now: datetime) -> None:
+    for key, value in _failure_values(run.attempts, error, now).items():
+        setattr(run, key, value)
+    log.warning("digest %s failed (attempt %s): %s", run.id, run.attempts, error)
+
+
+def _reminder_email(delivery: Delivery, user: User):
+    reminder = delivery.reminder
+    base = current_app.config["BASE_URL"].rstrip("/")
+    with current_app.test_request_context(base_url=base):
+        context = {
+            "user": user,
+            "reminder": reminder,
+            "contact": reminder.contact,
+            "occurrence_local": to_local(delivery.occurrence, user.time_zone),
+            "overdue_since_local": (
+                to_local(delivery.overdue_since, user.time_zone) if delivery.overdue_since else None
+            ),
+            "contact_url": (
+                url_for("contacts.show", contact_id=reminder.contact_id, _external=True)
+                if reminder.contact_id
+                else None
+            ),
+            "log_url": links.action_url(reminder, "log", delivery.occurrence),
+            "snooze_url": links.action_url(reminder, "snooze", delivery.occurrence),
+            "done_url": links.action_url(reminder, "done", delivery.occurrence),
+            "reminders_url": url_for("reminders.index", _external=True),
+        }
+        subject = reminder.title
+        if delivery.overdue_since:
+            subject = f"Overdue: {subject}"
+        return build_message(
+            to=user.email,
+            subject=subject,
+            template="reminder",
+            message_id=delivery.message_id,
+            **context,
+        )
+
+
+# -- digests --------------------------------------------------------------------
+
+
+def send_digests(now: datetime, worker_id: str) -> int:
+    """Send each digest user one email a day, at or after their local digest hour."""
+    if not _cfg("SMTP_HOST"):
+        return 0
+    users = list(
+        db.session.scalars(
+            select(User).where(User.email_reminders.is_(True), User.digest_enabled.is_(True))
+        )
+    )
+    sent = 0
+    for user in users:
+        local_now = to_local(now, user.time_zone)
+        if local_now.hour < user.digest_hour:
+            continue
+        run = _claim_digest_run(user, local_now.date(), now)
+        if run is None:
+            continue
+        sent += _send_digest(run, user, now, local_now)
+    return sent
+
+
+def _claim_digest_run(user: User, local_date, now: datetime) -> DigestRun | None:
+    """Create (or take up a retry of) today's digest row; None when another has it."""
+    from sqlalchemy.exc import IntegrityError
+
+    run = db.session.scalar(
+        select(DigestRun).where(DigestRun.user_id == user.id, DigestRun.local_date == local_date)
+    )
+    if run is None:
+        run = DigestRun(user_id=user.id, local_date=local_date, status=DeliveryStatus.SENDING,
+                        message_id=make_message_id(f"digest-{user.id}-{local_date:%Y%m%d}"))
+        db.session.add(run)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            return None
+        return run
+    if run.status != DeliveryStatus.PENDING or (run.next_attempt_at and run.next_attempt_at > now):
+        return None
+    taken = db.session.execute(
+        update(DigestRun)
+        .where(DigestRun.id == run.id, DigestRun.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.SENDING)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not taken:
+        return None
+    db.session.refresh(run)
+    return run
+
+
+def _send_digest(run: DigestRun, user: User, now: datetime, local_now: datetime) -> int:
+    from crm.reminders.schedule import occurrence_utc
+
+    end_of_day = occurrence_utc(local_now.date() + timedelta(days=1), datetime.min.time(),
+                                user.time_zone)
+    items = list(
+        db.session.scalars(
+            select(Reminder)
+            .where(
+                Reminder.owner_id == user.id,
+                Reminder.status.in_(
+                    (ReminderStatus.PENDING, ReminderStatus.CLAIMED, ReminderStatus.DELIVERED)
+                ),
+                Reminder.due_at < end_of_day,
+            )
+            .order_by(Reminder.due_at, Reminder.id)
+            .options(selectinload(Reminder.contact))
+        )
+    )
+    if not items:
+        run.status = DeliveryStatus.SENT
+        run.last_error = "nothing due"
+        run.sent_at = now
+        db.session.commit()
+        return 0
+    start_of_day = occurrence_utc(local_now.date(), datetime.min.time(), user.time_zone)
+    overdue = [r for r in items if r.due_at < start_of_day or r.status == ReminderStatus.DELIVERED]
+    due_today = [r for r in items if r not in overdue]
+    base = current_app.config["BASE_URL"].rstrip("/")
+    with current_app.test_request_context(base_url=base):
+        message = build_message(
+            to=user.email,
+            subject=f"Rapport: {len(due_today)} due today, {len(overdue)} overdue",
+            template="digest",
+            message_id=run.message_id,
+            user=user,
+            due_today=due_today,
+            overdue=overdue,
+            local_date=local_now.date(),
+            reminders_url=url_for("reminders.index", _external=True),
+            contact_url=lambda r: url_for("contacts.show", contact_id=r.contact_id,
+                                          _external=True),
+        )
+    try:
+        with Mailer() as mailer:
+            mailer.send(message)
+    except MailError as exc:
+        _record_failure(run, str(exc), now)
+        db.session.commit()
+        return 0
+    run.status = DeliveryStatus.SENT
+    run.sent_at = now
+    run.attempts += 1
+    db.session.commit()
+    return 1
+
+
+# -- housekeeping -----------------------------------------------------------------
+
+
+def reap_stale_claims(now: datetime) -> int:
+    """Give back claims whose lease ran out (a worker died mid-batch)."""
+    reminders = db.session.execute(
+        update(Reminder)
+        .where(Reminder.status == ReminderStatus.CLAIMED, Reminder.claim_expires_at < now)
+        .values(status=ReminderStatus.PENDING, claimed_by=None, claim_expires_at=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    emails = db.session.execute(
+        update(Delivery)
+        .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claim_expires_at < now)
+        .values(status=DeliveryStatus.PENDING, claimed_by=None, claim_expires_at=None,
+                next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    stale_digest = now - timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
+    digests = db.session.execute(
+        update(DigestRun)
+        .where(DigestRun.status == DeliveryStatus.SENDING, DigestRun.created_at < stale_digest,
+               DigestRun.sent_at.is_(None))
+        .values(status=DeliveryStatus.PENDING, next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return (reminders or 0) + (emails or 0) + (digests or 0)
+
+
+def sweep_keep_in_touch(now: datetime) -> int:
+    """Settle every contact's keep-in-touch reminder with its cadence."""
+    from crm.reminders.services import sync_keep_in_touch
+
+    changed = 0
+    for owner_id in list(db.session.scalars(select(User.id).order_by(User.id))):
+        changed += sync_keep_in_touch(owner_id)
+        db.session.commit()
+    return changed
+
+
+def heartbeat(now: datetime, worker_id: str) -> None:
+    """Record that this worker is alive."""
+    beat = db.session.get(WorkerHeartbeat, worker_id)
+    if beat is None:
+        db.session.add(WorkerHeartbeat(worker_id=worker_id, hostname=socket.gethostname(),
+                                       pid=os.getpid(), started_at=now, beat_at=now))
+    else:
+        beat.beat_at = now
+    db.session.commit()
+
+
+def run_all_once(now: datetime, worker_id: str) -> dict[str, int]:
+    """Every job once, in a sensible order (used by `crm worker --once` and tests)."""
+    heartbeat(now, worker_id)
+    reaped = reap_stale_claims(now)
+    swept = sweep_keep_in_touch(now)
+    delivered = deliver_due(now, worker_id)
+    digests = send_digests(now, worker_id)
+    return {"reaped": reaped, "swept": swept, "delivered": delivered, "digests": digests}

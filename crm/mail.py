@@ -1,0 +1,104 @@
+"""Outgoing email over SMTP: one connection per batch, with timeouts."""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+
+from flask import current_app, render_template
+
+from crm.models import utcnow
+
+
+class MailError(Exception):
+    """Sending failed; the message says why."""
+
+
+def build_message(
+    *,
+    to: str,
+    subject: str,
+    template: str,
+    message_id: str,
+    **context,
+) -> EmailMessage:
+    """A text + HTML email from templates/email/<template>.txt and .html."""
+    message = EmailMessage()
+    message["From"] = current_app.config["MAIL_FROM"]
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = message_id
+    message["Date"] = format_datetime(utcnow())
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(render_template(f"email/{template}.txt", **context))
+    message.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
+    return message
+
+
+def make_message_id(local_part: str) -> str:
+    """A stable Message-ID: the same delivery always gets the same one."""
+    domain = current_app.config["MAIL_FROM"].rsplit("@", 1)[-1].strip(">") or "rapport.local"
+    return f"<{local_part}@{domain}>"
+
+
+def sender_address(name: str, email: str) -> str:
+    """Format a display name and address for a header."""
+    return formataddr((name, email))
+
+
+class Mailer:
+    """An SMTP session reused for a batch: `with Mailer() as m: m.send(msg)`."""
+
+    def __init__(self, config=None):
+        self.config = config or current_app.config
+        self.connection: smtplib.SMTP | None = None
+
+    def __enter__(self) -> Mailer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _connect(self) -> smtplib.SMTP:
+        cfg = self.config
+        host, port = cfg["SMTP_HOST"], int(cfg["SMTP_PORT"])
+        timeout = float(cfg["SMTP_TIMEOUT_SECONDS"])
+        tls = str(cfg["SMTP_TLS"]).lower()
+        try:
+            if tls == "ssl":
+                conn = smtplib.SMTP_SSL(host, port, timeout=timeout,
+                                        context=ssl.create_default_context())
+            else:
+                conn = smtplib.SMTP(host, port, timeout=timeout)
+                if tls in ("starttls", "true", "1", "yes"):
+                    conn.starttls(context=ssl.create_default_context())
+            if cfg.get("SMTP_USER"):
+                conn.login(cfg["SMTP_USER"], cfg.get("SMTP_PASSWORD") or "")
+        except (OSError, smtplib.SMTPException) as exc:
+            raise MailError(f"cannot connect to {host}:{port}: {exc}") from exc
+        return conn
+
+    def send(self, message: EmailMessage) -> None:
+        """Send one message on the batch's connection, reconnecting once if it dropped."""
+        for attempt in (1, 2):
+            if self.connection is None:
+                self.connection = self._connect()
+            try:
+                self.connection.send_message(message)
+                return
+            except smtplib.SMTPServerDisconnected as exc:
+                self.connection = None
+                if attempt == 2:
+                    raise MailError(f"server disconnected: {exc}") from exc
+            except (OSError, smtplib.SMTPException) as exc:
+                self.close()
+                raise MailError(str(exc) or exc.__class__.__name__) from exc
+
+    def close(self) -> None:
+        if self.connection is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self.connection.quit()
+            self.connection = None

@@ -1,0 +1,1 @@
+"""Reminders: follow-ups, keep-in-touch cadences and custom reminders."""

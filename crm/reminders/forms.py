@@ -1,0 +1,78 @@
+"""Reminder forms."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, RadioField, SelectField, StringField, TextAreaField, TimeField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from crm.forms import strip_filter
+from crm.models.reminder import Recurrence
+from crm.reminders.schedule import DEFAULT_LOCAL_TIME
+
+RECURRENCE_LABELS = {
+    Recurrence.NONE: "Once",
+    Recurrence.DAILY: "Every day",
+    Recurrence.WEEKLY: "Every week",
+    Recurrence.MONTHLY: "Every month",
+    Recurrence.YEARLY: "Every year",
+}
+
+
+def _optional_int(value):
+    if value in (None, "", "None"):
+        return None
+    return int(value)
+
+
+class ReminderForm(FlaskForm):
+    title = StringField(
+        "What to do",
+        filters=[strip_filter],
+        validators=[DataRequired(message="Say what the reminder is for."), Length(max=200)],
+    )
+    contact = SelectField("About", coerce=_optional_int, validate_choice=False)
+    local_date = DateField("Date", validators=[DataRequired(message="Choose a date.")])
+    local_time = TimeField("Time", default=DEFAULT_LOCAL_TIME,
+                           validators=[DataRequired(message="Choose a time.")])
+    recurrence = SelectField(
+        "Repeat",
+        choices=[(r.value, label) for r, label in RECURRENCE_LABELS.items()],
+        default=Recurrence.NONE.value,
+    )
+    notes = TextAreaField("Notes", validators=[Length(max=5000)])
+
+    def validate_contact(self, field):
+        if field.data is not None and field.data not in {c[0] for c in field.choices}:
+            raise ValidationError("Choose one of your contacts.")
+
+    def validate_local_date(self, field):
+        if field.data and field.data.year < 1970:
+            raise ValidationError("Choose a date after 1970.")
+
+
+class SnoozeForm(FlaskForm):
+    until = RadioField(
+        "Snooze until",
+        choices=[("tomorrow", "Tomorrow, 09:00"), ("next_week", "Next week, 09:00"),
+                 ("date", "A date I choose")],
+        default="tomorrow",
+        validators=[DataRequired(message="Choose when.")],
+    )
+    date = DateField("Date", validators=[Optional()])
+    time = TimeField("Time", default=DEFAULT_LOCAL_TIME, validators=[Optional()])
+
+    def validate_date(self, field):
+        if self.until.data == "date" and not field.data:
+            raise ValidationError("Choose the date to snooze until.")
+
+
+class DoneForm(FlaskForm):
+    """Done, optionally logging the interaction in the same step ("done — called them")."""
+
+    medium = SelectField("Log it as", coerce=_optional_int, validate_choice=False)
+    summary = StringField("Summary", filters=[strip_filter], validators=[Length(max=200)])
+
+    def validate_medium(self, field):
+        if field.data is not None and field.data not in {c[0] for c in field.choices}:
+            raise ValidationError("Choose one of your mediums.")

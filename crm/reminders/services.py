@@ -1,0 +1,448 @@
+"""Reminder writes and queries for the web. The worker delivers; this module only
+inserts, updates or cancels rows."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from flask import abort
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import selectinload
+
+from crm.extensions import db
+from crm.models import Contact, Tag, User, contact_tags, utcnow
+from crm.models.reminder import (
+    OPEN_STATUSES,
+    Delivery,
+    DeliveryChannel,
+    DeliveryStatus,
+    Recurrence,
+    Reminder,
+    ReminderKind,
+    ReminderStatus,
+)
+from crm.reminders.schedule import DEFAULT_LOCAL_TIME, occurrence_utc
+from crm.timezones import to_local
+
+ENDED_STATUSES = (ReminderStatus.DONE, ReminderStatus.DISMISSED, ReminderStatus.CANCELLED)
+
+
+class ReminderStateError(Exception):
+    """The action does not apply to the reminder in its current state."""
+
+
+@dataclass
+class ReminderData:
+    """A reminder as a form submits it: local date and time in the user's zone."""
+
+    title: str
+    local_date: date
+    local_time: time = DEFAULT_LOCAL_TIME
+    recurrence: Recurrence = Recurrence.NONE
+    notes: str = ""
+    contact: Contact | None = None
+
+
+# -- scoping ---------------------------------------------------------------
+
+
+def reminders_for(user: User) -> Select:
+    """The scoping query: every reminder this user owns."""
+    return select(Reminder).where(Reminder.owner_id == user.id)
+
+
+def get_reminder_or_404(user: User, reminder_id: int) -> Reminder:
+    """One of the user's reminders, or 404."""
+    reminder = db.session.scalar(reminders_for(user).where(Reminder.id == reminder_id))
+    if reminder is None:
+        abort(404)
+    return reminder
+
+
+# -- creating and editing ----------------------------------------------------
+
+
+def create_reminder(
+    user: User,
+    data: ReminderData,
+    *,
+    kind: ReminderKind = ReminderKind.CUSTOM,
+    interaction_id: int | None = None,
+) -> Reminder:
+    """Schedule a reminder at a local wall time in the user's zone."""
+    reminder = Reminder(
+        owner_id=user.id,
+        contact_id=data.contact.id if data.contact else None,
+        interaction_id=interaction_id,
+        kind=kind,
+        title=data.title,
+        notes=data.notes,
+        status=ReminderStatus.PENDING,
+        due_at=occurrence_utc(data.local_date, data.local_time, user.time_zone),
+        local_time=data.local_time,
+        time_zone=user.time_zone,
+        recurrence=data.recurrence,
+        anchor_date=data.local_date,
+    )
+    db.session.add(reminder)
+    db.session.flush()
+    return reminder
+
+
+def follow_up_title(contact: Contact) -> str:
+    """The default title of a follow-up with a contact."""
+    return f"Follow up with {contact.name}"
+
+
+def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> None:
+    """Change an open reminder's text and time; a delivered one becomes pending again."""
+    if not reminder.is_open:
+        raise ReminderStateError("an ended reminder cannot be edited")
+    if reminder.status == ReminderStatus.CLAIMED:
+        raise ReminderStateError("the reminder is being delivered right now; try again")
+    reminder.title = data.title
+    reminder.notes = data.notes
+    reminder.contact_id = data.contact.id if data.contact else None
+    reminder.local_time = data.local_time
+    reminder.time_zone = user.time_zone
+    reminder.recurrence = data.recurrence
+    reminder.anchor_date = data.local_date
+    reminder.due_at = occurrence_utc(data.local_date, data.local_time, user.time_zone)
+    _reset_for_new_occurrence(reminder)
+    db.session.flush()
+
+
+def _reset_for_new_occurrence(reminder: Reminder) -> None:
+    reminder.status = ReminderStatus.PENDING
+    reminder.delivered_at = None
+    reminder.overdue_since = None
+    reminder.missed_occurrences = 0
+    reminder.claimed_by = None
+    reminder.claim_expires_at = None
+
+
+# -- acting on a reminder ----------------------------------------------------
+
+
+def mark_done(reminder: Reminder, *, now: datetime | None = None) -> None:
+    """Done: a one-off ends; a recurring one keeps its next occurrence."""
+    _ensure_actionable(reminder)
+    now = now or utcnow()
+    _mark_notifications_read(reminder, now)
+    if reminder.recurrence != Recurrence.NONE:
+        return
+    reminder.status = ReminderStatus.DONE
+    reminder.completed_at = now
+    db.session.flush()
+
+
+def dismiss(reminder: Reminder, *, now: datetime | None = None) -> None:
+    """Dismiss: the reminder ends without being done (a recurring series stops)."""
+    _ensure_actionable(reminder)
+    now = now or utcnow()
+    _mark_notifications_read(reminder, now)
+    reminder.status = ReminderStatus.DISMISSED
+    reminder.completed_at = now
+    db.session.flush()
+
+
+def snooze(reminder: Reminder, until: datetime, *, now: datetime | None = None) -> None:
+    """Move a one-off reminder to a later time; it will be delivered again then."""
+    _ensure_actionable(reminder)
+    now = now or utcnow()
+    if until <= now:
+        raise ReminderStateError("snooze to a time in the future")
+    if reminder.recurrence != Recurrence.NONE:
+        raise ReminderStateError("a recurring reminder is edited, not snoozed")
+    _mark_notifications_read(reminder, now)
+    reminder.due_at = until
+    reminder.snoozed_count = (reminder.snoozed_count or 0) + 1
+    local = to_local(until, reminder.time_zone)
+    reminder.local_time = local.time().replace(second=0, microsecond=0)
+    reminder.anchor_date = local.date()
+    _reset_for_new_occurrence(reminder)
+    db.session.flush()
+
+
+def snooze_choices(user: User, now: datetime | None = None) -> dict[str, datetime]:
+    """Tomorrow and next week at 09:00 in the user's zone."""
+    now = now or utcnow()
+    today = to_local(now, user.time_zone).date()
+    return {
+        "tomorrow": occurrence_utc(today + timedelta(days=1), DEFAULT_LOCAL_TIME, user.time_zone),
+        "next_week": occurrence_utc(today + timedelta(days=7), DEFAULT_LOCAL_TIME, user.time_zone),
+    }
+
+
+def _ensure_actionable(reminder: Reminder) -> None:
+    if not reminder.is_open:
+        raise ReminderStateError("this reminder has already ended")
+    if reminder.status == ReminderStatus.CLAIMED:
+        raise ReminderStateError("the reminder is being delivered right now; try again")
+
+
+def _mark_notifications_read(reminder: Reminder, now: datetime) -> None:
+    db.session.execute(
+        update(Delivery)
+        .where(
+            Delivery.reminder_id == reminder.id,
+            Delivery.channel == DeliveryChannel.IN_APP,
+            Delivery.read_at.is_(None),
+        )
+        .values(read_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# -- keep in touch -----------------------------------------------------------
+
+
+def effective_cadence(contact: Contact, tag_cadences: dict[int, int]) -> int | None:
+    """The contact's own cadence, else the shortest default of its tags."""
+    if contact.keep_in_touch_days:
+        return contact.keep_in_touch_days
+    days = [tag_cadences[t.id] for t in contact.tags if t.id in tag_cadences]
+    return min(days) if days else None
+
+
+def keep_in_touch_due(contact: Contact, cadence: int) -> datetime:
+    """Last interaction (on any medium) plus the cadence; never-contacted: from when added."""
+    start = contact.last_interaction_at or contact.created_at or utcnow()
+    return start + timedelta(days=cadence)
+
+
+def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
+    """Make each contact's keep-in-touch reminder match its cadence and last interaction.
+
+    One open keep-in-touch reminder per contact at most. Returns how many rows changed.
+    """
+    query = (
+        select(Contact)
+        .where(Contact.owner_id == owner_id)
+        .options(selectinload(Contact.tags))
+    )
+    if contact_ids is not None:
+        ids = list(set(contact_ids))
+        if not ids:
+            return 0
+        query = query.where(Contact.id.in_(ids))
+    contacts = list(db.session.scalars(query))
+    if not contacts:
+        return 0
+    tag_cadences = dict(
+        db.session.execute(
+            select(Tag.id, Tag.keep_in_touch_days).where(
+                Tag.owner_id == owner_id, Tag.keep_in_touch_days.is_not(None)
+            )
+        ).all()
+    )
+    open_reminders: dict[int, list[Reminder]] = {}
+    for reminder in db.session.scalars(
+        select(Reminder).where(
+            Reminder.owner_id == owner_id,
+            Reminder.kind == ReminderKind.KEEP_IN_TOUCH,
+            Reminder.status.in_(OPEN_STATUSES),
+            Reminder.contact_id.in_([c.id for c in contacts]),
+        )
+    ):
+        open_reminders.setdefault(reminder.contact_id, []).append(reminder)
+    # A keep-in-touch reminder the user ended (done or dismissed) starts the next
+    # cycle from that moment, unless an interaction since then is later still.
+    ended = dict(
+        db.session.execute(
+            select(Reminder.contact_id, func.max(Reminder.completed_at))
+            .where(
+                Reminder.owner_id == owner_id,
+                Reminder.kind == ReminderKind.KEEP_IN_TOUCH,
+                Reminder.status.in_((ReminderStatus.DONE, ReminderStatus.DISMISSED)),
+                Reminder.contact_id.in_([c.id for c in contacts]),
+            )
+            .group_by(Reminder.contact_id)
+        ).all()
+    )
+    owner_zone = db.session.scalar(select(User.time_zone).where(User.id == owner_id)) or "UTC"
+    changed = 0
+    for contact in contacts:
+        cadence = None if contact.is_archived else effective_cadence(contact, tag_cadences)
+        existing = sorted(open_reminders.get(contact.id, []), key=lambda r: r.id)
+        if cadence is None:
+            for reminder in existing:
+                if reminder.status != ReminderStatus.CLAIMED:
+                    reminder.status = ReminderStatus.CANCELLED
+                    reminder.completed_at = utcnow()
+                    changed += 1
+            continue
+        due = keep_in_touch_due(contact, cadence)
+        ended_at = ended.get(contact.id)
+        if ended_at is not None:
+            if ended_at.tzinfo is None:  # func.max loses the column type on some backends
+                ended_at = ended_at.replace(tzinfo=UTC)
+            due = max(due, ended_at + timedelta(days=cadence))
+        keep = existing[0] if existing else None
+        for extra in existing[1:]:
+            if extra.status != ReminderStatus.CLAIMED:
+                extra.status = ReminderStatus.CANCELLED
+                extra.completed_at = utcnow()
+                changed += 1
+        if keep is None:
+            db.session.add(_new_keep_in_touch(owner_id, contact, cadence, due, owner_zone))
+            changed += 1
+        elif keep.status == ReminderStatus.PENDING:
+            if keep.snoozed_count:
+                # Snoozed: it waits at least until the time the user chose.
+                due = max(due, keep.due_at)
+            if keep.due_at != due or keep.title != _kit_title(contact, cadence):
+                keep.due_at = due
+                keep.title = _kit_title(contact, cadence)
+                changed += 1
+        elif keep.status == ReminderStatus.DELIVERED and due > keep.due_at:
+            # They were in touch since the reminder fired: it is done, the next one waits.
+            keep.status = ReminderStatus.DONE
+            keep.completed_at = utcnow()
+            db.session.add(_new_keep_in_touch(owner_id, contact, cadence, due, owner_zone))
+            changed += 2
+        # A claimed reminder is the worker's for now; the next sweep settles it.
+    db.session.flush()
+    return changed
+
+
+def _kit_title(contact: Contact, cadence: int) -> str:
+    return f"Keep in touch with {contact.name} (every {cadence} days)"
+
+
+def _new_keep_in_touch(owner_id, contact, cadence, due, zone) -> Reminder:
+    return Reminder(
+        owner_id=owner_id,
+        contact_id=contact.id,
+        kind=ReminderKind.KEEP_IN_TOUCH,
+        title=_kit_title(contact, cadence),
+        status=ReminderStatus.PENDING,
+        due_at=due,
+        time_zone=zone,
+        recurrence=Recurrence.NONE,
+    )
+
+
+# -- reading -------------------------------------------------------------------
+
+
+def open_reminders(user: User, *, contact: Contact | None = None, limit: int = 200):
+    """Open reminders, soonest first."""
+    query = reminders_for(user).where(Reminder.status.in_(OPEN_STATUSES))
+    if contact is not None:
+        # The contact is loaded already: each reminder.contact comes from the identity map.
+        query = query.where(Reminder.contact_id == contact.id)
+    else:
+        query = query.options(selectinload(Reminder.contact))
+    return list(db.session.scalars(query.order_by(Reminder.due_at, Reminder.id).limit(limit)))
+
+
+def reminder_history(user: User, *, page: int = 1, per_page: int = 25):
+    """Ended reminders, most recent first."""
+    query = (
+        reminders_for(user)
+        .where(Reminder.status.in_(ENDED_STATUSES))
+        .order_by(Reminder.completed_at.desc(), Reminder.id.desc())
+        .options(selectinload(Reminder.contact))
+    )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def email_problems(user: User) -> list[Delivery]:
+    """Email deliveries that are being retried or have failed."""
+    return list(
+        db.session.scalars(
+            select(Delivery)
+            .where(
+                Delivery.user_id == user.id,
+                Delivery.channel == DeliveryChannel.EMAIL,
+                Delivery.attempts > 0,
+                Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.FAILED)),
+            )
+            .order_by(Delivery.created_at.desc())
+            .limit(50)
+            .options(selectinload(Delivery.reminder))
+        )
+    )
+
+
+def notifications(user: User, *, page: int = 1, per_page: int = 25):
+    """The in-app inbox, newest first."""
+    query = (
+        select(Delivery)
+        .where(Delivery.user_id == user.id, Delivery.channel == DeliveryChannel.IN_APP)
+        .order_by(Delivery.created_at.desc(), Delivery.id.desc())
+        .options(selectinload(Delivery.reminder).selectinload(Reminder.contact))
+    )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def unread_count_query(user: User) -> Select:
+    """SELECT the number of in-app notifications the user has not read."""
+    return (
+        select(func.count())
+        .select_from(Delivery)
+        .where(
+            Delivery.user_id == user.id,
+            Delivery.channel == DeliveryChannel.IN_APP,
+            Delivery.read_at.is_(None),
+        )
+    )
+
+
+def unread_count(user: User) -> int:
+    """How many in-app notifications the user has not read."""
+    return db.session.scalar(unread_count_query(user)) or 0
+
+
+def mark_all_read(user: User, now: datetime | None = None) -> int:
+    """Mark every in-app notification read."""
+    result = db.session.execute(
+        update(Delivery)
+        .where(
+            Delivery.user_id == user.id,
+            Delivery.channel == DeliveryChannel.IN_APP,
+            Delivery.read_at.is_(None),
+        )
+        .values(read_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+def tags_with_cadences(user: User) -> list[Tag]:
+    """The user's tags, alphabetically, with their default cadences."""
+    return list(
+        db.session.scalars(
+            select(Tag).where(Tag.owner_id == user.id).order_by(func.lower(Tag.name))
+        )
+    )
+
+
+def set_tag_cadences(user: User, cadences: dict[int, int | None]) -> int:
+    """Set default keep-in-touch days per tag id; resync the contacts that carry changed tags."""
+    tags = {t.id: t for t in tags_with_cadences(user)}
+    changed_tags = []
+    for tag_id, days in cadences.items():
+        tag = tags.get(tag_id)
+        if tag is None:
+            abort(404)
+        if tag.keep_in_touch_days != days:
+            tag.keep_in_touch_days = days
+            changed_tags.append(tag_id)
+    db.session.flush()
+    if changed_tags:
+        contact_ids = db.session.scalars(
+            select(contact_tags.c.contact_id).where(contact_tags.c.tag_id.in_(changed_tags))
+        )
+        sync_keep_in_touch(user.id, list(contact_ids))
+    return len(changed_tags)
+
+
+def regenerate_calendar_token(user: User) -> str:
+    """Give the user a new secret calendar-feed token; the old URL stops working."""
+    user.calendar_token = secrets.token_urlsafe(32)
+    db.session.flush()
+    return user.calendar_token

@@ -1,0 +1,364 @@
+"""Reminder pages: the list, create and edit, done/snooze/dismiss, the inbox,
+email links, and the calendar feed."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from crm.auth.services import is_safe_next
+from crm.contacts.forms import ConfirmForm
+from crm.contacts.services import contact_choices, get_contact_or_404
+from crm.extensions import db
+from crm.interactions.services import InteractionData, log_interaction
+from crm.mediums.services import get_medium_or_404, mediums_for
+from crm.models import Initiator, User, utcnow
+from crm.models.reminder import Recurrence, Reminder, ReminderKind
+from crm.reminders import calendar_feed, links, services
+from crm.reminders.forms import DoneForm, ReminderForm, SnoozeForm
+from crm.reminders.schedule import occurrence_utc
+from crm.timezones import to_local
+
+bp = Blueprint("reminders", __name__)
+
+
+def _page_arg() -> int:
+    return max(request.args.get("page", 1, type=int) or 1, 1)
+
+
+def _back(default: str) -> str:
+    target = request.values.get("next")
+    return target if is_safe_next(target) else default
+
+
+def _reminder_form(reminder: Reminder | None = None) -> ReminderForm:
+    form = ReminderForm(obj=reminder)
+    choices = contact_choices(current_user)
+    known = {cid for cid, _ in choices}
+    if reminder is not None and reminder.contact is not None and reminder.contact_id not in known:
+        choices.append((reminder.contact_id, reminder.contact.name))
+    form.contact.choices = [(None, "— Nobody in particular —")] + choices
+    if reminder is not None and request.method == "GET":
+        local = to_local(reminder.due_at, current_user.time_zone)
+        form.contact.data = reminder.contact_id
+        form.local_date.data = local.date()
+        form.local_time.data = local.time().replace(second=0, microsecond=0)
+        form.recurrence.data = reminder.recurrence.value
+    return form
+
+
+def _reminder_data(form: ReminderForm) -> services.ReminderData:
+    contact = get_contact_or_404(current_user, form.contact.data) if form.contact.data else None
+    try:
+        recurrence = Recurrence(form.recurrence.data)
+    except ValueError:
+        abort(400)
+    return services.ReminderData(
+        title=form.title.data,
+        local_date=form.local_date.data,
+        local_time=form.local_time.data,
+        recurrence=recurrence,
+        notes=form.notes.data or "",
+        contact=contact,
+    )
+
+
+@bp.get("/reminders")
+@login_required
+def index():
+    now = utcnow()
+    reminders = services.open_reminders(current_user)
+    needs_action = [r for r in reminders if r.status.value == "delivered"]
+    upcoming = [r for r in reminders if r.status.value != "delivered"]
+    return render_template(
+        "reminders/index.html",
+        needs_action=needs_action,
+        upcoming=upcoming,
+        problems=services.email_problems(current_user),
+        now=now,
+        confirm=ConfirmForm(),
+    )
+
+
+@bp.get("/reminders/history")
+@login_required
+def history():
+    return render_template(
+        "reminders/history.html", page=services.reminder_history(current_user, page=_page_arg())
+    )
+
+
+@bp.route("/reminders/new", methods=["GET", "POST"])
+@login_required
+def new():
+    form = _reminder_form()
+    contact_id = request.args.get("contact", type=int)
+    contact = get_contact_or_404(current_user, contact_id) if contact_id else None
+    if request.method == "GET":
+        today = to_local(utcnow(), current_user.time_zone).date()
+        form.local_date.data = today
+        if contact is not None:
+            form.contact.data = contact.id
+            form.title.data = services.follow_up_title(contact)
+    if form.validate_on_submit():
+        data = _reminder_data(form)
+        kind = ReminderKind.FOLLOW_UP if data.contact else ReminderKind.CUSTOM
+        reminder = services.create_reminder(current_user, data, kind=kind)
+        db.session.commit()
+        flash(f"Reminder set for {_when(reminder)}.", "success")
+        default = (
+            url_for("contacts.show", contact_id=contact.id) if contact else url_for(".index")
+        )
+        return redirect(_back(default))
+    return render_template("reminders/form.html", form=form, reminder=None, contact=contact), (
+        422 if form.errors else 200
+    )
+
+
+def _when(reminder: Reminder) -> str:
+    return to_local(reminder.due_at, current_user.time_zone).strftime("%-d %b %Y, %H:%M")
+
+
+@bp.route("/reminders/<int:reminder_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(reminder_id: int):
+    reminder = services.get_reminder_or_404(current_user, reminder_id)
+    if not reminder.is_open:
+        flash("That reminder has ended; it stays in your history.", "info")
+        return redirect(url_for(".history"))
+    form = _reminder_form(reminder)
+    if form.validate_on_submit():
+        try:
+            services.update_reminder(current_user, reminder, _reminder_data(form))
+        except services.ReminderStateError as exc:
+            form.form_errors.append(str(exc).capitalize() + ".")
+        else:
+            db.session.commit()
+            flash(f"Reminder moved to {_when(reminder)}.", "success")
+            return redirect(_back(url_for(".index")))
+    return render_template("reminders/form.html", form=form, reminder=reminder,
+                           contact=reminder.contact), (422 if form.errors else 200)
+
+
+def _done_form(reminder: Reminder) -> DoneForm:
+    form = DoneForm(prefix=f"done{reminder.id}")
+    form.medium.choices = [(None, "Just mark it done")] + [
+        (m.id, m.name) for m in mediums_for(current_user)
+    ]
+    return form
+
+
+@bp.route("/reminders/<int:reminder_id>/done", methods=["GET", "POST"])
+@login_required
+def done(reminder_id: int):
+    reminder = services.get_reminder_or_404(current_user, reminder_id)
+    form = _done_form(reminder)
+    if form.validate_on_submit():
+        try:
+            # First: logging the interaction re-syncs keep-in-touch reminders, which would
+            # close this one (if it is one) before mark_done and make it refuse.
+            services.mark_done(reminder)
+            if form.medium.data is not None and reminder.contact is not None:
+                medium = get_medium_or_404(current_user, form.medium.data)
+                log_interaction(
+                    current_user,
+                    InteractionData(
+                        medium=medium,
+                        occurred_at=utcnow(),
+                        initiated_by=Initiator.ME,
+                        participants=[reminder.contact],
+                        summary=form.summary.data or reminder.title,
+                    ),
+                )
+                sync_after_interaction(reminder.contact.id)
+        except services.ReminderStateError as exc:
+            db.session.rollback()
+            flash(str(exc).capitalize() + ".", "error")
+        else:
+            db.session.commit()
+            flash("Done." + (" Interaction logged." if form.medium.data else ""), "success")
+        return redirect(_back(url_for(".index")))
+    if request.method == "POST":
+        flash("Choose a medium from the list.", "error")
+    return render_template("reminders/done.html", reminder=reminder, form=form), (
+        422 if form.errors else 200
+    )
+
+
+def sync_after_interaction(contact_id: int) -> None:
+    """Logging an interaction resets the contact's keep-in-touch cadence."""
+    services.sync_keep_in_touch(current_user.id, [contact_id])
+
+
+@bp.route("/reminders/<int:reminder_id>/snooze", methods=["GET", "POST"])
+@login_required
+def snooze(reminder_id: int):
+    reminder = services.get_reminder_or_404(current_user, reminder_id)
+    form = SnoozeForm(prefix=f"snooze{reminder.id}")
+    if form.validate_on_submit():
+        until = _snooze_until(current_user, form)
+        try:
+            services.snooze(reminder, until)
+        except services.ReminderStateError as exc:
+            form.form_errors.append(str(exc).capitalize() + ".")
+        else:
+            db.session.commit()
+            flash(f"Snoozed until {_when(reminder)}.", "success")
+            return redirect(_back(url_for(".index")))
+    return render_template("reminders/snooze.html", reminder=reminder, form=form), (
+        422 if form.errors else 200
+    )
+
+
+def _snooze_until(user: User, form: SnoozeForm):
+    choices = services.snooze_choices(user)
+    if form.until.data in choices:
+        return choices[form.until.data]
+    return occurrence_utc(form.date.data, form.time.data or services.DEFAULT_LOCAL_TIME,
+                          user.time_zone)
+
+
+@bp.post("/reminders/<int:reminder_id>/dismiss")
+@login_required
+def dismiss(reminder_id: int):
+    reminder = services.get_reminder_or_404(current_user, reminder_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        services.dismiss(reminder)
+    except services.ReminderStateError as exc:
+        flash(str(exc).capitalize() + ".", "error")
+    else:
+        db.session.commit()
+        flash("Reminder dismissed. It stays in your history.", "success")
+    return redirect(_back(url_for(".index")))
+
+
+@bp.route("/reminders/cadences", methods=["GET", "POST"])
+@login_required
+def cadences():
+    """Default keep-in-touch cadences per tag."""
+    tags = services.tags_with_cadences(current_user)
+    form = ConfirmForm()
+    errors: dict[int, str] = {}
+    values = {t.id: "" if t.keep_in_touch_days is None else str(t.keep_in_touch_days)
+              for t in tags}
+    if form.validate_on_submit():
+        parsed: dict[int, int | None] = {}
+        for tag in tags:
+            raw = request.form.get(f"tag-{tag.id}", "").strip()
+            values[tag.id] = raw
+            if not raw:
+                parsed[tag.id] = None
+            elif raw.isdigit() and 1 <= int(raw) <= 3650:
+                parsed[tag.id] = int(raw)
+            else:
+                errors[tag.id] = "Enter a number of days from 1 to 3650, or leave it empty."
+        if not errors:
+            count = services.set_tag_cadences(current_user, parsed)
+            db.session.commit()
+            flash(f"Cadences saved ({count} changed).", "success")
+            return redirect(url_for(".cadences"))
+    return render_template("reminders/cadences.html", tags=tags, values=values, errors=errors,
+                           form=form), (422 if errors else 200)
+
+
+@bp.get("/notifications")
+@login_required
+def notifications():
+    return render_template(
+        "reminders/notifications.html",
+        page=services.notifications(current_user, page=_page_arg()),
+        confirm=ConfirmForm(),
+    )
+
+
+@bp.post("/notifications/read")
+@login_required
+def mark_read():
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    count = services.mark_all_read(current_user)
+    db.session.commit()
+    flash(f"{count} notification{'' if count == 1 else 's'} marked read.", "success")
+    return redirect(url_for(".notifications"))
+
+
+# -- signed links from emails ---------------------------------------------------
+
+
+@bp.route("/r/<token>", methods=["GET", "POST"])
+def email_action(token: str):
+    data = links.read_token(token)
+    if data is None:
+        abort(404)
+    reminder = db.session.scalar(
+        select(Reminder).where(Reminder.id == data["r"], Reminder.owner_id == data["u"])
+    )
+    if reminder is None:
+        abort(404)
+    owner = db.session.get(User, reminder.owner_id)
+    action = data["a"]
+    if action == "log":
+        # Logging needs the full form: send the user there (login first if needed).
+        target = url_for("interactions.new", contact=reminder.contact_id) if reminder.contact_id \
+            else url_for("interactions.new")
+        return redirect(target)
+    form = ConfirmForm()
+    choices = services.snooze_choices(owner)
+    if form.validate_on_submit():
+        try:
+            if action == "snooze":
+                choice = request.form.get("until", "tomorrow")
+                if choice not in choices:
+                    abort(400)
+                services.snooze(reminder, choices[choice])
+                message = "Snoozed until " + to_local(
+                    reminder.due_at, owner.time_zone
+                ).strftime("%-d %b %Y, %H:%M") + "."
+            else:
+                services.mark_done(reminder)
+                message = "Marked done."
+        except services.ReminderStateError as exc:
+            db.session.rollback()
+            message = str(exc).capitalize() + "."
+        else:
+            db.session.commit()
+        return render_template("reminders/email_action_done.html", reminder=reminder,
+                               message=message)
+    return render_template(
+        "reminders/email_action.html",
+        reminder=reminder,
+        action=action,
+        form=form,
+        choices={k: to_local(v, owner.time_zone) for k, v in choices.items()},
+        owner=owner,
+    )
+
+
+# -- calendar feed ----------------------------------------------------------------
+
+
+@bp.get("/calendar/<token>.ics")
+def calendar(token: str):
+    if len(token) < 20:
+        abort(404)
+    user = db.session.scalar(select(User).where(User.calendar_token == token))
+    if user is None:
+        abort(404)
+    body = calendar_feed.render(user, base_url=request.host_url.rstrip("/"))
+    response = Response(body, mimetype="text/calendar")
+    response.headers["Content-Disposition"] = 'inline; filename="rapport-reminders.ics"'
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
+

@@ -1,0 +1,113 @@
+"""The calendar feed: a secret URL per user, one event with an alarm per open reminder."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import time_machine
+from icalendar import Calendar
+
+from crm.extensions import db
+from crm.jobs import tasks
+from crm.models import User
+from crm.models.reminder import ReminderStatus
+
+NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+BERLIN = "Europe/Berlin"
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.fixture
+def user(client, auth, make_user):
+    user = make_user(name="Ada Lovelace", email="ada@example.com", time_zone=BERLIN)
+    auth.login_as(user)
+    return user
+
+
+def calendar_address(app, client, user) -> str:
+    client.post("/settings", data={"action": "calendar"})
+    with app.app_context():
+        token = db.session.get(User, user.id).calendar_token
+    assert token
+    page = client.get("/settings").data.decode()
+    url = f"http://localhost/calendar/{token}.ics"
+    assert url in page  # the settings page shows the address to subscribe to
+    return f"/calendar/{token}.ics"
+
+
+def events(body: bytes) -> list:
+    return [c for c in Calendar.from_ical(body).walk() if c.name == "VEVENT"]
+
+
+def test_the_feed_has_one_event_with_an_alarm_per_open_reminder(
+    app, client, user, make_user, make_contact, make_reminder
+):
+    grace = make_contact(user, name="Grace Hopper")
+    upcoming = make_reminder(user, title="Call Grace", contact=grace, notes="About COBOL",
+                             local_date=date(2025, 6, 5))
+    fired = make_reminder(user, title="Fired one", due_at=NOW - timedelta(hours=1))
+    with app.app_context():
+        tasks.deliver_due(NOW, "worker-1")
+    for status in (ReminderStatus.DONE, ReminderStatus.DISMISSED, ReminderStatus.CANCELLED):
+        make_reminder(user, title=f"Ended {status.value}", local_date=date(2025, 6, 6),
+                      status=status)
+    make_reminder(make_user(), title="Someone else's", local_date=date(2025, 6, 5))
+    address = calendar_address(app, client, user)
+    client.post("/logout")  # calendar apps have no session: the token is the key
+
+    response = client.get(address)
+
+    assert response.status_code == 200
+    assert response.mimetype == "text/calendar"
+    found = {str(e["SUMMARY"]): e for e in events(response.data)}
+    assert set(found) == {"Call Grace", "Fired one"}
+    call = found["Call Grace"]
+    assert call.decoded("DTSTART") == upcoming.due_at == datetime(2025, 6, 5, 7, 0, tzinfo=UTC)
+    assert call.decoded("DTEND") - call.decoded("DTSTART") == timedelta(minutes=15)
+    assert str(call["URL"]) == f"http://localhost/contacts/{grace.id}"
+    assert "About COBOL" in str(call["DESCRIPTION"])
+    assert found["Fired one"].decoded("DTSTART") == fired.due_at
+    uids = {str(e["UID"]) for e in found.values()}
+    assert len(uids) == 2
+    for event in found.values():
+        [alarm] = [c for c in event.subcomponents if c.name == "VALARM"]
+        assert str(alarm["ACTION"]) == "DISPLAY"
+        assert alarm.decoded("TRIGGER") == timedelta(0)
+
+
+def test_a_wrong_token_is_404(app, client, user):
+    address = calendar_address(app, client, user)
+    token = address.removeprefix("/calendar/").removesuffix(".ics")
+
+    assert client.get(f"/calendar/{token[:-1]}x.ics").status_code == 404
+    assert client.get("/calendar/short.ics").status_code == 404
+    assert client.get("/calendar/" + "a" * 43 + ".ics").status_code == 404
+    assert client.get(address).status_code == 200
+
+
+def test_no_address_until_one_is_created(app, client, user):
+    page = client.get("/settings").data.decode()
+
+    assert "Create calendar address" in page
+    assert "/calendar/" not in page
+    with app.app_context():
+        assert db.session.get(User, user.id).calendar_token is None
+
+
+def test_regenerating_the_address_invalidates_the_old_one(app, client, user, make_reminder):
+    make_reminder(user, title="Still here", local_date=date(2025, 6, 5))
+    old = calendar_address(app, client, user)
+    assert client.get(old).status_code == 200
+
+    new = calendar_address(app, client, user)
+
+    assert new != old
+    assert client.get(old).status_code == 404
+    [event] = events(client.get(new).data)
+    assert str(event["SUMMARY"]) == "Still here"

@@ -1,0 +1,497 @@
+"""Reminder emails through a real SMTP server (aiosmtpd): the message itself, its signed
+links, retries with backoff when the server is down, daily digests, and one SMTP
+connection per batch."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+import time_machine
+from itsdangerous import URLSafeTimedSerializer
+from smtp import free_port
+from sqlalchemy import select
+from support import page_text
+
+from crm.extensions import db
+from crm.jobs import tasks
+from crm.models.reminder import (
+    Delivery,
+    DeliveryChannel,
+    DeliveryStatus,
+    DigestRun,
+    Reminder,
+    ReminderStatus,
+)
+from crm.reminders import links
+
+# Monday 2 June 2025, 14:00 in Berlin (CEST).
+NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+BERLIN = "Europe/Berlin"
+BASE = "https://rapport.example"
+LINK = re.compile(re.escape(BASE) + r"/r/([A-Za-z0-9_.\-]+)")
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    """One clock for the worker's `now`, link signatures and session cookies."""
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def mail_app(app, smtp_server):
+    """The app pointed at the in-process SMTP server."""
+    app.config.update(smtp_server.app_config(), BASE_URL=BASE)
+    return app
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user(name="Ada Lovelace", email="ada@example.com", time_zone=BERLIN)
+
+
+def run(app, job, *args):
+    with app.app_context():
+        return job(*args)
+
+
+def email_deliveries(app) -> list[Delivery]:
+    with app.app_context():
+        rows = list(db.session.scalars(
+            select(Delivery).where(Delivery.channel == DeliveryChannel.EMAIL)
+            .order_by(Delivery.id)
+        ))
+        db.session.expunge_all()
+        return rows
+
+
+def load(app, reminder_id) -> Reminder:
+    with app.app_context():
+        row = db.session.get(Reminder, reminder_id)
+        db.session.expunge(row)
+        return row
+
+
+def parts(message) -> tuple[str, str]:
+    return (message.get_body(preferencelist=("plain",)).get_content(),
+            message.get_body(preferencelist=("html",)).get_content())
+
+
+def tokens(app, text: str) -> dict[str, dict]:
+    """The signed links in text, by action, with their payloads."""
+    found = {}
+    with app.test_request_context():
+        for token in LINK.findall(text):
+            payload = links.read_token(token)
+            assert payload is not None, token
+            found[payload["a"]] = {**payload, "token": token}
+    return found
+
+
+@pytest.fixture
+def emailed(mail_app, smtp_server, user, make_contact, make_reminder):
+    """A follow-up with Grace, due a minute ago, delivered and emailed."""
+    grace = make_contact(user, name="Grace Hopper")
+    reminder = make_reminder(user, contact=grace, kind="follow_up", title="Follow up with Grace",
+                             notes="Ask about COBOL", due_at=NOW - timedelta(minutes=1))
+    assert run(mail_app, tasks.deliver_due, NOW, "worker-1") == 1
+    [message] = smtp_server.messages
+    return reminder, grace, message
+
+
+# --- the message -------------------------------------------------------------------------
+
+
+def test_a_due_reminder_is_emailed_once_with_text_html_and_signed_links(
+    mail_app, smtp_server, user, emailed
+):
+    reminder, grace, message = emailed
+    [received] = smtp_server.received
+
+    assert received.rcpt_tos == ["ada@example.com"]
+    assert message["To"] == "ada@example.com"
+    assert message["From"] == mail_app.config["MAIL_FROM"]
+    assert message["Subject"] == "Follow up with Grace"
+    text, html = parts(message)
+    assert "Hello Ada Lovelace" in text
+    assert "Ask about COBOL" in text
+    assert "Due Monday 2 June 2025, 13:59 (Europe/Berlin)" in text
+    assert "Overdue" not in text
+    contact_url = f"{BASE}/contacts/{grace.id}"
+    assert contact_url in text
+    assert f'href="{contact_url}"' in html
+    for body in (text, html):
+        signed = tokens(mail_app, body)
+        assert set(signed) == {"log", "snooze", "done"}
+        for payload in signed.values():
+            assert (payload["r"], payload["u"]) == (reminder.id, user.id)
+
+    [delivery] = email_deliveries(mail_app)
+    assert message["Message-ID"] == delivery.message_id
+    assert (delivery.status, delivery.attempts, delivery.sent_at, delivery.last_error) == (
+        DeliveryStatus.SENT, 1, NOW, None
+    )
+    assert delivery.occurrence == reminder.due_at
+
+    # Nothing goes out twice.
+    assert run(mail_app, tasks.deliver_due, NOW + timedelta(minutes=1), "worker-2") == 0
+    run(mail_app, tasks.send_pending_emails, NOW + timedelta(days=1), "worker-2")
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_late_reminder_email_says_it_is_overdue(mail_app, smtp_server, user, make_reminder):
+    make_reminder(user, title="Send the contract", due_at=datetime(2025, 5, 30, 7, 0, tzinfo=UTC))
+
+    run(mail_app, tasks.deliver_due, NOW, "worker-1")
+
+    [message] = smtp_server.messages
+    assert message["Subject"] == "Overdue: Send the contract"
+    assert "Overdue since 30 May 2025, 09:00" in parts(message)[0]
+
+
+def test_users_who_chose_no_email_or_a_digest_get_no_reminder_email(
+    mail_app, smtp_server, make_user, make_reminder, count
+):
+    off = make_user()
+    digest = make_user()
+    with mail_app.app_context():
+        from crm.models import User
+
+        db.session.get(User, off.id).email_reminders = False
+        db.session.get(User, digest.id).digest_enabled = True
+        db.session.commit()
+    for owner in (off, digest):
+        make_reminder(owner, due_at=NOW - timedelta(minutes=1))
+
+    assert run(mail_app, tasks.deliver_due, NOW, "worker-1") == 2
+
+    assert smtp_server.messages == []
+    assert count(Delivery, Delivery.channel == DeliveryChannel.EMAIL) == 0
+    assert count(Delivery, Delivery.channel == DeliveryChannel.IN_APP) == 2
+
+
+# --- signed links -------------------------------------------------------------------------
+
+
+def test_the_snooze_link_asks_first_and_the_post_snoozes(mail_app, client, emailed):
+    reminder, _, message = emailed
+    token = tokens(mail_app, parts(message)[0])["snooze"]["token"]
+    before = load(mail_app, reminder.id)
+
+    page = client.get(f"/r/{token}")
+
+    assert page.status_code == 200
+    text = page_text(page.data)
+    assert "Snooze this reminder?" in text
+    assert "Tomorrow, Tue 3 Jun, 09:00" in text
+    after_get = load(mail_app, reminder.id)
+    assert (after_get.status, after_get.due_at, after_get.snoozed_count) == (
+        before.status, before.due_at, 0
+    )
+    assert before.status == ReminderStatus.DELIVERED
+
+    done = client.post(f"/r/{token}", data={"until": "tomorrow"})
+
+    assert done.status_code == 200
+    assert "Snoozed until 3 Jun 2025, 09:00." in page_text(done.data)
+    snoozed = load(mail_app, reminder.id)
+    assert snoozed.status == ReminderStatus.PENDING
+    assert snoozed.due_at == datetime(2025, 6, 3, 7, 0, tzinfo=UTC)
+    assert snoozed.snoozed_count == 1
+
+
+def test_the_done_link_asks_first_and_the_post_marks_done(mail_app, client, emailed):
+    reminder, _, message = emailed
+    token = tokens(mail_app, parts(message)[0])["done"]["token"]
+
+    assert "Mark this reminder done?" in page_text(client.get(f"/r/{token}").data)
+    assert load(mail_app, reminder.id).status == ReminderStatus.DELIVERED
+
+    response = client.post(f"/r/{token}")
+
+    assert "Marked done." in page_text(response.data)
+    assert load(mail_app, reminder.id).status == ReminderStatus.DONE
+    # The link is spent: following it again changes nothing.
+    again = client.post(f"/r/{token}")
+    assert "already ended" in page_text(again.data)
+
+
+def test_the_log_link_opens_the_interaction_form_for_the_contact(mail_app, client, emailed):
+    reminder, grace, message = emailed
+    token = tokens(mail_app, parts(message)[0])["log"]["token"]
+
+    response = client.get(f"/r/{token}")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/interactions/new?contact={grace.id}"
+    assert load(mail_app, reminder.id).status == ReminderStatus.DELIVERED
+
+
+def test_a_tampered_forged_or_expired_link_is_404_and_changes_nothing(
+    mail_app, client, emailed, frozen
+):
+    reminder, _, message = emailed
+    token = tokens(mail_app, parts(message)[0])["snooze"]["token"]
+    payload, _, signature = token.rpartition(".")
+    flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+    forged = URLSafeTimedSerializer("not-the-secret", salt="rapport.reminder-action").dumps(
+        {"r": reminder.id, "u": reminder.owner_id, "a": "snooze", "o": NOW.isoformat()}
+    )
+    before = load(mail_app, reminder.id)
+
+    for bad in (f"{payload}.{flipped}", token[:-4], forged, "garbage"):
+        assert client.get(f"/r/{bad}").status_code == 404, bad
+        assert client.post(f"/r/{bad}", data={"until": "tomorrow"}).status_code == 404, bad
+
+    frozen.move_to(NOW + timedelta(days=31))
+    assert client.post(f"/r/{token}", data={"until": "tomorrow"}).status_code == 404
+    after = load(mail_app, reminder.id)
+    assert (after.status, after.due_at, after.snoozed_count) == (
+        before.status, before.due_at, before.snoozed_count
+    )
+
+
+# --- failures and retries ----------------------------------------------------------------
+
+
+@pytest.mark.app_config(EMAIL_MAX_ATTEMPTS=3, EMAIL_RETRY_BASE_SECONDS=60)
+def test_an_unreachable_server_is_retried_with_backoff_then_shown_as_failed(
+    app, client, auth, user, make_reminder, frozen
+):
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_TLS="none",
+                      BASE_URL=BASE)
+    reminder = make_reminder(user, title="Call the bank", due_at=NOW - timedelta(minutes=1))
+
+    assert run(app, tasks.deliver_due, NOW, "worker-1") == 1
+
+    [email] = email_deliveries(app)
+    assert (email.status, email.attempts) == (DeliveryStatus.PENDING, 1)
+    assert "cannot connect" in email.last_error
+    assert email.next_attempt_at == NOW + timedelta(seconds=60)
+    # The in-app notification stands regardless.
+    assert load(app, reminder.id).status == ReminderStatus.DELIVERED
+
+    auth.login_as(user)
+    retrying = page_text(client.get("/reminders").data)
+    assert "Email problems" in retrying
+    assert "Attempt 1 failed; retrying" in retrying
+
+    run(app, tasks.send_pending_emails, NOW + timedelta(seconds=59), "worker-1")
+    assert email_deliveries(app)[0].attempts == 1  # not before its time
+
+    run(app, tasks.send_pending_emails, NOW + timedelta(seconds=60), "worker-1")
+    [email] = email_deliveries(app)
+    assert (email.status, email.attempts) == (DeliveryStatus.PENDING, 2)
+    assert email.next_attempt_at == NOW + timedelta(seconds=60 + 120)  # doubled
+
+    run(app, tasks.send_pending_emails, NOW + timedelta(seconds=180), "worker-1")
+    [email] = email_deliveries(app)
+    assert (email.status, email.attempts, email.next_attempt_at) == (
+        DeliveryStatus.FAILED, 3, None
+    )
+    assert "cannot connect" in email.last_error
+
+    run(app, tasks.send_pending_emails, NOW + timedelta(days=1), "worker-1")
+    assert email_deliveries(app)[0].attempts == 3  # given up: no more attempts
+
+    frozen.move_to(NOW + timedelta(minutes=5))
+    failed = page_text(client.get("/reminders").data)
+    assert "Gave up after 3 attempts" in failed
+    assert "Call the bank" in failed
+    assert "cannot connect" in failed
+    assert "Call the bank" in page_text(client.get("/notifications").data)
+    with app.app_context():
+        [in_app] = db.session.scalars(
+            select(Delivery).where(Delivery.channel == DeliveryChannel.IN_APP)
+        ).all()
+        assert in_app.reminder_id == reminder.id
+
+
+@pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
+def test_a_retry_after_the_server_is_back_sends_once_with_the_same_message_id(
+    app, smtp_server, user, make_reminder
+):
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_TLS="none")
+    make_reminder(user, due_at=NOW - timedelta(minutes=1))
+    run(app, tasks.deliver_due, NOW, "worker-1")
+    [failed] = email_deliveries(app)
+    assert failed.attempts == 1
+
+    app.config["SMTP_PORT"] = smtp_server.port
+    run(app, tasks.send_pending_emails, NOW + timedelta(seconds=60), "worker-1")
+    run(app, tasks.send_pending_emails, NOW + timedelta(seconds=600), "worker-1")
+
+    [message] = smtp_server.messages
+    [sent] = email_deliveries(app)
+    assert (sent.status, sent.attempts, sent.last_error) == (DeliveryStatus.SENT, 2, None)
+    assert message["Message-ID"] == sent.message_id == failed.message_id
+
+
+# --- batching ----------------------------------------------------------------------------
+
+
+def test_a_batch_of_emails_shares_one_smtp_connection(mail_app, smtp_server, make_user,
+                                                      make_reminder):
+    owners = [make_user(), make_user()]
+    for n in range(5):
+        make_reminder(owners[n % 2], due_at=NOW - timedelta(minutes=n + 1))
+
+    run(mail_app, tasks.deliver_due, NOW, "worker-1")
+
+    received = smtp_server.received
+    assert len(received) == 5
+    assert smtp_server.connections == 1
+    assert len({r.peer for r in received}) == 1
+    assert sorted(r.rcpt_tos[0] for r in received) == sorted(
+        [owners[0].email] * 3 + [owners[1].email] * 2
+    )
+    assert len({r.message["Message-ID"] for r in received}) == 5
+
+
+@pytest.mark.app_config(REMINDER_BATCH_SIZE=2)
+def test_each_batch_opens_one_connection(mail_app, smtp_server, user, make_reminder):
+    for n in range(5):
+        make_reminder(user, due_at=NOW - timedelta(minutes=n + 1))
+
+    run(mail_app, tasks.deliver_due, NOW, "worker-1")
+
+    assert len(smtp_server.messages) == 5
+    assert smtp_server.connections == 3  # batches of 2, 2 and 1
+
+
+def test_an_email_claim_takes_at_most_its_limit(mail_app, user, make_reminder):
+    mail_app.config["SMTP_HOST"] = None  # queue nothing yet
+    for n in range(7):
+        make_reminder(user, due_at=NOW - timedelta(minutes=n + 1))
+    run(mail_app, tasks.deliver_due, NOW, "worker-1")
+    with mail_app.app_context():
+        from sqlalchemy import insert
+
+        rows = db.session.scalars(
+            select(Delivery).where(Delivery.channel == DeliveryChannel.IN_APP)
+        ).all()
+        db.session.execute(insert(Delivery), [
+            {"reminder_id": d.reminder_id, "user_id": d.user_id,
+             "channel": DeliveryChannel.EMAIL, "occurrence": d.occurrence,
+             "status": DeliveryStatus.PENDING, "attempts": 0, "next_attempt_at": NOW,
+             "created_at": NOW}
+            for d in rows
+        ])
+        db.session.commit()
+
+    first = run(mail_app, tasks.claim_pending_emails, NOW, "worker-a", 3)
+    second = run(mail_app, tasks.claim_pending_emails, NOW, "worker-b", 3)
+    third = run(mail_app, tasks.claim_pending_emails, NOW, "worker-a", 3)
+
+    assert (len(first), len(second), len(third)) == (3, 3, 1)
+    assert len(set(first) | set(second) | set(third)) == 7
+
+
+# --- digests -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def digest_user(mail_app, client, auth, make_user):
+    """A New York user who chose a daily digest at 08:00, through the settings page."""
+    user = make_user(name="Grace Hopper", email="grace@example.com",
+                     time_zone="America/New_York")
+    auth.login_as(user)
+    response = client.post("/settings", data={"action": "reminders",
+                                              "reminders-email_mode": "digest",
+                                              "reminders-digest_hour": "8"})
+    assert response.status_code == 302
+    return user
+
+
+def test_the_digest_arrives_once_a_day_at_the_local_hour(
+    mail_app, smtp_server, digest_user, make_user, make_reminder
+):
+    ny = "America/New_York"
+    make_reminder(digest_user, title="Overdue thing", local_date=date(2025, 6, 1),
+                  local_time=time(15, 0))
+    make_reminder(digest_user, title="Today thing", local_date=date(2025, 6, 2),
+                  local_time=time(17, 0))
+    make_reminder(digest_user, title="Tomorrow thing", local_date=date(2025, 6, 3),
+                  local_time=time(9, 0))
+    make_reminder(digest_user, title="Finished thing", local_date=date(2025, 6, 2),
+                  local_time=time(10, 0), status=ReminderStatus.DONE)
+    other = make_user(time_zone=ny)
+    make_reminder(other, title="Someone else's", local_date=date(2025, 6, 2))
+    # The overdue one fired in-app; a digest user gets no email for it on its own.
+    assert run(mail_app, tasks.deliver_due, datetime(2025, 6, 2, 11, 0, tzinfo=UTC), "w") == 1
+    messages_for = lambda: [m for m in smtp_server.messages  # noqa: E731
+                            if m["To"] == "grace@example.com"]
+    assert messages_for() == []
+
+    # 07:59 in New York (EDT, UTC-4): not yet.
+    assert run(mail_app, tasks.send_digests, datetime(2025, 6, 2, 11, 59, tzinfo=UTC), "w") == 0
+    assert messages_for() == []
+
+    assert run(mail_app, tasks.send_digests, datetime(2025, 6, 2, 12, 0, tzinfo=UTC), "w") == 1
+    [digest] = messages_for()
+    assert digest["Subject"] == "Rapport: 1 due today, 1 overdue"
+    text, html = parts(digest)
+    assert "Monday 2 June 2025" in text
+    for title in ("Overdue thing", "Today thing"):
+        assert title in text
+        assert title in html
+    for title in ("Tomorrow thing", "Finished thing", "Someone else's"):
+        assert title not in text
+    assert text.index("Overdue thing") < text.index("Today thing")
+
+    # Later the same local day (up to 23:59 in New York): nothing more.
+    for later in (datetime(2025, 6, 2, 12, 30, tzinfo=UTC),
+                  datetime(2025, 6, 3, 3, 59, tzinfo=UTC)):
+        assert run(mail_app, tasks.send_digests, later, "w") == 0
+    assert len(messages_for()) == 1
+
+    # The next local day, at 08:00 again.
+    assert run(mail_app, tasks.send_digests, datetime(2025, 6, 3, 12, 0, tzinfo=UTC), "w") == 1
+    assert len(messages_for()) == 2
+    assert len({m["Message-ID"] for m in messages_for()}) == 2
+    with mail_app.app_context():
+        runs = db.session.scalars(select(DigestRun).order_by(DigestRun.local_date)).all()
+        assert [(r.local_date, r.status) for r in runs if r.user_id == digest_user.id] == [
+            (date(2025, 6, 2), DeliveryStatus.SENT), (date(2025, 6, 3), DeliveryStatus.SENT)
+        ]
+        assert [r.message_id for r in runs] == [m["Message-ID"] for m in messages_for()]
+
+
+def test_no_digest_when_nothing_is_due(mail_app, smtp_server, digest_user, make_reminder):
+    make_reminder(digest_user, title="Next week", local_date=date(2025, 6, 9))
+
+    assert run(mail_app, tasks.send_digests, datetime(2025, 6, 2, 12, 0, tzinfo=UTC), "w") == 0
+    assert run(mail_app, tasks.send_digests, datetime(2025, 6, 2, 13, 0, tzinfo=UTC), "w") == 0
+
+    assert smtp_server.messages == []
+
+
+@pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
+def test_a_digest_that_could_not_be_sent_is_retried_and_sent_once(
+    mail_app, smtp_server, digest_user, make_reminder
+):
+    make_reminder(digest_user, title="Today thing", local_date=date(2025, 6, 2),
+                  local_time=time(17, 0))
+    mail_app.config["SMTP_PORT"] = free_port()
+    eight = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+
+    assert run(mail_app, tasks.send_digests, eight, "w") == 0
+    with mail_app.app_context():
+        [failed] = db.session.scalars(select(DigestRun)).all()
+        assert (failed.status, failed.attempts) == (DeliveryStatus.PENDING, 1)
+        assert failed.next_attempt_at == eight + timedelta(seconds=60)
+
+    mail_app.config["SMTP_PORT"] = smtp_server.port
+    assert run(mail_app, tasks.send_digests, eight + timedelta(seconds=30), "w") == 0
+    assert run(mail_app, tasks.send_digests, eight + timedelta(seconds=60), "w") == 1
+    assert run(mail_app, tasks.send_digests, eight + timedelta(hours=1), "w") == 0
+
+    [digest] = smtp_server.messages
+    assert "Today thing" in parts(digest)[0]
+    with mail_app.app_context():
+        [sent] = db.session.scalars(select(DigestRun)).all()
+        assert (sent.status, sent.attempts, sent.message_id) == (
+            DeliveryStatus.SENT, 2, digest["Message-ID"]
+        )

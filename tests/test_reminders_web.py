@@ -1,0 +1,449 @@
+"""Acting on reminders in the browser: the list, done (and done with a log), snooze, dismiss,
+edit, history, the notification inbox, and that nobody reaches another user's reminders."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+import time_machine
+from sqlalchemy import select
+from support import form_values, page_text
+
+from crm.extensions import db
+from crm.jobs import tasks
+from crm.models import Interaction
+from crm.models.reminder import (
+    Delivery,
+    DeliveryChannel,
+    Reminder,
+    ReminderKind,
+    ReminderStatus,
+)
+
+# Thursday 27 March 2025, 11:00 in Berlin (CET, UTC+1).
+NOW = datetime(2025, 3, 27, 10, 0, tzinfo=UTC)
+BERLIN = "Europe/Berlin"
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    """Fix "now" before anyone logs in, so session cookies are signed on the same clock."""
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def user(client, auth, make_user):
+    user = make_user(name="Ada Lovelace", email="ada@example.com", time_zone=BERLIN)
+    auth.login_as(user)
+    return user
+
+
+@pytest.fixture
+def ada(user, make_contact):
+    return make_contact(user, name="Ada Byron")
+
+
+def deliver(app, now=NOW) -> int:
+    with app.app_context():
+        return tasks.deliver_due(now, "worker-1")
+
+
+def load(app, reminder) -> Reminder:
+    with app.app_context():
+        row = db.session.get(Reminder, reminder.id)
+        db.session.expunge(row)
+        return row
+
+
+def unread(app, user) -> int:
+    with app.app_context():
+        return len(
+            db.session.scalars(
+                select(Delivery).where(
+                    Delivery.user_id == user.id,
+                    Delivery.channel == DeliveryChannel.IN_APP,
+                    Delivery.read_at.is_(None),
+                )
+            ).all()
+        )
+
+
+@pytest.fixture
+def fired(app, user, ada, make_reminder):
+    """A one-off follow-up with Ada that was due an hour ago and has been delivered."""
+    reminder = make_reminder(user, contact=ada, kind="follow_up", title="Follow up with Ada",
+                             due_at=NOW - timedelta(hours=1))
+    assert deliver(app) == 1
+    assert load(app, reminder).status == ReminderStatus.DELIVERED
+    return reminder
+
+
+# --- the list and the inbox ---------------------------------------------------------
+
+
+def test_the_list_shows_due_and_upcoming_reminders_in_the_users_time(client, user, fired,
+                                                                     make_reminder):
+    make_reminder(user, title="Call the bank", local_date=date(2025, 3, 31),
+                  local_time=time(16, 30))
+
+    text = page_text(client.get("/reminders").data)
+
+    due_now, upcoming = text.split("Due now", 1)[1].split("Upcoming", 1)
+    assert "Follow up with Ada" in due_now
+    assert "Call the bank" in upcoming
+    assert "Call the bank" not in due_now
+    assert "31 Mar 2025, 16:30" in upcoming or "31 Mar 2025 16:30" in upcoming
+
+
+def test_a_delivered_reminder_is_in_the_inbox_until_read(app, client, user, fired):
+    assert unread(app, user) == 1
+    assert "Follow up with Ada" in page_text(client.get("/notifications").data)
+
+    response = client.post("/notifications/read", follow_redirects=True)
+
+    assert "1 notification marked read." in page_text(response.data)
+    assert unread(app, user) == 0
+    # Read, not deleted.
+    assert "Follow up with Ada" in page_text(client.get("/notifications").data)
+
+
+# --- done -----------------------------------------------------------------------------
+
+
+def test_done_ends_the_reminder_and_keeps_it_in_history(app, client, user, fired):
+    page = client.get(f"/reminders/{fired.id}/done")
+    assert page.status_code == 200
+
+    response = client.post(f"/reminders/{fired.id}/done", follow_redirects=True)
+
+    assert "Done." in page_text(response.data)
+    after = load(app, fired)
+    assert after.status == ReminderStatus.DONE
+    assert after.completed_at == NOW
+    assert unread(app, user) == 0
+    assert "Follow up with Ada" not in page_text(client.get("/reminders").data)
+    assert "Follow up with Ada" in page_text(client.get("/reminders/history").data)
+
+
+def test_done_called_them_logs_the_interaction_and_ends_the_reminder(app, client, user, ada,
+                                                                    fired, medium):
+    phone = medium("phone")
+
+    response = client.post(
+        f"/reminders/{fired.id}/done",
+        data={f"done{fired.id}-medium": str(phone.id), f"done{fired.id}-summary": "Called her"},
+        follow_redirects=True,
+    )
+
+    assert "Interaction logged." in page_text(response.data)
+    assert load(app, fired).status == ReminderStatus.DONE
+    with app.app_context():
+        [logged] = db.session.scalars(select(Interaction)).all()
+        assert (logged.medium_id, logged.summary, logged.occurred_at, logged.owner_id) == (
+            phone.id, "Called her", NOW, user.id
+        )
+        assert [c.id for c in logged.participants] == [ada.id]
+    assert "Called her" in page_text(client.get(f"/contacts/{ada.id}").data)
+
+
+def test_done_called_them_on_a_fired_keep_in_touch_reminder(app, client, user, make_contact,
+                                                            make_interaction, medium):
+    """The commonest way to answer "keep in touch with X": done, and log that you did."""
+    grace = make_contact(user, name="Grace Hopper", keep_in_touch_days=7)
+    make_interaction(user, grace, "email", datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
+    skype = medium("skype")
+    assert deliver(app) == 1
+    with app.app_context():
+        [kit] = db.session.scalars(
+            select(Reminder).where(Reminder.kind == ReminderKind.KEEP_IN_TOUCH)
+        ).all()
+        kit_id = kit.id
+
+    response = client.post(
+        f"/reminders/{kit_id}/done",
+        data={f"done{kit_id}-medium": str(skype.id), f"done{kit_id}-summary": "Caught up"},
+        follow_redirects=True,
+    )
+
+    assert "Interaction logged." in page_text(response.data)
+    with app.app_context():
+        logged = db.session.scalar(select(Interaction).where(Interaction.summary == "Caught up"))
+        assert (logged.medium_id, logged.occurred_at) == (skype.id, NOW)
+        kits = db.session.scalars(
+            select(Reminder).where(Reminder.kind == ReminderKind.KEEP_IN_TOUCH)
+            .order_by(Reminder.id)
+        ).all()
+        assert kits[0].status == ReminderStatus.DONE
+        # The next keep-in-touch reminder counts from the interaction just logged.
+        [following] = [r for r in kits if r.status == ReminderStatus.PENDING]
+        assert following.due_at == NOW + timedelta(days=7)
+
+
+@pytest.mark.parametrize("action", ["done", "dismiss"])
+def test_ending_a_fired_keep_in_touch_reminder_does_not_bring_it_straight_back(
+    app, client, user, make_contact, make_interaction, action, count
+):
+    grace = make_contact(user, name="Grace Hopper", keep_in_touch_days=7)
+    make_interaction(user, grace, "email", datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
+    assert deliver(app) == 1
+    with app.app_context():
+        kit_id = db.session.scalar(select(Reminder.id))
+
+    client.post(f"/reminders/{kit_id}/{action}")
+    # The worker's next passes, a quarter of an hour later.
+    later = NOW + timedelta(minutes=15)
+    with app.app_context():
+        tasks.sweep_keep_in_touch(later)
+    deliver(app, later)
+
+    assert count(Delivery) == 1
+
+
+def test_a_snoozed_keep_in_touch_reminder_stays_snoozed(app, client, user, make_contact,
+                                                       make_interaction, count):
+    grace = make_contact(user, name="Grace Hopper", keep_in_touch_days=7)
+    make_interaction(user, grace, "email", datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
+    assert deliver(app) == 1
+    with app.app_context():
+        kit_id = db.session.scalar(select(Reminder.id))
+
+    response = client.post(f"/reminders/{kit_id}/snooze",
+                           data={f"snooze{kit_id}-until": "tomorrow"})
+    assert response.status_code == 302
+    later = NOW + timedelta(minutes=15)
+    with app.app_context():
+        tasks.sweep_keep_in_touch(later)
+    deliver(app, later)
+
+    with app.app_context():
+        assert db.session.get(Reminder, kit_id).due_at == datetime(2025, 3, 28, 8, 0, tzinfo=UTC)
+    assert count(Delivery) == 1
+
+    # Being in touch again still counts: the next one is a cadence after that.
+    make_interaction(user, grace, "phone", NOW)
+    with app.app_context():
+        assert db.session.get(Reminder, kit_id).due_at == NOW + timedelta(days=7)
+
+
+def test_done_on_a_recurring_reminder_keeps_the_series(app, client, user, make_reminder):
+    weekly = make_reminder(user, title="Weekly review", recurrence="weekly",
+                           local_date=date(2025, 3, 27), local_time=time(9, 0))
+    assert deliver(app) == 1
+    upcoming = load(app, weekly)
+    assert upcoming.due_at == datetime(2025, 4, 3, 7, 0, tzinfo=UTC)  # next Thursday, CEST
+    assert unread(app, user) == 1
+
+    client.post(f"/reminders/{weekly.id}/done")
+
+    after = load(app, weekly)
+    assert after.status == ReminderStatus.PENDING
+    assert after.due_at == upcoming.due_at
+    assert unread(app, user) == 0
+
+
+def test_done_twice_is_refused_the_second_time(app, client, user, fired):
+    client.post(f"/reminders/{fired.id}/done")
+    completed = load(app, fired).completed_at
+
+    response = client.post(f"/reminders/{fired.id}/done", follow_redirects=True)
+
+    assert "This reminder has already ended." in page_text(response.data)
+    assert load(app, fired).completed_at == completed
+
+
+# --- snooze ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("choice", "extra", "expected"),
+    [
+        ("tomorrow", {}, datetime(2025, 3, 28, 8, 0, tzinfo=UTC)),  # 09:00 CET
+        ("next_week", {}, datetime(2025, 4, 3, 7, 0, tzinfo=UTC)),  # 09:00 CEST
+        ("date", {"date": "2025-04-10", "time": "17:45"},
+         datetime(2025, 4, 10, 15, 45, tzinfo=UTC)),
+    ],
+)
+def test_snooze_moves_the_reminder_and_it_is_delivered_again_then(
+    app, client, user, fired, count, choice, extra, expected
+):
+    data = {f"snooze{fired.id}-until": choice}
+    data.update({f"snooze{fired.id}-{k}": v for k, v in extra.items()})
+
+    response = client.post(f"/reminders/{fired.id}/snooze", data=data)
+
+    assert response.status_code == 302
+    after = load(app, fired)
+    assert after.status == ReminderStatus.PENDING
+    assert after.due_at == expected
+    assert after.snoozed_count == 1
+    assert unread(app, user) == 0
+    # Not before its new time; then once more.
+    assert deliver(app, expected - timedelta(seconds=1)) == 0
+    assert deliver(app, expected) == 1
+    assert count(Delivery, Delivery.reminder_id == fired.id) == 2
+    assert load(app, fired).status == ReminderStatus.DELIVERED
+
+
+def test_snooze_into_the_past_is_refused(app, client, user, fired):
+    before = load(app, fired)
+
+    response = client.post(
+        f"/reminders/{fired.id}/snooze",
+        data={f"snooze{fired.id}-until": "date", f"snooze{fired.id}-date": "2025-03-20",
+              f"snooze{fired.id}-time": "09:00"},
+    )
+
+    assert response.status_code == 422
+    assert "Snooze to a time in the future." in page_text(response.data)
+    after = load(app, fired)
+    assert (after.status, after.due_at, after.snoozed_count) == (
+        before.status, before.due_at, before.snoozed_count
+    )
+
+
+def test_a_recurring_reminder_is_not_snoozed(app, client, user, make_reminder):
+    daily = make_reminder(user, recurrence="daily", local_date=date(2025, 3, 28))
+
+    response = client.post(f"/reminders/{daily.id}/snooze",
+                           data={f"snooze{daily.id}-until": "tomorrow"})
+
+    assert response.status_code == 422
+    assert load(app, daily).due_at == daily.due_at
+
+
+# --- dismiss and edit -------------------------------------------------------------------
+
+
+def test_dismiss_ends_the_reminder_into_history(app, client, user, fired):
+    response = client.post(f"/reminders/{fired.id}/dismiss", follow_redirects=True)
+
+    assert "Reminder dismissed." in page_text(response.data)
+    assert load(app, fired).status == ReminderStatus.DISMISSED
+    history = page_text(client.get("/reminders/history").data)
+    assert "Follow up with Ada" in history
+    assert "Dismissed" in history
+
+
+def test_dismissing_a_recurring_reminder_stops_the_series(app, client, user, make_reminder,
+                                                          count):
+    daily = make_reminder(user, recurrence="daily", local_date=date(2025, 3, 28))
+
+    client.post(f"/reminders/{daily.id}/dismiss")
+
+    assert deliver(app, NOW + timedelta(days=5)) == 0
+    assert count(Delivery) == 0
+
+
+def test_edit_shows_local_time_and_moves_the_reminder(app, client, user, ada, fired):
+    page = client.get(f"/reminders/{fired.id}/edit")
+    values = form_values(page.data)
+    assert values["local_date"] == ["2025-03-27"]
+    assert values["local_time"] == ["10:00"]  # 09:00 UTC is 10:00 in Berlin
+    values.update({"title": ["Write to Ada"], "local_date": ["2025-04-02"],
+                   "local_time": ["18:00"]})
+
+    response = client.post(f"/reminders/{fired.id}/edit", data=values)
+
+    assert response.status_code == 302
+    after = load(app, fired)
+    assert after.title == "Write to Ada"
+    assert after.due_at == datetime(2025, 4, 2, 16, 0, tzinfo=UTC)
+    # It had fired; moved, it waits to fire again.
+    assert after.status == ReminderStatus.PENDING
+    assert after.delivered_at is None
+    assert after.contact_id == ada.id
+
+
+def test_an_ended_reminder_cannot_be_edited(app, client, user, fired):
+    client.post(f"/reminders/{fired.id}/dismiss")
+
+    response = client.post(f"/reminders/{fired.id}/edit",
+                           data={"title": "Revived", "local_date": "2025-04-02",
+                                 "local_time": "09:00", "recurrence": "none"})
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/reminders/history"
+    after = load(app, fired)
+    assert (after.title, after.status) == ("Follow up with Ada", ReminderStatus.DISMISSED)
+
+
+def test_history_holds_every_ended_reminder_and_no_open_one(app, client, user, make_reminder,
+                                                            make_contact):
+    done = make_reminder(user, title="Done one", local_date=date(2025, 3, 28))
+    dismissed = make_reminder(user, title="Dismissed one", local_date=date(2025, 3, 28))
+    make_reminder(user, title="Still open", local_date=date(2025, 3, 28))
+    archived = make_contact(user, name="Archived Person", keep_in_touch_days=10)
+    client.post(f"/reminders/{done.id}/done")
+    client.post(f"/reminders/{dismissed.id}/dismiss")
+    client.post(f"/contacts/{archived.id}/archive")
+
+    history = page_text(client.get("/reminders/history").data)
+
+    assert "Done one" in history
+    assert "Dismissed one" in history
+    assert "Keep in touch with Archived Person" in history
+    assert "Still open" not in history
+
+
+# --- isolation ------------------------------------------------------------------------
+
+
+def snapshot(app) -> dict[str, list[tuple]]:
+    with app.app_context():
+        return {
+            table.name: [
+                tuple(r) for r in db.session.execute(
+                    select(table).order_by(*table.primary_key.columns)
+                )
+            ]
+            for table in db.metadata.sorted_tables
+        }
+
+
+def test_another_users_reminder_is_404_on_every_route_and_changes_nothing(
+    app, client, auth, make_user, make_contact, make_reminder, medium
+):
+    alice = make_user(name="Alice", email="alice@example.com", time_zone=BERLIN)
+    bob = make_user(name="Bob", email="bob@example.com", time_zone=BERLIN)
+    alice_contact = make_contact(alice, name="Alice's friend")
+    theirs = make_reminder(alice, contact=alice_contact, kind="follow_up", title="Alice's",
+                           due_at=NOW - timedelta(hours=1))
+    assert deliver(app) == 1
+    bobs_contact = make_contact(bob, name="Bob's friend")
+    own = make_reminder(bob, contact=bobs_contact, title="Bob's", local_date=date(2025, 4, 1))
+    auth.login_as(bob)
+    rid = theirs.id
+    hostile = {
+        "title": "Changed by Bob", "contact": str(bobs_contact.id), "local_date": "2025-05-01",
+        "local_time": "09:00", "recurrence": "none", "notes": "",
+        f"done{rid}-medium": str(medium("phone").id), f"done{rid}-summary": "Bob was here",
+        f"snooze{rid}-until": "tomorrow",
+    }
+    # Every web route that names a reminder (the JSON API authenticates by token, not by
+    # session, and is tested with the API).
+    rules = [r for r in app.url_map.iter_rules()
+             if "reminder_id" in r.arguments and not r.rule.startswith("/api/")]
+    endpoints = {r.endpoint for r in rules}
+    assert {"reminders.edit", "reminders.done", "reminders.snooze",
+            "reminders.dismiss"} <= endpoints
+    before = snapshot(app)
+
+    tried = []
+    for rule in rules:
+        for method in ("GET", "POST"):
+            if method not in rule.methods:
+                continue
+            for reminder_id in (rid, rid + 1000):
+                url = rule.rule.replace("<int:reminder_id>", str(reminder_id))
+                response = client.open(url, method=method, data=hostile)
+                assert response.status_code == 404, (method, url, response.status_code)
+                tried.append((method, rule.endpoint))
+
+    assert snapshot(app) == before
+    assert ("POST", "reminders.done") in tried and ("GET", "reminders.edit") in tried
+    # Bob's own reminder is reachable on the same routes.
+    assert client.get(f"/reminders/{own.id}/edit").status_code == 200
+    assert "Alice's" not in page_text(client.get("/reminders").data)
+    assert "Alice's" not in page_text(client.get("/notifications").data)

@@ -1,0 +1,375 @@
+"""The worker's jobs (crm.jobs.tasks) with an injected clock: delivery exactly once, atomic
+claims, reaping dead workers' claims, catching up after downtime, the heartbeat and the
+"reminders are paused" banner, and `crm worker --once`."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+import time_machine
+from sqlalchemy import func, select
+from support import page_text
+
+from crm.extensions import db
+from crm.jobs import tasks
+from crm.jobs.scheduler import build_scheduler
+from crm.models import utcnow
+from crm.models.reminder import (
+    Delivery,
+    DeliveryChannel,
+    DeliveryStatus,
+    Reminder,
+    ReminderStatus,
+    WorkerHeartbeat,
+)
+
+NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+BERLIN = "Europe/Berlin"
+
+
+def run(app, job, *args):
+    with app.app_context():
+        return job(*args)
+
+
+def load(app, reminder_id) -> Reminder:
+    with app.app_context():
+        row = db.session.get(Reminder, reminder_id)
+        db.session.expunge(row)
+        return row
+
+
+def deliveries(app, *where) -> list[Delivery]:
+    with app.app_context():
+        rows = list(db.session.scalars(select(Delivery).where(*where).order_by(Delivery.id)))
+        db.session.expunge_all()
+        return rows
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user(name="Ada Lovelace", email="ada@example.com", time_zone=BERLIN)
+
+
+# --- delivering ------------------------------------------------------------------------
+
+
+def test_a_due_reminder_is_delivered_in_app_once(app, user, make_reminder):
+    reminder = make_reminder(user, title="Call Grace", due_at=NOW - timedelta(minutes=1))
+
+    assert run(app, tasks.deliver_due, NOW, "worker-1") == 1
+
+    [delivery] = deliveries(app)
+    assert (delivery.reminder_id, delivery.user_id, delivery.channel, delivery.status) == (
+        reminder.id, user.id, DeliveryChannel.IN_APP, DeliveryStatus.SENT
+    )
+    assert delivery.occurrence == reminder.due_at
+    assert delivery.sent_at == NOW
+    assert delivery.overdue_since is None  # a minute late is on time
+    after = load(app, reminder.id)
+    assert after.status == ReminderStatus.DELIVERED
+    assert after.delivered_at == NOW
+    assert (after.claimed_by, after.claim_expires_at) == (None, None)
+
+    # The next passes find nothing to do.
+    assert run(app, tasks.deliver_due, NOW, "worker-1") == 0
+    assert run(app, tasks.deliver_due, NOW + timedelta(hours=1), "worker-2") == 0
+    assert len(deliveries(app)) == 1
+
+
+def test_a_reminder_is_not_delivered_before_it_is_due(app, user, make_reminder):
+    reminder = make_reminder(user, due_at=NOW + timedelta(seconds=1))
+
+    assert run(app, tasks.deliver_due, NOW, "worker-1") == 0
+    assert load(app, reminder.id).status == ReminderStatus.PENDING
+    assert deliveries(app) == []
+
+    assert run(app, tasks.deliver_due, NOW + timedelta(seconds=1), "worker-1") == 1
+
+
+def test_without_smtp_only_in_app_deliveries_are_made(app, user, make_reminder):
+    for minutes in (1, 2, 3):
+        make_reminder(user, due_at=NOW - timedelta(minutes=minutes))
+
+    run(app, tasks.deliver_due, NOW, "worker-1")
+
+    assert {d.channel for d in deliveries(app)} == {DeliveryChannel.IN_APP}
+    assert len(deliveries(app)) == 3
+
+
+@pytest.mark.app_config(REMINDER_BATCH_SIZE=4)
+def test_one_pass_delivers_every_due_reminder_in_batches(app, user, make_reminder):
+    ids = {make_reminder(user, due_at=NOW - timedelta(minutes=m)).id for m in range(10)}
+
+    assert run(app, tasks.deliver_due, NOW, "worker-1") == 10
+
+    assert {d.reminder_id for d in deliveries(app)} == ids
+
+
+def test_ended_reminders_are_not_delivered(app, user, make_reminder):
+    for status in (ReminderStatus.DONE, ReminderStatus.DISMISSED, ReminderStatus.CANCELLED):
+        make_reminder(user, due_at=NOW - timedelta(hours=1), status=status)
+
+    assert run(app, tasks.deliver_due, NOW, "worker-1") == 0
+    assert deliveries(app) == []
+
+
+# --- claiming ----------------------------------------------------------------------------
+
+
+def test_interleaved_claims_of_two_workers_never_overlap(app, user, make_reminder):
+    ids = {make_reminder(user, due_at=NOW - timedelta(minutes=m)).id for m in range(7)}
+
+    first = run(app, tasks.claim_due_reminders, NOW, "worker-a", 3)
+    second = run(app, tasks.claim_due_reminders, NOW, "worker-b", 3)
+    third = run(app, tasks.claim_due_reminders, NOW, "worker-a", 3)
+    fourth = run(app, tasks.claim_due_reminders, NOW, "worker-b", 3)
+
+    assert (len(first), len(second), len(third), fourth) == (3, 3, 1, [])
+    assert not set(first) & set(second)
+    assert not (set(first) | set(second)) & set(third)
+    assert set(first) | set(second) | set(third) == ids
+    for rid in first + third:
+        claimed = load(app, rid)
+        assert (claimed.status, claimed.claimed_by) == (ReminderStatus.CLAIMED, "worker-a")
+        assert claimed.claim_expires_at == NOW + timedelta(seconds=300)
+    # A worker delivers only its own claims.
+    assert run(app, tasks.deliver_claimed, second, NOW, "worker-a") == 0
+    assert run(app, tasks.deliver_claimed, second, NOW, "worker-b") == 3
+    assert run(app, tasks.deliver_claimed, first + third, NOW, "worker-a") == 4
+    assert sorted(d.reminder_id for d in deliveries(app)) == sorted(ids)
+
+
+def test_workers_claiming_at_the_same_time_never_claim_the_same_reminder(app, user,
+                                                                        make_reminder):
+    with app.app_context():
+        from sqlalchemy import insert
+
+        db.session.execute(
+            insert(Reminder),
+            [
+                {"owner_id": user.id, "kind": "custom", "title": f"R{n}", "notes": "",
+                 "status": ReminderStatus.PENDING, "due_at": NOW - timedelta(seconds=n),
+                 "time_zone": BERLIN, "recurrence": "none", "missed_occurrences": 0,
+                 "snoozed_count": 0, "created_at": NOW, "updated_at": NOW}
+                for n in range(120)
+            ],
+        )
+        db.session.commit()
+    claims: dict[str, list[int]] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def worker(name: str) -> None:
+        mine: list[int] = []
+        try:
+            with app.app_context():
+                start.wait()
+                while batch := tasks.claim_due_reminders(NOW, name, 7):
+                    mine.extend(batch)
+                db.session.remove()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        claims[name] = mine
+
+    threads = [threading.Thread(target=worker, args=(f"w{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    everything = [rid for mine in claims.values() for rid in mine]
+    assert len(everything) == 120
+    assert len(set(everything)) == 120
+    with app.app_context():
+        by_worker = dict(
+            db.session.execute(
+                select(Reminder.claimed_by, func.count()).group_by(Reminder.claimed_by)
+            ).all()
+        )
+    assert by_worker == {name: len(mine) for name, mine in claims.items() if mine}
+
+
+def test_a_dead_workers_claim_is_reaped_after_its_lease_and_delivered_once(app, user,
+                                                                          make_reminder):
+    reminder = make_reminder(user, due_at=NOW - timedelta(minutes=1))
+    claimed = run(app, tasks.claim_due_reminders, NOW, "dies-mid-batch", 10)
+    assert claimed == [reminder.id]
+
+    # Within the lease, nobody else touches it.
+    assert run(app, tasks.reap_stale_claims, NOW + timedelta(seconds=299)) == 0
+    assert run(app, tasks.deliver_due, NOW + timedelta(seconds=299), "survivor") == 0
+    assert load(app, reminder.id).claimed_by == "dies-mid-batch"
+
+    later = NOW + timedelta(seconds=301)
+    assert run(app, tasks.reap_stale_claims, later) == 1
+    assert load(app, reminder.id).status == ReminderStatus.PENDING
+    assert run(app, tasks.deliver_due, later, "survivor") == 1
+    # The dead worker wakes up and tries to finish its batch: it no longer owns it.
+    assert run(app, tasks.deliver_claimed, claimed, later, "dies-mid-batch") == 0
+
+    [delivery] = deliveries(app)
+    assert delivery.reminder_id == reminder.id
+    assert load(app, reminder.id).status == ReminderStatus.DELIVERED
+
+
+# --- catching up --------------------------------------------------------------------------
+
+
+def test_a_worker_down_for_two_days_delivers_every_overdue_reminder_once(app, user,
+                                                                         make_reminder):
+    down_since = NOW - timedelta(days=2)
+    late = [make_reminder(user, title=f"Late {h}", due_at=down_since + timedelta(hours=h))
+            for h in (1, 20, 47)]
+    recent = make_reminder(user, title="Just due", due_at=NOW - timedelta(minutes=2))
+
+    assert run(app, tasks.deliver_due, NOW, "back-up") == 4
+
+    by_reminder = {d.reminder_id: d for d in deliveries(app)}
+    assert set(by_reminder) == {r.id for r in [*late, recent]}
+    for reminder in late:
+        assert by_reminder[reminder.id].overdue_since == reminder.due_at
+        after = load(app, reminder.id)
+        assert after.overdue_since == reminder.due_at
+        assert after.status == ReminderStatus.DELIVERED
+    assert by_reminder[recent.id].overdue_since is None
+    assert load(app, recent.id).overdue_since is None
+    assert run(app, tasks.deliver_due, NOW + timedelta(minutes=1), "back-up") == 0
+    assert len(deliveries(app)) == 4
+
+
+def test_the_inbox_says_a_late_reminder_was_overdue(app, client, auth, user, make_reminder):
+    make_reminder(user, title="Late one", due_at=datetime(2025, 5, 31, 7, 0, tzinfo=UTC))
+    run(app, tasks.deliver_due, NOW, "back-up")
+
+    with time_machine.travel(NOW + timedelta(minutes=5), tick=False):
+        auth.login_as(user)
+        text = page_text(client.get("/notifications").data)
+
+    assert "Late one" in text
+    assert "overdue since 31 May 2025, 09:00" in text  # in Berlin, CEST
+
+
+def test_a_missed_daily_reminder_is_delivered_once_and_resumes_at_nine_local(
+    app, user, make_reminder
+):
+    daily = make_reminder(user, title="Daily check", recurrence="daily",
+                          local_date=date(2025, 3, 28), local_time=time(9, 0))
+    assert daily.due_at == datetime(2025, 3, 28, 8, 0, tzinfo=UTC)  # 09:00 CET
+    # Down from Friday until Sunday 10:00 CEST, the day the clocks change.
+    now = datetime(2025, 3, 30, 8, 0, tzinfo=UTC)
+
+    assert run(app, tasks.deliver_due, now, "back-up") == 1
+
+    [delivery] = deliveries(app)
+    assert delivery.occurrence == daily.due_at
+    assert delivery.overdue_since == daily.due_at
+    after = load(app, daily.id)
+    assert after.missed_occurrences == 2  # Saturday's and Sunday's 09:00
+    assert after.overdue_since == daily.due_at
+    assert after.status == ReminderStatus.PENDING
+    assert after.due_at == datetime(2025, 3, 31, 7, 0, tzinfo=UTC)  # Monday 09:00 CEST
+    assert run(app, tasks.deliver_due, now + timedelta(hours=2), "back-up") == 0
+
+    # Monday it fires on time, for that occurrence only.
+    assert run(app, tasks.deliver_due, after.due_at, "back-up") == 1
+    on_time = load(app, daily.id)
+    assert (on_time.missed_occurrences, on_time.overdue_since) == (0, None)
+    assert on_time.due_at == datetime(2025, 4, 1, 7, 0, tzinfo=UTC)
+    assert [d.occurrence for d in deliveries(app)] == [daily.due_at, after.due_at]
+
+
+def test_a_weekly_reminder_keeps_nine_local_across_the_autumn_change(app, user,
+                                                                     make_reminder):
+    weekly = make_reminder(user, recurrence="weekly", local_date=date(2025, 10, 20),
+                           local_time=time(9, 0))
+    assert weekly.due_at == datetime(2025, 10, 20, 7, 0, tzinfo=UTC)  # CEST
+
+    run(app, tasks.deliver_due, weekly.due_at, "worker-1")
+
+    assert load(app, weekly.id).due_at == datetime(2025, 10, 27, 8, 0, tzinfo=UTC)  # CET
+
+
+# --- heartbeat, banner, health ---------------------------------------------------------------
+
+
+def test_the_banner_shows_when_no_worker_has_beaten_for_ten_minutes(app, client, auth, user):
+    with time_machine.travel(NOW, tick=False) as clock:
+        auth.login_as(user)
+        assert "Reminders are paused" in page_text(client.get("/").data)
+
+        run(app, tasks.heartbeat, NOW, "worker-1")
+        assert "Reminders are paused" not in page_text(client.get("/").data)
+
+        clock.move_to(NOW + timedelta(minutes=9, seconds=59))
+        assert "Reminders are paused" not in page_text(client.get("/reminders").data)
+
+        clock.move_to(NOW + timedelta(minutes=10, seconds=1))
+        assert "Reminders are paused" in page_text(client.get("/reminders").data)
+
+        run(app, tasks.heartbeat, NOW + timedelta(minutes=10, seconds=1), "worker-2")
+        assert "Reminders are paused" not in page_text(client.get("/").data)
+
+    with app.app_context():
+        beats = {b.worker_id: b.beat_at for b in db.session.scalars(select(WorkerHeartbeat))}
+    assert beats == {"worker-1": NOW, "worker-2": NOW + timedelta(minutes=10, seconds=1)}
+
+
+def test_the_banner_is_for_logged_in_users_only(client):
+    assert "Reminders are paused" not in page_text(client.get("/").data)
+
+
+def test_healthz_reports_the_database_and_the_worker(app, client):
+    with time_machine.travel(NOW, tick=False) as clock:
+        before = client.get("/healthz")
+        assert before.status_code == 200
+        assert before.json["database"] == "ok"
+        assert before.json["worker"]["status"] == "stale"
+        assert before.json["worker"]["last_heartbeat"] is None
+        assert before.json["status"] == "degraded"
+
+        run(app, tasks.heartbeat, NOW - timedelta(seconds=30), "worker-1")
+        alive = client.get("/healthz").json
+        assert alive["status"] == "ok"
+        assert alive["worker"]["status"] == "ok"
+        assert alive["worker"]["seconds_since_heartbeat"] == 30.0
+        assert datetime.fromisoformat(alive["worker"]["last_heartbeat"]) == NOW - timedelta(
+            seconds=30
+        )
+
+        clock.move_to(NOW + timedelta(minutes=11))
+        stale = client.get("/healthz").json
+        assert (stale["status"], stale["worker"]["status"]) == ("degraded", "stale")
+
+
+# --- the command and the scheduler ------------------------------------------------------------
+
+
+def test_crm_worker_once_runs_every_job_and_delivers(app, runner, user, make_reminder):
+    reminder = make_reminder(user, due_at=utcnow() - timedelta(minutes=1))
+
+    result = runner.invoke(args=["worker", "--once", "--worker-id", "cli-worker"])
+
+    assert result.exit_code == 0, result.output
+    assert "delivered: 1" in result.output
+    assert load(app, reminder.id).status == ReminderStatus.DELIVERED
+    assert len(deliveries(app)) == 1
+    with app.app_context():
+        assert db.session.get(WorkerHeartbeat, "cli-worker") is not None
+
+    again = runner.invoke(args=["worker", "--once", "--worker-id", "cli-worker"])
+    assert "delivered: 0" in again.output
+    assert len(deliveries(app)) == 1
+
+
+def test_the_scheduler_is_built_on_demand_and_not_started(app):
+    scheduler = build_scheduler(app, "worker-1")
+
+    assert not scheduler.running
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"heartbeat", "deliver-due", "send-digests", "sweep-keep-in-touch",
+                         "reap-stale-claims"}
+    assert jobs["deliver-due"].trigger.interval == timedelta(seconds=30)
