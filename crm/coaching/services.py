@@ -1,0 +1,267 @@
+"""Coach links and what a coach may read. Every coach read goes through
+`active_link_or_404`, checked on each request, and shows only shared data."""
+
+from __future__ import annotations
+
+from flask import abort
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from crm.auth.services import normalise_email
+from crm.extensions import db
+from crm.models import (
+    CoachingNote,
+    CoachLink,
+    CoachLinkStatus,
+    Contact,
+    Interaction,
+    User,
+    interaction_participants,
+    utcnow,
+)
+
+OPEN = (CoachLinkStatus.INVITED, CoachLinkStatus.ACTIVE)
+
+
+class CoachingError(Exception):
+    """The request does not make sense in the link's current state; the message says why."""
+
+
+# -- the client's side ---------------------------------------------------------------
+
+
+def links_for_client(client: User) -> list[CoachLink]:
+    """The client's coach links, newest first (ended ones too, as history)."""
+    return list(
+        db.session.scalars(
+            select(CoachLink)
+            .where(CoachLink.client_id == client.id)
+            .order_by(CoachLink.invited_at.desc(), CoachLink.id.desc())
+            .options(joinedload(CoachLink.coach))
+        )
+    )
+
+
+def invite_coach(client: User, email: str, *, share_notes: bool = False) -> CoachLink:
+    """Invite a coach by email; the invitation waits if they have no account yet."""
+    email = normalise_email(email)
+    if email == client.email:
+        raise CoachingError("You cannot be your own coach.")
+    existing = db.session.scalar(
+        select(CoachLink).where(
+            CoachLink.client_id == client.id,
+            CoachLink.coach_email == email,
+            CoachLink.status.in_(OPEN),
+        )
+    )
+    if existing is not None:
+        raise CoachingError("You have already invited this coach.")
+    coach = db.session.scalar(select(User).where(User.email == email))
+    link = CoachLink(
+        client_id=client.id,
+        coach_id=coach.id if coach else None,
+        coach_email=email,
+        status=CoachLinkStatus.INVITED,
+        share_notes=share_notes,
+        invited_at=utcnow(),
+    )
+    db.session.add(link)
+    db.session.flush()
+    return link
+
+
+def client_link_or_404(client: User, link_id: int) -> CoachLink:
+    """One of the client's links, or 404."""
+    link = db.session.scalar(
+        select(CoachLink).where(CoachLink.id == link_id, CoachLink.client_id == client.id)
+    )
+    if link is None:
+        abort(404)
+    return link
+
+
+def revoke(link: CoachLink) -> None:
+    """End the coach's access; it takes effect on their next request."""
+    if link.status not in OPEN:
+        raise CoachingError("This link has already ended.")
+    link.status = CoachLinkStatus.REVOKED
+    link.revoked_at = utcnow()
+    db.session.flush()
+
+
+def set_share_notes(link: CoachLink, share: bool) -> None:
+    """Choose whether the coach sees notes on contacts and interactions."""
+    if link.status not in OPEN:
+        raise CoachingError("This link has ended.")
+    link.share_notes = share
+    db.session.flush()
+
+
+def notes_for_client(client: User, *, limit: int = 5) -> list[CoachingNote]:
+    """Coaching notes from coaches the client still shares with, newest first."""
+    return list(
+        db.session.scalars(
+            select(CoachingNote)
+            .join(CoachLink, CoachLink.id == CoachingNote.link_id)
+            .where(
+                CoachingNote.client_id == client.id,
+                CoachLink.status == CoachLinkStatus.ACTIVE,
+            )
+            .order_by(CoachingNote.created_at.desc(), CoachingNote.id.desc())
+            .limit(limit)
+            .options(joinedload(CoachingNote.coach))
+        )
+    )
+
+
+# -- the coach's side ------------------------------------------------------------------
+
+
+def _addressed_to(coach: User):
+    return or_(
+        CoachLink.coach_id == coach.id,
+        (CoachLink.coach_id.is_(None)) & (CoachLink.coach_email == coach.email),
+    )
+
+
+def invitations_for_coach(coach: User) -> list[CoachLink]:
+    """Invitations waiting for this coach's answer."""
+    return list(
+        db.session.scalars(
+            select(CoachLink)
+            .where(_addressed_to(coach), CoachLink.status == CoachLinkStatus.INVITED)
+            .order_by(CoachLink.invited_at)
+            .options(joinedload(CoachLink.client))
+        )
+    )
+
+
+def invitation_or_404(coach: User, link_id: int) -> CoachLink:
+    """An invitation addressed to this coach, or 404."""
+    link = db.session.scalar(
+        select(CoachLink).where(
+            CoachLink.id == link_id, _addressed_to(coach),
+            CoachLink.status == CoachLinkStatus.INVITED,
+        )
+    )
+    if link is None:
+        abort(404)
+    return link
+
+
+def accept(coach: User, link: CoachLink) -> None:
+    """Start coaching this client."""
+    link.coach_id = coach.id
+    link.status = CoachLinkStatus.ACTIVE
+    link.responded_at = utcnow()
+    db.session.flush()
+
+
+def decline(coach: User, link: CoachLink) -> None:
+    """Turn the invitation down."""
+    link.coach_id = coach.id
+    link.status = CoachLinkStatus.DECLINED
+    link.responded_at = utcnow()
+    db.session.flush()
+
+
+def active_links_for_coach(coach: User) -> list[CoachLink]:
+    """Every client currently sharing with this coach."""
+    return list(
+        db.session.scalars(
+            select(CoachLink)
+            .where(CoachLink.coach_id == coach.id, CoachLink.status == CoachLinkStatus.ACTIVE)
+            .order_by(CoachLink.responded_at, CoachLink.id)
+            .options(joinedload(CoachLink.client))
+        )
+    )
+
+
+def active_link_or_404(coach: User, client_id: int) -> CoachLink:
+    """The scoping check of every coach view: an active link, now, or 404."""
+    link = db.session.scalar(
+        select(CoachLink)
+        .where(
+            CoachLink.coach_id == coach.id,
+            CoachLink.client_id == client_id,
+            CoachLink.status == CoachLinkStatus.ACTIVE,
+        )
+        .options(joinedload(CoachLink.client))
+    )
+    if link is None:
+        abort(404)
+    return link
+
+
+def shared_contacts(link: CoachLink):
+    """The scoping query for a coach: the client's contacts that are not private."""
+    return select(Contact).where(
+        Contact.owner_id == link.client_id,
+        Contact.is_private.is_(False),
+        Contact.archived_at.is_(None),
+    )
+
+
+def list_shared_contacts(link: CoachLink, *, q: str = "", page: int = 1, per_page: int = 25):
+    """A page of the client's shared contacts, by name."""
+    query = shared_contacts(link)
+    if q.strip():
+        like = f"%{q.strip().lower()}%"
+        query = query.where(
+            or_(func.lower(Contact.name).like(like), func.lower(Contact.company).like(like))
+        )
+    query = query.order_by(func.lower(Contact.name), Contact.id).options(
+        selectinload(Contact.tags),
+        selectinload(Contact.last_interaction).selectinload(Interaction.medium),
+    )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def shared_contact_or_404(link: CoachLink, contact_id: int) -> Contact:
+    """One shared contact of the client, or 404 (private contacts do not exist for a coach)."""
+    contact = db.session.scalar(
+        shared_contacts(link)
+        .where(Contact.id == contact_id)
+        .options(joinedload(Contact.introduced_by), selectinload(Contact.tags))
+    )
+    if contact is None:
+        abort(404)
+    return contact
+
+
+def shared_timeline(link: CoachLink, contact: Contact, *, page: int = 1, per_page: int = 50):
+    """The contact's interactions the client shares: never private ones."""
+    query = (
+        select(Interaction)
+        .join(interaction_participants,
+              interaction_participants.c.interaction_id == Interaction.id)
+        .where(
+            Interaction.owner_id == link.client_id,
+            interaction_participants.c.contact_id == contact.id,
+            Interaction.is_private.is_(False),
+        )
+        .order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
+        .options(joinedload(Interaction.medium), selectinload(Interaction.participants))
+    )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def add_note(coach: User, link: CoachLink, body: str) -> CoachingNote:
+    """Write a coaching note the client sees on their dashboard."""
+    note = CoachingNote(link_id=link.id, coach_id=coach.id, client_id=link.client_id,
+                        body=body.strip(), created_at=utcnow())
+    db.session.add(note)
+    db.session.flush()
+    return note
+
+
+def notes_by_coach(link: CoachLink, *, limit: int = 20) -> list[CoachingNote]:
+    """Notes this link's coach has written for the client."""
+    return list(
+        db.session.scalars(
+            select(CoachingNote)
+            .where(CoachingNote.link_id == link.id)
+            .order_by(CoachingNote.created_at.desc(), CoachingNote.id.desc())
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,181 @@
+"""Coaching pages: a client's coach links, a coach's invitations, clients and their
+shared networks (read-only), and coaching notes."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from crm.coaching import services
+from crm.coaching.forms import CoachingNoteForm, InviteCoachForm, ShareNotesForm
+from crm.contacts.forms import ConfirmForm
+from crm.extensions import db
+from crm.insights import presenters
+from crm.insights import services as insights
+from crm.models import utcnow
+
+bp = Blueprint("coaching", __name__)
+
+
+@bp.before_request
+@login_required
+def _require_login():
+    """Every coaching page is for a logged-in user."""
+
+
+def _page_arg() -> int:
+    return max(request.args.get("page", 1, type=int) or 1, 1)
+
+
+# -- the client's side ---------------------------------------------------------------
+
+
+@bp.route("/coaching", methods=["GET", "POST"])
+def index():
+    form = InviteCoachForm()
+    if form.validate_on_submit():
+        try:
+            link = services.invite_coach(current_user, form.email.data,
+                                         share_notes=form.share_notes.data)
+        except services.CoachingError as exc:
+            form.email.errors.append(str(exc))
+        else:
+            db.session.commit()
+            waiting = "" if link.coach_id else " They will see it when they create an account."
+            flash(f"Invitation sent to {link.coach_email}.{waiting}", "success")
+            return redirect(url_for(".index"))
+    return render_template(
+        "coaching/index.html",
+        form=form,
+        links=services.links_for_client(current_user),
+        invitations=services.invitations_for_coach(current_user),
+        confirm=ConfirmForm(),
+    ), (422 if form.errors else 200)
+
+
+@bp.post("/coaching/links/<int:link_id>/revoke")
+def revoke(link_id: int):
+    link = services.client_link_or_404(current_user, link_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        services.revoke(link)
+    except services.CoachingError as exc:
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(f"{link.coach_email} no longer has access to your network.", "success")
+    return redirect(url_for(".index"))
+
+
+@bp.post("/coaching/links/<int:link_id>/share-notes")
+def share_notes(link_id: int):
+    link = services.client_link_or_404(current_user, link_id)
+    form = ShareNotesForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        services.set_share_notes(link, form.share_notes.data)
+    except services.CoachingError as exc:
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash("Notes are now shared." if link.share_notes else "Notes are no longer shared.",
+              "success")
+    return redirect(url_for(".index"))
+
+
+@bp.post("/coaching/invitations/<int:link_id>/<any(accept, decline):answer>")
+def answer(link_id: int, answer: str):
+    link = services.invitation_or_404(current_user, link_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if answer == "accept":
+        services.accept(current_user, link)
+        message = f"You are now coaching {link.client.name}."
+    else:
+        services.decline(current_user, link)
+        message = f"You declined {link.client.name}'s invitation."
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for(".clients") if answer == "accept" else url_for(".index"))
+
+
+# -- the coach's side ------------------------------------------------------------------
+
+
+@bp.get("/coach")
+def clients():
+    links = services.active_links_for_coach(current_user)
+    client_ids = [link.client_id for link in links]
+    figures = insights.network_figures(client_ids, now=utcnow(), shared_only=True)
+    mediums = insights.mediums_by_id(client_ids)
+    views = [
+        (link, presenters.build(figures[link.client_id], shared_only=True, strengths_limit=0,
+                                cold_limit=0, with_network=False, mediums=mediums))
+        for link in links
+    ]
+    return render_template("coaching/clients.html", views=views,
+                           invitations=services.invitations_for_coach(current_user))
+
+
+@bp.get("/coach/clients/<int:client_id>")
+def client(client_id: int):
+    link = services.active_link_or_404(current_user, client_id)
+    fig = insights.network_figures([client_id], now=utcnow(), shared_only=True)[client_id]
+    return render_template(
+        "coaching/client.html",
+        link=link,
+        view=presenters.build(fig, shared_only=True),
+        notes=services.notes_by_coach(link),
+        form=CoachingNoteForm(),
+        contact_href=lambda contact_id: url_for(".client_contact", client_id=client_id,
+                                                contact_id=contact_id),
+    )
+
+
+@bp.post("/coach/clients/<int:client_id>/notes")
+def add_note(client_id: int):
+    link = services.active_link_or_404(current_user, client_id)
+    form = CoachingNoteForm()
+    if form.validate_on_submit():
+        services.add_note(current_user, link, form.body.data)
+        db.session.commit()
+        flash(f"Note saved; {link.client.name} sees it on their dashboard.", "success")
+        return redirect(url_for(".client", client_id=client_id) + "#notes")
+    fig = insights.network_figures([client_id], now=utcnow(), shared_only=True)[client_id]
+    return render_template(
+        "coaching/client.html",
+        link=link,
+        view=presenters.build(fig, shared_only=True),
+        notes=services.notes_by_coach(link),
+        form=form,
+        contact_href=lambda contact_id: url_for(".client_contact", client_id=client_id,
+                                                contact_id=contact_id),
+    ), 422
+
+
+@bp.get("/coach/clients/<int:client_id>/contacts")
+def client_contacts(client_id: int):
+    link = services.active_link_or_404(current_user, client_id)
+    q = request.args.get("q", "")[:100]
+    page = services.list_shared_contacts(link, q=q, page=_page_arg(),
+                                         per_page=current_app.config["CONTACTS_PER_PAGE"])
+    return render_template("coaching/contacts.html", link=link, page=page, q=q)
+
+
+@bp.get("/coach/clients/<int:client_id>/contacts/<int:contact_id>")
+def client_contact(client_id: int, contact_id: int):
+    link = services.active_link_or_404(current_user, client_id)
+    contact = services.shared_contact_or_404(link, contact_id)
+    interactions = services.shared_timeline(
+        link, contact, page=_page_arg(), per_page=current_app.config["INTERACTIONS_PER_PAGE"]
+    )
+    return render_template(
+        "coaching/contact.html",
+        link=link,
+        contact=contact,
+        interactions=interactions,
+        figures=insights.contact_figures(client_id, contact, shared_only=True),
+        mediums=insights.mediums_by_id([client_id]),
+    )

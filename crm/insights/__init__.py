@@ -1,0 +1,1 @@
+"""Insights: figures about a network in which every medium counts the same."""

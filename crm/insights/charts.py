@@ -1,0 +1,215 @@
+"""Server-rendered SVG charts. Each chart is a picture with a title; pages pair it with a
+table holding the same numbers. Colours tell mediums apart and carry no order."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+
+from markupsafe import Markup, escape
+
+# A categorical palette (colour-blind-friendly order). Mediums get colours by
+# alphabetical name, so a colour never implies rank.
+PALETTE = (
+    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948",
+    "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac", "#1f77b4", "#8c564b",
+)
+
+
+def medium_colours(mediums) -> dict[int, str]:
+    """A colour per medium id, assigned in alphabetical order of name."""
+    ordered = sorted(mediums, key=lambda m: (m.name.lower(), m.id))
+    return {m.id: PALETTE[i % len(PALETTE)] for i, m in enumerate(ordered)}
+
+
+def _svg(width: int, height: int, title: str, body: str, desc: str = "") -> Markup:
+    title_e = escape(title)
+    desc_e = escape(desc) if desc else ""
+    # Every interpolated text above was escaped; numbers and colours come from code.
+    return Markup(  # noqa: S704
+        f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" '
+        f'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">'
+        f"<title>{title_e}</title>" + (f"<desc>{desc_e}</desc>" if desc_e else "") + body + "</svg>"
+    )
+
+
+def bar_chart(items: Sequence[tuple[str, float, str]], *, title: str, unit: str = "",
+              width: int = 440) -> Markup:
+    """Horizontal bars: (label, value, colour) each, in the order given."""
+    row, label_w, pad = 28, 150, 8
+    height = max(row * len(items) + pad * 2, 40)
+    top = max((v for _, v, _ in items), default=0) or 1
+    bar_space = width - label_w - 70
+    parts = []
+    for i, (label, value, colour) in enumerate(items):
+        y = pad + i * row
+        w = 0 if value <= 0 else max(2.0, bar_space * value / top)
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + row / 2 + 5}" text-anchor="end" class="label">'
+            f"{escape(label)}</text>"
+            f'<rect x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row - 8}" rx="3" '
+            f'fill="{colour}"><title>{escape(label)}: {value:g}{escape(unit)}</title></rect>'
+            f'<text x="{label_w + w + 6:.1f}" y="{y + row / 2 + 5}" class="value">'
+            f"{value:g}{escape(unit)}</text>"
+        )
+    return _svg(width, height, title, "".join(parts))
+
+
+def stacked_columns(columns: Sequence[str], series: dict[int, Sequence[int]],
+                    colours: dict[int, str], names: dict[int, str], *, title: str,
+                    width: int = 560, height: int = 220) -> Markup:
+    """Columns (e.g. months) with one stacked segment per medium."""
+    left, bottom, top_pad = 34, 28, 10
+    plot_h = height - bottom - top_pad
+    n = max(len(columns), 1)
+    slot = (width - left - 6) / n
+    totals = [sum(series[m][i] for m in series) for i in range(len(columns))]
+    peak = max(totals, default=0) or 1
+    parts = [
+        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{width - 4}" y2="{top_pad + plot_h}" '
+        f'class="axis"/>',
+        f'<text x="{left - 6}" y="{top_pad + 10}" text-anchor="end" class="value">{peak}</text>',
+        f'<text x="{left - 6}" y="{top_pad + plot_h}" text-anchor="end" class="value">0</text>',
+    ]
+    order = sorted(series, key=lambda m: (names.get(m, "").lower(), m))
+    for i, column in enumerate(columns):
+        x = left + i * slot + slot * 0.15
+        w = slot * 0.7
+        y = top_pad + plot_h
+        for medium_id in order:
+            value = series[medium_id][i]
+            if not value:
+                continue
+            h = plot_h * value / peak
+            y -= h
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" '
+                f'fill="{colours.get(medium_id, "#999")}"><title>{escape(column)}: '
+                f"{escape(names.get(medium_id, '?'))} {value}</title></rect>"
+            )
+        if n <= 12 or i % 2 == 0:
+            parts.append(
+                f'<text x="{x + w / 2:.1f}" y="{height - 8}" text-anchor="middle" class="tick">'
+                f"{escape(column[-2:] if len(column) == 7 else column)}</text>"
+            )
+    return _svg(width, height, title, "".join(parts))
+
+
+def heatmap(rows: Sequence[tuple[int, str]], cols: Sequence[tuple[int, str]],
+            values: dict[tuple[int, int], int], *, title: str) -> Markup:
+    """A matrix of counts (row → column), shaded by count."""
+    cell, label_w, label_h = 34, 110, 90
+    width = label_w + cell * len(cols) + 60  # room for the last slanted label
+    height = label_h + cell * len(rows) + 6
+    peak = max(values.values(), default=0) or 1
+    parts = []
+    for j, (_, name) in enumerate(cols):
+        x = label_w + j * cell + cell / 2
+        parts.append(
+            f'<text transform="translate({x + 4:.1f},{label_h - 6}) rotate(-55)" '
+            f'class="tick">{escape(name)}</text>'
+        )
+    for i, (row_id, row_name) in enumerate(rows):
+        y = label_h + i * cell
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + cell / 2 + 4}" text-anchor="end" class="label">'
+            f"{escape(row_name)}</text>"
+        )
+        for j, (col_id, col_name) in enumerate(cols):
+            x = label_w + j * cell
+            if row_id == col_id:
+                parts.append(f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
+                             f'class="diagonal"/>')
+                continue
+            value = values.get((row_id, col_id), 0)
+            opacity = 0.08 + 0.92 * value / peak if value else 0.03
+            parts.append(
+                f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" rx="3" '
+                f'fill="#2d5bd7" fill-opacity="{opacity:.2f}"><title>Began on '
+                f"{escape(row_name)}, later {escape(col_name)}: {value}</title></rect>"
+            )
+            if value:
+                colour = "#fff" if opacity > 0.55 else "#1d2330"
+                parts.append(
+                    f'<text x="{x + (cell - 2) / 2}" y="{y + cell / 2 + 3}" text-anchor="middle" '
+                    f'class="cell" fill="{colour}">{value}</text>'
+                )
+    return _svg(width, height, title, "".join(parts))
+
+
+def network(nodes: dict[int, str], edges: Sequence[tuple[int, int]],
+            node_colours: dict[int, str], *, title: str, width: int = 640,
+            height: int = 420, seed: int = 7) -> Markup:
+    """Contacts as nodes, "introduced by" as arrows; a deterministic force layout."""
+    positions = _layout(list(nodes), edges, width, height, seed)
+    parts = [
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="16" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" '
+        'fill="#8a93a3"/></marker></defs>'
+    ]
+    for child, parent in edges:
+        if child in positions and parent in positions:
+            (x1, y1), (x2, y2) = positions[parent], positions[child]
+            parts.append(
+                f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" class="edge" '
+                f'marker-end="url(#arrow)"><title>{escape(nodes[parent])} introduced '
+                f"{escape(nodes[child])}</title></line>"
+            )
+    for node_id, (x, y) in positions.items():
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="9" fill="{node_colours.get(node_id, "#bab0ac")}"'
+            f' class="node"><title>{escape(nodes[node_id])}</title></circle>'
+            f'<text x="{x:.1f}" y="{y + 22:.1f}" text-anchor="middle" class="node-label">'
+            f"{escape(_short(nodes[node_id]))}</text>"
+        )
+    return _svg(width, height, title, "".join(parts))
+
+
+def _short(name: str, limit: int = 16) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def _layout(ids, edges, width, height, seed):
+    """Fruchterman–Reingold with a fixed seed: the same network draws the same way."""
+    if not ids:
+        return {}
+    rng = random.Random(seed)
+    margin = 40
+    pos = {}
+    for i, node in enumerate(sorted(ids)):
+        angle = 2 * math.pi * i / len(ids)
+        pos[node] = [width / 2 + (width / 3) * math.cos(angle) + rng.uniform(-5, 5),
+                     height / 2 + (height / 3) * math.sin(angle) + rng.uniform(-5, 5)]
+    k = math.sqrt((width - 2 * margin) * (height - 2 * margin) / len(ids)) * 0.8
+    temperature = width / 8
+    for _ in range(120):
+        disp = {n: [0.0, 0.0] for n in ids}
+        for a_i, a in enumerate(ids):
+            for b in ids[a_i + 1:]:
+                dx, dy = pos[a][0] - pos[b][0], pos[a][1] - pos[b][1]
+                dist = math.hypot(dx, dy) or 0.01
+                force = k * k / dist
+                disp[a][0] += dx / dist * force
+                disp[a][1] += dy / dist * force
+                disp[b][0] -= dx / dist * force
+                disp[b][1] -= dy / dist * force
+        for a, b in edges:
+            if a not in pos or b not in pos:
+                continue
+            dx, dy = pos[a][0] - pos[b][0], pos[a][1] - pos[b][1]
+            dist = math.hypot(dx, dy) or 0.01
+            force = dist * dist / k
+            disp[a][0] -= dx / dist * force
+            disp[a][1] -= dy / dist * force
+            disp[b][0] += dx / dist * force
+            disp[b][1] += dy / dist * force
+        for n in ids:
+            dx, dy = disp[n]
+            length = math.hypot(dx, dy) or 0.01
+            step = min(length, temperature)
+            pos[n][0] = min(width - margin, max(margin, pos[n][0] + dx / length * step))
+            pos[n][1] = min(height - margin, max(margin, pos[n][1] + dy / length * step))
+        temperature *= 0.95
+    return {n: (p[0], p[1]) for n, p in pos.items()}

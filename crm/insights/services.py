@@ -1,0 +1,463 @@
+"""Network figures. Every figure counts an interaction the same whatever its medium.
+
+All functions take owner ids and a `shared_only` flag: a coach sees figures
+computed without private contacts and private interactions. Each figure is one
+aggregate query over any number of owners, so a page's query count does not
+grow with the data or (for the coach page) with the number of clients.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import case, func, or_, select
+
+from crm.extensions import db
+from crm.models import (
+    Contact,
+    Initiator,
+    Interaction,
+    Medium,
+    Reminder,
+    ReminderKind,
+    ReminderStatus,
+    interaction_participants,
+    utcnow,
+)
+
+# Recency buckets: (upper age in days, weight). An interaction counts by its age
+# alone; its medium never enters the score.
+RECENCY_WEIGHTS: tuple[tuple[int, float], ...] = (
+    (30, 1.0),
+    (90, 0.6),
+    (180, 0.35),
+    (365, 0.15),
+)
+OLDER_WEIGHT = 0.05
+STRENGTH_SATURATION = 4.0
+STRENGTH_EXPLANATION = (
+    "Strength (0–100) grows with how often and how recently you have been in touch: an "
+    "interaction in the last 30 days counts 1, in the last 3 months 0.6, 6 months 0.35, a "
+    "year 0.15, older 0.05, on any medium alike; the sum s gives 100 × (1 − e^(−s/4))."
+)
+ACTIVE_DAYS = 90
+COLD_FACTOR = 2.0
+COLD_MIN_DAYS = 21
+
+
+@dataclass
+class Strength:
+    contact_id: int
+    score: int
+    weight: float
+    interactions: int
+    last_at: datetime | None
+
+
+@dataclass
+class ColdContact:
+    contact_id: int
+    reason: str
+    since: datetime | None
+    days: int
+
+
+@dataclass
+class NetworkFigures:
+    """Every figure one owner's dashboard (or a coach's view of them) shows."""
+
+    owner_id: int
+    contacts: int = 0
+    active: int = 0
+    interactions: int = 0
+    strengths: list[Strength] = field(default_factory=list)
+    cold: list[ColdContact] = field(default_factory=list)
+    mix: dict[int, int] = field(default_factory=dict)  # medium id -> interactions
+    mix_by_month: dict[str, dict[int, int]] = field(default_factory=dict)
+    breadth: dict[int, int] = field(default_factory=dict)  # number of mediums -> contacts
+    origins: dict[int, int] = field(default_factory=dict)  # medium id -> contacts
+    paths: dict[tuple[int, int], int] = field(default_factory=dict)
+    reciprocity: dict[str, int] = field(default_factory=dict)
+    new_by_month: dict[str, int] = field(default_factory=dict)
+    overdue_follow_ups: int = 0
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def _month_expr(column):
+    """'YYYY-MM' of a timestamp column, on SQLite and PostgreSQL alike."""
+    if db.engine.dialect.name == "postgresql":
+        return func.to_char(column, "YYYY-MM")
+    return func.strftime("%Y-%m", column)
+
+
+def _to_aware(value):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=utcnow().tzinfo)
+
+
+def month_keys(now: datetime, months: int) -> list[str]:
+    """The last `months` calendar months, oldest first, as 'YYYY-MM'."""
+    year, month = now.year, now.month
+    keys = []
+    for _ in range(months):
+        keys.append(f"{year:04d}-{month:02d}")
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+    return keys[::-1]
+
+
+def strength_score(weight: float) -> int:
+    """Map a recency-weighted interaction count to 0–100."""
+    return round(100 * (1 - math.exp(-weight / STRENGTH_SATURATION)))
+
+
+def _visible_interactions(owner_ids, shared_only: bool):
+    """Join of interactions with their participants, scoped to owners (and sharing)."""
+    conditions = [Interaction.owner_id.in_(owner_ids)]
+    if shared_only:
+        conditions += [Interaction.is_private.is_(False), Contact.is_private.is_(False)]
+    return conditions
+
+
+def _participants_join(query):
+    return query.join(
+        interaction_participants, interaction_participants.c.interaction_id == Interaction.id
+    ).join(Contact, Contact.id == interaction_participants.c.contact_id)
+
+
+# -- figures ------------------------------------------------------------------------
+
+
+def network_figures(
+    owner_ids: list[int], *, now: datetime | None = None, shared_only: bool = False,
+    months: int = 12,
+) -> dict[int, NetworkFigures]:
+    """Every figure for each owner, in a fixed number of queries."""
+    now = now or utcnow()
+    figures = {oid: NetworkFigures(owner_id=oid) for oid in owner_ids}
+    if not owner_ids:
+        return figures
+    _contact_counts(figures, owner_ids, now, shared_only)
+    _strengths_and_rhythm(figures, owner_ids, now, shared_only)
+    _mix(figures, owner_ids, now, shared_only, months)
+    _breadth_origins_paths(figures, owner_ids, shared_only)
+    _reciprocity(figures, owner_ids, shared_only)
+    _new_contacts(figures, owner_ids, now, shared_only, months)
+    _overdue_and_lapsed(figures, owner_ids, now, shared_only)
+    for fig in figures.values():
+        fig.cold.sort(key=lambda c: (-c.days, c.contact_id))
+    return figures
+
+
+def _contact_filter(owner_ids, shared_only: bool):
+    conditions = [Contact.owner_id.in_(owner_ids), Contact.archived_at.is_(None)]
+    if shared_only:
+        conditions.append(Contact.is_private.is_(False))
+    return conditions
+
+
+def _contact_counts(figures, owner_ids, now, shared_only) -> None:
+    rows = db.session.execute(
+        select(Contact.owner_id, func.count()).where(*_contact_filter(owner_ids, shared_only))
+        .group_by(Contact.owner_id)
+    )
+    for owner_id, count in rows:
+        figures[owner_id].contacts = count
+
+
+def _strengths_and_rhythm(figures, owner_ids, now, shared_only) -> None:
+    """Recency-weighted counts per contact, and each contact's usual rhythm."""
+    age_case = []
+    for days, weight in RECENCY_WEIGHTS:
+        age_case.append((Interaction.occurred_at >= now - timedelta(days=days), weight))
+    weight_expr = case(*age_case, else_=OLDER_WEIGHT)
+    query = _participants_join(
+        select(
+            Contact.owner_id,
+            Contact.id,
+            func.sum(weight_expr),
+            func.count(Interaction.id),
+            func.min(Interaction.occurred_at),
+            func.max(Interaction.occurred_at),
+        )
+    )
+    query = query.where(
+        *_visible_interactions(owner_ids, shared_only), Contact.archived_at.is_(None)
+    ).group_by(Contact.owner_id, Contact.id)
+    active_since = now - timedelta(days=ACTIVE_DAYS)
+    for owner_id, contact_id, weight, count, first, last in db.session.execute(query):
+        first, last = _to_aware(first), _to_aware(last)
+        weight = float(weight or 0)
+        fig = figures[owner_id]
+        fig.strengths.append(Strength(contact_id, strength_score(weight), weight, count, last))
+        fig.interactions += count
+        if last and last >= active_since:
+            fig.active += 1
+        # Going cold: silent for much longer than the usual gap between interactions.
+        if count >= 3 and first and last and last > first:
+            usual = (last - first) / (count - 1)
+            silent = now - last
+            if silent > max(usual * COLD_FACTOR, timedelta(days=COLD_MIN_DAYS)):
+                fig.cold.append(ColdContact(
+                    contact_id,
+                    f"usually every {max(usual.days, 1)} days; silent for {silent.days}",
+                    last,
+                    silent.days,
+                ))
+    for fig in figures.values():
+        fig.strengths.sort(key=lambda s: (-s.weight, s.contact_id))
+
+
+def _mix(figures, owner_ids, now, shared_only, months) -> None:
+    """Interactions per medium overall, and per medium per month for the last months."""
+    month = _month_expr(Interaction.occurred_at)
+    keys = month_keys(now, months)
+    # An interaction with several participants is still one interaction.
+    query = select(Interaction.owner_id, Interaction.medium_id, month, func.count()).where(
+        Interaction.owner_id.in_(owner_ids)
+    )
+    if shared_only:
+        visible = _participants_join(select(Interaction.id)).where(
+            *_visible_interactions(owner_ids, shared_only)
+        )
+        query = query.where(Interaction.id.in_(visible.scalar_subquery()))
+    rows = db.session.execute(query.group_by(Interaction.owner_id, Interaction.medium_id, month))
+    for owner_id, medium_id, month_key, count in rows:
+        fig = figures[owner_id]
+        fig.mix[medium_id] = fig.mix.get(medium_id, 0) + count
+        if month_key in keys:
+            fig.mix_by_month.setdefault(month_key, {})
+            fig.mix_by_month[month_key][medium_id] = count
+    for fig in figures.values():
+        fig.mix_by_month = {k: fig.mix_by_month.get(k, {}) for k in keys}
+
+
+def _breadth_origins_paths(figures, owner_ids, shared_only) -> None:
+    """Per contact: the mediums used and when each was first used."""
+    rows = db.session.execute(
+        _participants_join(
+            select(
+                Contact.owner_id,
+                Contact.id,
+                Contact.origin_medium_id,
+                Interaction.medium_id,
+                func.min(Interaction.occurred_at),
+            )
+        )
+        .where(*_visible_interactions(owner_ids, shared_only), Contact.archived_at.is_(None))
+        .group_by(Contact.owner_id, Contact.id, Contact.origin_medium_id, Interaction.medium_id)
+    )
+    per_contact: dict[tuple[int, int], dict] = {}
+    for owner_id, contact_id, origin_id, medium_id, first in rows:
+        entry = per_contact.setdefault((owner_id, contact_id), {"origin": origin_id, "uses": {}})
+        entry["uses"][medium_id] = _to_aware(first)
+    # Contacts with a recorded origin and no interaction yet still began somewhere.
+    origin_rows = db.session.execute(
+        select(Contact.owner_id, Contact.id, Contact.origin_medium_id).where(
+            *_contact_filter(owner_ids, shared_only), Contact.origin_medium_id.is_not(None)
+        )
+    )
+    for owner_id, contact_id, origin_id in origin_rows:
+        per_contact.setdefault((owner_id, contact_id), {"origin": origin_id, "uses": {}})
+    for (owner_id, _contact_id), entry in per_contact.items():
+        fig = figures[owner_id]
+        uses = entry["uses"]
+        mediums = set(uses)
+        origin = entry["origin"]
+        if origin is None and uses:
+            # No recorded origin: the relationship began on its first interaction's medium.
+            origin = min(uses, key=lambda m: (uses[m], m))
+        if origin is not None:
+            mediums.add(origin)
+            fig.origins[origin] = fig.origins.get(origin, 0) + 1
+            for later in mediums - {origin}:
+                fig.paths[(origin, later)] = fig.paths.get((origin, later), 0) + 1
+        if mediums:
+            fig.breadth[len(mediums)] = fig.breadth.get(len(mediums), 0) + 1
+
+
+def _reciprocity(figures, owner_ids, shared_only) -> None:
+    query = select(Interaction.owner_id, Interaction.initiated_by, func.count()).where(
+        Interaction.owner_id.in_(owner_ids)
+    )
+    if shared_only:
+        visible = _participants_join(select(Interaction.id)).where(
+            *_visible_interactions(owner_ids, shared_only)
+        )
+        query = query.where(Interaction.id.in_(visible.scalar_subquery()))
+    rows = db.session.execute(query.group_by(Interaction.owner_id, Interaction.initiated_by))
+    for owner_id, initiated_by, count in rows:
+        key = initiated_by.value if isinstance(initiated_by, Initiator) else str(initiated_by)
+        figures[owner_id].reciprocity[key] = count
+    for fig in figures.values():
+        for who in Initiator:
+            fig.reciprocity.setdefault(who.value, 0)
+
+
+def _new_contacts(figures, owner_ids, now, shared_only, months) -> None:
+    keys = month_keys(now, months)
+    month = _month_expr(Contact.created_at)
+    rows = db.session.execute(
+        select(Contact.owner_id, month, func.count())
+        .where(*_contact_filter(owner_ids, shared_only))
+        .group_by(Contact.owner_id, month)
+    )
+    for fig in figures.values():
+        fig.new_by_month = dict.fromkeys(keys, 0)
+    for owner_id, month_key, count in rows:
+        if month_key in figures[owner_id].new_by_month:
+            figures[owner_id].new_by_month[month_key] = count
+
+
+def _overdue_and_lapsed(figures, owner_ids, now, shared_only) -> None:
+    """Overdue follow-ups, and contacts whose keep-in-touch cadence has lapsed."""
+    open_statuses = (ReminderStatus.PENDING, ReminderStatus.CLAIMED, ReminderStatus.DELIVERED)
+    query = (
+        select(Reminder.owner_id, Reminder.kind, Reminder.contact_id, Reminder.due_at)
+        .outerjoin(Contact, Contact.id == Reminder.contact_id)
+        .where(
+            Reminder.owner_id.in_(owner_ids),
+            Reminder.status.in_(open_statuses),
+            Reminder.due_at < now,
+        )
+    )
+    if shared_only:
+        query = query.where(or_(Contact.id.is_(None), Contact.is_private.is_(False)))
+    for owner_id, kind, contact_id, due_at in db.session.execute(query):
+        fig = figures[owner_id]
+        if kind == ReminderKind.KEEP_IN_TOUCH and contact_id is not None:
+            if all(c.contact_id != contact_id for c in fig.cold):
+                days = (now - due_at).days
+                fig.cold.append(ColdContact(contact_id, f"keep-in-touch lapsed {days} days ago",
+                                            due_at, days))
+        else:
+            fig.overdue_follow_ups += 1
+
+
+def due_and_overdue(owner_id: int, *, now: datetime, tz_end_of_day: datetime, limit: int = 20):
+    """Open reminders due before the end of the user's day, soonest first."""
+    from sqlalchemy.orm import joinedload
+
+    return list(
+        db.session.scalars(
+            select(Reminder)
+            .where(
+                Reminder.owner_id == owner_id,
+                Reminder.status.in_(
+                    (ReminderStatus.PENDING, ReminderStatus.CLAIMED, ReminderStatus.DELIVERED)
+                ),
+                Reminder.due_at < tz_end_of_day,
+            )
+            .order_by(Reminder.due_at, Reminder.id)
+            .limit(limit)
+            .options(joinedload(Reminder.contact))
+        )
+    )
+
+
+def contact_names(contact_ids) -> dict[int, Contact]:
+    """Contacts by id for labelling figures: one query, run even when there are none, so
+    a page's query count does not depend on the data."""
+    ids = list(set(contact_ids))
+    return {c.id: c for c in db.session.scalars(select(Contact).where(Contact.id.in_(ids)))}
+
+
+def mediums_by_id(owner_ids) -> dict[int, Medium]:
+    """Every medium any of these owners can see."""
+    return {
+        m.id: m
+        for m in db.session.scalars(
+            select(Medium).where(or_(Medium.owner_id.is_(None), Medium.owner_id.in_(owner_ids)))
+        )
+    }
+
+
+def introductions(owner_id: int, *, shared_only: bool = False, limit: int = 80):
+    """The introduction graph's edges (child, introducer), oldest contacts first."""
+    conditions = [Contact.owner_id == owner_id, Contact.archived_at.is_(None)]
+    if shared_only:
+        conditions.append(Contact.is_private.is_(False))
+    introducer = Contact.__table__.alias("introducer")
+    edges = db.session.execute(
+        select(Contact.id, Contact.introduced_by_id)
+        .join(introducer, introducer.c.id == Contact.introduced_by_id)
+        .where(*conditions, introducer.c.archived_at.is_(None),
+               *( [introducer.c.is_private.is_(False)] if shared_only else []))
+        .order_by(Contact.id)
+        .limit(limit)
+    ).all()
+    return [(child, parent) for child, parent in edges]
+
+
+def contact_figures(user_id: int, contact: Contact, *, now: datetime | None = None,
+                    shared_only: bool = False) -> dict:
+    """Strength, medium mix and reciprocity for one contact."""
+    now = now or utcnow()
+    age_case = [
+        (Interaction.occurred_at >= now - timedelta(days=days), weight)
+        for days, weight in RECENCY_WEIGHTS
+    ]
+    conditions = [
+        Interaction.owner_id == user_id,
+        interaction_participants.c.contact_id == contact.id,
+    ]
+    if shared_only:
+        conditions.append(Interaction.is_private.is_(False))
+    rows = db.session.execute(
+        select(Interaction.medium_id, Interaction.initiated_by, func.count(),
+               func.sum(case(*age_case, else_=OLDER_WEIGHT)))
+        .join(interaction_participants,
+              interaction_participants.c.interaction_id == Interaction.id)
+        .where(*conditions)
+        .group_by(Interaction.medium_id, Interaction.initiated_by)
+    ).all()
+    mix: dict[int, int] = defaultdict(int)
+    reciprocity = {who.value: 0 for who in Initiator}
+    weight = 0.0
+    for medium_id, initiated_by, count, w in rows:
+        mix[medium_id] += count
+        key = initiated_by.value if isinstance(initiated_by, Initiator) else str(initiated_by)
+        reciprocity[key] += count
+        weight += float(w or 0)
+    return {
+        "strength": strength_score(weight),
+        "weight": weight,
+        "mix": dict(mix),
+        "reciprocity": reciprocity,
+        "breadth": len(mix),
+    }
+
+
+def today_bounds(tz_name: str, now: datetime) -> tuple[datetime, datetime]:
+    """Start and end (UTC) of the user's local day."""
+    from crm.reminders.schedule import occurrence_utc
+    from crm.timezones import to_local
+
+    local_day: date = to_local(now, tz_name).date()
+    start = occurrence_utc(local_day, datetime.min.time(), tz_name)
+    end = occurrence_utc(local_day + timedelta(days=1), datetime.min.time(), tz_name)
+    return start, end
+
+
+__all__ = [
+    "ACTIVE_DAYS",
+    "STRENGTH_EXPLANATION",
+    "NetworkFigures",
+    "contact_figures",
+    "contact_names",
+    "due_and_overdue",
+    "introductions",
+    "mediums_by_id",
+    "network_figures",
+    "today_bounds",
+]
+

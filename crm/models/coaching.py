@@ -1,0 +1,65 @@
+"""Coach links (a client shares their network with a coach) and coaching notes."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Boolean, Enum, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.extensions import db
+from crm.models.types import UTCDateTime, utcnow
+from crm.models.user import User
+
+
+class CoachLinkStatus(enum.StrEnum):
+    INVITED = "invited"
+    ACTIVE = "active"
+    DECLINED = "declined"
+    REVOKED = "revoked"
+
+
+class CoachLink(db.Model):
+    __tablename__ = "coach_links"
+    __table_args__ = (
+        Index("ix_coach_links_coach_status", "coach_id", "status"),
+        Index("ix_coach_links_client_status", "client_id", "status"),
+        Index("ix_coach_links_email_status", "coach_email", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # NULL until someone with coach_email has an account (the invitation waits).
+    coach_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    coach_email: Mapped[str] = mapped_column(String(254))
+    status: Mapped[CoachLinkStatus] = mapped_column(
+        Enum(CoachLinkStatus, name="coach_link_status", native_enum=False, length=20,
+             values_callable=lambda e: [m.value for m in e]),
+        default=CoachLinkStatus.INVITED,
+    )
+    share_notes: Mapped[bool] = mapped_column(Boolean, default=False)
+    invited_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    client: Mapped[User] = relationship(foreign_keys=[client_id])
+    coach: Mapped[User | None] = relationship(foreign_keys=[coach_id])
+
+
+class CoachingNote(db.Model):
+    """A coach's note to a client, shown on the client's dashboard."""
+
+    __tablename__ = "coaching_notes"
+    __table_args__ = (Index("ix_coaching_notes_client_created", "client_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("coach_links.id", ondelete="CASCADE"),
+                                         index=True)
+    coach_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    coach: Mapped[User] = relationship(foreign_keys=[coach_id])

@@ -1,0 +1,319 @@
+"""Coaching: consented, revocable, read-only access to a client's shared network."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from support import AuthActions, counting_queries, page_text
+
+from crm.extensions import db
+from crm.models import CoachLink, CoachLinkStatus
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def people(app, make_user):
+    client_user = make_user(name="Clara Client", email="clara@example.com")
+    coach = make_user(name="Colin Coach", email="colin@example.com")
+    return client_user, coach
+
+
+def link(app, client_user, coach, status=CoachLinkStatus.ACTIVE, share_notes=False) -> int:
+    with app.app_context():
+        row = CoachLink(client_id=client_user.id, coach_id=coach.id if coach else None,
+                        coach_email=coach.email if coach else "later@example.com",
+                        status=status, share_notes=share_notes, responded_at=NOW)
+        db.session.add(row)
+        db.session.commit()
+        return row.id
+
+
+def as_user(app, user):
+    client = app.test_client()
+    AuthActions(client).login_as(user)
+    return client
+
+
+def test_invite_accept_and_see_figures(app, people, make_contact, make_interaction):
+    client_user, coach = people
+    ada = make_contact(client_user, name="Ada Lovelace", origin_medium="twitter")
+    make_interaction(client_user, ada, "phone", NOW - timedelta(days=3))
+    clara, colin = as_user(app, client_user), as_user(app, coach)
+
+    response = clara.post("/coaching", data={"email": "Colin@Example.com"})
+    assert response.status_code == 302
+    page = page_text(colin.get("/coaching").data)
+    assert "Clara Client (clara@example.com) asks you to coach them." in page
+    # Before accepting, nothing of Clara's is visible.
+    assert colin.get(f"/coach/clients/{client_user.id}").status_code == 404
+
+    with app.app_context():
+        link_id = db.session.scalar(select(CoachLink.id))
+    assert colin.post(f"/coaching/invitations/{link_id}/accept").status_code == 302
+    overview = page_text(colin.get("/coach").data)
+    assert "Clara Client" in overview and "Interactions per month by medium" in overview
+    detail = colin.get(f"/coach/clients/{client_user.id}")
+    assert detail.status_code == 200
+    body = detail.get_data(as_text=True)
+    assert "<svg" in body and "Ada Lovelace" in body
+
+
+def test_invitation_waits_for_an_account_and_appears_on_registration(app, people, auth):
+    client_user, _ = people
+    clara = as_user(app, client_user)
+    clara.post("/coaching", data={"email": "newcoach@example.com", "share_notes": "y"})
+    assert "waiting for them to create an account" in page_text(clara.get("/coaching").data)
+
+    auth.register("NewCoach@example.com", name="Nora New")
+    assert "Clara Client (clara@example.com) asks you to coach them." in page_text(
+        auth.client.get("/coaching").data)
+
+
+def test_cannot_invite_oneself_or_twice(app, people):
+    client_user, coach = people
+    clara = as_user(app, client_user)
+    response = clara.post("/coaching", data={"email": "clara@example.com"})
+    assert response.status_code == 422 and "You cannot be your own coach." in page_text(response.data)
+    clara.post("/coaching", data={"email": coach.email})
+    response = clara.post("/coaching", data={"email": coach.email})
+    assert response.status_code == 422 and "already invited" in page_text(response.data)
+
+
+def test_private_contacts_and_interactions_never_reach_the_coach(app, people, make_contact,
+                                                                  make_interaction):
+    client_user, coach = people
+    shared = make_contact(client_user, name="Shared Sam", notes="likes chess")
+    hidden = make_contact(client_user, name="Private Pat", is_private=True)
+    make_interaction(client_user, shared, "skype", NOW - timedelta(days=1), summary="Open chat",
+                     notes="talked salary")
+    make_interaction(client_user, shared, "email", NOW - timedelta(days=2),
+                     summary="Secret chat", is_private=True)
+    link(app, client_user, coach)
+    colin = as_user(app, coach)
+
+    contacts = page_text(colin.get(f"/coach/clients/{client_user.id}/contacts").data)
+    assert "Shared Sam" in contacts and "Private Pat" not in contacts
+    assert colin.get(f"/coach/clients/{client_user.id}/contacts/{hidden.id}").status_code == 404
+    timeline = page_text(colin.get(f"/coach/clients/{client_user.id}/contacts/{shared.id}").data)
+    assert "Open chat" in timeline and "Secret chat" not in timeline
+    # Notes are not shared unless the client chooses.
+    assert "talked salary" not in timeline and "likes chess" not in timeline
+    figures = page_text(colin.get(f"/coach/clients/{client_user.id}").data)
+    assert "Private Pat" not in figures
+
+    with app.app_context():
+        db.session.execute(CoachLink.__table__.update().values(share_notes=True))
+        db.session.commit()
+    timeline = page_text(colin.get(f"/coach/clients/{client_user.id}/contacts/{shared.id}").data)
+    assert "talked salary" in timeline and "likes chess" in timeline
+
+
+def test_marking_a_contact_private_hides_it_on_the_next_request(app, people, make_contact):
+    client_user, coach = people
+    sam = make_contact(client_user, name="Sam Soon-Private")
+    link(app, client_user, coach)
+    colin, clara = as_user(app, coach), as_user(app, client_user)
+    assert colin.get(f"/coach/clients/{client_user.id}/contacts/{sam.id}").status_code == 200
+    clara.post(f"/contacts/{sam.id}/edit", data={"name": sam.name, "is_private": "y"})
+    assert colin.get(f"/coach/clients/{client_user.id}/contacts/{sam.id}").status_code == 404
+
+
+def test_revoking_takes_effect_on_the_coachs_next_request(app, people, make_contact):
+    client_user, coach = people
+    make_contact(client_user, name="Ada")
+    link_id = link(app, client_user, coach)
+    colin, clara = as_user(app, coach), as_user(app, client_user)
+    assert colin.get(f"/coach/clients/{client_user.id}").status_code == 200
+    assert clara.post(f"/coaching/links/{link_id}/revoke").status_code == 302
+    assert colin.get(f"/coach/clients/{client_user.id}").status_code == 404
+    assert colin.get(f"/coach/clients/{client_user.id}/contacts").status_code == 404
+    assert "Clara Client" not in page_text(colin.get("/coach").data)
+
+
+def test_coaching_notes_appear_on_the_clients_dashboard(app, people):
+    client_user, coach = people
+    link_id = link(app, client_user, coach)
+    colin, clara = as_user(app, coach), as_user(app, client_user)
+    note = "Reconnect with three people you first met on LinkedIn."
+    assert colin.post(f"/coach/clients/{client_user.id}/notes", data={"body": note}).status_code == 302
+    assert colin.post(f"/coach/clients/{client_user.id}/notes", data={"body": "  "}).status_code == 422
+    dashboard = page_text(clara.get("/").data)
+    assert "From your coach" in dashboard and note in dashboard
+    clara.post(f"/coaching/links/{link_id}/revoke")
+    assert note not in page_text(clara.get("/").data)
+
+
+def test_declining_an_invitation(app, people):
+    client_user, coach = people
+    link_id = link(app, client_user, coach, status=CoachLinkStatus.INVITED)
+    colin = as_user(app, coach)
+    assert colin.post(f"/coaching/invitations/{link_id}/decline").status_code == 302
+    assert colin.get(f"/coach/clients/{client_user.id}").status_code == 404
+    # An answered invitation cannot be accepted afterwards.
+    assert colin.post(f"/coaching/invitations/{link_id}/accept").status_code == 404
+
+
+# --- authorization: walk every rule as a stranger, a revoked coach and an active coach ---
+
+CLIENT_TABLES = ("users", "contacts", "contact_channels", "contact_tags", "tags",
+                 "interactions", "interaction_participants", "mediums", "reminders",
+                 "deliveries", "coach_links", "api_tokens")
+# Signed-token routes (email links, calendar feeds) are checked in their own tests.
+TOKEN_ARGUMENTS = {"token"}
+
+
+def _snapshot(app):
+    with app.app_context():
+        tables = {t.name: t for t in db.metadata.sorted_tables}
+        return {
+            name: [tuple(r) for r in db.session.execute(
+                select(tables[name]).order_by(*tables[name].primary_key.columns))]
+            for name in CLIENT_TABLES if name in tables
+        }
+
+
+@pytest.fixture
+def client_world(app, people, make_user, make_contact, make_interaction, make_medium,
+                 make_reminder, medium):
+    from crm.models import ContactChannel
+
+    client_user, coach = people
+    stranger = make_user(name="Stan Stranger", email="stan@example.com")
+    revoked = make_user(name="Rita Revoked", email="rita@example.com")
+    own_medium = make_medium(client_user, "Clara's Mastodon")
+    secret = make_contact(client_user, name="Secret Sue", is_private=True)
+    open_contact = make_contact(client_user, name="Open Olly", origin_medium=own_medium)
+    interaction = make_interaction(client_user, [open_contact, secret], "phone",
+                                   NOW - timedelta(days=2), summary="Clara's call")
+    reminder = make_reminder(client_user, due_at=NOW + timedelta(days=1), contact=open_contact)
+    with app.app_context():
+        channel = ContactChannel(contact_id=open_contact.id, medium_id=medium("twitter").id,
+                                 value="@olly")
+        db.session.add(channel)
+        db.session.commit()
+        channel_id = channel.id
+    active_link = link(app, client_user, coach)
+    revoked_link = link(app, client_user, revoked, status=CoachLinkStatus.REVOKED)
+    ids = {
+        "client_id": client_user.id, "contact_id": secret.id, "interaction_id": interaction.id,
+        "medium_id": own_medium.id, "channel_id": channel_id, "reminder_id": reminder.id,
+        "link_id": active_link, "answer": "accept",
+        # Import jobs and API tokens have no row here (404 for everyone); their own tests
+        # walk them with real rows (tests/test_import_flow.py, tests/test_api.py).
+        "job_id": 1, "token_id": 1,
+    }
+    return {"client": client_user, "coach": coach, "stranger": stranger, "revoked": revoked,
+            "ids": ids, "open_contact": open_contact, "revoked_link": revoked_link}
+
+
+def _rules(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.arguments & TOKEN_ARGUMENTS:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule, method
+
+
+HOSTILE = {"name": "Hijacked", "summary": "Hijacked", "body": "Hijacked", "email": "x@example.com",
+           "value": "hijack@example.com", "title": "Hijacked", "share_notes": "y",
+           "occurred_at": "2026-11-01T10:00", "initiated_by": "me", "restore": "1"}
+
+
+@pytest.mark.parametrize("who", ["stranger", "revoked", "coach"])
+def test_walk_every_rule_no_leak_and_no_write(app, client_world, who):
+    world = client_world
+    viewer = world[who]
+    http = as_user(app, viewer)
+    ids = world["ids"]
+    before = _snapshot(app)
+    walked = 0
+    for rule, method in _rules(app):
+        if not rule.arguments:
+            continue
+        unknown = rule.arguments - set(ids)
+        assert not unknown, f"{rule.rule}: teach this walk about {unknown}"
+        url = rule.build({a: ids[a] for a in rule.arguments}, append_unknown=False)[1]
+        response = http.open(url, method=method, data=HOSTILE)
+        walked += 1
+        body = response.get_data(as_text=True)
+        # The coach's own read-only views of an active client, and their own notes.
+        allowed_view = (who == "coach" and rule.endpoint in (
+            "coaching.client", "coaching.client_contacts", "coaching.add_note"))
+        if allowed_view:
+            assert response.status_code in (200, 302, 422), f"{method} {url}"
+            assert "Secret Sue" not in body and "Hijacked" not in body
+        else:
+            assert response.status_code in (401, 403, 404, 405), (
+                f"{who}: {method} {url} gave {response.status_code}")
+        assert "Secret Sue" not in body, f"{method} {url} leaked a private contact"
+        if who != "coach":
+            assert "Clara's call" not in body and "Open Olly" not in body, f"{method} {url}"
+    assert walked > 25
+    after = _snapshot(app)
+    assert after == before, f"{who} changed the client's data"
+
+
+def test_every_post_without_a_csrf_token_is_refused(app, client_world):
+    app.config["WTF_CSRF_ENABLED"] = True
+    world = client_world
+    http = as_user(app, world["client"])
+    ids = {**world["ids"], "contact_id": world["open_contact"].id}
+    before = _snapshot(app)
+    refused = 0
+    for rule, method in _rules(app):
+        if method != "POST" or rule.rule.startswith("/api/"):
+            continue
+        url = rule.build({a: ids[a] for a in rule.arguments}, append_unknown=False)[1] \
+            if rule.arguments else rule.rule
+        response = http.post(url, data=HOSTILE)
+        assert response.status_code == 400, f"POST {url} without a token gave {response.status_code}"
+        refused += 1
+    assert refused > 20
+    assert _snapshot(app) == before
+
+
+# --- cost ---------------------------------------------------------------------------------
+
+
+def _count_queries(app, http, url):
+    with counting_queries(app) as statements:
+        response = http.get(url)
+    assert response.status_code == 200
+    return statements
+
+
+def test_coach_page_query_count_does_not_grow_with_clients_data(app, make_user, make_contact,
+                                                                 make_interaction):
+    coach = make_user(name="Busy Coach", email="busy@example.com")
+    clients = [make_user(name=f"Client {i}", email=f"client{i}@example.com") for i in range(30)]
+    for c in clients:
+        link(app, c, coach)
+    http = as_user(app, coach)
+    small = _count_queries(app, http, "/coach")
+    for i, c in enumerate(clients[:5]):
+        people = [make_contact(c, name=f"P{i}-{j}", origin_medium="linkedin") for j in range(4)]
+        for j, person in enumerate(people):
+            make_interaction(c, person, ["phone", "skype", "twitter"][j % 3],
+                             NOW - timedelta(days=j * 20))
+    large = _count_queries(app, http, "/coach")
+    assert len(large) == len(small), "\n".join(large)
+    assert len(large) <= 15, "\n".join(large)
+
+
+def test_dashboard_query_count_does_not_grow_with_interactions(app, make_user, make_contact,
+                                                               make_interaction):
+    user = make_user(name="Dana Dashboard", email="dana@example.com")
+    people = [make_contact(user, name=f"Friend {i}") for i in range(3)]
+    make_contact(user, name="Introduced", introduced_by=people[0])
+    make_interaction(user, people[0], "phone", NOW - timedelta(days=1))
+    http = as_user(app, user)
+    small = _count_queries(app, http, "/")
+    for i in range(40):
+        make_interaction(user, people[i % 3], ["email", "skype", "face_to_face", "twitter"][i % 4],
+                         NOW - timedelta(days=i * 9))
+    large = _count_queries(app, http, "/")
+    assert len(large) == len(small), "\n".join(large)
+    assert len(large) <= 20, "\n".join(large)

@@ -1,0 +1,176 @@
+"""The one rule as a property: relabel every medium by a permutation and every figure
+stays the same, up to that relabelling."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete, select
+
+from crm.extensions import db
+from crm.insights.services import contact_figures, network_figures
+from crm.models import (
+    BUILTIN_MEDIUMS,
+    Contact,
+    Interaction,
+    Medium,
+    Reminder,
+    ReminderKind,
+    User,
+    interaction_participants,
+)
+from crm.reminders.services import sync_keep_in_touch
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+KEYS = list(BUILTIN_MEDIUMS)
+
+interaction_st = st.tuples(
+    st.integers(0, 8),                      # medium index
+    st.integers(0, 720 * 24),               # hours ago
+    st.sampled_from(["me", "them", "mutual"]),
+    st.lists(st.integers(0, 7), min_size=1, max_size=2, unique=True),  # participants
+    st.booleans(),                          # private
+)
+network_st = st.fixed_dictionaries({
+    "contacts": st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.integers(0, 8)),        # origin medium index
+            st.one_of(st.none(), st.integers(7, 120)),      # keep-in-touch days
+            st.booleans(),                                  # private
+            st.one_of(st.none(), st.integers(0, 7)),        # introduced by
+        ),
+        min_size=2, max_size=8,
+    ),
+    "interactions": st.lists(interaction_st, max_size=30),
+    "permutation": st.permutations(list(range(9))),
+})
+
+
+def _build(user_id: int, mediums: list[int], network) -> list[int]:
+    contacts = []
+    for i, (origin, cadence, private, _) in enumerate(network["contacts"]):
+        contact = Contact(
+            owner_id=user_id, name=f"Person {i}", origin_medium_id=(
+                mediums[origin] if origin is not None else None),
+            origin_date=(NOW - timedelta(days=800)).date() if origin is not None else None,
+            keep_in_touch_days=cadence, is_private=private,
+            created_at=NOW - timedelta(days=900),
+        )
+        db.session.add(contact)
+        contacts.append(contact)
+    db.session.flush()
+    for i, (*_, introducer) in enumerate(network["contacts"]):
+        if introducer is not None and introducer < len(contacts) and introducer < i:
+            contacts[i].introduced_by_id = contacts[introducer].id
+    for medium, hours, who, people, private in network["interactions"]:
+        chosen = [contacts[p % len(contacts)] for p in people]
+        chosen = list({c.id: c for c in chosen}.values())
+        interaction = Interaction(
+            owner_id=user_id, medium_id=mediums[medium],
+            occurred_at=NOW - timedelta(hours=hours), initiated_by=who,
+            summary="x", is_private=private, participants=chosen,
+        )
+        db.session.add(interaction)
+    db.session.flush()
+    from crm.interactions.services import refresh_last_interaction
+
+    refresh_last_interaction([c.id for c in contacts])
+    sync_keep_in_touch(user_id)
+    db.session.flush()
+    return [c.id for c in contacts]
+
+
+def _snapshot(user_id: int, contact_ids: list[int]):
+    own = network_figures([user_id], now=NOW)[user_id]
+    shared = network_figures([user_id], now=NOW, shared_only=True)[user_id]
+    contacts = {c.id: c for c in db.session.scalars(select(Contact).where(Contact.id.in_(contact_ids)))}
+    per_contact = {cid: contact_figures(user_id, contacts[cid]) for cid in contact_ids}
+    due = dict(db.session.execute(
+        select(Reminder.contact_id, Reminder.due_at).where(
+            Reminder.owner_id == user_id, Reminder.kind == ReminderKind.KEEP_IN_TOUCH)
+    ).all())
+    return own, shared, per_contact, due
+
+
+def _relabel(mapping: dict[int, int], user_id: int) -> None:
+    for interaction in db.session.scalars(select(Interaction).where(Interaction.owner_id == user_id)):
+        interaction.medium_id = mapping[interaction.medium_id]
+    for contact in db.session.scalars(select(Contact).where(Contact.owner_id == user_id)):
+        if contact.origin_medium_id is not None:
+            contact.origin_medium_id = mapping[contact.origin_medium_id]
+    db.session.flush()
+    from crm.interactions.services import refresh_last_interaction
+
+    refresh_last_interaction(list(db.session.scalars(
+        select(Contact.id).where(Contact.owner_id == user_id))))
+    sync_keep_in_touch(user_id)
+    db.session.flush()
+
+
+def _assert_same_up_to(mapping, before, after):
+    for fig_before, fig_after in ((before[0], after[0]), (before[1], after[1])):
+        assert [(s.contact_id, s.score) for s in fig_before.strengths] == [
+            (s.contact_id, s.score) for s in fig_after.strengths
+        ], "strength scores and ranking"
+        assert fig_before.cold == fig_after.cold, "going-cold list"
+        assert (fig_before.contacts, fig_before.active, fig_before.interactions,
+                fig_before.overdue_follow_ups) == (
+            fig_after.contacts, fig_after.active, fig_after.interactions,
+            fig_after.overdue_follow_ups)
+        assert fig_before.breadth == fig_after.breadth
+        assert fig_before.reciprocity == fig_after.reciprocity
+        assert fig_before.new_by_month == fig_after.new_by_month
+        assert {mapping[m]: n for m, n in fig_before.mix.items()} == fig_after.mix
+        assert {mapping[m]: n for m, n in fig_before.origins.items()} == fig_after.origins
+        assert {(mapping[a], mapping[b]): n for (a, b), n in fig_before.paths.items()} == \
+            fig_after.paths
+        assert {
+            month: {mapping[m]: n for m, n in counts.items()}
+            for month, counts in fig_before.mix_by_month.items()
+        } == fig_after.mix_by_month
+    for cid, figs in before[2].items():
+        other = after[2][cid]
+        assert figs["strength"] == other["strength"] and figs["breadth"] == other["breadth"]
+        assert figs["reciprocity"] == other["reciprocity"]
+        assert {mapping[m]: n for m, n in figs["mix"].items()} == other["mix"]
+    assert before[3] == after[3], "keep-in-touch due dates"
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(network=network_st)
+def test_relabelling_mediums_changes_no_figure(app, network):
+    with app.app_context():
+        user = User(email="prop@example.com", name="Prop", password_hash="x", time_zone="UTC")
+        db.session.add(user)
+        db.session.flush()
+        ids = {m.key: m.id for m in db.session.scalars(
+            select(Medium).where(Medium.owner_id.is_(None)))}
+        mediums = [ids[k] for k in KEYS]
+        try:
+            contact_ids = _build(user.id, mediums, network)
+            before = _snapshot(user.id, contact_ids)
+            mapping = {mediums[i]: mediums[j] for i, j in enumerate(network["permutation"])}
+            _relabel(mapping, user.id)
+            after = _snapshot(user.id, contact_ids)
+            _assert_same_up_to(mapping, before, after)
+        finally:
+            db.session.rollback()
+            db.session.execute(delete(interaction_participants))
+            db.session.execute(delete(User).where(User.email == "prop@example.com"))
+            db.session.commit()
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_one_interaction_scores_the_same_on_every_medium(app, make_user, make_contact,
+                                                         make_interaction, key):
+    """A single interaction three days ago gives the same strength whatever its medium."""
+    user = make_user()
+    contact = make_contact(user)
+    make_interaction(user, contact, key, NOW - timedelta(days=3))
+    with app.app_context():
+        figures = network_figures([user.id], now=NOW)[user.id]
+        assert [(s.contact_id, s.score) for s in figures.strengths] == [(contact.id, 22)]
