@@ -1,0 +1,260 @@
+"""The API's route table: each endpoint is declared once, with its parameters, body and
+responses; Flask routes, request loading, the OpenAPI document and the HTML reference
+all come from that declaration."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, abort, request
+
+from crm.api.schema import INT_MAX, Field, FieldError, Schema, ValidationFailed
+
+API_PREFIX = "/api/v1"
+_PATH_PARAM = re.compile(r"{(\w+)}")
+
+
+@dataclass
+class Response:
+    status: int
+    description: str
+    schema: dict | None = None  # JSON Schema or a $ref
+    headers: dict[str, dict] = field(default_factory=dict)
+
+
+@dataclass
+class Endpoint:
+    method: str
+    path: str  # OpenAPI style: /contacts/{contact_id}
+    name: str
+    summary: str
+    tag: str
+    description: str
+    path_params: dict[str, Field]
+    query: dict[str, Field]
+    body: Schema | None
+    partial: bool
+    responses: list[Response]
+    public: bool = False
+
+    @property
+    def operation_id(self) -> str:
+        return self.name
+
+    @property
+    def anchor(self) -> str:
+        return f"{self.method.lower()}-{self.name}"
+
+
+PROBLEM = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "A message per invalid field (422 only).",
+        },
+    },
+    "required": ["type", "title", "status"],
+}
+
+
+class ApiSpec:
+    """Collects endpoints and schemas; renders them as OpenAPI 3.1."""
+
+    def __init__(self, blueprint: Blueprint, title: str, version: str, description: str):
+        self.bp = blueprint
+        self.title = title
+        self.version = version
+        self.description = description
+        self.endpoints: list[Endpoint] = []
+        self.components: dict[str, dict] = {"Problem": PROBLEM}
+
+    def component(self, name: str, schema: dict) -> dict:
+        """Register a named schema; return a $ref to it."""
+        self.components[name] = schema
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def body_component(self, schema: Schema, *, partial: bool = False) -> dict:
+        name = schema.name
+        if name not in self.components:
+            self.components[name] = schema.json_schema(partial=partial)
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        tag: str,
+        ok: Response,
+        description: str = "",
+        query: dict[str, Field] | None = None,
+        body: Schema | None = None,
+        partial: bool = False,
+        errors: tuple[int, ...] = (),
+        public: bool = False,
+    ):
+        """Declare an endpoint and route it. The view receives path ids, then query= (loaded)
+        and body= (a function that loads it) when the endpoint has them."""
+        path_names = _PATH_PARAM.findall(path)
+        path_params = {name: Field("integer", required=True, description=f"The {name[:-3]}'s id")
+                       for name in path_names}
+        rule = API_PREFIX + _PATH_PARAM.sub(lambda m: f"<int:{m.group(1)}>", path)
+
+        def decorator(view):
+            name = view.__name__
+            responses = [ok]
+            if body is not None:
+                responses.append(Response(400, "The body is not JSON.", _problem()))
+            if not public:
+                responses.append(Response(401, "No valid token was given.", _problem(),
+                                          {"WWW-Authenticate": {"schema": {"type": "string"}}}))
+            for status in errors:
+                responses.append(Response(status, _ERROR_TEXT[status], _problem()))
+            if path_params and 404 not in errors:
+                responses.append(Response(404, _ERROR_TEXT[404], _problem()))
+            if (query or body is not None) and 422 not in errors:
+                responses.append(Response(422, _ERROR_TEXT[422], _problem()))
+            if not public:
+                responses.append(Response(
+                    429, "Too many requests with this token; wait and retry.", _problem(),
+                    {"Retry-After": {"schema": {"type": "integer"},
+                                     "description": "Seconds to wait."}}))
+            endpoint = Endpoint(
+                method=method, path=path, name=name, summary=summary, tag=tag,
+                description=description, path_params=path_params, query=query or {},
+                body=body, partial=partial, responses=sorted(responses, key=lambda r: r.status),
+                public=public,
+            )
+            self.endpoints.append(endpoint)
+
+            @functools.wraps(view)
+            def wrapper(**view_args):
+                if any(not 1 <= v <= INT_MAX for v in view_args.values()):
+                    abort(404)  # no row has such an id; the database need not be asked
+                kwargs: dict[str, Any] = {}
+                if query is not None:
+                    kwargs["query"] = load_query(query)
+                if body is not None:
+                    # Loaded when the view asks, after it has found the resource, so an
+                    # id that is not the user's answers 404 whatever the body holds.
+                    kwargs["body"] = functools.partial(load_body, body, partial)
+                return view(**view_args, **kwargs)
+
+            self.bp.add_url_rule(rule, endpoint=name, view_func=wrapper, methods=[method])
+            return wrapper
+
+        return decorator
+
+    # -- OpenAPI --------------------------------------------------------------------
+
+    def openapi(self, server_url: str = API_PREFIX) -> dict:
+        paths: dict[str, dict] = {}
+        for ep in self.endpoints:
+            operation: dict[str, Any] = {
+                "operationId": ep.operation_id,
+                "summary": ep.summary,
+                "tags": [ep.tag],
+                "responses": {},
+            }
+            if ep.description:
+                operation["description"] = ep.description
+            parameters = [
+                {"name": n, "in": "path", "required": True, "schema": f.json_schema()}
+                for n, f in ep.path_params.items()
+            ] + [
+                {"name": n, "in": "query", "required": f.required, "schema": f.json_schema(),
+                 **({"description": f.description} if f.description else {})}
+                for n, f in ep.query.items()
+            ]
+            if parameters:
+                operation["parameters"] = parameters
+            if ep.body is not None:
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {
+                        "schema": self.body_component(ep.body, partial=ep.partial)}},
+                }
+            if not ep.public:
+                operation["security"] = [{"bearerToken": []}]
+            for r in ep.responses:
+                entry: dict[str, Any] = {"description": r.description}
+                if r.schema is not None:
+                    media = "application/problem+json" if r.status >= 400 else "application/json"
+                    entry["content"] = {media: {"schema": r.schema}}
+                if r.headers:
+                    entry["headers"] = r.headers
+                operation["responses"][str(r.status)] = entry
+            paths.setdefault(ep.path, {})[ep.method.lower()] = operation
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": self.title, "version": self.version,
+                     "description": self.description},
+            "servers": [{"url": server_url}],
+            "paths": paths,
+            "components": {
+                "schemas": self.components,
+                "securitySchemes": {
+                    "bearerToken": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "A personal access token created in Settings or "
+                                       "with `crm token create`.",
+                    }
+                },
+            },
+        }
+
+
+_ERROR_TEXT = {
+    403: "The resource is visible to you but cannot be changed (a built-in).",
+    404: "No such resource among yours.",
+    409: "The action does not apply in the resource's current state.",
+    422: "Invalid fields; `errors` has a message per field.",
+}
+
+
+def _problem() -> dict:
+    return {"$ref": "#/components/schemas/Problem"}
+
+
+def load_query(spec: dict[str, Field]) -> dict[str, Any]:
+    """The query string loaded against its fields (absent ones are None)."""
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for name, f in spec.items():
+        raw = request.args.get(name)
+        if raw is None:
+            if f.required:
+                errors[name] = "This parameter is required."
+            values[name] = None
+            continue
+        try:
+            values[name] = f.load_text(raw)
+        except FieldError as exc:
+            errors[name] = str(exc)
+    if errors:
+        raise ValidationFailed(errors)
+    return values
+
+
+class BadBody(Exception):
+    """The request body is not JSON."""
+
+
+def load_body(schema: Schema, partial: bool) -> dict:
+    data = request.get_json(silent=True, force=True)
+    if data is None:
+        raw = request.get_data(cache=True)
+        if raw.strip() != b"null":
+            raise BadBody()
+    return schema.load(data, partial=partial)

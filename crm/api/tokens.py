@@ -1,0 +1,142 @@
+"""Personal access tokens (created, listed, revoked; only a hash is stored) and the
+per-token rate limit."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from flask import abort
+from sqlalchemy import Select, select
+
+from crm.extensions import db
+from crm.models import ApiToken, User, utcnow
+
+TOKEN_PREFIX = "rap_"  # noqa: S105 (a label on every token, not a secret)
+# last_used_at is written at most this often per token, not on every request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+DEFAULT_RATE_LIMIT = "300 per minute"
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 of a token; tokens are 256-bit random, so a fast hash is enough."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def tokens_for(user: User) -> Select:
+    """The scoping query: every token of this user."""
+    return select(ApiToken).where(ApiToken.user_id == user.id)
+
+
+def list_tokens(user: User) -> list[ApiToken]:
+    """The user's tokens, active first, newest first."""
+    return list(db.session.scalars(
+        tokens_for(user).order_by(ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc(),
+                                  ApiToken.id.desc())
+    ))
+
+
+def get_token_or_404(user: User, token_id: int) -> ApiToken:
+    """One of the user's tokens, or 404."""
+    token = db.session.scalar(tokens_for(user).where(ApiToken.id == token_id))
+    if token is None:
+        abort(404)
+    return token
+
+
+def create_token(user: User, name: str) -> tuple[ApiToken, str]:
+    """A new named token; the plain token is returned once and never stored."""
+    name = " ".join((name or "").split())[:80]
+    if not name:
+        raise ValueError("a token needs a name")
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, name=name, token_hash=hash_token(plain),
+                     prefix=plain[:12])
+    db.session.add(token)
+    db.session.flush()
+    return token, plain
+
+
+def revoke_token(token: ApiToken) -> None:
+    """Stop a token from working; it stays listed as revoked."""
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        db.session.flush()
+
+
+def authenticate(plain: str) -> tuple[ApiToken, User] | None:
+    """The active token and its active user for a presented token, or None."""
+    if not plain or len(plain) > 200:
+        return None
+    row = db.session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == hash_token(plain))
+    ).first()
+    if row is None:
+        return None
+    token, user = row
+    if token.revoked_at is not None or not user.is_active:
+        return None
+    return token, user
+
+
+def touch(token: ApiToken) -> bool:
+    """Record that the token was used (at most once a minute); True if a write is due."""
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        token.last_used_at = now
+        return True
+    return False
+
+
+# --- rate limit ------------------------------------------------------------------------
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_rate(text: str) -> tuple[int, int]:
+    """"300 per minute" -> (300, 60); also "10/second", "1000 per 2 hours"."""
+    match = re.fullmatch(
+        r"\s*(\d+)\s*(?:per|/)\s*(\d+)?\s*(second|minute|hour|day)s?\s*", text or "", re.I
+    )
+    if not match:
+        raise ValueError(f"API_RATE_LIMIT {text!r} is not like '300 per minute'")
+    count, multiple, unit = match.groups()
+    return int(count), int(multiple or 1) * _PERIODS[unit.lower()]
+
+
+class RateLimiter:
+    """A fixed-window counter per key, in this process's memory.
+
+    Each web process counts on its own; with several processes the effective limit is
+    that many times higher, which is fine for a guard against runaway scripts.
+    """
+
+    def __init__(self, limit: int, period: int, clock: Callable[[], float] = time.monotonic):
+        self.limit = limit
+        self.period = period
+        self.clock = clock
+        self._windows: dict[object, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key) -> int | None:
+        """Count a request; None if allowed, else the seconds until the window resets."""
+        now = self.clock()
+        with self._lock:
+            start, count = self._windows.get(key, (now, 0))
+            if now - start >= self.period:
+                start, count = now, 0
+            if count >= self.limit:
+                return max(1, math.ceil(start + self.period - now))
+            self._windows[key] = (start, count + 1)
+            if len(self._windows) > 10000:  # forget idle keys
+                self._windows = {k: v for k, v in self._windows.items()
+                                 if now - v[0] < self.period}
+            return None

@@ -1,0 +1,829 @@
+"""The REST API at /api/v1: bearer tokens only (no session cookies, no CSRF), problem+json
+errors, a per-token rate limit, and an OpenAPI document generated from these declarations."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from flask import Blueprint, current_app, g, jsonify, render_template, request, url_for
+from sqlalchemy import select
+
+from crm.api import tokens
+from crm.api.registry import API_PREFIX, ApiSpec, BadBody, Response
+from crm.api.schema import Field, Schema, ValidationFailed, example_for
+from crm.contacts import services as contacts
+from crm.contacts.channels import ChannelError, normalise_channel
+from crm.errors import problem
+from crm.extensions import db
+from crm.interactions import services as interactions
+from crm.mediums import services as mediums
+from crm.models import (
+    Contact,
+    ContactChannel,
+    Initiator,
+    Interaction,
+    Medium,
+    Recurrence,
+    Reminder,
+    interaction_participants,
+)
+from crm.models.reminder import OPEN_STATUSES
+from crm.reminders import services as reminders
+from crm.timezones import is_valid_timezone, to_local
+
+bp = Blueprint("api", __name__)
+spec = ApiSpec(
+    bp,
+    title="Rapport API",
+    version="1.0.0",
+    description=(
+        "Your contacts, their handles, interactions on every medium, mediums and reminders. "
+        "Authenticate with a personal access token: `Authorization: Bearer rap_…`. Errors are "
+        "`application/problem+json`; a 422 carries `errors`, a message per field. Ids of "
+        "anything that is not yours answer 404."
+    ),
+)
+PUBLIC_ENDPOINTS = {"api.openapi_document", "api.docs"}
+
+
+def _user():
+    return g.api_user
+
+
+def _rate_limiter() -> tokens.RateLimiter:
+    limiter = current_app.extensions.get("rapport_api_rate_limiter")
+    if limiter is None:
+        limit, period = tokens.parse_rate(
+            current_app.config.get("API_RATE_LIMIT", tokens.DEFAULT_RATE_LIMIT))
+        limiter = current_app.extensions["rapport_api_rate_limiter"] = tokens.RateLimiter(
+            limit, period)
+    return limiter
+
+
+@bp.before_request
+def _authenticate():
+    """Bearer token only: a session cookie alone is not enough."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return _unauthorized("Send a personal access token: Authorization: Bearer <token>.")
+    found = tokens.authenticate(value.strip())
+    if found is None:
+        return _unauthorized("The token is unknown or has been revoked.")
+    token, user = found
+    retry_after = _rate_limiter().hit(token.id)
+    if retry_after is not None:
+        response = problem(429, "Too Many Requests",
+                           f"This token made too many requests; retry in {retry_after} s.")
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+    if tokens.touch(token):
+        db.session.commit()
+    g.api_user = user
+    g.api_token = token
+    return None
+
+
+def _unauthorized(detail: str):
+    response = problem(401, "Unauthorized", detail)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="Rapport API"'
+    return response
+
+
+@bp.errorhandler(ValidationFailed)
+def _invalid(error: ValidationFailed):
+    db.session.rollback()
+    return problem(422, "Unprocessable Content", "Some fields are invalid.", errors=error.errors)
+
+
+@bp.errorhandler(BadBody)
+def _bad_body(error):
+    return problem(400, "Bad Request", "The body must be JSON (Content-Type: application/json).")
+
+
+def _conflict(detail: str):
+    db.session.rollback()
+    return problem(409, "Conflict", detail)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+# --- schemas -------------------------------------------------------------------------
+
+ID = {"type": "integer"}
+NULLABLE_ID = {"type": ["integer", "null"]}
+DATETIME = {"type": "string", "format": "date-time"}
+NULLABLE_DATETIME = {"type": ["string", "null"], "format": "date-time"}
+
+
+def _object(properties: dict, description: str = "") -> dict:
+    schema = {"type": "object", "properties": properties, "required": list(properties),
+              "additionalProperties": False}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _page_of(ref: dict) -> dict:
+    return _object({
+        "items": {"type": "array", "items": ref},
+        "page": {"type": "integer"},
+        "per_page": {"type": "integer"},
+        "total": {"type": "integer"},
+        "pages": {"type": "integer"},
+    })
+
+
+CHANNEL = spec.component("Channel", _object({
+    "id": ID,
+    "medium_id": ID,
+    "value": {"type": "string", "examples": ["https://www.linkedin.com/in/ada-lovelace"]},
+    "label": {"type": "string", "examples": ["work"]},
+}, "A contact's handle on a medium: an address, number, @handle or profile link."))
+
+CONTACT = spec.component("Contact", _object({
+    "id": ID,
+    "name": {"type": "string", "examples": ["Ada Lovelace"]},
+    "company": {"type": "string", "examples": ["Analytical Engines"]},
+    "title": {"type": "string", "examples": ["Mathematician"]},
+    "location": {"type": "string", "examples": ["London"]},
+    "time_zone": {"type": ["string", "null"], "examples": ["Europe/London"]},
+    "notes": {"type": "string"},
+    "tags": {"type": "array", "items": {"type": "string"}, "examples": [["conference"]]},
+    "origin_medium_id": NULLABLE_ID,
+    "origin_date": {"type": ["string", "null"], "format": "date", "examples": ["2010-11-22"]},
+    "introduced_by_id": NULLABLE_ID,
+    "keep_in_touch_days": {"type": ["integer", "null"], "examples": [30]},
+    "is_private": {"type": "boolean"},
+    "archived": {"type": "boolean"},
+    "last_interaction_at": NULLABLE_DATETIME,
+    "created_at": DATETIME,
+    "updated_at": DATETIME,
+    "channels": {"type": "array", "items": CHANNEL},
+}, "A person in your network."))
+
+INTERACTION = spec.component("Interaction", _object({
+    "id": ID,
+    "medium_id": ID,
+    "occurred_at": DATETIME,
+    "initiated_by": {"type": "string", "enum": [i.value for i in Initiator]},
+    "summary": {"type": "string", "examples": ["Coffee after the talk"]},
+    "notes": {"type": "string"},
+    "is_private": {"type": "boolean"},
+    "participant_ids": {"type": "array", "items": ID, "examples": [[1]]},
+    "created_at": DATETIME,
+    "updated_at": DATETIME,
+}, "One touch of a relationship, on any medium, with one or more contacts."))
+
+MEDIUM = spec.component("Medium", _object({
+    "id": ID,
+    "name": {"type": "string", "examples": ["Mastodon"]},
+    "builtin": {"type": "boolean"},
+}, "Where an interaction happens. Built-ins are shared; your own you can rename or delete."))
+
+REMINDER = spec.component("Reminder", _object({
+    "id": ID,
+    "title": {"type": "string", "examples": ["Follow up with Ada Lovelace"]},
+    "notes": {"type": "string"},
+    "kind": {"type": "string", "enum": ["follow_up", "keep_in_touch", "custom"]},
+    "status": {"type": "string", "enum": [
+        "pending", "claimed", "delivered", "done", "dismissed", "cancelled"]},
+    "due_at": DATETIME,
+    "recurrence": {"type": "string", "enum": [r.value for r in Recurrence]},
+    "time_zone": {"type": "string", "examples": ["Europe/London"]},
+    "contact_id": NULLABLE_ID,
+    "interaction_id": NULLABLE_ID,
+    "snoozed_count": {"type": "integer"},
+    "created_at": DATETIME,
+    "completed_at": NULLABLE_DATETIME,
+}, "Something to do at a time: a follow-up, a keep-in-touch nudge or your own."))
+
+PAGE = Field("integer", maximum=100000, description="Page number, from 1.", example=1)
+PER_PAGE = Field("integer", maximum=100, description="Items per page (at most 100).",
+                 example=25)
+
+
+def _pagination(page) -> dict:
+    return {"page": page.page, "per_page": page.per_page, "total": page.total or 0,
+            "pages": page.pages}
+
+
+# --- serialisers ---------------------------------------------------------------------
+
+
+def _channel_json(ch: ContactChannel) -> dict:
+    return {"id": ch.id, "medium_id": ch.medium_id, "value": ch.value, "label": ch.label or ""}
+
+
+def _contact_json(c: Contact, channels: list[ContactChannel]) -> dict:
+    return {
+        "id": c.id, "name": c.name, "company": c.company or "", "title": c.title or "",
+        "location": c.location or "", "time_zone": c.time_zone, "notes": c.notes or "",
+        "tags": c.tag_names, "origin_medium_id": c.origin_medium_id,
+        "origin_date": c.origin_date.isoformat() if c.origin_date else None,
+        "introduced_by_id": c.introduced_by_id, "keep_in_touch_days": c.keep_in_touch_days,
+        "is_private": bool(c.is_private), "archived": c.is_archived,
+        "last_interaction_at": _iso(c.last_interaction_at), "created_at": _iso(c.created_at),
+        "updated_at": _iso(c.updated_at),
+        "channels": [_channel_json(ch) for ch in channels],
+    }
+
+
+def _channels_by_contact(ids: list[int]) -> dict[int, list[ContactChannel]]:
+    found: dict[int, list[ContactChannel]] = {i: [] for i in ids}
+    if ids:
+        for ch in db.session.scalars(select(ContactChannel).where(
+                ContactChannel.contact_id.in_(ids)).order_by(ContactChannel.id)):
+            found[ch.contact_id].append(ch)
+    return found
+
+
+def _one_contact_json(c: Contact) -> dict:
+    db.session.refresh(c)
+    return _contact_json(c, _channels_by_contact([c.id])[c.id])
+
+
+def _participants(ids: list[int]) -> dict[int, list[int]]:
+    found: dict[int, list[int]] = {i: [] for i in ids}
+    if ids:
+        for iid, cid in db.session.execute(
+            select(interaction_participants.c.interaction_id, interaction_participants.c.contact_id)
+            .where(interaction_participants.c.interaction_id.in_(ids))
+            .order_by(interaction_participants.c.contact_id)
+        ):
+            found[iid].append(cid)
+    return found
+
+
+def _interaction_json(i: Interaction, participant_ids: list[int]) -> dict:
+    return {
+        "id": i.id, "medium_id": i.medium_id, "occurred_at": _iso(i.occurred_at),
+        "initiated_by": Initiator(i.initiated_by).value, "summary": i.summary,
+        "notes": i.notes or "", "is_private": bool(i.is_private),
+        "participant_ids": participant_ids, "created_at": _iso(i.created_at),
+        "updated_at": _iso(i.updated_at),
+    }
+
+
+def _one_interaction_json(i: Interaction) -> dict:
+    db.session.refresh(i)
+    return _interaction_json(i, _participants([i.id])[i.id])
+
+
+def _medium_json(m: Medium) -> dict:
+    return {"id": m.id, "name": m.name, "builtin": m.is_builtin}
+
+
+def _reminder_json(r: Reminder) -> dict:
+    return {
+        "id": r.id, "title": r.title, "notes": r.notes or "", "kind": r.kind.value,
+        "status": r.status.value, "due_at": _iso(r.due_at), "recurrence": r.recurrence.value,
+        "time_zone": r.time_zone, "contact_id": r.contact_id,
+        "interaction_id": r.interaction_id, "snoozed_count": r.snoozed_count or 0,
+        "created_at": _iso(r.created_at), "completed_at": _iso(r.completed_at),
+    }
+
+
+# --- contacts --------------------------------------------------------------------------
+
+TAG = Field("string", min_length=1, max_length=40)
+_CONTACT_FIELDS = {
+    "name": Field("string", required=True, min_length=1, max_length=120,
+                  example="Ada Lovelace"),
+    "company": Field("string", max_length=120, example="Analytical Engines"),
+    "title": Field("string", max_length=120, example="Mathematician"),
+    "location": Field("string", max_length=120),
+    "time_zone": Field("string", nullable=True, max_length=64,
+                       description="An IANA zone, e.g. Europe/London."),
+    "notes": Field("string", max_length=20000, strip=False),
+    "tags": Field("array", items=TAG, max_items=30, example=["conference", "design"]),
+    "origin_medium_id": Field("integer", nullable=True,
+                              description="The medium you first met on."),
+    "origin_date": Field("date", nullable=True, description="When you first met."),
+    "introduced_by_id": Field("integer", nullable=True,
+                              description="Another of your contacts."),
+    "keep_in_touch_days": Field("integer", nullable=True, maximum=3650,
+                                description="A keep-in-touch reminder every N days."),
+    "is_private": Field("boolean", description="Never shown to a coach."),
+}
+CONTACT_INPUT = Schema("ContactInput", _CONTACT_FIELDS)
+CONTACT_PATCH = Schema("ContactPatch", {
+    **{name: Field(f.type, nullable=f.nullable, min_length=f.min_length,
+                   max_length=f.max_length, minimum=f.minimum, maximum=f.maximum,
+                   items=f.items, max_items=f.max_items, description=f.description,
+                   strip=f.strip)
+       for name, f in _CONTACT_FIELDS.items()},
+    "archived": Field("boolean", description="Archive (true) or restore (false)."),
+}, description="Only the fields you send change.")
+
+
+def _visible_medium(medium_id: int | None) -> Medium | None:
+    if medium_id is None:
+        return None
+    return db.session.scalar(
+        select(Medium).where(Medium.id == medium_id, mediums.visible_to(_user())))
+
+
+def _contact_data(body: dict, current: Contact | None = None) -> contacts.ContactData:
+    """Merge the body onto the current values; check the references are the user's."""
+    errors: dict[str, str] = {}
+    if "time_zone" in body and body["time_zone"] and not is_valid_timezone(body["time_zone"]):
+        errors["time_zone"] = "Give an IANA time zone such as Europe/London."
+    if any("," in t for t in body.get("tags", [])):
+        errors["tags"] = "A tag cannot contain a comma."
+    origin = current.origin_medium if current is not None else None
+    if "origin_medium_id" in body:
+        origin = _visible_medium(body["origin_medium_id"])
+        if body["origin_medium_id"] is not None and origin is None:
+            errors["origin_medium_id"] = "No such medium among yours."
+    introducer = current.introduced_by if current is not None else None
+    if "introduced_by_id" in body:
+        introducer = None
+        if body["introduced_by_id"] is not None:
+            introducer = db.session.scalar(contacts.contacts_for(_user()).where(
+                Contact.id == body["introduced_by_id"]))
+            if introducer is None:
+                errors["introduced_by_id"] = "No such contact among yours."
+            elif current is not None and introducer.id == current.id:
+                errors["introduced_by_id"] = "A contact cannot introduce themselves."
+    if errors:
+        raise ValidationFailed(errors)
+
+    def pick(name, default):
+        return body.get(name, default)
+
+    return contacts.ContactData(
+        name=pick("name", current.name if current else ""),
+        company=pick("company", current.company if current else ""),
+        title=pick("title", current.title if current else ""),
+        location=pick("location", current.location if current else ""),
+        time_zone=pick("time_zone", current.time_zone if current else None) or None,
+        notes=pick("notes", current.notes if current else ""),
+        tags=contacts.parse_tags(",".join(pick("tags", current.tag_names if current else []))),
+        origin_medium=origin,
+        origin_date=pick("origin_date", current.origin_date if current else None),
+        introduced_by=introducer,
+        keep_in_touch_days=pick("keep_in_touch_days",
+                                current.keep_in_touch_days if current else None),
+        is_private=pick("is_private", current.is_private if current else False),
+    )
+
+
+@spec.route(
+    "GET", "/contacts", tag="Contacts", summary="List contacts",
+    description="Search by name, company, tag or handle; filter by tag; page through.",
+    query={
+        "q": Field("string", max_length=100, description="Text to search for.",
+                   example="ada"),
+        "tag": Field("string", max_length=40, description="Only contacts with this tag."),
+        "archived": Field("boolean", description="true lists archived contacts instead."),
+        "sort": Field("string", enum=list(contacts.SORTS),
+                      description="name, -name, last (recent first) or -last."),
+        "page": PAGE, "per_page": PER_PAGE,
+    },
+    ok=Response(200, "A page of contacts.", _page_of(CONTACT)),
+)
+def list_contacts(query):
+    page = contacts.list_contacts(
+        _user(), q=query["q"] or "", tag=query["tag"] or "", sort=query["sort"] or "name",
+        archived=bool(query["archived"]), page=query["page"] or 1,
+        per_page=query["per_page"] or 25,
+    )
+    channels = _channels_by_contact([c.id for c in page.items])
+    return jsonify({"items": [_contact_json(c, channels[c.id]) for c in page.items],
+                    **_pagination(page)})
+
+
+@spec.route("POST", "/contacts", tag="Contacts", summary="Create a contact",
+            body=CONTACT_INPUT, ok=Response(201, "The new contact.", CONTACT))
+def create_contact(body):
+    body = body()
+    contact = contacts.create_contact(_user(), _contact_data(body))
+    db.session.commit()
+    return jsonify(_one_contact_json(contact)), 201
+
+
+@spec.route("GET", "/contacts/{contact_id}", tag="Contacts", summary="Get a contact",
+            ok=Response(200, "The contact, with its handles.", CONTACT))
+def get_contact(contact_id):
+    return jsonify(_one_contact_json(contacts.get_contact_or_404(_user(), contact_id)))
+
+
+@spec.route("PATCH", "/contacts/{contact_id}", tag="Contacts", summary="Update a contact",
+            body=CONTACT_PATCH, partial=True, ok=Response(200, "The updated contact.", CONTACT))
+def update_contact(contact_id, body):
+    contact = contacts.get_contact_or_404(_user(), contact_id)
+    body = body()
+    fields = {k: v for k, v in body.items() if k != "archived"}
+    if fields:
+        try:
+            contacts.update_contact(_user(), contact, _contact_data(fields, contact))
+        except ValueError as exc:
+            raise ValidationFailed(
+                {"introduced_by_id": "That would make an introduction cycle."}) from exc
+    if "archived" in body and body["archived"] != contact.is_archived:
+        contacts.set_archived(contact, body["archived"])
+    db.session.commit()
+    return jsonify(_one_contact_json(contact))
+
+
+@spec.route("DELETE", "/contacts/{contact_id}", tag="Contacts", summary="Delete a contact",
+            description="Interactions only this contact took part in go too; shared ones stay.",
+            ok=Response(204, "Deleted."))
+def delete_contact(contact_id):
+    contacts.delete_contact(contacts.get_contact_or_404(_user(), contact_id))
+    db.session.commit()
+    return "", 204
+
+
+# --- channels --------------------------------------------------------------------------
+
+CHANNEL_INPUT = Schema("ChannelInput", {
+    "medium_id": Field("integer", required=True, example=5),
+    "value": Field("string", required=True, min_length=1, max_length=255,
+                   example="https://www.linkedin.com/in/ada-lovelace",
+                   description="Checked and normalised for the medium (emails, E.164 "
+                               "phones, @handles, profile links)."),
+    "label": Field("string", max_length=40, example="work"),
+})
+
+
+@spec.route("GET", "/contacts/{contact_id}/channels", tag="Contacts",
+            summary="List a contact's handles",
+            ok=Response(200, "The handles.", {"type": "array", "items": CHANNEL}))
+def list_channels(contact_id):
+    contact = contacts.get_contact_or_404(_user(), contact_id)
+    return jsonify([_channel_json(ch) for ch in _channels_by_contact([contact.id])[contact.id]])
+
+
+@spec.route("POST", "/contacts/{contact_id}/channels", tag="Contacts",
+            summary="Add a handle to a contact", body=CHANNEL_INPUT,
+            ok=Response(201, "The new handle.", CHANNEL))
+def add_channel(contact_id, body):
+    contact = contacts.get_contact_or_404(_user(), contact_id)
+    body = body()
+    medium = _visible_medium(body["medium_id"])
+    if medium is None:
+        raise ValidationFailed({"medium_id": "No such medium among yours."})
+    try:
+        value = normalise_channel(medium, body["value"],
+                                  phone_region=current_app.config.get("PHONE_DEFAULT_REGION"))
+    except ChannelError as exc:
+        raise ValidationFailed({"value": str(exc)}) from exc
+    try:
+        channel = contacts.add_channel(contact, medium, value, body.get("label", ""))
+    except ValueError as exc:
+        raise ValidationFailed({"value": "The contact has this handle already."}) from exc
+    db.session.commit()
+    return jsonify(_channel_json(channel)), 201
+
+
+@spec.route("DELETE", "/contacts/{contact_id}/channels/{channel_id}", tag="Contacts",
+            summary="Remove a handle", ok=Response(204, "Removed."))
+def remove_channel(contact_id, channel_id):
+    contact = contacts.get_contact_or_404(_user(), contact_id)
+    contacts.remove_channel(contacts.get_channel_or_404(contact, channel_id))
+    db.session.commit()
+    return "", 204
+
+
+# --- interactions --------------------------------------------------------------------
+
+_INTERACTION_FIELDS = {
+    "medium_id": Field("integer", required=True, example=1),
+    "occurred_at": Field("date-time", required=True, example="2025-06-01T09:30:00Z",
+                         description="With an offset; stored in UTC."),
+    "initiated_by": Field("string", enum=[i.value for i in Initiator],
+                          description="Who reached out (default me)."),
+    "participant_ids": Field("array", required=True, min_items=1, max_items=50,
+                             items=Field("integer"), example=[1],
+                             description="Your contacts who took part."),
+    "summary": Field("string", required=True, min_length=1, max_length=200,
+                     example="Coffee after the talk"),
+    "notes": Field("string", max_length=20000, strip=False),
+    "is_private": Field("boolean"),
+}
+INTERACTION_INPUT = Schema("InteractionInput", _INTERACTION_FIELDS)
+INTERACTION_PATCH = Schema("InteractionPatch", {
+    name: Field(f.type, min_length=f.min_length, max_length=f.max_length, enum=f.enum,
+                items=f.items, min_items=f.min_items, max_items=f.max_items,
+                description=f.description, strip=f.strip)
+    for name, f in _INTERACTION_FIELDS.items()
+}, description="Only the fields you send change.")
+
+
+def _interaction_data(body: dict, current: Interaction | None = None
+                      ) -> interactions.InteractionData:
+    errors: dict[str, str] = {}
+    medium = current.medium if current is not None else None
+    if "medium_id" in body:
+        medium = _visible_medium(body["medium_id"])
+        if medium is None:
+            errors["medium_id"] = "No such medium among yours."
+    participants = list(current.participants) if current is not None else []
+    if "participant_ids" in body:
+        wanted = list(dict.fromkeys(body["participant_ids"]))
+        participants = contacts.get_contacts(_user(), wanted)
+        if len(participants) != len(wanted):
+            errors["participant_ids"] = "Every participant must be one of your contacts."
+    if errors:
+        raise ValidationFailed(errors)
+
+    def pick(name, default):
+        return body.get(name, default)
+
+    return interactions.InteractionData(
+        medium=medium,
+        occurred_at=pick("occurred_at", current.occurred_at if current else None),
+        initiated_by=Initiator(pick("initiated_by", current.initiated_by if current else "me")),
+        participants=participants,
+        summary=pick("summary", current.summary if current else ""),
+        notes=pick("notes", current.notes if current else ""),
+        is_private=pick("is_private", current.is_private if current else False),
+    )
+
+
+@spec.route(
+    "GET", "/interactions", tag="Interactions", summary="List interactions",
+    description="Newest first. Filter by contact, medium and a time range.",
+    query={
+        "contact_id": Field("integer", description="Only interactions with this contact."),
+        "medium_id": Field("integer", description="Only interactions on this medium."),
+        "since": Field("date-time", description="At or after this time.",
+                       example="2025-01-01T00:00:00Z"),
+        "until": Field("date-time", description="Before this time."),
+        "page": PAGE, "per_page": PER_PAGE,
+    },
+    errors=(404,),
+    ok=Response(200, "A page of interactions.", _page_of(INTERACTION)),
+)
+def list_interactions(query):
+    q = interactions.interactions_for(_user())
+    if query["contact_id"] is not None:
+        contact = contacts.get_contact_or_404(_user(), query["contact_id"])
+        q = q.join(interaction_participants,
+                   interaction_participants.c.interaction_id == Interaction.id).where(
+            interaction_participants.c.contact_id == contact.id)
+    if query["medium_id"] is not None:
+        q = q.where(Interaction.medium_id == query["medium_id"])
+    if query["since"] is not None:
+        q = q.where(Interaction.occurred_at >= query["since"])
+    if query["until"] is not None:
+        q = q.where(Interaction.occurred_at < query["until"])
+    q = q.order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
+    page = db.paginate(q, page=query["page"] or 1, per_page=query["per_page"] or 25,
+                       error_out=False, max_per_page=100)
+    people = _participants([i.id for i in page.items])
+    return jsonify({"items": [_interaction_json(i, people[i.id]) for i in page.items],
+                    **_pagination(page)})
+
+
+@spec.route("POST", "/interactions", tag="Interactions", summary="Log an interaction",
+            body=INTERACTION_INPUT, ok=Response(201, "The new interaction.", INTERACTION))
+def create_interaction(body):
+    body = body()
+    interaction = interactions.log_interaction(_user(), _interaction_data(body))
+    db.session.commit()
+    return jsonify(_one_interaction_json(interaction)), 201
+
+
+@spec.route("GET", "/interactions/{interaction_id}", tag="Interactions",
+            summary="Get an interaction", ok=Response(200, "The interaction.", INTERACTION))
+def get_interaction(interaction_id):
+    return jsonify(_one_interaction_json(
+        interactions.get_interaction_or_404(_user(), interaction_id)))
+
+
+@spec.route("PATCH", "/interactions/{interaction_id}", tag="Interactions",
+            summary="Update an interaction", body=INTERACTION_PATCH, partial=True,
+            ok=Response(200, "The updated interaction.", INTERACTION))
+def update_interaction(interaction_id, body):
+    interaction = interactions.get_interaction_or_404(_user(), interaction_id)
+    interactions.update_interaction(interaction, _interaction_data(body(), interaction))
+    db.session.commit()
+    return jsonify(_one_interaction_json(interaction))
+
+
+@spec.route("DELETE", "/interactions/{interaction_id}", tag="Interactions",
+            summary="Delete an interaction", ok=Response(204, "Deleted."))
+def delete_interaction(interaction_id):
+    interactions.delete_interaction(interactions.get_interaction_or_404(_user(), interaction_id))
+    db.session.commit()
+    return "", 204
+
+
+# --- mediums -------------------------------------------------------------------------
+
+MEDIUM_INPUT = Schema("MediumInput", {
+    "name": Field("string", required=True, min_length=1, max_length=60, example="Mastodon"),
+})
+
+
+@spec.route("GET", "/mediums", tag="Mediums", summary="List mediums",
+            description="Built-ins and your own, alphabetically. No medium ranks above another.",
+            ok=Response(200, "Every medium you can use.", {"type": "array", "items": MEDIUM}))
+def list_mediums():
+    return jsonify([_medium_json(m) for m in mediums.mediums_for(_user())])
+
+
+@spec.route("POST", "/mediums", tag="Mediums", summary="Add a medium of your own",
+            body=MEDIUM_INPUT, ok=Response(201, "The new medium.", MEDIUM))
+def create_medium(body):
+    body = body()
+    try:
+        medium = mediums.create_medium(_user(), body["name"])
+    except mediums.MediumNameTaken as exc:
+        raise ValidationFailed({"name": "You have a medium with this name already."}) from exc
+    db.session.commit()
+    return jsonify(_medium_json(medium)), 201
+
+
+@spec.route("GET", "/mediums/{medium_id}", tag="Mediums", summary="Get a medium",
+            ok=Response(200, "The medium.", MEDIUM))
+def get_medium(medium_id):
+    return jsonify(_medium_json(mediums.get_medium_or_404(_user(), medium_id)))
+
+
+def _own_medium(medium_id: int) -> Medium:
+    medium = mediums.get_medium_or_404(_user(), medium_id)
+    if medium.is_builtin:
+        from flask import abort
+
+        abort(403, "Built-in mediums cannot be changed.")
+    return medium
+
+
+@spec.route("PATCH", "/mediums/{medium_id}", tag="Mediums", summary="Rename a medium",
+            body=MEDIUM_INPUT, errors=(403,), ok=Response(200, "The renamed medium.", MEDIUM))
+def rename_medium(medium_id, body):
+    medium = _own_medium(medium_id)
+    body = body()
+    try:
+        mediums.rename_medium(_user(), medium, body["name"])
+    except mediums.MediumNameTaken as exc:
+        raise ValidationFailed({"name": "You have a medium with this name already."}) from exc
+    db.session.commit()
+    return jsonify(_medium_json(medium))
+
+
+@spec.route("DELETE", "/mediums/{medium_id}", tag="Mediums", summary="Delete an unused medium",
+            description="A medium in use (by interactions, handles or origins) answers 409: "
+                        "delete it in the web app, which moves what uses it.",
+            errors=(403, 409), ok=Response(204, "Deleted."))
+def delete_medium(medium_id):
+    medium = _own_medium(medium_id)
+    if any(mediums.usage(medium).values()):
+        return _conflict("The medium is in use; move what uses it first.")
+    mediums.delete_medium(_user(), medium, None)
+    db.session.commit()
+    return "", 204
+
+
+# --- reminders -----------------------------------------------------------------------
+
+REMINDER_INPUT = Schema("ReminderInput", {
+    "title": Field("string", required=True, min_length=1, max_length=200,
+                   example="Send Ada the paper"),
+    "due_at": Field("date-time", required=True, example="2025-06-03T09:00:00+01:00",
+                    description="When; a repeating reminder keeps this wall time in your "
+                                "time zone."),
+    "recurrence": Field("string", enum=[r.value for r in Recurrence],
+                        description="none (default), daily, weekly, monthly or yearly."),
+    "contact_id": Field("integer", nullable=True, description="One of your contacts."),
+    "notes": Field("string", max_length=5000, strip=False),
+})
+SNOOZE_INPUT = Schema("SnoozeInput", {
+    "until": Field("date-time", required=True, example="2025-06-04T09:00:00Z",
+                   description="A time in the future."),
+})
+
+
+@spec.route(
+    "GET", "/reminders", tag="Reminders", summary="List open reminders",
+    description="Soonest first. when=due: due now or overdue; when=upcoming: still to come.",
+    query={
+        "when": Field("string", enum=["due", "upcoming", "all"],
+                      description="due, upcoming or all (default) open reminders."),
+        "contact_id": Field("integer", description="Only reminders about this contact."),
+        "page": PAGE, "per_page": PER_PAGE,
+    },
+    errors=(404,),
+    ok=Response(200, "A page of reminders.", _page_of(REMINDER)),
+)
+def list_reminders(query):
+    from crm.models import utcnow
+
+    q = reminders.reminders_for(_user()).where(Reminder.status.in_(OPEN_STATUSES))
+    now = utcnow()
+    if query["when"] == "due":
+        q = q.where(Reminder.due_at <= now)
+    elif query["when"] == "upcoming":
+        q = q.where(Reminder.due_at > now)
+    if query["contact_id"] is not None:
+        contact = contacts.get_contact_or_404(_user(), query["contact_id"])
+        q = q.where(Reminder.contact_id == contact.id)
+    page = db.paginate(q.order_by(Reminder.due_at, Reminder.id), page=query["page"] or 1,
+                       per_page=query["per_page"] or 25, error_out=False, max_per_page=100)
+    return jsonify({"items": [_reminder_json(r) for r in page.items], **_pagination(page)})
+
+
+@spec.route("POST", "/reminders", tag="Reminders", summary="Create a reminder",
+            body=REMINDER_INPUT, ok=Response(201, "The new reminder.", REMINDER))
+def create_reminder(body):
+    body = body()
+    user = _user()
+    contact = None
+    if body.get("contact_id") is not None:
+        contact = db.session.scalar(contacts.contacts_for(user).where(
+            Contact.id == body["contact_id"]))
+        if contact is None:
+            raise ValidationFailed({"contact_id": "No such contact among yours."})
+    local = to_local(body["due_at"], user.time_zone)
+    data = reminders.ReminderData(
+        title=body["title"], local_date=local.date(),
+        local_time=local.time().replace(tzinfo=None),
+        recurrence=Recurrence(body.get("recurrence") or "none"),
+        notes=body.get("notes", ""), contact=contact,
+    )
+    reminder = reminders.create_reminder(user, data)
+    if data.recurrence == Recurrence.NONE:
+        reminder.due_at = body["due_at"]  # keep the exact instant, seconds included
+    db.session.commit()
+    return jsonify(_reminder_json(reminder)), 201
+
+
+@spec.route("GET", "/reminders/{reminder_id}", tag="Reminders", summary="Get a reminder",
+            ok=Response(200, "The reminder.", REMINDER))
+def get_reminder(reminder_id):
+    return jsonify(_reminder_json(reminders.get_reminder_or_404(_user(), reminder_id)))
+
+
+@spec.route("POST", "/reminders/{reminder_id}/snooze", tag="Reminders",
+            summary="Snooze a reminder", body=SNOOZE_INPUT, errors=(409,),
+            description="One-off reminders only; it is delivered again at `until`.",
+            ok=Response(200, "The snoozed reminder.", REMINDER))
+def snooze_reminder(reminder_id, body):
+    reminder = reminders.get_reminder_or_404(_user(), reminder_id)
+    body = body()
+    try:
+        reminders.snooze(reminder, body["until"])
+    except reminders.ReminderStateError as exc:
+        if "future" in str(exc):
+            raise ValidationFailed({"until": "Snooze to a time in the future."}) from exc
+        return _conflict(f"Cannot snooze: {exc}.")
+    db.session.commit()
+    return jsonify(_reminder_json(reminder))
+
+
+@spec.route("POST", "/reminders/{reminder_id}/done", tag="Reminders",
+            summary="Mark a reminder done", errors=(409,),
+            description="A one-off reminder ends; a repeating one waits for its next time.",
+            ok=Response(200, "The reminder after the change.", REMINDER))
+def complete_reminder(reminder_id):
+    reminder = reminders.get_reminder_or_404(_user(), reminder_id)
+    try:
+        reminders.mark_done(reminder)
+    except reminders.ReminderStateError as exc:
+        return _conflict(f"Cannot mark done: {exc}.")
+    db.session.commit()
+    return jsonify(_reminder_json(reminder))
+
+
+# --- the document and the reference ------------------------------------------------------
+
+
+@bp.get(API_PREFIX + "/openapi.json")
+def openapi_document():
+    """The OpenAPI 3.1 description of this API, generated from the route declarations."""
+    return jsonify(spec.openapi(server_url=request.host_url.rstrip("/") + API_PREFIX))
+
+
+@bp.get(API_PREFIX + "/docs")
+def docs():
+    """A readable reference: every endpoint, its parameters and an example."""
+    document = spec.openapi(server_url=request.host_url.rstrip("/") + API_PREFIX)
+    components = document["components"]["schemas"]
+    entries = []
+    for ep in spec.endpoints:
+        ok = ep.responses[0]
+        body_example = ep.body.example() if ep.body is not None else None
+        response_example = (example_for(ok.schema, components)
+                            if ok.schema is not None else None)
+        entries.append({"ep": ep, "body_example": body_example,
+                        "response_example": response_example,
+                        "path_example": _path_example(ep.path)})
+    return render_template(
+        "api/docs.html", spec=spec, entries=entries, base=document["servers"][0]["url"],
+        tags=list(dict.fromkeys(ep.tag for ep in spec.endpoints)),
+        rate_limit=current_app.config.get("API_RATE_LIMIT", tokens.DEFAULT_RATE_LIMIT),
+        openapi_url=url_for("api.openapi_document"),
+    )
+
+
+def _path_example(path: str) -> str:
+    return re.sub(r"{\w+}", "1", path)
+

@@ -1,0 +1,1 @@
+"""Import, export, duplicates and merging, deleting an account."""

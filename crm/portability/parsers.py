@@ -1,0 +1,479 @@
+"""Read uploaded files into import rows: LinkedIn connections, any CSV, vCard 3.0 and 4.0.
+
+Parsers only read: they turn a file into ImportRow values (raw, not yet validated) and
+never touch the database. crm.portability.importer validates, matches and writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+# A medium reference: "key:email" for a built-in, "id:12" for a medium picked by id
+# (the CSV mapping), "name:Mastodon" for one named in a file (created when missing).
+MediumRef = str
+
+
+@dataclass
+class ImportRow:
+    """One record of a file as read, before validation."""
+
+    number: int  # line of a CSV record's start, or position of a vCard (1-based)
+    name: str = ""
+    company: str = ""
+    title: str = ""
+    location: str = ""
+    notes: str = ""
+    tags: list[str] = field(default_factory=list)
+    # (medium ref, raw handle, label)
+    handles: list[tuple[MediumRef, str, str]] = field(default_factory=list)
+    origin_medium: MediumRef | None = None
+    origin_date: date | None = None
+    error: str | None = None  # the file itself is unreadable here
+
+
+class FileError(ValueError):
+    """The whole file cannot be read as the chosen format; the message says why."""
+
+
+def decode_upload(data: bytes) -> str:
+    """Decode an uploaded file: UTF-8 (with or without a byte-order mark), else Windows-1252."""
+    for encoding in ("utf-8-sig", "utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else (
+        "utf-8-sig",
+    ):
+        try:
+            return data.decode(encoding).lstrip("\ufeff")
+        except UnicodeDecodeError:
+            continue
+    return data.decode("cp1252", errors="replace")
+
+
+# --- CSV ---------------------------------------------------------------------------
+
+
+def _records(text: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
+    """(line where the record starts, fields) for each CSV record; quoted line breaks kept."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    start = 1
+    try:
+        for fields in reader:
+            yield start, fields
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise FileError(f"The CSV is malformed near line {reader.line_num}: {exc}") from exc
+
+
+def sniff_delimiter(text: str) -> str:
+    """Comma unless the first lines clearly use semicolons or tabs (spreadsheet exports)."""
+    head = text[:4096]
+    first = head.split("\n", 1)[0]
+    counts = {d: first.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] > counts[","] else ","
+
+
+LINKEDIN_HEADER = ["first name", "last name", "url", "email address", "company", "position"]
+
+_MONTHS = {m: i for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
+
+
+def parse_linkedin_date(raw: str) -> date | None:
+    """LinkedIn's "22 Nov 2010" (older exports: 11/22/10, or ISO); blank is None."""
+    value = raw.strip()
+    if not value:
+        return None
+    parts = value.replace(",", " ").split()
+    if len(parts) == 3 and parts[1][:3].lower() in _MONTHS and parts[0].isdigit():
+        return date(int(parts[2]), _MONTHS[parts[1][:3].lower()], int(parts[0]))
+    for fmt in ("%Y-%m-%d", "%m/%d/%y", "%m/%d/%Y"):
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(f"“{value}” is not a date like 22 Nov 2010")
+
+
+def parse_linkedin(text: str) -> list[ImportRow]:
+    """Rows of LinkedIn's Connections.csv: notes first, then the header, then connections."""
+    records = _records(text)
+    columns: dict[str, int] | None = None
+    rows: list[ImportRow] = []
+    for line, fields in records:
+        if columns is None:
+            lowered = [f.strip().lower() for f in fields]
+            if lowered[:2] == ["first name", "last name"]:
+                missing = [h for h in LINKEDIN_HEADER if h not in lowered]
+                if missing:
+                    raise FileError(
+                        "This looks like a LinkedIn export but lacks the columns: "
+                        + ", ".join(m.title() for m in missing)
+                    )
+                columns = {name: lowered.index(name) for name in lowered if name}
+            continue
+        if not any(f.strip() for f in fields):
+            continue
+        rows.append(_linkedin_row(line, fields, columns))
+    if columns is None:
+        raise FileError(
+            "No “First Name, Last Name, URL, Email Address, Company, Position, Connected On” "
+            "header was found. Upload the Connections.csv file from LinkedIn's data export."
+        )
+    return rows
+
+
+def _linkedin_row(line: int, fields: list[str], columns: dict[str, int]) -> ImportRow:
+    def get(name: str) -> str:
+        index = columns.get(name)
+        return fields[index].strip() if index is not None and index < len(fields) else ""
+
+    row = ImportRow(number=line)
+    row.name = " ".join(f"{get('first name')} {get('last name')}".split())
+    row.company = get("company")
+    row.title = get("position")
+    url = get("url")
+    if url:
+        row.handles.append(("key:linkedin", url, ""))
+    email = get("email address")
+    if email:
+        row.handles.append(("key:email", email, ""))
+    row.origin_medium = "key:linkedin"
+    try:
+        row.origin_date = parse_linkedin_date(get("connected on"))
+    except ValueError as exc:
+        row.error = f"Connected On: {exc}."
+    return row
+
+
+# Generic CSV: what each column can become.
+FIELD_LABELS = {
+    "": "— Ignore this column —",
+    "name": "Name",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "email": "Email address",
+    "phone": "Phone number",
+    "company": "Company",
+    "title": "Title",
+    "location": "Location",
+    "tags": "Tags",
+    "notes": "Notes",
+}
+
+_PHRASES = {
+    "first_name": {"first name", "given name", "firstname", "first"},
+    "last_name": {"last name", "family name", "surname", "lastname"},
+    "name": {"name", "full name", "display name", "contact", "contact name", "fn"},
+    "title": {"title", "job title", "position", "role"},
+    "location": {"location", "city", "address", "town"},
+    "tags": {"tags", "tag", "labels", "groups", "categories", "group membership"},
+    "notes": {"notes", "note", "comments", "comment", "description"},
+}
+
+
+def _guess_field(heading: str) -> str:
+    words = re.sub(r"[^a-z]+", " ", heading.lower()).split()
+    phrase = " ".join(w for w in words if not w.isdigit())
+    if {"type", "label"} & set(words):
+        return ""
+    if "email" in words or "mail" in words:
+        return "email"
+    if {"phone", "mobile", "telephone", "tel", "cell"} & set(words):
+        return "phone"
+    if {"company", "organization", "organisation", "employer", "org"} & set(words):
+        return "title" if "title" in words else "company"
+    for target, phrases in _PHRASES.items():
+        if phrase in phrases:
+            return target
+    return ""
+
+
+def guess_mapping(header: list[str], mediums: list[tuple[int, str, str | None]]) -> dict[int, str]:
+    """A first guess at each column's field from its heading.
+
+    mediums: (id, name, key) of every medium the user can use; a column named after one
+    ("LinkedIn", "Twitter handle", "Mastodon") becomes a handle on it.
+    """
+    mapping: dict[int, str] = {}
+    for index, heading in enumerate(header):
+        guess = _guess_field(heading)
+        if not guess:
+            h = " ".join(heading.lower().split())
+            for medium_id, medium_name, key in mediums:
+                lowered = medium_name.lower()
+                if key in ("email", "phone"):
+                    continue
+                if h == lowered or h.startswith(lowered + " ") or h.endswith(" " + lowered):
+                    guess = f"medium:{medium_id}"
+                    break
+        if guess and (guess not in mapping.values() or guess in _REPEATABLE
+                      or guess.startswith("medium:")):
+            mapping[index] = guess
+    return mapping
+
+
+_REPEATABLE = {"email", "phone", "tags", "notes"}
+
+
+def read_csv_table(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the (line, fields) records of a generic CSV."""
+    delimiter = sniff_delimiter(text)
+    header: list[str] | None = None
+    body: list[tuple[int, list[str]]] = []
+    for line, fields in _records(text, delimiter):
+        if header is None:
+            if any(f.strip() for f in fields):
+                header = [f.strip() for f in fields]
+            continue
+        if any(f.strip() for f in fields):
+            body.append((line, fields))
+    if header is None:
+        raise FileError("The file is empty: there is no header row.")
+    return header, body
+
+
+def split_tags(raw: str) -> list[str]:
+    """Tags in a cell: separated by commas, semicolons or Google's " ::: "."""
+    parts = re.split(r":::|[,;]", raw or "")
+    seen: dict[str, str] = {}
+    for part in parts:
+        name = " ".join(part.split())
+        if name.startswith("* ") or name.lower() == "mycontacts":  # Google's system group
+            continue
+        if name and name.lower() not in seen:
+            seen[name.lower()] = name
+    return list(seen.values())
+
+
+def parse_csv(text: str, mapping: dict[int, str]) -> list[ImportRow]:
+    """Rows of a generic CSV under a column mapping ({column index: field})."""
+    _header, body = read_csv_table(text)
+    rows = []
+    for line, fields in body:
+        row = ImportRow(number=line)
+        first = last = ""
+        notes: list[str] = []
+        for index, target in mapping.items():
+            if not target or index >= len(fields):
+                continue
+            value = fields[index].strip()
+            if not value:
+                continue
+            if target == "name":
+                row.name = value
+            elif target == "first_name":
+                first = value
+            elif target == "last_name":
+                last = value
+            elif target == "email":
+                for part in re.split(r"\s*(?::::|;)\s*", value):
+                    if part:
+                        row.handles.append(("key:email", part, ""))
+            elif target == "phone":
+                for part in re.split(r"\s*(?::::|;)\s*", value):
+                    if part:
+                        row.handles.append(("key:phone", part, ""))
+            elif target in ("company", "title", "location"):
+                setattr(row, target, value)
+            elif target == "tags":
+                row.tags.extend(t for t in split_tags(value) if t not in row.tags)
+            elif target == "notes":
+                notes.append(value)
+            elif target.startswith("medium:"):
+                row.handles.append(("id:" + target.split(":", 1)[1], value, ""))
+        if not row.name:
+            row.name = " ".join(f"{first} {last}".split())
+        row.notes = "\n\n".join(notes)
+        rows.append(row)
+    return rows
+
+
+# --- vCard ---------------------------------------------------------------------------
+
+_BEGIN = re.compile(r"^BEGIN:VCARD\s*$", re.IGNORECASE)
+_END = re.compile(r"^END:VCARD\s*$", re.IGNORECASE)
+_SOCIAL_HOSTS = {
+    "linkedin.com": "linkedin",
+    "twitter.com": "twitter",
+    "x.com": "twitter",
+    "facebook.com": "facebook",
+    "fb.com": "facebook",
+}
+_SOCIAL_TYPES = {"linkedin": "linkedin", "twitter": "twitter", "x": "twitter",
+                 "facebook": "facebook", "skype": "skype"}
+_KNOWN_TYPES = {"internet", "pref", "voice", "cell", "text", "home", "work", "x400", "msg",
+                "fax", "pager", "video", "other", "main", "iphone", "mobile", "x-mobile"}
+
+
+def split_cards(text: str) -> list[tuple[int, str]]:
+    """(first line number, text) of each BEGIN:VCARD … END:VCARD block."""
+    cards = []
+    current: list[str] | None = None
+    start = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        if current is None:
+            if _BEGIN.match(line.strip()):
+                current, start = [line], number
+            continue
+        current.append(line)
+        if _END.match(line.strip()):
+            cards.append((start, "\r\n".join(current) + "\r\n"))
+            current = None
+    if current is not None:
+        cards.append((start, "\r\n".join(current) + "\r\n"))
+    return cards
+
+
+def parse_vcards(text: str) -> list[ImportRow]:
+    """One row per card; a card vobject cannot read is an invalid row, the others go on."""
+    import vobject
+
+    blocks = split_cards(text)
+    if not blocks:
+        raise FileError("No contact cards were found: a vCard file has BEGIN:VCARD lines.")
+    rows = []
+    for position, (line, block) in enumerate(blocks, 1):
+        row = ImportRow(number=position)
+        try:
+            card = vobject.readOne(block)
+        except Exception as exc:  # vobject raises several kinds for broken input
+            row.error = f"The card starting on line {line} cannot be read ({_short(exc)})."
+            rows.append(row)
+            continue
+        try:
+            _fill_from_card(row, card)
+        except Exception as exc:
+            row.error = f"The card starting on line {line} cannot be read ({_short(exc)})."
+        rows.append(row)
+    return rows
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:120]
+
+
+def _text(value) -> str:
+    if isinstance(value, list | tuple):
+        return " ".join(str(v) for v in value if v).strip()
+    return str(value or "").strip()
+
+
+def _types(line) -> set[str]:
+    found = set()
+    for param in ("TYPE", "X-SERVICE-TYPE"):
+        for value in line.params.get(param, []):
+            found.update(v.strip().strip('"').lower() for v in value.split(","))
+    if line.singletonparams:
+        found.update(v.lower() for v in line.singletonparams)
+    return found
+
+
+def _label(types: set[str], line=None) -> str:
+    if line is not None and line.params.get("X-LABEL"):
+        return line.params["X-LABEL"][0].strip()[:40]
+    extra = sorted(t for t in types - _KNOWN_TYPES if re.fullmatch(r"[a-z][a-z0-9 _-]{0,39}", t))
+    return extra[0] if extra else ("work" if "work" in types else "home" if "home" in types
+                                   else "")
+
+
+def _fill_from_card(row: ImportRow, card) -> None:
+    contents = card.contents
+    fn = _text(contents["fn"][0].value) if "fn" in contents else ""
+    if not fn and "n" in contents:
+        n = contents["n"][0].value
+        if hasattr(n, "given"):
+            fn = " ".join(_text(p) for p in (n.prefix, n.given, n.additional, n.family, n.suffix)
+                          if _text(p))
+        else:
+            fn = " ".join(reversed([p for p in str(n).split(";") if p]))
+    row.name = " ".join(fn.split())
+    if "org" in contents:
+        org = contents["org"][0].value
+        row.company = _text(org[0] if isinstance(org, list | tuple) and org else org)
+    if "title" in contents:
+        row.title = _text(contents["title"][0].value)
+    if "adr" in contents:
+        adr = contents["adr"][0].value
+        city = getattr(adr, "city", "") or ""
+        country = getattr(adr, "country", "") or ""
+        row.location = ", ".join(_text(p) for p in (city, country) if _text(p))
+    notes = [_text(n.value) for n in contents.get("note", []) if _text(n.value)]
+    row.notes = "\n\n".join(notes)
+    for line in contents.get("categories", []):
+        value = line.value
+        names = value if isinstance(value, list | tuple) else str(value).split(",")
+        for name in names:
+            tag = " ".join(str(name).split())
+            if tag and tag.lower() != "mycontacts" and tag.lower() not in {
+                    t.lower() for t in row.tags}:
+                row.tags.append(tag)
+    for line in contents.get("email", []):
+        value = _text(line.value).removeprefix("mailto:")
+        if value:
+            row.handles.append(("key:email", value, _label(_types(line), line)))
+    for line in contents.get("tel", []):
+        value = _text(line.value).removeprefix("tel:")
+        if value:
+            types = _types(line)
+            key = "text_message" if types & {"text", "msg"} and "voice" not in types else "phone"
+            row.handles.append((f"key:{key}", value, _label(types, line)))
+    for line in contents.get("x-socialprofile", []) + contents.get("socialprofile", []):
+        _social(row, _text(line.value), _types(line), line.params.get("X-USER", [""])[0],
+                _label(set(), line))
+    for line in contents.get("url", []):
+        value = re.sub(r"\\([:,;\\])", r"\1", _text(line.value))  # Google writes https\://
+        key = _host_medium(value)
+        if key:
+            row.handles.append((f"key:{key}", value, ""))
+    for line in contents.get("impp", []) + contents.get("x-skype", []):
+        value = _text(line.value)
+        types = _types(line)
+        if value.lower().startswith("skype:") or "skype" in types or line.name == "X-SKYPE":
+            handle = value.split(":", 1)[1] if ":" in value else value
+            row.handles.append(("key:skype", handle.split("?")[0], _label(set(), line)))
+    for line in contents.get("x-twitter", []):
+        row.handles.append(("key:twitter", _text(line.value), ""))
+    for line in contents.get("x-rapport-channel", []):
+        medium = line.params.get("X-MEDIUM", line.params.get("MEDIUM", [""]))[0]
+        label = line.params.get("X-LABEL", [""])[0]
+        if medium and _text(line.value):
+            row.handles.append((f"name:{medium}", _text(line.value), label))
+    for line in contents.get("x-rapport-first-met", []):
+        medium = line.params.get("X-MEDIUM", line.params.get("MEDIUM", [""]))[0]
+        if medium:
+            row.origin_medium = f"name:{medium}"
+        raw = _text(line.value)
+        if raw:
+            try:
+                row.origin_date = date.fromisoformat(raw)
+            except ValueError:
+                row.error = f"X-RAPPORT-FIRST-MET: “{raw}” is not a date like 2010-11-22."
+
+
+def _host_medium(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url if "://" in url else "https://" + url)
+    host = parts.netloc.lower().split(":")[0].removeprefix("www.")
+    for suffix, key in _SOCIAL_HOSTS.items():
+        if host == suffix or host.endswith("." + suffix):
+            return key
+    return None
+
+
+def _social(row: ImportRow, value: str, types: set[str], user: str, label: str = "") -> None:
+    key = next((_SOCIAL_TYPES[t] for t in types if t in _SOCIAL_TYPES), None) or _host_medium(
+        value
+    )
+    if key is None or not (value or user):
+        return
+    if key == "skype":
+        value = user or value.split(":", 1)[-1].lstrip("/")
+    elif key == "twitter" and user and not value.startswith(("http", "@")):
+        value = user
+    row.handles.append((f"key:{key}", value or user, label))

@@ -1,0 +1,162 @@
+"""Generic CSV (with a column mapping) and vCard 3.0/4.0 imports."""
+
+from __future__ import annotations
+
+import pytest
+from fixtures.portability import (
+    VCARD3_APPLE,
+    VCARD3_GOOGLE,
+    VCARD4,
+    VCARD_BROKEN,
+    google_csv,
+    vcard_file,
+)
+from sqlalchemy import select
+
+from crm.extensions import db
+from crm.models import Contact, ImportKind, Medium, User
+from crm.portability import parsers
+from crm.portability.importer import ImportRefused
+from crm.portability.services import import_file
+
+
+def run(app, user, kind, data, **kwargs):
+    with app.app_context():
+        plan, result = import_file(db.session.get(User, user.id), kind, "file", data, **kwargs)
+        db.session.commit()
+        return plan, result
+
+
+def people(app, user):
+    with app.app_context():
+        return {
+            c.name: {"company": c.company, "title": c.title, "notes": c.notes,
+                     "tags": c.tag_names, "location": c.location,
+                     "channels": sorted((ch.medium.name, ch.value, ch.label)
+                                        for ch in c.channels)}
+            for c in db.session.scalars(select(Contact).where(Contact.owner_id == user.id))
+        }
+
+
+def test_google_csv_columns_are_guessed():
+    header, body = parsers.read_csv_table(google_csv().decode())
+    mapping = parsers.guess_mapping(header, [(5, "LinkedIn", "linkedin"), (4, "Twitter", "twitter")])
+
+    named = {header[i]: field for i, field in mapping.items()}
+    assert named == {
+        "Name": "name", "Given Name": "first_name", "Family Name": "last_name",
+        "Group Membership": "tags", "E-mail 1 - Value": "email", "Phone 1 - Value": "phone",
+        "Organization 1 - Name": "company", "Organization 1 - Title": "title",
+        "Notes": "notes", "Twitter": "medium:4",
+    }
+    assert [line for line, _ in body] == [2, 4, 5]  # Ada's notes hold a line break
+
+
+def test_csv_import_with_the_mapping(app, make_user, medium):
+    user = make_user()
+    header, _ = parsers.read_csv_table(google_csv().decode())
+    mapping = parsers.guess_mapping(header, [(medium("twitter").id, "Twitter", "twitter")])
+
+    plan, result = run(app, user, ImportKind.CSV, google_csv(), mapping=mapping,
+                       skip_invalid=True)
+
+    assert plan.invalid == [(5, "Phone “not a number”: That is not a phone number. Start with "
+                                "+ and the country code, e.g. +44 20 7946 0958.")]
+    assert result.created == 2
+    found = people(app, user)
+    ada = found["Ada Lovelace"]
+    assert ada["channels"] == [("Email", "ada.l@example.org", ""), ("Email", "ada@example.com", ""),
+                               ("Phone", "+442079460958", ""), ("Twitter", "@ada", "")]
+    assert ada["tags"] == ["Friends", "Math"]  # Google's "* myContacts" is not a tag
+    assert ada["notes"] == "Met at the Royal Society,\nloves poetry"
+    assert (ada["company"], ada["title"]) == ("Analytical Engines", "Mathematician")
+    assert "Grace Hopper" in found  # first and last name make the name
+
+
+def test_csv_with_semicolons_and_a_handle_column(app, make_user, medium, make_medium):
+    user = make_user()
+    mastodon = make_medium(user, "Mastodon")
+    data = b"Full name;Mastodon;Tags\nAda Lovelace;@ada@hachyderm.io;math; poetry\n"
+    header, _ = parsers.read_csv_table(data.decode())
+    mapping = parsers.guess_mapping(header, [(mastodon.id, "Mastodon", None)])
+    assert mapping == {0: "name", 1: f"medium:{mastodon.id}", 2: "tags"}
+
+    run(app, user, ImportKind.CSV, data, mapping=mapping)
+
+    assert people(app, user)["Ada Lovelace"]["channels"] == [("Mastodon", "@ada@hachyderm.io", "")]
+
+
+def test_vcards_from_google_apple_and_vcard4(app, make_user):
+    user = make_user()
+
+    plan, result = run(app, user, ImportKind.VCARD,
+                       vcard_file(VCARD3_GOOGLE, VCARD3_APPLE, VCARD4))
+
+    assert (result.created, plan.invalid) == (3, [])
+    found = people(app, user)
+    ada = found["Ada Lovelace"]
+    assert ada["company"] == "Analytical Engines, Ltd"
+    assert ada["notes"] == ("First programmer. This note is long enough that Google folds it "
+                            "over more than one line, with an escaped comma.")
+    assert ada["tags"] == ["Math"]
+    assert ada["channels"] == [("Email", "ada@example.com", "work"),
+                               ("LinkedIn", "https://www.linkedin.com/in/ada-lovelace", ""),
+                               ("Phone", "+442079460958", "")]
+    zoe = found["Zoë Ångström"]
+    assert (zoe["company"], zoe["title"]) == ("Ørsted A/S", "Ingeniør")
+    assert zoe["channels"] == [("Email", "zoe@example.dk", "home"),
+                               ("LinkedIn", "https://www.linkedin.com/in/zoe-angstrom", ""),
+                               ("Phone", "+4532123456", ""), ("Skype", "zoe.angstrom", ""),
+                               ("Twitter", "@zoe_a", "")]
+    grace = found["Grace Hopper"]
+    assert grace["tags"] == ["COBOL", "Navy"]
+    assert grace["notes"] == 'Coined "debugging".\nSecond line.'
+    assert ("Phone", "+12025550101", "") in grace["channels"]
+
+
+def test_a_bad_card_stops_the_import_unless_skipped(app, make_user, count):
+    user = make_user()
+    data = vcard_file(VCARD3_GOOGLE, VCARD_BROKEN)
+
+    with app.app_context(), pytest.raises(ImportRefused) as refused:
+        import_file(db.session.get(User, user.id), ImportKind.VCARD, "f.vcf", data)
+    assert refused.value.invalid == [(2, "Email “not-an-email”: That is not a valid email "
+                                         "address: An email address must have an @-sign.")]
+    assert count(Contact) == 0
+
+    plan, result = run(app, user, ImportKind.VCARD, data, skip_invalid=True)
+    assert (result.created, result.skipped) == (1, 1)
+
+
+def test_an_unreadable_card_is_an_invalid_row_and_the_others_still_read():
+    text = VCARD3_GOOGLE + "BEGIN:VCARD\r\nVERSION:3.0\r\nthis is not a property\r\nEND:VCARD\r\n"
+    rows = parsers.parse_vcards(text)
+    assert rows[0].name == "Ada Lovelace" and rows[0].error is None
+    assert rows[1].error.startswith("The card starting on line 15 cannot be read")
+
+
+def test_a_file_without_cards_is_refused():
+    with pytest.raises(parsers.FileError):
+        parsers.parse_vcards("Name,Email\n")
+
+
+def test_reimporting_vcards_matches_instead_of_duplicating(app, make_user, count):
+    user = make_user()
+    data = vcard_file(VCARD3_GOOGLE, VCARD3_APPLE, VCARD4)
+    run(app, user, ImportKind.VCARD, data)
+
+    plan, result = run(app, user, ImportKind.VCARD, data)
+
+    assert (result.created, result.unchanged) == (0, 3)
+    assert count(Contact, Contact.owner_id == user.id) == 3
+
+
+def test_a_medium_named_in_a_file_is_created_once(app, make_user, count):
+    user = make_user()
+    card = ("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ada\r\n"
+            "X-RAPPORT-CHANNEL;X-MEDIUM=Mastodon:@ada@hachyderm.io\r\nEND:VCARD\r\n")
+
+    plan, result = run(app, user, ImportKind.VCARD, (card + card.replace("Ada", "Bob")).encode())
+
+    assert result.mediums_created == ["Mastodon"]
+    assert count(Medium, Medium.owner_id == user.id) == 1

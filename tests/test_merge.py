@@ -1,0 +1,168 @@
+"""Likely duplicates and merging two contacts without losing anything."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import func, select
+from support import page_text
+
+from crm.extensions import db
+from crm.models import (
+    Contact,
+    ContactChannel,
+    Interaction,
+    Reminder,
+    ReminderKind,
+    ReminderStatus,
+    User,
+    interaction_participants,
+)
+from crm.models.reminder import OPEN_STATUSES
+from crm.portability.duplicates import find_duplicates, merge_contacts, name_key
+
+
+def add_channel(app, contact, medium, value):
+    with app.app_context():
+        db.session.add(ContactChannel(contact_id=contact.id, medium_id=medium.id, value=value))
+        db.session.commit()
+
+
+def pairs_of(app, user):
+    with app.app_context():
+        return {
+            frozenset((p.first.name, p.second.name)): p.reasons
+            for p in find_duplicates(db.session.get(User, user.id))
+        }
+
+
+def test_name_key_folds_accents_case_and_punctuation():
+    assert name_key("  Zoë  ÅNGSTRÖM ") == name_key("zoe angstrom")
+    assert name_key("O'Brien, Pat") == "o brien pat"
+
+
+def test_duplicates_by_handle_and_by_name(app, make_user, make_contact, medium):
+    user = make_user()
+    a = make_contact(user, name="Ada Lovelace")
+    b = make_contact(user, name="A. King")
+    add_channel(app, a, medium("email"), "ada@example.com")
+    add_channel(app, b, medium("email"), "ADA@example.com")
+    c = make_contact(user, name="Grace Hopper")
+    d = make_contact(user, name="Grace Hoper")
+    e = make_contact(user, name="Hopper Grace")
+    f = make_contact(user, name="Linus")
+    g = make_contact(user, name="Someone Else")
+    add_channel(app, f, medium("linkedin"), "https://www.linkedin.com/in/linus")
+    add_channel(app, g, medium("linkedin"), "https://www.linkedin.com/in/linus")
+    make_contact(user, name="Alan Turing")
+    other = make_user()
+    make_contact(other, name="Ada Lovelace")
+
+    found = pairs_of(app, user)
+
+    assert found[frozenset(("Ada Lovelace", "A. King"))] == ["Same email handle: ada@example.com"]
+    assert found[frozenset(("Grace Hopper", "Grace Hoper"))] == ["Similar names"]
+    assert found[frozenset(("Grace Hopper", "Hopper Grace"))] == ["Similar names"]
+    assert "Same linkedin handle" in found[frozenset(("Linus", "Someone Else"))][0]
+    assert not any("Alan Turing" in pair for pair in found)
+    del c, d, e
+
+
+def network(app, make_user, make_contact, make_interaction, make_reminder, medium):
+    user = make_user()
+    introducer = make_contact(user, name="Introducer")
+    keep = make_contact(user, name="Ada Lovelace", tags="math", keep_in_touch_days=30)
+    drop = make_contact(user, name="Ada King", company="Analytical Engines", tags="math, poetry",
+                        notes="Met at the Royal Society", introduced_by=introducer,
+                        origin_medium="twitter", origin_date=date(2009, 5, 1),
+                        keep_in_touch_days=14)
+    third = make_contact(user, name="Mary Somerville", introduced_by=drop)
+    add_channel(app, keep, medium("email"), "ada@example.com")
+    add_channel(app, drop, medium("email"), "ada@example.com")
+    add_channel(app, drop, medium("twitter"), "@ada")
+    shared = make_interaction(user, [keep, drop], medium_key="face_to_face",
+                              occurred_at=datetime(2025, 1, 1, tzinfo=UTC))
+    solo = make_interaction(user, [drop], medium_key="skype",
+                            occurred_at=datetime(2025, 3, 1, tzinfo=UTC))
+    group = make_interaction(user, [drop, third], medium_key="video_call",
+                             occurred_at=datetime(2025, 2, 1, tzinfo=UTC))
+    follow_up = make_reminder(user, local_date=date(2030, 1, 1), contact=drop,
+                              title="Send Ada the paper")
+    return user, keep, drop, third, introducer, (shared, solo, group), follow_up
+
+
+def test_merge_moves_everything_and_loses_nothing(
+        app, make_user, make_contact, make_interaction, make_reminder, medium, count):
+    user, keep, drop, third, introducer, (shared, solo, group), follow_up = network(
+        app, make_user, make_contact, make_interaction, make_reminder, medium)
+    interactions_before = count(Interaction)
+
+    with app.app_context():
+        moved = merge_contacts(db.session.get(User, user.id), db.session.get(Contact, keep.id),
+                               db.session.get(Contact, drop.id))
+        db.session.commit()
+
+    assert count(Contact, Contact.id == drop.id) == 0
+    assert count(Interaction) == interactions_before
+    assert moved["interactions"] == 2
+    with app.app_context():
+        kept = db.session.get(Contact, keep.id)
+        participations = db.session.execute(
+            select(interaction_participants.c.interaction_id, func.count())
+            .where(interaction_participants.c.contact_id == keep.id)
+            .group_by(interaction_participants.c.interaction_id)).all()
+        assert dict(participations) == {shared.id: 1, solo.id: 1, group.id: 1}
+        assert sorted((ch.medium.key, ch.value) for ch in kept.channels) == [
+            ("email", "ada@example.com"), ("twitter", "@ada")]
+        assert kept.tag_names == ["math", "poetry"]
+        assert kept.company == "Analytical Engines"  # filled from drop
+        assert kept.notes == "Met at the Royal Society"
+        assert (kept.origin_medium.key, kept.origin_date) == ("twitter", date(2009, 5, 1))
+        assert kept.introduced_by_id == introducer.id
+        assert kept.keep_in_touch_days == 14  # the closer cadence
+        assert db.session.get(Contact, third.id).introduced_by_id == keep.id
+        # Last interaction across both: the solo Skype call of March.
+        assert kept.last_interaction_id == solo.id
+        assert kept.last_interaction_at == datetime(2025, 3, 1, tzinfo=UTC)
+        assert db.session.get(Reminder, follow_up.id).contact_id == keep.id
+        open_kit = db.session.scalars(select(Reminder).where(
+            Reminder.contact_id == keep.id, Reminder.kind == ReminderKind.KEEP_IN_TOUCH,
+            Reminder.status.in_(OPEN_STATUSES))).all()
+        assert len(open_kit) == 1
+        assert open_kit[0].due_at == datetime(2025, 3, 15, tzinfo=UTC)  # 14 days after
+        assert db.session.scalar(select(func.count()).select_from(Reminder).where(
+            Reminder.status == ReminderStatus.CANCELLED, Reminder.kind ==
+            ReminderKind.KEEP_IN_TOUCH)) >= 1
+
+
+def test_merge_pages(app, client, auth, make_user, make_contact, make_interaction, make_reminder,
+                     medium, count):
+    user, keep, drop, *_ = network(app, make_user, make_contact, make_interaction,
+                                   make_reminder, medium)
+    auth.login_as(user)
+
+    listing = page_text(client.get("/duplicates").data)
+    assert "Ada Lovelace" in listing and "Same email handle: ada@example.com" in listing
+    page = client.get(f"/contacts/{keep.id}/merge?other={drop.id}")
+    assert page.status_code == 200
+    assert "Keep Ada Lovelace" in page_text(page.data)
+
+    response = client.post(f"/contacts/{keep.id}/merge",
+                           data={"other": str(drop.id), "keep": str(drop.id)})
+
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/contacts/{drop.id}")
+    assert count(Contact, Contact.id == keep.id) == 0  # the user chose to keep "Ada King"
+
+
+def test_merging_with_another_users_contact_is_404(client, auth, make_user, make_contact, count):
+    a, b = make_user(), make_user()
+    mine = make_contact(b, name="Mine")
+    theirs = make_contact(a, name="Theirs")
+    auth.login_as(b)
+
+    assert client.get(f"/contacts/{mine.id}/merge?other={theirs.id}").status_code == 404
+    assert client.post(f"/contacts/{mine.id}/merge",
+                       data={"other": str(theirs.id), "keep": str(mine.id)}).status_code == 404
+    assert client.get(f"/contacts/{mine.id}/merge").status_code == 404
+    assert count(Contact) == 2
