@@ -18,30 +18,49 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     load_config(app, test_config)
 
-    from crm import database, errors, templating
-    from crm.extensions import csrf, db, login_manager, migrate
+    from crm import database, errors, security, templating
+    from crm.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
     database.configure_engine_events()
     migrate.init_app(app, db, directory=str(_project_root() / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
+    limiter.init_app(app)
 
     from crm.auth.services import configure_login
 
     configure_login(login_manager)
 
     from crm.auth.views import bp as auth_bp
+    from crm.coaching.views import bp as coaching_bp
     from crm.contacts.views import bp as contacts_bp
     from crm.interactions.views import bp as interactions_bp
     from crm.main.views import bp as main_bp
     from crm.mediums.views import bp as mediums_bp
+    from crm.reminders.views import bp as reminders_bp
 
-    for bp in (main_bp, auth_bp, contacts_bp, interactions_bp, mediums_bp):
+    for bp in (
+        main_bp,
+        auth_bp,
+        contacts_bp,
+        interactions_bp,
+        mediums_bp,
+        reminders_bp,
+        coaching_bp,
+    ):
         app.register_blueprint(bp)
+
+    # Import/export, duplicates, leaving (crm/portability) and the REST API (crm/api).
+    from crm.api import register as register_api
+    from crm.portability.views import bp as portability_bp
+
+    app.register_blueprint(portability_bp)
+    register_api(app)
 
     errors.register(app)
     templating.register(app)
+    security.register(app)
 
     from crm.cli import register_commands
 

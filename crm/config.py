@@ -25,6 +25,43 @@ class Defaults:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
+    # Throttling of login and registration (Flask-Limiter). Use a shared storage such
+    # as redis://127.0.0.1:6379/0 when several web processes serve the app.
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_LIMIT_PER_IP = "20 per minute; 200 per hour"
+    LOGIN_LIMIT_PER_ACCOUNT = "5 per minute; 30 per hour"
+    REGISTER_LIMIT_PER_IP = "10 per hour"
+    # Production behind TLS: Secure cookies and HSTS. PROXY_FIX = number of proxies
+    # in front (trust their X-Forwarded-* headers).
+    HTTPS = False
+    PROXY_FIX = 0
+
+    # Links in emails point here.
+    BASE_URL = "http://127.0.0.1:5000"
+
+    # Reminder worker
+    REMINDER_DELIVERY_INTERVAL_SECONDS = 30
+    REMINDER_BATCH_SIZE = 200
+    REMINDER_LEASE_SECONDS = 300
+    REMINDER_LATE_AFTER_SECONDS = 300
+    REMINDER_LINK_MAX_AGE = 30 * 24 * 3600
+    WORKER_HEARTBEAT_SECONDS = 30
+    WORKER_STALE_AFTER_SECONDS = 600
+    DIGEST_INTERVAL_SECONDS = 60
+    KEEP_IN_TOUCH_SWEEP_SECONDS = 900
+    REAP_INTERVAL_SECONDS = 60
+
+    # Email (SMTP); no SMTP_HOST means in-app reminders only.
+    SMTP_HOST: str | None = None
+    SMTP_PORT = 587
+    SMTP_USER: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTP_TLS = "starttls"  # "starttls", "ssl" or "none"
+    SMTP_TIMEOUT_SECONDS = 20
+    MAIL_FROM = "Rapport <reminders@rapport.local>"
+    EMAIL_MAX_ATTEMPTS = 5
+    EMAIL_RETRY_BASE_SECONDS = 60
 
 
 def load_config(app: Flask, test_config: dict | None) -> None:

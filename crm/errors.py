@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -26,6 +29,21 @@ def problem(status: int, title: str, detail: str | None = None, **extra):
     return response
 
 
+def _retry_after() -> str | None:
+    """Seconds until the breached rate limit resets, when Flask-Limiter knows."""
+    from crm.extensions import limiter
+
+    current = limiter.current_limit
+    if current is None:
+        return None
+    return str(max(1, math.ceil(current.reset_at - time.time())))
+
+
+def _minutes(seconds: int) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 def register(app: Flask) -> None:
     """Install the handlers."""
 
@@ -48,6 +66,14 @@ def register(app: Flask) -> None:
     def http_error(error: HTTPException):
         if wants_problem_json():
             return problem(error.code or 500, error.name, error.description)
+        if error.code == 429:
+            retry = _retry_after()
+            wait = f" Try again in {_minutes(int(retry))}." if retry else " Try again later."
+            response = render_template(
+                "errors/error.html", code=429, title="Too many attempts",
+                message=f"{error.description}{wait} Nothing you entered was saved.",
+            )
+            return response, 429, ({"Retry-After": retry} if retry else {})
         messages = {
             403: ("Not allowed", "You do not have access to this page."),
             404: ("Not found", "There is nothing here, or it is not yours to see."),

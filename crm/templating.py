@@ -33,6 +33,13 @@ def localdate(value: datetime | date | None, fmt: str = "%-d %b %Y") -> str:
     return value.strftime(fmt)
 
 
+def localtime_for(value: datetime | None, user, fmt: str = "%-d %b %Y, %H:%M") -> str:
+    """Format a UTC datetime in a given user's zone (emails have no logged-in viewer)."""
+    if value is None:
+        return ""
+    return to_local(value, user.time_zone).strftime(fmt)
+
+
 def iso_local(value: datetime | None) -> str:
     """A machine-readable timestamp for <time datetime>."""
     return "" if value is None else value.isoformat()
@@ -54,5 +61,6 @@ def register(app: Flask) -> None:
     app.add_template_filter(localtime)
     app.add_template_filter(localdate)
     app.add_template_filter(iso_local)
+    app.add_template_filter(localtime_for)
     app.add_template_global(url_with)
     app.add_template_global(channel_href)

@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.security import check_password_hash
 
 from crm.auth import services
-from crm.auth.forms import LoginForm, PasswordForm, ProfileForm, RegisterForm
-from crm.extensions import db
+from crm.auth.forms import (
+    LoginForm,
+    PasswordForm,
+    ProfileForm,
+    RegisterForm,
+    ReminderSettingsForm,
+)
+from crm.api.forms import TokenForm
+from crm.api.tokens import list_tokens
+from crm.contacts.forms import ConfirmForm
+from crm.extensions import db, limiter
+from crm.reminders.services import regenerate_calendar_token
 
 bp = Blueprint("auth", __name__)
 
 
+def _account_key() -> str:
+    """Throttle key for login attempts on one account, whatever the IP."""
+    return "account:" + services.normalise_email(request.form.get("email", ""))[:254]
+
+
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["REGISTER_LIMIT_PER_IP"], methods=["POST"],
+               error_message="Too many new accounts from your network. Try again later.")
 def register():
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
@@ -34,6 +51,10 @@ def register():
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"],
+               error_message="Too many login attempts from your network.")
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], methods=["POST"],
+               key_func=_account_key, error_message="Too many login attempts for this account.")
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
@@ -64,6 +85,10 @@ def logout():
 def settings():
     profile = ProfileForm(obj=current_user, prefix="profile")
     password = PasswordForm(prefix="password")
+    reminders = ReminderSettingsForm(prefix="reminders")
+    if request.method == "GET":
+        reminders.email_mode.data = services.email_mode(current_user)
+        reminders.digest_hour.data = current_user.digest_hour
     status = 200
     if request.method == "POST" and request.form.get("action") == "profile":
         if profile.validate_on_submit():
@@ -88,6 +113,33 @@ def settings():
                 return redirect(url_for("auth.settings"))
         else:
             status = 422
+    elif request.method == "POST" and request.form.get("action") == "reminders":
+        if reminders.validate_on_submit():
+            services.update_reminder_settings(
+                current_user,
+                email_mode=reminders.email_mode.data,
+                digest_hour=reminders.digest_hour.data,
+            )
+            db.session.commit()
+            flash("Reminder settings saved.", "success")
+            return redirect(url_for("auth.settings"))
+        status = 422
+    elif request.method == "POST" and request.form.get("action") == "calendar":
+        if ConfirmForm().validate_on_submit():
+            regenerate_calendar_token(current_user)
+            db.session.commit()
+            flash("New calendar link created; the old one no longer works.", "success")
+            return redirect(url_for("auth.settings") + "#calendar")
+        status = 400
     elif request.method == "POST":
         status = 400
-    return render_template("auth/settings.html", profile=profile, password=password), status
+    return render_template(
+        "auth/settings.html",
+        profile=profile,
+        password=password,
+        reminders=reminders,
+        confirm=ConfirmForm(),
+        # API tokens, export, delete account (crm/api, crm/portability)
+        api_tokens=list_tokens(current_user),
+        token_form=TokenForm(prefix="token"),
+    ), status

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from flask import abort
 from sqlalchemy import Select, exists, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from crm.extensions import db
 from crm.models import (
@@ -61,6 +61,22 @@ def contacts_for(user: User) -> Select:
 def get_contact_or_404(user: User, contact_id: int) -> Contact:
     """One of the user's contacts, or 404."""
     contact = db.session.scalar(contacts_for(user).where(Contact.id == contact_id))
+    if contact is None:
+        abort(404)
+    return contact
+
+
+def get_contact_page_or_404(user: User, contact_id: int) -> Contact:
+    """A contact with what its page shows loaded up front: introducer, tags, channels."""
+    contact = db.session.scalar(
+        contacts_for(user)
+        .where(Contact.id == contact_id)
+        .options(
+            joinedload(Contact.introduced_by),
+            selectinload(Contact.tags),
+            selectinload(Contact.channels),
+        )
+    )
     if contact is None:
         abort(404)
     return contact
@@ -223,6 +239,7 @@ def create_contact(user: User, data: ContactData) -> Contact:
     _apply(user, contact, data)
     db.session.add(contact)
     db.session.flush()
+    _cadence_changed(user.id, contact)
     return contact
 
 
@@ -232,6 +249,13 @@ def update_contact(user: User, contact: Contact, data: ContactData) -> None:
         raise ValueError("introduction cycle")
     _apply(user, contact, data)
     db.session.flush()
+    _cadence_changed(user.id, contact)
+
+
+def _cadence_changed(owner_id: int, contact: Contact) -> None:
+    from crm.reminders.services import sync_keep_in_touch
+
+    sync_keep_in_touch(owner_id, [contact.id])
 
 
 def _introduces_back(contact: Contact, introducer: Contact) -> bool:
@@ -250,6 +274,7 @@ def set_archived(contact: Contact, archived: bool) -> None:
     """Archive or restore a contact; nothing about it is lost."""
     contact.archived_at = utcnow() if archived else None
     db.session.flush()
+    _cadence_changed(contact.owner_id, contact)
 
 
 def deletion_impact(contact: Contact) -> dict[str, int]:
@@ -341,9 +366,8 @@ def medium_path(contact: Contact) -> list[MediumUse]:
     medium_ids = {mid for mid, _, _ in rows}
     if contact.origin_medium_id:
         medium_ids.add(contact.origin_medium_id)
-    mediums = {
-        m.id: m for m in db.session.scalars(select(Medium).where(Medium.id.in_(medium_ids)))
-    }
+    # session.get serves mediums already loaded for this request without a query.
+    mediums = {mid: db.session.get(Medium, mid) for mid in medium_ids}
     uses: dict[int, MediumUse] = {}
     for mid, first, count in rows:
         uses[mid] = MediumUse(medium=mediums[mid], first_used=first, count=count)

@@ -9,8 +9,10 @@ from crm.contacts import services
 from crm.contacts.channels import ChannelError, normalise_channel
 from crm.contacts.forms import ChannelForm, ConfirmForm, ContactForm
 from crm.extensions import db
+from crm.insights.services import STRENGTH_EXPLANATION, contact_figures
 from crm.interactions.services import timeline
 from crm.mediums.services import get_medium_or_404, mediums_for
+from crm.reminders.services import open_reminders
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 
@@ -65,12 +67,18 @@ def _contact_form(contact=None) -> ContactForm:
     if contact is not None and contact.introduced_by is not None:
         ids = {c[0] for c in form.introduced_by.choices}
         if contact.introduced_by_id not in ids:  # an archived introducer stays selectable
-            form.introduced_by.choices.append((contact.introduced_by_id, contact.introduced_by.name))
+            form.introduced_by.choices.append(
+                (contact.introduced_by_id, contact.introduced_by.name)
+            )
     return form
 
 
 def _contact_data(form: ContactForm) -> services.ContactData:
-    origin = get_medium_or_404(current_user, form.origin_medium.data) if form.origin_medium.data else None
+    origin = (
+        get_medium_or_404(current_user, form.origin_medium.data)
+        if form.origin_medium.data
+        else None
+    )
     introducer = (
         services.get_contact_or_404(current_user, form.introduced_by.data)
         if form.introduced_by.data
@@ -107,11 +115,16 @@ def new():
 
 @bp.get("/<int:contact_id>")
 def show(contact_id: int):
-    contact = services.get_contact_or_404(current_user, contact_id)
+    contact = services.get_contact_page_or_404(current_user, contact_id)
     return _render_show(contact, ChannelForm())
 
 
 def _render_show(contact, channel_form: ChannelForm, status: int = 200):
+    # Loading every visible medium first lets the timeline, the path and the
+    # channels find their medium in the session instead of querying for it.
+    mediums = mediums_for(current_user)
+    if not channel_form.medium.choices:
+        channel_form.medium.choices = [(m.id, m.name) for m in mediums]
     newest_first = request.args.get("order", "newest") != "oldest"
     interactions = timeline(
         current_user,
@@ -120,8 +133,6 @@ def _render_show(contact, channel_form: ChannelForm, status: int = 200):
         page=_page_arg(),
         per_page=current_app.config["INTERACTIONS_PER_PAGE"],
     )
-    if not channel_form.medium.choices:
-        channel_form.medium.choices = [(m.id, m.name) for m in mediums_for(current_user)]
     page = render_template(
         "contacts/show.html",
         contact=contact,
@@ -130,6 +141,9 @@ def _render_show(contact, channel_form: ChannelForm, status: int = 200):
         path=services.medium_path(contact),
         channel_form=channel_form,
         confirm=ConfirmForm(),
+        reminders=open_reminders(current_user, contact=contact, limit=20),
+        figures=contact_figures(current_user.id, contact),
+        strength_explanation=STRENGTH_EXPLANATION,
     )
     return page, status
 

@@ -1,29 +1,98 @@
-"""Home: a landing page for visitors, the latest activity for users."""
+"""Home, health check, and what every page shows (unread count, worker banner)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from datetime import UTC, timedelta
+
+from flask import Blueprint, current_app, jsonify, render_template, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from crm.extensions import db
 from crm.interactions.services import recent_interactions
-from crm.models import Contact
+from crm.models import utcnow
+from crm.models.reminder import WorkerHeartbeat
 
 bp = Blueprint("main", __name__)
+
+
+def last_heartbeat():
+    """The most recent beat of any worker, or None."""
+    return db.session.scalar(select(func.max(WorkerHeartbeat.beat_at)))
+
+
+@bp.app_context_processor
+def page_globals():
+    """Unread notifications and whether reminders are paused, for the layout."""
+    if not current_user or not current_user.is_authenticated:
+        return {}
+    from crm.reminders.services import unread_count_query
+
+    # One round trip for both figures every page shows.
+    unread, beat = db.session.execute(
+        select(
+            unread_count_query(current_user).scalar_subquery(),
+            select(func.max(WorkerHeartbeat.beat_at)).scalar_subquery(),
+        )
+    ).one()
+    if beat is not None and beat.tzinfo is None:
+        beat = beat.replace(tzinfo=UTC)
+    stale_after = timedelta(seconds=current_app.config["WORKER_STALE_AFTER_SECONDS"])
+    return {
+        "unread_count": unread or 0,
+        "worker_paused": beat is None or utcnow() - beat > stale_after,
+        "worker_last_beat": beat,
+    }
 
 
 @bp.get("/")
 def home():
     if not current_user.is_authenticated:
         return render_template("main/landing.html")
-    contact_count = db.session.scalar(
-        select(func.count()).select_from(Contact).where(
-            Contact.owner_id == current_user.id, Contact.archived_at.is_(None)
-        )
-    )
+    from crm.coaching.services import notes_for_client
+    from crm.insights import presenters
+    from crm.insights import services as insights
+
+    now = utcnow()
+    fig = insights.network_figures([current_user.id], now=now)[current_user.id]
+    _, end_of_day = insights.today_bounds(current_user.time_zone, now)
     return render_template(
         "main/home.html",
-        recent=recent_interactions(current_user, limit=15),
-        contact_count=contact_count or 0,
+        view=presenters.build(fig, shared_only=False),
+        due=insights.due_and_overdue(current_user.id, now=now, tz_end_of_day=end_of_day),
+        now=now,
+        coaching_notes=notes_for_client(current_user, limit=5),
+        recent=recent_interactions(current_user, limit=8),
+        contact_href=lambda contact_id: url_for("contacts.show", contact_id=contact_id),
     )
+
+
+@bp.get("/ping")
+def ping():
+    """The cheapest response the app can give: the framework floor for benchmarks."""
+    return "pong", 200, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+@bp.get("/healthz")
+def healthz():
+    """For load balancers and monitoring: the database, and the workers' last heartbeat."""
+    body: dict = {"status": "ok"}
+    try:
+        db.session.execute(text("SELECT 1"))
+        body["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - report any database failure
+        db.session.rollback()
+        body["database"] = f"error: {exc.__class__.__name__}"
+        body["status"] = "error"
+        return jsonify(body), 503
+    beat = last_heartbeat()
+    stale_after = current_app.config["WORKER_STALE_AFTER_SECONDS"]
+    age = None if beat is None else (utcnow() - beat).total_seconds()
+    body["worker"] = {
+        "last_heartbeat": beat.isoformat() if beat else None,
+        "seconds_since_heartbeat": round(age, 1) if age is not None else None,
+        "status": "ok" if age is not None and age <= stale_after else "stale",
+    }
+    if body["worker"]["status"] != "ok":
+        body["status"] = "degraded"
+    return jsonify(body), 200

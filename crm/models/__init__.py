@@ -1,14 +1,44 @@
 """The data model: one module per entity."""
 
+from crm.models.api_token import ApiToken
+from crm.models.coaching import CoachingNote, CoachLink, CoachLinkStatus
 from crm.models.contact import Contact, ContactChannel, Tag, contact_tags
+from crm.models.import_job import ImportJob, ImportKind, ImportStatus
 from crm.models.interaction import Initiator, Interaction, interaction_participants
 from crm.models.medium import BUILTIN_MEDIUMS, Medium
+from crm.models.reminder import (
+    Delivery,
+    DeliveryChannel,
+    DeliveryStatus,
+    DigestRun,
+    Recurrence,
+    Reminder,
+    ReminderKind,
+    ReminderStatus,
+    WorkerHeartbeat,
+)
 from crm.models.types import UTCDateTime, utcnow
 from crm.models.user import User
 
 __all__ = [
+    "ApiToken",
+    "CoachLink",
+    "CoachLinkStatus",
+    "CoachingNote",
     "BUILTIN_MEDIUMS",
+    "Delivery",
+    "DeliveryChannel",
+    "DeliveryStatus",
+    "DigestRun",
+    "Recurrence",
+    "Reminder",
+    "ReminderKind",
+    "ReminderStatus",
+    "WorkerHeartbeat",
     "Contact",
+    "ImportJob",
+    "ImportKind",
+    "ImportStatus",
     "ContactChannel",
     "Initiator",
     "Interaction",

@@ -43,6 +43,8 @@ class Tag(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(TAG_MAX_LENGTH))
+    # Default keep-in-touch cadence for contacts with this tag and none of their own.
+    keep_in_touch_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class Contact(db.Model):

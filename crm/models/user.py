@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Integer, String
+from sqlalchemy import Boolean, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.extensions import db
@@ -22,7 +22,11 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     digest_hour: Mapped[int] = mapped_column(Integer, default=8)
+    # Email reminders: one email per reminder, or (digest_enabled) one daily digest.
     email_reminders: Mapped[bool] = mapped_column(Boolean, default=True)
+    digest_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Secret in the calendar-feed URL; regenerated from settings.
+    calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Bumped when the password changes so other sessions end.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     is_active_account: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -81,11 +81,23 @@ def page(browser):
                                   timezone_id="Europe/London")
     context.set_default_timeout(15000)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = watch(page)
     yield page
     context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not errors, f"Errors on the page: {errors}"
+
+
+def watch(page) -> list[str]:
+    """Collect JavaScript errors and Content-Security-Policy violations on a page."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: errors.append(msg.text)
+        if msg.type == "error" and "Content Security Policy" in msg.text
+        else None,
+    )
+    return errors
 
 
 def screenshot(page, name: str) -> None:

@@ -1,0 +1,132 @@
+"""Hardening: security headers, cookies, throttled login, size limits, and hostile input."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+from support import AuthActions, page_text
+
+from crm.extensions import db
+
+
+def test_every_page_carries_the_security_headers(client, logged_in):
+    for url in ("/", "/contacts", "/login", "/static/css/app.css", "/healthz", "/nowhere"):
+        response = client.get(url)
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp, url
+        assert "frame-ancestors 'none'" in csp
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "same-origin"
+        assert "Strict-Transport-Security" not in response.headers  # plain HTTP here
+
+
+def test_session_cookie_is_httponly_and_lax(client, auth, make_user):
+    make_user(email="cookie@example.com")
+    response = auth.login("cookie@example.com")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+
+
+@pytest.mark.app_config(HTTPS=True)
+def test_https_setting_adds_hsts_and_secure_cookies(app, make_user):
+    make_user(email="secure@example.com")
+    client = app.test_client()
+    response = AuthActions(client).login("secure@example.com", base_url="https://localhost")
+    assert "Secure" in response.headers["Set-Cookie"]
+    page = client.get("/login", base_url="https://localhost")
+    assert page.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+@pytest.mark.app_config(RATELIMIT_ENABLED=True, LOGIN_LIMIT_PER_ACCOUNT="3 per minute",
+                        LOGIN_LIMIT_PER_IP="1000 per minute")
+def test_login_is_throttled_per_account_with_a_clear_message(app, make_user):
+    make_user(email="target@example.com")
+    client = app.test_client()
+    for _ in range(3):
+        assert AuthActions(client).login("target@example.com", password="wrong guess!").status_code == 422
+    blocked = AuthActions(client).login("target@example.com", password="wrong guess!")
+    assert blocked.status_code == 429
+    assert int(blocked.headers["Retry-After"]) > 0
+    text = page_text(blocked.data)
+    assert "Too many login attempts for this account." in text and "Try again in" in text
+    # Even the right password waits: the account is throttled, not the guess.
+    assert AuthActions(client).login("target@example.com").status_code == 429
+    # Another account from the same address is not affected.
+    make_user(email="other@example.com")
+    assert AuthActions(client).login("other@example.com").status_code == 302
+
+
+@pytest.mark.app_config(RATELIMIT_ENABLED=True, LOGIN_LIMIT_PER_IP="4 per minute",
+                        LOGIN_LIMIT_PER_ACCOUNT="1000 per minute")
+def test_login_is_throttled_per_address_across_accounts(app):
+    client = app.test_client()
+    codes = [AuthActions(client).login(f"spray{i}@example.com", password="x" * 12).status_code
+             for i in range(6)]
+    assert codes[:4] == [422] * 4 and codes[4:] == [429, 429]
+
+
+@pytest.mark.app_config(RATELIMIT_ENABLED=True, REGISTER_LIMIT_PER_IP="2 per hour")
+def test_registration_is_throttled_per_address(app, count):
+    from crm.models import User
+
+    codes = [AuthActions(app.test_client()).register(f"new{i}@example.com").status_code
+             for i in range(3)]
+    assert codes == [302, 302, 429]
+    assert count(User) == 2
+
+
+@pytest.mark.app_config(MAX_CONTENT_LENGTH=1024 * 1024)
+def test_oversized_request_gets_a_clear_413_page(client, logged_in, count):
+    from crm.models import Contact
+
+    response = client.post("/contacts/new", data={"name": "Big", "notes": "x" * (2 * 1024 * 1024)})
+    assert response.status_code == 413
+    assert "larger than Rapport accepts" in page_text(response.data)
+    assert count(Contact) == 0
+
+
+# --- hostile input: never a 500, and nothing stored that validation rejected -------------
+
+text = st.one_of(
+    st.text(max_size=50),
+    st.text(alphabet=st.characters(min_codepoint=0x80, max_codepoint=0x10FFFF,
+                                   blacklist_categories=("Cs",)), max_size=30),
+    st.sampled_from(["", " ", "0", "-1", "99999999999999999999", "1e309", "NaN", "2026-02-30",
+                     "2026-11-26T25:61", "9999-12-31T23:59", "0001-01-01", "<script>x</script>",
+                     "' OR 1=1 --", "\x00", "a" * 5000, "None", "true", "../../etc/passwd"]),
+)
+FORMS = {
+    "/contacts/new": ["name", "company", "title", "location", "time_zone", "tags", "origin_medium",
+                      "origin_date", "introduced_by", "keep_in_touch_days", "notes", "is_private"],
+    "/interactions/new": ["medium", "occurred_at", "initiated_by", "participants", "summary",
+                          "notes", "follow_up_days", "follow_up_date", "follow_up_time"],
+    "/mediums": ["name"],
+    "/reminders/new": ["title", "contact", "local_date", "local_time", "recurrence", "notes"],
+    "/coaching": ["email", "share_notes"],
+    "/settings": ["action", "profile-name", "profile-time_zone", "password-current_password",
+                  "password-new_password", "password-confirm", "reminders-email_mode",
+                  "reminders-digest_hour"],
+}
+
+
+def _rows(app):
+    with app.app_context():
+        return {t.name: db.session.execute(select(t)).all() for t in db.metadata.sorted_tables
+                if t.name not in ("worker_heartbeats",)}
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(url=st.sampled_from(sorted(FORMS)), data=st.data())
+def test_hostile_form_input_never_errors_and_rejections_store_nothing(app, client, logged_in,
+                                                                      url, data):
+    fields = FORMS[url]
+    form = {name: data.draw(text, label=name) for name in fields
+            if data.draw(st.booleans(), label=f"send {name}")}
+    before = _rows(app)
+    response = client.post(url, data=form)
+    assert response.status_code < 500, (url, form, response.status_code)
+    if response.status_code >= 400:
+        assert _rows(app) == before, (url, form)
