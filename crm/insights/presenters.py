@@ -120,8 +120,9 @@ def build(fig: NetworkFigures, *, shared_only: bool, strengths_limit: int = 10,
     ) if any(c for _, c in reciprocity_rows) else None
 
     new_rows = list(fig.new_by_month.items())
-    new_chart = charts.bar_chart(
-        [(k, v, "#59a14f") for k, v in new_rows], title="New contacts per month",
+    new_chart = charts.stacked_columns(
+        [k for k, _ in new_rows], {0: [v for _, v in new_rows]}, {0: "#59a14f"},
+        {0: "New contacts"}, title="New contacts per month", height=180,
     ) if any(v for _, v in new_rows) else None
 
     strengths = fig.strengths[:strengths_limit]
