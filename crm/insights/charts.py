@@ -3,8 +3,6 @@ table holding the same numbers. Colours tell mediums apart and carry no order.""
 
 from __future__ import annotations
 
-import math
-import random
 from collections.abc import Sequence
 
 from markupsafe import Markup, escape
@@ -140,10 +138,14 @@ def heatmap(rows: Sequence[tuple[int, str]], cols: Sequence[tuple[int, str]],
 
 
 def network(nodes: dict[int, str], edges: Sequence[tuple[int, int]],
-            node_colours: dict[int, str], *, title: str, width: int = 640,
-            height: int = 420, seed: int = 7) -> Markup:
-    """Contacts as nodes, "introduced by" as arrows; a deterministic force layout."""
-    positions = _layout(list(nodes), edges, width, height, seed)
+            node_colours: dict[int, str], *, title: str, width: int = 640) -> Markup:
+    """Contacts as nodes, "introduced by" as arrows, drawn as a family tree.
+
+    Each contact has at most one introducer, so the introductions form a forest: the
+    people who introduced others sit on the top row and whom they introduced below,
+    level by level. The layout is linear in the number of nodes and deterministic.
+    """
+    positions, width, height = _tree_layout(nodes, edges, width)
     parts = [
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="16" refY="5" markerWidth="7" '
         'markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" '
@@ -167,49 +169,41 @@ def network(nodes: dict[int, str], edges: Sequence[tuple[int, int]],
     return _svg(width, height, title, "".join(parts))
 
 
+def _tree_layout(nodes, edges, width, row_height: int = 70, slot: int = 96):
+    """Place each tree's leaves left to right and every parent above its children."""
+    children: dict[int, list[int]] = {n: [] for n in nodes}
+    has_parent = set()
+    for child, parent in edges:
+        if child in nodes and parent in nodes and child != parent:
+            children[parent].append(child)
+            has_parent.add(child)
+    roots = sorted(n for n in nodes if n not in has_parent)
+    order: dict[int, float] = {}
+    depth: dict[int, int] = {}
+    next_leaf = [0]
+
+    def place(node: int, level: int, seen: frozenset) -> float:
+        depth[node] = level
+        kids = [k for k in sorted(children[node]) if k not in seen]
+        if not kids:
+            order[node] = next_leaf[0]
+            next_leaf[0] += 1
+            return order[node]
+        spots = [place(k, level + 1, seen | {node}) for k in kids]
+        order[node] = (spots[0] + spots[-1]) / 2
+        return order[node]
+
+    for root in roots:
+        place(root, 0, frozenset())
+    leaves = max(next_leaf[0], 1)
+    levels = max(depth.values(), default=0) + 1
+    width = max(width, leaves * slot)
+    step = width / leaves
+    positions = {
+        n: (step * (order[n] + 0.5), 30 + depth[n] * row_height) for n in order
+    }
+    return positions, width, 30 + (levels - 1) * row_height + 40
+
+
 def _short(name: str, limit: int = 16) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
-
-
-def _layout(ids, edges, width, height, seed):
-    """Fruchterman–Reingold with a fixed seed: the same network draws the same way."""
-    if not ids:
-        return {}
-    rng = random.Random(seed)
-    margin = 40
-    pos = {}
-    for i, node in enumerate(sorted(ids)):
-        angle = 2 * math.pi * i / len(ids)
-        pos[node] = [width / 2 + (width / 3) * math.cos(angle) + rng.uniform(-5, 5),
-                     height / 2 + (height / 3) * math.sin(angle) + rng.uniform(-5, 5)]
-    k = math.sqrt((width - 2 * margin) * (height - 2 * margin) / len(ids)) * 0.8
-    temperature = width / 8
-    for _ in range(120):
-        disp = {n: [0.0, 0.0] for n in ids}
-        for a_i, a in enumerate(ids):
-            for b in ids[a_i + 1:]:
-                dx, dy = pos[a][0] - pos[b][0], pos[a][1] - pos[b][1]
-                dist = math.hypot(dx, dy) or 0.01
-                force = k * k / dist
-                disp[a][0] += dx / dist * force
-                disp[a][1] += dy / dist * force
-                disp[b][0] -= dx / dist * force
-                disp[b][1] -= dy / dist * force
-        for a, b in edges:
-            if a not in pos or b not in pos:
-                continue
-            dx, dy = pos[a][0] - pos[b][0], pos[a][1] - pos[b][1]
-            dist = math.hypot(dx, dy) or 0.01
-            force = dist * dist / k
-            disp[a][0] -= dx / dist * force
-            disp[a][1] -= dy / dist * force
-            disp[b][0] += dx / dist * force
-            disp[b][1] += dy / dist * force
-        for n in ids:
-            dx, dy = disp[n]
-            length = math.hypot(dx, dy) or 0.01
-            step = min(length, temperature)
-            pos[n][0] = min(width - margin, max(margin, pos[n][0] + dx / length * step))
-            pos[n][1] = min(height - margin, max(margin, pos[n][1] + dy / length * step))
-        temperature *= 0.95
-    return {n: (p[0], p[1]) for n, p in pos.items()}
