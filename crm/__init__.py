@@ -28,6 +28,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
+    import crm.insights.cache  # noqa: F401  (registers the network-change listener)
     from crm.auth.services import configure_login
 
     configure_login(login_manager)

@@ -37,6 +37,9 @@ class Defaults:
     HTTPS = False
     PROXY_FIX = 0
 
+    # Cached dashboard and coach figures live at most this long (recency drifts).
+    INSIGHTS_CACHE_SECONDS = 900
+
     # Links in emails point here.
     BASE_URL = "http://127.0.0.1:5000"
 

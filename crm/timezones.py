@@ -14,21 +14,17 @@ def timezone_names() -> tuple[str, ...]:
 
 
 def is_valid_timezone(name: str | None) -> bool:
-    """Tell whether name is a known IANA zone."""
-    if not name:
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return name in timezone_names()
+    """Tell whether name is a known IANA zone (checked against the list, not the disk)."""
+    return bool(name) and name in timezone_names()
 
 
 def zone(name: str | None) -> ZoneInfo:
     """Return the zone, falling back to UTC for an unknown name."""
+    if not is_valid_timezone(name):
+        return ZoneInfo("UTC")
     try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return ZoneInfo("UTC")
 
 

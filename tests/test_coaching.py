@@ -292,15 +292,18 @@ def test_coach_page_query_count_does_not_grow_with_clients_data(app, make_user, 
     for c in clients:
         link(app, c, coach)
     http = as_user(app, coach)
-    small = _count_queries(app, http, "/coach")
+    small = _count_queries(app, http, "/coach")  # the figures are computed and cached
+    small_cached = _count_queries(app, http, "/coach")
     for i, c in enumerate(clients[:5]):
         people = [make_contact(c, name=f"P{i}-{j}", origin_medium="linkedin") for j in range(4)]
         for j, person in enumerate(people):
             make_interaction(c, person, ["phone", "skype", "twitter"][j % 3],
                              NOW - timedelta(days=j * 20))
-    large = _count_queries(app, http, "/coach")
+    large = _count_queries(app, http, "/coach")  # the changed clients are recomputed
+    large_cached = _count_queries(app, http, "/coach")
     assert len(large) == len(small), "\n".join(large)
-    assert len(large) <= 15, "\n".join(large)
+    assert len(large) <= 20, "\n".join(large)
+    assert len(large_cached) == len(small_cached) <= 10, "\n".join(large_cached)
 
 
 def test_dashboard_query_count_does_not_grow_with_interactions(app, make_user, make_contact,
@@ -311,9 +314,37 @@ def test_dashboard_query_count_does_not_grow_with_interactions(app, make_user, m
     make_interaction(user, people[0], "phone", NOW - timedelta(days=1))
     http = as_user(app, user)
     small = _count_queries(app, http, "/")
+    small_cached = _count_queries(app, http, "/")
     for i in range(40):
         make_interaction(user, people[i % 3], ["email", "skype", "face_to_face", "twitter"][i % 4],
                          NOW - timedelta(days=i * 9))
     large = _count_queries(app, http, "/")
+    large_cached = _count_queries(app, http, "/")
     assert len(large) == len(small), "\n".join(large)
-    assert len(large) <= 20, "\n".join(large)
+    assert len(large) <= 22, "\n".join(large)
+    assert len(large_cached) == len(small_cached) <= 14, "\n".join(large_cached)
+
+
+def test_cached_figures_follow_every_change(app, people, make_contact, make_interaction):
+    """The cache never shows a stale network: each change is visible on the next request."""
+    client_user, coach = people
+    ada = make_contact(client_user, name="Ada Lovelace")
+    make_interaction(client_user, ada, "phone", NOW - timedelta(days=2))
+    link(app, client_user, coach)
+    clara, colin = as_user(app, client_user), as_user(app, coach)
+    assert "Ada Lovelace" in page_text(colin.get(f"/coach/clients/{client_user.id}").data)
+    assert "1 interactions with contacts" in page_text(clara.get("/").data).replace(
+        "1interactions", "1 interactions")
+
+    clara.post(f"/contacts/{ada.id}/edit", data={"name": "Ada Lovelace", "is_private": "y"})
+    assert "Ada Lovelace" not in page_text(colin.get(f"/coach/clients/{client_user.id}").data)
+
+    make_interaction(client_user, ada, "skype", NOW - timedelta(days=1))
+    with app.app_context():
+        from crm.models import Interaction
+        first = db.session.scalar(select(Interaction.id).order_by(Interaction.id))
+    clara.post(f"/interactions/{first}/delete")
+    dashboard = clara.get("/").get_data(as_text=True)
+    assert ">Skype<" in dashboard or "Skype" in page_text(dashboard)
+    mix = page_text(dashboard).split("Medium mix")[1].split("Medium mix over")[0]
+    assert "Phone" not in mix and "Skype" in mix

@@ -6,6 +6,8 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.security import check_password_hash
 
+from crm.api.forms import TokenForm
+from crm.api.tokens import list_tokens
 from crm.auth import services
 from crm.auth.forms import (
     LoginForm,
@@ -14,8 +16,6 @@ from crm.auth.forms import (
     RegisterForm,
     ReminderSettingsForm,
 )
-from crm.api.forms import TokenForm
-from crm.api.tokens import list_tokens
 from crm.contacts.forms import ConfirmForm
 from crm.extensions import db, limiter
 from crm.reminders.services import regenerate_calendar_token

@@ -10,7 +10,7 @@ from crm.coaching import services
 from crm.coaching.forms import CoachingNoteForm, InviteCoachForm, ShareNotesForm
 from crm.contacts.forms import ConfirmForm
 from crm.extensions import db
-from crm.insights import presenters
+from crm.insights import cache, presenters
 from crm.insights import services as insights
 from crm.models import utcnow
 
@@ -108,7 +108,7 @@ def answer(link_id: int, answer: str):
 def clients():
     links = services.active_links_for_coach(current_user)
     client_ids = [link.client_id for link in links]
-    figures = insights.network_figures(client_ids, now=utcnow(), shared_only=True)
+    figures = cache.figures(client_ids, now=utcnow(), shared_only=True)
     mediums = insights.mediums_by_id(client_ids)
     views = [
         (link, presenters.build(figures[link.client_id], shared_only=True, strengths_limit=0,
@@ -122,7 +122,7 @@ def clients():
 @bp.get("/coach/clients/<int:client_id>")
 def client(client_id: int):
     link = services.active_link_or_404(current_user, client_id)
-    fig = insights.network_figures([client_id], now=utcnow(), shared_only=True)[client_id]
+    fig = cache.figures([client_id], now=utcnow(), shared_only=True)[client_id]
     return render_template(
         "coaching/client.html",
         link=link,
@@ -143,7 +143,7 @@ def add_note(client_id: int):
         db.session.commit()
         flash(f"Note saved; {link.client.name} sees it on their dashboard.", "success")
         return redirect(url_for(".client", client_id=client_id) + "#notes")
-    fig = insights.network_figures([client_id], now=utcnow(), shared_only=True)[client_id]
+    fig = cache.figures([client_id], now=utcnow(), shared_only=True)[client_id]
     return render_template(
         "coaching/client.html",
         link=link,

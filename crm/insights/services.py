@@ -139,9 +139,10 @@ def _participants_join(query):
 
 def network_figures(
     owner_ids: list[int], *, now: datetime | None = None, shared_only: bool = False,
-    months: int = 12,
+    months: int = 12, with_reminders: bool = True,
 ) -> dict[int, NetworkFigures]:
-    """Every figure for each owner, in a fixed number of queries."""
+    """Every figure for each owner, in a fixed number of queries (pages use the cached
+    crm.insights.cache.figures)."""
     now = now or utcnow()
     figures = {oid: NetworkFigures(owner_id=oid) for oid in owner_ids}
     if not owner_ids:
@@ -152,10 +153,16 @@ def network_figures(
     _breadth_origins_paths(figures, owner_ids, shared_only)
     _reciprocity(figures, owner_ids, shared_only)
     _new_contacts(figures, owner_ids, now, shared_only, months)
+    if with_reminders:
+        add_reminder_figures(figures, owner_ids, now=now, shared_only=shared_only)
+    return figures
+
+
+def add_reminder_figures(figures, owner_ids, *, now: datetime, shared_only: bool) -> None:
+    """Overdue follow-ups and lapsed cadences: they change with the clock, never cached."""
     _overdue_and_lapsed(figures, owner_ids, now, shared_only)
     for fig in figures.values():
         fig.cold.sort(key=lambda c: (-c.days, c.contact_id))
-    return figures
 
 
 def _contact_filter(owner_ids, shared_only: bool):

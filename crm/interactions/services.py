@@ -133,6 +133,9 @@ def delete_interactions(owner_id: int, ids: list[int]) -> None:
         .execution_options(synchronize_session=False)
     )
     db.session.expire_all()
+    from crm.insights.cache import mark_changed
+
+    mark_changed([owner_id])  # bulk deletes bypass the ORM's change tracking
     _contacts_changed(owner_id, touched)
 
 

@@ -50,11 +50,11 @@ def home():
     if not current_user.is_authenticated:
         return render_template("main/landing.html")
     from crm.coaching.services import notes_for_client
-    from crm.insights import presenters
+    from crm.insights import cache, presenters
     from crm.insights import services as insights
 
     now = utcnow()
-    fig = insights.network_figures([current_user.id], now=now)[current_user.id]
+    fig = cache.figures([current_user.id], now=now)[current_user.id]
     _, end_of_day = insights.today_bounds(current_user.time_zone, now)
     return render_template(
         "main/home.html",

@@ -123,6 +123,9 @@ def delete_medium(user: User, medium: Medium, move_to: Medium | None) -> None:
         )
     db.session.delete(medium)
     db.session.flush()
+    from crm.insights.cache import mark_changed
+
+    mark_changed([user.id])  # interactions and origins moved with bulk statements
 
 
 def ensure_builtin_mediums() -> None:

@@ -4,6 +4,7 @@ from crm.models.api_token import ApiToken
 from crm.models.coaching import CoachingNote, CoachLink, CoachLinkStatus
 from crm.models.contact import Contact, ContactChannel, Tag, contact_tags
 from crm.models.import_job import ImportJob, ImportKind, ImportStatus
+from crm.models.insight import InsightSnapshot
 from crm.models.interaction import Initiator, Interaction, interaction_participants
 from crm.models.medium import BUILTIN_MEDIUMS, Medium
 from crm.models.reminder import (
@@ -41,6 +42,7 @@ __all__ = [
     "ImportStatus",
     "ContactChannel",
     "Initiator",
+    "InsightSnapshot",
     "Interaction",
     "Medium",
     "Tag",

@@ -27,6 +27,9 @@ class User(UserMixin, db.Model):
     digest_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Secret in the calendar-feed URL; regenerated from settings.
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Bumped by every change to the user's contacts or interactions; cached figures
+    # computed at another version are stale (crm.insights.cache).
+    network_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Bumped when the password changes so other sessions end.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     is_active_account: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -199,5 +199,8 @@ def merge_contacts(user: User, keep: Contact, drop: Contact) -> dict[str, int]:
     db.session.flush()
     db.session.expire(keep)
     refresh_last_interaction([keep.id])
+    from crm.insights.cache import mark_changed
+
+    mark_changed([user.id])  # participants moved with bulk statements
     sync_keep_in_touch(user.id, [keep.id])
     return moved

@@ -416,6 +416,9 @@ def run_import(user: User, plan: ImportPlan, *, skip_invalid: bool = False) -> I
     db.session.flush()
     db.session.expire_all()
     _sync_cadences(user, tagged, tag_ids)
+    from crm.insights.cache import mark_changed
+
+    mark_changed([user.id])  # the bulk inserts above bypass the ORM's change tracking
     return result
 
 
