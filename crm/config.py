@@ -17,7 +17,7 @@ class Defaults:
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     SQLITE_BUSY_TIMEOUT_MS = 15000
     CONTACTS_PER_PAGE = 25
-    INTERACTIONS_PER_PAGE = 50
+    INTERACTIONS_PER_PAGE = 25
     PHONE_DEFAULT_REGION: str | None = None  # e.g. "GB" to accept national numbers
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     SESSION_COOKIE_HTTPONLY = True

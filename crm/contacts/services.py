@@ -160,7 +160,29 @@ def list_contacts(
         selectinload(Contact.tags),
         selectinload(Contact.last_interaction).selectinload(Interaction.medium),
     )
+    if q.strip():
+        # A search has no index to count with: fetch one row more than the page to
+        # know whether there is a next page, instead of counting every match.
+        return SearchPage(query, page=page, per_page=min(per_page, 100))
     return db.paginate(query, page=page, per_page=per_page, error_out=False, max_per_page=100)
+
+
+class SearchPage:
+    """A page of search results without a total: previous and next only."""
+
+    total = None
+
+    def __init__(self, query: Select, *, page: int, per_page: int):
+        self.page = max(page, 1)
+        rows = list(
+            db.session.scalars(query.limit(per_page + 1).offset((self.page - 1) * per_page))
+        )
+        self.items = rows[:per_page]
+        self.has_next = len(rows) > per_page
+        self.has_prev = self.page > 1
+        self.next_num = self.page + 1
+        self.prev_num = self.page - 1
+        self.pages = self.page + (1 if self.has_next else 0)
 
 
 def contact_choices(user: User, *, exclude_id: int | None = None) -> list[tuple[int, str]]:
@@ -348,13 +370,14 @@ def remove_channel(channel: ContactChannel) -> None:
     db.session.flush()
 
 
-def medium_path(contact: Contact) -> list[MediumUse]:
+def medium_path(contact: Contact, uses=None) -> list[MediumUse]:
     """Every medium this relationship has used, in the order it was first used.
 
     The origin ("first met on") is the first step when it is known. The order
-    is a fact about time; it grades no medium above another.
+    is a fact about time; it grades no medium above another. `uses`, when given, is
+    (medium id, first used, count) per medium from a query the caller ran already.
     """
-    rows = db.session.execute(
+    rows = uses if uses is not None else db.session.execute(
         select(Interaction.medium_id, func.min(Interaction.occurred_at), func.count())
         .join(
             interaction_participants,

@@ -126,23 +126,25 @@ def _render_show(contact, channel_form: ChannelForm, status: int = 200):
     if not channel_form.medium.choices:
         channel_form.medium.choices = [(m.id, m.name) for m in mediums]
     newest_first = request.args.get("order", "newest") != "oldest"
+    figures = contact_figures(current_user.id, contact)
     interactions = timeline(
         current_user,
         contact,
         newest_first=newest_first,
         page=_page_arg(),
         per_page=current_app.config["INTERACTIONS_PER_PAGE"],
+        total=sum(figures["mix"].values()),
     )
     page = render_template(
         "contacts/show.html",
         contact=contact,
         interactions=interactions,
         newest_first=newest_first,
-        path=services.medium_path(contact),
+        path=services.medium_path(contact, uses=figures["uses"]),
         channel_form=channel_form,
         confirm=ConfirmForm(),
         reminders=open_reminders(current_user, contact=contact, limit=20),
-        figures=contact_figures(current_user.id, contact),
+        figures=figures,
         strength_explanation=STRENGTH_EXPLANATION,
     )
     return page, status

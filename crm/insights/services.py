@@ -407,7 +407,8 @@ def introductions(owner_id: int, *, shared_only: bool = False, limit: int = 80):
 
 def contact_figures(user_id: int, contact: Contact, *, now: datetime | None = None,
                     shared_only: bool = False) -> dict:
-    """Strength, medium mix and reciprocity for one contact."""
+    """Strength, medium mix, reciprocity and first use per medium for one contact,
+    in one aggregate query."""
     now = now or utcnow()
     age_case = [
         (Interaction.occurred_at >= now - timedelta(days=days), weight)
@@ -421,17 +422,21 @@ def contact_figures(user_id: int, contact: Contact, *, now: datetime | None = No
         conditions.append(Interaction.is_private.is_(False))
     rows = db.session.execute(
         select(Interaction.medium_id, Interaction.initiated_by, func.count(),
-               func.sum(case(*age_case, else_=OLDER_WEIGHT)))
+               func.sum(case(*age_case, else_=OLDER_WEIGHT)), func.min(Interaction.occurred_at))
         .join(interaction_participants,
               interaction_participants.c.interaction_id == Interaction.id)
         .where(*conditions)
         .group_by(Interaction.medium_id, Interaction.initiated_by)
     ).all()
     mix: dict[int, int] = defaultdict(int)
+    first: dict[int, datetime] = {}
     reciprocity = {who.value: 0 for who in Initiator}
     weight = 0.0
-    for medium_id, initiated_by, count, w in rows:
+    for medium_id, initiated_by, count, w, earliest in rows:
         mix[medium_id] += count
+        earliest = _to_aware(earliest)
+        if medium_id not in first or earliest < first[medium_id]:
+            first[medium_id] = earliest
         key = initiated_by.value if isinstance(initiated_by, Initiator) else str(initiated_by)
         reciprocity[key] += count
         weight += float(w or 0)
@@ -441,6 +446,7 @@ def contact_figures(user_id: int, contact: Contact, *, now: datetime | None = No
         "mix": dict(mix),
         "reciprocity": reciprocity,
         "breadth": len(mix),
+        "uses": [(mid, first[mid], mix[mid]) for mid in mix],
     }
 
 

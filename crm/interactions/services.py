@@ -51,8 +51,12 @@ def get_interaction_or_404(user: User, interaction_id: int) -> Interaction:
 
 
 def timeline(user: User, contact: Contact, *, newest_first: bool = True, page: int = 1,
-             per_page: int = 50):
-    """A page of every interaction with this contact, on every medium, in time order."""
+             per_page: int = 50, total: int | None = None):
+    """A page of every interaction with this contact, on every medium, in time order.
+
+    Pass `total` when the caller has counted the interactions already: the page's own
+    count query would scan the owner's whole log on SQLite.
+    """
     order = (
         (Interaction.occurred_at.desc(), Interaction.id.desc())
         if newest_first
@@ -68,7 +72,11 @@ def timeline(user: User, contact: Contact, *, newest_first: bool = True, page: i
         .order_by(*order)
         .options(joinedload(Interaction.medium), selectinload(Interaction.participants))
     )
-    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+    if total is None:
+        return db.paginate(query, page=page, per_page=per_page, error_out=False)
+    pagination = db.paginate(query, page=page, per_page=per_page, error_out=False, count=False)
+    pagination.total = total
+    return pagination
 
 
 def recent_interactions(user: User, limit: int = 10) -> list[Interaction]:
