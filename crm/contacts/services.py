@@ -92,15 +92,18 @@ def get_contacts(user: User, ids: list[int]) -> list[Contact]:
 def search_condition(user: User, q: str):
     """Match a name, company, tag or channel handle containing q."""
     like = f"%{_escape_like(q.strip().lower())}%"
-    tag_match = exists().where(
-        contact_tags.c.contact_id == Contact.id,
-        contact_tags.c.tag_id == Tag.id,
-        Tag.owner_id == user.id,
-        func.lower(Tag.name).like(like, escape="\\"),
+    # Both subqueries are scoped to the user's own rows, so the database never
+    # scans other users' tags or handles to answer one user's search.
+    tag_match = Contact.id.in_(
+        select(contact_tags.c.contact_id)
+        .join(Tag, Tag.id == contact_tags.c.tag_id)
+        .where(Tag.owner_id == user.id, func.lower(Tag.name).like(like, escape="\\"))
     )
-    channel_match = exists().where(
-        ContactChannel.contact_id == Contact.id,
-        func.lower(ContactChannel.value).like(like, escape="\\"),
+    channel_match = Contact.id.in_(
+        select(ContactChannel.contact_id)
+        .join(Contact, Contact.id == ContactChannel.contact_id)
+        .where(Contact.owner_id == user.id,
+               func.lower(ContactChannel.value).like(like, escape="\\"))
     )
     return or_(
         func.lower(Contact.name).like(like, escape="\\"),
@@ -123,8 +126,12 @@ def list_contacts(
     archived: bool = False,
     page: int = 1,
     per_page: int = 25,
+    count_search: bool = True,
 ):
-    """A page of the user's contacts, with what the list shows eagerly loaded."""
+    """A page of the user's contacts, with what the list shows eagerly loaded.
+
+    With count_search=False a search page has no total, only previous and next
+    (counting every match costs as much as the search itself)."""
     query = contacts_for(user)
     query = query.where(
         Contact.archived_at.is_not(None) if archived else Contact.archived_at.is_(None)
@@ -148,19 +155,19 @@ def list_contacts(
     elif sort == "-name":
         query = query.order_by(func.lower(Contact.name).desc(), Contact.id.desc())
     elif sort == "last":
-        # Most recent first; never-contacted people last.
+        # Most recent first; never-contacted people last. Matches ix_contacts_owner_last.
         query = query.order_by(
-            Contact.last_interaction_at.is_(None), Contact.last_interaction_at.desc(), Contact.id
+            Contact.last_interaction_at.desc().nulls_last(), Contact.id.desc()
         )
     else:
         query = query.order_by(
-            Contact.last_interaction_at.is_(None), Contact.last_interaction_at.asc(), Contact.id
+            Contact.last_interaction_at.asc().nulls_last(), Contact.id.asc()
         )
     query = query.options(
         selectinload(Contact.tags),
         selectinload(Contact.last_interaction).selectinload(Interaction.medium),
     )
-    if q.strip():
+    if q.strip() and not count_search:
         # A search has no index to count with: fetch one row more than the page to
         # know whether there is a next page, instead of counting every match.
         return SearchPage(query, page=page, per_page=min(per_page, 100))
@@ -174,6 +181,7 @@ class SearchPage:
 
     def __init__(self, query: Select, *, page: int, per_page: int):
         self.page = max(page, 1)
+        self.per_page = per_page
         rows = list(
             db.session.scalars(query.limit(per_page + 1).offset((self.page - 1) * per_page))
         )

@@ -41,6 +41,7 @@ def index():
         archived=archived,
         page=_page_arg(),
         per_page=current_app.config["CONTACTS_PER_PAGE"],
+        count_search=False,
     )
     return render_template(
         "contacts/index.html",

@@ -121,8 +121,11 @@ def strength_score(weight: float) -> int:
 
 
 def _visible_interactions(owner_ids, shared_only: bool):
-    """Join of interactions with their participants, scoped to owners (and sharing)."""
-    conditions = [Interaction.owner_id.in_(owner_ids)]
+    """Join of interactions with their participants, scoped to owners (and sharing).
+
+    Both sides carry the owner filter so the planner never reads other users'
+    participant rows."""
+    conditions = [Interaction.owner_id.in_(owner_ids), Contact.owner_id.in_(owner_ids)]
     if shared_only:
         conditions += [Interaction.is_private.is_(False), Contact.is_private.is_(False)]
     return conditions

@@ -37,11 +37,12 @@ def _form(interaction=None) -> InteractionForm:
     form.medium.choices = [(None, "— Choose a medium —")] + [
         (m.id, m.name) for m in mediums_for(current_user)
     ]
-    choices = contact_choices(current_user)
-    if interaction is not None:
-        known = {cid for cid, _ in choices}
-        choices += [(c.id, c.name) for c in interaction.participants if c.id not in known]
-    form.participants.choices = choices
+    if request.method == "POST":
+        # Validating needs only the submitted people, not the whole network; the full
+        # list is built again only if the form has to be shown with an error.
+        form.participants.choices = _submitted_choices(interaction)
+    else:
+        form.participants.choices = _all_choices(interaction)
     if request.method == "GET":
         if interaction is None:
             form.occurred_at.data = _now_local()
@@ -53,6 +54,40 @@ def _form(interaction=None) -> InteractionForm:
             form.participants.data = [c.id for c in interaction.participants]
             form.initiated_by.data = interaction.initiated_by.value
     return form
+
+
+def _all_choices(interaction=None) -> list[tuple[int, str]]:
+    """Every active contact, plus an edited interaction's archived participants."""
+    choices = contact_choices(current_user)
+    if interaction is not None:
+        known = {cid for cid, _ in choices}
+        choices += [(c.id, c.name) for c in interaction.participants if c.id not in known]
+    return choices
+
+
+def _submitted_choices(interaction=None) -> list[tuple[int, str]]:
+    """The submitted participants that the user may choose (one query)."""
+    ids = []
+    for raw in request.form.getlist("participants")[:500]:
+        try:
+            ids.append(int(raw))
+        except ValueError:
+            continue
+    current = {c.id for c in interaction.participants} if interaction is not None else set()
+    return [
+        (c.id, c.name)
+        for c in get_contacts(current_user, ids)
+        if not c.is_archived or c.id in current
+    ]
+
+
+def _render_form(form: InteractionForm, interaction, contact, **extra):
+    """Show the form again, with the whole list of people to choose from."""
+    if request.method == "POST":
+        form.participants.choices = _all_choices(interaction)
+    status = 422 if form.errors else 200
+    return render_template("interactions/form.html", form=form, interaction=interaction,
+                           contact=contact, **extra), status
 
 
 def _data(form: InteractionForm) -> services.InteractionData:
@@ -123,9 +158,7 @@ def new():
             return redirect(url_for("contacts.show", contact_id=contact.id))
         first = interaction.participants[0]
         return redirect(_back(url_for("contacts.show", contact_id=first.id)))
-    status = 422 if form.errors else 200
-    return render_template("interactions/form.html", form=form, interaction=None,
-                           contact=contact), status
+    return _render_form(form, None, contact)
 
 
 @bp.route("/<int:interaction_id>/edit", methods=["GET", "POST"])
@@ -138,9 +171,7 @@ def edit(interaction_id: int):
         flash("Interaction saved.", "success")
         first = interaction.participants[0]
         return redirect(_back(url_for("contacts.show", contact_id=first.id)))
-    status = 422 if form.errors else 200
-    return render_template("interactions/form.html", form=form, interaction=interaction,
-                           contact=None, confirm=ConfirmForm()), status
+    return _render_form(form, interaction, None, confirm=ConfirmForm())
 
 
 @bp.post("/<int:interaction_id>/delete")

@@ -19,12 +19,9 @@ interaction_participants = Table(
     Column(
         "interaction_id", ForeignKey("interactions.id", ondelete="CASCADE"), primary_key=True
     ),
-    Column(
-        "contact_id",
-        ForeignKey("contacts.id", ondelete="CASCADE"),
-        primary_key=True,
-        index=True,
-    ),
+    Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
+    # Covering index for "this contact's interactions" (timelines, per-contact figures).
+    Index("ix_interaction_participants_contact_interaction", "contact_id", "interaction_id"),
 )
 
 
