@@ -4,6 +4,8 @@
 PYTHON ?= python3
 PORT ?= 5000
 PYTEST_ARGS ?=
+# Passed to bench/pages.py, e.g. BENCH_ARGS='--scale 0.05 --duration 3 --databases sqlite'
+BENCH_ARGS ?=
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -19,12 +21,13 @@ DEV_STAMP := $(VENV)/.installed-dev
 RUN_PROCESSES := 'web=$(CRM) run --host 127.0.0.1 --port $(PORT)' 'worker=$(CRM) worker'
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint clean
+.PHONY: help run test lint bench clean
 
 help:
 	@echo "make run     migrate, then serve on http://127.0.0.1:$(PORT) (PORT=...)"
 	@echo "make test    run the test suite (PYTEST_ARGS='-k name -x')"
 	@echo "make lint    ruff check"
+	@echo "make bench   reminder delivery and page benchmarks (BENCH_ARGS='--scale 0.05')"
 	@echo "make clean   remove $(VENV)"
 
 $(PY):
@@ -48,6 +51,13 @@ test: $(DEV_STAMP)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
+
+# Benchmarks print figures and write nothing to the repository. pages.py needs
+# PostgreSQL on 127.0.0.1:5432 for its second half (skipped when unreachable) and
+# uses wrk when installed (apt-get install wrk), else a Python load client.
+bench: $(DEV_STAMP)
+	$(PY) bench/deliver_reminders.py
+	$(PY) bench/pages.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV)
