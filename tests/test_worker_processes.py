@@ -8,19 +8,27 @@ CI sets. The database is made here with `crm db upgrade`, as a deployment makes 
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
+from processes import (
+    PG_ENV,
+    ROOT,
+    SECRET,
+    Processes,
+    crm_command,
+    log_of,
+    migrated_postgres_database,
+    process_env,
+    stop,
+    wait_until,
+)
 from sqlalchemy import func, insert, inspect, select, text, update
-from sqlalchemy.engine import make_url
 
 from crm import create_app
 from crm.extensions import db
@@ -35,56 +43,17 @@ from crm.models.reminder import (
     WorkerHeartbeat,
 )
 
-PG_ENV = "CRM_TEST_DATABASE_URL"
-ROOT = Path(__file__).resolve().parent.parent
-SECRET = "worker-process-test-secret"
-
 pytestmark = pytest.mark.skipif(
     not os.environ.get(PG_ENV),
     reason=f"needs PostgreSQL: set {PG_ENV} (CI sets it) to run real worker processes",
 )
 
 
-def crm_command() -> list[str]:
-    """The `crm` console script of this environment."""
-    script = Path(sys.executable).with_name("crm")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from crm.cli import main; main()"]
-
-
-def process_env(database_url: str, **settings) -> dict[str, str]:
-    """The environment of a `crm` subprocess: this one's, minus any CRM_/FLASK_ settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRM_", "FLASK_"))}
-    env.update({"CRM_DATABASE_URL": database_url, "CRM_SECRET_KEY": SECRET,
-                "PYTHONUNBUFFERED": "1"})
-    env.update({k: str(v) for k, v in settings.items()})
-    return env
-
-
 @pytest.fixture(scope="module")
 def database_url():
     """A fresh database migrated by `crm db upgrade`; dropped at the end."""
-    import psycopg
-
-    base = make_url(os.environ[PG_ENV])
-    name = f"rapport_workers_{os.getpid()}_{secrets.token_hex(4)}"
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    url = base.set(drivername="postgresql+psycopg", database=name).render_as_string(
-        hide_password=False
-    )
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        result = subprocess.run(  # noqa: S603 - our own console script
-            [*crm_command(), "db", "upgrade"], env=process_env(url), cwd=ROOT,
-            capture_output=True, text=True, timeout=120, check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+    with migrated_postgres_database("rapport_workers") as url:
         yield url
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -110,49 +79,8 @@ def pg_app(database_url, smtp_server):
 @pytest.fixture
 def processes(tmp_path):
     """Start `crm` subprocesses; whatever is still running at the end is killed."""
-    started: list[subprocess.Popen] = []
-
-    def start(args: list[str], env: dict[str, str], name: str) -> subprocess.Popen:
-        log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(  # noqa: S603 - our own console script
-            args, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, text=True,
-        )
-        proc.log_path = tmp_path / f"{name}.log"
-        proc.log_file = log
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        proc.log_file.close()
-
-
-def stop(proc: subprocess.Popen) -> int:
-    """SIGTERM, as a service manager stops the worker; the exit code."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
-
-
-def log_of(proc) -> str:
-    return Path(proc.log_path).read_text()
-
-
-def wait_until(condition, *, timeout: float, procs=(), what: str = "condition") -> None:
-    """Poll condition() until true; fail on the deadline or if a process exits early."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        for proc in procs:
-            assert proc.poll() is None, f"worker exited early:\n{log_of(proc)[-3000:]}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+    with Processes(tmp_path) as group:
+        yield group.start
 
 
 def wait_for_beats_after(app, moment, workers: int, procs) -> None:

@@ -171,6 +171,17 @@ def refresh_last_interaction(contact_ids) -> None:
     ids = list(set(contact_ids))
     if not ids:
         return
+    # Lock the contacts first, in id order, so two nodes logging for the same contact
+    # at once recompute one after the other and the later commit sees the earlier
+    # one's interaction. FOR NO KEY UPDATE: a plain FOR UPDATE would conflict with the
+    # key-share locks taken by inserting interaction_participants rows (deadlocks).
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            select(Contact.id)
+            .where(Contact.id.in_(ids))
+            .order_by(Contact.id)
+            .with_for_update(key_share=True)
+        )
     ranked = (
         select(
             interaction_participants.c.contact_id.label("contact_id"),
