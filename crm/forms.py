@@ -8,6 +8,13 @@ from wtforms.validators import ValidationError
 from crm.timezones import is_valid_timezone, timezone_names
 
 
+def optional_int(value):
+    """Coerce a select's value to an int, or None for the blank choice."""
+    if value in (None, "", "None"):
+        return None
+    return int(value)
+
+
 def strip_filter(value):
     """Strip surrounding white space from submitted text."""
     return value.strip() if isinstance(value, str) else value

@@ -7,14 +7,8 @@ from wtforms import BooleanField, DateField, IntegerField, SelectField, StringFi
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from crm.contacts.services import parse_tags
-from crm.forms import TimeZoneField, strip_filter
+from crm.forms import TimeZoneField, optional_int, strip_filter
 from crm.models.contact import TAG_MAX_LENGTH
-
-
-def _optional_int(value):
-    if value in (None, "", "None"):
-        return None
-    return int(value)
 
 
 class ContactForm(FlaskForm):
@@ -32,9 +26,9 @@ class ContactForm(FlaskForm):
         filters=[strip_filter],
         description="Separate tags with commas, e.g. conference, design, Berlin",
     )
-    origin_medium = SelectField("First met on", coerce=_optional_int, validate_choice=False)
+    origin_medium = SelectField("First met on", coerce=optional_int, validate_choice=False)
     origin_date = DateField("First met date", validators=[Optional()])
-    introduced_by = SelectField("Introduced by", coerce=_optional_int, validate_choice=False)
+    introduced_by = SelectField("Introduced by", coerce=optional_int, validate_choice=False)
     keep_in_touch_days = IntegerField(
         "Keep in touch every (days)",
         validators=[Optional(), NumberRange(min=1, max=3650, message="Between 1 and 3650 days.")],
@@ -62,7 +56,7 @@ class ContactForm(FlaskForm):
 
 
 class ChannelForm(FlaskForm):
-    medium = SelectField("Medium", coerce=_optional_int, validate_choice=False)
+    medium = SelectField("Medium", coerce=optional_int, validate_choice=False)
     value = StringField(
         "Handle, address or number",
         filters=[strip_filter],

@@ -30,12 +30,12 @@ log = logging.getLogger(__name__)
 _TRACKED = (Contact, Interaction, Tag)
 
 
-def mark_changed(owner_ids) -> None:
+def mark_changed(owner_ids, session: Session | None = None) -> None:
     """Make every cached figure of these owners stale (inside the caller's transaction)."""
     ids = sorted({i for i in owner_ids if i is not None})
     if not ids:
         return
-    db.session.connection().execute(
+    (session or db.session).connection().execute(
         update(User.__table__)
         .where(User.__table__.c.id.in_(ids))
         .values(network_version=User.__table__.c.network_version + 1)
@@ -51,13 +51,7 @@ def _network_changed(session: Session, flush_context) -> None:
     for obj in session.dirty:
         if isinstance(obj, _TRACKED) and session.is_modified(obj, include_collections=True):
             owners.add(obj.owner_id)
-    ids = sorted(o for o in owners if o is not None)
-    if ids:
-        session.connection().execute(
-            update(User.__table__)
-            .where(User.__table__.c.id.in_(ids))
-            .values(network_version=User.__table__.c.network_version + 1)
-        )
+    mark_changed(owners, session)
 
 
 def figures(owner_ids: list[int], *, now: datetime | None = None,

@@ -19,19 +19,13 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
-from crm.forms import strip_filter
+from crm.forms import optional_int, strip_filter
 from crm.models import Initiator
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 
 
-def _optional_int(value):
-    if value in (None, "", "None"):
-        return None
-    return int(value)
-
-
 class InteractionForm(FlaskForm):
-    medium = SelectField("Medium", coerce=_optional_int, validate_choice=False)
+    medium = SelectField("Medium", coerce=optional_int, validate_choice=False)
     occurred_at = DateTimeLocalField(
         "When",
         format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],

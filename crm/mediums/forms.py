@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from crm.forms import strip_filter
+from crm.forms import optional_int, strip_filter
 
 
 class MediumForm(FlaskForm):
@@ -21,7 +21,7 @@ class MediumForm(FlaskForm):
 class DeleteMediumForm(FlaskForm):
     move_to = SelectField(
         "Move its interactions to",
-        coerce=lambda v: int(v) if v not in (None, "", "None") else None,
+        coerce=optional_int,
         validate_choice=False,
     )
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
-from crm.models.types import UTCDateTime, utcnow
+from crm.models.types import UTCDateTime, str_enum, utcnow
 from crm.models.user import User
 
 
@@ -34,8 +34,7 @@ class CoachLink(db.Model):
     coach_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     coach_email: Mapped[str] = mapped_column(String(254))
     status: Mapped[CoachLinkStatus] = mapped_column(
-        Enum(CoachLinkStatus, name="coach_link_status", native_enum=False, length=20,
-             values_callable=lambda e: [m.value for m in e]),
+        str_enum(CoachLinkStatus, "coach_link_status"),
         default=CoachLinkStatus.INVITED,
     )
     share_notes: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.extensions import db
-from crm.models.types import UTCDateTime, utcnow
+from crm.models.types import UTCDateTime, str_enum, utcnow
 
 
 class ImportKind(enum.StrEnum):
@@ -37,12 +37,10 @@ class ImportJob(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     kind: Mapped[ImportKind] = mapped_column(
-        Enum(ImportKind, name="import_kind", native_enum=False, length=20,
-             values_callable=lambda e: [m.value for m in e])
+        str_enum(ImportKind, "import_kind")
     )
     status: Mapped[ImportStatus] = mapped_column(
-        Enum(ImportStatus, name="import_status", native_enum=False, length=20,
-             values_callable=lambda e: [m.value for m in e]),
+        str_enum(ImportStatus, "import_status"),
         default=ImportStatus.PREVIEW,
     )
     filename: Mapped[str] = mapped_column(String(255), default="")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, Enum, ForeignKey, Index, String, Table, Text
+from sqlalchemy import Boolean, Column, ForeignKey, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
 from crm.models.contact import Contact
 from crm.models.medium import Medium
-from crm.models.types import UTCDateTime, utcnow
+from crm.models.types import UTCDateTime, str_enum, utcnow
 
 interaction_participants = Table(
     "interaction_participants",
@@ -46,8 +46,7 @@ class Interaction(db.Model):
     medium_id: Mapped[int] = mapped_column(ForeignKey("mediums.id"), index=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     initiated_by: Mapped[Initiator] = mapped_column(
-        Enum(Initiator, name="initiator", native_enum=False, length=10,
-             values_callable=lambda e: [m.value for m in e]),
+        str_enum(Initiator, "initiator", length=10),
         default=Initiator.ME,
     )
     summary: Mapped[str] = mapped_column(String(200))

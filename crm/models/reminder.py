@@ -7,7 +7,6 @@ from datetime import date, datetime, time
 
 from sqlalchemy import (
     Date,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -20,13 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
 from crm.models.contact import Contact
-from crm.models.types import UTCDateTime, utcnow
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(
-        cls, name=name, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]
-    )
+from crm.models.types import UTCDateTime, str_enum, utcnow
 
 
 class ReminderKind(enum.StrEnum):
@@ -95,11 +88,11 @@ class Reminder(db.Model):
     interaction_id: Mapped[int | None] = mapped_column(
         ForeignKey("interactions.id", ondelete="SET NULL"), index=True
     )
-    kind: Mapped[ReminderKind] = mapped_column(_enum(ReminderKind, "reminder_kind"))
+    kind: Mapped[ReminderKind] = mapped_column(str_enum(ReminderKind, "reminder_kind"))
     title: Mapped[str] = mapped_column(String(200))
     notes: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[ReminderStatus] = mapped_column(
-        _enum(ReminderStatus, "reminder_status"), default=ReminderStatus.PENDING
+        str_enum(ReminderStatus, "reminder_status"), default=ReminderStatus.PENDING
     )
     # The next (or current) occurrence, in UTC.
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -107,7 +100,7 @@ class Reminder(db.Model):
     local_time: Mapped[time | None] = mapped_column(Time)
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     recurrence: Mapped[Recurrence] = mapped_column(
-        _enum(Recurrence, "recurrence"), default=Recurrence.NONE
+        str_enum(Recurrence, "recurrence"), default=Recurrence.NONE
     )
     # The local date of the first occurrence: monthly and yearly rules keep its day.
     anchor_date: Mapped[date | None] = mapped_column(Date)
@@ -145,10 +138,10 @@ class Delivery(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     reminder_id: Mapped[int] = mapped_column(ForeignKey("reminders.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    channel: Mapped[DeliveryChannel] = mapped_column(_enum(DeliveryChannel, "delivery_channel"))
+    channel: Mapped[DeliveryChannel] = mapped_column(str_enum(DeliveryChannel, "delivery_channel"))
     occurrence: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[DeliveryStatus] = mapped_column(
-        _enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.PENDING
+        str_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.PENDING
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -174,7 +167,7 @@ class DigestRun(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     local_date: Mapped[date] = mapped_column(Date)
     status: Mapped[DeliveryStatus] = mapped_column(
-        _enum(DeliveryStatus, "digest_status"), default=DeliveryStatus.PENDING
+        str_enum(DeliveryStatus, "digest_status"), default=DeliveryStatus.PENDING
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, RadioField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from crm.forms import strip_filter
+from crm.forms import optional_int, strip_filter
 from crm.models.reminder import Recurrence
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 
@@ -19,11 +19,6 @@ RECURRENCE_LABELS = {
 }
 
 
-def _optional_int(value):
-    if value in (None, "", "None"):
-        return None
-    return int(value)
-
 
 class ReminderForm(FlaskForm):
     title = StringField(
@@ -31,7 +26,7 @@ class ReminderForm(FlaskForm):
         filters=[strip_filter],
         validators=[DataRequired(message="Say what the reminder is for."), Length(max=200)],
     )
-    contact = SelectField("About", coerce=_optional_int, validate_choice=False)
+    contact = SelectField("About", coerce=optional_int, validate_choice=False)
     local_date = DateField("Date", validators=[DataRequired(message="Choose a date.")])
     local_time = TimeField("Time", default=DEFAULT_LOCAL_TIME,
                            validators=[DataRequired(message="Choose a time.")])
@@ -70,7 +65,7 @@ class SnoozeForm(FlaskForm):
 class DoneForm(FlaskForm):
     """Done, optionally logging the interaction in the same step ("done — called them")."""
 
-    medium = SelectField("Log it as", coerce=_optional_int, validate_choice=False)
+    medium = SelectField("Log it as", coerce=optional_int, validate_choice=False)
     summary = StringField("Summary", filters=[strip_filter], validators=[Length(max=200)])
 
     def validate_medium(self, field):
