@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 from sqlalchemy import select
-from support import form_values, page_text
+from support import form_values, order_in, page_text
 
 from crm.extensions import db
 from crm.models import BUILTIN_MEDIUMS, Contact, Interaction
@@ -320,3 +320,34 @@ def test_after_logging_go_to_next_only_when_local(client, people, medium, frozen
     )
 
     assert response.headers["Location"] == (expected or f"/contacts/{ada.id}")
+
+
+def test_edited_time_reorders_the_contact_timeline_and_its_api(
+    app, client, logged_in, people, make_interaction, medium, frozen
+):
+    """The timeline walks the participants' copy of occurred_at, kept by triggers: an
+    edited time moves the interaction on every participant's timeline."""
+    ada, grace = people
+    make_interaction(logged_in, [ada], occurred_at=datetime(2026, 6, 10, tzinfo=UTC),
+                     summary="Orchard walk")
+    moved = make_interaction(logged_in, [ada, grace],
+                             occurred_at=datetime(2026, 6, 20, tzinfo=UTC), summary="Kettle chat")
+    make_interaction(logged_in, [ada], occurred_at=datetime(2026, 6, 1, tzinfo=UTC),
+                     summary="Quarry call")
+    assert order_in(client.get(f"/contacts/{ada.id}").data,
+                    ["Kettle chat", "Orchard walk", "Quarry call"]) == ["Kettle chat", "Orchard walk", "Quarry call"]
+
+    client.post(f"/interactions/{moved.id}/edit",
+                data=_form(medium("email").id, [ada, grace], when="2026-05-01T00:00",
+                           summary="Kettle chat"))
+
+    assert order_in(client.get(f"/contacts/{ada.id}").data,
+                    ["Kettle chat", "Orchard walk", "Quarry call"]) == ["Orchard walk", "Quarry call", "Kettle chat"]
+    with app.app_context():
+        when = db.session.get(Interaction, moved.id).occurred_at
+        times = db.session.execute(
+            select(participants.c.contact_id, participants.c.occurred_at)
+            .where(participants.c.interaction_id == moved.id)
+        ).all()
+    assert when < datetime(2026, 5, 2, tzinfo=UTC)
+    assert sorted(times) == [(ada.id, when), (grace.id, when)]

@@ -5,17 +5,25 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, insert, inspect, select, update
 from sqlalchemy.engine import make_url
 
 from crm import create_app
 from crm.extensions import db
-from crm.models import BUILTIN_MEDIUMS, Medium
+from crm.models import (
+    BUILTIN_MEDIUMS,
+    Contact,
+    Interaction,
+    Medium,
+    User,
+    interaction_participants,
+)
 
 PG_ENV = "CRM_TEST_DATABASE_URL"
 
@@ -76,4 +84,48 @@ def test_the_comparison_notices_a_schema_that_drifted(empty_database):
         with db.engine.begin() as connection:
             connection.exec_driver_sql("DROP INDEX ix_contacts_owner_last")
         assert any("ix_contacts_owner_last" in str(diff) for diff in _differences())
+        db.engine.dispose()
+
+
+def test_participant_times_are_backfilled_and_kept_by_the_migrated_triggers(empty_database):
+    """0007 copies occurred_at into existing participant rows, and its triggers keep the
+    copy for rows written later by any statement, not only by the app's services."""
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL": empty_database, "TESTING": True})
+    p = interaction_participants
+
+    def interaction(id_, when):
+        return insert(Interaction.__table__).values(
+            id=id_, owner_id=1, medium_id=phone, occurred_at=when, initiated_by="me",
+            summary=f"Interaction {id_}", notes="", is_private=False)
+
+    def times():
+        rows = db.session.execute(select(p.c.interaction_id, p.c.occurred_at)
+                                  .order_by(p.c.interaction_id)).all()
+        db.session.rollback()
+        return rows
+
+    with app.app_context():
+        upgrade(revision="0006")
+        phone = db.session.scalar(select(Medium.id).where(Medium.key == "phone"))
+        db.session.rollback()
+        with db.engine.begin() as connection:
+            connection.execute(insert(User.__table__).values(
+                id=1, email="a@example.com", name="A", password_hash="x"))
+            connection.execute(insert(Contact.__table__).values(id=1, owner_id=1, name="Ada"))
+            connection.execute(interaction(1, datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)))
+            connection.execute(insert(p).values(interaction_id=1, contact_id=1))
+        upgrade()
+        assert times() == [(1, datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC))]
+
+        with db.engine.begin() as connection:
+            connection.execute(interaction(2, datetime(2026, 3, 1, tzinfo=UTC)))
+            connection.execute(insert(p).values(interaction_id=2, contact_id=1))
+            connection.execute(update(Interaction.__table__).where(Interaction.id == 1)
+                               .values(occurred_at=datetime(2025, 12, 31, 23, tzinfo=UTC)))
+        assert times() == [(1, datetime(2025, 12, 31, 23, tzinfo=UTC)),
+                           (2, datetime(2026, 3, 1, tzinfo=UTC))]
+
+        downgrade(revision="0006")
+        assert "occurred_at" not in {
+            c["name"] for c in inspect(db.engine).get_columns("interaction_participants")}
         db.engine.dispose()

@@ -565,16 +565,15 @@ def list_interactions(query):
     q = interactions.interactions_for(_user())
     if query["contact_id"] is not None:
         contact = contacts.get_contact_or_404(_user(), query["contact_id"])
-        q = q.join(interaction_participants,
-                   interaction_participants.c.interaction_id == Interaction.id).where(
-            interaction_participants.c.contact_id == contact.id)
+        q = interactions.with_contact(q, contact.id)
     if query["medium_id"] is not None:
         q = q.where(Interaction.medium_id == query["medium_id"])
     if query["since"] is not None:
         q = q.where(Interaction.occurred_at >= query["since"])
     if query["until"] is not None:
         q = q.where(Interaction.occurred_at < query["until"])
-    q = q.order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
+    if query["contact_id"] is None:  # with_contact orders a contact's interactions
+        q = q.order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
     page = db.paginate(q, page=query["page"] or 1, per_page=query["per_page"] or 25,
                        error_out=False, max_per_page=100)
     people = _participants([i.id for i in page.items])

@@ -9,6 +9,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from crm.auth.services import normalise_email
 from crm.extensions import db
+from crm.interactions.services import with_contact
 from crm.models import (
     CoachingNote,
     CoachLink,
@@ -16,7 +17,6 @@ from crm.models import (
     Contact,
     Interaction,
     User,
-    interaction_participants,
     utcnow,
 )
 
@@ -231,18 +231,12 @@ def shared_contact_or_404(link: CoachLink, contact_id: int) -> Contact:
 
 def shared_timeline(link: CoachLink, contact: Contact, *, page: int = 1, per_page: int = 50):
     """The contact's interactions the client shares: never private ones."""
-    query = (
-        select(Interaction)
-        .join(interaction_participants,
-              interaction_participants.c.interaction_id == Interaction.id)
-        .where(
-            Interaction.owner_id == link.client_id,
-            interaction_participants.c.contact_id == contact.id,
-            Interaction.is_private.is_(False),
-        )
-        .order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
-        .options(joinedload(Interaction.medium), selectinload(Interaction.participants))
-    )
+    query = with_contact(
+        select(Interaction).where(
+            Interaction.owner_id == link.client_id, Interaction.is_private.is_(False)
+        ),
+        contact.id,
+    ).options(joinedload(Interaction.medium), selectinload(Interaction.participants))
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
 
 

@@ -57,26 +57,32 @@ def timeline(user: User, contact: Contact, *, newest_first: bool = True, page: i
     Pass `total` when the caller has counted the interactions already: the page's own
     count query would scan the owner's whole log on SQLite.
     """
-    order = (
-        (Interaction.occurred_at.desc(), Interaction.id.desc())
-        if newest_first
-        else (Interaction.occurred_at.asc(), Interaction.id.asc())
-    )
-    query = (
-        interactions_for(user)
-        .join(
-            interaction_participants,
-            interaction_participants.c.interaction_id == Interaction.id,
-        )
-        .where(interaction_participants.c.contact_id == contact.id)
-        .order_by(*order)
-        .options(joinedload(Interaction.medium), selectinload(Interaction.participants))
+    query = with_contact(interactions_for(user), contact.id, newest_first=newest_first).options(
+        joinedload(Interaction.medium), selectinload(Interaction.participants)
     )
     if total is None:
         return db.paginate(query, page=page, per_page=per_page, error_out=False)
     pagination = db.paginate(query, page=page, per_page=per_page, error_out=False, count=False)
     pagination.total = total
     return pagination
+
+
+def with_contact(query, contact_id: int, *, newest_first: bool = True):
+    """Narrow an interaction query to one contact's, in time order (ties by id).
+
+    Orders by the participants' copy of occurred_at, so the database walks
+    ix_interaction_participants_contact_occurred and stops after one page."""
+    ip = interaction_participants.c
+    order = (
+        (ip.occurred_at.desc(), ip.interaction_id.desc())
+        if newest_first
+        else (ip.occurred_at.asc(), ip.interaction_id.asc())
+    )
+    return (
+        query.join(interaction_participants, ip.interaction_id == Interaction.id)
+        .where(ip.contact_id == contact_id)
+        .order_by(*order)
+    )
 
 
 def recent_interactions(user: User, limit: int = 10) -> list[Interaction]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, String, Table, Text
+from sqlalchemy import DDL, Boolean, Column, ForeignKey, Index, String, Table, Text, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
@@ -20,9 +20,63 @@ interaction_participants = Table(
         "interaction_id", ForeignKey("interactions.id", ondelete="CASCADE"), primary_key=True
     ),
     Column("contact_id", ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
-    # Covering index for "this contact's interactions" (timelines, per-contact figures).
-    Index("ix_interaction_participants_contact_interaction", "contact_id", "interaction_id"),
+    # A copy of interactions.occurred_at, kept by the database triggers below, so that
+    # "this contact's interactions in time order" is one walk of the index below:
+    # a timeline page reads its 25 rows whether the contact has 10 or 10,000.
+    Column("occurred_at", UTCDateTime, nullable=True),
+    # Covers timelines (contact, time order) and per-contact figures (contact -> ids).
+    Index("ix_interaction_participants_contact_occurred",
+          "contact_id", "occurred_at", "interaction_id"),
 )
+
+# The triggers that keep interaction_participants.occurred_at equal to its interaction's
+# occurred_at, whoever writes (the ORM, bulk statements, imports, merges). Migration 0007
+# creates the same ones. A later migration that rebuilds either table on SQLite (batch
+# mode "recreate") drops them and must create them again.
+PARTICIPANT_TIME_DDL = {
+    "sqlite": (
+        """CREATE TRIGGER tr_participants_occurred_at AFTER INSERT ON interaction_participants
+        WHEN NEW.occurred_at IS NULL
+        BEGIN
+            UPDATE interaction_participants
+            SET occurred_at = (SELECT occurred_at FROM interactions WHERE id = NEW.interaction_id)
+            WHERE interaction_id = NEW.interaction_id AND contact_id = NEW.contact_id;
+        END""",
+        """CREATE TRIGGER tr_interactions_occurred_at AFTER UPDATE OF occurred_at ON interactions
+        BEGIN
+            UPDATE interaction_participants SET occurred_at = NEW.occurred_at
+            WHERE interaction_id = NEW.id;
+        END""",
+    ),
+    "postgresql": (
+        """CREATE OR REPLACE FUNCTION participants_occurred_at() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.occurred_at IS NULL THEN
+                SELECT occurred_at INTO NEW.occurred_at
+                FROM interactions WHERE id = NEW.interaction_id;
+            END IF;
+            RETURN NEW;
+        END $$""",
+        """CREATE TRIGGER tr_participants_occurred_at BEFORE INSERT ON interaction_participants
+        FOR EACH ROW EXECUTE FUNCTION participants_occurred_at()""",
+        """CREATE OR REPLACE FUNCTION interactions_occurred_at() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE interaction_participants SET occurred_at = NEW.occurred_at
+            WHERE interaction_id = NEW.id;
+            RETURN NULL;
+        END $$""",
+        """CREATE TRIGGER tr_interactions_occurred_at AFTER UPDATE OF occurred_at ON interactions
+        FOR EACH ROW WHEN (OLD.occurred_at IS DISTINCT FROM NEW.occurred_at)
+        EXECUTE FUNCTION interactions_occurred_at()""",
+    ),
+}
+
+for _dialect, _statements in PARTICIPANT_TIME_DDL.items():
+    for _statement in _statements:
+        event.listen(interaction_participants, "after_create",
+                     DDL(_statement).execute_if(dialect=_dialect))
 
 
 class Initiator(enum.StrEnum):
