@@ -132,3 +132,29 @@ def test_timeline_pages(client, story):
 
     assert [s for s in SUMMARIES if s in first] == SUMMARIES[2:]
     assert [s for s in SUMMARIES if s in second] == SUMMARIES[:2]
+
+
+def test_contact_figures_follow_each_change_on_the_next_request(
+    client, story, logged_in, make_interaction, make_medium
+):
+    """The contact's figures are memoised per network version: a new interaction, on a
+    medium of the user's own, and that medium's new name show on the very next view."""
+    ada, _ = story
+    assert "Mediums used: 3." in page_text(client.get(f"/contacts/{ada.id}").data)
+    mastodon = make_medium(logged_in, "Mastodon")
+
+    make_interaction(logged_in, [ada], medium=mastodon.id,
+                     occurred_at=datetime(2024, 8, 1, 9, tzinfo=UTC), summary="Toot")
+    path = _section(page_text(client.get(f"/contacts/{ada.id}").data),
+                    "Path across mediums", "Timeline")
+    assert "Mediums used: 4." in path
+    assert "Mastodon since 1 Aug 2024 1 interaction" in path
+    assert "Mastodon" in page_text(client.get("/").data).split("Medium mix")[1]
+
+    client.post(f"/mediums/{mastodon.id}/edit", data={"name": "Fediverse"})
+    path = _section(page_text(client.get(f"/contacts/{ada.id}").data),
+                    "Path across mediums", "Timeline")
+    assert "Fediverse since 1 Aug 2024 1 interaction" in path
+    dashboard = page_text(client.get("/").data)
+    assert "Fediverse" in dashboard.split("Medium mix")[1]
+    assert "Mastodon" not in dashboard

@@ -3,6 +3,8 @@ shared networks (read-only), and coaching notes."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -109,29 +111,50 @@ def clients():
     links = services.active_links_for_coach(current_user)
     client_ids = [link.client_id for link in links]
     figures = cache.figures(client_ids, now=utcnow(), shared_only=True)
-    mediums = insights.mediums_by_id(client_ids)
-    views = [
-        (link, presenters.build(figures[link.client_id], shared_only=True, strengths_limit=0,
-                                cold_limit=0, with_network=False, mediums=mediums))
+    now = utcnow()
+    mediums: dict = {}
+
+    def card_view(fig):
+        if not mediums:  # one query for every card that has to be rendered
+            mediums.update(insights.mediums_by_id(client_ids))
+        return presenters.build(fig, shared_only=True, strengths_limit=0, cold_limit=0,
+                                with_network=False, mediums=mediums)
+
+    cards = [
+        cache.render_figures(
+            "coaching/_client_card.html", figures[link.client_id],
+            partial(card_view, figures[link.client_id]),
+            shared_only=True, key=(link.client.name,), now=now, link=link)
         for link in links
     ]
-    return render_template("coaching/clients.html", views=views,
+    return render_template("coaching/clients.html", cards=cards,
                            invitations=services.invitations_for_coach(current_user))
 
 
 @bp.get("/coach/clients/<int:client_id>")
 def client(client_id: int):
     link = services.active_link_or_404(current_user, client_id)
-    fig = cache.figures([client_id], now=utcnow(), shared_only=True)[client_id]
+    return _render_client(link, CoachingNoteForm())
+
+
+def _render_client(link, form: CoachingNoteForm, status: int = 200):
+    now = utcnow()
+    fig = cache.figures([link.client_id], now=now, shared_only=True)[link.client_id]
+    figures_html = cache.render_figures(
+        "_partials/network_figures.html", fig,
+        lambda: presenters.build(fig, shared_only=True),
+        shared_only=True, key=("coaching.client_contact",), now=now,
+        contact_href=lambda contact_id: url_for("coaching.client_contact",
+                                                client_id=link.client_id, contact_id=contact_id),
+    )
     return render_template(
         "coaching/client.html",
         link=link,
-        view=presenters.build(fig, shared_only=True),
+        fig=fig,
+        figures_html=figures_html,
         notes=services.notes_by_coach(link),
-        form=CoachingNoteForm(),
-        contact_href=lambda contact_id: url_for(".client_contact", client_id=client_id,
-                                                contact_id=contact_id),
-    )
+        form=form,
+    ), status
 
 
 @bp.post("/coach/clients/<int:client_id>/notes")
@@ -143,16 +166,7 @@ def add_note(client_id: int):
         db.session.commit()
         flash(f"Note saved; {link.client.name} sees it on their dashboard.", "success")
         return redirect(url_for(".client", client_id=client_id) + "#notes")
-    fig = cache.figures([client_id], now=utcnow(), shared_only=True)[client_id]
-    return render_template(
-        "coaching/client.html",
-        link=link,
-        view=presenters.build(fig, shared_only=True),
-        notes=services.notes_by_coach(link),
-        form=form,
-        contact_href=lambda contact_id: url_for(".client_contact", client_id=client_id,
-                                                contact_id=contact_id),
-    ), 422
+    return _render_client(link, form, 422)
 
 
 @bp.get("/coach/clients/<int:client_id>/contacts")
@@ -176,6 +190,6 @@ def client_contact(client_id: int, contact_id: int):
         link=link,
         contact=contact,
         interactions=interactions,
-        figures=insights.contact_figures(client_id, contact, shared_only=True),
+        figures=cache.contact_figures(link.client, contact, shared_only=True),
         mediums=insights.mediums_by_id([client_id]),
     )

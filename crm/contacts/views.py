@@ -9,7 +9,8 @@ from crm.contacts import services
 from crm.contacts.channels import ChannelError, normalise_channel
 from crm.contacts.forms import ChannelForm, ConfirmForm, ContactForm
 from crm.extensions import db
-from crm.insights.services import STRENGTH_EXPLANATION, contact_figures
+from crm.insights.cache import contact_figures
+from crm.insights.services import STRENGTH_EXPLANATION
 from crm.interactions.services import timeline
 from crm.mediums.services import get_medium_or_404, mediums_for
 from crm.reminders.services import open_reminders
@@ -127,7 +128,7 @@ def _render_show(contact, channel_form: ChannelForm, status: int = 200):
     if not channel_form.medium.choices:
         channel_form.medium.choices = [(m.id, m.name) for m in mediums]
     newest_first = request.args.get("order", "newest") != "oldest"
-    figures = contact_figures(current_user.id, contact)
+    figures = contact_figures(current_user, contact)
     interactions = timeline(
         current_user,
         contact,

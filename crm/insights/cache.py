@@ -2,7 +2,7 @@
 
 The figures aggregate every interaction an owner has, so they are computed once
 and kept in `insight_snapshots` until the network changes: every flush that adds,
-changes or deletes a contact, interaction or tag bumps the owner's
+changes or deletes a contact, interaction, medium or tag bumps the owner's
 `users.network_version`, and bulk statements call `mark_changed` themselves. A
 snapshot is used only at the owner's current version and while younger than
 INSIGHTS_CACHE_SECONDS, so a contact marked private disappears from a coach's
@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from flask import current_app
+from markupsafe import Markup
 from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
@@ -24,10 +27,11 @@ from sqlalchemy.orm import Session
 from crm.extensions import db
 from crm.insights import services
 from crm.insights.services import ColdContact, NetworkFigures, Strength
-from crm.models import Contact, InsightSnapshot, Interaction, Tag, User, utcnow
+from crm.memo import MISSING, memo
+from crm.models import Contact, InsightSnapshot, Interaction, Medium, Tag, User, utcnow
 
 log = logging.getLogger(__name__)
-_TRACKED = (Contact, Interaction, Tag)
+_TRACKED = (Contact, Interaction, Medium, Tag)  # a medium's name labels the figures
 
 
 def mark_changed(owner_ids, session: Session | None = None) -> None:
@@ -56,33 +60,85 @@ def _network_changed(session: Session, flush_context) -> None:
 
 def figures(owner_ids: list[int], *, now: datetime | None = None,
             shared_only: bool = False) -> dict[int, NetworkFigures]:
-    """Network figures per owner: from the cache where it is current, computed otherwise."""
+    """Network figures per owner: from the cache where it is current, computed otherwise.
+
+    Decoded snapshots are also memoised in this process at the owner's version, so a
+    page view at an unchanged network neither reads nor decodes the snapshot."""
     now = now or utcnow()
     if not owner_ids:
         return {}
     versions = dict(db.session.execute(
         select(User.id, User.network_version).where(User.id.in_(owner_ids))
     ).all())
-    max_age = timedelta(seconds=current_app.config["INSIGHTS_CACHE_SECONDS"])
+    decoded = memo("network_figures")
     result: dict[int, NetworkFigures] = {}
-    for snap in db.session.scalars(
-        select(InsightSnapshot).where(
-            InsightSnapshot.owner_id.in_(owner_ids), InsightSnapshot.shared_only == shared_only
-        )
-    ):
-        fresh = snap.version == versions.get(snap.owner_id) and (
-            timedelta(0) <= now - snap.computed_at < max_age
-        )
-        if fresh:
-            result[snap.owner_id] = _decode(snap.owner_id, snap.payload)
-    stale = [oid for oid in owner_ids if oid not in result]
-    if stale:
-        computed = services.network_figures(stale, now=now, shared_only=shared_only,
-                                            with_reminders=False)
-        _store(computed, versions, now, shared_only)
-        result.update(computed)
-    services.add_reminder_figures(result, owner_ids, now=now, shared_only=shared_only)
-    return {oid: result[oid] for oid in owner_ids}
+    for oid in owner_ids:
+        fig = decoded.get((oid, versions.get(oid), shared_only), now)
+        if fig is not MISSING:
+            result[oid] = fig
+    missing = [oid for oid in owner_ids if oid not in result]
+    if missing:
+        max_age = timedelta(seconds=current_app.config["INSIGHTS_CACHE_SECONDS"])
+        for snap in db.session.scalars(
+            select(InsightSnapshot).where(
+                InsightSnapshot.owner_id.in_(missing), InsightSnapshot.shared_only == shared_only
+            )
+        ):
+            fresh = snap.version == versions.get(snap.owner_id) and (
+                timedelta(0) <= now - snap.computed_at < max_age
+            )
+            if fresh:
+                result[snap.owner_id] = _decode(snap.owner_id, snap.payload)
+                decoded.put((snap.owner_id, snap.version, shared_only), result[snap.owner_id],
+                            snap.computed_at)
+        stale = [oid for oid in missing if oid not in result]
+        if stale:
+            computed = services.network_figures(stale, now=now, shared_only=shared_only,
+                                                with_reminders=False)
+            _store(computed, versions, now, shared_only)
+            result.update(computed)
+            for oid, fig in computed.items():
+                decoded.put((oid, versions.get(oid), shared_only), fig, now)
+    # The memoised figures stay as stored; the clock-driven ones go on a copy.
+    live = {oid: replace(result[oid], cold=list(result[oid].cold), version=versions.get(oid, 0))
+            for oid in owner_ids}
+    services.add_reminder_figures(live, owner_ids, now=now, shared_only=shared_only)
+    return live
+
+
+def render_figures(template: str, fig: NetworkFigures, view: Callable[[], object], *,
+                   shared_only: bool, key: tuple = (), now: datetime | None = None,
+                   **context) -> Markup:
+    """A partial that shows one owner's figures, rendered once per network version and
+    state of the clock-driven figures (going cold, overdue) in this process.
+
+    `view()` builds what the partial renders (a presenters.FigureView) and is called only
+    when the memo misses; `key` names whatever else the partial shows (names, links).
+    The partial is rendered with `view`, `fig` and `context` and without the layout's
+    context processors."""
+    now = now or utcnow()
+    live_state = (fig.overdue_follow_ups, tuple((c.contact_id, c.reason) for c in fig.cold))
+
+    def render() -> Markup:
+        # noqa below: the partial is an autoescaping .html template; its output is safe.
+        return Markup(current_app.jinja_env.get_template(template).render(  # noqa: S704
+            view=view(), fig=fig, **context))
+
+    return memo("figures_html").get_or_compute(
+        (template, fig.owner_id, fig.version, shared_only, live_state, *key), now, render)
+
+
+def contact_figures(owner: User, contact, *, now: datetime | None = None,
+                    shared_only: bool = False) -> dict:
+    """One contact's figures (services.contact_figures), memoised in this process at the
+    owner's network version: a contact with thousands of interactions costs its aggregate
+    once per change of the network, not once per page view. Treat the result as read-only."""
+    now = now or utcnow()
+    return memo("contact_figures").get_or_compute(
+        (owner.id, owner.network_version, contact.id, shared_only),
+        now,
+        lambda: services.contact_figures(owner.id, contact, now=now, shared_only=shared_only),
+    )
 
 
 def _store(computed: dict[int, NetworkFigures], versions, now, shared_only) -> None:

@@ -83,6 +83,7 @@ class NetworkFigures:
     reciprocity: dict[str, int] = field(default_factory=dict)
     new_by_month: dict[str, int] = field(default_factory=dict)
     overdue_follow_ups: int = 0
+    version: int = 0  # the owner's network_version these figures were read at (not stored)
 
 
 # -- helpers ------------------------------------------------------------------------

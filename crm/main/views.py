@@ -56,14 +56,20 @@ def home():
     now = utcnow()
     fig = cache.figures([current_user.id], now=now)[current_user.id]
     _, end_of_day = insights.today_bounds(current_user.time_zone, now)
+    figures_html = cache.render_figures(
+        "_partials/network_figures.html", fig,
+        lambda: presenters.build(fig, shared_only=False),
+        shared_only=False, key=("contacts.show",), now=now,
+        contact_href=lambda contact_id: url_for("contacts.show", contact_id=contact_id),
+    ) if fig.contacts else None
     return render_template(
         "main/home.html",
-        view=presenters.build(fig, shared_only=False),
+        fig=fig,
+        figures_html=figures_html,
         due=insights.due_and_overdue(current_user.id, now=now, tz_end_of_day=end_of_day),
         now=now,
         coaching_notes=notes_for_client(current_user, limit=5),
         recent=recent_interactions(current_user, limit=8),
-        contact_href=lambda contact_id: url_for("contacts.show", contact_id=contact_id),
     )
 
 
