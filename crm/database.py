@@ -6,6 +6,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 _configured = False
+# Execution options for a connection whose transactions write (see _expects_writes).
+WRITES = {"rapport_writes": True}
 
 
 def configure_engine_events() -> None:
@@ -43,14 +45,14 @@ def configure_engine_events() -> None:
         # A transaction that reads and then writes must take the write lock up front:
         # upgrading a read lock later fails at once ("database is locked") when another
         # process committed in between, instead of waiting for the busy timeout.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if _expects_writes() else "BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _expects_writes(conn) else "BEGIN")
 
 
-def _expects_writes() -> bool:
-    """Requests that change data, API calls (they record token use) and every CLI or
-    worker transaction write; page views only read."""
+def _expects_writes(conn) -> bool:
+    """Requests that change data, connections opened with WRITES, and every CLI or
+    worker transaction write; page views and API reads only read."""
     from flask import has_request_context, request
 
-    if not has_request_context():
+    if not has_request_context() or conn.get_execution_options().get("rapport_writes"):
         return True
-    return request.method not in ("GET", "HEAD", "OPTIONS") or request.path.startswith("/api/")
+    return request.method not in ("GET", "HEAD", "OPTIONS")

@@ -41,6 +41,29 @@ def test_no_token_bad_token_and_session_cookie_are_401(app, client, auth, make_u
     problem_of(client.get("/api/v1/contacts"), 401)  # …not for the API
 
 
+@pytest.mark.app_config(SQLITE_BUSY_TIMEOUT_MS=200)
+def test_api_reads_do_not_wait_for_the_write_lock(app, api, db_backend, row):
+    """An API read never takes SQLite's write lock: while another process holds it, reads
+    answer at once, the token's last use is recorded by the first read after it is free."""
+    if db_backend != "sqlite":
+        pytest.skip("the write lock is SQLite's")
+    import sqlite3
+
+    writer = sqlite3.connect(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"),
+                             isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        for _ in range(3):
+            assert api.get("/contacts").status_code == 200
+        assert api.get("/interactions").status_code == 200
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert row(ApiToken, 1).last_used_at is None  # skipped while the database was busy
+    assert api.get("/contacts").status_code == 200
+    assert row(ApiToken, 1).last_used_at is not None
+
+
 def test_token_from_settings_is_shown_once_stored_hashed_and_revocable(app, client, logged_in,
                                                                         row, count):
     response = client.post("/settings/tokens", data={"token-name": "phone shortcut"})

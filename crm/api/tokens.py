@@ -4,6 +4,7 @@ per-token rate limit."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import re
 import secrets
@@ -13,11 +14,15 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from flask import abort
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.attributes import set_committed_value
 
+from crm.database import WRITES
 from crm.extensions import db
 from crm.models import ApiToken, User, utcnow
 
+log = logging.getLogger(__name__)
 TOKEN_PREFIX = "rap_"  # noqa: S105 (a label on every token, not a secret)
 # last_used_at is written at most this often per token, not on every request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -87,13 +92,24 @@ def authenticate(plain: str) -> tuple[ApiToken, User] | None:
     return token, user
 
 
-def touch(token: ApiToken) -> bool:
-    """Record that the token was used (at most once a minute); True if a write is due."""
+def touch(token: ApiToken) -> None:
+    """Record that the token was used, at most once a minute per token.
+
+    The write goes in a short transaction on a connection of its own, so an API read
+    never holds the write lock (on SQLite, read requests run side by side); when the
+    database is busy the record is skipped rather than the request failed."""
     now = utcnow()
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        token.last_used_at = now
-        return True
-    return False
+    if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
+        return
+    try:
+        with db.engine.connect().execution_options(**WRITES) as connection, \
+                connection.begin():
+            connection.execute(
+                update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+    except OperationalError as exc:
+        log.info("token %s use not recorded: %s", token.id, exc.__class__.__name__)
+        return
+    set_committed_value(token, "last_used_at", now)
 
 
 # --- rate limit ------------------------------------------------------------------------

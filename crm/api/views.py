@@ -79,8 +79,7 @@ def _authenticate():
                            f"This token made too many requests; retry in {retry_after} s.")
         response.headers["Retry-After"] = str(retry_after)
         return response
-    if tokens.touch(token):
-        db.session.commit()
+    tokens.touch(token)
     g.api_user = user
     g.api_token = token
     return None
