@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -348,3 +349,42 @@ def test_cached_figures_follow_every_change(app, people, make_contact, make_inte
     assert ">Skype<" in dashboard or "Skype" in page_text(dashboard)
     mix = page_text(dashboard).split("Medium mix")[1].split("Medium mix over")[0]
     assert "Phone" not in mix and "Skype" in mix
+
+
+def test_overdue_follow_ups_and_lapsed_cadences_on_every_view(app, people, make_contact,
+                                                              make_reminder):
+    """Overdue follow-ups count open reminders past due, except keep-in-touch ones, which
+    put their contact among those going cold instead; a coach never counts private ones."""
+    from crm.models import ReminderStatus, utcnow
+
+    client_user, coach = people
+    ada = make_contact(client_user, name="Ada Lovelace")
+    bea = make_contact(client_user, name="Bea Lapsed")
+    hidden = make_contact(client_user, name="Hidden Person", is_private=True)
+    now = utcnow()
+    make_reminder(client_user, due_at=now - timedelta(days=3), contact=ada, title="Send deck")
+    make_reminder(client_user, due_at=now - timedelta(days=1), title="Plan the week")
+    make_reminder(client_user, due_at=now - timedelta(days=2), contact=hidden, title="Private")
+    make_reminder(client_user, due_at=now - timedelta(days=5), title="Done",
+                  status=ReminderStatus.DONE)
+    make_reminder(client_user, due_at=now + timedelta(days=2), title="Later")
+    make_reminder(client_user, due_at=now - timedelta(days=10, hours=1), contact=bea,
+                  kind="keep_in_touch", title="Keep in touch with Bea")
+    link(app, client_user, coach)
+    clara, colin = as_user(app, client_user), as_user(app, coach)
+
+    def overdue(text):
+        return int(re.search(r"(\d+)\s*overdue follow-ups", text).group(1))
+
+    def going_cold(text):
+        return " ".join(text.split("Going cold")[1].split("Medium mix")[0].split())
+
+    dashboard = page_text(clara.get("/").data)
+    assert overdue(dashboard) == 3
+    assert "Bea Lapsedkeep-in-touch lapsed 10 days ago" in going_cold(dashboard)
+    assert "Ada" not in going_cold(dashboard)
+
+    for page in (f"/coach/clients/{client_user.id}", "/coach"):
+        assert overdue(page_text(colin.get(page).data)) == 2, page
+    coach_client = page_text(colin.get(f"/coach/clients/{client_user.id}").data)
+    assert "Bea Lapsedkeep-in-touch lapsed 10 days ago" in going_cold(coach_client)

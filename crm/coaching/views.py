@@ -110,7 +110,8 @@ def answer(link_id: int, answer: str):
 def clients():
     links = services.active_links_for_coach(current_user)
     client_ids = [link.client_id for link in links]
-    figures = cache.figures(client_ids, now=utcnow(), shared_only=True)
+    # The cards show counts, not who is going cold.
+    figures = cache.figures(client_ids, now=utcnow(), shared_only=True, lapsed=False)
     now = utcnow()
     mediums: dict = {}
 

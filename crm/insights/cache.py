@@ -58,9 +58,11 @@ def _network_changed(session: Session, flush_context) -> None:
     mark_changed(owners, session)
 
 
-def figures(owner_ids: list[int], *, now: datetime | None = None,
-            shared_only: bool = False) -> dict[int, NetworkFigures]:
+def figures(owner_ids: list[int], *, now: datetime | None = None, shared_only: bool = False,
+            lapsed: bool = True) -> dict[int, NetworkFigures]:
     """Network figures per owner: from the cache where it is current, computed otherwise.
+    With lapsed=False, lapsed keep-in-touch cadences are not added to the contacts going
+    cold (for pages that show only counts).
 
     Decoded snapshots are also memoised in this process at the owner's version, so a
     page view at an unchanged network neither reads nor decodes the snapshot."""
@@ -102,7 +104,8 @@ def figures(owner_ids: list[int], *, now: datetime | None = None,
     # The memoised figures stay as stored; the clock-driven ones go on a copy.
     live = {oid: replace(result[oid], cold=list(result[oid].cold), version=versions.get(oid, 0))
             for oid in owner_ids}
-    services.add_reminder_figures(live, owner_ids, now=now, shared_only=shared_only)
+    services.add_reminder_figures(live, owner_ids, now=now, shared_only=shared_only,
+                                  lapsed=lapsed)
     return live
 
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 
 from crm.extensions import db
 from crm.models import (
@@ -162,9 +162,11 @@ def network_figures(
     return figures
 
 
-def add_reminder_figures(figures, owner_ids, *, now: datetime, shared_only: bool) -> None:
-    """Overdue follow-ups and lapsed cadences: they change with the clock, never cached."""
-    _overdue_and_lapsed(figures, owner_ids, now, shared_only)
+def add_reminder_figures(figures, owner_ids, *, now: datetime, shared_only: bool,
+                         lapsed: bool = True) -> None:
+    """Overdue follow-ups and (unless lapsed=False) lapsed cadences among the contacts
+    going cold: they change with the clock, never cached."""
+    _overdue_and_lapsed(figures, owner_ids, now, shared_only, lapsed)
     for fig in figures.values():
         fig.cold.sort(key=lambda c: (-c.days, c.contact_id))
 
@@ -329,29 +331,39 @@ def _new_contacts(figures, owner_ids, now, shared_only, months) -> None:
             figures[owner_id].new_by_month[month_key] = count
 
 
-def _overdue_and_lapsed(figures, owner_ids, now, shared_only) -> None:
-    """Overdue follow-ups, and contacts whose keep-in-touch cadence has lapsed."""
+def _overdue_and_lapsed(figures, owner_ids, now, shared_only, lapsed=True) -> None:
+    """Overdue follow-ups, and contacts whose keep-in-touch cadence has lapsed: one row
+    per owner and lapsed contact (plus one for the other overdue reminders)."""
     open_statuses = (ReminderStatus.PENDING, ReminderStatus.CLAIMED, ReminderStatus.DELIVERED)
+    lapsed_contact = case(
+        (and_(Reminder.kind == ReminderKind.KEEP_IN_TOUCH, Reminder.contact_id.is_not(None)),
+         Reminder.contact_id),
+        else_=None,
+    )
     query = (
-        select(Reminder.owner_id, Reminder.kind, Reminder.contact_id, Reminder.due_at)
+        select(Reminder.owner_id, lapsed_contact, func.count(), func.min(Reminder.due_at))
         .outerjoin(Contact, Contact.id == Reminder.contact_id)
         .where(
             Reminder.owner_id.in_(owner_ids),
             Reminder.status.in_(open_statuses),
             Reminder.due_at < now,
         )
+        .group_by(Reminder.owner_id, lapsed_contact)
     )
     if shared_only:
         query = query.where(or_(Contact.id.is_(None), Contact.is_private.is_(False)))
-    for owner_id, kind, contact_id, due_at in db.session.execute(query):
+    if not lapsed:  # only the count of overdue follow-ups
+        query = query.where(lapsed_contact.is_(None))
+    cold_ids = {oid: {c.contact_id for c in figures[oid].cold} for oid in owner_ids}
+    for owner_id, contact_id, count, due_at in db.session.execute(query):
         fig = figures[owner_id]
-        if kind == ReminderKind.KEEP_IN_TOUCH and contact_id is not None:
-            if all(c.contact_id != contact_id for c in fig.cold):
-                days = (now - due_at).days
-                fig.cold.append(ColdContact(contact_id, f"keep-in-touch lapsed {days} days ago",
-                                            due_at, days))
-        else:
-            fig.overdue_follow_ups += 1
+        if contact_id is None:
+            fig.overdue_follow_ups += count
+        elif contact_id not in cold_ids[owner_id]:
+            due_at = _to_aware(due_at)
+            days = (now - due_at).days
+            fig.cold.append(ColdContact(contact_id, f"keep-in-touch lapsed {days} days ago",
+                                        due_at, days))
 
 
 def due_and_overdue(owner_id: int, *, now: datetime, tz_end_of_day: datetime, limit: int = 20):
