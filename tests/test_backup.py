@@ -61,9 +61,10 @@ def test_backup_while_writing_then_restore(app, runner, sqlite_only, make_user, 
     assert again.exit_code != 0 and "exists already" in again.output
 
 
-def test_backup_on_postgresql_points_to_pg_dump(app, runner, db_backend):
+def test_backup_on_postgresql_points_to_pg_dump(app, runner, db_backend, tmp_path):
     if db_backend != "postgresql":
         pytest.skip("only PostgreSQL refuses")
-    result = runner.invoke(args=["backup", "/tmp/never-written.sqlite3"])
+    result = runner.invoke(args=["backup", str(tmp_path / "never-written.sqlite3")])
     assert result.exit_code != 0
     assert "pg_dump" in result.output
+    assert not (tmp_path / "never-written.sqlite3").exists()
