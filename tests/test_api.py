@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from fixtures.api_client import ApiClient, make_token
 from support import page_text
 
+from crm import create_app
+from crm.extensions import db
 from crm.models import ApiToken, Interaction, Reminder, utcnow
 
 
@@ -314,31 +318,76 @@ def test_reminders(api, make_contact, row):
 def test_rate_limit_per_token_with_retry_after(app, client, make_user):
     user = make_user()
     first, second = make_token(app, user, "one"), make_token(app, user, "two")
-    clock = [1000.0]
-    client.get("/api/v1/mediums", headers={"Authorization": f"Bearer {first}"})
-    app.extensions["rapport_api_rate_limiter"].clock = lambda: clock[0]
-    app.extensions["rapport_api_rate_limiter"]._windows.clear()
 
-    codes = [client.get("/api/v1/mediums", headers={"Authorization": f"Bearer {first}"}
-                        ).status_code for _ in range(4)]
+    def get(token):
+        return client.get("/api/v1/mediums", headers={"Authorization": f"Bearer {token}"})
+
+    with time_machine.travel(datetime(2026, 11, 26, 12, tzinfo=UTC), tick=False) as clock:
+        assert [get(first).status_code for _ in range(4)] == [200, 200, 200, 429]
+        clock.shift(20)
+        limited = get(first)
+        body = problem_of(limited, 429)
+        assert limited.headers["Retry-After"] == "40" and "retry in 40 s" in body["detail"]
+        assert get(second).status_code == 200  # per token
+        clock.shift(41)
+        assert get(first).status_code == 200
+
+
+def _redis_or_skip(url: str) -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis at {url}: {exc}")
+
+
+REDIS_URL = os.environ.get("CRM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.mark.app_config(API_RATE_LIMIT="3 per minute", RATELIMIT_STORAGE_URI=REDIS_URL)
+def test_rate_limit_is_shared_by_every_web_node_through_redis(app, make_user):
+    """Two web processes on one Redis count one token's requests together."""
+    _redis_or_skip(REDIS_URL)
+    other_node = create_app({key: app.config[key] for key in (
+        "TESTING", "SECRET_KEY", "SQLALCHEMY_DATABASE_URI", "WTF_CSRF_ENABLED",
+        "RATELIMIT_ENABLED", "API_RATE_LIMIT", "RATELIMIT_STORAGE_URI")} | {
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"]})
+    headers = {"Authorization": f"Bearer {make_token(app, make_user())}"}
+    try:
+        nodes = [app.test_client(), other_node.test_client()]
+        codes = [nodes[i % 2].get("/api/v1/mediums", headers=headers).status_code
+                 for i in range(4)]
+    finally:
+        with other_node.app_context():
+            db.engine.dispose()
     assert codes == [200, 200, 200, 429]
-    clock[0] += 20
-    limited = client.get("/api/v1/mediums", headers={"Authorization": f"Bearer {first}"})
-    body = problem_of(limited, 429)
-    assert limited.headers["Retry-After"] == "40" and "retry in 40 s" in body["detail"]
-    assert client.get("/api/v1/mediums", headers={"Authorization": f"Bearer {second}"}
-                      ).status_code == 200  # per token
-    clock[0] += 41
-    assert client.get("/api/v1/mediums", headers={"Authorization": f"Bearer {first}"}
-                      ).status_code == 200
+
+
+@pytest.mark.app_config(API_RATE_LIMIT="3 per minute", RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0")
+def test_an_unreachable_rate_limit_store_lets_requests_through(app, client, make_user, caplog):
+    headers = {"Authorization": f"Bearer {make_token(app, make_user())}"}
+    codes = [client.get("/api/v1/mediums", headers=headers).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 200]
+    assert "API rate limit storage failed" in caplog.text
+
+
+def test_a_malformed_api_rate_limit_stops_the_app_at_start(app):
+    with pytest.raises(ValueError, match="API_RATE_LIMIT 'lots' is not like"):
+        create_app({"TESTING": True, "SECRET_KEY": "x", "API_RATE_LIMIT": "lots",
+                    "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"]})
 
 
 def test_rate_limit_setting_is_parsed():
     from crm.api.tokens import parse_rate
 
-    assert parse_rate("300 per minute") == (300, 60)
-    assert parse_rate("10/second") == (10, 1)
-    assert parse_rate("1000 per 2 hours") == (1000, 7200)
+    def limit_and_seconds(text):
+        item = parse_rate(text)
+        return item.amount, item.get_expiry()
+
+    assert limit_and_seconds("300 per minute") == (300, 60)
+    assert limit_and_seconds("10/second") == (10, 1)
+    assert limit_and_seconds("1000 per 2 hours") == (1000, 7200)
     with pytest.raises(ValueError):
         parse_rate("lots")
 

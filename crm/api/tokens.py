@@ -6,14 +6,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import re
 import secrets
-import threading
 import time
-from collections.abc import Callable
 from datetime import timedelta
 
 from flask import abort
+from limits import RateLimitItem
+from limits import parse as parse_limit
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import Select, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.attributes import set_committed_value
@@ -114,45 +115,43 @@ def touch(token: ApiToken) -> None:
 
 # --- rate limit ------------------------------------------------------------------------
 
-_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
-
-def parse_rate(text: str) -> tuple[int, int]:
-    """"300 per minute" -> (300, 60); also "10/second", "1000 per 2 hours"."""
-    match = re.fullmatch(
-        r"\s*(\d+)\s*(?:per|/)\s*(\d+)?\s*(second|minute|hour|day)s?\s*", text or "", re.I
-    )
-    if not match:
-        raise ValueError(f"API_RATE_LIMIT {text!r} is not like '300 per minute'")
-    count, multiple, unit = match.groups()
-    return int(count), int(multiple or 1) * _PERIODS[unit.lower()]
+def parse_rate(text: str) -> RateLimitItem:
+    """"300 per minute", "10/second", "1000 per 2 hours" -> a limits RateLimitItem."""
+    try:
+        return parse_limit(text or "")
+    except ValueError:
+        raise ValueError(f"API_RATE_LIMIT {text!r} is not like '300 per minute'") from None
 
 
 class RateLimiter:
-    """A fixed-window counter per key, in this process's memory.
+    """A fixed window per token, counted in the rate-limit storage every web process
+    shares (RATELIMIT_STORAGE_URI: memory:// counts per process, redis://… across nodes).
 
-    Each web process counts on its own; with several processes the effective limit is
-    that many times higher, which is fine for a guard against runaway scripts.
-    """
+    When the storage cannot be reached, requests are let through and the failure logged:
+    the limit guards against runaway scripts and must not take the API down with it."""
 
-    def __init__(self, limit: int, period: int, clock: Callable[[], float] = time.monotonic):
-        self.limit = limit
-        self.period = period
-        self.clock = clock
-        self._windows: dict[object, tuple[float, int]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, rate: str, storage_uri: str):
+        self.item = parse_rate(rate)
+        self.storage_uri = storage_uri
+        self._strategy: FixedWindowRateLimiter | None = None
 
-    def hit(self, key) -> int | None:
+    @property
+    def strategy(self) -> FixedWindowRateLimiter:
+        # Connected on first use: a memory store starts a timer thread, and an app that
+        # never serves the API (the CLI, the worker) should not.
+        if self._strategy is None:
+            self._strategy = FixedWindowRateLimiter(storage_from_string(self.storage_uri))
+        return self._strategy
+
+    def hit(self, token: ApiToken) -> int | None:
         """Count a request; None if allowed, else the seconds until the window resets."""
-        now = self.clock()
-        with self._lock:
-            start, count = self._windows.get(key, (now, 0))
-            if now - start >= self.period:
-                start, count = now, 0
-            if count >= self.limit:
-                return max(1, math.ceil(start + self.period - now))
-            self._windows[key] = (start, count + 1)
-            if len(self._windows) > 10000:  # forget idle keys
-                self._windows = {k: v for k, v in self._windows.items()
-                                 if now - v[0] < self.period}
+        key = token.token_hash  # unique per token, and not the secret itself
+        try:
+            if self.strategy.hit(self.item, "rapport-api", key):
+                return None
+            reset_at, _ = self.strategy.get_window_stats(self.item, "rapport-api", key)
+        except Exception as exc:  # noqa: BLE001 - any storage failure: let the request in
+            log.warning("API rate limit storage failed: %s", exc.__class__.__name__)
             return None
+        return max(1, math.ceil(reset_at - time.time()))

@@ -51,16 +51,6 @@ def _user():
     return g.api_user
 
 
-def _rate_limiter() -> tokens.RateLimiter:
-    limiter = current_app.extensions.get("rapport_api_rate_limiter")
-    if limiter is None:
-        limit, period = tokens.parse_rate(
-            current_app.config.get("API_RATE_LIMIT", tokens.DEFAULT_RATE_LIMIT))
-        limiter = current_app.extensions["rapport_api_rate_limiter"] = tokens.RateLimiter(
-            limit, period)
-    return limiter
-
-
 @bp.before_request
 def _authenticate():
     """Bearer token only: a session cookie alone is not enough."""
@@ -73,7 +63,7 @@ def _authenticate():
     if found is None:
         return _unauthorized("The token is unknown or has been revoked.")
     token, user = found
-    retry_after = _rate_limiter().hit(token.id)
+    retry_after = current_app.extensions["rapport_api_rate_limiter"].hit(token)
     if retry_after is not None:
         response = problem(429, "Too Many Requests",
                            f"This token made too many requests; retry in {retry_after} s.")
