@@ -24,6 +24,7 @@ from crm.models import (
     User,
     interaction_participants,
 )
+from crm.models.search_index import include_name
 
 PG_ENV = "CRM_TEST_DATABASE_URL"
 
@@ -51,9 +52,12 @@ def empty_database(db_backend, tmp_path) -> Iterator[str]:
 
 
 def _differences() -> list:
+    """What autogenerate would write, with the options migrations/env.py gives it."""
     with db.engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "target_metadata": db.metadata}
+            connection,
+            opts={"compare_type": True, "target_metadata": db.metadata,
+                  "include_name": include_name},
         )
         return compare_metadata(context, db.metadata)
 
@@ -128,4 +132,40 @@ def test_participant_times_are_backfilled_and_kept_by_the_migrated_triggers(empt
         downgrade(revision="0006")
         assert "occurred_at" not in {
             c["name"] for c in inspect(db.engine).get_columns("interaction_participants")}
+        db.engine.dispose()
+
+
+def test_the_search_index_migration_indexes_existing_rows_and_goes_back(empty_database):
+    """0008 on a database with contacts: searches find them (SQLite: backfilled FTS rows),
+    and going back to 0007 removes the index and keeps the rows."""
+    from crm.auth.services import register_user
+    from crm.contacts.services import ContactData, add_channel, create_contact, list_contacts
+    from crm.models import User
+
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL": empty_database, "TESTING": True})
+    with app.app_context():
+        upgrade(revision="0007")
+        user = register_user(email="old@example.com", name="Old", password="a-long-password",
+                             time_zone="UTC")
+        contact = create_contact(user, ContactData(name="Chidi Okafor", company="Lagos Labs",
+                                                   tags=["Engineers"]))
+        skype = db.session.scalar(select(Medium).where(Medium.key == "skype"))
+        add_channel(contact, skype, "Quill.Zanzibar")
+        db.session.commit()
+        user_id = db.session.scalar(select(User.id))
+        db.session.remove()
+
+        upgrade()
+        user = db.session.get(User, user_id)
+        for q in ("kafor", "LAGOS", "ngineer", "ll.zan"):
+            assert [c.name for c in list_contacts(user, q=q).items] == ["Chidi Okafor"], q
+        if db.engine.dialect.name == "sqlite":
+            assert db.session.scalar(db.text("SELECT name FROM search_contacts")) == "chidi okafor"
+        db.session.remove()
+
+        downgrade(revision="0007")
+        inspector = inspect(db.engine)
+        assert not {"search_contacts", "search_tags"} & set(inspector.get_table_names())
+        assert not [ix for ix in inspector.get_indexes("contacts") if "trgm" in ix["name"]]
+        assert db.session.scalar(select(func.count()).select_from(User)) == 1
         db.engine.dispose()

@@ -1,5 +1,6 @@
 """The data model: one module per entity."""
 
+from crm.models import search_index  # the search index's schema events
 from crm.models.api_token import ApiToken
 from crm.models.coaching import CoachingNote, CoachLink, CoachLinkStatus
 from crm.models.contact import Contact, ContactChannel, Tag, contact_tags
@@ -50,5 +51,6 @@ __all__ = [
     "UTCDateTime",
     "contact_tags",
     "interaction_participants",
+    "search_index",
     "utcnow",
 ]

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -105,6 +106,24 @@ class Contact(db.Model):
         return f"<Contact {self.id} {self.name}>"
 
 
+def _trigram_index(name: str, column) -> Index:
+    """A pg_trgm GIN index on lower(column), PostgreSQL only: it answers
+    `lower(column) LIKE '%term%'` (contact search; SQLite has crm.models.search_index).
+
+    fastupdate off: with it on, new rows wait in a pending list that every search reads
+    through until vacuum merges it, and after an import the planner gives up on the index.
+    """
+    label = f"{column.key}_lower"
+    index = Index(name, func.lower(column).label(label), postgresql_using="gin",
+                  postgresql_ops={label: "gin_trgm_ops"}, postgresql_with={"fastupdate": "off"})
+    return index.ddl_if(dialect="postgresql")
+
+
+_trigram_index("ix_tags_name_trgm", Tag.name)
+_trigram_index("ix_contacts_name_trgm", Contact.name)
+_trigram_index("ix_contacts_company_trgm", Contact.company)
+
+
 class ContactChannel(db.Model):
     __tablename__ = "contact_channels"
     __table_args__ = (
@@ -122,3 +141,6 @@ class ContactChannel(db.Model):
 
     contact: Mapped[Contact] = relationship(back_populates="channels")
     medium: Mapped[Medium] = relationship()
+
+
+_trigram_index("ix_contact_channels_value_trgm", ContactChannel.value)

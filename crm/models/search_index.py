@@ -1,0 +1,185 @@
+"""The contact search index: trigram indexes that answer substring searches.
+
+PostgreSQL: pg_trgm GIN indexes on lower(contacts.name), lower(contacts.company),
+lower(contact_channels.value) and lower(tags.name), declared on the models (PostgreSQL
+only) so that `LIKE '%term%'` on those expressions is index-assisted.
+
+SQLite: three FTS5 tables with the trigram tokenizer, one row per contact (name, company),
+per channel (value) and per tag (name), holding the lower-cased text under the source row's
+id; triggers on contacts, contact_channels and tags keep them up to date. Which contacts
+carry a tag, and which contact a channel belongs to, are read from contact_tags and
+contact_channels at search time, so moving a tag or a channel needs no trigger. GLOB on a
+trigram table is answered from the index and checked against the stored text, so a match
+is exactly "the lower-cased text contains the term".
+
+Both the schema built by `db.create_all()` (events below) and migration 0008 create them.
+A later migration that rebuilds contacts, contact_channels or tags in SQLite batch mode
+(copy, drop, rename) drops their triggers with the old table and must create them again;
+until then searches fall back to scanning (`sqlite_search_index_ready` notices).
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+
+from sqlalchemy import DDL, Column, Integer, MetaData, Table, Text, event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+from crm.extensions import db
+
+logger = logging.getLogger(__name__)
+
+# -- PostgreSQL --------------------------------------------------------------------------
+
+# The trigram operator class comes from pg_trgm, a trusted extension since PostgreSQL 13:
+# the database owner may create it without being a superuser.
+event.listen(
+    db.metadata,
+    "before_create",
+    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"),
+)
+
+# -- SQLite ------------------------------------------------------------------------------
+
+# Columns hold lower(...) of the source text; case_sensitive 1 lets GLOB (which has no
+# escape clause to get wrong) use the index; columnsize=0 drops the unused length table.
+_FTS_OPTIONS = "tokenize = 'trigram case_sensitive 1', columnsize = 0"
+
+# Table objects to build queries with; they live outside db.metadata, so create_all and
+# autogenerate leave them alone.
+_fts_metadata = MetaData()
+search_contacts = Table(
+    "search_contacts", _fts_metadata,
+    Column("rowid", Integer, primary_key=True), Column("name", Text), Column("company", Text),
+)
+search_contact_channels = Table(
+    "search_contact_channels", _fts_metadata,
+    Column("rowid", Integer, primary_key=True), Column("value", Text),
+)
+search_tags = Table(
+    "search_tags", _fts_metadata,
+    Column("rowid", Integer, primary_key=True), Column("name", Text),
+)
+
+# source table -> (FTS table, the source's indexed columns)
+_SOURCES = {
+    "contacts": ("search_contacts", ("name", "company")),
+    "contact_channels": ("search_contact_channels", ("value",)),
+    "tags": ("search_tags", ("name",)),
+}
+
+
+# The SQL below is assembled from the constant names above only (hence the noqa: S608).
+
+
+def _sqlite_statements() -> list[str]:
+    """CREATE statements for the FTS tables and their triggers, safe to run twice."""
+    statements = []
+    for source, (fts, columns) in _SOURCES.items():
+        cols = ", ".join(columns)
+        new = ", ".join(f"lower(new.{c})" for c in columns)
+        insert = f"INSERT INTO {fts}(rowid, {cols}) VALUES (new.id, {new});"  # noqa: S608
+        delete = f"DELETE FROM {fts} WHERE rowid = old.id;"  # noqa: S608
+        replace = f"DELETE FROM {fts} WHERE rowid = new.id; {insert}"  # noqa: S608
+        statements += [
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5({cols}, {_FTS_OPTIONS})",
+            # Delete first on insert too: a row left over from a time without triggers
+            # (SQLite reuses a deleted row's id) must not make the insert fail.
+            f"CREATE TRIGGER IF NOT EXISTS {fts}_insert AFTER INSERT ON {source} "
+            f"BEGIN {replace} END",
+            f"CREATE TRIGGER IF NOT EXISTS {fts}_update AFTER UPDATE OF {cols} ON {source} "
+            f"BEGIN {delete} {insert} END",
+            f"CREATE TRIGGER IF NOT EXISTS {fts}_delete AFTER DELETE ON {source} "
+            f"BEGIN {delete} END",
+        ]
+    return statements
+
+
+def _sqlite_object_names() -> set[str]:
+    return {
+        name
+        for fts, _ in _SOURCES.values()
+        for name in (fts, f"{fts}_insert", f"{fts}_update", f"{fts}_delete")
+    }
+
+
+def _fts5_trigram_available(connection: Connection) -> bool:
+    """Whether this SQLite has FTS5 with the trigram tokenizer (3.34 and later)."""
+    try:
+        connection.exec_driver_sql(
+            "CREATE VIRTUAL TABLE temp.search_probe USING fts5(x, tokenize = 'trigram')"
+        )
+    except OperationalError:  # "no such module: fts5" or "no such tokenizer: trigram"
+        return False
+    connection.exec_driver_sql("DROP TABLE temp.search_probe")
+    return True
+
+
+def create_sqlite_search_index(connection: Connection) -> bool:
+    """Create the FTS tables and triggers, and fill the tables from the rows there are.
+
+    Returns False, with a warning, when this SQLite has no FTS5 trigram tokenizer:
+    search then scans with LIKE, which gives the same results, slower.
+    """
+    if not _fts5_trigram_available(connection):
+        logger.warning("SQLite %s has no FTS5 trigram tokenizer; contact search will scan",
+                       connection.dialect.server_version_info)
+        return False
+    for statement in _sqlite_statements():
+        connection.exec_driver_sql(statement)
+    for source, (fts, columns) in _SOURCES.items():
+        cols = ", ".join(columns)
+        lowered = ", ".join(f"lower({c})" for c in columns)
+        connection.exec_driver_sql(f"DELETE FROM {fts}")  # noqa: S608
+        connection.exec_driver_sql(
+            f"INSERT INTO {fts}(rowid, {cols}) SELECT id, {lowered} FROM {source}"  # noqa: S608
+        )
+    return True
+
+
+@event.listens_for(db.metadata, "after_create")
+def _create_search_index(metadata, connection: Connection, **kw) -> None:
+    if connection.dialect.name == "sqlite":
+        create_sqlite_search_index(connection)
+
+
+_ready: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+
+
+def sqlite_search_index_ready(connection: Connection) -> bool:
+    """Whether this SQLite database has the FTS tables and every trigger that fills them.
+
+    Checked once per engine; when something is missing, searches scan (same results)
+    and a warning says so once.
+    """
+    engine = connection.engine
+    ready = _ready.get(engine)
+    if ready is None:
+        wanted = _sqlite_object_names()
+        present = set(connection.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')"
+        ).scalars()) & wanted
+        ready = present == wanted
+        if not ready:
+            logger.warning("The contact search index is missing %s; contact search will scan",
+                           ", ".join(sorted(wanted - present)))
+        _ready[engine] = ready
+    return ready
+
+
+# -- Alembic autogenerate ----------------------------------------------------------------
+
+_FTS_SHADOWS = ("data", "idx", "content", "docsize", "config")
+SQLITE_INDEX_TABLES = frozenset(
+    name
+    for fts, _ in _SOURCES.values()
+    for name in (fts, *(f"{fts}_{shadow}" for shadow in _FTS_SHADOWS))
+)
+
+
+def include_name(name, type_, parent_names) -> bool:
+    """Autogenerate hook: the SQLite FTS tables (and FTS5's own shadow tables) are not
+    models; migration 0008 owns them."""
+    return not (type_ == "table" and name in SQLITE_INDEX_TABLES)
