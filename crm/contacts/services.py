@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from flask import abort
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, exists, func, or_, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.extensions import db
@@ -19,6 +20,7 @@ from crm.models import (
     User,
     contact_tags,
     interaction_participants,
+    search_index,
     utcnow,
 )
 
@@ -90,31 +92,110 @@ def get_contacts(user: User, ids: list[int]) -> list[Contact]:
 
 
 def search_condition(user: User, q: str):
-    """Match a name, company, tag or channel handle containing q."""
-    like = f"%{_escape_like(q.strip().lower())}%"
-    # Both subqueries are scoped to the user's own rows, so the database never
-    # scans other users' tags or handles to answer one user's search.
-    tag_match = Contact.id.in_(
-        select(contact_tags.c.contact_id)
-        .join(Tag, Tag.id == contact_tags.c.tag_id)
-        .where(Tag.owner_id == user.id, func.lower(Tag.name).like(like, escape="\\"))
-    )
-    channel_match = Contact.id.in_(
-        select(ContactChannel.contact_id)
-        .join(Contact, Contact.id == ContactChannel.contact_id)
-        .where(Contact.owner_id == user.id,
-               func.lower(ContactChannel.value).like(like, escape="\\"))
-    )
+    """Match a name, company, tag or channel handle containing q, by scanning the user's
+    contacts (searched_contacts uses the search index where it can)."""
+    contains = _containing(q.strip().lower())
     return or_(
-        func.lower(Contact.name).like(like, escape="\\"),
-        func.lower(Contact.company).like(like, escape="\\"),
-        tag_match,
-        channel_match,
+        contains(Contact.name),
+        contains(Contact.company),
+        Contact.id.in_(_ids_by_tag(user, contains)),
+        Contact.id.in_(_ids_by_channel(user, contains)),
     )
+
+
+def _containing(term: str):
+    """column -> "lower(column) contains term", with LIKE's wildcards in term taken literally."""
+    like = f"%{_escape_like(term)}%"
+    return lambda column: func.lower(column).like(like, escape="\\")
 
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# Both are scoped to the user's own rows, so the database never scans other users' tags
+# or handles to answer one user's search.
+def _ids_by_tag(user: User, contains) -> Select:
+    return select(contact_tags.c.contact_id).where(contact_tags.c.tag_id.in_(
+        select(Tag.id).where(Tag.owner_id == user.id, contains(Tag.name))
+    ))
+
+
+def _ids_by_channel(user: User, contains) -> Select:
+    return (
+        select(ContactChannel.contact_id)
+        .join(Contact, Contact.id == ContactChannel.contact_id)
+        .where(Contact.owner_id == user.id, contains(ContactChannel.value))
+    )
+
+
+def searched_contacts(user: User, q: str) -> Select:
+    """The user's contacts whose name, company, tag or channel handle contains q
+    (case-insensitively), found through the search index where q allows it."""
+    term = q.strip().lower()
+    if db.session.get_bind().dialect.name == "sqlite":
+        if _GLOB_LITERAL_RUN.search(term) and search_index.sqlite_search_index_ready(
+            db.session.connection()
+        ):
+            # Without statistics SQLite would walk every contact of the user through the
+            # owner index and probe the matches; "+ 0" keeps the owner test but off the
+            # index, so the few matching contacts are looked up by id instead.
+            return select(Contact).where(
+                Contact.id.in_(_fts_matches(user, term)), Contact.owner_id + 0 == user.id
+            )
+    elif _WORD_RUN.search(term):
+        return contacts_for(user).where(Contact.id.in_(_matching_ids(user, term)))
+    # Trigrams need three characters in a row: a shorter term scans the user's contacts
+    # (it matches many, so a page fills early), as does SQLite without the index.
+    return contacts_for(user).where(search_condition(user, q))
+
+
+# What a term needs for the trigram indexes to find it: three characters in a row that
+# are not GLOB wildcards for SQLite's FTS5 tables; three letters or digits in a row for
+# pg_trgm, which takes its trigrams from words.
+_GLOB_LITERAL_RUN = re.compile(r"[^*?\[]{3}")
+_WORD_RUN = re.compile(r"[^\W_]{3}")
+
+
+def _matching_ids(user: User, term: str):
+    """Ids of the user's contacts with a match, one SELECT per kind of text, so that
+    PostgreSQL can answer each LIKE from its pg_trgm index (combined with the owner index
+    for names and companies); an OR of subqueries would keep it from using any of them."""
+    contains = _containing(term)
+    mine = select(Contact.id).where(Contact.owner_id == user.id)
+    return union_all(
+        mine.where(contains(Contact.name)),
+        mine.where(contains(Contact.company)),
+        _ids_by_tag(user, contains),
+        _ids_by_channel(user, contains),
+    )
+
+
+def _fts_matches(user: User, term: str):
+    """Ids of contacts with a match, through SQLite's FTS5 trigram tables, which hold the
+    lower-cased text (owner checked by the caller; tags are the user's own)."""
+    pattern = f"*{_escape_glob(term)}*"
+    contacts_fts = search_index.search_contacts
+    tags_fts = search_index.search_tags
+    channels_fts = search_index.search_contact_channels
+    # IN (subquery) rather than joins: SQLite then runs each FTS lookup once instead of
+    # probing the FTS table once per row of the other side.
+    return union_all(
+        select(contacts_fts.c.rowid).where(contacts_fts.c.name.op("GLOB")(pattern)),
+        select(contacts_fts.c.rowid).where(contacts_fts.c.company.op("GLOB")(pattern)),
+        select(contact_tags.c.contact_id).where(contact_tags.c.tag_id.in_(
+            select(Tag.id).where(Tag.owner_id == user.id, Tag.id.in_(
+                select(tags_fts.c.rowid).where(tags_fts.c.name.op("GLOB")(pattern))
+            ))
+        )),
+        select(ContactChannel.contact_id).where(ContactChannel.id.in_(
+            select(channels_fts.c.rowid).where(channels_fts.c.value.op("GLOB")(pattern))
+        )),
+    )
+
+
+def _escape_glob(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 def list_contacts(
@@ -132,12 +213,10 @@ def list_contacts(
 
     With count_search=False a search page has no total, only previous and next
     (counting every match costs as much as the search itself)."""
-    query = contacts_for(user)
+    query = searched_contacts(user, q) if q.strip() else contacts_for(user)
     query = query.where(
         Contact.archived_at.is_not(None) if archived else Contact.archived_at.is_(None)
     )
-    if q.strip():
-        query = query.where(search_condition(user, q))
     if tag:
         query = query.where(
             exists().where(
