@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 _configured = False
 # Execution options for a connection whose transactions write (see _expects_writes).
@@ -51,8 +54,30 @@ def configure_engine_events() -> None:
 def _expects_writes(conn) -> bool:
     """Requests that change data, connections opened with WRITES, and every CLI or
     worker transaction write; page views and API reads only read."""
+    return conn.get_execution_options().get("rapport_writes") or not _reading_request()
+
+
+def _reading_request() -> bool:
     from flask import has_request_context, request
 
-    if not has_request_context() or conn.get_execution_options().get("rapport_writes"):
-        return True
-    return request.method not in ("GET", "HEAD", "OPTIONS")
+    return has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+
+
+@contextmanager
+def write_aside() -> Iterator[Connection]:
+    """A connection for a small write a request makes on the side (a token's last use,
+    a cache row), which must never wait on the request itself.
+
+    In a reading request it is a short transaction of its own, committed at the end of the
+    block. In a writing request the request already holds SQLite's only write lock, so a
+    second connection would wait for it until the busy timeout: the write goes into a
+    savepoint of the request's own transaction instead, and is kept if the request commits."""
+    from crm.extensions import db
+
+    if _reading_request():
+        with db.engine.connect().execution_options(**WRITES) as connection, \
+                connection.begin():
+            yield connection
+    else:
+        with db.session.begin_nested():
+            yield db.session.connection()

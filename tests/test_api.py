@@ -68,6 +68,16 @@ def test_api_reads_do_not_wait_for_the_write_lock(app, api, db_backend, row):
     assert row(ApiToken, 1).last_used_at is not None
 
 
+@pytest.mark.app_config(SQLITE_BUSY_TIMEOUT_MS=100)
+def test_a_writing_api_request_records_the_tokens_use_in_its_own_transaction(app, api, row):
+    """A POST holds the write lock from its first statement: the token's last use goes into
+    that transaction (a second connection would wait for the lock and give up)."""
+    response = api.post("/contacts", json={"name": "Ada Lovelace"})
+
+    assert response.status_code == 201, response.data
+    assert row(ApiToken, 1).last_used_at is not None
+
+
 def test_token_from_settings_is_shown_once_stored_hashed_and_revocable(app, client, logged_in,
                                                                         row, count):
     response = client.post("/settings/tokens", data={"token-name": "phone shortcut"})

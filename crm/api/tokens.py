@@ -19,7 +19,7 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from crm.database import WRITES
+from crm.database import write_aside
 from crm.extensions import db
 from crm.models import ApiToken, User, utcnow
 
@@ -96,15 +96,14 @@ def authenticate(plain: str) -> tuple[ApiToken, User] | None:
 def touch(token: ApiToken) -> None:
     """Record that the token was used, at most once a minute per token.
 
-    The write goes in a short transaction on a connection of its own, so an API read
-    never holds the write lock (on SQLite, read requests run side by side); when the
-    database is busy the record is skipped rather than the request failed."""
+    Written aside (crm.database.write_aside): an API read never holds the write lock (on
+    SQLite, read requests run side by side); when the database is busy the record is
+    skipped rather than the request failed."""
     now = utcnow()
     if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
         return
     try:
-        with db.engine.connect().execution_options(**WRITES) as connection, \
-                connection.begin():
+        with write_aside() as connection:
             connection.execute(
                 update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
     except OperationalError as exc:

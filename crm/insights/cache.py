@@ -24,6 +24,7 @@ from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+from crm.database import write_aside
 from crm.extensions import db
 from crm.insights import services
 from crm.insights.services import ColdContact, NetworkFigures, Strength
@@ -145,14 +146,14 @@ def contact_figures(owner: User, contact, *, now: datetime | None = None,
 
 
 def _store(computed: dict[int, NetworkFigures], versions, now, shared_only) -> None:
-    """Save snapshots on a connection of their own; a failure only costs a recompute."""
+    """Save snapshots aside from the request's work; a failure only costs a recompute."""
     rows = [
         {"owner_id": oid, "shared_only": shared_only, "version": versions.get(oid, 0),
          "computed_at": now, "payload": _encode(fig)}
         for oid, fig in computed.items()
     ]
     try:
-        with db.engine.begin() as connection:
+        with write_aside() as connection:
             connection.execute(
                 delete(InsightSnapshot).where(
                     InsightSnapshot.owner_id.in_(list(computed)),
