@@ -12,6 +12,7 @@ from alembic import context
 from flask import current_app
 from sqlalchemy.types import TypeDecorator
 
+from crm.models.contact import include_object_for
 from crm.models.search_index import include_name
 
 config = context.config
@@ -22,10 +23,18 @@ if config.config_file_name is not None:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
-# The pg_trgm search indexes exist on PostgreSQL only (ddl_if); on SQLite autogenerate
-# cannot compare expression indexes and would warn about each one on every run.
+# On SQLite autogenerate cannot compare expression indexes (the pg_trgm search indexes,
+# which exist on PostgreSQL only, and the contact list's lower(name) order) and would
+# warn about each one on every run. PostgreSQL-only indexes are left out of comparisons
+# with other databases by include_object_for.
 warnings.filterwarnings(
-    "ignore", r"autogenerate skipping metadata-specified expression-based index 'ix_\w+_trgm'"
+    "ignore",
+    r"autogenerate skipping metadata-specified expression-based index "
+    r"'ix_\w+_(trgm|lower_name)'",
+)
+warnings.filterwarnings(
+    "ignore",
+    r"Skipped unsupported reflection of expression-based index ix_contacts_owner_lower_name",
 )
 
 
@@ -106,6 +115,7 @@ def run_migrations_online():
         options["process_revision_directives"] = process_revision_directives
 
     with get_engine().connect() as connection:
+        options.setdefault("include_object", include_object_for(connection.dialect.name))
         context.configure(connection=connection, target_metadata=get_metadata(), **options)
         with context.begin_transaction():
             context.run_migrations()

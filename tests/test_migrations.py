@@ -24,6 +24,7 @@ from crm.models import (
     User,
     interaction_participants,
 )
+from crm.models.contact import include_object_for
 from crm.models.search_index import include_name
 
 PG_ENV = "CRM_TEST_DATABASE_URL"
@@ -57,7 +58,8 @@ def _differences() -> list:
         context = MigrationContext.configure(
             connection,
             opts={"compare_type": True, "target_metadata": db.metadata,
-                  "include_name": include_name},
+                  "include_name": include_name,
+                  "include_object": include_object_for(connection.dialect.name)},
         )
         return compare_metadata(context, db.metadata)
 

@@ -52,6 +52,7 @@ class Contact(db.Model):
     __tablename__ = "contacts"
     __table_args__ = (
         Index("ix_contacts_owner_name", "owner_id", "name"),
+        # Lists sorted by last interaction, oldest first ("never contacted" last).
         Index("ix_contacts_owner_last", "owner_id", "last_interaction_at"),
     )
 
@@ -114,10 +115,41 @@ def _trigram_index(name: str, column) -> Index:
     through until vacuum merges it, and after an import the planner gives up on the index.
     """
     label = f"{column.key}_lower"
-    index = Index(name, func.lower(column).label(label), postgresql_using="gin",
-                  postgresql_ops={label: "gin_trgm_ops"}, postgresql_with={"fastupdate": "off"})
+    return _postgresql_only(
+        Index(name, func.lower(column).label(label), postgresql_using="gin",
+              postgresql_ops={label: "gin_trgm_ops"}, postgresql_with={"fastupdate": "off"}))
+
+
+# Indexes created on PostgreSQL only; autogenerate must not miss them elsewhere
+# (see include_object).
+POSTGRESQL_ONLY_INDEXES: set[str] = set()
+
+
+def _postgresql_only(index: Index) -> Index:
+    POSTGRESQL_ONLY_INDEXES.add(index.name)
     return index.ddl_if(dialect="postgresql")
 
+
+def include_object_for(dialect_name: str):
+    """An autogenerate include_object hook that leaves out PostgreSQL-only indexes when
+    comparing another database."""
+
+    def include_object(obj, name, type_, reflected, compare_to) -> bool:
+        return not (type_ == "index" and name in POSTGRESQL_ONLY_INDEXES
+                    and dialect_name != "postgresql")
+
+    return include_object
+
+
+# The contact list's orders, walked in order so that a page reads its 25 rows and stops:
+# by name (lower(name), id; both databases), and most recent first, which on PostgreSQL
+# needs its own index (a backward scan of ix_contacts_owner_last puts the never-contacted
+# first; on SQLite NULLs sort lowest, so that backward scan is already the right order).
+Index("ix_contacts_owner_lower_name", Contact.owner_id, func.lower(Contact.name), Contact.id)
+_postgresql_only(Index(
+    "ix_contacts_owner_recent",
+    Contact.owner_id, Contact.last_interaction_at.desc().nulls_last(), Contact.id.desc(),
+))
 
 _trigram_index("ix_tags_name_trgm", Tag.name)
 _trigram_index("ix_contacts_name_trgm", Contact.name)
