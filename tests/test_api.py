@@ -432,3 +432,23 @@ def test_reference_page_lists_endpoints_parameters_and_examples(client):
                      "per_page", "Retry-After"):
         assert fragment in text, fragment
     assert b"<script>" not in page.data and b"cdn" not in page.data.lower()
+
+
+def test_contact_totals_follow_every_change(api):
+    """List totals are counted once per version of the network: each change shows at once."""
+    def total(query=""):
+        response = api.get("/contacts" + query)
+        assert response.status_code == 200, response.data
+        return response.get_json()["total"]
+
+    ids = [api.post("/contacts", json={"name": f"Person {i}", "tags": ["team"] if i else []}
+                    ).get_json()["id"] for i in range(3)]
+    assert (total(), total("?tag=team"), total("?archived=true")) == (3, 2, 0)
+
+    api.patch(f"/contacts/{ids[1]}", json={"archived": True})
+    assert (total(), total("?tag=team"), total("?archived=true")) == (2, 1, 1)
+    api.post("/contacts", json={"name": "Person 3", "tags": ["team"]})
+    api.patch(f"/contacts/{ids[0]}", json={"tags": ["team"]})
+    assert (total(), total("?tag=team"), total("?archived=true")) == (3, 3, 1)
+    assert api.delete(f"/contacts/{ids[2]}").status_code == 204
+    assert (total(), total("?tag=team"), total("?archived=true")) == (2, 2, 1)

@@ -356,3 +356,19 @@ def test_list_dates_are_in_the_viewers_time_zone(client, auth, make_user, make_c
                      occurred_at=datetime(2025, 3, 4, 20, tzinfo=UTC))
 
     assert "Last: Skype 5 Mar 2025" in page_text(client.get("/contacts").data)
+
+
+def test_a_count_in_the_same_transaction_as_a_write_sees_the_write(app, make_user):
+    """The list's total is memoised per network version; a write bumps the version in the
+    database and on the loaded user alike, so the next count in that transaction is new."""
+    from crm.contacts.services import ContactData, create_contact, list_contacts
+    from crm.models import User
+
+    owner = make_user()
+    with app.app_context():
+        user = db.session.get(User, owner.id)
+        assert list_contacts(user).total == 0
+        create_contact(user, ContactData(name="Ada Lovelace"))
+        db.session.flush()
+        assert list_contacts(user).total == 1
+        db.session.rollback()

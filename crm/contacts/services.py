@@ -11,6 +11,7 @@ from sqlalchemy import Select, exists, func, or_, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.extensions import db
+from crm.memo import memo
 from crm.models import (
     Contact,
     ContactChannel,
@@ -247,11 +248,23 @@ def list_contacts(
         # Many-to-one: joined into the page's own query rather than two more round trips.
         joinedload(Contact.last_interaction).joinedload(Interaction.medium),
     )
-    if q.strip() and not count_search:
-        # A search has no index to count with: fetch one row more than the page to
-        # know whether there is a next page, instead of counting every match.
-        return SearchPage(query, page=page, per_page=min(per_page, 100))
-    return db.paginate(query, page=page, per_page=per_page, error_out=False, max_per_page=100)
+    if q.strip():
+        if not count_search:
+            # A search has no index to count with: fetch one row more than the page to
+            # know whether there is a next page, instead of counting every match.
+            return SearchPage(query, page=page, per_page=min(per_page, 100))
+        return db.paginate(query, page=page, per_page=per_page, error_out=False,
+                           max_per_page=100)
+    # Counting reads every contact of the list: once per version of the network.
+    total = memo("contact_counts").get_or_compute(
+        (user.id, user.network_version, archived, tag.lower()), utcnow(),
+        lambda: db.session.scalar(
+            select(func.count()).select_from(query.order_by(None).subquery())),
+    )
+    pagination = db.paginate(query, page=page, per_page=per_page, error_out=False,
+                             max_per_page=100, count=False)
+    pagination.total = total
+    return pagination
 
 
 class SearchPage:

@@ -40,11 +40,17 @@ def mark_changed(owner_ids, session: Session | None = None) -> None:
     ids = sorted({i for i in owner_ids if i is not None})
     if not ids:
         return
-    (session or db.session).connection().execute(
+    session = session or db.session
+    session.connection().execute(
         update(User.__table__)
         .where(User.__table__.c.id.in_(ids))
         .values(network_version=User.__table__.c.network_version + 1)
     )
+    # A User already loaded in this session reads its new version on next access, so a
+    # memo keyed by it later in the same transaction never answers for the old network.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, User) and obj.id in ids:
+            session.expire(obj, ["network_version"])
 
 
 @event.listens_for(Session, "after_flush")
