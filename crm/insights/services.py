@@ -367,8 +367,11 @@ def _overdue_and_lapsed(figures, owner_ids, now, shared_only, lapsed=True) -> No
 
 
 def due_and_overdue(owner_id: int, *, now: datetime, tz_end_of_day: datetime, limit: int = 20):
-    """Open reminders due before the end of the user's day, soonest first."""
-    from sqlalchemy.orm import joinedload
+    """Open reminders due before the end of the user's day, soonest first.
+
+    Their contacts come in a second query by id: joined into this one, PostgreSQL would
+    hash every contact in the database before applying the limit."""
+    from sqlalchemy.orm import selectinload
 
     return list(
         db.session.scalars(
@@ -382,7 +385,7 @@ def due_and_overdue(owner_id: int, *, now: datetime, tz_end_of_day: datetime, li
             )
             .order_by(Reminder.due_at, Reminder.id)
             .limit(limit)
-            .options(joinedload(Reminder.contact))
+            .options(selectinload(Reminder.contact))
         )
     )
 
