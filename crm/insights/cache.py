@@ -109,7 +109,8 @@ def figures(owner_ids: list[int], *, now: datetime | None = None, shared_only: b
             for oid, fig in computed.items():
                 decoded.put((oid, versions.get(oid), shared_only), fig, now)
     # The memoised figures stay as stored; the clock-driven ones go on a copy.
-    live = {oid: replace(result[oid], cold=list(result[oid].cold), version=versions.get(oid, 0))
+    live = {oid: replace(result[oid], cold=list(result[oid].cold), version=versions.get(oid, 0),
+                         lapsed=())
             for oid in owner_ids}
     services.add_reminder_figures(live, owner_ids, now=now, shared_only=shared_only,
                                   lapsed=lapsed)
@@ -127,7 +128,7 @@ def render_figures(template: str, fig: NetworkFigures, view: Callable[[], object
     The partial is rendered with `view`, `fig` and `context` and without the layout's
     context processors."""
     now = now or utcnow()
-    live_state = (fig.overdue_follow_ups, tuple((c.contact_id, c.reason) for c in fig.cold))
+    live_state = (fig.overdue_follow_ups, fig.lapsed)
 
     def render() -> Markup:
         # noqa below: the partial is an autoescaping .html template; its output is safe.
@@ -198,7 +199,8 @@ def _decode(owner_id: int, payload: str) -> NetworkFigures:
         owner_id=owner_id,
         contacts=data["contacts"], active=data["active"], interactions=data["interactions"],
         strengths=[Strength(c, s, w, n, _when(t)) for c, s, w, n, t in data["strengths"]],
-        cold=[ColdContact(c, r, _when(t), d) for c, r, t, d in data["cold"]],
+        cold=sorted((ColdContact(c, r, _when(t), d) for c, r, t, d in data["cold"]),
+                    key=services.cold_order),
         mix=ints(data["mix"]),
         mix_by_month={m: ints(v) for m, v in data["mix_by_month"].items()},
         breadth=ints(data["breadth"]), origins=ints(data["origins"]),

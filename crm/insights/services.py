@@ -83,7 +83,15 @@ class NetworkFigures:
     reciprocity: dict[str, int] = field(default_factory=dict)
     new_by_month: dict[str, int] = field(default_factory=dict)
     overdue_follow_ups: int = 0
-    version: int = 0  # the owner's network_version these figures were read at (not stored)
+    # Not stored with the snapshot: the version these figures were read at, and the
+    # lapsed keep-in-touch cadences added to `cold` live (crm.insights.cache keys on both).
+    version: int = 0
+    lapsed: tuple = ()
+
+
+def cold_order(c: ColdContact):
+    """Longest silent first."""
+    return (-c.days, c.contact_id)
 
 
 # -- helpers ------------------------------------------------------------------------
@@ -168,7 +176,8 @@ def add_reminder_figures(figures, owner_ids, *, now: datetime, shared_only: bool
     going cold: they change with the clock, never cached."""
     _overdue_and_lapsed(figures, owner_ids, now, shared_only, lapsed)
     for fig in figures.values():
-        fig.cold.sort(key=lambda c: (-c.days, c.contact_id))
+        if fig.lapsed:  # the stored part of `cold` is in order already
+            fig.cold.sort(key=cold_order)
 
 
 def _contact_filter(owner_ids, shared_only: bool):
@@ -228,6 +237,7 @@ def _strengths_and_rhythm(figures, owner_ids, now, shared_only) -> None:
                 ))
     for fig in figures.values():
         fig.strengths.sort(key=lambda s: (-s.weight, s.contact_id))
+        fig.cold.sort(key=cold_order)
 
 
 def _mix(figures, owner_ids, now, shared_only, months) -> None:
@@ -354,16 +364,23 @@ def _overdue_and_lapsed(figures, owner_ids, now, shared_only, lapsed=True) -> No
         query = query.where(or_(Contact.id.is_(None), Contact.is_private.is_(False)))
     if not lapsed:  # only the count of overdue follow-ups
         query = query.where(lapsed_contact.is_(None))
-    cold_ids = {oid: {c.contact_id for c in figures[oid].cold} for oid in owner_ids}
+    cold_ids: dict[int, set[int]] = {}
+    added: dict[int, list[ColdContact]] = defaultdict(list)
     for owner_id, contact_id, count, due_at in db.session.execute(query):
         fig = figures[owner_id]
         if contact_id is None:
             fig.overdue_follow_ups += count
-        elif contact_id not in cold_ids[owner_id]:
+            continue
+        if owner_id not in cold_ids:
+            cold_ids[owner_id] = {c.contact_id for c in fig.cold}
+        if contact_id not in cold_ids[owner_id]:
             due_at = _to_aware(due_at)
             days = (now - due_at).days
-            fig.cold.append(ColdContact(contact_id, f"keep-in-touch lapsed {days} days ago",
-                                        due_at, days))
+            added[owner_id].append(ColdContact(
+                contact_id, f"keep-in-touch lapsed {days} days ago", due_at, days))
+    for owner_id, entries in added.items():
+        figures[owner_id].cold.extend(entries)
+        figures[owner_id].lapsed = tuple(sorted((c.contact_id, c.days) for c in entries))
 
 
 def due_and_overdue(owner_id: int, *, now: datetime, tz_end_of_day: datetime, limit: int = 20):
