@@ -388,3 +388,22 @@ def test_overdue_follow_ups_and_lapsed_cadences_on_every_view(app, people, make_
         assert overdue(page_text(colin.get(page).data)) == 2, page
     coach_client = page_text(colin.get(f"/coach/clients/{client_user.id}").data)
     assert "Bea Lapsedkeep-in-touch lapsed 10 days ago" in going_cold(coach_client)
+
+
+@pytest.mark.app_config(COACH_CLIENTS_PER_PAGE=4)
+def test_the_coach_page_shows_clients_a_page_at_a_time(app, make_user):
+    coach = make_user(name="Paged Coach", email="paged@example.com")
+    clients = [make_user(name=f"Client {i:02d}", email=f"paged{i}@example.com")
+               for i in range(6)]
+    for c in clients:
+        link(app, c, coach)
+    http = as_user(app, coach)
+
+    first = page_text(http.get("/coach").data)
+    second = page_text(http.get("/coach?page=2").data)
+
+    assert [f"Client {i:02d}" in first for i in range(6)] == [True] * 4 + [False] * 2
+    assert [f"Client {i:02d}" in second for i in range(6)] == [False] * 4 + [True] * 2
+    assert "Page 1 of 2 · 6 clients" in first and "Next" in first
+    assert "Page 2 of 2 · 6 clients" in second and "Previous" in second
+    assert "No clients yet" not in page_text(http.get("/coach?page=9").data)

@@ -165,15 +165,14 @@ def decline(coach: User, link: CoachLink) -> None:
     db.session.flush()
 
 
-def active_links_for_coach(coach: User) -> list[CoachLink]:
-    """Every client currently sharing with this coach."""
-    return list(
-        db.session.scalars(
-            select(CoachLink)
-            .where(CoachLink.coach_id == coach.id, CoachLink.status == CoachLinkStatus.ACTIVE)
-            .order_by(CoachLink.responded_at, CoachLink.id)
-            .options(joinedload(CoachLink.client))
-        )
+def active_links_for_coach(coach: User, *, page: int = 1, per_page: int = 10):
+    """A page of the clients currently sharing with this coach, longest-standing first."""
+    return db.paginate(
+        select(CoachLink)
+        .where(CoachLink.coach_id == coach.id, CoachLink.status == CoachLinkStatus.ACTIVE)
+        .order_by(CoachLink.responded_at, CoachLink.id)
+        .options(joinedload(CoachLink.client)),
+        page=page, per_page=per_page, error_out=False, max_per_page=100,
     )
 
 

@@ -108,7 +108,9 @@ def answer(link_id: int, answer: str):
 
 @bp.get("/coach")
 def clients():
-    links = services.active_links_for_coach(current_user)
+    page = services.active_links_for_coach(
+        current_user, page=_page_arg(), per_page=current_app.config["COACH_CLIENTS_PER_PAGE"])
+    links = page.items
     client_ids = [link.client_id for link in links]
     # The cards show counts, not who is going cold.
     figures = cache.figures(client_ids, now=utcnow(), shared_only=True, lapsed=False)
@@ -128,7 +130,7 @@ def clients():
             shared_only=True, key=(link.client.name,), now=now, link=link)
         for link in links
     ]
-    return render_template("coaching/clients.html", cards=cards,
+    return render_template("coaching/clients.html", cards=cards, page=page,
                            invitations=services.invitations_for_coach(current_user))
 
 
