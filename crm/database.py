@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -9,6 +11,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 _configured = False
+DEFAULT_BUSY_TIMEOUT_MS = 15000
+BUSY_TIMEOUT_KEY = "rapport_busy_timeout_ms"
+WRITE_LOCK_POLL_MS = 2
 # Execution options for a connection whose transactions write (see _expects_writes).
 WRITES = {"rapport_writes": True}
 
@@ -28,9 +33,10 @@ def configure_engine_events() -> None:
             return
         from flask import current_app, has_app_context
 
-        timeout = 15000
+        timeout = DEFAULT_BUSY_TIMEOUT_MS
         if has_app_context():
             timeout = int(current_app.config.get("SQLITE_BUSY_TIMEOUT_MS", timeout))
+        connection_record.info[BUSY_TIMEOUT_KEY] = timeout
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={timeout}")
@@ -48,7 +54,38 @@ def configure_engine_events() -> None:
         # A transaction that reads and then writes must take the write lock up front:
         # upgrading a read lock later fails at once ("database is locked") when another
         # process committed in between, instead of waiting for the busy timeout.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if _expects_writes(conn) else "BEGIN")
+        if _expects_writes(conn):
+            _begin_immediate(conn)
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def _begin_immediate(conn) -> None:
+    """BEGIN IMMEDIATE, waiting for the write lock in steps of WRITE_LOCK_POLL_MS.
+
+    SQLite's own busy handler sleeps longer and longer (up to 100 ms a time) while it
+    waits, so under steady contention a writer sleeps on long after the lock is free;
+    polling in short steps hands the lock on within a couple of milliseconds. The whole
+    wait is still bounded by the connection's busy timeout (SQLITE_BUSY_TIMEOUT_MS)."""
+    fairy = conn.connection
+    raw = fairy.dbapi_connection
+    timeout_ms = fairy.info.get(BUSY_TIMEOUT_KEY, DEFAULT_BUSY_TIMEOUT_MS)
+    deadline = time.monotonic() + timeout_ms / 1000
+    raw.execute(f"PRAGMA busy_timeout={WRITE_LOCK_POLL_MS}")
+    try:
+        while time.monotonic() < deadline:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorname", "") != "SQLITE_BUSY":
+                    break
+        # Out of time (or another error): a last try through SQLAlchemy, which reports
+        # the failure like any other statement's.
+        raw.execute("PRAGMA busy_timeout=0")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={timeout_ms}")
 
 
 def _expects_writes(conn) -> bool:

@@ -127,6 +127,34 @@ def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(app):
         assert pragma == {"foreign_keys": 1, "journal_mode": "wal", "busy_timeout": 4321}
 
 
+@pytest.mark.app_config(SQLITE_BUSY_TIMEOUT_MS=150)
+def test_a_writer_waits_for_the_lock_only_as_long_as_the_busy_timeout(app, db_backend):
+    """BEGIN IMMEDIATE polls for SQLite's write lock in short steps: while another process
+    holds it past the busy timeout the transaction fails as SQLAlchemy's OperationalError,
+    and once the lock is free the next one begins, with the busy timeout as configured."""
+    if db_backend != "sqlite":
+        pytest.skip("the write lock is SQLite's")
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    holder = sqlite3.connect(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"),
+                             isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    with app.app_context():
+        try:
+            with pytest.raises(OperationalError, match="database is locked"):
+                db.session.execute(text("SELECT 1"))
+            db.session.rollback()
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        # Outside a request every transaction begins with BEGIN IMMEDIATE: this one gets
+        # the lock, on a connection that still waits 150 ms for it.
+        assert db.session.execute(text("PRAGMA busy_timeout")).scalar() == 150
+        db.session.rollback()
+
+
 def test_foreign_keys_are_enforced(app):
     with app.app_context():
         db.session.add(Contact(owner_id=424242, name="Nobody's"))
