@@ -407,3 +407,33 @@ def test_the_coach_page_shows_clients_a_page_at_a_time(app, make_user):
     assert "Page 1 of 2 · 6 clients" in first and "Next" in first
     assert "Page 2 of 2 · 6 clients" in second and "Previous" in second
     assert "No clients yet" not in page_text(http.get("/coach?page=9").data)
+
+
+def test_no_memo_answers_for_a_deleted_account_whose_id_is_reused(app, db_backend, make_user,
+                                                                   make_contact,
+                                                                   make_interaction):
+    """SQLite hands a deleted account's id to the next one; after the same number of
+    changes the newcomer must still see only their own network, not the memoised one."""
+    from crm.models import User
+    from crm.portability.services import delete_account
+
+    def network(name, email, people):
+        user = make_user(name=name, email=email)
+        made = [make_contact(user, name=person) for person in people]
+        make_interaction(user, made, "phone", NOW - timedelta(days=1))
+        return user
+
+    first = network("First", "first@example.com", ["Zelda Former", "Yorick Former"])
+    http = as_user(app, first)
+    for url in ("/", "/contacts", f"/contacts/{first.id}"):
+        http.get(url)
+    assert "Zelda Former" in page_text(http.get("/").data)
+    with app.app_context():
+        delete_account(db.session.get(User, first.id))
+        db.session.commit()
+
+    second = network("Second", "second@example.com", ["Anna Newer", "Boris Newer"])
+    if db_backend == "sqlite":
+        assert second.id == first.id
+    text = page_text(as_user(app, second).get("/").data)
+    assert "Anna Newer" in text and "Former" not in text

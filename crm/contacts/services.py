@@ -257,7 +257,7 @@ def list_contacts(
                            max_per_page=100)
     # Counting reads every contact of the list: once per version of the network.
     total = memo("contact_counts").get_or_compute(
-        (user.id, user.network_version, archived, tag.lower()), utcnow(),
+        (user.id, archived, tag.lower()), user.network_version, utcnow(),
         lambda: db.session.scalar(
             select(func.count()).select_from(query.order_by(None).subquery())),
     )

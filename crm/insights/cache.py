@@ -2,8 +2,8 @@
 
 The figures aggregate every interaction an owner has, so they are computed once
 and kept in `insight_snapshots` until the network changes: every flush that adds,
-changes or deletes a contact, interaction, medium or tag bumps the owner's
-`users.network_version`, and bulk statements call `mark_changed` themselves. A
+changes or deletes a contact, interaction, medium or tag gives the owner's
+`users.network_version` a new random value, and bulk statements call `mark_changed` themselves. A
 snapshot is used only at the owner's current version and while younger than
 INSIGHTS_CACHE_SECONDS, so a contact marked private disappears from a coach's
 figures on the very next request. Reminder figures (overdue follow-ups, lapsed
@@ -30,6 +30,7 @@ from crm.insights import services
 from crm.insights.services import ColdContact, NetworkFigures, Strength
 from crm.memo import MISSING, memo
 from crm.models import Contact, InsightSnapshot, Interaction, Medium, Tag, User, utcnow
+from crm.models.user import new_network_version
 
 log = logging.getLogger(__name__)
 _TRACKED = (Contact, Interaction, Medium, Tag)  # a medium's name labels the figures
@@ -44,7 +45,7 @@ def mark_changed(owner_ids, session: Session | None = None) -> None:
     session.connection().execute(
         update(User.__table__)
         .where(User.__table__.c.id.in_(ids))
-        .values(network_version=User.__table__.c.network_version + 1)
+        .values(network_version=new_network_version())
     )
     # A User already loaded in this session reads its new version on next access, so a
     # memo keyed by it later in the same transaction never answers for the old network.
@@ -82,7 +83,7 @@ def figures(owner_ids: list[int], *, now: datetime | None = None, shared_only: b
     decoded = memo("network_figures")
     result: dict[int, NetworkFigures] = {}
     for oid in owner_ids:
-        fig = decoded.get((oid, versions.get(oid), shared_only), now)
+        fig = decoded.get((oid, shared_only), versions.get(oid), now)
         if fig is not MISSING:
             result[oid] = fig
     missing = [oid for oid in owner_ids if oid not in result]
@@ -98,7 +99,7 @@ def figures(owner_ids: list[int], *, now: datetime | None = None, shared_only: b
             )
             if fresh:
                 result[snap.owner_id] = _decode(snap.owner_id, snap.payload)
-                decoded.put((snap.owner_id, snap.version, shared_only), result[snap.owner_id],
+                decoded.put((snap.owner_id, shared_only), snap.version, result[snap.owner_id],
                             snap.computed_at)
         stale = [oid for oid in missing if oid not in result]
         if stale:
@@ -107,7 +108,7 @@ def figures(owner_ids: list[int], *, now: datetime | None = None, shared_only: b
             _store(computed, versions, now, shared_only)
             result.update(computed)
             for oid, fig in computed.items():
-                decoded.put((oid, versions.get(oid), shared_only), fig, now)
+                decoded.put((oid, shared_only), versions.get(oid), fig, now)
     # The memoised figures stay as stored; the clock-driven ones go on a copy.
     live = {oid: replace(result[oid], cold=list(result[oid].cold), version=versions.get(oid, 0),
                          lapsed=())
@@ -136,7 +137,7 @@ def render_figures(template: str, fig: NetworkFigures, view: Callable[[], object
             view=view(), fig=fig, **context))
 
     return memo("figures_html").get_or_compute(
-        (template, fig.owner_id, fig.version, shared_only, live_state, *key), now, render)
+        (template, fig.owner_id, shared_only), (fig.version, live_state, *key), now, render)
 
 
 def contact_figures(owner: User, contact, *, now: datetime | None = None,
@@ -146,7 +147,8 @@ def contact_figures(owner: User, contact, *, now: datetime | None = None,
     once per change of the network, not once per page view. Treat the result as read-only."""
     now = now or utcnow()
     return memo("contact_figures").get_or_compute(
-        (owner.id, owner.network_version, contact.id, shared_only),
+        (owner.id, contact.id, shared_only),
+        owner.network_version,
         now,
         lambda: services.contact_figures(owner.id, contact, now=now, shared_only=shared_only),
     )

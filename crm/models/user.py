@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -10,6 +11,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.extensions import db
 from crm.models.types import UTCDateTime, utcnow
+
+
+def new_network_version() -> int:
+    """A random version: never the same twice in practice, so a memo keyed by it cannot
+    answer for a bump that was rolled back, nor for a deleted account whose id a new
+    account reuses (SQLite hands out the highest id again)."""
+    return secrets.randbelow(2**31 - 2) + 1
 
 
 class User(UserMixin, db.Model):
@@ -27,9 +35,10 @@ class User(UserMixin, db.Model):
     digest_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Secret in the calendar-feed URL; regenerated from settings.
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
-    # Bumped by every change to the user's contacts or interactions; cached figures
-    # computed at another version are stale (crm.insights.cache).
-    network_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Changed by every change to the user's contacts, interactions, tags or mediums;
+    # cached figures computed at another version are stale (crm.insights.cache).
+    network_version: Mapped[int] = mapped_column(
+        Integer, default=lambda: new_network_version(), server_default="0")
     # Bumped when the password changes so other sessions end.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     is_active_account: Mapped[bool] = mapped_column(Boolean, default=True)
