@@ -14,6 +14,7 @@ _configured = False
 DEFAULT_BUSY_TIMEOUT_MS = 15000
 BUSY_TIMEOUT_KEY = "rapport_busy_timeout_ms"
 WRITE_LOCK_POLL_MS = 2
+ASIDE_LOCK_WAIT_MS = 50
 # Execution options for a connection whose transactions write (see _expects_writes).
 WRITES = {"rapport_writes": True}
 
@@ -70,7 +71,9 @@ def _begin_immediate(conn) -> None:
     fairy = conn.connection
     raw = fairy.dbapi_connection
     timeout_ms = fairy.info.get(BUSY_TIMEOUT_KEY, DEFAULT_BUSY_TIMEOUT_MS)
-    deadline = time.monotonic() + timeout_ms / 1000
+    wait_ms = min(timeout_ms, conn.get_execution_options().get("rapport_lock_wait_ms",
+                                                               timeout_ms))
+    deadline = time.monotonic() + wait_ms / 1000
     raw.execute(f"PRAGMA busy_timeout={WRITE_LOCK_POLL_MS}")
     try:
         while time.monotonic() < deadline:
@@ -78,7 +81,8 @@ def _begin_immediate(conn) -> None:
                 raw.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as exc:
-                if getattr(exc, "sqlite_errorname", "") != "SQLITE_BUSY":
+                # SQLITE_BUSY and its extended codes (recovery, snapshot, timeout).
+                if getattr(exc, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
                     break
         # Out of time (or another error): a last try through SQLAlchemy, which reports
         # the failure like any other statement's.
@@ -106,14 +110,19 @@ def write_aside() -> Iterator[Connection]:
     a cache row), which must never wait on the request itself.
 
     In a reading request it is a short transaction of its own, committed at the end of the
-    block. In a writing request the request already holds SQLite's only write lock, so a
-    second connection would wait for it until the busy timeout: the write goes into a
-    savepoint of the request's own transaction instead, and is kept if the request commits."""
+    block, which waits at most ASIDE_LOCK_WAIT_MS for a lock (then the caller skips the
+    write: a long import elsewhere must not hold up a page view). In a writing request the
+    request already holds SQLite's only write lock, so a second connection would wait for
+    it until the busy timeout: the write goes into a savepoint of the request's own
+    transaction instead, and is kept if the request commits."""
     from crm.extensions import db
 
     if _reading_request():
-        with db.engine.connect().execution_options(**WRITES) as connection, \
+        with db.engine.connect().execution_options(
+                **WRITES, rapport_lock_wait_ms=ASIDE_LOCK_WAIT_MS) as connection, \
                 connection.begin():
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{ASIDE_LOCK_WAIT_MS}ms'")
             yield connection
     else:
         with db.session.begin_nested():

@@ -135,6 +135,7 @@ def test_a_writer_waits_for_the_lock_only_as_long_as_the_busy_timeout(app, db_ba
     if db_backend != "sqlite":
         pytest.skip("the write lock is SQLite's")
     import sqlite3
+    import time
 
     from sqlalchemy.exc import OperationalError
 
@@ -143,8 +144,10 @@ def test_a_writer_waits_for_the_lock_only_as_long_as_the_busy_timeout(app, db_ba
     holder.execute("BEGIN IMMEDIATE")
     with app.app_context():
         try:
+            started = time.monotonic()
             with pytest.raises(OperationalError, match="database is locked"):
                 db.session.execute(text("SELECT 1"))
+            assert time.monotonic() - started >= 0.14  # it waited out the busy timeout
             db.session.rollback()
         finally:
             holder.execute("ROLLBACK")

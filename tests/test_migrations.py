@@ -79,6 +79,14 @@ def test_upgrade_gives_the_models_schema_and_the_builtin_mediums(empty_database)
         upgrade()
         assert _differences() == []
         assert db.session.scalar(select(func.count()).select_from(Medium)) == 9
+        # Autogenerate does not see triggers: the head schema must still have the ones
+        # that keep participants' times (a SQLite batch rebuild would drop them).
+        triggers = db.session.scalars(db.text(
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+            if db.engine.dialect.name == "postgresql"
+            else "SELECT name FROM sqlite_master WHERE type = 'trigger'")).all()
+        assert {"tr_participants_occurred_at", "tr_interactions_occurred_at"} <= set(triggers)
+        db.session.rollback()
         db.engine.dispose()
 
 

@@ -128,29 +128,45 @@ class RateLimiter:
     shares (RATELIMIT_STORAGE_URI: memory:// counts per process, redis://… across nodes).
 
     When the storage cannot be reached, requests are let through and the failure logged:
-    the limit guards against runaway scripts and must not take the API down with it."""
+    the limit guards against runaway scripts and must not take the API down with it. A
+    Redis store gets short socket timeouts, and after a failure the store is left alone
+    for STORE_RETRY_SECONDS, so an unanswering host costs one request a fraction of a
+    second, not every request a TCP timeout."""
+
+    STORE_TIMEOUT_SECONDS = 0.5
+    STORE_RETRY_SECONDS = 30
 
     def __init__(self, rate: str, storage_uri: str):
         self.item = parse_rate(rate)
         self.storage_uri = storage_uri
         self._strategy: FixedWindowRateLimiter | None = None
+        self._store_down_until = 0.0
 
     @property
     def strategy(self) -> FixedWindowRateLimiter:
         # Connected on first use: a memory store starts a timer thread, and an app that
         # never serves the API (the CLI, the worker) should not.
         if self._strategy is None:
-            self._strategy = FixedWindowRateLimiter(storage_from_string(self.storage_uri))
+            options = {}
+            if self.storage_uri.startswith(("redis://", "rediss://", "redis+")):
+                options = {"socket_connect_timeout": self.STORE_TIMEOUT_SECONDS,
+                           "socket_timeout": self.STORE_TIMEOUT_SECONDS}
+            self._strategy = FixedWindowRateLimiter(
+                storage_from_string(self.storage_uri, **options))
         return self._strategy
 
     def hit(self, token: ApiToken) -> int | None:
         """Count a request; None if allowed, else the seconds until the window resets."""
+        if time.monotonic() < self._store_down_until:
+            return None
         key = token.token_hash  # unique per token, and not the secret itself
         try:
             if self.strategy.hit(self.item, "rapport-api", key):
                 return None
             reset_at, _ = self.strategy.get_window_stats(self.item, "rapport-api", key)
         except Exception as exc:  # noqa: BLE001 - any storage failure: let the request in
-            log.warning("API rate limit storage failed: %s", exc.__class__.__name__)
+            self._store_down_until = time.monotonic() + self.STORE_RETRY_SECONDS
+            log.warning("API rate limit storage failed (%s); not counting for %d s",
+                        exc.__class__.__name__, self.STORE_RETRY_SECONDS)
             return None
         return max(1, math.ceil(reset_at - time.time()))
