@@ -600,24 +600,20 @@ def generate(url: str, sizes: Sizes, *, seed: int = 2024, now: datetime | None =
             "light", "Leo Light", "America/New_York", contacts=sizes.light_contacts,
             interactions=sizes.light_interactions, pending_reminders=sizes.light_reminders,
             tag_count=12, custom_mediums=("Zoom",))
-        clients = [
-            loader.networker(f"client{n:02d}", f"Client {n:02d}", "Europe/Paris",
-                             contacts=sizes.client_contacts,
-                             interactions=sizes.client_interactions,
-                             pending_reminders=sizes.client_reminders, tag_count=20,
-                             quiet=True)
-            for n in range(1, sizes.coach_clients + 1)
-        ]
-        accounts["coach"] = loader.coach("coach", "Cora Coach", clients)
-        light_clients = [
-            loader.networker(f"lclient{n:02d}", f"Light Client {n:02d}", "Europe/Paris",
-                             contacts=sizes.light_contacts,
-                             interactions=sizes.light_interactions,
-                             pending_reminders=sizes.light_reminders, tag_count=12,
-                             quiet=True)
-            for n in range(1, sizes.light_coach_clients + 1)
-        ]
-        accounts["coach_light"] = loader.coach("coach-light", "Lila Coach", light_clients)
+        def clients(key, label, count, contacts, interactions, reminders, tag_count):
+            return [
+                loader.networker(f"{key}{n:02d}", f"{label} {n:02d}", "Europe/Paris",
+                                 contacts=contacts, interactions=interactions,
+                                 pending_reminders=reminders, tag_count=tag_count, quiet=True)
+                for n in range(1, count + 1)
+            ]
+
+        accounts["coach"] = loader.coach("coach", "Cora Coach", clients(
+            "client", "Client", sizes.coach_clients, sizes.client_contacts,
+            sizes.client_interactions, sizes.client_reminders, 20))
+        accounts["coach_light"] = loader.coach("coach-light", "Lila Coach", clients(
+            "lclient", "Light Client", sizes.light_coach_clients, sizes.light_contacts,
+            sizes.light_interactions, sizes.light_reminders, 12))
         _fix_sequences()
         db.session.commit()
         if db.engine.dialect.name == "postgresql":

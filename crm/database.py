@@ -15,8 +15,6 @@ DEFAULT_BUSY_TIMEOUT_MS = 15000
 BUSY_TIMEOUT_KEY = "rapport_busy_timeout_ms"
 WRITE_LOCK_POLL_MS = 2
 ASIDE_LOCK_WAIT_MS = 50
-# Execution options for a connection whose transactions write (see _expects_writes).
-WRITES = {"rapport_writes": True}
 
 
 def configure_engine_events() -> None:
@@ -93,8 +91,8 @@ def _begin_immediate(conn) -> None:
 
 
 def _expects_writes(conn) -> bool:
-    """Requests that change data, connections opened with WRITES, and every CLI or
-    worker transaction write; page views and API reads only read."""
+    """Requests that change data, connections with the rapport_writes execution option,
+    and every CLI or worker transaction write; page views and API reads only read."""
     return conn.get_execution_options().get("rapport_writes") or not _reading_request()
 
 
@@ -119,7 +117,7 @@ def write_aside() -> Iterator[Connection]:
 
     if _reading_request():
         with db.engine.connect().execution_options(
-                **WRITES, rapport_lock_wait_ms=ASIDE_LOCK_WAIT_MS) as connection, \
+                rapport_writes=True, rapport_lock_wait_ms=ASIDE_LOCK_WAIT_MS) as connection, \
                 connection.begin():
             if connection.dialect.name == "postgresql":
                 connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{ASIDE_LOCK_WAIT_MS}ms'")

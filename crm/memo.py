@@ -65,9 +65,6 @@ class Memo:
             self.put(key, version, value, now)
         return value
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
 
 def memo(name: str) -> Memo:
     """The current app's memo called name."""

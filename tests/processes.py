@@ -19,7 +19,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+
+from crm.extensions import db
+from crm.models.reminder import Delivery, DeliveryChannel
 
 PG_ENV = "CRM_TEST_DATABASE_URL"
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,3 +209,15 @@ def failures_in_logs(procs) -> dict[str, list[str]]:
             found[proc.name] = [f"{line} (x{n})" if n > 1 else line
                                 for line, n in list(counts.items())[:20]]
     return found
+
+
+def scalar(app, query):
+    """One value from the test's own connection to the shared database."""
+    with app.app_context():
+        return db.session.scalar(query)
+
+
+def in_app_count(app) -> int:
+    """In-app deliveries (notifications) made so far, by any worker."""
+    return scalar(app, select(func.count()).select_from(Delivery)
+                  .where(Delivery.channel == DeliveryChannel.IN_APP))

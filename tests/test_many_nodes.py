@@ -44,10 +44,12 @@ from processes import (
     Processes,
     crm_command,
     failures_in_logs,
+    in_app_count,
     log_of,
     migrate,
     migrated_postgres_database,
     process_env,
+    scalar,
     start_gunicorn,
     stop,
     wait_until,
@@ -197,16 +199,6 @@ def add_reminders(app, owner_id: int, count: int, start: datetime, over: float) 
             ],
         )
         db.session.commit()
-
-
-def scalar(app, query):
-    with app.app_context():
-        return db.session.scalar(query)
-
-
-def in_app_count(app) -> int:
-    return scalar(app, select(func.count()).select_from(Delivery)
-                  .where(Delivery.channel == DeliveryChannel.IN_APP))
 
 
 # -- the load ----------------------------------------------------------------------------

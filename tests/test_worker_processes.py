@@ -22,9 +22,11 @@ from processes import (
     SECRET,
     Processes,
     crm_command,
+    in_app_count,
     log_of,
     migrated_postgres_database,
     process_env,
+    scalar,
     stop,
     wait_until,
 )
@@ -119,16 +121,6 @@ def add_due_reminders(app, users, count: int) -> None:
             ],
         )
         db.session.commit()
-
-
-def scalar(app, query):
-    with app.app_context():
-        return db.session.scalar(query)
-
-
-def in_app_count(app) -> int:
-    return scalar(app, select(func.count()).select_from(Delivery)
-                  .where(Delivery.channel == DeliveryChannel.IN_APP))
 
 
 def sent_email_count(app) -> int:

@@ -112,9 +112,9 @@ def clients():
         current_user, page=_page_arg(), per_page=current_app.config["COACH_CLIENTS_PER_PAGE"])
     links = page.items
     client_ids = [link.client_id for link in links]
-    # The cards show counts, not who is going cold.
-    figures = cache.figures(client_ids, now=utcnow(), shared_only=True, lapsed=False)
     now = utcnow()
+    # The cards show counts, not who is going cold.
+    figures = cache.figures(client_ids, now=now, shared_only=True, lapsed=False)
     mediums: dict = {}
 
     def card_view(fig):

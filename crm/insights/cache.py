@@ -3,8 +3,8 @@
 The figures aggregate every interaction an owner has, so they are computed once
 and kept in `insight_snapshots` until the network changes: every flush that adds,
 changes or deletes a contact, interaction, medium or tag gives the owner's
-`users.network_version` a new random value, and bulk statements call `mark_changed` themselves. A
-snapshot is used only at the owner's current version and while younger than
+`users.network_version` a new random value, and bulk statements call `mark_changed`
+themselves. A snapshot is used only at the owner's current version and while younger than
 INSIGHTS_CACHE_SECONDS, so a contact marked private disappears from a coach's
 figures on the very next request. Reminder figures (overdue follow-ups, lapsed
 cadences) change with time alone and are always computed live.
@@ -23,6 +23,7 @@ from markupsafe import Markup
 from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from crm.database import write_aside
 from crm.extensions import db
@@ -49,9 +50,10 @@ def mark_changed(owner_ids, session: Session | None = None) -> None:
     )
     # A User already loaded in this session reads its new version on next access, so a
     # memo keyed by it later in the same transaction never answers for the old network.
-    for obj in list(session.identity_map.values()):
-        if isinstance(obj, User) and obj.id in ids:
-            session.expire(obj, ["network_version"])
+    for user_id in ids:
+        user = session.identity_map.get(identity_key(User, user_id))
+        if user is not None:
+            session.expire(user, ["network_version"])
 
 
 @event.listens_for(Session, "after_flush")
