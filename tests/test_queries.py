@@ -99,3 +99,40 @@ def test_contact_page_query_count_is_bounded(app, client, logged_in, grow, make_
 
     assert len(large) == len(small), "\n".join(large)
     assert len(large) <= MAX_QUERIES, "\n".join(large)
+
+
+def test_logging_an_interaction_query_count_is_bounded(app, client, logged_in, grow):
+    """The log-interaction POST runs as many statements for a contact with thirty
+    interactions as for one with two: its last-interaction refresh probes an index."""
+    people = grow(40)
+    quiet, busy = people[0], people[-1]
+    with app.app_context():
+        user = db.session.get(User, logged_in.id)
+        phone = db.session.scalar(select(Medium).where(Medium.key == "phone"))
+        for day in range(30):
+            log_interaction(user, InteractionData(
+                medium=phone, occurred_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=day),
+                initiated_by=Initiator.ME, participants=[db.session.get(Contact, busy)],
+                summary=f"Busy {day}",
+            ))
+        db.session.commit()
+        phone_id = phone.id
+
+    def post(contact_id):
+        with counting_queries(app) as statements:
+            response = client.post("/interactions/new", data={
+                "medium": phone_id, "occurred_at": "2026-03-01T10:00", "initiated_by": "me",
+                "participants": contact_id, "summary": "Catch-up",
+            })
+        assert response.status_code == 302
+        return statements
+
+    post(quiet)  # warm up
+    small, large = post(quiet), post(busy)
+
+    assert len(large) == len(small), "\n".join(large)
+    assert len(large) <= MAX_QUERIES + 1, "\n".join(large)  # + PostgreSQL's row lock
+    with app.app_context():
+        contact = db.session.get(Contact, busy)
+        assert contact.last_interaction.summary == "Catch-up"
+        assert contact.last_interaction_at == datetime(2026, 3, 1, 10, tzinfo=UTC)

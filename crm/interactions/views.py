@@ -14,7 +14,7 @@ from crm.extensions import db
 from crm.interactions import services
 from crm.interactions.forms import InteractionForm
 from crm.mediums.services import get_medium_or_404, mediums_for
-from crm.models import Initiator, ReminderKind, utcnow
+from crm.models import Contact, Initiator, ReminderKind, utcnow
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 from crm.reminders.services import ReminderData, create_reminder, follow_up_title
 from crm.timezones import local_to_utc, to_local
@@ -34,13 +34,14 @@ def _now_local() -> datetime:
 
 def _form(interaction=None) -> InteractionForm:
     form = InteractionForm(obj=interaction, now_local=_now_local())
-    form.medium.choices = [(None, "— Choose a medium —")] + [
-        (m.id, m.name) for m in mediums_for(current_user)
-    ]
+    mediums = mediums_for(current_user)
+    form.medium.choices = [(None, "— Choose a medium —")] + [(m.id, m.name) for m in mediums]
+    form.loaded_mediums = {m.id: m for m in mediums}
     if request.method == "POST":
         # Validating needs only the submitted people, not the whole network; the full
         # list is built again only if the form has to be shown with an error.
-        form.participants.choices = _submitted_choices(interaction)
+        form.loaded_contacts = _submitted_contacts(interaction)
+        form.participants.choices = [(c.id, c.name) for c in form.loaded_contacts]
     else:
         form.participants.choices = _all_choices(interaction)
     if request.method == "GET":
@@ -65,7 +66,7 @@ def _all_choices(interaction=None) -> list[tuple[int, str]]:
     return choices
 
 
-def _submitted_choices(interaction=None) -> list[tuple[int, str]]:
+def _submitted_contacts(interaction=None) -> list[Contact]:
     """The submitted participants that the user may choose (one query)."""
     ids = []
     for raw in request.form.getlist("participants")[:500]:
@@ -74,11 +75,7 @@ def _submitted_choices(interaction=None) -> list[tuple[int, str]]:
         except ValueError:
             continue
     current = {c.id for c in interaction.participants} if interaction is not None else set()
-    return [
-        (c.id, c.name)
-        for c in get_contacts(current_user, ids)
-        if not c.is_archived or c.id in current
-    ]
+    return [c for c in get_contacts(current_user, ids) if not c.is_archived or c.id in current]
 
 
 def _render_form(form: InteractionForm, interaction, contact, **extra):
@@ -91,11 +88,14 @@ def _render_form(form: InteractionForm, interaction, contact, **extra):
 
 
 def _data(form: InteractionForm) -> services.InteractionData:
-    participants = get_contacts(current_user, form.participants.data)
-    if len(participants) != len(set(form.participants.data)):
+    """The validated form as service data, from the rows _form loaded to validate it."""
+    chosen = set(form.participants.data)
+    participants = [c for c in form.loaded_contacts if c.id in chosen]
+    medium = form.loaded_mediums.get(form.medium.data)
+    if len(participants) != len(chosen) or medium is None:
         abort(404)
     return services.InteractionData(
-        medium=get_medium_or_404(current_user, form.medium.data),
+        medium=medium,
         occurred_at=local_to_utc(form.occurred_at.data, current_user.time_zone),
         initiated_by=Initiator(form.initiated_by.data),
         participants=participants,
@@ -148,16 +148,19 @@ def new():
     if form.validate_on_submit():
         interaction = services.log_interaction(current_user, _data(form))
         follow_up = _schedule_follow_up(form, interaction)
-        db.session.commit()
+        # The message and the way back are read before the commit expires what they use.
         message = f"{interaction.medium.name} interaction logged."
         if follow_up is not None:
             when = to_local(follow_up.due_at, current_user.time_zone).strftime("%-d %b %Y, %H:%M")
             message += f" Follow-up set for {when}."
-        flash(message, "success")
         if contact is not None and contact in interaction.participants:
-            return redirect(url_for("contacts.show", contact_id=contact.id))
-        first = interaction.participants[0]
-        return redirect(_back(url_for("contacts.show", contact_id=first.id)))
+            target = url_for("contacts.show", contact_id=contact.id)
+        else:
+            first = interaction.participants[0]
+            target = _back(url_for("contacts.show", contact_id=first.id))
+        db.session.commit()
+        flash(message, "success")
+        return redirect(target)
     return _render_form(form, None, contact)
 
 
@@ -167,10 +170,10 @@ def edit(interaction_id: int):
     form = _form(interaction)
     if form.validate_on_submit():
         services.update_interaction(interaction, _data(form))
+        target = _back(url_for("contacts.show", contact_id=interaction.participants[0].id))
         db.session.commit()
         flash("Interaction saved.", "success")
-        first = interaction.participants[0]
-        return redirect(_back(url_for("contacts.show", contact_id=first.id)))
+        return redirect(target)
     return _render_form(form, interaction, None, confirm=ConfirmForm())
 
 

@@ -262,7 +262,8 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
             .group_by(Reminder.contact_id)
         ).all()
     )
-    owner_zone = db.session.scalar(select(User.time_zone).where(User.id == owner_id)) or "UTC"
+    owner = db.session.get(User, owner_id)  # usually loaded already: no query
+    owner_zone = (owner.time_zone if owner is not None else None) or "UTC"
     changed = 0
     for contact in contacts:
         cadence = None if contact.is_archived else effective_cadence(contact, tag_cadences)
