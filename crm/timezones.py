@@ -13,11 +13,17 @@ def timezone_names() -> tuple[str, ...]:
     return tuple(sorted(z for z in available_timezones() if "/" in z or z == "UTC"))
 
 
+@lru_cache(maxsize=1)
+def _known_zones() -> frozenset[str]:
+    return frozenset(timezone_names())
+
+
 def is_valid_timezone(name: str | None) -> bool:
     """Tell whether name is a known IANA zone (checked against the list, not the disk)."""
-    return bool(name) and name in timezone_names()
+    return bool(name) and name in _known_zones()
 
 
+@lru_cache(maxsize=1024)  # pages convert dozens of times per request, in a few zones
 def zone(name: str | None) -> ZoneInfo:
     """Return the zone, falling back to UTC for an unknown name."""
     if not is_valid_timezone(name):
