@@ -108,6 +108,20 @@ def test_log_with_two_participants(app, client, logged_in, people, medium, froze
     assert _last(app, ada) == _last(app, grace) == (logged.id, logged.occurred_at)
 
 
+def test_logging_returns_to_the_first_participant_by_name(app, client, logged_in, make_contact,
+                                                        medium, frozen):
+    # Created first, so first by id: the way back still follows the names.
+    zed = make_contact(logged_in, name="Zed Shaw")
+    amy = make_contact(logged_in, name="Amy Hoy")
+
+    logged = client.post("/interactions/new", data=_form(medium("phone").id, [zed, amy]))
+    [interaction] = _interactions(app)
+    edited = client.post(f"/interactions/{interaction.id}/edit",
+                         data=_form(medium("phone").id, [zed, amy]))
+
+    assert logged.headers["Location"] == edited.headers["Location"] == f"/contacts/{amy.id}"
+
+
 def test_local_time_is_stored_in_utc(app, client, auth, make_user, make_contact, medium, frozen):
     user = make_user(time_zone="America/New_York")
     auth.login_as(user)

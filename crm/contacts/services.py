@@ -86,10 +86,13 @@ def get_contact_page_or_404(user: User, contact_id: int) -> Contact:
 
 
 def get_contacts(user: User, ids: list[int]) -> list[Contact]:
-    """The user's contacts among ids; others' ids are silently absent."""
+    """The user's contacts among ids, by name as an interaction lists its participants;
+    others' ids are silently absent."""
     if not ids:
         return []
-    return list(db.session.scalars(contacts_for(user).where(Contact.id.in_(ids))))
+    return list(db.session.scalars(
+        contacts_for(user).where(Contact.id.in_(ids)).order_by(Contact.name)
+    ))
 
 
 def search_condition(user: User, q: str):
