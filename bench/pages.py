@@ -13,8 +13,9 @@ process per connection). Each page runs for --duration seconds (longer, up to
 --max-duration, when one request takes long). It prints requests/s, p50 and p95 per page
 and user; req/s as a share of the framework floor (GET /ping, the same app, same run); the
 SQL statements one request of the page runs (counted in-process against the same
-database with a before_cursor_execute listener); then heavy/light p50 ratios and whether
-the targets are met:
+database with a before_cursor_execute listener); the write floor (the cheapest
+authenticated write the stack can make, a route only bench/_served.py adds) beside the
+log-interaction POST; then heavy/light p50 ratios and whether the targets are met:
 
   flat cost        every page's p50 at heavy <= 1.5 x its p50 at light
   constant SQL     every page runs as many statements at heavy as at light
@@ -80,6 +81,8 @@ PAGES = (
     Page("api contacts", "GET", "/api/v1/contacts", auth="token"),
 )
 PING = Page("ping (floor)", "GET", "/ping", auth="none", accounts=("-", "-"))
+# The cheapest authenticated write (bench/_served.py): the floor for pages that write.
+WRITE_FLOOR = Page("write floor", "POST", "/bench/write-floor", expect=302)
 
 
 @dataclass
@@ -113,6 +116,7 @@ class DatabaseRun:
     queries: dict = field(default_factory=dict)  # (page name, profile) -> int
     slowest: dict = field(default_factory=dict)  # page name -> (ms, statement)
     floors: list = field(default_factory=list)
+    write_floor: Result | None = None
 
 
 # -- HTTP helpers --------------------------------------------------------------------------
@@ -257,7 +261,8 @@ def python_load(port, method, path, headers, body, duration, connections) -> Res
 
 
 class Server:
-    """gunicorn with WORKERS sync workers serving crm:create_app() on a free port."""
+    """gunicorn with WORKERS sync workers serving crm:create_app() on a free port (with the
+    write-floor route of bench/_served.py)."""
 
     def __init__(self, url: str, workdir: str):
         self.port = _common.free_port()
@@ -269,8 +274,8 @@ class Server:
             [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--worker-class",
              # A long timeout: a page that takes minutes is measured, not killed at 30 s.
              "sync", "--timeout", "900", "--bind", f"127.0.0.1:{self.port}",
-             "--log-level", "warning",
-             "--error-logfile", str(self.log), "crm:create_app()"],
+             "--log-level", "warning", "--pythonpath", str(Path(__file__).resolve().parent),
+             "--error-logfile", str(self.log), "_served:app"],
             env=env, cwd=_common.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 60
@@ -414,6 +419,10 @@ def run_database(label: str, url: str, args, sizes: Sizes, workdir: str, load) -
                         run.results[(page.name, profile)] = result
                     print(f"  {page.name:<16} {profile:<6} {result.rps:8.1f} req/s  "
                           f"p50 {result.p50_ms:8.1f} ms {result.note}", flush=True)
+        # Last: it writes too, with the heavy networker's quiet contact.
+        run.write_floor = measure(server.port, WRITE_FLOOR, sessions["heavy"], medium_id, args,
+                                  load)
+        print(f"  write floor: {run.write_floor.rps:.0f} req/s", flush=True)
         run.floors.append(measure(server.port, PING, None, medium_id, args, load))
     finally:
         server.stop()
@@ -449,6 +458,12 @@ def report(run: DatabaseRun, args) -> dict[str, bool]:
                   f"{_fmt(share, '8.1f'):>8}%{run.queries.get((page.name, profile), 0):6d}"
                   f"{r.requests:10d}{r.errors:8d}  {r.note}")
     print(f"floor: {floor:.1f} req/s (mean of start and end)")
+    w = run.write_floor
+    if w is not None:
+        share = 100 * w.rps / floor if floor else math.nan
+        print(f"write floor (bench/_served.py: session, CSRF, one interaction and participant, "
+              f"commit; heavy): {w.rps:.1f} req/s, p50 {_fmt(w.p50_ms)} ms, "
+              f"{_fmt(share)}% of the floor {w.note}")
     print(f"\n{'heavy vs light':<18}{'p50 heavy':>11}{'p50 light':>11}{'heavy/light':>13}"
           f"{'SQL heavy':>11}{'SQL light':>11}")
     flat, constant, fast = [], [], []
