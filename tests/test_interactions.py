@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -120,6 +120,25 @@ def test_logging_returns_to_the_first_participant_by_name(app, client, logged_in
                          data=_form(medium("phone").id, [zed, amy]))
 
     assert logged.headers["Location"] == edited.headers["Location"] == f"/contacts/{amy.id}"
+
+
+def test_a_back_dated_interaction_leaves_the_contact_record_alone(app, client, people, medium,
+                                                                  frozen):
+    ada, _ = people
+    client.post("/interactions/new", data=_form(medium("phone").id, [ada], when="2026-07-01T09:00"))
+    before = _updated(app, ada)
+
+    with time_machine.travel(NOW + timedelta(hours=1), tick=False):
+        client.post("/interactions/new",
+                    data=_form(medium("email").id, [ada], when="2026-06-01T09:00"))
+
+    assert _last(app, ada)[1] == datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
+    assert _updated(app, ada) == before  # the API's updated_at moves only on a real change
+
+
+def _updated(app, contact):
+    with app.app_context():
+        return db.session.get(Contact, contact.id).updated_at
 
 
 def test_local_time_is_stored_in_utc(app, client, auth, make_user, make_contact, medium, frozen):

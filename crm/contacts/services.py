@@ -91,7 +91,7 @@ def get_contacts(user: User, ids: list[int]) -> list[Contact]:
     if not ids:
         return []
     return list(db.session.scalars(
-        contacts_for(user).where(Contact.id.in_(ids)).order_by(Contact.name)
+        contacts_for(user).where(Contact.id.in_(ids)).order_by(Contact.name, Contact.id)
     ))
 
 

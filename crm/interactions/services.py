@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import abort
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.util import identity_key
 
@@ -198,18 +198,23 @@ def refresh_last_interaction(contact_ids) -> None:
         return (
             select(column)
             .where(parts.contact_id == Contact.id)
-            .order_by(parts.occurred_at.desc(), parts.interaction_id.desc())
+            .order_by(parts.occurred_at.desc().nulls_last(), parts.interaction_id.desc())
             .limit(1)
             .scalar_subquery()
         )
 
+    newest_id, newest_at = newest(parts.interaction_id), newest(parts.occurred_at)
     db.session.execute(
         update(Contact)
-        .where(Contact.id.in_(ids))
-        .values(
-            last_interaction_id=newest(parts.interaction_id),
-            last_interaction_at=newest(parts.occurred_at),
+        # Only contacts whose facts change: updated_at (in the API) moves only for them.
+        .where(
+            Contact.id.in_(ids),
+            or_(
+                Contact.last_interaction_id.is_distinct_from(newest_id),
+                Contact.last_interaction_at.is_distinct_from(newest_at),
+            ),
         )
+        .values(last_interaction_id=newest_id, last_interaction_at=newest_at)
         .execution_options(synchronize_session=False)
     )
     for contact_id in ids:  # contacts already loaded read the new values on next access

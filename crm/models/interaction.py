@@ -111,7 +111,7 @@ class Interaction(db.Model):
 
     medium: Mapped[Medium] = relationship()
     participants: Mapped[list[Contact]] = relationship(
-        secondary=interaction_participants, order_by=Contact.name
+        secondary=interaction_participants, order_by=(Contact.name, Contact.id)
     )
 
     def __repr__(self) -> str:
