@@ -136,3 +136,22 @@ def test_logging_an_interaction_query_count_is_bounded(app, client, logged_in, g
         contact = db.session.get(Contact, busy)
         assert contact.last_interaction.summary == "Catch-up"
         assert contact.last_interaction_at == datetime(2026, 3, 1, 10, tzinfo=UTC)
+
+
+def test_a_contacts_open_reminders_are_read_through_the_contact_index(
+        app, client, logged_in, make_contact, make_reminder, db_backend):
+    """Without statistics SQLite would rather walk the owner's (owner_id, status, due_at)
+    index, through every open reminder the owner has, to find one contact's."""
+    if db_backend != "sqlite":
+        pytest.skip("PostgreSQL plans from its statistics")
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    for day in range(1, 4):
+        make_reminder(logged_in, due_at=datetime(2030, 1, day, tzinfo=UTC), contact=ada)
+
+    statements = queries_for(app, client, f"/contacts/{ada.id}")
+
+    [query] = [s for s in statements if "FROM reminders" in s and "contact_id = ?" in s]
+    with app.app_context():
+        plan = " ; ".join(row[3] for row in db.session.connection().exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + query, (None,) * query.count("?")))
+    assert "ix_reminders_contact_kind" in plan, plan
