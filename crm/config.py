@@ -55,6 +55,10 @@ class Defaults:
     DIGEST_INTERVAL_SECONDS = 60
     KEEP_IN_TOUCH_SWEEP_SECONDS = 900
     REAP_INTERVAL_SECONDS = 60
+    # Network figures changed by a write are recomputed by the worker this often, at
+    # most FIGURES_REFRESH_BATCH owners a run, so page views rarely aggregate themselves.
+    FIGURES_REFRESH_SECONDS = 5
+    FIGURES_REFRESH_BATCH = 10
 
     # Email (SMTP); no SMTP_HOST means in-app reminders only.
     SMTP_HOST: str | None = None

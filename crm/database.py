@@ -91,9 +91,13 @@ def _begin_immediate(conn) -> None:
 
 
 def _expects_writes(conn) -> bool:
-    """Requests that change data, connections with the rapport_writes execution option,
-    and every CLI or worker transaction write; page views and API reads only read."""
-    return conn.get_execution_options().get("rapport_writes") or not _reading_request()
+    """Requests that change data and every CLI or worker transaction write; page views
+    and API reads only read. The rapport_writes execution option says so explicitly
+    (True for a write aside in a page view, False for the worker's long reads)."""
+    declared = conn.get_execution_options().get("rapport_writes")
+    if declared is not None:
+        return bool(declared)
+    return not _reading_request()
 
 
 def _reading_request() -> bool:

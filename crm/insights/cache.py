@@ -156,6 +156,35 @@ def contact_figures(owner: User, contact, *, now: datetime | None = None,
     )
 
 
+def refresh_stale(now: datetime, limit: int = 10) -> int:
+    """Recompute the stored figures of owners whose network changed since they were
+    computed, so the next page view finds them current instead of aggregating the whole
+    network itself (a second or so at 100,000 interactions). The worker runs this every
+    FIGURES_REFRESH_SECONDS. Only owners with a snapshot are refreshed (someone looks at
+    their figures), the longest-waiting first, at most `limit` a run.
+
+    Each owner's figures are read in a transaction that takes no write lock (SQLite's
+    would hold up every web process for the whole aggregate), then stored in a short one.
+    A snapshot is labelled with the version read before its figures: a change made
+    meanwhile leaves it stale, never wrong. Returns how many snapshots were stored."""
+    stale = db.session.execute(
+        select(InsightSnapshot.owner_id, InsightSnapshot.shared_only, User.network_version)
+        .join(User, User.id == InsightSnapshot.owner_id)
+        .where(InsightSnapshot.version != User.network_version)
+        .order_by(InsightSnapshot.computed_at, InsightSnapshot.owner_id)
+        .limit(limit)
+    ).all()
+    db.session.rollback()
+    for owner_id, shared_only, version in stale:
+        db.session.connection(execution_options={"rapport_writes": False})
+        computed = services.network_figures([owner_id], now=now, shared_only=shared_only,
+                                            with_reminders=False)
+        db.session.rollback()  # the reads end here; the write below is short
+        _store(computed, {owner_id: version}, now, shared_only)
+        db.session.commit()
+    return len(stale)
+
+
 def _store(computed: dict[int, NetworkFigures], versions, now, shared_only) -> None:
     """Save snapshots aside from the request's work; a failure only costs a recompute."""
     rows = [

@@ -59,6 +59,8 @@ def build_scheduler(app: Flask, worker_id: str) -> BlockingScheduler:
         ("sweep-keep-in-touch", _job(app, tasks.sweep_keep_in_touch),
          config["KEEP_IN_TOUCH_SWEEP_SECONDS"]),
         ("reap-stale-claims", _job(app, tasks.reap_stale_claims), config["REAP_INTERVAL_SECONDS"]),
+        ("refresh-figures", _job(app, tasks.refresh_figures),
+         config["FIGURES_REFRESH_SECONDS"]),
     ]
     for job_id, func, seconds in jobs:
         # next_run_time=now: a worker that starts catches up at once.

@@ -507,6 +507,13 @@ def sweep_keep_in_touch(now: datetime) -> int:
     return changed
 
 
+def refresh_figures(now: datetime) -> int:
+    """Bring stored network figures up to date after changes (crm.insights.cache)."""
+    from crm.insights.cache import refresh_stale
+
+    return refresh_stale(now, limit=_cfg("FIGURES_REFRESH_BATCH"))
+
+
 def heartbeat(now: datetime, worker_id: str) -> None:
     """Record that this worker is alive."""
     beat = db.session.get(WorkerHeartbeat, worker_id)
@@ -525,4 +532,6 @@ def run_all_once(now: datetime, worker_id: str) -> dict[str, int]:
     swept = sweep_keep_in_touch(now)
     delivered = deliver_due(now, worker_id)
     digests = send_digests(now, worker_id)
-    return {"reaped": reaped, "swept": swept, "delivered": delivered, "digests": digests}
+    figures = refresh_figures(now)
+    return {"reaped": reaped, "swept": swept, "delivered": delivered, "digests": digests,
+            "figures": figures}

@@ -1,0 +1,136 @@
+"""The worker brings stored network figures up to date after a change, so the next page
+view reads them instead of aggregating the whole network itself."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from sqlalchemy import select
+from test_coaching import as_user, link
+
+from crm.extensions import db
+from crm.insights import services
+from crm.jobs import tasks
+from crm.models import InsightSnapshot, User, utcnow
+
+
+def _snapshot(app, owner, shared_only=False):
+    """(snapshot version, the owner's current version, interactions in the snapshot)."""
+    with app.app_context():
+        snap = db.session.scalar(select(InsightSnapshot).where(
+            InsightSnapshot.owner_id == owner.id, InsightSnapshot.shared_only == shared_only))
+        current = db.session.get(User, owner.id).network_version
+        if snap is None:
+            return None, current, None
+        return snap.version, current, json.loads(snap.payload)["interactions"]
+
+
+def _refresh(app) -> int:
+    with app.app_context():
+        return tasks.refresh_figures(utcnow())
+
+
+@pytest.fixture
+def aggregations(monkeypatch):
+    """Owners whose whole network is aggregated from here on, one list per aggregation."""
+    calls: list[list[int]] = []
+    real = services.network_figures
+
+    def counting(owner_ids, **kwargs):
+        calls.append(list(owner_ids))
+        return real(owner_ids, **kwargs)
+
+    monkeypatch.setattr(services, "network_figures", counting)
+    return calls
+
+
+def test_the_worker_recomputes_figures_a_change_made_stale(
+        app, client, logged_in, make_contact, make_interaction, aggregations):
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    make_interaction(logged_in, ada)
+    assert client.get("/").status_code == 200  # computes and stores the figures
+    version, current, interactions = _snapshot(app, logged_in)
+    assert (version, interactions) == (current, 1)
+
+    make_interaction(logged_in, ada, medium_key="skype")  # the network changes
+    assert _snapshot(app, logged_in)[0] != _snapshot(app, logged_in)[1]
+    aggregations.clear()
+
+    assert _refresh(app) == 1
+    version, current, interactions = _snapshot(app, logged_in)
+    assert (version, interactions) == (current, 2)
+    assert aggregations == [[logged_in.id]]
+
+    aggregations.clear()
+    page = client.get("/")
+    assert page.status_code == 200
+    assert aggregations == []  # the page read the stored figures
+    assert _refresh(app) == 0  # nothing is stale any more
+
+
+def test_only_figures_someone_looked_at_are_refreshed(app, logged_in, make_contact,
+                                                     make_interaction, aggregations):
+    make_interaction(logged_in, make_contact(logged_in, name="Ada Lovelace"))
+
+    assert _refresh(app) == 0
+    assert aggregations == []
+    assert _snapshot(app, logged_in)[0] is None
+
+
+def test_a_coachs_view_of_a_client_is_refreshed_too(app, make_user, make_contact,
+                                                    make_interaction, aggregations):
+    clara = make_user(name="Clara Client", email="clara@example.com")
+    colin = make_user(name="Colin Coach", email="colin@example.com")
+    link(app, clara, colin)
+    ada = make_contact(clara, name="Ada Lovelace")
+    make_interaction(clara, ada)
+    coach = as_user(app, colin)
+    assert coach.get("/coach").status_code == 200  # stores the shared-only figures
+    assert _snapshot(app, clara, shared_only=True)[2] == 1
+
+    make_interaction(clara, ada, medium_key="phone")
+    make_interaction(clara, ada, medium_key="twitter", is_private=True)  # never shared
+
+    assert _refresh(app) == 1
+    version, current, interactions = _snapshot(app, clara, shared_only=True)
+    assert (version, interactions) == (current, 2)
+    aggregations.clear()
+    assert coach.get("/coach").status_code == 200
+    assert aggregations == []
+
+
+def test_refreshing_holds_no_write_lock_while_it_aggregates(
+        app, db_backend, client, logged_in, make_contact, make_interaction, monkeypatch):
+    """On SQLite the aggregate runs in a read transaction: a web process can still write
+    meanwhile (a write lock held for the whole aggregate would stall every one of them)."""
+    if db_backend != "sqlite":
+        pytest.skip("the write lock is SQLite's")
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    make_interaction(logged_in, ada)
+    client.get("/")
+    make_interaction(logged_in, ada, medium_key="skype")
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    outcomes = []
+    real = services.network_figures
+
+    def aggregate_while_another_writes(owner_ids, **kwargs):
+        figures = real(owner_ids, **kwargs)
+        other = sqlite3.connect(path, isolation_level=None, timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # fails at once if the refresh held the lock
+            other.execute("ROLLBACK")
+            outcomes.append("wrote")
+        except sqlite3.OperationalError as exc:
+            outcomes.append(str(exc))
+        finally:
+            other.close()
+        return figures
+
+    monkeypatch.setattr(services, "network_figures", aggregate_while_another_writes)
+
+    assert _refresh(app) == 1
+    assert outcomes == ["wrote"]
+    version, current, _ = _snapshot(app, logged_in)
+    assert version == current
