@@ -365,6 +365,14 @@ def test_crm_worker_once_runs_every_job_and_delivers(app, runner, user, make_rem
     assert len(deliveries(app)) == 1
 
 
+@pytest.mark.app_config(FIGURES_REFRESH_SECONDS=0)
+def test_a_worker_can_leave_figure_refreshing_to_others(app):
+    jobs = {job.id for job in build_scheduler(app, "worker-2").get_jobs()}
+
+    assert "refresh-figures" not in jobs
+    assert "deliver-due" in jobs
+
+
 def test_the_scheduler_is_built_on_demand_and_not_started(app):
     scheduler = build_scheduler(app, "worker-1")
 

@@ -63,6 +63,8 @@ def build_scheduler(app: Flask, worker_id: str) -> BlockingScheduler:
          config["FIGURES_REFRESH_SECONDS"]),
     ]
     for job_id, func, seconds in jobs:
+        if job_id == "refresh-figures" and not float(seconds) > 0:
+            continue  # turned off on this worker (pages then compute figures themselves)
         # next_run_time=now: a worker that starts catches up at once.
         scheduler.add_job(func, "interval", seconds=float(seconds), id=job_id, name=job_id,
                           next_run_time=datetime.now().astimezone())
