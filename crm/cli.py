@@ -123,6 +123,9 @@ def worker(once: bool, worker_id: str | None):
         click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # APScheduler logs two lines per run of every job (figures are refreshed every 5 s);
+    # the jobs log what they did themselves (crm.jobs.scheduler), and failures.
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     scheduler = build_scheduler(app, worker_id)
 
     def stop(signum, frame):

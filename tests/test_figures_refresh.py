@@ -4,6 +4,7 @@ view reads them instead of aggregating the whole network itself."""
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 
 import pytest
@@ -134,3 +135,23 @@ def test_refreshing_holds_no_write_lock_while_it_aggregates(
     assert outcomes == ["wrote"]
     version, current, _ = _snapshot(app, logged_in)
     assert version == current
+
+
+def test_the_worker_job_logs_what_it_refreshed_and_nothing_when_idle(
+        app, client, logged_in, make_contact, make_interaction, caplog):
+    from crm.jobs.scheduler import build_scheduler
+
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    make_interaction(logged_in, ada)
+    client.get("/")
+    make_interaction(logged_in, ada, medium_key="skype")
+    job = build_scheduler(app, "worker-1").get_job("refresh-figures")
+
+    with caplog.at_level(logging.INFO, logger="crm.jobs.scheduler"):
+        job.func()
+        job.func()
+
+    assert [r.getMessage() for r in caplog.records if r.name == "crm.jobs.scheduler"] == [
+        "refresh_figures: 1"]
+    version, current, interactions = _snapshot(app, logged_in)
+    assert (version, interactions) == (current, 2)

@@ -19,13 +19,16 @@ log = logging.getLogger(__name__)
 
 
 def _job(app: Flask, func: Callable[..., object], *args) -> Callable[[], None]:
-    """Run a task in an app context with the current time; a failure is logged, not fatal."""
+    """Run a task in an app context with the current time; what it did (a non-zero count)
+    is logged, and a failure is logged, not fatal."""
 
     def run() -> None:
         with app.app_context():
             now: datetime = utcnow()
             try:
-                func(now, *args)
+                done = func(now, *args)
+                if done:  # a count of what the job did: quiet when there was nothing to do
+                    log.info("%s: %s", func.__name__, done)
             except Exception:
                 db.session.rollback()
                 log.exception("job %s failed", func.__name__)
