@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 
 import pytest
 from sqlalchemy import select
@@ -45,6 +46,17 @@ def aggregations(monkeypatch):
 
     monkeypatch.setattr(services, "network_figures", counting)
     return calls
+
+
+@pytest.fixture
+def stale(app, client, logged_in, make_contact, make_interaction):
+    """The logged-in user's figures, stored after one interaction and made stale by a
+    second; returns the contact both were with."""
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    make_interaction(logged_in, ada)
+    assert client.get("/").status_code == 200
+    make_interaction(logged_in, ada, medium_key="skype")
+    return ada
 
 
 def test_the_worker_recomputes_figures_a_change_made_stale(
@@ -102,16 +114,12 @@ def test_a_coachs_view_of_a_client_is_refreshed_too(app, make_user, make_contact
     assert aggregations == []
 
 
-def test_refreshing_holds_no_write_lock_while_it_aggregates(
-        app, db_backend, client, logged_in, make_contact, make_interaction, monkeypatch):
+def test_refreshing_holds_no_write_lock_while_it_aggregates(app, db_backend, logged_in, stale,
+                                                            monkeypatch):
     """On SQLite the aggregate runs in a read transaction: a web process can still write
     meanwhile (a write lock held for the whole aggregate would stall every one of them)."""
     if db_backend != "sqlite":
         pytest.skip("the write lock is SQLite's")
-    ada = make_contact(logged_in, name="Ada Lovelace")
-    make_interaction(logged_in, ada)
-    client.get("/")
-    make_interaction(logged_in, ada, medium_key="skype")
     path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
     outcomes = []
     real = services.network_figures
@@ -137,14 +145,10 @@ def test_refreshing_holds_no_write_lock_while_it_aggregates(
     assert version == current
 
 
-def test_the_worker_job_logs_what_it_refreshed_and_nothing_when_idle(
-        app, client, logged_in, make_contact, make_interaction, caplog):
+def test_the_worker_job_logs_what_it_refreshed_and_nothing_when_idle(app, logged_in, stale,
+                                                                    caplog):
     from crm.jobs.scheduler import build_scheduler
 
-    ada = make_contact(logged_in, name="Ada Lovelace")
-    make_interaction(logged_in, ada)
-    client.get("/")
-    make_interaction(logged_in, ada, medium_key="skype")
     job = build_scheduler(app, "worker-1").get_job("refresh-figures")
 
     with caplog.at_level(logging.INFO, logger="crm.jobs.scheduler"):
@@ -155,3 +159,67 @@ def test_the_worker_job_logs_what_it_refreshed_and_nothing_when_idle(
         "refresh_figures: 1"]
     version, current, interactions = _snapshot(app, logged_in)
     assert (version, interactions) == (current, 2)
+
+
+def test_one_owner_whose_figures_fail_does_not_hold_up_the_others(
+        app, make_user, make_contact, make_interaction, monkeypatch, caplog):
+    owners = [make_user(name=name, email=f"{name.lower()}@example.com")
+              for name in ("Ada", "Bea")]
+    for owner in owners:
+        person = make_contact(owner, name="Someone")
+        make_interaction(owner, person)
+        assert as_user(app, owner).get("/").status_code == 200
+        make_interaction(owner, person, medium_key="phone")
+    broken, fine = owners
+    real = services.network_figures
+
+    def failing_for_one(owner_ids, **kwargs):
+        if owner_ids == [broken.id]:
+            raise RuntimeError("a broken network")
+        return real(owner_ids, **kwargs)
+
+    monkeypatch.setattr(services, "network_figures", failing_for_one)
+
+    assert _refresh(app) == 1
+    assert _snapshot(app, fine)[0] == _snapshot(app, fine)[1]
+    assert _snapshot(app, broken)[0] != _snapshot(app, broken)[1]
+    assert f"figures of owner {broken.id} not refreshed" in caplog.text
+
+
+def test_figures_a_page_stored_meanwhile_are_not_replaced_by_older_ones(
+        app, client, logged_in, stale, make_interaction, monkeypatch):
+    ada = stale  # two interactions with her
+    real = services.network_figures
+    calls, statuses = [], []
+
+    def a_write_and_a_page_view_meanwhile(owner_ids, **kwargs):
+        calls.append(owner_ids)
+        figures = real(owner_ids, **kwargs)
+        if len(calls) == 1:  # the worker's aggregate; then a write, and a page stores three
+            make_interaction(logged_in, ada, medium_key="phone")
+            # In a thread of its own, as in another process: no app context to share.
+            page = threading.Thread(target=lambda: statuses.append(client.get("/").status_code))
+            page.start()
+            page.join()
+            assert _snapshot(app, logged_in)[2] == 3
+        return figures
+
+    monkeypatch.setattr(services, "network_figures", a_write_and_a_page_view_meanwhile)
+
+    assert _refresh(app) == 0
+    assert statuses == [200]
+    version, current, interactions = _snapshot(app, logged_in)
+    assert (version, interactions) == (current, 3)
+
+
+@pytest.mark.app_config(FIGURES_REFRESH_SECONDS=0)
+def test_a_worker_with_refreshing_turned_off_leaves_figures_alone(app, logged_in, stale,
+                                                                  aggregations):
+    aggregations.clear()
+
+    with app.app_context():
+        counts = tasks.run_all_once(utcnow(), "cron-worker")
+
+    assert counts["figures"] == 0
+    assert aggregations == []
+    assert _snapshot(app, logged_in)[0] != _snapshot(app, logged_in)[1]

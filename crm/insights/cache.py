@@ -161,32 +161,43 @@ def refresh_stale(now: datetime, limit: int = 10) -> int:
     computed, so the next page view finds them current instead of aggregating the whole
     network itself (a second or so at 100,000 interactions). The worker runs this every
     FIGURES_REFRESH_SECONDS. Only owners with a snapshot are refreshed (someone looks at
-    their figures), the longest-waiting first, at most `limit` a run.
+    their figures), the most recently looked at first, at most `limit` a run.
 
-    Each owner's figures are read in a transaction that takes no write lock (SQLite's
-    would hold up every web process for the whole aggregate), then stored in a short one.
-    A snapshot is labelled with the version read before its figures: a change made
-    meanwhile leaves it stale, never wrong. Returns how many snapshots were stored."""
+    Everything is read in transactions that take no write lock (SQLite's would hold up
+    every web process for the whole aggregate); each owner's figures are stored in a short
+    write, labelled with the version read before they were, and only if that is still the
+    owner's version: a change made meanwhile leaves the old snapshot stale (never wrong),
+    and a page that stored newer figures in the meantime keeps them. One owner whose
+    figures fail is logged and skipped. Returns how many snapshots were stored."""
+    db.session.connection(execution_options={"rapport_writes": False})
     stale = db.session.execute(
         select(InsightSnapshot.owner_id, InsightSnapshot.shared_only, User.network_version)
         .join(User, User.id == InsightSnapshot.owner_id)
         .where(InsightSnapshot.version != User.network_version)
-        .order_by(InsightSnapshot.computed_at, InsightSnapshot.owner_id)
+        .order_by(InsightSnapshot.computed_at.desc(), InsightSnapshot.owner_id)
         .limit(limit)
     ).all()
     db.session.rollback()
+    stored = 0
     for owner_id, shared_only, version in stale:
-        db.session.connection(execution_options={"rapport_writes": False})
-        computed = services.network_figures([owner_id], now=now, shared_only=shared_only,
-                                            with_reminders=False)
-        db.session.rollback()  # the reads end here; the write below is short
-        _store(computed, {owner_id: version}, now, shared_only)
-        db.session.commit()
-    return len(stale)
+        try:
+            db.session.connection(execution_options={"rapport_writes": False})
+            computed = services.network_figures([owner_id], now=now, shared_only=shared_only,
+                                                with_reminders=False)
+            db.session.rollback()  # the reads end here; the write below is short
+            current = db.session.scalar(select(User.network_version).where(User.id == owner_id))
+            if current == version and _store(computed, {owner_id: version}, now, shared_only):
+                stored += 1
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("figures of owner %s not refreshed", owner_id)
+    return stored
 
 
-def _store(computed: dict[int, NetworkFigures], versions, now, shared_only) -> None:
-    """Save snapshots aside from the request's work; a failure only costs a recompute."""
+def _store(computed: dict[int, NetworkFigures], versions, now, shared_only) -> bool:
+    """Save snapshots aside from the request's work; a failure only costs a recompute.
+    Tells whether they were saved."""
     rows = [
         {"owner_id": oid, "shared_only": shared_only, "version": versions.get(oid, 0),
          "computed_at": now, "payload": _encode(fig)}
@@ -203,6 +214,8 @@ def _store(computed: dict[int, NetworkFigures], versions, now, shared_only) -> N
             connection.execute(insert(InsightSnapshot), rows)
     except (IntegrityError, DBAPIError) as exc:  # a concurrent request stored it first
         log.info("insight snapshot not stored: %s", exc.__class__.__name__)
+        return False
+    return True
 
 
 def _encode(fig: NetworkFigures) -> str:

@@ -49,7 +49,8 @@ def build_scheduler(app: Flask, worker_id: str) -> BlockingScheduler:
     config = app.config
     scheduler = BlockingScheduler(
         jobstores={"default": MemoryJobStore()},
-        executors={"default": ThreadPoolExecutor(max_workers=4)},
+        # A thread for each job, so a long figure refresh never holds up a delivery.
+        executors={"default": ThreadPoolExecutor(max_workers=8)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone="UTC",
     )

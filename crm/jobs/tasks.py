@@ -511,6 +511,8 @@ def refresh_figures(now: datetime) -> int:
     """Bring stored network figures up to date after changes (crm.insights.cache)."""
     from crm.insights.cache import refresh_stale
 
+    if not float(_cfg("FIGURES_REFRESH_SECONDS")) > 0:
+        return 0  # turned off on this worker
     return refresh_stale(now, limit=_cfg("FIGURES_REFRESH_BATCH"))
 
 
