@@ -174,3 +174,23 @@ def test_one_interaction_scores_the_same_on_every_medium(app, make_user, make_co
     with app.app_context():
         figures = network_figures([user.id], now=NOW)[user.id]
         assert [(s.contact_id, s.score) for s in figures.strengths] == [(contact.id, 22)]
+
+
+def test_equal_strengths_rank_by_contact_however_they_were_made_up(
+        app, make_user, make_contact, make_interaction):
+    """One interaction 200 days ago weighs 0.15; three over a year ago weigh 0.05 each.
+    Added as floats the three come to 0.15000000000000002 and would rank first; weights
+    are added exactly, so the tie goes to the first contact, on the page and its card."""
+    user = make_user()
+    ada, bea = make_contact(user, name="Ada"), make_contact(user, name="Bea")
+    make_interaction(user, ada, "phone", NOW - timedelta(days=200))
+    for days in (400, 500, 600):
+        make_interaction(user, bea, "twitter", NOW - timedelta(days=days))
+    with app.app_context():
+        figures = network_figures([user.id], now=NOW)[user.id]
+        contacts = {c.id: c for c in db.session.scalars(select(Contact))}
+        cards = [contact_figures(user.id, contacts[c.id], now=NOW) for c in (ada, bea)]
+
+    assert [(s.contact_id, s.weight) for s in figures.strengths] == [
+        (ada.id, 0.15), (bea.id, 0.15)]
+    assert [card["weight"] for card in cards] == [0.15, 0.15]

@@ -160,10 +160,8 @@ def network_figures(
     if not owner_ids:
         return figures
     _contact_counts(figures, owner_ids, now, shared_only)
-    _strengths_and_rhythm(figures, owner_ids, now, shared_only)
-    _mix(figures, owner_ids, now, shared_only, months)
-    _breadth_origins_paths(figures, owner_ids, shared_only)
-    _reciprocity(figures, owner_ids, shared_only)
+    _per_contact(figures, owner_ids, now, shared_only)
+    _mix_and_reciprocity(figures, owner_ids, now, shared_only, months)
     _new_contacts(figures, owner_ids, now, shared_only, months)
     if with_reminders:
         add_reminder_figures(figures, owner_ids, now=now, shared_only=shared_only)
@@ -196,29 +194,65 @@ def _contact_counts(figures, owner_ids, now, shared_only) -> None:
         figures[owner_id].contacts = count
 
 
-def _strengths_and_rhythm(figures, owner_ids, now, shared_only) -> None:
-    """Recency-weighted counts per contact, and each contact's usual rhythm."""
-    age_case = []
-    for days, weight in RECENCY_WEIGHTS:
-        age_case.append((Interaction.occurred_at >= now - timedelta(days=days), weight))
-    weight_expr = case(*age_case, else_=OLDER_WEIGHT)
-    query = _participants_join(
-        select(
-            Contact.owner_id,
-            Contact.id,
-            func.sum(weight_expr),
-            func.count(Interaction.id),
-            func.min(Interaction.occurred_at),
-            func.max(Interaction.occurred_at),
+def _weight_cents(now: datetime):
+    """An interaction's recency weight in hundredths, as SQL: whole numbers add up exactly,
+    in any grouping, so a contact's strength does not depend on how its rows were split."""
+    return case(
+        *[(Interaction.occurred_at >= now - timedelta(days=days), round(weight * 100))
+          for days, weight in RECENCY_WEIGHTS],
+        else_=round(OLDER_WEIGHT * 100),
+    )
+
+
+def _per_contact(figures, owner_ids, now, shared_only) -> None:
+    """One pass over every (interaction, participant) pair, grouped by contact and medium:
+    each contact's recency-weighted strength and usual rhythm (going cold), and the mediums
+    it was reached on with the first use of each (breadth, origins, paths)."""
+    rows = db.session.execute(
+        _participants_join(
+            select(
+                Contact.owner_id,
+                Contact.id,
+                Contact.origin_medium_id,
+                Interaction.medium_id,
+                func.sum(_weight_cents(now)),
+                func.count(Interaction.id),
+                func.min(Interaction.occurred_at),
+                func.max(Interaction.occurred_at),
+            )
+        )
+        .where(*_visible_interactions(owner_ids, shared_only), Contact.archived_at.is_(None))
+        .group_by(Contact.owner_id, Contact.id, Contact.origin_medium_id, Interaction.medium_id)
+    )
+    per_contact: dict[tuple[int, int], dict] = {}
+    for owner_id, contact_id, origin_id, medium_id, cents, count, first, last in rows:
+        first, last = _to_aware(first), _to_aware(last)
+        entry = per_contact.setdefault((owner_id, contact_id), {
+            "origin": origin_id, "uses": {}, "cents": 0, "count": 0, "first": first,
+            "last": last})
+        entry["uses"][medium_id] = first
+        entry["cents"] += int(cents or 0)
+        entry["count"] += count
+        entry["first"] = min(entry["first"], first)
+        entry["last"] = max(entry["last"], last)
+    _strengths_and_rhythm(figures, per_contact, now)
+    # Contacts with a recorded origin and no interaction yet still began somewhere.
+    origin_rows = db.session.execute(
+        select(Contact.owner_id, Contact.id, Contact.origin_medium_id).where(
+            *_contact_filter(owner_ids, shared_only), Contact.origin_medium_id.is_not(None)
         )
     )
-    query = query.where(
-        *_visible_interactions(owner_ids, shared_only), Contact.archived_at.is_(None)
-    ).group_by(Contact.owner_id, Contact.id)
+    for owner_id, contact_id, origin_id in origin_rows:
+        per_contact.setdefault((owner_id, contact_id), {"origin": origin_id, "uses": {}})
+    _breadth_origins_paths(figures, per_contact)
+
+
+def _strengths_and_rhythm(figures, per_contact, now) -> None:
+    """Recency-weighted counts per contact, and each contact's usual rhythm."""
     active_since = now - timedelta(days=ACTIVE_DAYS)
-    for owner_id, contact_id, weight, count, first, last in db.session.execute(query):
-        first, last = _to_aware(first), _to_aware(last)
-        weight = float(weight or 0)
+    for (owner_id, contact_id), entry in per_contact.items():
+        count, first, last = entry["count"], entry["first"], entry["last"]
+        weight = entry["cents"] / 100
         fig = figures[owner_id]
         fig.strengths.append(Strength(contact_id, strength_score(weight), weight, count, last))
         fig.interactions += count
@@ -240,57 +274,8 @@ def _strengths_and_rhythm(figures, owner_ids, now, shared_only) -> None:
         fig.cold.sort(key=cold_order)
 
 
-def _mix(figures, owner_ids, now, shared_only, months) -> None:
-    """Interactions per medium overall, and per medium per month for the last months."""
-    month = _month_expr(Interaction.occurred_at)
-    keys = month_keys(now, months)
-    # An interaction with several participants is still one interaction.
-    query = select(Interaction.owner_id, Interaction.medium_id, month, func.count()).where(
-        Interaction.owner_id.in_(owner_ids)
-    )
-    if shared_only:
-        visible = _participants_join(select(Interaction.id)).where(
-            *_visible_interactions(owner_ids, shared_only)
-        )
-        query = query.where(Interaction.id.in_(visible.scalar_subquery()))
-    rows = db.session.execute(query.group_by(Interaction.owner_id, Interaction.medium_id, month))
-    for owner_id, medium_id, month_key, count in rows:
-        fig = figures[owner_id]
-        fig.mix[medium_id] = fig.mix.get(medium_id, 0) + count
-        if month_key in keys:
-            fig.mix_by_month.setdefault(month_key, {})
-            fig.mix_by_month[month_key][medium_id] = count
-    for fig in figures.values():
-        fig.mix_by_month = {k: fig.mix_by_month.get(k, {}) for k in keys}
-
-
-def _breadth_origins_paths(figures, owner_ids, shared_only) -> None:
-    """Per contact: the mediums used and when each was first used."""
-    rows = db.session.execute(
-        _participants_join(
-            select(
-                Contact.owner_id,
-                Contact.id,
-                Contact.origin_medium_id,
-                Interaction.medium_id,
-                func.min(Interaction.occurred_at),
-            )
-        )
-        .where(*_visible_interactions(owner_ids, shared_only), Contact.archived_at.is_(None))
-        .group_by(Contact.owner_id, Contact.id, Contact.origin_medium_id, Interaction.medium_id)
-    )
-    per_contact: dict[tuple[int, int], dict] = {}
-    for owner_id, contact_id, origin_id, medium_id, first in rows:
-        entry = per_contact.setdefault((owner_id, contact_id), {"origin": origin_id, "uses": {}})
-        entry["uses"][medium_id] = _to_aware(first)
-    # Contacts with a recorded origin and no interaction yet still began somewhere.
-    origin_rows = db.session.execute(
-        select(Contact.owner_id, Contact.id, Contact.origin_medium_id).where(
-            *_contact_filter(owner_ids, shared_only), Contact.origin_medium_id.is_not(None)
-        )
-    )
-    for owner_id, contact_id, origin_id in origin_rows:
-        per_contact.setdefault((owner_id, contact_id), {"origin": origin_id, "uses": {}})
+def _breadth_origins_paths(figures, per_contact) -> None:
+    """Per contact: where the relationship began and which mediums it moved to."""
     for (owner_id, _contact_id), entry in per_contact.items():
         fig = figures[owner_id]
         uses = entry["uses"]
@@ -308,20 +293,33 @@ def _breadth_origins_paths(figures, owner_ids, shared_only) -> None:
             fig.breadth[len(mediums)] = fig.breadth.get(len(mediums), 0) + 1
 
 
-def _reciprocity(figures, owner_ids, shared_only) -> None:
-    query = select(Interaction.owner_id, Interaction.initiated_by, func.count()).where(
-        Interaction.owner_id.in_(owner_ids)
-    )
+def _mix_and_reciprocity(figures, owner_ids, now, shared_only, months) -> None:
+    """One pass over the interactions, grouped by medium, month and who reached out:
+    interactions per medium overall and per month for the last months, and reciprocity.
+    An interaction with several participants is still one interaction."""
+    month = _month_expr(Interaction.occurred_at)
+    keys = month_keys(now, months)
+    query = select(
+        Interaction.owner_id, Interaction.medium_id, month, Interaction.initiated_by,
+        func.count(),
+    ).where(Interaction.owner_id.in_(owner_ids))
     if shared_only:
         visible = _participants_join(select(Interaction.id)).where(
             *_visible_interactions(owner_ids, shared_only)
         )
         query = query.where(Interaction.id.in_(visible.scalar_subquery()))
-    rows = db.session.execute(query.group_by(Interaction.owner_id, Interaction.initiated_by))
-    for owner_id, initiated_by, count in rows:
+    rows = db.session.execute(query.group_by(
+        Interaction.owner_id, Interaction.medium_id, month, Interaction.initiated_by))
+    for owner_id, medium_id, month_key, initiated_by, count in rows:
+        fig = figures[owner_id]
+        fig.mix[medium_id] = fig.mix.get(medium_id, 0) + count
+        if month_key in keys:
+            by_medium = fig.mix_by_month.setdefault(month_key, {})
+            by_medium[medium_id] = by_medium.get(medium_id, 0) + count
         key = initiated_by.value if isinstance(initiated_by, Initiator) else str(initiated_by)
-        figures[owner_id].reciprocity[key] = count
+        fig.reciprocity[key] = fig.reciprocity.get(key, 0) + count
     for fig in figures.values():
+        fig.mix_by_month = {k: fig.mix_by_month.get(k, {}) for k in keys}
         for who in Initiator:
             fig.reciprocity.setdefault(who.value, 0)
 
@@ -446,10 +444,6 @@ def contact_figures(user_id: int, contact: Contact, *, now: datetime | None = No
     """Strength, medium mix, reciprocity and first use per medium for one contact,
     in one aggregate query."""
     now = now or utcnow()
-    age_case = [
-        (Interaction.occurred_at >= now - timedelta(days=days), weight)
-        for days, weight in RECENCY_WEIGHTS
-    ]
     conditions = [
         Interaction.owner_id == user_id,
         interaction_participants.c.contact_id == contact.id,
@@ -458,7 +452,7 @@ def contact_figures(user_id: int, contact: Contact, *, now: datetime | None = No
         conditions.append(Interaction.is_private.is_(False))
     rows = db.session.execute(
         select(Interaction.medium_id, Interaction.initiated_by, func.count(),
-               func.sum(case(*age_case, else_=OLDER_WEIGHT)), func.min(Interaction.occurred_at))
+               func.sum(_weight_cents(now)), func.min(Interaction.occurred_at))
         .join(interaction_participants,
               interaction_participants.c.interaction_id == Interaction.id)
         .where(*conditions)
@@ -467,7 +461,7 @@ def contact_figures(user_id: int, contact: Contact, *, now: datetime | None = No
     mix: dict[int, int] = defaultdict(int)
     first: dict[int, datetime] = {}
     reciprocity = {who.value: 0 for who in Initiator}
-    weight = 0.0
+    cents = 0
     for medium_id, initiated_by, count, w, earliest in rows:
         mix[medium_id] += count
         earliest = _to_aware(earliest)
@@ -475,7 +469,8 @@ def contact_figures(user_id: int, contact: Contact, *, now: datetime | None = No
             first[medium_id] = earliest
         key = initiated_by.value if isinstance(initiated_by, Initiator) else str(initiated_by)
         reciprocity[key] += count
-        weight += float(w or 0)
+        cents += int(w or 0)
+    weight = cents / 100
     return {
         "strength": strength_score(weight),
         "weight": weight,
