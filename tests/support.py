@@ -56,6 +56,30 @@ class AuthActions:
 _INLINE = "a|abbr|b|code|em|i|kbd|mark|s|small|span|strong|sub|sup|time|u"
 
 
+def as_user(app, user):
+    """A test client of its own, logged in as user."""
+    client = app.test_client()
+    AuthActions(client).login_as(user)
+    return client
+
+
+def link(app, client_user, coach, status=None, share_notes=False, responded_at=None) -> int:
+    """A coach link (active unless status says otherwise) answered at responded_at (now)."""
+    from datetime import UTC, datetime
+
+    from crm.extensions import db
+    from crm.models import CoachLink, CoachLinkStatus
+
+    with app.app_context():
+        row = CoachLink(client_id=client_user.id, coach_id=coach.id if coach else None,
+                        coach_email=coach.email if coach else "later@example.com",
+                        status=status or CoachLinkStatus.ACTIVE, share_notes=share_notes,
+                        responded_at=responded_at or datetime.now(UTC))
+        db.session.add(row)
+        db.session.commit()
+        return row.id
+
+
 def page_text(body: bytes | str) -> str:
     """The visible text of a page: tags dropped, entities decoded, white space collapsed."""
     if isinstance(body, bytes):

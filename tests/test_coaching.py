@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
+import support
 from sqlalchemy import select
-from support import AuthActions, counting_queries, page_text
+from support import as_user, counting_queries, page_text
 
 from crm.extensions import db
 from crm.models import CoachLink, CoachLinkStatus
@@ -22,20 +24,7 @@ def people(app, make_user):
     return client_user, coach
 
 
-def link(app, client_user, coach, status=CoachLinkStatus.ACTIVE, share_notes=False) -> int:
-    with app.app_context():
-        row = CoachLink(client_id=client_user.id, coach_id=coach.id if coach else None,
-                        coach_email=coach.email if coach else "later@example.com",
-                        status=status, share_notes=share_notes, responded_at=NOW)
-        db.session.add(row)
-        db.session.commit()
-        return row.id
-
-
-def as_user(app, user):
-    client = app.test_client()
-    AuthActions(client).login_as(user)
-    return client
+link = partial(support.link, responded_at=NOW)  # links in these tests were answered at NOW
 
 
 def test_invite_accept_and_see_figures(app, people, make_contact, make_interaction):

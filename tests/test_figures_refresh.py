@@ -10,7 +10,7 @@ import threading
 
 import pytest
 from sqlalchemy import select
-from test_coaching import as_user, link
+from support import as_user, link
 
 from crm.extensions import db
 from crm.insights import services

@@ -10,6 +10,7 @@ from flask import abort
 from sqlalchemy import Select, exists, func, or_, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
+from crm.database import off_index
 from crm.extensions import db
 from crm.memo import memo
 from crm.models import (
@@ -141,11 +142,10 @@ def searched_contacts(user: User, q: str) -> Select:
         if _GLOB_LITERAL_RUN.search(term) and search_index.sqlite_search_index_ready(
             db.session.connection()
         ):
-            # Without statistics SQLite would walk every contact of the user through the
-            # owner index and probe the matches; "+ 0" keeps the owner test but off the
-            # index, so the few matching contacts are looked up by id instead.
+            # The few matching contacts are looked up by id, not found by walking every
+            # contact of the user through the owner index and probing the matches.
             return select(Contact).where(
-                Contact.id.in_(_fts_matches(user, term)), Contact.owner_id + 0 == user.id
+                Contact.id.in_(_fts_matches(user, term)), off_index(Contact.owner_id) == user.id
             )
     elif _WORD_RUN.search(term):
         return contacts_for(user).where(Contact.id.in_(_matching_ids(user, term)))

@@ -63,12 +63,11 @@ def build_scheduler(app: Flask, worker_id: str) -> BlockingScheduler:
         ("sweep-keep-in-touch", _job(app, tasks.sweep_keep_in_touch),
          config["KEEP_IN_TOUCH_SWEEP_SECONDS"]),
         ("reap-stale-claims", _job(app, tasks.reap_stale_claims), config["REAP_INTERVAL_SECONDS"]),
-        ("refresh-figures", _job(app, tasks.refresh_figures),
-         config["FIGURES_REFRESH_SECONDS"]),
     ]
+    if tasks.figures_refresh_enabled(config):  # else pages compute figures themselves
+        jobs.append(("refresh-figures", _job(app, tasks.refresh_figures),
+                     config["FIGURES_REFRESH_SECONDS"]))
     for job_id, func, seconds in jobs:
-        if job_id == "refresh-figures" and not float(seconds) > 0:
-            continue  # turned off on this worker (pages then compute figures themselves)
         # next_run_time=now: a worker that starts catches up at once.
         scheduler.add_job(func, "interval", seconds=float(seconds), id=job_id, name=job_id,
                           next_run_time=datetime.now().astimezone())

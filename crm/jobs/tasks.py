@@ -507,12 +507,17 @@ def sweep_keep_in_touch(now: datetime) -> int:
     return changed
 
 
+def figures_refresh_enabled(config) -> bool:
+    """FIGURES_REFRESH_SECONDS=0 leaves refreshing figures to other workers."""
+    return float(config["FIGURES_REFRESH_SECONDS"]) > 0
+
+
 def refresh_figures(now: datetime) -> int:
     """Bring stored network figures up to date after changes (crm.insights.cache)."""
     from crm.insights.cache import refresh_stale
 
-    if not float(_cfg("FIGURES_REFRESH_SECONDS")) > 0:
-        return 0  # turned off on this worker
+    if not figures_refresh_enabled(current_app.config):
+        return 0
     return refresh_stale(now, limit=_cfg("FIGURES_REFRESH_BATCH"))
 
 

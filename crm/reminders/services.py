@@ -11,6 +11,7 @@ from flask import abort
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import selectinload
 
+from crm.database import off_index
 from crm.extensions import db
 from crm.models import Contact, Tag, User, contact_tags, utcnow
 from crm.models.reminder import (
@@ -332,13 +333,12 @@ def _new_keep_in_touch(owner_id, contact, cadence, due, zone) -> Reminder:
 def open_reminders(user: User, *, contact: Contact | None = None, limit: int = 200):
     """Open reminders, soonest first."""
     if contact is not None:
-        # Through the contact's index. The owner test stays but off the owner index
-        # ("+ 0"): without statistics SQLite prefers (owner_id, status, due_at), which walks
-        # every open reminder of the owner. The contact is loaded already, so each
+        # Through the contact's index, not (owner_id, status, due_at), which walks every
+        # open reminder of the owner. The contact is loaded already, so each
         # reminder.contact comes from the identity map.
         query = select(Reminder).where(
             Reminder.contact_id == contact.id,
-            Reminder.owner_id + 0 == user.id,
+            off_index(Reminder.owner_id) == user.id,
             Reminder.status.in_(OPEN_STATUSES),
         )
     else:
