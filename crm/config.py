@@ -38,8 +38,11 @@ class Defaults:
     HTTPS = False
     PROXY_FIX = 0
 
-    # Cached dashboard and coach figures live at most this long (recency drifts).
+    # Cached dashboard and coach figures live at most this long (recency drifts). For
+    # INSIGHTS_GRACE_SECONDS more, expired figures of an unchanged network are still shown
+    # while the worker recomputes them (0: the page recomputes them itself).
     INSIGHTS_CACHE_SECONDS = 900
+    INSIGHTS_GRACE_SECONDS = 300
 
     # Links in emails point here.
     BASE_URL = "http://127.0.0.1:5000"

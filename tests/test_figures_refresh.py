@@ -7,13 +7,15 @@ import json
 import logging
 import sqlite3
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from sqlalchemy import select
 from support import as_user, link
 
 from crm.extensions import db
-from crm.insights import services
+from crm.insights import cache, services
 from crm.jobs import tasks
 from crm.models import InsightSnapshot, User, utcnow
 
@@ -223,3 +225,105 @@ def test_a_worker_with_refreshing_turned_off_leaves_figures_alone(app, logged_in
     assert counts["figures"] == 0
     assert aggregations == []
     assert _snapshot(app, logged_in)[0] != _snapshot(app, logged_in)[1]
+
+
+# -- expired figures -------------------------------------------------------------------------
+
+T0 = datetime(2026, 11, 26, 12, tzinfo=UTC)
+EXPIRED = timedelta(seconds=900)  # INSIGHTS_CACHE_SECONDS
+GRACE = timedelta(seconds=300)  # INSIGHTS_GRACE_SECONDS
+
+
+@pytest.fixture
+def clock():
+    """Time stands at T0 (before any login: a session signed later than now is refused)."""
+    with time_machine.travel(T0, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def viewed(clock, client, logged_in, make_contact, make_interaction, aggregations):
+    """The logged-in user's figures, computed and stored at T0 by a dashboard view;
+    returns the contact of the one interaction in them."""
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    make_interaction(logged_in, ada)
+    assert client.get("/").status_code == 200
+    assert aggregations == [[logged_in.id]]
+    aggregations.clear()
+    return ada
+
+
+def _times(app, owner):
+    """(computed_at, wanted_at) of the owner's stored figures."""
+    with app.app_context():
+        snap = db.session.scalar(select(InsightSnapshot).where(
+            InsightSnapshot.owner_id == owner.id, InsightSnapshot.shared_only.is_(False)))
+        return snap.computed_at, snap.wanted_at
+
+
+def test_expired_figures_are_shown_while_the_worker_recomputes_them(
+        clock, app, client, logged_in, viewed, aggregations):
+    clock.shift(EXPIRED)
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "Ada Lovelace" in page.get_data(as_text=True)
+    assert aggregations == []  # the page did not aggregate: it asked the worker to
+    assert _times(app, logged_in) == (T0, T0 + EXPIRED)
+
+    assert _refresh(app) == 1
+    assert aggregations == [[logged_in.id]]
+    assert _times(app, logged_in) == (T0 + EXPIRED, None)
+
+    aggregations.clear()
+    clock.shift(cache.AGED_RECHECK)  # the page looks again and finds the new figures
+    assert client.get("/").status_code == 200
+    assert aggregations == []
+    assert _times(app, logged_in) == (T0 + EXPIRED, None)
+    assert _refresh(app) == 0
+
+
+@pytest.mark.parametrize("expired_for", [
+    pytest.param(EXPIRED + GRACE, id="past the grace"),
+    pytest.param(EXPIRED, id="no grace", marks=pytest.mark.app_config(INSIGHTS_GRACE_SECONDS=0)),
+])
+def test_figures_expired_past_the_grace_are_computed_by_the_page(
+        clock, app, client, logged_in, viewed, aggregations, expired_for):
+    clock.shift(expired_for)
+    assert client.get("/").status_code == 200
+    assert aggregations == [[logged_in.id]]
+    assert _times(app, logged_in) == (T0 + expired_for, None)
+
+
+def test_expired_figures_of_a_changed_network_are_never_shown(
+        clock, app, client, logged_in, viewed, aggregations, make_interaction):
+    clock.shift(EXPIRED + timedelta(seconds=10))
+    make_interaction(logged_in, viewed, medium_key="phone")
+    aggregations.clear()
+
+    assert client.get("/").status_code == 200
+    assert aggregations == [[logged_in.id]]
+    assert _snapshot(app, logged_in)[2] == 2
+
+
+def test_a_coach_sees_a_clients_expired_figures_while_the_worker_recomputes_them(
+        clock, app, make_user, make_contact, make_interaction, aggregations):
+    clients = [make_user(name=f"Client {n}", email=f"client{n}@example.com") for n in (1, 2)]
+    colin = make_user(name="Colin Coach", email="colin@example.com")
+    for client_user in clients:
+        link(app, client_user, colin)
+        make_interaction(client_user, make_contact(client_user, name="Ada Lovelace"))
+    coach = as_user(app, colin)
+    assert coach.get("/coach").status_code == 200
+    assert sorted(aggregations) == [sorted(c.id for c in clients)]
+    aggregations.clear()
+
+    clock.shift(EXPIRED)
+    assert coach.get("/coach").status_code == 200
+    assert aggregations == []
+    with app.app_context():
+        wanted = db.session.scalars(select(InsightSnapshot.wanted_at).where(
+            InsightSnapshot.shared_only.is_(True))).all()
+    assert wanted == [T0 + EXPIRED] * 2
+
+    assert _refresh(app) == 2
+    assert sorted(aggregations) == sorted([c.id] for c in clients)

@@ -8,6 +8,11 @@ themselves. A snapshot is used only at the owner's current version and while you
 INSIGHTS_CACHE_SECONDS, so a contact marked private disappears from a coach's
 figures on the very next request. Reminder figures (overdue follow-ups, lapsed
 cadences) change with time alone and are always computed live.
+
+Expiry accounts only for recency drifting, so the expired figures of an unchanged network
+are still shown for INSIGHTS_GRACE_SECONDS while the worker recomputes them (the page marks
+the snapshot wanted): whoever keeps using Rapport does not wait for a whole aggregate every
+INSIGHTS_CACHE_SECONDS. Past the grace (no worker running), the page computes them itself.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from markupsafe import Markup
-from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy import case, delete, event, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -34,6 +39,8 @@ from crm.models import Contact, InsightSnapshot, Interaction, Medium, Tag, User,
 from crm.models.user import new_network_version
 
 log = logging.getLogger(__name__)
+# How long a process shows expired figures before it looks for the worker's new ones.
+AGED_RECHECK = timedelta(seconds=5)
 _TRACKED = (Contact, Interaction, Medium, Tag)  # a medium's name labels the figures
 
 
@@ -90,19 +97,32 @@ def figures(owner_ids: list[int], *, now: datetime | None = None, shared_only: b
             result[oid] = fig
     missing = [oid for oid in owner_ids if oid not in result]
     if missing:
-        max_age = timedelta(seconds=current_app.config["INSIGHTS_CACHE_SECONDS"])
+        config = current_app.config
+        max_age = timedelta(seconds=config["INSIGHTS_CACHE_SECONDS"])
+        grace = timedelta(seconds=config["INSIGHTS_GRACE_SECONDS"])
+        wanted = []
         for snap in db.session.scalars(
             select(InsightSnapshot).where(
                 InsightSnapshot.owner_id.in_(missing), InsightSnapshot.shared_only == shared_only
             )
         ):
-            fresh = snap.version == versions.get(snap.owner_id) and (
-                timedelta(0) <= now - snap.computed_at < max_age
-            )
-            if fresh:
-                result[snap.owner_id] = _decode(snap.owner_id, snap.payload)
-                decoded.put((snap.owner_id, shared_only), snap.version, result[snap.owner_id],
-                            snap.computed_at)
+            if snap.version != versions.get(snap.owner_id):
+                continue  # the network changed: never shown
+            age = now - snap.computed_at
+            if timedelta(0) <= age < max_age:
+                at = snap.computed_at
+            elif max_age <= age < max_age + grace:
+                # Only recency has drifted: shown while the worker recomputes them, and
+                # asked for once; this process looks for the new figures again shortly.
+                at = now - max_age + AGED_RECHECK
+                if snap.wanted_at is None:
+                    wanted.append(snap.owner_id)
+            else:
+                continue
+            result[snap.owner_id] = _decode(snap.owner_id, snap.payload)
+            decoded.put((snap.owner_id, shared_only), snap.version, result[snap.owner_id], at)
+        if wanted:
+            _want(wanted, now, shared_only)
         stale = [oid for oid in missing if oid not in result]
         if stale:
             computed = services.network_figures(stale, now=now, shared_only=shared_only,
@@ -159,7 +179,8 @@ def contact_figures(owner: User, contact, *, now: datetime | None = None,
 def refresh_stale(now: datetime, limit: int = 10) -> int:
     """Recompute the stored figures of owners whose network changed since they were
     computed, so the next page view finds them current instead of aggregating the whole
-    network itself (0.35–0.7 s at 100,000 interactions). The worker runs this every
+    network itself (0.35–0.7 s at 100,000 interactions), then the expired ones a page
+    showed and asked for (`wanted_at`). The worker runs this every
     FIGURES_REFRESH_SECONDS. Only owners with a snapshot are refreshed (someone looks at
     their figures), the most recently looked at first, at most `limit` a run.
 
@@ -170,11 +191,15 @@ def refresh_stale(now: datetime, limit: int = 10) -> int:
     and a page that stored newer figures in the meantime keeps them. One owner whose
     figures fail is logged and skipped. Returns how many snapshots were stored."""
     db.session.connection(execution_options={"rapport_writes": False})
+    changed = InsightSnapshot.version != User.network_version
     stale = db.session.execute(
         select(InsightSnapshot.owner_id, InsightSnapshot.shared_only, User.network_version)
         .join(User, User.id == InsightSnapshot.owner_id)
-        .where(InsightSnapshot.version != User.network_version)
-        .order_by(InsightSnapshot.computed_at.desc(), InsightSnapshot.owner_id)
+        .where(or_(changed, InsightSnapshot.wanted_at.is_not(None)))
+        # Changed networks first: their next page view would aggregate; expired figures
+        # are still shown meanwhile.
+        .order_by(case((changed, 0), else_=1), InsightSnapshot.computed_at.desc(),
+                  InsightSnapshot.owner_id)
         .limit(limit)
     ).all()
     db.session.rollback()
@@ -193,6 +218,22 @@ def refresh_stale(now: datetime, limit: int = 10) -> int:
             db.session.rollback()
             log.exception("figures of owner %s not refreshed", owner_id)
     return stored
+
+
+def _want(owner_ids: list[int], now: datetime, shared_only: bool) -> None:
+    """Ask the worker to recompute these owners' expired figures (a write aside; when it
+    cannot be made at once, a later page view asks again)."""
+    try:
+        with write_aside() as connection:
+            connection.execute(
+                update(InsightSnapshot)
+                .where(InsightSnapshot.owner_id.in_(owner_ids),
+                       InsightSnapshot.shared_only == shared_only,
+                       InsightSnapshot.wanted_at.is_(None))
+                .values(wanted_at=now)
+            )
+    except DBAPIError as exc:
+        log.info("expired figures not flagged: %s", exc.__class__.__name__)
 
 
 def _store(computed: dict[int, NetworkFigures], versions, now, shared_only) -> bool:

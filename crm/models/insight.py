@@ -23,3 +23,6 @@ class InsightSnapshot(db.Model):
     version: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     payload: Mapped[str] = mapped_column(Text)
+    # Set when a page showed these figures after INSIGHTS_CACHE_SECONDS (within the grace):
+    # the worker recomputes them next, so the page does not have to.
+    wanted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

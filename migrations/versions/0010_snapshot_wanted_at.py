@@ -1,0 +1,27 @@
+"""insight_snapshots.wanted_at: a page showed the figures after they expired and asks the
+worker to recompute them.
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-11-26 21:00:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '0010'
+down_revision = '0009'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('insight_snapshots', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('wanted_at', sa.DateTime(), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table('insight_snapshots', schema=None) as batch_op:
+        batch_op.drop_column('wanted_at')
