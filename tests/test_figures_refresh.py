@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import select, update
 from support import as_user, link
 
 from crm.extensions import db
@@ -212,6 +212,113 @@ def test_figures_a_page_stored_meanwhile_are_not_replaced_by_older_ones(
     assert statuses == [200]
     version, current, interactions = _snapshot(app, logged_in)
     assert (version, interactions) == (current, 3)
+
+
+def test_two_workers_never_refresh_the_same_figures_at_once(app, logged_in, stale,
+                                                           monkeypatch):
+    real = services.network_figures
+    calls, other_worker = [], []
+
+    def another_worker_runs_meanwhile(owner_ids, **kwargs):
+        calls.append(list(owner_ids))
+        if len(calls) == 1:  # in a thread of its own, as in another process
+            other = threading.Thread(target=lambda: other_worker.append(_refresh(app)))
+            other.start()
+            other.join()
+        return real(owner_ids, **kwargs)
+
+    monkeypatch.setattr(services, "network_figures", another_worker_runs_meanwhile)
+
+    assert _refresh(app) == 1
+    assert other_worker == [0]
+    assert calls == [[logged_in.id]]
+    version, current, interactions = _snapshot(app, logged_in)
+    assert (version, interactions) == (current, 2)
+
+
+def test_a_failed_refresh_is_taken_up_again_when_its_claim_lapses(app, logged_in, stale,
+                                                                 monkeypatch, caplog):
+    real = services.network_figures
+    failing = [True]
+
+    def flaky(owner_ids, **kwargs):
+        if failing[0]:
+            raise RuntimeError("the database went away")
+        return real(owner_ids, **kwargs)
+
+    monkeypatch.setattr(services, "network_figures", flaky)
+    assert _refresh(app) == 0
+    assert f"figures of owner {logged_in.id} not refreshed" in caplog.text
+
+    failing[0] = False
+    assert _refresh(app) == 0  # still claimed: not retried every few seconds
+    with app.app_context():
+        assert tasks.refresh_figures(utcnow() + cache.REFRESH_LEASE) == 1
+    version, current, interactions = _snapshot(app, logged_in)
+    assert (version, interactions) == (current, 2)
+
+
+def test_figures_that_change_while_refreshed_are_refreshed_on_the_next_run(
+        app, logged_in, stale, make_interaction, monkeypatch):
+    real = services.network_figures
+    calls = []
+
+    def a_write_meanwhile(owner_ids, **kwargs):
+        calls.append(owner_ids)
+        figures = real(owner_ids, **kwargs)
+        if len(calls) == 1:
+            make_interaction(logged_in, stale, medium_key="phone")
+        return figures
+
+    monkeypatch.setattr(services, "network_figures", a_write_meanwhile)
+
+    assert _refresh(app) == 0  # not stored: the network changed; the claim is let go
+    assert _refresh(app) == 1
+    version, current, interactions = _snapshot(app, logged_in)
+    assert (version, interactions) == (current, 3)
+
+
+def test_figures_stored_after_the_worker_chose_them_are_not_recomputed(
+        app, client, logged_in, stale, monkeypatch, aggregations):
+    real_claim = cache._claim
+    statuses = []
+
+    def a_page_view_first(*args):
+        # In a thread of its own, as in another process: no app context to share.
+        page = threading.Thread(target=lambda: statuses.append(client.get("/").status_code))
+        page.start()
+        page.join()
+        return real_claim(*args)
+
+    monkeypatch.setattr(cache, "_claim", a_page_view_first)
+    aggregations.clear()
+
+    assert _refresh(app) == 0
+    assert statuses == [200]
+    assert aggregations == [[logged_in.id]]  # the page's aggregate, not the worker's
+    version, current, interactions = _snapshot(app, logged_in)
+    assert (version, interactions) == (current, 2)
+
+
+@pytest.mark.app_config(FIGURES_REFRESH_BATCH=1)
+def test_figures_another_worker_is_refreshing_do_not_take_up_a_run(
+        app, make_user, make_contact, make_interaction):
+    owners = [make_user(name=name, email=f"{name.lower()}@example.com")
+              for name in ("Bea", "Ada")]
+    for owner in owners:  # Ada's figures are the more recently looked at
+        person = make_contact(owner, name="Someone")
+        make_interaction(owner, person)
+        assert as_user(app, owner).get("/").status_code == 200
+        make_interaction(owner, person, medium_key="phone")
+    bea, ada = owners
+    with app.app_context():  # another worker is refreshing Ada's
+        db.session.execute(update(InsightSnapshot).where(InsightSnapshot.owner_id == ada.id)
+                           .values(refreshing_until=utcnow() + cache.REFRESH_LEASE))
+        db.session.commit()
+
+    assert _refresh(app) == 1
+    assert _snapshot(app, bea)[0] == _snapshot(app, bea)[1]
+    assert _snapshot(app, ada)[0] != _snapshot(app, ada)[1]
 
 
 @pytest.mark.app_config(FIGURES_REFRESH_SECONDS=0)

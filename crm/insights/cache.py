@@ -41,6 +41,10 @@ from crm.models.user import new_network_version
 log = logging.getLogger(__name__)
 # How long a process shows expired figures before it looks for the worker's new ones.
 AGED_RECHECK = timedelta(seconds=5)
+# How long a worker's claim on one owner's refresh lasts: far longer than an aggregate
+# takes (about a second at 100,000 interactions); a failed or abandoned refresh is taken up
+# again after it.
+REFRESH_LEASE = timedelta(minutes=5)
 _TRACKED = (Contact, Interaction, Medium, Tag)  # a medium's name labels the figures
 
 
@@ -188,14 +192,16 @@ def refresh_stale(now: datetime, limit: int = 10) -> int:
     every web process for the whole aggregate); each owner's figures are stored in a short
     write, labelled with the version read before they were, and only if that is still the
     owner's version: a change made meanwhile leaves the old snapshot stale (never wrong),
-    and a page that stored newer figures in the meantime keeps them. One owner whose
-    figures fail is logged and skipped. Returns how many snapshots were stored."""
+    and a page that stored newer figures in the meantime keeps them. Each owner is claimed
+    first (`refreshing_until`), so several workers share the work instead of repeating it.
+    One owner whose figures fail is logged and skipped until its claim lapses. Returns
+    how many snapshots were stored."""
     db.session.connection(execution_options={"rapport_writes": False})
     changed = InsightSnapshot.version != User.network_version
     stale = db.session.execute(
         select(InsightSnapshot.owner_id, InsightSnapshot.shared_only, User.network_version)
         .join(User, User.id == InsightSnapshot.owner_id)
-        .where(or_(changed, InsightSnapshot.wanted_at.is_not(None)))
+        .where(or_(changed, InsightSnapshot.wanted_at.is_not(None)), _unclaimed(now))
         # Changed networks first: their next page view would aggregate; expired figures
         # are still shown meanwhile.
         .order_by(case((changed, 0), else_=1), InsightSnapshot.computed_at.desc(),
@@ -205,6 +211,8 @@ def refresh_stale(now: datetime, limit: int = 10) -> int:
     db.session.rollback()
     stored = 0
     for owner_id, shared_only, version in stale:
+        if not _claim(owner_id, shared_only, version, now):
+            continue  # another worker has it, or has just refreshed it
         try:
             db.session.connection(execution_options={"rapport_writes": False})
             computed = services.network_figures([owner_id], now=now, shared_only=shared_only,
@@ -212,12 +220,39 @@ def refresh_stale(now: datetime, limit: int = 10) -> int:
             db.session.rollback()  # the reads end here; the write below is short
             current = db.session.scalar(select(User.network_version).where(User.id == owner_id))
             if current == version and _store(computed, {owner_id: version}, now, shared_only):
-                stored += 1
+                stored += 1  # a new row: neither wanted nor claimed
+            else:  # changed meanwhile: free for the next run at once
+                db.session.execute(_claims(owner_id, shared_only).values(refreshing_until=None))
             db.session.commit()
         except Exception:
             db.session.rollback()
+            # The claim stays until it lapses: a failing owner is retried once a lease.
             log.exception("figures of owner %s not refreshed", owner_id)
     return stored
+
+
+def _unclaimed(now: datetime):
+    return or_(InsightSnapshot.refreshing_until.is_(None), InsightSnapshot.refreshing_until <= now)
+
+
+def _claims(owner_id: int, shared_only: bool):
+    return update(InsightSnapshot).where(
+        InsightSnapshot.owner_id == owner_id, InsightSnapshot.shared_only == shared_only
+    ).execution_options(synchronize_session=False)
+
+
+def _claim(owner_id: int, shared_only: bool, version: int, now: datetime) -> bool:
+    """Take the owner's refresh for REFRESH_LEASE in a short write of its own, unless
+    another worker holds it or the snapshot is no longer changed nor wanted: workers on
+    any number of nodes then never aggregate the same network at once."""
+    claimed = db.session.execute(
+        _claims(owner_id, shared_only)
+        .where(_unclaimed(now),
+               or_(InsightSnapshot.version != version, InsightSnapshot.wanted_at.is_not(None)))
+        .values(refreshing_until=now + REFRESH_LEASE)
+    ).rowcount
+    db.session.commit()
+    return claimed == 1
 
 
 def _want(owner_ids: list[int], now: datetime, shared_only: bool) -> None:

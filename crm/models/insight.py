@@ -26,3 +26,5 @@ class InsightSnapshot(db.Model):
     # Set when a page showed these figures after INSIGHTS_CACHE_SECONDS (within the grace):
     # the worker recomputes them next, so the page does not have to.
     wanted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A worker is recomputing them until then (crm.insights.cache.refresh_stale).
+    refreshing_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,5 +1,5 @@
-"""insight_snapshots.wanted_at: a page showed the figures after they expired and asks the
-worker to recompute them.
+"""insight_snapshots.wanted_at (a page showed the figures after they expired and asks the
+worker to recompute them) and refreshing_until (a worker's claim on recomputing them).
 
 Revision ID: 0010
 Revises: 0009
@@ -20,8 +20,10 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table('insight_snapshots', schema=None) as batch_op:
         batch_op.add_column(sa.Column('wanted_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('refreshing_until', sa.DateTime(), nullable=True))
 
 
 def downgrade():
     with op.batch_alter_table('insight_snapshots', schema=None) as batch_op:
+        batch_op.drop_column('refreshing_until')
         batch_op.drop_column('wanted_at')
