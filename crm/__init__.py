@@ -18,7 +18,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     load_config(app, test_config)
 
-    from crm import database, errors, security, templating
+    from crm import database, errors, params, security, templating
     from crm.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -60,6 +60,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_api(app)
 
     errors.register(app)
+    app.before_request(params.reject_impossible_ids)
     templating.register(app)
     security.register(app)
 

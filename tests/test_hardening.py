@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -9,6 +11,7 @@ from sqlalchemy import select
 from support import AuthActions, page_text
 
 from crm.extensions import db
+from crm.params import INT_MAX
 
 
 def test_every_page_carries_the_security_headers(client, logged_in):
@@ -93,7 +96,7 @@ text = st.one_of(
     st.text(max_size=50),
     st.text(alphabet=st.characters(min_codepoint=0x80, max_codepoint=0x10FFFF,
                                    blacklist_categories=("Cs",)), max_size=30),
-    st.sampled_from(["", " ", "0", "-1", "99999999999999999999", "1e309", "NaN", "2026-02-30",
+    st.sampled_from(["", " ", "0", "-1", "2147483648", "99999999999999999999", "1e309", "NaN", "2026-02-30",
                      "2026-11-26T25:61", "9999-12-31T23:59", "0001-01-01", "<script>x</script>",
                      "' OR 1=1 --", "\x00", "a" * 5000, "None", "true", "../../etc/passwd"]),
 )
@@ -130,3 +133,55 @@ def test_hostile_form_input_never_errors_and_rejections_store_nothing(app, clien
     assert response.status_code < 500, (url, form, response.status_code)
     if response.status_code >= 400:
         assert _rows(app) == before, (url, form)
+
+
+# --- ids and page numbers beyond the database's integers ---------------------------------
+# PostgreSQL refuses them outright (an error, not "no such row"), and SQLite a number
+# beyond 64 bits; the app answers before it asks.
+
+BEYOND = (str(INT_MAX + 1), "9" * 30)
+
+
+@pytest.mark.parametrize("number", BEYOND)
+def test_an_id_beyond_the_databases_integers_is_not_found_on_any_route(client, logged_in, app,
+                                                                        number):
+    checked = []
+    for rule in app.url_map.iter_rules():
+        if "<int:" not in rule.rule:
+            continue
+        path = re.sub(r"<[^>]+>", "x", re.sub(r"<int:\w+>", number, rule.rule))
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(path, method=method)
+            assert response.status_code == 404, (method, path, response.status_code)
+            if path.startswith("/api/"):
+                assert response.mimetype == "application/problem+json"
+            checked.append(path)
+    assert len(set(checked)) > 20  # the contact, interaction, reminder, coach, API... routes
+
+
+@pytest.mark.parametrize("path", [
+    "/interactions/new?contact={n}", "/interactions/new?medium={n}", "/reminders/new?contact={n}",
+    "/contacts?page={n}", "/contacts?q=ada&page={n}", "/coach?page={n}",
+    "/reminders/history?page={n}", "/notifications?page={n}",
+])
+def test_ids_and_pages_beyond_the_databases_integers_in_a_query_are_ignored(client, logged_in,
+                                                                            path):
+    for number in BEYOND:
+        assert client.get(path.format(n=number)).status_code == 200, number
+
+
+def test_merging_with_an_id_beyond_the_databases_integers_is_not_found(client, logged_in,
+                                                                     make_contact):
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    for number in BEYOND:
+        assert client.get(f"/contacts/{ada.id}/merge?other={number}").status_code == 404
+        assert client.post(f"/contacts/{ada.id}/merge", data={"other": number}).status_code == 404
+
+
+def test_a_participant_id_beyond_the_databases_integers_is_a_form_error(client, logged_in):
+    for number in BEYOND:
+        response = client.post("/interactions/new", data={
+            "participants": number, "summary": "Call", "occurred_at": "2026-11-01T10:00",
+            "initiated_by": "me"})
+        assert response.status_code == 422
+        assert "Choose people from your contacts." in page_text(response.data)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-INT_MAX = 2**31 - 1
+from crm.params import INT_MAX
+
 _MISSING = object()
 # Times beyond these years are refused: arithmetic on them (a reminder's next occurrence,
 # conversion to a far zone) would overflow Python's datetime.

@@ -15,6 +15,7 @@ from crm.extensions import db
 from crm.insights import cache, presenters
 from crm.insights import services as insights
 from crm.models import utcnow
+from crm.params import page_arg
 
 bp = Blueprint("coaching", __name__)
 
@@ -24,9 +25,6 @@ bp = Blueprint("coaching", __name__)
 def _require_login():
     """Every coaching page is for a logged-in user."""
 
-
-def _page_arg() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
 
 
 # -- the client's side ---------------------------------------------------------------
@@ -109,7 +107,7 @@ def answer(link_id: int, answer: str):
 @bp.get("/coach")
 def clients():
     page = services.active_links_for_coach(
-        current_user, page=_page_arg(), per_page=current_app.config["COACH_CLIENTS_PER_PAGE"])
+        current_user, page=page_arg(), per_page=current_app.config["COACH_CLIENTS_PER_PAGE"])
     links = page.items
     client_ids = [link.client_id for link in links]
     now = utcnow()
@@ -176,7 +174,7 @@ def add_note(client_id: int):
 def client_contacts(client_id: int):
     link = services.active_link_or_404(current_user, client_id)
     q = request.args.get("q", "")[:100]
-    page = services.list_shared_contacts(link, q=q, page=_page_arg(),
+    page = services.list_shared_contacts(link, q=q, page=page_arg(),
                                          per_page=current_app.config["CONTACTS_PER_PAGE"])
     return render_template("coaching/contacts.html", link=link, page=page, q=q)
 
@@ -186,7 +184,7 @@ def client_contact(client_id: int, contact_id: int):
     link = services.active_link_or_404(current_user, client_id)
     contact = services.shared_contact_or_404(link, contact_id)
     interactions = services.shared_timeline(
-        link, contact, page=_page_arg(), per_page=current_app.config["INTERACTIONS_PER_PAGE"]
+        link, contact, page=page_arg(), per_page=current_app.config["INTERACTIONS_PER_PAGE"]
     )
     return render_template(
         "coaching/contact.html",

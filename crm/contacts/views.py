@@ -13,6 +13,7 @@ from crm.insights.cache import contact_figures
 from crm.insights.services import STRENGTH_EXPLANATION
 from crm.interactions.services import timeline
 from crm.mediums.services import get_medium_or_404, mediums_for
+from crm.params import page_arg
 from crm.reminders.services import open_reminders
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
@@ -23,9 +24,6 @@ bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 def _require_login():
     """Every contact page is for a logged-in user."""
 
-
-def _page_arg() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
 
 
 @bp.get("")
@@ -40,7 +38,7 @@ def index():
         tag=tag,
         sort=sort,
         archived=archived,
-        page=_page_arg(),
+        page=page_arg(),
         per_page=current_app.config["CONTACTS_PER_PAGE"],
         count_search=False,
     )
@@ -133,7 +131,7 @@ def _render_show(contact, channel_form: ChannelForm, status: int = 200):
         current_user,
         contact,
         newest_first=newest_first,
-        page=_page_arg(),
+        page=page_arg(),
         per_page=current_app.config["INTERACTIONS_PER_PAGE"],
         total=sum(figures["mix"].values()),
     )

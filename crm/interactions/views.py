@@ -15,6 +15,7 @@ from crm.interactions import services
 from crm.interactions.forms import InteractionForm
 from crm.mediums.services import get_medium_or_404, mediums_for
 from crm.models import Contact, Initiator, ReminderKind, utcnow
+from crm.params import record_id
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 from crm.reminders.services import ReminderData, create_reminder, follow_up_title
 from crm.timezones import local_to_utc, to_local
@@ -71,9 +72,9 @@ def _submitted_contacts(interaction=None) -> list[Contact]:
     ids = []
     for raw in request.form.getlist("participants")[:500]:
         try:
-            ids.append(int(raw))
+            ids.append(record_id(raw))
         except ValueError:
-            continue
+            continue  # not one of the user's contacts: validation says so
     current = {c.id for c in interaction.participants} if interaction is not None else set()
     return [c for c in get_contacts(current_user, ids) if not c.is_archived or c.id in current]
 
@@ -137,12 +138,12 @@ def _back(default: str) -> str:
 def new():
     form = _form()
     contact = None
-    contact_id = request.args.get("contact", type=int)
+    contact_id = request.args.get("contact", type=record_id)
     if contact_id is not None:
         contact = get_contact_or_404(current_user, contact_id)
         if request.method == "GET":
             form.participants.data = [contact.id]
-    medium_id = request.args.get("medium", type=int)
+    medium_id = request.args.get("medium", type=record_id)
     if medium_id is not None and request.method == "GET":
         form.medium.data = get_medium_or_404(current_user, medium_id).id
     if form.validate_on_submit():

@@ -21,6 +21,7 @@ from crm.contacts.services import get_contact_or_404
 from crm.extensions import db
 from crm.mediums.services import mediums_for
 from crm.models import ImportKind, ImportStatus, utcnow
+from crm.params import record_id
 from crm.portability import duplicates, exporter, services
 from crm.portability.forms import (
     DeleteAccountForm,
@@ -210,7 +211,7 @@ def duplicates_index():
 @bp.route("/contacts/<int:contact_id>/merge", methods=["GET", "POST"])
 def merge(contact_id: int):
     first = get_contact_or_404(current_user, contact_id)
-    other_id = request.values.get("other", type=int)
+    other_id = request.values.get("other", type=record_id)
     if other_id is None or other_id == first.id:
         abort(404)
     second = get_contact_or_404(current_user, other_id)

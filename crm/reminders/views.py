@@ -24,6 +24,7 @@ from crm.interactions.services import InteractionData, log_interaction
 from crm.mediums.services import get_medium_or_404, mediums_for
 from crm.models import Initiator, User, utcnow
 from crm.models.reminder import Recurrence, Reminder, ReminderKind
+from crm.params import page_arg, record_id
 from crm.reminders import calendar_feed, links, services
 from crm.reminders.forms import DoneForm, ReminderForm, SnoozeForm
 from crm.reminders.schedule import occurrence_utc
@@ -31,9 +32,6 @@ from crm.timezones import to_local
 
 bp = Blueprint("reminders", __name__)
 
-
-def _page_arg() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
 
 
 def _back(default: str) -> str:
@@ -94,7 +92,7 @@ def index():
 @login_required
 def history():
     return render_template(
-        "reminders/history.html", page=services.reminder_history(current_user, page=_page_arg())
+        "reminders/history.html", page=services.reminder_history(current_user, page=page_arg())
     )
 
 
@@ -102,7 +100,7 @@ def history():
 @login_required
 def new():
     form = _reminder_form()
-    contact_id = request.args.get("contact", type=int)
+    contact_id = request.args.get("contact", type=record_id)
     contact = get_contact_or_404(current_user, contact_id) if contact_id else None
     if request.method == "GET":
         today = to_local(utcnow(), current_user.time_zone).date()
@@ -278,7 +276,7 @@ def cadences():
 def notifications():
     return render_template(
         "reminders/notifications.html",
-        page=services.notifications(current_user, page=_page_arg()),
+        page=services.notifications(current_user, page=page_arg()),
         confirm=ConfirmForm(),
     )
 

@@ -1,0 +1,35 @@
+"""What a request may carry as a row id or a page number.
+
+Ids are 32-bit integers in the database: PostgreSQL refuses a larger number outright (an
+error, not "no such row"), so a larger one is answered before any query is made, the same
+way on both databases."""
+
+from __future__ import annotations
+
+from flask import abort, request
+
+INT_MAX = 2**31 - 1
+# The contact, reminder and client lists stop at this page: a larger page number would
+# make an offset beyond the database's integers (every list ends far sooner).
+MAX_PAGE = 1_000_000
+
+
+def record_id(value) -> int:
+    """A submitted id as an int; ValueError unless it is one a row can have (1..INT_MAX)."""
+    number = int(value)
+    if not 1 <= number <= INT_MAX:
+        raise ValueError(f"{value!r} is not a record id")
+    return number
+
+
+def page_arg() -> int:
+    """The ?page= argument: 1 when it is missing or not a number, at most MAX_PAGE."""
+    return min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
+
+
+def reject_impossible_ids() -> None:
+    """Before every request: an id in the URL that no row can have (beyond INT_MAX) is a
+    404 like any id that is not yours, answered before any query is made."""
+    if any(isinstance(value, int) and not 1 <= value <= INT_MAX
+           for value in (request.view_args or {}).values()):
+        abort(404)
