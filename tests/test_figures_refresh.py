@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from support import as_user, link
 
 from crm.extensions import db
-from crm.insights import cache, services
+from crm.insights import cache, presenters, services
 from crm.jobs import tasks
 from crm.models import InsightSnapshot, User, utcnow
 
@@ -369,7 +369,7 @@ def _times(app, owner):
 
 
 def test_expired_figures_are_shown_while_the_worker_recomputes_them(
-        clock, app, client, logged_in, viewed, aggregations):
+        clock, app, client, logged_in, viewed, aggregations, builds):
     clock.shift(EXPIRED)
     page = client.get("/")
     assert page.status_code == 200
@@ -382,11 +382,88 @@ def test_expired_figures_are_shown_while_the_worker_recomputes_them(
     assert _times(app, logged_in) == (T0 + EXPIRED, None)
 
     aggregations.clear()
-    clock.shift(cache.AGED_RECHECK)  # the page looks again and finds the new figures
+    renders = len(builds)
+    clock.shift(cache.AGED_RECHECK)  # the page looks again and shows the new figures
     assert client.get("/").status_code == 200
     assert aggregations == []
+    assert len(builds) == renders + 1
+    with app.app_context():
+        shown = cache.figures([logged_in.id])[logged_in.id]
+    assert shown.computed_at == T0 + EXPIRED
     assert _times(app, logged_in) == (T0 + EXPIRED, None)
     assert _refresh(app) == 0
+
+
+@pytest.fixture
+def builds(monkeypatch):
+    """Each time a figures partial is rendered (its view built), one entry."""
+    calls = []
+    real = presenters.build
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(presenters, "build", counting)
+    return calls
+
+
+def test_expired_figures_are_asked_for_once(clock, app, client, logged_in, viewed):
+    clock.shift(EXPIRED)
+    assert client.get("/").status_code == 200
+    clock.shift(cache.AGED_RECHECK)  # read again from the database, still expired
+    assert client.get("/").status_code == 200
+    assert _times(app, logged_in) == (T0, T0 + EXPIRED)
+
+
+def test_expired_figures_are_never_shown_past_the_grace(clock, app, client, logged_in, viewed,
+                                                       aggregations):
+    clock.shift(EXPIRED + GRACE - timedelta(seconds=2))
+    assert client.get("/").status_code == 200
+    assert aggregations == []
+    clock.shift(timedelta(seconds=2))  # past the grace, though just seen in this process
+    assert client.get("/").status_code == 200
+    assert aggregations == [[logged_in.id]]
+
+
+def test_a_page_that_cannot_ask_for_expired_figures_still_shows_them(
+        clock, app, db_backend, client, logged_in, viewed, aggregations):
+    if db_backend != "sqlite":
+        pytest.skip("SQLite's write lock")
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        clock.shift(EXPIRED)
+        page = client.get("/")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert page.status_code == 200
+    assert "Ada Lovelace" in page.get_data(as_text=True)
+    assert aggregations == []
+    assert _times(app, logged_in) == (T0, None)  # not asked for: a later view asks
+
+
+@pytest.mark.app_config(FIGURES_REFRESH_BATCH=1)
+def test_changed_figures_are_refreshed_before_expired_ones(
+        clock, app, make_user, make_contact, make_interaction, aggregations):
+    owners = [make_user(name=name, email=f"{name.lower()}@example.com")
+              for name in ("Ada", "Bea")]
+    people = {}
+    for owner in owners:  # Bea's figures are the more recent
+        people[owner.id] = make_contact(owner, name="Someone")
+        make_interaction(owner, people[owner.id])
+        assert as_user(app, owner).get("/").status_code == 200
+        clock.shift(timedelta(seconds=10))
+    ada, bea = owners
+    clock.shift(EXPIRED)
+    assert as_user(app, bea).get("/").status_code == 200  # expired: asked for
+    make_interaction(ada, people[ada.id], medium_key="phone")  # changed
+    aggregations.clear()
+
+    assert _refresh(app) == 1
+    assert aggregations == [[ada.id]]
 
 
 @pytest.mark.parametrize("expired_for", [

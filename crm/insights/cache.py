@@ -5,8 +5,8 @@ and kept in `insight_snapshots` until the network changes: every flush that adds
 changes or deletes a contact, interaction, medium or tag gives the owner's
 `users.network_version` a new random value, and bulk statements call `mark_changed`
 themselves. A snapshot is used only at the owner's current version and while younger than
-INSIGHTS_CACHE_SECONDS, so a contact marked private disappears from a coach's
-figures on the very next request. Reminder figures (overdue follow-ups, lapsed
+INSIGHTS_CACHE_SECONDS (or within the grace below), so a contact marked private disappears
+from a coach's figures on the very next request. Reminder figures (overdue follow-ups, lapsed
 cadences) change with time alone and are always computed live.
 
 Expiry accounts only for recency drifting, so the expired figures of an unchanged network
@@ -81,7 +81,8 @@ def _network_changed(session: Session, flush_context) -> None:
 
 def figures(owner_ids: list[int], *, now: datetime | None = None, shared_only: bool = False,
             lapsed: bool = True) -> dict[int, NetworkFigures]:
-    """Network figures per owner: from the cache where it is current, computed otherwise.
+    """Network figures per owner: from the cache where it is current (or expired within the
+    grace, see the module's docstring), computed otherwise.
     With lapsed=False, lapsed keep-in-touch cadences are not added to the contacts going
     cold (for pages that show only counts).
 
@@ -117,13 +118,14 @@ def figures(owner_ids: list[int], *, now: datetime | None = None, shared_only: b
                 at = snap.computed_at
             elif max_age <= age < max_age + grace:
                 # Only recency has drifted: shown while the worker recomputes them, and
-                # asked for once; this process looks for the new figures again shortly.
-                at = now - max_age + AGED_RECHECK
+                # asked for once; this process looks for the new figures again shortly,
+                # and never keeps these past the grace.
+                at = min(now - max_age + AGED_RECHECK, snap.computed_at + grace)
                 if snap.wanted_at is None:
                     wanted.append(snap.owner_id)
             else:
                 continue
-            result[snap.owner_id] = _decode(snap.owner_id, snap.payload)
+            result[snap.owner_id] = _decode(snap.owner_id, snap.payload, snap.computed_at)
             decoded.put((snap.owner_id, shared_only), snap.version, result[snap.owner_id], at)
         if wanted:
             _want(wanted, now, shared_only)
@@ -131,6 +133,8 @@ def figures(owner_ids: list[int], *, now: datetime | None = None, shared_only: b
         if stale:
             computed = services.network_figures(stale, now=now, shared_only=shared_only,
                                                 with_reminders=False)
+            for fig in computed.values():
+                fig.computed_at = now
             _store(computed, versions, now, shared_only)
             result.update(computed)
             for oid, fig in computed.items():
@@ -147,8 +151,9 @@ def figures(owner_ids: list[int], *, now: datetime | None = None, shared_only: b
 def render_figures(template: str, fig: NetworkFigures, view: Callable[[], object], *,
                    shared_only: bool, key: tuple = (), now: datetime | None = None,
                    **context) -> Markup:
-    """A partial that shows one owner's figures, rendered once per network version and
-    state of the clock-driven figures (going cold, overdue) in this process.
+    """A partial that shows one owner's figures, rendered once per network version,
+    computation of the figures (a worker's refresh shows at once) and state of the
+    clock-driven figures (going cold, overdue) in this process.
 
     `view()` builds what the partial renders (a presenters.FigureView) and is called only
     when the memo misses; `key` names whatever else the partial shows (names, links).
@@ -163,7 +168,8 @@ def render_figures(template: str, fig: NetworkFigures, view: Callable[[], object
             view=view(), fig=fig, **context))
 
     return memo("figures_html").get_or_compute(
-        (template, fig.owner_id, shared_only), (fig.version, live_state, *key), now, render)
+        (template, fig.owner_id, shared_only),
+        (fig.version, fig.computed_at, live_state, *key), now, render)
 
 
 def contact_figures(owner: User, contact, *, now: datetime | None = None,
@@ -311,7 +317,7 @@ def _when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _decode(owner_id: int, payload: str) -> NetworkFigures:
+def _decode(owner_id: int, payload: str, computed_at: datetime) -> NetworkFigures:
     data = json.loads(payload)
 
     def ints(mapping):
@@ -328,4 +334,5 @@ def _decode(owner_id: int, payload: str) -> NetworkFigures:
         breadth=ints(data["breadth"]), origins=ints(data["origins"]),
         paths={(a, b): n for a, b, n in data["paths"]},
         reciprocity=data["reciprocity"], new_by_month=data["new_by_month"],
+        computed_at=computed_at,
     )

@@ -83,9 +83,11 @@ class NetworkFigures:
     reciprocity: dict[str, int] = field(default_factory=dict)
     new_by_month: dict[str, int] = field(default_factory=dict)
     overdue_follow_ups: int = 0
-    # Not stored with the snapshot: the version these figures were read at, and the
-    # lapsed keep-in-touch cadences added to `cold` live (crm.insights.cache keys on both).
+    # Not stored with the snapshot: the version these figures were read at, when they were
+    # computed, and the lapsed keep-in-touch cadences added to `cold` live
+    # (crm.insights.cache keys rendered figures on all three).
     version: int = 0
+    computed_at: datetime | None = None
     lapsed: tuple = ()
 
 
