@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from wtforms import SelectField
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField
+from wtforms.meta import DefaultMeta
 from wtforms.validators import ValidationError
 
 from crm.timezones import is_valid_timezone, timezone_names
@@ -34,3 +36,24 @@ class TimeZoneField(SelectField):
             return
         if not is_valid_timezone(self.data):
             raise ValidationError("Choose a time zone from the list.")
+
+
+def no_nul(form, field):
+    """No NUL characters in text: nobody types one, no stored text holds one, and
+    PostgreSQL refuses them."""
+    if isinstance(field.data, str) and "\x00" in field.data:
+        raise ValidationError("Remove the NUL character from this text.")
+
+
+class _Meta(DefaultMeta):
+    def bind_field(self, form, unbound_field, options):
+        field = super().bind_field(form, unbound_field, options)
+        if isinstance(field, StringField):  # text, text areas, passwords, emails
+            field.validators = [no_nul, *field.validators]
+        return field
+
+
+class Form(FlaskForm):
+    """Every form of the app: a FlaskForm (CSRF) whose text fields refuse NUL characters."""
+
+    Meta = _Meta

@@ -1,4 +1,4 @@
-"""What a request may carry as a row id or a page number.
+"""What a request may carry as a row id, a page number or a search term.
 
 Ids are 32-bit integers in the database: PostgreSQL refuses a larger number outright (an
 error, not "no such row"), so a larger one is answered before any query is made, the same
@@ -20,6 +20,12 @@ def record_id(value) -> int:
     if not 1 <= number <= INT_MAX:
         raise ValueError(f"{value!r} is not a record id")
     return number
+
+
+def text_arg(name: str, max_length: int) -> str:
+    """A text argument of the query string, at most max_length characters, without NUL
+    characters (no stored text has one; PostgreSQL refuses them in a query)."""
+    return request.args.get(name, "").replace("\x00", "")[:max_length]
 
 
 def page_arg() -> int:

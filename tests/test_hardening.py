@@ -92,13 +92,14 @@ def test_oversized_request_gets_a_clear_413_page(client, logged_in, count):
 
 # --- hostile input: never a 500, and nothing stored that validation rejected -------------
 
+EDGES = ["", " ", "0", "-1", "2147483648", "99999999999999999999", "1e309", "NaN", "2026-02-30",
+         "2026-11-26T25:61", "9999-12-31T23:59", "0001-01-01", "<script>x</script>",
+         "' OR 1=1 --", "\x00", "a" * 5000, "None", "true", "../../etc/passwd"]
 text = st.one_of(
     st.text(max_size=50),
     st.text(alphabet=st.characters(min_codepoint=0x80, max_codepoint=0x10FFFF,
                                    blacklist_categories=("Cs",)), max_size=30),
-    st.sampled_from(["", " ", "0", "-1", "2147483648", "99999999999999999999", "1e309", "NaN", "2026-02-30",
-                     "2026-11-26T25:61", "9999-12-31T23:59", "0001-01-01", "<script>x</script>",
-                     "' OR 1=1 --", "\x00", "a" * 5000, "None", "true", "../../etc/passwd"]),
+    st.sampled_from(EDGES),
 )
 FORMS = {
     "/contacts/new": ["name", "company", "title", "location", "time_zone", "tags", "origin_medium",
@@ -133,6 +134,67 @@ def test_hostile_form_input_never_errors_and_rejections_store_nothing(app, clien
     assert response.status_code < 500, (url, form, response.status_code)
     if response.status_code >= 400:
         assert _rows(app) == before, (url, form)
+
+
+TEXT_FIELDS = {  # the text fields of each form, and what else a post must say
+    "/contacts/new": (["name", "company", "title", "location", "tags", "notes"], {}),
+    "/interactions/new": (["summary", "notes"], {}),
+    "/mediums": (["name"], {}),
+    "/reminders/new": (["title", "notes"], {}),
+    "/coaching": (["email"], {}),
+    "/settings": (["profile-name"], {"action": "profile"}),
+}
+
+
+def test_a_nul_character_in_any_text_field_is_a_form_error(app, client, logged_in):
+    before = _rows(app)
+    for url, (fields, extra) in TEXT_FIELDS.items():
+        for name in fields:
+            response = client.post(url, data={**extra, name: "Ada\x00Lovelace"})
+            assert response.status_code == 422, (url, name, response.status_code)
+            assert "Remove the NUL character from this text." in page_text(response.data), (
+                url, name)
+    assert _rows(app) == before
+
+
+def test_every_edge_value_in_every_form_field_never_errors(client, logged_in):
+    for url, fields in FORMS.items():
+        for name in fields:
+            for value in EDGES:
+                response = client.post(url, data={name: value})
+                assert response.status_code < 500, (url, name, value, response.status_code)
+
+
+QUERIES = {  # what each page reads from its query string
+    "/contacts": ["q", "tag", "sort", "archived", "page"],
+    "/contacts/{contact}": ["order", "page"],
+    "/interactions/new": ["contact", "medium", "next"],
+    "/reminders/new": ["contact", "next"],
+    "/reminders/history": ["page"],
+    "/notifications": ["page"],
+    "/coach": ["page"],
+    "/": ["page"],
+}
+
+
+def test_every_edge_value_in_every_query_argument_never_errors(client, logged_in, make_contact):
+    contact = make_contact(logged_in, name="Ada Lovelace")
+    for path, names in QUERIES.items():
+        for name in names:
+            for value in EDGES:
+                response = client.get(path.format(contact=contact.id), query_string={name: value})
+                assert response.status_code < 500, (path, name, value, response.status_code)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(path=st.sampled_from(sorted(QUERIES)), data=st.data())
+def test_hostile_query_strings_never_error(client, logged_in, make_contact, path, data):
+    contact = make_contact(logged_in, name="Ada Lovelace")
+    query = {name: data.draw(text, label=name) for name in QUERIES[path]
+             if data.draw(st.booleans(), label=f"send {name}")}
+    response = client.get(path.format(contact=contact.id), query_string=query)
+    assert response.status_code < 500, (path, query, response.status_code)
 
 
 # --- ids and page numbers beyond the database's integers ---------------------------------

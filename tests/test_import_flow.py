@@ -107,6 +107,31 @@ def test_a_file_of_the_wrong_kind_is_refused_at_upload(client, logged_in):
     assert "No “First Name, Last Name" in page_text(response.data)
 
 
+@pytest.mark.parametrize("kind, data, line", [
+    ("linkedin", b"First Name,Last Name,URL,Email Address,Company,Position,Connected On\r\n"
+                 b"Ada\x00,Lovelace,,,,,01 Jan 2020\r\n", 2),
+    ("csv", b"Name,Company\nAda Lovelace,Analytical\x00Engines\n", 2),
+    ("vcard", b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ada\x00Lovelace\r\nEND:VCARD\r\n", 3),
+])
+def test_a_file_with_a_nul_character_is_refused_at_upload(client, logged_in, count, kind, data,
+                                                          line):
+    response = upload(client, data, kind=kind)
+    assert response.status_code == 422
+    assert f"Line {line} holds a NUL character" in page_text(response.data)
+    assert count(ImportJob) == 0 and count(Contact) == 0
+
+
+def test_the_cli_refuses_a_file_with_a_nul_character(runner, make_user, count, tmp_path):
+    make_user(email="cli@example.com")
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(b"Name,Company\nAda Lovelace,Analytical\x00Engines\n")
+    for kind in ("csv", "linkedin"):
+        result = runner.invoke(args=["import", kind, str(path), "--user", "cli@example.com"])
+        assert result.exit_code == 1, result.output
+        assert "Line 2 holds a NUL character" in result.output
+    assert count(Contact) == 0
+
+
 def test_cancel_forgets_the_upload(client, logged_in, count):
     upload(client, linkedin_csv(sample_linkedin_rows()))
     client.post("/import/1/cancel")

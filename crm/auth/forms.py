@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -14,12 +13,12 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
-from crm.forms import TimeZoneField, strip_filter
+from crm.forms import Form, TimeZoneField, strip_filter
 
 PASSWORD_MIN = 10
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(Form):
     name = StringField(
         "Your name", filters=[strip_filter], validators=[DataRequired(), Length(max=120)]
     )
@@ -42,7 +41,7 @@ class RegisterForm(FlaskForm):
     time_zone = TimeZoneField("Time zone", default="UTC")
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField(
         "Email", filters=[strip_filter], validators=[DataRequired(), Length(max=254)]
     )
@@ -51,14 +50,14 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(Form):
     name = StringField(
         "Your name", filters=[strip_filter], validators=[DataRequired(), Length(max=120)]
     )
     time_zone = TimeZoneField("Time zone")
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(Form):
     current_password = PasswordField("Current password", validators=[DataRequired()])
     new_password = PasswordField(
         "New password",
@@ -80,7 +79,7 @@ class PasswordForm(FlaskForm):
             raise ValidationError("Choose a password different from the current one.")
 
 
-class ReminderSettingsForm(FlaskForm):
+class ReminderSettingsForm(Form):
     email_mode = RadioField(
         "Reminder emails",
         choices=[

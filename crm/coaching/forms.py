@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length
 
-from crm.forms import strip_filter
+from crm.forms import Form, strip_filter
 
 
-class InviteCoachForm(FlaskForm):
+class InviteCoachForm(Form):
     email = EmailField(
         "Coach's email",
         filters=[strip_filter],
@@ -19,11 +18,11 @@ class InviteCoachForm(FlaskForm):
     share_notes = BooleanField("Share my notes on contacts and interactions")
 
 
-class ShareNotesForm(FlaskForm):
+class ShareNotesForm(Form):
     share_notes = BooleanField("Share my notes with this coach")
 
 
-class CoachingNoteForm(FlaskForm):
+class CoachingNoteForm(Form):
     body = TextAreaField(
         "Note for your client",
         filters=[strip_filter],

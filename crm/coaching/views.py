@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from crm.coaching import services
@@ -15,7 +15,7 @@ from crm.extensions import db
 from crm.insights import cache, presenters
 from crm.insights import services as insights
 from crm.models import utcnow
-from crm.params import page_arg
+from crm.params import page_arg, text_arg
 
 bp = Blueprint("coaching", __name__)
 
@@ -173,7 +173,7 @@ def add_note(client_id: int):
 @bp.get("/coach/clients/<int:client_id>/contacts")
 def client_contacts(client_id: int):
     link = services.active_link_or_404(current_user, client_id)
-    q = request.args.get("q", "")[:100]
+    q = text_arg("q", 100)
     page = services.list_shared_contacts(link, q=q, page=page_arg(),
                                          per_page=current_app.config["CONTACTS_PER_PAGE"])
     return render_template("coaching/contacts.html", link=link, page=page, q=q)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from crm.contacts.services import parse_tags
-from crm.forms import TimeZoneField, optional_int, strip_filter
+from crm.forms import Form, TimeZoneField, optional_int, strip_filter
 from crm.models.contact import TAG_MAX_LENGTH
 
 
-class ContactForm(FlaskForm):
+class ContactForm(Form):
     name = StringField(
         "Name",
         filters=[strip_filter],
@@ -55,7 +54,7 @@ class ContactForm(FlaskForm):
             raise ValidationError("Choose one of your contacts.")
 
 
-class ChannelForm(FlaskForm):
+class ChannelForm(Form):
     medium = SelectField("Medium", coerce=optional_int, validate_choice=False)
     value = StringField(
         "Handle, address or number",
@@ -72,5 +71,5 @@ class ChannelForm(FlaskForm):
             raise ValidationError("Choose one of your mediums.")
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """An empty form: a POST with a CSRF token."""

@@ -13,7 +13,7 @@ from crm.insights.cache import contact_figures
 from crm.insights.services import STRENGTH_EXPLANATION
 from crm.interactions.services import timeline
 from crm.mediums.services import get_medium_or_404, mediums_for
-from crm.params import page_arg
+from crm.params import page_arg, text_arg
 from crm.reminders.services import open_reminders
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
@@ -28,8 +28,8 @@ def _require_login():
 
 @bp.get("")
 def index():
-    q = request.args.get("q", "")[:100]
-    tag = request.args.get("tag", "")[:40]
+    q = text_arg("q", 100)
+    tag = text_arg("tag", 40)
     sort = request.args.get("sort", "name")
     archived = request.args.get("archived") == "1"
     page = services.list_contacts(

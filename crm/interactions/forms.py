@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -19,12 +18,12 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
-from crm.forms import optional_int, strip_filter
+from crm.forms import Form, optional_int, strip_filter
 from crm.models import Initiator
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 
 
-class InteractionForm(FlaskForm):
+class InteractionForm(Form):
     medium = SelectField("Medium", coerce=optional_int, validate_choice=False)
     occurred_at = DateTimeLocalField(
         "When",

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from crm.forms import optional_int, strip_filter
+from crm.forms import Form, optional_int, strip_filter
 
 
-class MediumForm(FlaskForm):
+class MediumForm(Form):
     name = StringField(
         "Name",
         filters=[strip_filter],
@@ -18,7 +17,7 @@ class MediumForm(FlaskForm):
     )
 
 
-class DeleteMediumForm(FlaskForm):
+class DeleteMediumForm(Form):
     move_to = SelectField(
         "Move its interactions to",
         coerce=optional_int,

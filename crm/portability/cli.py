@@ -26,7 +26,10 @@ def _import(kind_name: str, file: Path, user_email: str, skip_invalid: bool,
     kind = ImportKind(kind_name)
     mapping = None
     if kind == ImportKind.CSV:
-        header, _ = parsers.read_csv_table(parsers.decode_upload(data))
+        try:
+            header, _ = parsers.read_csv_table(parsers.decode_upload(data))
+        except parsers.FileError as exc:
+            raise click.ClickException(str(exc)) from exc
         mediums = mediums_for(user)
         mapping = parsers.guess_mapping(header, [(m.id, m.name, m.key) for m in mediums])
         for item in mappings:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import current_app
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, PasswordField, RadioField, SelectField
 from wtforms.validators import DataRequired, ValidationError
 
+from crm.forms import Form
 from crm.models import ImportKind
 from crm.portability.parsers import FIELD_LABELS
 
@@ -28,7 +28,7 @@ def human_size(size: int) -> str:
     return f"{size} bytes"
 
 
-class UploadForm(FlaskForm):
+class UploadForm(Form):
     kind = RadioField(
         "What are you importing?",
         choices=[
@@ -54,18 +54,18 @@ class UploadForm(FlaskForm):
             raise ValidationError("The file is empty.")
 
 
-class RunImportForm(FlaskForm):
+class RunImportForm(Form):
     skip_invalid = BooleanField("Skip the invalid rows and import the rest")
 
 
-def mapping_form(header: list[str], mediums, mapping: dict[int, str]) -> FlaskForm:
+def mapping_form(header: list[str], mediums, mapping: dict[int, str]) -> Form:
     """A select per column: which field (or handle on which medium) it holds."""
     choices = list(FIELD_LABELS.items()) + [
         (f"medium:{m.id}", f"Handle on {m.name}") for m in mediums
         if m.key not in ("email", "phone")
     ]
 
-    class MappingForm(FlaskForm):
+    class MappingForm(Form):
         def validate(self, extra_validators=None):
             ok = super().validate(extra_validators)
             chosen = [f.data for name, f in self._fields.items() if name.startswith("col_")]
@@ -87,11 +87,11 @@ def mapping_form(header: list[str], mediums, mapping: dict[int, str]) -> FlaskFo
     return MappingForm()
 
 
-class MergeForm(FlaskForm):
+class MergeForm(Form):
     keep = RadioField("Keep", validators=[DataRequired(message="Choose the contact to keep.")])
 
 
-class DeleteAccountForm(FlaskForm):
+class DeleteAccountForm(Form):
     password = PasswordField(
         "Your password", validators=[DataRequired(message="Enter your password to confirm.")]
     )

@@ -41,7 +41,18 @@ class FileError(ValueError):
 
 
 def decode_upload(data: bytes) -> str:
-    """Decode an uploaded file: UTF-8 (with or without a byte-order mark), else Windows-1252."""
+    """Decode an uploaded file: UTF-8 (with or without a byte-order mark), else Windows-1252.
+    FileError if the text holds a NUL character: no export has one (PostgreSQL could not
+    store it), so the file is damaged or not text."""
+    text = _decode(data)
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise FileError(f"Line {line} holds a NUL character, which no contacts export has: "
+                        "the file is damaged or is not a text file. Export it again.")
+    return text
+
+
+def _decode(data: bytes) -> str:
     for encoding in ("utf-8-sig", "utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else (
         "utf-8-sig",
     ):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import DateField, RadioField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from crm.forms import optional_int, strip_filter
+from crm.forms import Form, optional_int, strip_filter
 from crm.models.reminder import Recurrence
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 
@@ -20,7 +19,7 @@ RECURRENCE_LABELS = {
 
 
 
-class ReminderForm(FlaskForm):
+class ReminderForm(Form):
     title = StringField(
         "What to do",
         filters=[strip_filter],
@@ -46,7 +45,7 @@ class ReminderForm(FlaskForm):
             raise ValidationError("Choose a date after 1970.")
 
 
-class SnoozeForm(FlaskForm):
+class SnoozeForm(Form):
     until = RadioField(
         "Snooze until",
         choices=[("tomorrow", "Tomorrow, 09:00"), ("next_week", "Next week, 09:00"),
@@ -62,7 +61,7 @@ class SnoozeForm(FlaskForm):
             raise ValidationError("Choose the date to snooze until.")
 
 
-class DoneForm(FlaskForm):
+class DoneForm(Form):
     """Done, optionally logging the interaction in the same step ("done — called them")."""
 
     medium = SelectField("Log it as", coerce=optional_int, validate_choice=False)
