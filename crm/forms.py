@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField
+from werkzeug.datastructures import CombinedMultiDict
+from wtforms import DateTimeField, SelectField, StringField
 from wtforms.meta import DefaultMeta
 from wtforms.validators import ValidationError
 
+from crm.params import YEAR_MAX, YEAR_MIN
 from crm.timezones import is_valid_timezone, timezone_names
 
 
@@ -45,15 +48,38 @@ def no_nul(form, field):
         raise ValidationError("Remove the NUL character from this text.")
 
 
+def within_years(form, field):
+    """Dates within YEAR_MIN..YEAR_MAX (the API's range too)."""
+    year = getattr(field.data, "year", None)
+    if year is not None and not YEAR_MIN <= year <= YEAR_MAX:
+        raise ValidationError(f"Choose a date between {YEAR_MIN} and {YEAR_MAX}.")
+
+
 class _Meta(DefaultMeta):
+    def wrap_formdata(self, form, formdata):
+        """The submitted form fields, never a JSON body: Flask-WTF would read one as form
+        data, and its numbers, lists and objects are not what a field expects."""
+        if formdata is None or hasattr(formdata, "getlist"):
+            return formdata
+        if request.method in SUBMIT_METHODS:
+            return CombinedMultiDict((request.files, request.form)) if request.files \
+                else request.form
+        return None
+
     def bind_field(self, form, unbound_field, options):
         field = super().bind_field(form, unbound_field, options)
         if isinstance(field, StringField):  # text, text areas, passwords, emails
             field.validators = [no_nul, *field.validators]
+        elif isinstance(field, DateTimeField):  # dates and times of day (no year: passed)
+            field.validators = [*field.validators, within_years]
         return field
 
 
+SUBMIT_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
 class Form(FlaskForm):
-    """Every form of the app: a FlaskForm (CSRF) whose text fields refuse NUL characters."""
+    """Every form of the app: a FlaskForm (CSRF) that reads only submitted form fields,
+    whose text fields refuse NUL characters and whose dates stay within YEAR_MIN..YEAR_MAX."""
 
     Meta = _Meta

@@ -250,7 +250,10 @@ class BadBody(Exception):
 
 
 def load_body(schema: Schema, partial: bool) -> dict:
-    data = request.get_json(silent=True, force=True)
+    try:
+        data = request.get_json(silent=True, force=True)
+    except RecursionError:  # nested deeper than the parser goes
+        raise BadBody() from None
     if data is None:
         raw = request.get_data(cache=True)
         if raw.strip() != b"null":

@@ -9,12 +9,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from crm.params import INT_MAX
+from crm.params import INT_MAX, YEAR_MAX, YEAR_MIN
 
 _MISSING = object()
-# Times beyond these years are refused: arithmetic on them (a reminder's next occurrence,
-# conversion to a far zone) would overflow Python's datetime.
-YEAR_MIN, YEAR_MAX = 1900, 2200
 
 
 class FieldError(ValueError):

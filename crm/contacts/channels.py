@@ -30,6 +30,13 @@ def normalise_channel(medium: Medium, raw: str, *, phone_region: str | None = No
         raise ChannelError("Enter a handle, address or number.")
     if len(value) > 255:
         raise ChannelError("Keep it under 256 characters.")
+    stored = _normalised(medium, value, phone_region)
+    if len(stored) > 255:  # a profile or web address grows a scheme and a host
+        raise ChannelError(f"Keep it under 256 characters: as a full link it has {len(stored)}.")
+    return stored
+
+
+def _normalised(medium: Medium, value: str, phone_region: str | None) -> str:
     kind = medium.key
     if kind == "email":
         return normalise_email_address(value)

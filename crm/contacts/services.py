@@ -22,6 +22,7 @@ from crm.models import (
     User,
     contact_tags,
     interaction_participants,
+    name_key,
     search_index,
     utcnow,
 )
@@ -227,7 +228,8 @@ def list_contacts(
                 contact_tags.c.contact_id == Contact.id,
                 contact_tags.c.tag_id == Tag.id,
                 Tag.owner_id == user.id,
-                func.lower(Tag.name) == tag.lower(),
+                # The exact name always matches (SQLite's lower() folds only ASCII).
+                or_(Tag.name == tag, func.lower(Tag.name) == tag.lower()),
             )
         )
     if sort not in SORTS:
@@ -318,28 +320,26 @@ def parse_tags(raw: str) -> list[str]:
     seen: dict[str, str] = {}
     for part in (raw or "").split(","):
         name = " ".join(part.split())
-        if name and name.lower() not in seen:
-            seen[name.lower()] = name
+        if name and name_key(name) not in seen:
+            seen[name_key(name)] = name
     return list(seen.values())
 
 
 def _resolve_tags(user: User, names: list[str]) -> list[Tag]:
+    """The user's tags of these names (matched by name_key), creating the missing ones.
+    Reads all of the user's tags: a few dozen rows, and the only way to compare names the
+    same way on every database."""
     if not names:
         return []
-    lowered = [n.lower() for n in names]
-    existing = {
-        t.name.lower(): t
-        for t in db.session.scalars(
-            select(Tag).where(Tag.owner_id == user.id, func.lower(Tag.name).in_(lowered))
-        )
-    }
+    existing = {name_key(t.name): t
+                for t in db.session.scalars(select(Tag).where(Tag.owner_id == user.id))}
     tags = []
     for name in names:
-        tag = existing.get(name.lower())
+        tag = existing.get(name_key(name))
         if tag is None:
             tag = Tag(owner_id=user.id, name=name)
             db.session.add(tag)
-            existing[name.lower()] = tag
+            existing[name_key(name)] = tag
         tags.append(tag)
     return tags
 

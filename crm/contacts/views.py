@@ -53,7 +53,9 @@ def index():
 
 
 def _contact_form(contact=None) -> ContactForm:
-    form = ContactForm(obj=contact)
+    # The stored contact fills the form to show it; a submission is read on its own (a
+    # field it leaves out is empty, never the stored tags or the like).
+    form = ContactForm(obj=contact if request.method == "GET" else None)
     form.origin_medium.choices = [(None, "— Not recorded —")] + [
         (m.id, m.name) for m in mediums_for(current_user)
     ]

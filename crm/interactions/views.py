@@ -34,7 +34,9 @@ def _now_local() -> datetime:
 
 
 def _form(interaction=None) -> InteractionForm:
-    form = InteractionForm(obj=interaction, now_local=_now_local())
+    # The stored interaction fills the form to show it; a submission is read on its own.
+    form = InteractionForm(obj=interaction if request.method == "GET" else None,
+                           now_local=_now_local())
     mediums = mediums_for(current_user)
     form.medium.choices = [(None, "— Choose a medium —")] + [(m.id, m.name) for m in mediums]
     form.loaded_mediums = {m.id: m for m in mediums}

@@ -6,7 +6,15 @@ from flask import abort
 from sqlalchemy import func, or_, select, update
 
 from crm.extensions import db
-from crm.models import BUILTIN_MEDIUMS, Contact, ContactChannel, Interaction, Medium, User
+from crm.models import (
+    BUILTIN_MEDIUMS,
+    Contact,
+    ContactChannel,
+    Interaction,
+    Medium,
+    User,
+    name_key,
+)
 
 
 class MediumNameTaken(Exception):
@@ -44,10 +52,10 @@ def get_own_medium_or_404(user: User, medium_id: int) -> Medium:
 
 
 def _check_name_free(user: User, name: str, exclude_id: int | None = None) -> None:
-    query = select(Medium.id).where(visible_to(user), func.lower(Medium.name) == name.lower())
-    if exclude_id is not None:
-        query = query.where(Medium.id != exclude_id)
-    if db.session.scalar(query) is not None:
+    """MediumNameTaken if a medium the user sees has this name (by name_key)."""
+    taken = db.session.scalars(
+        select(Medium.name).where(visible_to(user), Medium.id != (exclude_id or 0)))
+    if any(name_key(other) == name_key(name) for other in taken):
         raise MediumNameTaken(name)
 
 

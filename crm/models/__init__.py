@@ -19,7 +19,7 @@ from crm.models.reminder import (
     ReminderStatus,
     WorkerHeartbeat,
 )
-from crm.models.types import UTCDateTime, utcnow
+from crm.models.types import UTCDateTime, name_key, utcnow
 from crm.models.user import User
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "UTCDateTime",
     "contact_tags",
     "interaction_participants",
+    "name_key",
     "search_index",
     "utcnow",
 ]

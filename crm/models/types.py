@@ -14,6 +14,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def name_key(name: str) -> str:
+    """What makes two tag or medium names the same name: equal after Unicode case folding
+    ("ΟΔΟΣ", "Οδος" and "οδοσ" are one tag). Names are compared in Python with this, never
+    with SQL lower(), which on SQLite folds only ASCII letters and on PostgreSQL differs
+    from Python in places (a final sigma, a dotted capital I)."""
+    return name.casefold()
+
+
 class UTCDateTime(TypeDecorator):
     """Store naive UTC on every database; hand back aware UTC datetimes."""
 

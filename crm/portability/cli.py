@@ -66,6 +66,7 @@ def _import(kind_name: str, file: Path, user_email: str, skip_invalid: bool,
 
 
 def _parse_mapping(column: str, target: str, header: list[str], mediums) -> dict[int, str]:
+    from crm.models import name_key
     from crm.portability.parsers import FIELD_LABELS
 
     if column.isdigit() and int(column) < len(header):
@@ -77,7 +78,7 @@ def _parse_mapping(column: str, target: str, header: list[str], mediums) -> dict
     if target in FIELD_LABELS:
         return {index: target}
     for m in mediums:
-        if m.name.lower() == target.lower():
+        if name_key(m.name) == name_key(target):
             return {index: "email" if m.key == "email" else "phone" if m.key == "phone"
                     else f"medium:{m.id}"}
     choices = ", ".join([k for k in FIELD_LABELS if k] + [m.name for m in mediums])

@@ -22,7 +22,16 @@ from crm.contacts.channels import ChannelError, normalise_channel
 from crm.contacts.services import parse_tags
 from crm.extensions import db
 from crm.mediums.services import visible_to
-from crm.models import Contact, ContactChannel, Medium, Tag, User, contact_tags, utcnow
+from crm.models import (
+    Contact,
+    ContactChannel,
+    Medium,
+    Tag,
+    User,
+    contact_tags,
+    name_key,
+    utcnow,
+)
 from crm.models.contact import TAG_MAX_LENGTH
 from crm.portability.parsers import ImportRow
 
@@ -69,8 +78,8 @@ class PlannedContact:
                 setattr(self, name, getattr(other, name))
         if other.notes and other.notes not in self.notes:
             self.notes = f"{self.notes}\n\n{other.notes}" if self.notes else other.notes
-        seen = {t.lower() for t in self.tags}
-        self.tags.extend(t for t in other.tags if t.lower() not in seen)
+        seen = {name_key(t) for t in self.tags}
+        self.tags.extend(t for t in other.tags if name_key(t) not in seen)
         have = {(m, v.lower()) for m, v, _ in self.channels}
         self.channels.extend(c for c in other.channels if (c[0], c[1].lower()) not in have)
         earlier = other.origin_date is not None and (
@@ -128,8 +137,8 @@ class _Mediums:
             self.by_id[medium.id] = medium
             if medium.key:
                 self.by_key[medium.key] = medium
-            self.by_name[medium.name.lower()] = medium
-        self.to_create: dict[str, str] = {}  # lower name -> name as written
+            self.by_name[name_key(medium.name)] = medium
+        self.to_create: dict[str, str] = {}  # name_key -> name as written
 
     def resolve(self, ref: str) -> tuple[int | str, Medium]:
         """(medium id or "new:<name>", a Medium to normalise handles with)."""
@@ -142,13 +151,13 @@ class _Mediums:
             return medium.id, medium
         if kind == "name":
             name = " ".join(value.split())[:60]
-            medium = self.by_name.get(name.lower())
+            medium = self.by_name.get(name_key(name))
             if medium is not None:
                 return medium.id, medium
             if name:
-                self.to_create.setdefault(name.lower(), name)
+                self.to_create.setdefault(name_key(name), name)
                 # A medium of one's own normalises as free text, like every custom medium.
-                return f"new:{self.to_create[name.lower()]}", Medium(name=name, key=None)
+                return f"new:{self.to_create[name_key(name)]}", Medium(name=name, key=None)
         raise LookupError(ref)
 
     def key_of(self, medium_ref: int | str) -> str | None:
@@ -232,8 +241,9 @@ def _fast_normalise(key: str | None, raw: str) -> str | None:
         return None
     if key == "linkedin":
         match = _PLAIN_LINKEDIN.fullmatch(value)
-        if match and len(value) <= 255:
-            return "https://www.linkedin.com" + match.group(1)
+        stored = "https://www.linkedin.com" + match.group(1) if match else ""
+        if match and len(stored) <= 255:  # longer: normalise_channel says why not
+            return stored
     return None
 
 
@@ -400,7 +410,7 @@ def run_import(user: User, plan: ImportPlan, *, skip_invalid: bool = False) -> I
     for planned in [*plan.new, *plan.matched]:
         have = existing_tags.get(planned.existing_id, set())
         for tag in planned.tags:
-            tid = tag_ids[tag.lower()]
+            tid = tag_ids[name_key(tag)]
             if tid in have:
                 continue
             have.add(tid)
@@ -508,14 +518,14 @@ def _update_matched(plan: ImportPlan, medium_id, now) -> set[int]:
 
 
 def _ensure_tags(user: User, names: set[str]) -> dict[str, int]:
-    """Lower-cased tag name -> id, creating the user's missing tags in one statement."""
+    """name_key(tag name) -> id, creating the user's missing tags in one statement."""
     if not names:
         return {}
     wanted: dict[str, str] = {}
     for name in sorted(names):
-        wanted.setdefault(name.lower(), name)
+        wanted.setdefault(name_key(name), name)
     found = {
-        name.lower(): tag_id
+        name_key(name): tag_id
         for tag_id, name in db.session.execute(
             select(Tag.id, Tag.name).where(Tag.owner_id == user.id)
         )
@@ -529,7 +539,7 @@ def _ensure_tags(user: User, names: set[str]) -> dict[str, int]:
                 select(Tag.id, Tag.name).where(
                     Tag.owner_id == user.id, Tag.name.in_(names[start:start + CHUNK]))
             ):
-                found[name.lower()] = tag_id
+                found[name_key(name)] = tag_id
     return {k: found[k] for k in wanted}
 
 

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from crm.models.types import name_key
+
 # A medium reference: "key:email" for a built-in, "id:12" for a medium picked by id
 # (the CSV mapping), "name:Mastodon" for one named in a file (created when missing).
 MediumRef = str
@@ -255,8 +257,8 @@ def split_tags(raw: str) -> list[str]:
         name = " ".join(part.split())
         if name.startswith("* ") or name.lower() == "mycontacts":  # Google's system group
             continue
-        if name and name.lower() not in seen:
-            seen[name.lower()] = name
+        if name and name_key(name) not in seen:
+            seen[name_key(name)] = name
     return list(seen.values())
 
 
@@ -420,8 +422,8 @@ def _fill_from_card(row: ImportRow, card) -> None:
         names = value if isinstance(value, list | tuple) else str(value).split(",")
         for name in names:
             tag = " ".join(str(name).split())
-            if tag and tag.lower() != "mycontacts" and tag.lower() not in {
-                    t.lower() for t in row.tags}:
+            if tag and tag.lower() != "mycontacts" and name_key(tag) not in {
+                    name_key(t) for t in row.tags}:
                 row.tags.append(tag)
     for line in contents.get("email", []):
         value = _text(line.value).removeprefix("mailto:")

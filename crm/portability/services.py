@@ -54,10 +54,16 @@ def recent_jobs(user: User, limit: int = 10) -> list[ImportJob]:
     ))
 
 
+def _file_name(filename: str | None) -> str:
+    """The upload's name as shown back: printable characters only (a NUL, which
+    PostgreSQL cannot store, or a line break would never be in a real one)."""
+    return "".join(ch for ch in filename or "" if ch.isprintable())[:255]
+
+
 def create_job(user: User, kind: ImportKind, filename: str, data: bytes) -> ImportJob:
     """Store an upload for preview; raise parsers.FileError if it is not that kind of file."""
     text = parsers.decode_upload(data)
-    job = ImportJob(owner_id=user.id, kind=kind, filename=(filename or "")[:255], content=text)
+    job = ImportJob(owner_id=user.id, kind=kind, filename=_file_name(filename), content=text)
     if kind == ImportKind.CSV:
         from crm.mediums.services import mediums_for
 
@@ -147,7 +153,7 @@ def import_file(user: User, kind: ImportKind, filename: str, data: bytes, *,
     """Parse, plan and run an import in one step (the CLI); ImportRefused on invalid rows.
 
     The job row records the run; the file itself is never stored."""
-    job = ImportJob(owner_id=user.id, kind=kind, filename=(filename or "")[:255],
+    job = ImportJob(owner_id=user.id, kind=kind, filename=_file_name(filename),
                     content=parsers.decode_upload(data))
     if mapping is None and kind == ImportKind.CSV:
         from crm.mediums.services import mediums_for

@@ -56,8 +56,10 @@ class SnoozeForm(Form):
     date = DateField("Date", validators=[Optional()])
     time = TimeField("Time", default=DEFAULT_LOCAL_TIME, validators=[Optional()])
 
-    def validate_date(self, field):
-        if self.until.data == "date" and not field.data:
+    def validate_until(self, field):
+        # Here, not on the date: an empty date stops its own checks (Optional); a date
+        # that is not one says so itself.
+        if field.data == "date" and not any(self.date.raw_data or ()):
             raise ValidationError("Choose the date to snooze until.")
 
 

@@ -3,6 +3,8 @@ email links, and the calendar feed."""
 
 from __future__ import annotations
 
+import re
+
 from flask import (
     Blueprint,
     Response,
@@ -258,7 +260,7 @@ def cadences():
             values[tag.id] = raw
             if not raw:
                 parsed[tag.id] = None
-            elif raw.isdigit() and 1 <= int(raw) <= 3650:
+            elif raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= 3650:
                 parsed[tag.id] = int(raw)
             else:
                 errors[tag.id] = "Enter a number of days from 1 to 3650, or leave it empty."
@@ -346,10 +348,12 @@ def email_action(token: str):
 
 # -- calendar feed ----------------------------------------------------------------
 
+_CALENDAR_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+
 
 @bp.get("/calendar/<token>.ics")
 def calendar(token: str):
-    if len(token) < 20:
+    if not _CALENDAR_TOKEN.fullmatch(token):  # never asks the database about anything else
         abort(404)
     user = db.session.scalar(select(User).where(User.calendar_token == token))
     if user is None:
