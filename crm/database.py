@@ -9,6 +9,8 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 _configured = False
 DEFAULT_BUSY_TIMEOUT_MS = 15000
@@ -112,6 +114,12 @@ def _reading_request() -> bool:
     from flask import has_request_context, request
 
     return has_request_context() and request.method in ("GET", "HEAD", "OPTIONS")
+
+
+# What a write aside can fail with short of a bug, and what its callers skip the write on:
+# a lock not had in time, a conflict with a concurrent write (DBAPIError), or no free
+# connection in the pool (TimeoutError).
+ASIDE_FAILURES = (DBAPIError, PoolTimeout)
 
 
 @contextmanager

@@ -72,6 +72,23 @@ def test_api_reads_do_not_wait_for_the_write_lock(app, api, db_backend, row):
     assert row(ApiToken, 1).last_used_at is not None
 
 
+# A pool of two: the request's connection and one for a write aside, which the test holds.
+SMALL_POOL = {"pool_size": 2, "max_overflow": 0, "pool_timeout": 0.1}
+
+
+@pytest.mark.app_config(SQLALCHEMY_ENGINE_OPTIONS=SMALL_POOL)
+def test_a_read_with_no_connection_free_to_record_the_tokens_use_still_answers(app, api, row):
+    with app.app_context():
+        held = db.engine.connect()  # the pool's second connection
+    try:
+        assert api.get("/contacts").status_code == 200
+    finally:
+        held.close()
+    assert row(ApiToken, 1).last_used_at is None  # skipped: no connection in time
+    assert api.get("/contacts").status_code == 200
+    assert row(ApiToken, 1).last_used_at is not None
+
+
 @pytest.mark.app_config(SQLITE_BUSY_TIMEOUT_MS=100)
 def test_a_writing_api_request_records_the_tokens_use_in_its_own_transaction(app, api, row):
     """A POST holds the write lock from its first statement: the token's last use goes into

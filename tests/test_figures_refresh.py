@@ -445,6 +445,23 @@ def test_a_page_that_cannot_ask_for_expired_figures_still_shows_them(
     assert _times(app, logged_in) == (T0, None)  # not asked for: a later view asks
 
 
+@pytest.mark.app_config(
+    SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 2, "max_overflow": 0, "pool_timeout": 0.1})
+def test_a_page_with_no_connection_free_to_ask_for_expired_figures_still_shows_them(
+        clock, app, client, logged_in, viewed, aggregations):
+    with app.app_context():
+        held = db.engine.connect()  # the request has the other one: no write aside
+    try:
+        clock.shift(EXPIRED)
+        page = client.get("/")
+    finally:
+        held.close()
+    assert page.status_code == 200
+    assert "Ada Lovelace" in page.get_data(as_text=True)
+    assert aggregations == []
+    assert _times(app, logged_in) == (T0, None)  # not asked for: a later view asks
+
+
 @pytest.mark.app_config(FIGURES_REFRESH_BATCH=1)
 def test_changed_figures_are_refreshed_before_expired_ones(
         clock, app, make_user, make_contact, make_interaction, aggregations):

@@ -16,10 +16,9 @@ from limits import parse as parse_limit
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import Select, select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from crm.database import write_aside
+from crm.database import ASIDE_FAILURES, write_aside
 from crm.extensions import db
 from crm.models import ApiToken, User, utcnow
 
@@ -106,7 +105,7 @@ def touch(token: ApiToken) -> None:
         with write_aside() as connection:
             connection.execute(
                 update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
-    except OperationalError as exc:
+    except ASIDE_FAILURES as exc:
         log.info("token %s use not recorded: %s", token.id, exc.__class__.__name__)
         return
     set_committed_value(token, "last_used_at", now)

@@ -26,11 +26,10 @@ from datetime import datetime, timedelta
 from flask import current_app
 from markupsafe import Markup
 from sqlalchemy import case, delete, event, insert, or_, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from crm.database import write_aside
+from crm.database import ASIDE_FAILURES, write_aside
 from crm.extensions import db
 from crm.insights import services
 from crm.insights.services import ColdContact, NetworkFigures, Strength
@@ -273,7 +272,7 @@ def _want(owner_ids: list[int], now: datetime, shared_only: bool) -> None:
                        InsightSnapshot.wanted_at.is_(None))
                 .values(wanted_at=now)
             )
-    except DBAPIError as exc:
+    except ASIDE_FAILURES as exc:
         log.info("expired figures not flagged: %s", exc.__class__.__name__)
 
 
@@ -294,7 +293,7 @@ def _store(computed: dict[int, NetworkFigures], versions, now, shared_only) -> b
                 )
             )
             connection.execute(insert(InsightSnapshot), rows)
-    except (IntegrityError, DBAPIError) as exc:  # a concurrent request stored it first
+    except ASIDE_FAILURES as exc:  # e.g. a concurrent request stored it first
         log.info("insight snapshot not stored: %s", exc.__class__.__name__)
         return False
     return True
