@@ -217,3 +217,22 @@ def test_register_without_csrf_token_creates_nothing(auth, count):
 
     assert response.status_code == 400
     assert count(User) == 0
+
+
+@pytest.mark.parametrize("failed", [
+    {"action": "profile", "profile-name": "", "profile-time_zone": "UTC"},
+    {"action": "password", "password-current_password": "wrong",
+     "password-new_password": "a brand new passphrase", "password-confirm": "different"},
+])
+def test_a_failed_settings_form_shows_the_others_as_stored(client, logged_in, failed):
+    """Saving the reminder section after another section's error must not save defaults
+    the page put there instead of the user's choice."""
+    assert client.post("/settings", data={"action": "reminders", "reminders-email_mode": "digest",
+                                          "reminders-digest_hour": "18"}).status_code == 302
+    response = client.post("/settings", data=failed)
+    assert response.status_code == 422
+    assert field_value(response.data, "reminders-email_mode") == "digest"
+    assert field_value(response.data, "reminders-digest_hour") == "18"
+    assert field_value(response.data, "profile-name") == ("Ada Lovelace"
+                                                          if failed["action"] == "password"
+                                                          else "")

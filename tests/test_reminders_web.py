@@ -148,6 +148,24 @@ def test_done_called_them_logs_the_interaction_and_ends_the_reminder(app, client
     assert "Called her" in page_text(client.get(f"/contacts/{ada.id}").data)
 
 
+@pytest.mark.parametrize("data, message", [
+    ({"summary": "x" * 201}, "Field cannot be longer than 200 characters."),
+    ({"medium": "999999"}, "Choose one of your mediums."),
+])
+def test_done_with_a_bad_field_says_what_is_wrong_and_nothing_else(app, client, user, fired,
+                                                                   medium, data, message):
+    prefix = f"done{fired.id}-"
+    form = {prefix + "medium": str(medium("phone").id), prefix + "summary": "Called her"}
+    form.update({prefix + k: v for k, v in data.items()})
+    response = client.post(f"/reminders/{fired.id}/done", data=form)
+    assert response.status_code == 422
+    text = page_text(response.data)
+    assert message in text
+    assert ("Choose one of your mediums." in text) == ("medium" in data)
+    assert 'class="flashes"' not in response.get_data(as_text=True)  # the field says it
+    assert load(app, fired).status == ReminderStatus.DELIVERED
+
+
 def test_done_called_them_on_a_fired_keep_in_touch_reminder(app, client, user, make_contact,
                                                             make_interaction, medium):
     """The commonest way to answer "keep in touch with X": done, and log that you did."""

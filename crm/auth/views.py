@@ -86,7 +86,7 @@ def settings():
     profile = ProfileForm(obj=current_user, prefix="profile")
     password = PasswordForm(prefix="password")
     reminders = ReminderSettingsForm(prefix="reminders")
-    if request.method == "GET":
+    if request.form.get("action") != "reminders":  # shown as stored unless it was posted
         reminders.email_mode.data = services.email_mode(current_user)
         reminders.digest_hour.data = current_user.digest_hour
     status = 200

@@ -188,8 +188,6 @@ def done(reminder_id: int):
             db.session.commit()
             flash("Done." + (" Interaction logged." if form.medium.data else ""), "success")
         return redirect(_back(url_for(".index")))
-    if request.method == "POST":
-        flash("Choose a medium from the list.", "error")
     return render_template("reminders/done.html", reminder=reminder, form=form), (
         422 if form.errors else 200
     )
