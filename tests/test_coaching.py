@@ -341,14 +341,14 @@ def test_cached_figures_follow_every_change(app, people, make_contact, make_inte
 
 
 def test_overdue_follow_ups_and_lapsed_cadences_on_every_view(app, people, make_contact,
-                                                              make_reminder):
+                                                              make_reminder, make_interaction):
     """Overdue follow-ups count open reminders past due, except keep-in-touch ones, which
     put their contact among those going cold instead; a coach never counts private ones."""
     from crm.models import ReminderStatus, utcnow
 
     client_user, coach = people
     ada = make_contact(client_user, name="Ada Lovelace")
-    bea = make_contact(client_user, name="Bea Lapsed")
+    bea = make_contact(client_user, name="Bea Lapsed", keep_in_touch_days=30)
     hidden = make_contact(client_user, name="Hidden Person", is_private=True)
     now = utcnow()
     make_reminder(client_user, due_at=now - timedelta(days=3), contact=ada, title="Send deck")
@@ -357,8 +357,8 @@ def test_overdue_follow_ups_and_lapsed_cadences_on_every_view(app, people, make_
     make_reminder(client_user, due_at=now - timedelta(days=5), title="Done",
                   status=ReminderStatus.DONE)
     make_reminder(client_user, due_at=now + timedelta(days=2), title="Later")
-    make_reminder(client_user, due_at=now - timedelta(days=10, hours=1), contact=bea,
-                  kind="keep_in_touch", title="Keep in touch with Bea")
+    # Her keep-in-touch reminder falls due 30 days after this: 10 days ago.
+    make_interaction(client_user, bea, "phone", now - timedelta(days=40, hours=1))
     link(app, client_user, coach)
     clara, colin = as_user(app, client_user), as_user(app, coach)
 
@@ -426,3 +426,70 @@ def test_no_memo_answers_for_a_deleted_account_whose_id_is_reused(app, db_backen
         assert second.id == first.id
     text = page_text(as_user(app, second).get("/").data)
     assert "Anna Newer" in text and "Former" not in text
+
+
+# -- nothing private shows through (a privacy audit found these three) -----------------------
+
+@pytest.fixture
+def at_now():
+    """Pages, sessions and data at NOW (sessions must not be signed in the future)."""
+    import time_machine
+
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def test_the_shared_contact_list_shows_the_last_shared_interaction_only(
+        at_now, app, people, make_contact, make_interaction, make_medium):
+    client_user, coach = people
+    secret = make_medium(client_user, "Secret Medium")
+    alice = make_contact(client_user, name="Alice Shared")
+    eve = make_contact(client_user, name="Eve Shared")
+    make_interaction(client_user, alice, "email", NOW - timedelta(days=60))
+    make_interaction(client_user, alice, occurred_at=NOW - timedelta(days=2), medium=secret,
+                     is_private=True)
+    make_interaction(client_user, eve, occurred_at=NOW - timedelta(days=5), medium=secret,
+                     is_private=True)
+    link(app, client_user, coach)
+
+    page = page_text(as_user(app, coach).get(f"/coach/clients/{client_user.id}/contacts").data)
+
+    assert "Secret Medium" not in page
+    assert "Alice Shared Last: Email 21 Sep 2026" in page
+    assert "Eve Shared No interactions yet" in page
+
+
+def test_a_coach_sees_lapsed_cadences_counted_from_shared_interactions(
+        at_now, app, people, make_contact, make_interaction):
+    client_user, coach = people
+    frank = make_contact(client_user, name="Frank Shared", keep_in_touch_days=30)
+    make_interaction(client_user, frank, "email", NOW - timedelta(days=100))
+    make_interaction(client_user, frank, "phone", NOW - timedelta(days=40), is_private=True)
+    link(app, client_user, coach)
+
+    coach_page = page_text(as_user(app, coach).get(f"/coach/clients/{client_user.id}").data)
+    own_page = page_text(as_user(app, client_user).get("/").data)
+
+    assert "keep-in-touch lapsed 70 days ago" in coach_page
+    assert "lapsed 10 days ago" not in coach_page
+    assert "keep-in-touch lapsed 10 days ago" in own_page  # the client's own view counts all
+
+
+def test_a_coach_does_not_count_follow_ups_of_private_interactions(
+        at_now, app, people, make_contact, make_interaction, make_reminder):
+    client_user, coach = people
+    alice = make_contact(client_user, name="Alice Shared")
+    for days, private in ((3, False), (2, True)):
+        interaction = make_interaction(client_user, alice, "email", NOW - timedelta(days=days),
+                                       is_private=private)
+        make_reminder(client_user, due_at=NOW - timedelta(days=1), title="Follow up",
+                      contact=alice, kind="follow_up", interaction_id=interaction.id)
+    link(app, client_user, coach)
+    coach = as_user(app, coach)
+
+    def overdue(html: bytes) -> list[str]:
+        return re.findall(r'<span class="n">(\d+)</span><span class="what">overdue follow-ups',
+                          html.decode())
+
+    assert overdue(coach.get(f"/coach/clients/{client_user.id}").data) == ["1"]
+    assert overdue(coach.get("/coach").data) == ["1"]

@@ -17,6 +17,7 @@ from crm.models import (
     Contact,
     Interaction,
     User,
+    interaction_participants,
     utcnow,
 )
 
@@ -210,10 +211,33 @@ def list_shared_contacts(link: CoachLink, *, q: str = "", page: int = 1, per_pag
             or_(func.lower(Contact.name).like(like), func.lower(Contact.company).like(like))
         )
     query = query.order_by(func.lower(Contact.name), Contact.id).options(
-        selectinload(Contact.tags),
-        selectinload(Contact.last_interaction).selectinload(Interaction.medium),
-    )
+        selectinload(Contact.tags))
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def last_shared_interactions(contact_ids: list[int]) -> dict[int, Interaction]:
+    """Each contact's latest interaction that is not private (with its medium), by contact
+    id, in one query. A coach never sees contacts.last_interaction: it counts private
+    interactions too, and would show their medium and date."""
+    if not contact_ids:
+        return {}
+    parts = interaction_participants.c
+    latest = (
+        select(parts.interaction_id)
+        .join(Interaction, Interaction.id == parts.interaction_id)
+        .where(parts.contact_id == Contact.id, Interaction.is_private.is_(False))
+        .order_by(parts.occurred_at.desc().nulls_last(), parts.interaction_id.desc())
+        .limit(1)
+        .correlate(Contact)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        select(Contact.id, Interaction)
+        .join(Interaction, Interaction.id == latest)
+        .where(Contact.id.in_(contact_ids))
+        .options(joinedload(Interaction.medium))
+    )
+    return {contact_id: interaction for contact_id, interaction in rows}
 
 
 def shared_contact_or_404(link: CoachLink, contact_id: int) -> Contact:

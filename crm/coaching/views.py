@@ -176,7 +176,8 @@ def client_contacts(client_id: int):
     q = text_arg("q", 100)
     page = services.list_shared_contacts(link, q=q, page=page_arg(),
                                          per_page=current_app.config["CONTACTS_PER_PAGE"])
-    return render_template("coaching/contacts.html", link=link, page=page, q=q)
+    last = services.last_shared_interactions([c.id for c in page.items])
+    return render_template("coaching/contacts.html", link=link, page=page, q=q, last=last)
 
 
 @bp.get("/coach/clients/<int:client_id>/contacts/<int:contact_id>")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import aliased
 
 from crm.extensions import db
 from crm.models import (
@@ -24,9 +25,12 @@ from crm.models import (
     Reminder,
     ReminderKind,
     ReminderStatus,
+    Tag,
+    contact_tags,
     interaction_participants,
     utcnow,
 )
+from crm.models.reminder import OPEN_STATUSES
 
 # Recency buckets: (upper age in days, weight). An interaction counts by its age
 # alone; its medium never enters the score.
@@ -344,7 +348,6 @@ def _new_contacts(figures, owner_ids, now, shared_only, months) -> None:
 def _overdue_and_lapsed(figures, owner_ids, now, shared_only, lapsed=True) -> None:
     """Overdue follow-ups, and contacts whose keep-in-touch cadence has lapsed: one row
     per owner and lapsed contact (plus one for the other overdue reminders)."""
-    open_statuses = (ReminderStatus.PENDING, ReminderStatus.CLAIMED, ReminderStatus.DELIVERED)
     lapsed_contact = case(
         (and_(Reminder.kind == ReminderKind.KEEP_IN_TOUCH, Reminder.contact_id.is_not(None)),
          Reminder.contact_id),
@@ -355,18 +358,35 @@ def _overdue_and_lapsed(figures, owner_ids, now, shared_only, lapsed=True) -> No
         .outerjoin(Contact, Contact.id == Reminder.contact_id)
         .where(
             Reminder.owner_id.in_(owner_ids),
-            Reminder.status.in_(open_statuses),
+            Reminder.status.in_(OPEN_STATUSES),
             Reminder.due_at < now,
         )
         .group_by(Reminder.owner_id, lapsed_contact)
     )
+    rows = []
     if shared_only:
-        query = query.where(or_(Contact.id.is_(None), Contact.is_private.is_(False)))
+        # Nothing a coach sees may depend on private contacts or interactions. Follow-ups
+        # made from a private interaction are not counted. A keep-in-touch reminder's due
+        # date counts from the contact's last interaction, so it is used only when that one
+        # is shared; contacts whose last interaction is private are worked out from their
+        # shared interactions instead (_shared_lapsed).
+        source, last = aliased(Interaction), aliased(Interaction)
+        query = (
+            query.outerjoin(source, source.id == Reminder.interaction_id)
+            .outerjoin(last, last.id == Contact.last_interaction_id)
+            .where(
+                or_(Contact.id.is_(None), Contact.is_private.is_(False)),
+                or_(source.id.is_(None), source.is_private.is_(False)),
+                or_(lapsed_contact.is_(None), last.id.is_(None), last.is_private.is_(False)),
+            )
+        )
+        if lapsed:
+            rows = _shared_lapsed(owner_ids, now)
     if not lapsed:  # only the count of overdue follow-ups
         query = query.where(lapsed_contact.is_(None))
     cold_ids: dict[int, set[int]] = {}
     added: dict[int, list[ColdContact]] = defaultdict(list)
-    for owner_id, contact_id, count, due_at in db.session.execute(query):
+    for owner_id, contact_id, count, due_at in [*db.session.execute(query), *rows]:
         fig = figures[owner_id]
         if contact_id is None:
             fig.overdue_follow_ups += count
@@ -381,6 +401,52 @@ def _overdue_and_lapsed(figures, owner_ids, now, shared_only, lapsed=True) -> No
     for owner_id, entries in added.items():
         figures[owner_id].cold.extend(entries)
         figures[owner_id].lapsed = tuple(sorted((c.contact_id, c.days) for c in entries))
+
+
+def _shared_lapsed(owner_ids, now: datetime) -> list[tuple]:
+    """(owner, contact, 1, due) for each shared contact with a keep-in-touch reminder whose
+    last interaction is private, when its cadence (its own, else its tags' shortest) has
+    passed since its last shared interaction, or since it was added: what the reminder
+    would say if private interactions did not exist. Usually a handful of contacts."""
+    parts = interaction_participants.c
+    last_shared = (
+        select(parts.occurred_at)
+        .join(Interaction, Interaction.id == parts.interaction_id)
+        .where(parts.contact_id == Contact.id, Interaction.is_private.is_(False))
+        .order_by(parts.occurred_at.desc().nulls_last(), parts.interaction_id.desc())
+        .limit(1)
+        .correlate(Contact)
+        .scalar_subquery()
+    )
+    tag_cadence = (
+        select(func.min(Tag.keep_in_touch_days))
+        .join(contact_tags, contact_tags.c.tag_id == Tag.id)
+        .where(contact_tags.c.contact_id == Contact.id)
+        .correlate(Contact)
+        .scalar_subquery()
+    )
+    last = aliased(Interaction)
+    found = db.session.execute(
+        select(Contact.owner_id, Contact.id, Contact.keep_in_touch_days, tag_cadence,
+               last_shared, Contact.created_at)
+        .join(last, last.id == Contact.last_interaction_id)
+        .where(
+            *_contact_filter(owner_ids, True),
+            last.is_private.is_(True),
+            Contact.id.in_(select(Reminder.contact_id).where(
+                Reminder.owner_id.in_(owner_ids),
+                Reminder.kind == ReminderKind.KEEP_IN_TOUCH,
+                Reminder.status.in_(OPEN_STATUSES),
+            )),
+        )
+    )
+    rows = []
+    for owner_id, contact_id, own, by_tag, last_at, created_at in found:
+        cadence = own or by_tag
+        start = _to_aware(last_at or created_at)
+        if cadence and start is not None and start + timedelta(days=cadence) < now:
+            rows.append((owner_id, contact_id, 1, start + timedelta(days=cadence)))
+    return rows
 
 
 def due_and_overdue(owner_id: int, *, now: datetime, tz_end_of_day: datetime, limit: int = 20):
