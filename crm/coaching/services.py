@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from crm.auth.services import normalise_email
 from crm.extensions import db
-from crm.interactions.services import with_contact
+from crm.interactions.services import newest_interaction, with_contact
 from crm.models import (
     CoachingNote,
     CoachLink,
@@ -221,16 +221,7 @@ def last_shared_interactions(contact_ids: list[int]) -> dict[int, Interaction]:
     interactions too, and would show their medium and date."""
     if not contact_ids:
         return {}
-    parts = interaction_participants.c
-    latest = (
-        select(parts.interaction_id)
-        .join(Interaction, Interaction.id == parts.interaction_id)
-        .where(parts.contact_id == Contact.id, Interaction.is_private.is_(False))
-        .order_by(parts.occurred_at.desc().nulls_last(), parts.interaction_id.desc())
-        .limit(1)
-        .correlate(Contact)
-        .scalar_subquery()
-    )
+    latest = newest_interaction(interaction_participants.c.interaction_id, shared_only=True)
     rows = db.session.execute(
         select(Contact.id, Interaction)
         .join(Interaction, Interaction.id == latest)

@@ -17,6 +17,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import aliased
 
 from crm.extensions import db
+from crm.interactions.services import newest_interaction
 from crm.models import (
     Contact,
     Initiator,
@@ -408,16 +409,7 @@ def _shared_lapsed(owner_ids, now: datetime) -> list[tuple]:
     last interaction is private, when its cadence (its own, else its tags' shortest) has
     passed since its last shared interaction, or since it was added: what the reminder
     would say if private interactions did not exist. Usually a handful of contacts."""
-    parts = interaction_participants.c
-    last_shared = (
-        select(parts.occurred_at)
-        .join(Interaction, Interaction.id == parts.interaction_id)
-        .where(parts.contact_id == Contact.id, Interaction.is_private.is_(False))
-        .order_by(parts.occurred_at.desc().nulls_last(), parts.interaction_id.desc())
-        .limit(1)
-        .correlate(Contact)
-        .scalar_subquery()
-    )
+    last_shared = newest_interaction(interaction_participants.c.occurred_at, shared_only=True)
     tag_cadence = (
         select(func.min(Tag.keep_in_touch_days))
         .join(contact_tags, contact_tags.c.tag_id == Tag.id)

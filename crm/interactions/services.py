@@ -173,6 +173,26 @@ def _apply(interaction: Interaction, data: InteractionData) -> None:
     interaction.is_private = data.is_private
 
 
+def newest_interaction(column, *, shared_only: bool = False):
+    """A column of interaction_participants (interaction_id, occurred_at) for the newest
+    interaction of each Contact row of the enclosing statement, as a correlated subquery;
+    shared_only leaves private interactions out. One index probe per contact on
+    (contact_id, occurred_at, interaction_id), whose copy of occurred_at database triggers
+    keep equal to the interaction's (0007): the cost does not grow with the contact's
+    history (with shared_only, past its newest private interactions)."""
+    parts = interaction_participants.c
+    query = select(column).where(parts.contact_id == Contact.id)
+    if shared_only:
+        query = query.join(Interaction, Interaction.id == parts.interaction_id).where(
+            Interaction.is_private.is_(False))
+    return (
+        query.order_by(parts.occurred_at.desc().nulls_last(), parts.interaction_id.desc())
+        .limit(1)
+        .correlate(Contact)
+        .scalar_subquery()
+    )
+
+
 def refresh_last_interaction(contact_ids) -> None:
     """Recompute each contact's latest interaction from the log itself."""
     ids = list(set(contact_ids))
@@ -189,21 +209,9 @@ def refresh_last_interaction(contact_ids) -> None:
             .order_by(Contact.id)
             .with_for_update(key_share=True)
         )
-    # One index probe per contact on (contact_id, occurred_at, interaction_id): the cost
-    # does not grow with how many interactions a contact has. The participants' copy of
-    # occurred_at is kept equal to the interaction's by database triggers (0007).
     parts = interaction_participants.c
-
-    def newest(column):
-        return (
-            select(column)
-            .where(parts.contact_id == Contact.id)
-            .order_by(parts.occurred_at.desc().nulls_last(), parts.interaction_id.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-
-    newest_id, newest_at = newest(parts.interaction_id), newest(parts.occurred_at)
+    newest_id = newest_interaction(parts.interaction_id)
+    newest_at = newest_interaction(parts.occurred_at)
     db.session.execute(
         update(Contact)
         # Only contacts whose facts change: updated_at (in the API) moves only for them.
