@@ -493,3 +493,27 @@ def test_a_coach_does_not_count_follow_ups_of_private_interactions(
 
     assert overdue(coach.get(f"/coach/clients/{client_user.id}").data) == ["1"]
     assert overdue(coach.get("/coach").data) == ["1"]
+
+
+def test_a_medium_only_private_interactions_use_does_not_colour_a_coachs_charts(
+        at_now, app, make_user, make_contact, make_interaction, make_medium):
+    coach = make_user(name="Colin Coach", email="colin@example.com")
+    clients = [make_user(name="Clara", email="clara@example.com"),
+               make_user(name="Mirror", email="mirror@example.com")]
+    adas = []
+    for client_user in clients:  # the same shared network
+        link(app, client_user, coach)
+        adas.append(make_contact(client_user, name="Ada Lovelace"))
+        make_interaction(client_user, adas[-1], "email", NOW - timedelta(days=9))
+        make_interaction(client_user, adas[-1], "phone", NOW - timedelta(days=5))
+    clara = clients[0]  # ...and a medium of her own that only a private interaction uses
+    secret = make_medium(clara, "Aardvark Secret")  # first in alphabetical order
+    make_interaction(clara, adas[0], medium=secret, occurred_at=NOW - timedelta(days=1),
+                     is_private=True)
+    colin = as_user(app, coach)
+
+    def charts(client_user):
+        html = colin.get(f"/coach/clients/{client_user.id}").get_data(as_text=True)
+        return re.findall(r"<svg.*?</svg>", html, re.S)
+
+    assert charts(clara) == charts(clients[1]) != []

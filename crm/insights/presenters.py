@@ -66,6 +66,10 @@ def build(fig: NetworkFigures, *, shared_only: bool, strengths_limit: int = 10,
     else:
         mediums = {mid: m for mid, m in mediums.items()
                    if m.owner_id is None or m.owner_id == fig.owner_id}
+    if shared_only:  # a medium of the owner's own that only private data uses is not there
+        used = {*fig.mix, *fig.origins, *(m for pair in fig.paths for m in pair),
+                *(m for month in fig.mix_by_month.values() for m in month)}
+        mediums = {mid: m for mid, m in mediums.items() if m.owner_id is None or mid in used}
     colours = charts.medium_colours(mediums.values())
     alpha = sorted(mediums.values(), key=lambda m: (m.name.lower(), m.id))
 
