@@ -459,6 +459,34 @@ def test_the_digest_arrives_once_a_day_at_the_local_hour(
         assert [r.message_id for r in runs] == [m["Message-ID"] for m in messages_for()]
 
 
+def test_a_digest_retry_is_not_given_back_while_its_claim_lasts(
+    mail_app, smtp_server, digest_user, make_reminder, monkeypatch
+):
+    """The lease of a retry counts from when it was taken, not from the first attempt: a
+    retry taken long after it could otherwise be reaped mid-send and sent twice."""
+    make_reminder(digest_user, title="Today thing", local_date=date(2025, 6, 2),
+                  local_time=time(17, 0))
+    mail_app.config["SMTP_PORT"] = free_port()
+    eight = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+    assert run(mail_app, tasks.send_digests, eight, "w1") == 0  # failed: retry later
+    mail_app.config["SMTP_PORT"] = smtp_server.port
+
+    real_send = tasks._send_digest
+    monkeypatch.setattr(tasks, "_send_digest", lambda *args: 0)  # w1 takes it, then stalls
+    ten_past = eight + timedelta(minutes=10)
+    assert run(mail_app, tasks.send_digests, ten_past, "w1") == 0
+    monkeypatch.setattr(tasks, "_send_digest", real_send)
+
+    lease = timedelta(seconds=mail_app.config["REMINDER_LEASE_SECONDS"])
+    assert run(mail_app, tasks.reap_stale_claims, ten_past + timedelta(minutes=1)) == 0
+    assert run(mail_app, tasks.send_digests, ten_past + timedelta(minutes=1), "w2") == 0
+    assert smtp_server.messages == []
+    # The claim lapses (w1 died): another worker takes the digest up and sends it once.
+    assert run(mail_app, tasks.reap_stale_claims, ten_past + lease + timedelta(seconds=1)) == 1
+    assert run(mail_app, tasks.send_digests, ten_past + lease + timedelta(seconds=1), "w2") == 1
+    assert len(smtp_server.messages) == 1
+
+
 def test_no_digest_when_nothing_is_due(mail_app, smtp_server, digest_user, make_reminder):
     make_reminder(digest_user, title="Next week", local_date=date(2025, 6, 9))
 

@@ -19,7 +19,7 @@ import socket
 from datetime import datetime, timedelta
 
 from flask import current_app, url_for
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import and_, case, insert, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
@@ -378,15 +378,18 @@ def send_digests(now: datetime, worker_id: str) -> int:
 
 
 def _claim_digest_run(user: User, local_date, now: datetime) -> DigestRun | None:
-    """Create (or take up a retry of) today's digest row; None when another has it."""
+    """Create (or take up a retry of) today's digest row, claimed for the lease; None when
+    another worker has it."""
     from sqlalchemy.exc import IntegrityError
 
+    lease = timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
     run = db.session.scalar(
         select(DigestRun).where(DigestRun.user_id == user.id, DigestRun.local_date == local_date)
     )
     if run is None:
         run = DigestRun(user_id=user.id, local_date=local_date, status=DeliveryStatus.SENDING,
-                        message_id=make_message_id(f"digest-{user.id}-{local_date:%Y%m%d}"))
+                        message_id=make_message_id(f"digest-{user.id}-{local_date:%Y%m%d}"),
+                        claim_expires_at=now + lease)
         db.session.add(run)
         try:
             db.session.commit()
@@ -399,7 +402,7 @@ def _claim_digest_run(user: User, local_date, now: datetime) -> DigestRun | None
     taken = db.session.execute(
         update(DigestRun)
         .where(DigestRun.id == run.id, DigestRun.status == DeliveryStatus.PENDING)
-        .values(status=DeliveryStatus.SENDING)
+        .values(status=DeliveryStatus.SENDING, claim_expires_at=now + lease)
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()
@@ -484,11 +487,15 @@ def reap_stale_claims(now: datetime) -> int:
                 next_attempt_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
+    # A retry is claimed long after the row was created: its own claim decides, never
+    # created_at (rows claimed before claim_expires_at existed fall back to it).
     stale_digest = now - timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
     digests = db.session.execute(
         update(DigestRun)
-        .where(DigestRun.status == DeliveryStatus.SENDING, DigestRun.created_at < stale_digest,
-               DigestRun.sent_at.is_(None))
+        .where(DigestRun.status == DeliveryStatus.SENDING, DigestRun.sent_at.is_(None),
+               or_(DigestRun.claim_expires_at < now,
+                   and_(DigestRun.claim_expires_at.is_(None),
+                        DigestRun.created_at < stale_digest)))
         .values(status=DeliveryStatus.PENDING, next_attempt_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount

@@ -175,6 +175,8 @@ class DigestRun(db.Model):
     message_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # While SENDING: when the worker's claim (first attempt or retry) lapses.
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class WorkerHeartbeat(db.Model):
