@@ -218,6 +218,23 @@ def test_the_done_link_asks_first_and_the_post_marks_done(mail_app, client, emai
     assert "already ended" in page_text(again.data)
 
 
+def test_a_done_link_for_a_time_the_reminder_has_left_changes_nothing(mail_app, client,
+                                                                      emailed):
+    from crm.reminders import services
+
+    reminder, _, message = emailed
+    token = tokens(mail_app, parts(message)[0])["done"]["token"]
+    with mail_app.app_context():  # then moved to next week (edited or snoozed)
+        services.snooze(db.session.get(Reminder, reminder.id), NOW + timedelta(days=7))
+        db.session.commit()
+
+    response = client.post(f"/r/{token}")
+
+    assert "This reminder was moved to 9 Jun 2025, 14:00 after this email: nothing " \
+           "changed." in page_text(response.data)
+    assert load(mail_app, reminder.id).status == ReminderStatus.PENDING
+
+
 def test_the_log_link_opens_the_interaction_form_for_the_contact(mail_app, client, emailed):
     reminder, grace, message = emailed
     token = tokens(mail_app, parts(message)[0])["log"]["token"]

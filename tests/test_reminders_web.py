@@ -3,6 +3,7 @@ edit, history, the notification inbox, and that nobody reaches another user's re
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -465,3 +466,32 @@ def test_another_users_reminder_is_404_on_every_route_and_changes_nothing(
     assert client.get(f"/reminders/{own.id}/edit").status_code == 200
     assert "Alice's" not in page_text(client.get("/reminders").data)
     assert "Alice's" not in page_text(client.get("/notifications").data)
+
+
+def test_done_on_an_upcoming_recurring_reminder_moves_the_series_past_it(
+        app, client, user, make_reminder):
+    daily = make_reminder(user, title="Stand-up notes", recurrence="daily",
+                          local_date=date(2025, 3, 28), local_time=time(9, 0))
+
+    response = client.post(f"/reminders/{daily.id}/done", follow_redirects=True)
+
+    assert "Done. The next one is 29 Mar 2025, 09:00." in page_text(response.data)
+    after = load(app, daily)
+    assert (after.status, after.due_at) == (ReminderStatus.PENDING,
+                                            datetime(2025, 3, 29, 8, 0, tzinfo=UTC))
+    assert deliver(app, datetime(2025, 3, 28, 8, 0, tzinfo=UTC)) == 0  # not delivered
+    assert deliver(app, datetime(2025, 3, 29, 8, 0, tzinfo=UTC)) == 1
+
+
+def test_done_from_the_inbox_acknowledges_the_delivered_occurrence_it_names(
+        app, client, user, make_reminder):
+    weekly = make_reminder(user, title="Weekly review", recurrence="weekly",
+                           local_date=date(2025, 3, 27), local_time=time(9, 0))
+    assert deliver(app) == 1
+    assert client.post("/notifications/read").status_code == 302  # read, not done
+    inbox = client.get("/notifications").get_data(as_text=True)
+    [link] = re.findall(r'href="(/reminders/\d+/done\?[^"]+)"', inbox)
+
+    client.post(link.replace("&amp;", "&"))
+
+    assert load(app, weekly).due_at == datetime(2025, 4, 3, 7, 0, tzinfo=UTC)  # kept

@@ -24,7 +24,7 @@ from crm.models.reminder import (
     ReminderKind,
     ReminderStatus,
 )
-from crm.reminders.schedule import DEFAULT_LOCAL_TIME, occurrence_utc
+from crm.reminders.schedule import DEFAULT_LOCAL_TIME, next_occurrence, occurrence_utc
 from crm.timezones import to_local
 
 ENDED_STATUSES = (ReminderStatus.DONE, ReminderStatus.DISMISSED, ReminderStatus.CANCELLED)
@@ -127,12 +127,24 @@ def _reset_for_new_occurrence(reminder: Reminder) -> None:
 # -- acting on a reminder ----------------------------------------------------
 
 
-def mark_done(reminder: Reminder, *, now: datetime | None = None) -> None:
-    """Done: a one-off ends; a recurring one keeps its next occurrence."""
+def mark_done(reminder: Reminder, *, occurrence: datetime | None = None,
+              now: datetime | None = None) -> None:
+    """Done with an occurrence: a one-off ends. Of a recurring series, an occurrence already
+    delivered (before the current due time) is acknowledged; the upcoming one is done ahead
+    of time, so the series moves on to the one after it instead of delivering it. Without
+    an occurrence, Done is about a delivered one while its notification is unread, else
+    about the upcoming one."""
     _ensure_actionable(reminder)
     now = now or utcnow()
-    _mark_notifications_read(reminder, now)
+    unread = _mark_notifications_read(reminder, now)
     if reminder.recurrence != Recurrence.NONE:
+        upcoming = not unread if occurrence is None else occurrence >= reminder.due_at
+        if upcoming and reminder.local_time is not None:
+            reminder.due_at, _ = next_occurrence(
+                reminder.due_at, recurrence=reminder.recurrence,
+                local_time=reminder.local_time, tz_name=reminder.time_zone,
+                anchor=reminder.anchor_date, after=reminder.due_at)
+            db.session.flush()
         return
     reminder.status = ReminderStatus.DONE
     reminder.completed_at = now
@@ -184,8 +196,9 @@ def _ensure_actionable(reminder: Reminder) -> None:
         raise ReminderStateError("the reminder is being delivered right now; try again")
 
 
-def _mark_notifications_read(reminder: Reminder, now: datetime) -> None:
-    db.session.execute(
+def _mark_notifications_read(reminder: Reminder, now: datetime) -> int:
+    """Mark the reminder's unread in-app notifications read; how many there were."""
+    return db.session.execute(
         update(Delivery)
         .where(
             Delivery.reminder_id == reminder.id,
@@ -194,7 +207,7 @@ def _mark_notifications_read(reminder: Reminder, now: datetime) -> None:
         )
         .values(read_at=now)
         .execution_options(synchronize_session=False)
-    )
+    ).rowcount
 
 
 # -- keep in touch -----------------------------------------------------------

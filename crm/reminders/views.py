@@ -4,6 +4,7 @@ email links, and the calendar feed."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from flask import (
     Blueprint,
@@ -150,6 +151,15 @@ def edit(reminder_id: int):
                            contact=reminder.contact), (422 if form.errors else 200)
 
 
+def _occurrence_arg() -> datetime | None:
+    """The occurrence a "Done" link from the inbox is about (?occurrence=, ISO 8601)."""
+    try:
+        value = datetime.fromisoformat(request.args.get("occurrence", ""))
+    except ValueError:
+        return None
+    return value if value.tzinfo else None
+
+
 def _done_form(reminder: Reminder) -> DoneForm:
     form = DoneForm(prefix=f"done{reminder.id}")
     form.medium.choices = [(None, "Just mark it done")] + [
@@ -167,7 +177,7 @@ def done(reminder_id: int):
         try:
             # First: logging the interaction re-syncs keep-in-touch reminders, which would
             # close this one (if it is one) before mark_done and make it refuse.
-            services.mark_done(reminder)
+            services.mark_done(reminder, occurrence=_occurrence_arg())
             if form.medium.data is not None and reminder.contact is not None:
                 medium = get_medium_or_404(current_user, form.medium.data)
                 log_interaction(
@@ -186,7 +196,9 @@ def done(reminder_id: int):
             flash(str(exc).capitalize() + ".", "error")
         else:
             db.session.commit()
-            flash("Done." + (" Interaction logged." if form.medium.data else ""), "success")
+            flash("Done." + (" Interaction logged." if form.medium.data else "")
+                  + (f" The next one is {_when(reminder)}." if reminder.is_open else ""),
+                  "success")
         return redirect(_back(url_for(".index")))
     return render_template("reminders/done.html", reminder=reminder, form=form), (
         422 if form.errors else 200
@@ -314,6 +326,7 @@ def email_action(token: str):
         return redirect(target)
     form = ConfirmForm()
     choices = services.snooze_choices(owner)
+    occurrence = datetime.fromisoformat(data["o"])
     if form.validate_on_submit():
         try:
             if action == "snooze":
@@ -324,8 +337,14 @@ def email_action(token: str):
                 message = "Snoozed until " + to_local(
                     reminder.due_at, owner.time_zone
                 ).strftime("%-d %b %Y, %H:%M") + "."
+            elif reminder.recurrence == Recurrence.NONE and reminder.due_at != occurrence:
+                # Moved since this email (edited or snoozed): the link is about a time
+                # that is no longer the reminder's.
+                message = ("This reminder was moved to " + to_local(
+                    reminder.due_at, owner.time_zone).strftime("%-d %b %Y, %H:%M")
+                    + " after this email: nothing changed. Open it in Rapport to mark it done.")
             else:
-                services.mark_done(reminder)
+                services.mark_done(reminder, occurrence=occurrence)
                 message = "Marked done."
         except services.ReminderStateError as exc:
             db.session.rollback()
