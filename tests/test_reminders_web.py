@@ -495,3 +495,28 @@ def test_done_from_the_inbox_acknowledges_the_delivered_occurrence_it_names(
     client.post(link.replace("&amp;", "&"))
 
     assert load(app, weekly).due_at == datetime(2025, 4, 3, 7, 0, tzinfo=UTC)  # kept
+
+
+def test_editing_only_the_title_of_a_series_keeps_its_day(app, client, user, make_reminder):
+    monthly = make_reminder(user, title="Rent", recurrence="monthly",
+                            local_date=date(2025, 3, 31), local_time=time(9, 0))
+    assert deliver(app, datetime(2025, 3, 31, 7, 0, tzinfo=UTC)) == 1
+    shown = form_values(client.get(f"/reminders/{monthly.id}/edit").data)
+    assert shown["local_date"] == ["2025-04-30"]  # the current occurrence
+
+    form = {k: v[0] for k, v in shown.items()}
+    assert client.post(f"/reminders/{monthly.id}/edit",
+                       data={**form, "title": "Pay the rent"}).status_code == 302
+
+    assert deliver(app, datetime(2025, 4, 30, 7, 0, tzinfo=UTC)) == 1
+    after = load(app, monthly)
+    assert (after.title, after.due_at) == ("Pay the rent", datetime(2025, 5, 31, 7, 0, tzinfo=UTC))
+
+
+def test_editing_only_the_title_of_a_delivered_reminder_does_not_deliver_it_again(
+        app, client, user, fired):
+    form = {k: v[0] for k, v in form_values(client.get(f"/reminders/{fired.id}/edit").data).items()}
+    assert client.post(f"/reminders/{fired.id}/edit",
+                       data={**form, "title": "Follow up with Ada Byron"}).status_code == 302
+    assert load(app, fired).status == ReminderStatus.DELIVERED
+    assert deliver(app, NOW + timedelta(minutes=1)) == 0

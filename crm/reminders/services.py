@@ -98,7 +98,10 @@ def follow_up_title(contact: Contact) -> str:
 
 
 def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> None:
-    """Change an open reminder's text and time; a delivered one becomes pending again."""
+    """Change an open reminder's text and time; given a new time, a delivered one becomes
+    pending again. The edit form shows the current occurrence: when its date, time and
+    repetition come back unchanged, only the text changes, so a series keeps its anchor
+    (the 31st, 29 February, 02:30 on a day that skips it) and nothing is delivered twice."""
     if not reminder.is_open:
         raise ReminderStateError("an ended reminder cannot be edited")
     if reminder.status == ReminderStatus.CLAIMED:
@@ -106,6 +109,11 @@ def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> None:
     reminder.title = data.title
     reminder.notes = data.notes
     reminder.contact_id = data.contact.id if data.contact else None
+    shown = to_local(reminder.due_at, user.time_zone)
+    if (data.recurrence, data.local_date, data.local_time) == (
+            reminder.recurrence, shown.date(), shown.time().replace(second=0, microsecond=0)):
+        db.session.flush()
+        return
     reminder.local_time = data.local_time
     reminder.time_zone = user.time_zone
     reminder.recurrence = data.recurrence
