@@ -504,6 +504,32 @@ def test_a_digest_retry_is_not_given_back_while_its_claim_lasts(
     assert len(smtp_server.messages) == 1
 
 
+def test_moving_west_after_the_digest_does_not_send_that_day_again(
+    mail_app, smtp_server, make_user, make_reminder, client, auth
+):
+    from crm.models import User
+
+    tokyo = make_user(name="Kenji", email="kenji@example.com", time_zone="Asia/Tokyo")
+    with mail_app.app_context():
+        db.session.get(User, tokyo.id).digest_enabled = True
+        db.session.commit()
+    make_reminder(tokyo, title="Call the bank", local_date=date(2025, 6, 9),
+                  local_time=time(12, 0))  # overdue, so every digest has something
+    eight_jst = datetime(2025, 6, 9, 23, 0, tzinfo=UTC)  # 08:00 on 10 June in Tokyo
+    assert run(mail_app, tasks.send_digests, eight_jst, "w") == 1
+    with mail_app.app_context():
+        db.session.get(User, tokyo.id).time_zone = "America/Los_Angeles"  # 16:00 on 9 June
+        db.session.commit()
+
+    assert run(mail_app, tasks.send_digests, eight_jst + timedelta(minutes=6), "w") == 0
+    # 10 June had its digest (in Tokyo); the next is 11 June at 08:00 in Los Angeles.
+    assert run(mail_app, tasks.send_digests, datetime(2025, 6, 10, 15, 0, tzinfo=UTC),
+               "w") == 0
+    assert run(mail_app, tasks.send_digests, datetime(2025, 6, 11, 15, 0, tzinfo=UTC),
+               "w") == 1
+    assert len(smtp_server.messages) == 2
+
+
 def test_no_digest_when_nothing_is_due(mail_app, smtp_server, digest_user, make_reminder):
     make_reminder(digest_user, title="Next week", local_date=date(2025, 6, 9))
 

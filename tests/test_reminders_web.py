@@ -520,3 +520,21 @@ def test_editing_only_the_title_of_a_delivered_reminder_does_not_deliver_it_agai
                        data={**form, "title": "Follow up with Ada Byron"}).status_code == 302
     assert load(app, fired).status == ReminderStatus.DELIVERED
     assert deliver(app, NOW + timedelta(minutes=1)) == 0
+
+
+def test_changing_time_zone_keeps_pending_reminders_at_their_local_time(
+        app, client, user, make_reminder, make_contact):
+    daily = make_reminder(user, title="Stand-up", recurrence="daily",
+                          local_date=date(2025, 3, 28), local_time=time(9, 0))
+    once = make_reminder(user, title="Dentist", local_date=date(2025, 4, 2),
+                         local_time=time(14, 30))
+    response = client.post("/settings", data={
+        "action": "profile", "profile-name": "Ada Lovelace",
+        "profile-time_zone": "America/New_York"}, follow_redirects=True)
+
+    assert ("2 pending reminders now fall due at the same local time in America/New York."
+            in page_text(response.data))
+    assert load(app, daily).due_at == datetime(2025, 3, 28, 13, 0, tzinfo=UTC)  # 09:00 EDT
+    assert load(app, once).due_at == datetime(2025, 4, 2, 18, 30, tzinfo=UTC)  # 14:30 EDT
+    assert deliver(app, datetime(2025, 3, 28, 13, 0, tzinfo=UTC)) == 1
+    assert load(app, daily).due_at == datetime(2025, 3, 29, 13, 0, tzinfo=UTC)

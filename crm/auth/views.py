@@ -18,7 +18,7 @@ from crm.auth.forms import (
 )
 from crm.contacts.forms import ConfirmForm
 from crm.extensions import db, limiter
-from crm.reminders.services import regenerate_calendar_token
+from crm.reminders.services import follow_time_zone, regenerate_calendar_token
 
 bp = Blueprint("auth", __name__)
 
@@ -92,11 +92,16 @@ def settings():
     status = 200
     if request.method == "POST" and request.form.get("action") == "profile":
         if profile.validate_on_submit():
+            moved_zone = profile.time_zone.data != current_user.time_zone
             services.update_profile(
                 current_user, name=profile.name.data, time_zone=profile.time_zone.data
             )
+            moved = follow_time_zone(current_user) if moved_zone else 0
             db.session.commit()
-            flash("Settings saved.", "success")
+            flash("Settings saved." + (
+                f" {moved} pending reminder{'' if moved == 1 else 's'} now fall"
+                f"{'s' if moved == 1 else ''} due at the same local time in "
+                f"{current_user.time_zone.replace('_', ' ')}." if moved else ""), "success")
             return redirect(url_for("auth.settings"))
         status = 422
     elif request.method == "POST" and request.form.get("action") == "password":

@@ -123,6 +123,29 @@ def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> None:
     db.session.flush()
 
 
+def follow_time_zone(user: User) -> int:
+    """After the user changed time zone: their pending reminders fall due at the same local
+    wall time in the new zone (09:00 stays 09:00), repeating ones from then on. Keep-in-touch
+    reminders are left alone (they count days from an interaction, not a wall time), and so
+    are claimed ones (being delivered now) and delivered ones (history). How many moved."""
+    moved = 0
+    for reminder in db.session.scalars(
+        select(Reminder).where(
+            Reminder.owner_id == user.id,
+            Reminder.status == ReminderStatus.PENDING,
+            Reminder.kind != ReminderKind.KEEP_IN_TOUCH,
+            Reminder.time_zone != user.time_zone,
+        )
+    ):
+        local = to_local(reminder.due_at, reminder.time_zone)
+        wall = reminder.local_time or local.time().replace(tzinfo=None)
+        reminder.due_at = occurrence_utc(local.date(), wall, user.time_zone)
+        reminder.time_zone = user.time_zone
+        moved += 1
+    db.session.flush()
+    return moved
+
+
 def _reset_for_new_occurrence(reminder: Reminder) -> None:
     reminder.status = ReminderStatus.PENDING
     reminder.delivered_at = None
