@@ -294,6 +294,24 @@ def test_a_new_interaction_on_any_medium_moves_the_reminder_identically(
     assert set(dues.values()) == {datetime(2025, 4, 16, 17, 45, tzinfo=UTC)}
 
 
+def test_a_call_logged_late_after_the_reminder_fired_counts_from_the_call(
+    app, user, make_contact, make_interaction
+):
+    from crm.jobs import tasks
+
+    ada = make_contact(user, name="Ada Byron", keep_in_touch_days=7)
+    make_interaction(user, ada, "phone", NOW - timedelta(days=8))
+    with app.app_context():  # due a day ago: it fires
+        assert tasks.deliver_due(NOW, "w") == 1
+    # Logged today, the call happened yesterday: the next reminder counts from the call...
+    make_interaction(user, ada, "phone", NOW - timedelta(days=1))
+    assert kit_due(app, ada) == NOW + timedelta(days=6)
+    # ...and stays there when the worker settles cadences later.
+    with app.app_context():
+        tasks.sweep_keep_in_touch(NOW + timedelta(hours=1))
+    assert kit_due(app, ada) == NOW + timedelta(days=6)
+
+
 def test_editing_and_deleting_the_last_interaction_moves_the_due_date_back(
     app, client, user, make_contact, make_interaction, medium
 ):

@@ -345,8 +345,10 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
                 changed += 1
         elif keep.status == ReminderStatus.DELIVERED and due > keep.due_at:
             # They were in touch since the reminder fired: it is done, the next one waits.
+            # Done when they were in touch (a call logged a day late counts from the call;
+            # stamped now, later syncs would start the next cycle a day late).
             keep.status = ReminderStatus.DONE
-            keep.completed_at = utcnow()
+            keep.completed_at = min(contact.last_interaction_at or utcnow(), utcnow())
             db.session.add(_new_keep_in_touch(owner_id, contact, cadence, due, owner_zone))
             changed += 2
         # A claimed reminder is the worker's for now; the next sweep settles it.
