@@ -308,6 +308,18 @@ def test_mediums(api, medium, make_contact):
 # --- reminders -----------------------------------------------------------------------
 
 
+def test_a_series_starting_in_the_repeated_autumn_hour_starts_at_the_instant_given(api, app):
+    # London, 26 October 2031: 01:30 comes twice, at 00:30Z (BST) and at 01:30Z (GMT).
+    daily = api.post("/reminders", json={"title": "Night shift", "recurrence": "daily",
+                                         "due_at": "2031-10-26T01:30:00Z"}).get_json()
+    assert daily["due_at"] == "2031-10-26T01:30:00Z"
+    with app.app_context():
+        from crm.jobs import tasks
+
+        assert tasks.deliver_due(datetime(2031, 10, 26, 1, 30, tzinfo=UTC), "w") == 1
+    assert api.get(f"/reminders/{daily['id']}").get_json()["due_at"] == "2031-10-27T01:30:00Z"
+
+
 def test_reminders(api, make_contact, row):
     ada = make_contact(api.user, name="Ada")
     now = utcnow().replace(microsecond=0)

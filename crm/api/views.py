@@ -738,8 +738,9 @@ def create_reminder(body):
         notes=body.get("notes", ""), contact=contact,
     )
     reminder = reminders.create_reminder(user, data)
-    if data.recurrence == Recurrence.NONE:
-        reminder.due_at = body["due_at"]  # keep the exact instant, seconds included
+    # The exact instant, seconds included; in the hour repeated in autumn the wall time
+    # alone would name the first 01:30, whichever was meant. A series repeats at the wall time.
+    reminder.due_at = body["due_at"]
     db.session.commit()
     return jsonify(_reminder_json(reminder)), 201
 
