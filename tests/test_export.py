@@ -185,3 +185,17 @@ def test_json_export_holds_every_row_the_user_owns_and_nothing_else(
     text = response.data.decode()
     assert "password_hash" not in text and "token_hash" not in text
     assert "Not yours" not in text
+
+
+def test_reimporting_ones_own_vcard_adds_nothing_to_notes_with_line_breaks(
+        app, client, auth, make_user, make_contact, medium):
+    owner = make_user(email="owner@example.com")
+    make_contact(owner, name="Zoë Ångström", notes="Met at the fjord.\r\n\r\nLikes tea.\r\nNo milk.")
+    auth.login_as(owner)
+    before = snapshot_contacts(app, owner.id)
+    exported = client.get("/export/contacts.vcf").data
+    for _ in range(2):
+        with app.app_context():
+            import_file(db.session.get(User, owner.id), ImportKind.VCARD, "mine.vcf", exported)
+            db.session.commit()
+    assert snapshot_contacts(app, owner.id) == before

@@ -166,3 +166,14 @@ def test_merging_with_another_users_contact_is_404(client, auth, make_user, make
                        data={"other": str(theirs.id), "keep": str(mine.id)}).status_code == 404
     assert client.get(f"/contacts/{mine.id}/merge").status_code == 404
     assert count(Contact) == 2
+
+
+def test_merging_keeps_notes_that_are_part_of_the_kept_ones(app, make_user, make_contact):
+    user = make_user()
+    keep = make_contact(user, name="Ada Lovelace", notes="We talked about Rust and Go.")
+    drop = make_contact(user, name="Ada Lovelace", notes="Rust")
+    with app.app_context():
+        merge_contacts(db.session.get(User, user.id), db.session.get(Contact, keep.id),
+                       db.session.get(Contact, drop.id))
+        db.session.commit()
+        assert db.session.get(Contact, keep.id).notes == "We talked about Rust and Go.\n\nRust"

@@ -325,6 +325,20 @@ def parse_tags(raw: str) -> list[str]:
     return list(seen.values())
 
 
+def combine_notes(kept: str | None, added: str | None) -> str:
+    """The notes of two records of one person (a merge, an import): the added notes follow
+    the kept ones as paragraphs of their own, unless the kept notes hold them already as
+    whole paragraphs (line breaks compared without CR), so merging or importing again adds
+    nothing twice and no note is lost for being part of a longer one."""
+    kept = kept or ""
+    added = (added or "").replace("\r\n", "\n").strip()
+    if not added:
+        return kept
+    if f"\n\n{added}\n\n" in f"\n\n{kept.replace(chr(13) + chr(10), chr(10)).strip()}\n\n":
+        return kept
+    return f"{kept}\n\n{added}" if kept else added
+
+
 def _resolve_tags(user: User, names: list[str]) -> list[Tag]:
     """The user's tags of these names (matched by name_key), creating the missing ones.
     Reads all of the user's tags: a few dozen rows, and the only way to compare names the

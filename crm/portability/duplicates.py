@@ -9,6 +9,7 @@ from difflib import SequenceMatcher
 
 from sqlalchemy import and_, delete, func, select, update
 
+from crm.contacts.services import combine_notes
 from crm.extensions import db
 from crm.models import (
     Contact,
@@ -172,8 +173,7 @@ def merge_contacts(user: User, keep: Contact, drop: Contact) -> dict[str, int]:
     for name in ("company", "title", "location", "time_zone"):
         if not getattr(keep, name) and getattr(drop, name):
             setattr(keep, name, getattr(drop, name))
-    if drop.notes and drop.notes not in (keep.notes or ""):
-        keep.notes = f"{keep.notes}\n\n{drop.notes}" if keep.notes else drop.notes
+    keep.notes = combine_notes(keep.notes, drop.notes)
     if drop.origin_medium_id and (
         keep.origin_medium_id is None
         or (drop.origin_date and (keep.origin_date is None or drop.origin_date < keep.origin_date))

@@ -19,7 +19,7 @@ from flask import current_app
 from sqlalchemy import bindparam, func, insert, select, update
 
 from crm.contacts.channels import ChannelError, normalise_channel
-from crm.contacts.services import parse_tags
+from crm.contacts.services import combine_notes, parse_tags
 from crm.extensions import db
 from crm.mediums.services import visible_to
 from crm.models import (
@@ -76,8 +76,7 @@ class PlannedContact:
         for name in ("company", "title", "location"):
             if not getattr(self, name) and getattr(other, name):
                 setattr(self, name, getattr(other, name))
-        if other.notes and other.notes not in self.notes:
-            self.notes = f"{self.notes}\n\n{other.notes}" if self.notes else other.notes
+        self.notes = combine_notes(self.notes, other.notes)
         seen = {name_key(t) for t in self.tags}
         self.tags.extend(t for t in other.tags if name_key(t) not in seen)
         have = {(m, v.lower()) for m, v, _ in self.channels}
@@ -269,8 +268,8 @@ def plan_import(user: User, rows: list[ImportRow], *, overwrite: Iterable[str] =
             good.append(result)
 
     existing_by_handle = _existing_handles(user) if any(p.channels for p in good) else {}
-    nameless = {p.name.lower() for p in good if not p.channels}
-    existing_by_name = _existing_names(user, nameless) if nameless else {}
+    nameless = any(not p.channels for p in good)
+    existing_by_name = _existing_names(user) if nameless else {}
 
     by_key: dict[tuple, PlannedContact] = {}
     by_existing: dict[int, PlannedContact] = {}
@@ -279,7 +278,7 @@ def plan_import(user: User, rows: list[ImportRow], *, overwrite: Iterable[str] =
     repeated = 0
     for planned in good:
         keys = _match_keys(planned, mediums)
-        lookup = keys if keys else [("name", planned.name.lower())]
+        lookup = keys if keys else [("name", name_key(planned.name))]
         earlier = next((by_key[k] for k in lookup if k in by_key), None)
         if earlier is not None:
             earlier.absorb(planned)
@@ -291,7 +290,7 @@ def plan_import(user: User, rows: list[ImportRow], *, overwrite: Iterable[str] =
             existing_id = next((existing_by_handle[k] for k in keys if k in existing_by_handle),
                                None)
         else:
-            existing_id = existing_by_name.get(planned.name.lower())
+            existing_id = existing_by_name.get(name_key(planned.name))
         if existing_id is not None and existing_id in by_existing:
             by_existing[existing_id].absorb(planned)
             repeated += 1
@@ -337,18 +336,14 @@ def _existing_handles(user: User) -> dict[tuple[int, str], int]:
     return found
 
 
-def _existing_names(user: User, names: set[str]) -> dict[str, int]:
-    """Lower-cased name -> contact id, for names that exactly one of the user's contacts has."""
+def _existing_names(user: User) -> dict[str, int]:
+    """name_key(name) -> contact id, for names that exactly one of the user's contacts has.
+    Compared in Python: SQL lower() folds only ASCII on SQLite ("Zoë Ångström")."""
     counts: dict[str, list[int]] = {}
-    wanted = list(names)
-    for start in range(0, len(wanted), CHUNK):
-        for contact_id, name in db.session.execute(
-            select(Contact.id, func.lower(Contact.name)).where(
-                Contact.owner_id == user.id,
-                func.lower(Contact.name).in_(wanted[start:start + CHUNK]),
-            )
-        ):
-            counts.setdefault(name, []).append(contact_id)
+    for contact_id, name in db.session.execute(
+        select(Contact.id, Contact.name).where(Contact.owner_id == user.id)
+    ):
+        counts.setdefault(name_key(" ".join(name.split())), []).append(contact_id)
     return {name: ids[0] for name, ids in counts.items() if len(ids) == 1}
 
 
@@ -498,9 +493,7 @@ def _update_matched(plan: ImportPlan, medium_id, now) -> set[int]:
                 incoming = getattr(planned, name)
                 if incoming and (not values[name] or name in plan.overwrite):
                     values[name] = incoming
-            if planned.notes and planned.notes not in (values["notes"] or ""):
-                values["notes"] = (f"{values['notes']}\n\n{planned.notes}" if values["notes"]
-                                   else planned.notes)
+            values["notes"] = combine_notes(values["notes"], planned.notes)
             if values["origin_medium_id"] is None and planned.origin_medium is not None:
                 values["origin_medium_id"] = medium_id(planned.origin_medium)
                 values["origin_date"] = planned.origin_date
