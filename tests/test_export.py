@@ -7,6 +7,7 @@ import io
 import json
 from datetime import UTC, date, datetime
 
+import pytest
 from sqlalchemy import select
 
 from crm.extensions import db
@@ -199,3 +200,43 @@ def test_reimporting_ones_own_vcard_adds_nothing_to_notes_with_line_breaks(
             import_file(db.session.get(User, owner.id), ImportKind.VCARD, "mine.vcf", exported)
             db.session.commit()
     assert snapshot_contacts(app, owner.id) == before
+
+
+def _flags(app, user_id):
+    with app.app_context():
+        return {c.name: (c.is_private, c.is_archived) for c in db.session.scalars(
+            select(Contact).where(Contact.owner_id == user_id))}
+
+
+@pytest.mark.parametrize("kind, path", [(ImportKind.VCARD, "/export/contacts.vcf"),
+                                        (ImportKind.CSV, "/export/contacts.csv")])
+def test_private_and_archived_contacts_come_back_so(app, client, auth, make_user,
+                                                     make_contact, kind, path):
+    owner = make_user(email="owner@example.com")
+    make_contact(owner, name="Shared Sam", notes="shared")
+    make_contact(owner, name="Private Pat", is_private=True, notes="secret")
+    archived = make_contact(owner, name="Archived Ann")
+    auth.login_as(owner)
+    assert client.post(f"/contacts/{archived.id}/archive").status_code == 302
+    exported = client.get(path).data
+    fresh = make_user(email="fresh@example.com")
+
+    with app.app_context():
+        import_file(db.session.get(User, fresh.id), kind, "mine", exported)
+        db.session.commit()
+
+    assert _flags(app, fresh.id) == {"Shared Sam": (False, False),
+                                     "Private Pat": (True, False),
+                                     "Archived Ann": (False, True)}
+
+
+def test_an_import_makes_a_contact_private_never_public(app, make_user, make_contact):
+    owner = make_user(email="owner@example.com")
+    sam = make_contact(owner, name="Sam Shared")
+    pat = make_contact(owner, name="Pat Private", is_private=True)
+    data = (b"Name,Private\nSam Shared,yes\nPat Private,no\n")
+    with app.app_context():
+        import_file(db.session.get(User, owner.id), ImportKind.CSV, "flags.csv", data)
+        db.session.commit()
+    flags = _flags(app, owner.id)
+    assert (flags[sam.name][0], flags[pat.name][0]) == (True, True)

@@ -165,6 +165,11 @@ def vcard(contact: Contact, mediums: dict[int, Medium]) -> str:
         lines.append("CATEGORIES:" + ",".join(_escape(t) for t in contact.tag_names))
     if contact.notes:
         lines.append(f"NOTE:{_escape(contact.notes)}")
+    # Read back by Rapport's import, so a private contact never comes back shared.
+    if contact.is_private:
+        lines.append("X-RAPPORT-PRIVATE:1")
+    if contact.is_archived:
+        lines.append("X-RAPPORT-ARCHIVED:1")
     lines.append(f"UID:rapport-contact-{contact.id}")
     lines.append("END:VCARD")
     return "".join(_fold(line) + "\r\n" for line in lines)

@@ -68,6 +68,8 @@ class PlannedContact:
     channels: list[tuple[int | str, str, str]] = field(default_factory=list)
     origin_medium: int | str | None = None
     origin_date: date | None = None
+    private: bool = False
+    archived: bool = False
     existing_id: int | None = None
 
     def absorb(self, other: PlannedContact) -> None:
@@ -77,6 +79,7 @@ class PlannedContact:
             if not getattr(self, name) and getattr(other, name):
                 setattr(self, name, getattr(other, name))
         self.notes = combine_notes(self.notes, other.notes)
+        self.private = self.private or other.private  # privacy only ever tightens
         seen = {name_key(t) for t in self.tags}
         self.tags.extend(t for t in other.tags if name_key(t) not in seen)
         have = {(m, v.lower()) for m, v, _ in self.channels}
@@ -212,6 +215,8 @@ def _validate(row: ImportRow, mediums: _Mediums, phone_region: str | None
         channels=channels,
         origin_medium=origin,
         origin_date=row.origin_date if origin is not None else None,
+        private=row.private,
+        archived=row.archived,
         **values,
     )
 
@@ -373,7 +378,8 @@ def run_import(user: User, plan: ImportPlan, *, skip_invalid: bool = False) -> I
             "owner_id": user.id, "name": p.name, "company": p.company, "title": p.title,
             "location": p.location, "notes": p.notes, "time_zone": None,
             "origin_medium_id": medium_id(p.origin_medium), "origin_date": p.origin_date,
-            "is_private": False, "created_at": now, "updated_at": now,
+            "is_private": p.private, "archived_at": now if p.archived else None,
+            "created_at": now, "updated_at": now,
         }
         for p in plan.new
     ]
@@ -471,7 +477,8 @@ def _tag_links_of(contact_ids: list[int]) -> dict[int, set[int]]:
     return found
 
 
-_UPDATABLE = ("company", "title", "location", "notes", "origin_medium_id", "origin_date")
+_UPDATABLE = ("company", "title", "location", "notes", "origin_medium_id", "origin_date",
+              "is_private")
 
 
 def _update_matched(plan: ImportPlan, medium_id, now) -> set[int]:
@@ -494,6 +501,8 @@ def _update_matched(plan: ImportPlan, medium_id, now) -> set[int]:
                 if incoming and (not values[name] or name in plan.overwrite):
                     values[name] = incoming
             values["notes"] = combine_notes(values["notes"], planned.notes)
+            # A file can make a contact private, never public again (nor archive it).
+            values["is_private"] = values["is_private"] or planned.private
             if values["origin_medium_id"] is None and planned.origin_medium is not None:
                 values["origin_medium_id"] = medium_id(planned.origin_medium)
                 values["origin_date"] = planned.origin_date

@@ -35,6 +35,8 @@ class ImportRow:
     handles: list[tuple[MediumRef, str, str]] = field(default_factory=list)
     origin_medium: MediumRef | None = None
     origin_date: date | None = None
+    private: bool = False  # never shown to a coach (Rapport's own exports say so)
+    archived: bool = False
     error: str | None = None  # the file itself is unreadable here
 
 
@@ -175,6 +177,8 @@ FIELD_LABELS = {
     "location": "Location",
     "tags": "Tags",
     "notes": "Notes",
+    "private": "Private (yes / no)",
+    "archived": "Archived (yes / no)",
 }
 
 _PHRASES = {
@@ -185,7 +189,10 @@ _PHRASES = {
     "location": {"location", "city", "address", "town"},
     "tags": {"tags", "tag", "labels", "groups", "categories", "group membership"},
     "notes": {"notes", "note", "comments", "comment", "description"},
+    "private": {"private"},
+    "archived": {"archived"},
 }
+_YES = {"yes", "y", "true", "1", "x"}
 
 
 def _guess_field(heading: str) -> str:
@@ -296,6 +303,8 @@ def parse_csv(text: str, mapping: dict[int, str]) -> list[ImportRow]:
                 row.tags.extend(t for t in split_tags(value) if t not in row.tags)
             elif target == "notes":
                 notes.append(value)
+            elif target in ("private", "archived"):
+                setattr(row, target, value.strip().lower() in _YES)
             elif target.startswith("medium:"):
                 row.handles.append(("id:" + target.split(":", 1)[1], value, ""))
         if not row.name:
@@ -456,6 +465,10 @@ def _fill_from_card(row: ImportRow, card) -> None:
         label = line.params.get("X-LABEL", [""])[0]
         if medium and _text(line.value):
             row.handles.append((f"name:{medium}", _text(line.value), label))
+    row.private = any(_text(line.value).strip() == "1"
+                      for line in contents.get("x-rapport-private", []))
+    row.archived = any(_text(line.value).strip() == "1"
+                       for line in contents.get("x-rapport-archived", []))
     for line in contents.get("x-rapport-first-met", []):
         medium = line.params.get("X-MEDIUM", line.params.get("MEDIUM", [""]))[0]
         if medium:
