@@ -160,3 +160,23 @@ def test_a_medium_named_in_a_file_is_created_once(app, make_user, count):
 
     assert result.mediums_created == ["Mastodon"]
     assert count(Medium, Medium.owner_id == user.id) == 1
+
+
+OFFICE = (b"Name,Email,Phone,Notes\n"
+          b"Bob Office,bob@example.com,+44 20 7946 0958,Likes chess\n"
+          b"Carol Office,carol@example.com,+44 20 7946 0958,Runs marathons\n")
+
+
+def test_two_people_sharing_an_office_phone_stay_two(app, make_user):
+    user = make_user()
+    _, result = run(app, user, ImportKind.CSV, OFFICE)
+    assert (result.created, result.repeated_rows) == (2, 0)
+    found = people(app, user)
+    assert found["Carol Office"]["notes"] == "Runs marathons"
+    assert ("Email", "carol@example.com", "") in found["Carol Office"]["channels"]
+    assert ("Email", "carol@example.com", "") not in found["Bob Office"]["channels"]
+
+    before = people(app, user)
+    _, again = run(app, user, ImportKind.CSV, OFFICE)  # matched by email and name
+    assert (again.created, people(app, user)) == (0, before)
+

@@ -43,6 +43,10 @@ _FIELD_NAMES = {"name": "Name", "company": "Company", "title": "Title", "locatio
 # Which handles identify a person best: profile links, then email, then phone.
 _MATCH_RANK = {"linkedin": 0, "facebook": 0, "twitter": 0, "email": 1, "phone": 2,
                "text_message": 2, "skype": 3}
+# Handles that are one person's: they match a contact whatever its name (a married name, a
+# nickname). A phone or another handle can be shared (an office line, a family landline), so
+# it matches only when the names agree too.
+_PERSONAL = {"linkedin", "facebook", "twitter", "email"}
 
 
 class ImportRefused(Exception):
@@ -281,10 +285,17 @@ def plan_import(user: User, rows: list[ImportRow], *, overwrite: Iterable[str] =
     new: list[PlannedContact] = []
     matched: list[PlannedContact] = []
     repeated = 0
+    def joins(key, name_a: str, name_b: str) -> bool:
+        """A profile link or an email is one person's; a shared phone (an office line) or
+        another handle joins two records only when their names agree too."""
+        return (key[0] != "name" and mediums.key_of(key[0]) in _PERSONAL) or \
+            name_key(name_a) == name_key(name_b)
+
     for planned in good:
         keys = _match_keys(planned, mediums)
         lookup = keys if keys else [("name", name_key(planned.name))]
-        earlier = next((by_key[k] for k in lookup if k in by_key), None)
+        earlier = next((by_key[k] for k in lookup
+                        if k in by_key and joins(k, by_key[k].name, planned.name)), None)
         if earlier is not None:
             earlier.absorb(planned)
             repeated += 1
@@ -292,8 +303,8 @@ def plan_import(user: User, rows: list[ImportRow], *, overwrite: Iterable[str] =
                 by_key.setdefault(k, earlier)
             continue
         if keys:
-            existing_id = next((existing_by_handle[k] for k in keys if k in existing_by_handle),
-                               None)
+            existing_id = next((existing_by_handle[k][0] for k in keys if k in existing_by_handle
+                                and joins(k, existing_by_handle[k][1], planned.name)), None)
         else:
             existing_id = existing_by_name.get(name_key(planned.name))
         if existing_id is not None and existing_id in by_existing:
@@ -327,17 +338,19 @@ def plan_import(user: User, rows: list[ImportRow], *, overwrite: Iterable[str] =
     )
 
 
-def _existing_handles(user: User) -> dict[tuple[int, str], int]:
-    """(medium id, lower-cased handle) -> the user's contact that has it (the oldest)."""
-    found: dict[tuple[int, str], int] = {}
+def _existing_handles(user: User) -> dict[tuple[int, str], tuple[int, str]]:
+    """(medium id, lower-cased handle) -> (the user's contact that has it (the oldest), its
+    name)."""
+    found: dict[tuple[int, str], tuple[int, str]] = {}
     rows = db.session.execute(
-        select(ContactChannel.medium_id, ContactChannel.value, ContactChannel.contact_id)
+        select(ContactChannel.medium_id, ContactChannel.value, ContactChannel.contact_id,
+               Contact.name)
         .join(Contact, Contact.id == ContactChannel.contact_id)
         .where(Contact.owner_id == user.id)
         .order_by(ContactChannel.contact_id)
     )
-    for medium_id, value, contact_id in rows:
-        found.setdefault((medium_id, value.lower()), contact_id)
+    for medium_id, value, contact_id, name in rows:
+        found.setdefault((medium_id, value.lower()), (contact_id, name))
     return found
 
 
