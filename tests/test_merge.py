@@ -177,3 +177,16 @@ def test_merging_keeps_notes_that_are_part_of_the_kept_ones(app, make_user, make
                        db.session.get(Contact, drop.id))
         db.session.commit()
         assert db.session.get(Contact, keep.id).notes == "We talked about Rust and Go.\n\nRust"
+
+
+def test_merging_never_makes_a_cycle_of_introductions(app, make_user, make_contact):
+    user = make_user()
+    kim = make_contact(user, name="Kim")
+    xavier = make_contact(user, name="Xavier", introduced_by=kim)  # Kim introduced Xavier,
+    dup = make_contact(user, name="Kim K.", introduced_by=xavier)  # who introduced Kim's double
+    with app.app_context():
+        merge_contacts(db.session.get(User, user.id), db.session.get(Contact, kim.id),
+                       db.session.get(Contact, dup.id))
+        db.session.commit()
+        kept, x = db.session.get(Contact, kim.id), db.session.get(Contact, xavier.id)
+        assert (kept.introduced_by_id, x.introduced_by_id) == (None, kim.id)

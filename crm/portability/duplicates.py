@@ -112,6 +112,19 @@ def find_duplicates(user: User, limit: int = 200) -> list[DuplicatePair]:
     return [DuplicatePair(contacts[a], contacts[b], why) for (a, b), why in pairs]
 
 
+def _introduced_through(contact_id: int, via_id: int) -> bool:
+    """True when contact_id is via_id or was (indirectly) introduced by it, read from the
+    database (the introductions were just moved by a bulk update)."""
+    seen: set[int] = set()
+    current: int | None = contact_id
+    while current is not None and current not in seen:
+        if current == via_id:
+            return True
+        seen.add(current)
+        current = db.session.scalar(select(Contact.introduced_by_id).where(Contact.id == current))
+    return False
+
+
 def merge_contacts(user: User, keep: Contact, drop: Contact) -> dict[str, int]:
     """Move everything of drop onto keep, then delete drop. Nothing is lost:
 
@@ -165,10 +178,11 @@ def merge_contacts(user: User, keep: Contact, drop: Contact) -> dict[str, int]:
         update(Contact).where(Contact.introduced_by_id == drop.id, Contact.id != keep.id)
         .values(introduced_by_id=keep.id).execution_options(synchronize_session=False)
     ).rowcount
-    if keep.introduced_by_id == drop.id:
-        keep.introduced_by_id = drop.introduced_by_id if drop.introduced_by_id != keep.id else None
-    elif keep.introduced_by_id is None and drop.introduced_by_id not in (None, keep.id):
-        keep.introduced_by_id = drop.introduced_by_id
+    inherited = drop.introduced_by_id
+    if inherited is not None and _introduced_through(inherited, keep.id):
+        inherited = None  # keep introduced them (directly or not): no cycle of introductions
+    if keep.introduced_by_id in (drop.id, None):
+        keep.introduced_by_id = inherited
 
     for name in ("company", "title", "location", "time_zone"):
         if not getattr(keep, name) and getattr(drop, name):
