@@ -103,7 +103,7 @@ def test_csv_export(app, client, auth, make_user, make_contact, make_medium, med
     assert [r["Name"] for r in rows] == ["Ada Lovelace", "Solo", "Zoë Ångström"]
     ada = rows[0]
     assert ada["Email"] == "ada@example.com; ada.l@example.org"
-    assert ada["Phone"] == "+442079460958"
+    assert ada["Phone"] == "'+442079460958"  # shown as text by spreadsheets
     assert ada["First met on"] == "LinkedIn" and ada["First met date"] == "2010-11-22"
     assert "Twitter: @ada" in ada["Other handles"]
     assert ada["Notes"] == "Line one, with a comma\nLine two; semicolon\\backslash"
@@ -240,3 +240,29 @@ def test_an_import_makes_a_contact_private_never_public(app, make_user, make_con
         db.session.commit()
     flags = _flags(app, owner.id)
     assert (flags[sam.name][0], flags[pat.name][0]) == (True, True)
+
+
+def test_csv_export_cells_never_run_as_formulas_and_come_back_as_written(
+        app, client, auth, make_user, make_contact, medium):
+    owner = make_user(email="owner@example.com")
+    eve = make_contact(owner, name="Eve", company="=HYPERLINK(\"http://evil\",\"x\")",
+                       notes="- first point\n- second", title="@admin")
+    with app.app_context():
+        db.session.add(ContactChannel(contact_id=eve.id, medium_id=medium("phone").id,
+                                      value="+442079460958"))
+        db.session.commit()
+    auth.login_as(owner)
+    exported = client.get("/export/contacts.csv").data
+    [row] = list(csv.DictReader(io.StringIO(exported.decode())))
+    assert (row["Company"], row["Title"], row["Phone"], row["Notes"]) == (
+        "'=HYPERLINK(\"http://evil\",\"x\")", "'@admin", "'+442079460958",
+        "'- first point\n- second")
+
+    fresh = make_user(email="fresh@example.com")
+    with app.app_context():
+        import_file(db.session.get(User, fresh.id), ImportKind.CSV, "mine.csv", exported)
+        db.session.commit()
+        eve = db.session.scalar(select(Contact).where(Contact.owner_id == fresh.id))
+        assert (eve.company, eve.title, eve.notes) == (
+            "=HYPERLINK(\"http://evil\",\"x\")", "@admin", "- first point\n- second")
+        assert [ch.value for ch in eve.channels] == ["+442079460958"]

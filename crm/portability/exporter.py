@@ -32,6 +32,7 @@ from crm.models import (
     interaction_participants,
     utcnow,
 )
+from crm.portability.parsers import guard_cell
 
 FORMAT_VERSION = 1
 CSV_COLUMNS = ["Name", "Company", "Title", "Location", "Time zone", "Email", "Phone", "Tags",
@@ -72,7 +73,7 @@ def contacts_csv(user: User) -> str:
                 by_key.setdefault(key, []).append(ch.value)
             else:
                 others.append(f"{mediums[ch.medium_id].name}: {ch.value}")
-        writer.writerow([
+        writer.writerow([guard_cell("" if cell is None else str(cell)) for cell in (
             c.name, c.company, c.title, c.location, c.time_zone or "",
             "; ".join(by_key.get("email", [])), "; ".join(by_key.get("phone", [])),
             ", ".join(c.tag_names),
@@ -85,7 +86,7 @@ def contacts_csv(user: User) -> str:
             c.last_interaction_at.isoformat() if c.last_interaction_at else "",
             c.notes,
             "; ".join(others),
-        ])
+        )])
     return out.getvalue()
 
 

@@ -269,6 +269,22 @@ def split_tags(raw: str) -> list[str]:
     return list(seen.values())
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def guard_cell(value: str) -> str:
+    """A CSV cell a spreadsheet shows as text, never runs: an apostrophe before a leading
+    =, +, -, @, tab or CR (so "=HYPERLINK(...)" in a note cannot act on whoever opens the
+    export). Rapport's import takes it off again (unguard_cell)."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def unguard_cell(value: str) -> str:
+    """A cell as written before guard_cell."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value
+
+
 def parse_csv(text: str, mapping: dict[int, str]) -> list[ImportRow]:
     """Rows of a generic CSV under a column mapping ({column index: field})."""
     _header, body = read_csv_table(text)
@@ -280,7 +296,7 @@ def parse_csv(text: str, mapping: dict[int, str]) -> list[ImportRow]:
         for index, target in mapping.items():
             if not target or index >= len(fields):
                 continue
-            value = fields[index].strip()
+            value = unguard_cell(fields[index].strip())
             if not value:
                 continue
             if target == "name":
