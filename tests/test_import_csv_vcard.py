@@ -180,3 +180,21 @@ def test_two_people_sharing_an_office_phone_stay_two(app, make_user):
     _, again = run(app, user, ImportKind.CSV, OFFICE)  # matched by email and name
     assert (again.created, people(app, user)) == (0, before)
 
+
+
+SMITHS = (b"Name,Company,Notes\n"
+          b"John Smith,Bakery,Makes sourdough\n"
+          b"John Smith,Bank,Manages loans\n")
+
+
+def test_two_people_of_one_name_at_different_companies_stay_two(app, make_user):
+    user = make_user()
+    _, result = run(app, user, ImportKind.CSV, SMITHS)
+    assert (result.created, result.repeated_rows) == (2, 0)
+    with app.app_context():
+        smiths = sorted((c.company, c.notes) for c in db.session.scalars(
+            select(Contact).where(Contact.owner_id == user.id)))
+    assert smiths == [("Bakery", "Makes sourdough"), ("Bank", "Manages loans")]
+
+    _, again = run(app, user, ImportKind.CSV, SMITHS)  # each matches its own
+    assert (again.created, again.updated) == (0, 0)

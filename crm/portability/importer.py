@@ -280,33 +280,40 @@ def plan_import(user: User, rows: list[ImportRow], *, overwrite: Iterable[str] =
     nameless = any(not p.channels for p in good)
     existing_by_name = _existing_names(user) if nameless else {}
 
-    by_key: dict[tuple, PlannedContact] = {}
+    by_key: dict[tuple, list[PlannedContact]] = {}
     by_existing: dict[int, PlannedContact] = {}
     new: list[PlannedContact] = []
     matched: list[PlannedContact] = []
     repeated = 0
-    def joins(key, name_a: str, name_b: str) -> bool:
+
+    def joins(key, name_a: str, company_a: str, name_b: str, company_b: str) -> bool:
         """A profile link or an email is one person's; a shared phone (an office line) or
-        another handle joins two records only when their names agree too."""
-        return (key[0] != "name" and mediums.key_of(key[0]) in _PERSONAL) or \
-            name_key(name_a) == name_key(name_b)
+        another handle joins two records only when their names agree too; a name alone,
+        only when the companies do not differ (two John Smiths, a baker and a banker)."""
+        if key[0] == "name":
+            return not company_a or not company_b or name_key(company_a) == name_key(company_b)
+        return mediums.key_of(key[0]) in _PERSONAL or name_key(name_a) == name_key(name_b)
 
     for planned in good:
         keys = _match_keys(planned, mediums)
         lookup = keys if keys else [("name", name_key(planned.name))]
-        earlier = next((by_key[k] for k in lookup
-                        if k in by_key and joins(k, by_key[k].name, planned.name)), None)
+        earlier = next((e for k in lookup for e in by_key.get(k, ())
+                        if joins(k, e.name, e.company, planned.name, planned.company)), None)
         if earlier is not None:
             earlier.absorb(planned)
             repeated += 1
             for k in _match_keys(earlier, mediums) or lookup:
-                by_key.setdefault(k, earlier)
+                if earlier not in by_key.setdefault(k, []):
+                    by_key[k].append(earlier)
             continue
         if keys:
             existing_id = next((existing_by_handle[k][0] for k in keys if k in existing_by_handle
-                                and joins(k, existing_by_handle[k][1], planned.name)), None)
+                                and joins(k, existing_by_handle[k][1], "", planned.name, "")),
+                               None)
         else:
-            existing_id = existing_by_name.get(name_key(planned.name))
+            fits = [cid for cid, company in existing_by_name.get(lookup[0][1], [])
+                    if joins(lookup[0], "", company, "", planned.company)]
+            existing_id = fits[0] if len(fits) == 1 else None
         if existing_id is not None and existing_id in by_existing:
             by_existing[existing_id].absorb(planned)
             repeated += 1
@@ -318,7 +325,7 @@ def plan_import(user: User, rows: list[ImportRow], *, overwrite: Iterable[str] =
             matched.append(planned)
             by_existing[existing_id] = planned
         for k in lookup:
-            by_key.setdefault(k, planned)
+            by_key.setdefault(k, []).append(planned)
 
     matched_names = {}
     ids = [p.existing_id for p in matched]
@@ -354,15 +361,15 @@ def _existing_handles(user: User) -> dict[tuple[int, str], tuple[int, str]]:
     return found
 
 
-def _existing_names(user: User) -> dict[str, int]:
-    """name_key(name) -> contact id, for names that exactly one of the user's contacts has.
-    Compared in Python: SQL lower() folds only ASCII on SQLite ("Zoë Ångström")."""
-    counts: dict[str, list[int]] = {}
-    for contact_id, name in db.session.execute(
-        select(Contact.id, Contact.name).where(Contact.owner_id == user.id)
+def _existing_names(user: User) -> dict[str, list[tuple[int, str]]]:
+    """name_key(name) -> [(contact id, company)] of the user's contacts. Compared in
+    Python: SQL lower() folds only ASCII on SQLite ("Zoë Ångström")."""
+    found: dict[str, list[tuple[int, str]]] = {}
+    for contact_id, name, company in db.session.execute(
+        select(Contact.id, Contact.name, Contact.company).where(Contact.owner_id == user.id)
     ):
-        counts.setdefault(name_key(" ".join(name.split())), []).append(contact_id)
-    return {name: ids[0] for name, ids in counts.items() if len(ids) == 1}
+        found.setdefault(name_key(" ".join(name.split())), []).append((contact_id, company or ""))
+    return found
 
 
 # --- writing -------------------------------------------------------------------------
