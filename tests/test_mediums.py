@@ -129,7 +129,8 @@ def medium_in_use(logged_in, make_medium, make_contact, make_interaction, app):
                      occurred_at=datetime(2025, 1, 4, 9, tzinfo=UTC))
     with app.app_context():
         add_channel(
-            db.session.get(Contact, ada.id), db.session.get(Medium, signal.id), "ada.signal"
+            db.session.get(Contact, ada.id), db.session.get(Medium, signal.id),
+            "+44 20 7946 0958"  # a Signal number, as typed
         )
         db.session.commit()
     return {"medium": signal, "ada": ada, "grace": grace}
@@ -153,6 +154,26 @@ def test_deleting_a_medium_in_use_asks_where_things_go(client, medium_in_use, co
     assert count(Interaction, Interaction.medium_id == signal.id) == 2
 
 
+def test_a_medium_is_not_moved_where_its_handles_are_not_valid(
+    app, client, logged_in, make_medium, make_contact, medium, count
+):
+    signal = make_medium(logged_in, "Signal")
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    with app.app_context():
+        add_channel(db.session.get(Contact, ada.id), db.session.get(Medium, signal.id),
+                    "ada.signal")
+        db.session.commit()
+
+    response = client.post(f"/mediums/{signal.id}/delete",
+                           data={"move_to": str(medium("phone").id)})
+
+    assert response.status_code == 422
+    assert ("1 handle on Signal is not valid on Phone: Ada Lovelace: “ada.signal”"
+            in page_text(response.data))
+    assert count(Medium, Medium.id == signal.id) == 1
+    assert count(ContactChannel, ContactChannel.medium_id == signal.id) == 1
+
+
 def test_deleting_a_medium_in_use_moves_everything_to_the_target(
     app, client, medium_in_use, medium, count
 ):
@@ -172,7 +193,8 @@ def test_deleting_a_medium_in_use_moves_everything_to_the_target(
         channel = db.session.scalar(
             select(ContactChannel).where(ContactChannel.contact_id == ada.id)
         )
-        assert (channel.medium_id, channel.value) == (phone.id, "ada.signal")
+        # Checked and normalised as a handle on its new medium.
+        assert (channel.medium_id, channel.value) == (phone.id, "+442079460958")
 
 
 def test_deleting_a_medium_keeps_one_copy_of_a_handle_present_on_both(

@@ -97,12 +97,26 @@ def usage(medium: Medium) -> dict[str, int]:
     }
 
 
+class HandlesDoNotFit(ValueError):
+    """Handles on the medium are not valid on the one they would move to."""
+
+    def __init__(self, target: Medium, misfits: list[tuple[str, str, str]]):
+        super().__init__(f"{len(misfits)} handles do not fit {target.name}")
+        self.target = target
+        self.misfits = misfits  # (contact name, handle, why)
+
+
 def delete_medium(user: User, medium: Medium, move_to: Medium | None) -> None:
-    """Delete the user's medium, first moving everything that uses it to move_to."""
+    """Delete the user's medium, first moving everything that uses it to move_to. Its
+    handles are checked and normalised as handles on move_to (a Signal number moved to
+    Phone becomes E.164); HandlesDoNotFit, before anything changes, names those that are
+    not valid there."""
     counts = usage(medium)
     if any(counts.values()):
         if move_to is None or move_to.id == medium.id:
             raise ValueError("a medium in use needs somewhere for its interactions to go")
+        moving = _handles_on(move_to, list(db.session.scalars(
+            select(ContactChannel).where(ContactChannel.medium_id == medium.id))))
         db.session.execute(
             update(Interaction)
             .where(Interaction.medium_id == medium.id, Interaction.owner_id == user.id)
@@ -110,18 +124,17 @@ def delete_medium(user: User, medium: Medium, move_to: Medium | None) -> None:
         )
         # A contact may already have the same handle on the target medium:
         # keep that one and drop the duplicate rather than break the unique key.
-        for channel in db.session.scalars(
-            select(ContactChannel).where(ContactChannel.medium_id == medium.id)
-        ):
+        for channel, value in moving:
             clash = db.session.scalar(
                 select(ContactChannel.id).where(
                     ContactChannel.contact_id == channel.contact_id,
                     ContactChannel.medium_id == move_to.id,
-                    ContactChannel.value == channel.value,
+                    ContactChannel.value == value,
                 )
             )
             if clash is None:
-                channel.medium_id = move_to.id
+                channel.medium_id, channel.value = move_to.id, value
+                db.session.flush()  # the next clash check sees it
             else:
                 db.session.delete(channel)
         db.session.execute(
@@ -134,6 +147,27 @@ def delete_medium(user: User, medium: Medium, move_to: Medium | None) -> None:
     from crm.insights.cache import mark_changed
 
     mark_changed([user.id])  # interactions and origins moved with bulk statements
+
+
+def _handles_on(target: Medium, channels: list[ContactChannel]
+                ) -> list[tuple[ContactChannel, str]]:
+    """Each channel with its handle as stored on target; HandlesDoNotFit if any is not
+    valid there."""
+    from flask import current_app
+
+    from crm.contacts.channels import ChannelError, normalise_channel
+
+    region = current_app.config.get("PHONE_DEFAULT_REGION")
+    moving, misfits = [], []
+    for channel in channels:
+        try:
+            moving.append((channel, normalise_channel(target, channel.value,
+                                                      phone_region=region)))
+        except ChannelError as exc:
+            misfits.append((channel.contact.name, channel.value, str(exc)))
+    if misfits:
+        raise HandlesDoNotFit(target, misfits)
+    return moving
 
 
 def ensure_builtin_mediums() -> None:

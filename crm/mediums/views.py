@@ -74,7 +74,17 @@ def delete(medium_id: int):
     form.move_to.choices = [(None, "— Choose a medium —")] + [(m.id, m.name) for m in others]
     if form.validate_on_submit():
         target = next((m for m in others if m.id == form.move_to.data), None)
-        services.delete_medium(current_user, medium, target if in_use else None)
+        try:
+            services.delete_medium(current_user, medium, target if in_use else None)
+        except services.HandlesDoNotFit as exc:
+            shown = "; ".join(f"{name}: “{value}” ({why})" for name, value, why in exc.misfits[:5])
+            more = f" and {len(exc.misfits) - 5} more" if len(exc.misfits) > 5 else ""
+            form.move_to.errors.append(
+                f"{len(exc.misfits)} handle{'' if len(exc.misfits) == 1 else 's'} on "
+                f"{medium.name} {'is' if len(exc.misfits) == 1 else 'are'} not valid on "
+                f"{exc.target.name}: {shown}{more}. Choose another medium, or fix them first.")
+            return render_template("mediums/delete.html", form=form, medium=medium,
+                                   usage=usage, in_use=in_use), 422
         db.session.commit()
         moved = f" Its interactions are now on {target.name}." if in_use and target else ""
         flash(f"{medium.name} deleted.{moved}", "success")
