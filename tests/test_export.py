@@ -266,3 +266,27 @@ def test_csv_export_cells_never_run_as_formulas_and_come_back_as_written(
         assert (eve.company, eve.title, eve.notes) == (
             "=HYPERLINK(\"http://evil\",\"x\")", "@admin", "- first point\n- second")
         assert [ch.value for ch in eve.channels] == ["+442079460958"]
+
+
+def test_quotes_and_carets_in_medium_names_and_labels_survive_the_vcard(
+        app, client, auth, make_user, make_contact, make_medium, count):
+    from crm.models import Medium
+
+    owner = make_user(email="owner@example.com")
+    hub = make_medium(owner, 'The "Hub", Berlin ^2')
+    ada = make_contact(owner, name="Ada Lovelace")
+    with app.app_context():
+        db.session.add(ContactChannel(contact_id=ada.id, medium_id=hub.id, value="ada-desk",
+                                      label='home "x"'))
+        db.session.commit()
+    auth.login_as(owner)
+    exported = client.get("/export/contacts.vcf").data
+    assert b"^'" in exported  # RFC 6868: a parameter cannot hold a double quote
+
+    fresh = make_user(email="fresh@example.com")
+    for user in (fresh, owner):  # a fresh account, then the same one again
+        with app.app_context():
+            import_file(db.session.get(User, user.id), ImportKind.VCARD, "mine.vcf", exported)
+            db.session.commit()
+    assert snapshot_contacts(app, fresh.id) == snapshot_contacts(app, owner.id)
+    assert count(Medium, Medium.owner_id == owner.id) == 1

@@ -101,8 +101,10 @@ def _escape(value: str) -> str:
 
 
 def _param(value: str) -> str:
-    """A parameter value, quoted when it holds characters a bare one cannot."""
-    clean = value.replace('"', "'").replace("\n", " ")
+    """A parameter value, RFC 6868 caret-encoded (a double quote as ^', a line break as ^n,
+    a caret as ^^: a parameter cannot hold them otherwise), quoted when it holds characters
+    a bare one cannot."""
+    clean = value.replace("^", "^^").replace("\r\n", "\n").replace("\n", "^n").replace('"', "^'")
     return f'"{clean}"' if any(ch in clean for ch in ",;:") else clean
 
 

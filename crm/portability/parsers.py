@@ -413,7 +413,7 @@ def _types(line) -> set[str]:
 
 def _label(types: set[str], line=None) -> str:
     if line is not None and line.params.get("X-LABEL"):
-        return line.params["X-LABEL"][0].strip()[:40]
+        return unparam(line.params["X-LABEL"][0]).strip()[:40]
     extra = sorted(t for t in types - _KNOWN_TYPES if re.fullmatch(r"[a-z][a-z0-9 _-]{0,39}", t))
     return extra[0] if extra else ("work" if "work" in types else "home" if "home" in types
                                    else "")
@@ -477,8 +477,8 @@ def _fill_from_card(row: ImportRow, card) -> None:
     for line in contents.get("x-twitter", []):
         row.handles.append(("key:twitter", _text(line.value), ""))
     for line in contents.get("x-rapport-channel", []):
-        medium = line.params.get("X-MEDIUM", line.params.get("MEDIUM", [""]))[0]
-        label = line.params.get("X-LABEL", [""])[0]
+        medium = unparam(line.params.get("X-MEDIUM", line.params.get("MEDIUM", [""]))[0])
+        label = unparam(line.params.get("X-LABEL", [""])[0])
         if medium and _text(line.value):
             row.handles.append((f"name:{medium}", _text(line.value), label))
     row.private = any(_text(line.value).strip() == "1"
@@ -486,7 +486,7 @@ def _fill_from_card(row: ImportRow, card) -> None:
     row.archived = any(_text(line.value).strip() == "1"
                        for line in contents.get("x-rapport-archived", []))
     for line in contents.get("x-rapport-first-met", []):
-        medium = line.params.get("X-MEDIUM", line.params.get("MEDIUM", [""]))[0]
+        medium = unparam(line.params.get("X-MEDIUM", line.params.get("MEDIUM", [""]))[0])
         if medium:
             row.origin_medium = f"name:{medium}"
         raw = _text(line.value)
@@ -495,6 +495,14 @@ def _fill_from_card(row: ImportRow, card) -> None:
                 row.origin_date = date.fromisoformat(raw)
             except ValueError:
                 row.error = f"X-RAPPORT-FIRST-MET: “{raw}” is not a date like 2010-11-22."
+
+
+_CARET = re.compile(r"\^([\^n'])")
+
+
+def unparam(value: str) -> str:
+    """A vCard parameter value with its RFC 6868 caret encoding undone."""
+    return _CARET.sub(lambda m: {"^": "^", "n": "\n", "'": '"'}[m.group(1)], value)
 
 
 def _host_medium(url: str) -> str | None:
