@@ -17,10 +17,15 @@ YEAR_MIN, YEAR_MAX = 1900, 2200
 MAX_PAGE = 1_000_000
 
 
+def is_record_id(number: int) -> bool:
+    """Whether a row can have this id."""
+    return 1 <= number <= INT_MAX
+
+
 def record_id(value) -> int:
-    """A submitted id as an int; ValueError unless it is one a row can have (1..INT_MAX)."""
+    """A submitted id as an int; ValueError unless it is one a row can have."""
     number = int(value)
-    if not 1 <= number <= INT_MAX:
+    if not is_record_id(number):
         raise ValueError(f"{value!r} is not a record id")
     return number
 
@@ -39,6 +44,6 @@ def page_arg() -> int:
 def reject_impossible_ids() -> None:
     """Before every request: an id in the URL that no row can have (beyond INT_MAX) is a
     404 like any id that is not yours, answered before any query is made."""
-    if any(isinstance(value, int) and not 1 <= value <= INT_MAX
+    if any(isinstance(value, int) and not is_record_id(value)
            for value in (request.view_args or {}).values()):
         abort(404)

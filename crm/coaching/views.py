@@ -26,7 +26,6 @@ def _require_login():
     """Every coaching page is for a logged-in user."""
 
 
-
 # -- the client's side ---------------------------------------------------------------
 
 

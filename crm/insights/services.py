@@ -25,9 +25,7 @@ from crm.models import (
     Medium,
     Reminder,
     ReminderKind,
-    ReminderStatus,
     Tag,
-    contact_tags,
     interaction_participants,
     utcnow,
 )
@@ -409,18 +407,14 @@ def _shared_lapsed(owner_ids, now: datetime) -> list[tuple]:
     last interaction is private, when its cadence (its own, else its tags' shortest) has
     passed since its last shared interaction, or since it was added: what the reminder
     would say if private interactions did not exist. Usually a handful of contacts."""
+    from sqlalchemy.orm import selectinload
+
+    from crm.reminders.services import effective_cadence
+
     last_shared = newest_interaction(interaction_participants.c.occurred_at, shared_only=True)
-    tag_cadence = (
-        select(func.min(Tag.keep_in_touch_days))
-        .join(contact_tags, contact_tags.c.tag_id == Tag.id)
-        .where(contact_tags.c.contact_id == Contact.id)
-        .correlate(Contact)
-        .scalar_subquery()
-    )
     last = aliased(Interaction)
     found = db.session.execute(
-        select(Contact.owner_id, Contact.id, Contact.keep_in_touch_days, tag_cadence,
-               last_shared, Contact.created_at)
+        select(Contact, last_shared)
         .join(last, last.id == Contact.last_interaction_id)
         .where(
             *_contact_filter(owner_ids, True),
@@ -431,13 +425,20 @@ def _shared_lapsed(owner_ids, now: datetime) -> list[tuple]:
                 Reminder.status.in_(OPEN_STATUSES),
             )),
         )
-    )
+        .options(selectinload(Contact.tags))
+    ).all()
+    if not found:
+        return []
+    tag_cadences = dict(db.session.execute(
+        select(Tag.id, Tag.keep_in_touch_days)
+        .where(Tag.owner_id.in_(owner_ids), Tag.keep_in_touch_days.is_not(None))
+    ).all())
     rows = []
-    for owner_id, contact_id, own, by_tag, last_at, created_at in found:
-        cadence = own or by_tag
-        start = _to_aware(last_at or created_at)
+    for contact, last_at in found:
+        cadence = effective_cadence(contact, tag_cadences)
+        start = _to_aware(last_at or contact.created_at)
         if cadence and start is not None and start + timedelta(days=cadence) < now:
-            rows.append((owner_id, contact_id, 1, start + timedelta(days=cadence)))
+            rows.append((contact.owner_id, contact.id, 1, start + timedelta(days=cadence)))
     return rows
 
 
@@ -453,9 +454,7 @@ def due_and_overdue(owner_id: int, *, now: datetime, tz_end_of_day: datetime, li
             select(Reminder)
             .where(
                 Reminder.owner_id == owner_id,
-                Reminder.status.in_(
-                    (ReminderStatus.PENDING, ReminderStatus.CLAIMED, ReminderStatus.DELIVERED)
-                ),
+                Reminder.status.in_(OPEN_STATUSES),
                 Reminder.due_at < tz_end_of_day,
             )
             .order_by(Reminder.due_at, Reminder.id)

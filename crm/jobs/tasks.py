@@ -19,13 +19,14 @@ import socket
 from datetime import datetime, timedelta
 
 from flask import current_app, url_for
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import and_, case, insert, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
 from crm.mail import Mailer, MailError, build_message, make_message_id
 from crm.models import User
 from crm.models.reminder import (
+    OPEN_STATUSES,
     Delivery,
     DeliveryChannel,
     DeliveryStatus,
@@ -372,16 +373,15 @@ def send_digests(now: datetime, worker_id: str) -> int:
         )
     )
     # A user who moved west starts the same day over: at most one digest in DIGEST_MIN_GAP.
-    last_sent = dict(db.session.execute(
-        select(DigestRun.user_id, func.max(DigestRun.sent_at))
+    sent_lately = set(db.session.scalars(
+        select(DigestRun.user_id).distinct()
         .where(DigestRun.user_id.in_([u.id for u in users]),
                DigestRun.sent_at > now - DIGEST_MIN_GAP)
-        .group_by(DigestRun.user_id)
-    ).all()) if users else {}
+    )) if users else set()
     sent = 0
     for user in users:
         local_now = to_local(now, user.time_zone)
-        if local_now.hour < user.digest_hour or user.id in last_sent:
+        if local_now.hour < user.digest_hour or user.id in sent_lately:
             continue
         run = _claim_digest_run(user, local_now.date(), now)
         if run is None:
@@ -435,9 +435,7 @@ def _send_digest(run: DigestRun, user: User, now: datetime, local_now: datetime)
             select(Reminder)
             .where(
                 Reminder.owner_id == user.id,
-                Reminder.status.in_(
-                    (ReminderStatus.PENDING, ReminderStatus.CLAIMED, ReminderStatus.DELIVERED)
-                ),
+                Reminder.status.in_(OPEN_STATUSES),
                 Reminder.due_at < end_of_day,
             )
             .order_by(Reminder.due_at, Reminder.id)
