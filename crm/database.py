@@ -145,3 +145,19 @@ def write_aside() -> Iterator[Connection]:
     else:
         with db.session.begin_nested():
             yield db.session.connection()
+
+
+def lock_owner_names(owner_id: int) -> None:
+    """Hold the owner's row lock until the transaction ends, before a write that creates
+    or renames one of the owner's tags or mediums. Names are unique per owner by name_key,
+    which no database constraint can say, so two requests naming the same new tag at once
+    must take turns: the second reads the names again after the first commits and finds
+    the tag instead of inserting it twice (PostgreSQL answered that with a unique
+    violation). SQLite needs nothing: its write transactions already take turns (BEGIN
+    IMMEDIATE), and it ignores FOR UPDATE."""
+    from sqlalchemy import select
+
+    from crm.extensions import db
+    from crm.models import User
+
+    db.session.execute(select(User.id).where(User.id == owner_id).with_for_update())

@@ -10,7 +10,7 @@ from flask import abort
 from sqlalchemy import Select, exists, func, or_, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
-from crm.database import off_index
+from crm.database import lock_owner_names, off_index
 from crm.extensions import db
 from crm.memo import memo
 from crm.models import (
@@ -339,14 +339,21 @@ def combine_notes(kept: str | None, added: str | None) -> str:
     return f"{kept}\n\n{added}" if kept else added
 
 
+def _tags_by_key(user: User) -> dict[str, Tag]:
+    return {name_key(t.name): t
+            for t in db.session.scalars(select(Tag).where(Tag.owner_id == user.id))}
+
+
 def _resolve_tags(user: User, names: list[str]) -> list[Tag]:
     """The user's tags of these names (matched by name_key), creating the missing ones.
     Reads all of the user's tags: a few dozen rows, and the only way to compare names the
     same way on every database."""
     if not names:
         return []
-    existing = {name_key(t.name): t
-                for t in db.session.scalars(select(Tag).where(Tag.owner_id == user.id))}
+    existing = _tags_by_key(user)
+    if any(name_key(name) not in existing for name in names):
+        lock_owner_names(user.id)
+        existing = _tags_by_key(user)
     tags = []
     for name in names:
         tag = existing.get(name_key(name))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import abort
 from sqlalchemy import func, or_, select, update
 
+from crm.database import lock_owner_names
 from crm.extensions import db
 from crm.models import (
     BUILTIN_MEDIUMS,
@@ -51,11 +52,19 @@ def get_own_medium_or_404(user: User, medium_id: int) -> Medium:
     return medium
 
 
+def _named(user: User, name: str, exclude_id: int | None = None) -> Medium | None:
+    """The medium the user sees by this name (compared by name_key), if any."""
+    return next((medium for medium in db.session.scalars(
+        select(Medium).where(visible_to(user), Medium.id != (exclude_id or 0)))
+        if name_key(medium.name) == name_key(name)), None)
+
+
 def _check_name_free(user: User, name: str, exclude_id: int | None = None) -> None:
-    """MediumNameTaken if a medium the user sees has this name (by name_key)."""
-    taken = db.session.scalars(
-        select(Medium.name).where(visible_to(user), Medium.id != (exclude_id or 0)))
-    if any(name_key(other) == name_key(name) for other in taken):
+    """MediumNameTaken if a medium the user sees has this name. Holds the user's name lock
+    (lock_owner_names) from here to the commit, so two requests cannot both find a new
+    name free."""
+    lock_owner_names(user.id)
+    if _named(user, name, exclude_id) is not None:
         raise MediumNameTaken(name)
 
 
@@ -67,6 +76,16 @@ def create_medium(user: User, name: str) -> Medium:
     db.session.add(medium)
     db.session.flush()
     return medium
+
+
+def medium_named(user: User, name: str) -> tuple[Medium, bool]:
+    """The medium the user sees by this name, created as the user's own when there is none
+    (an import naming a medium made in another tab since its preview); True if created."""
+    lock_owner_names(user.id)
+    existing = _named(user, name.strip())
+    if existing is not None:
+        return existing, False
+    return create_medium(user, name), True
 
 
 def rename_medium(user: User, medium: Medium, name: str) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from crm.contacts.channels import ChannelError, normalise_channel
 from crm.contacts.services import combine_notes, parse_tags
+from crm.database import lock_owner_names
 from crm.extensions import db
 from crm.mediums.services import visible_to
 from crm.models import (
@@ -380,14 +381,15 @@ def run_import(user: User, plan: ImportPlan, *, skip_invalid: bool = False) -> I
     and skip_invalid is off."""
     if plan.invalid and not skip_invalid:
         raise ImportRefused(plan.invalid)
-    from crm.mediums.services import create_medium
+    from crm.mediums.services import medium_named
 
     result = ImportResult(skipped=len(plan.invalid), repeated_rows=plan.repeated_rows)
     created_mediums: dict[str, int] = {}
     for name in plan.new_mediums:
-        medium = create_medium(user, name)
+        medium, created = medium_named(user, name)
         created_mediums[f"new:{name}"] = medium.id
-        result.mediums_created.append(medium.name)
+        if created:
+            result.mediums_created.append(medium.name)
 
     def medium_id(ref):
         return created_mediums.get(ref, ref) if isinstance(ref, str) else ref
@@ -546,12 +548,18 @@ def _ensure_tags(user: User, names: set[str]) -> dict[str, int]:
     wanted: dict[str, str] = {}
     for name in sorted(names):
         wanted.setdefault(name_key(name), name)
-    found = {
-        name_key(name): tag_id
-        for tag_id, name in db.session.execute(
-            select(Tag.id, Tag.name).where(Tag.owner_id == user.id)
-        )
-    }
+    def read() -> dict[str, int]:
+        return {
+            name_key(name): tag_id
+            for tag_id, name in db.session.execute(
+                select(Tag.id, Tag.name).where(Tag.owner_id == user.id)
+            )
+        }
+
+    found = read()
+    if any(k not in found for k in wanted):
+        lock_owner_names(user.id)
+        found = read()
     missing = [{"owner_id": user.id, "name": wanted[k]} for k in wanted if k not in found]
     if missing:
         db.session.execute(insert(Tag.__table__), missing)
