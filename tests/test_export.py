@@ -41,13 +41,16 @@ def network(app, make_user, make_contact, make_medium, medium):
     """A user whose contacts use every built-in medium and one of their own."""
     user = make_user(email="ada-owner@example.com")
     mastodon = make_medium(user, "Mastodon; the fediverse")
+    solo = make_contact(user, name="Solo", origin_date=date(2019, 5, 4))
     ada = make_contact(user, name="Ada Lovelace", company="Analytical Engines, Ltd",
                        title="Mathematician", tags="math, poetry; verse",
                        notes="Line one, with a comma\nLine two; semicolon\\backslash",
-                       origin_medium="linkedin", origin_date=date(2010, 11, 22))
+                       origin_medium="linkedin", origin_date=date(2010, 11, 22),
+                       location="London; Marylebone, UK", time_zone="Europe/London",
+                       keep_in_touch_days=30, introduced_by=solo)
     zoe = make_contact(user, name="Zoë Ångström", company="Ørsted A/S",
-                       origin_medium=mastodon, origin_date=None)
-    make_contact(user, name="Solo")
+                       origin_medium=mastodon, origin_date=None, introduced_by=ada,
+                       time_zone="Pacific/Chatham")
     with app.app_context():
         for key, value, label in HANDLES:
             db.session.add(ContactChannel(contact_id=ada.id, medium_id=medium(key).id,
@@ -64,6 +67,9 @@ def snapshot_contacts(app, user_id):
         for c in db.session.scalars(select(Contact).where(Contact.owner_id == user_id)):
             out[c.name] = {
                 "company": c.company, "title": c.title, "notes": c.notes,
+                "location": c.location, "time_zone": c.time_zone,
+                "keep_in_touch_days": c.keep_in_touch_days,
+                "introduced_by": c.introduced_by.name if c.introduced_by else None,
                 "tags": sorted(c.tag_names),
                 "origin": (c.origin_medium.name if c.origin_medium else None, c.origin_date),
                 "channels": sorted((ch.medium.name, ch.value, ch.label) for ch in c.channels),
@@ -290,3 +296,112 @@ def test_quotes_and_carets_in_medium_names_and_labels_survive_the_vcard(
             db.session.commit()
     assert snapshot_contacts(app, fresh.id) == snapshot_contacts(app, owner.id)
     assert count(Medium, Medium.owner_id == owner.id) == 1
+
+
+def _keep_in_touch(app, user_id):
+    from crm.models import Reminder, ReminderKind
+
+    with app.app_context():
+        return sorted(db.session.scalars(
+            select(Contact.name).join(Reminder, Reminder.contact_id == Contact.id).where(
+                Reminder.owner_id == user_id, Reminder.kind == ReminderKind.KEEP_IN_TOUCH)))
+
+
+def test_csv_export_imports_into_a_fresh_account_with_every_detail(
+        app, client, auth, make_user, make_contact, make_medium, medium):
+    """The CSV's own headings map themselves; handle labels, which the format has no room
+    for, are all that differs from the vCard round trip."""
+    owner = network(app, make_user, make_contact, make_medium, medium)
+    auth.login_as(owner)
+    exported = client.get("/export/contacts.csv").data
+    fresh = make_user(email="fresh@example.com")
+
+    with app.app_context():
+        plan, result = import_file(db.session.get(User, fresh.id), ImportKind.CSV,
+                                   "contacts.csv", exported)
+        db.session.commit()
+
+    assert (result.created, plan.invalid, result.mediums_created) == (
+        3, [], ["Mastodon; the fediverse"])
+    want = snapshot_contacts(app, owner.id)
+    for details in want.values():
+        details["channels"] = sorted((m, v, "") for m, v, _ in details["channels"])
+    assert snapshot_contacts(app, fresh.id) == want
+    assert _keep_in_touch(app, fresh.id) == ["Ada Lovelace"]
+
+
+@pytest.mark.parametrize("kind, path", [(ImportKind.VCARD, "/export/contacts.vcf"),
+                                        (ImportKind.CSV, "/export/contacts.csv")])
+def test_reimporting_ones_own_export_changes_nothing(
+        app, client, auth, make_user, make_contact, make_medium, medium, kind, path):
+    owner = network(app, make_user, make_contact, make_medium, medium)
+    auth.login_as(owner)
+    before = snapshot_contacts(app, owner.id)
+
+    with app.app_context():
+        _, result = import_file(db.session.get(User, owner.id), kind, "mine",
+                                client.get(path).data)
+        db.session.commit()
+
+    assert (result.created, result.updated, result.unchanged) == (0, 0, 3)
+    assert snapshot_contacts(app, owner.id) == before
+
+
+def test_an_import_fills_missing_details_and_links_introducers_by_name(app, make_user,
+                                                                       make_contact):
+    """A matched contact gains a time zone, cadence and introducer it lacks, never loses
+    its own; the introducer may be a row of the same file; a name two contacts share, or
+    one that would close a circle of introductions, links nothing."""
+    owner = make_user(email="owner@example.com")
+    ann = make_contact(owner, name="Ann Able", time_zone="Asia/Tokyo")
+    make_contact(owner, name="Bob Twin", company="Bakery")
+    make_contact(owner, name="Bob Twin", company="Bank")
+    data = (b"Name,Time zone,Keep in touch (days),Introduced by,First met date\n"
+            b"Ann Able,Europe/Paris,14,Cleo New,2001-02-03\n"
+            b"Cleo New,,,Ann Able,\n"
+            b"Dan Doe,America/New_York,,Bob Twin,\n")
+
+    with app.app_context():
+        plan, result = import_file(db.session.get(User, owner.id), ImportKind.CSV,
+                                   "people.csv", data)
+        db.session.commit()
+        contacts = {c.name: c for c in db.session.scalars(
+            select(Contact).where(Contact.owner_id == owner.id))}
+        got = {name: (c.time_zone, c.keep_in_touch_days,
+                      c.introduced_by.name if c.introduced_by else None, c.origin_date)
+               for name, c in contacts.items() if name != "Bob Twin"}
+
+    assert (plan.invalid, result.created, result.updated) == ([], 2, 1)
+    assert got == {
+        "Ann Able": ("Asia/Tokyo", 14, "Cleo New", date(2001, 2, 3)),
+        "Cleo New": (None, None, None, None),  # Ann is introduced by Cleo: no circle
+        "Dan Doe": ("America/New_York", None, None, None),  # two Bob Twins
+    }
+    assert contacts["Ann Able"].id == ann.id
+    assert _keep_in_touch(app, owner.id) == ["Ann Able"]
+
+
+def test_bad_details_in_a_file_are_reported_by_row_and_nothing_is_imported(app, make_user,
+                                                                           count):
+    owner = make_user(email="owner@example.com")
+    data = (b"Name,Time zone,Keep in touch (days),First met date,Other handles\n"
+            b"Good Row,Europe/Berlin,30,2020-01-02,Mastodon: @good@example.social\n"
+            b"Bad Zone,Mars/Olympus,,,\n"
+            b"Bad Cadence,,0,,\n"
+            b"Huge Cadence,,99999999999999999999,,\n"
+            b"Bad Date,,,31 Foo 2020,\n"
+            b"Old Date,,,1066-10-14,\n"
+            b"Bad Handles,,,,just a handle\n")
+
+    from crm.portability.importer import ImportRefused
+
+    with app.app_context(), pytest.raises(ImportRefused) as refused:
+        import_file(db.session.get(User, owner.id), ImportKind.CSV, "bad.csv", data)
+    reasons = dict(refused.value.invalid)
+    assert sorted(reasons) == [3, 4, 5, 6, 7, 8]
+    assert "Mars/Olympus" in reasons[3] and "Europe/Berlin" in reasons[3]
+    assert "between 1 and 3650" in reasons[4] and "between 1 and 3650" in reasons[5]
+    assert "31 Foo 2020" in reasons[6]
+    assert "between 1900 and 2200" in reasons[7]
+    assert "Mastodon: @ann@example.social" in reasons[8]
+    assert count(Contact, Contact.owner_id == owner.id) == 0

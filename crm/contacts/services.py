@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -407,13 +408,22 @@ def _cadence_changed(owner_id: int, contact: Contact) -> None:
 
 def _introduces_back(contact: Contact, introducer: Contact) -> bool:
     """True when introducer is contact itself or was (indirectly) introduced by contact."""
-    seen = set()
-    current: Contact | None = introducer
-    while current is not None and current.id not in seen:
-        if current.id == contact.id:
+    return leads_back(introducer.id, contact.id,
+                      lambda cid: db.session.get(Contact, cid).introduced_by_id)
+
+
+def leads_back(start_id: int, target_id: int, introducer_of: Callable[[int], int | None]
+               ) -> bool:
+    """True when the chain of introductions from start_id (start_id, its introducer, theirs,
+    ...) reaches target_id: making target_id's introducer start_id would close a circle.
+    introducer_of(id) gives a contact's introducer's id, or None."""
+    seen: set[int] = set()
+    current: int | None = start_id
+    while current is not None and current not in seen:
+        if current == target_id:
             return True
-        seen.add(current.id)
-        current = current.introduced_by
+        seen.add(current)
+        current = introducer_of(current)
     return False
 
 

@@ -9,7 +9,7 @@ from difflib import SequenceMatcher
 
 from sqlalchemy import and_, delete, func, select, update
 
-from crm.contacts.services import combine_notes
+from crm.contacts.services import combine_notes, leads_back
 from crm.extensions import db
 from crm.models import (
     Contact,
@@ -115,14 +115,8 @@ def find_duplicates(user: User, limit: int = 200) -> list[DuplicatePair]:
 def _introduced_through(contact_id: int, via_id: int) -> bool:
     """True when contact_id is via_id or was (indirectly) introduced by it, read from the
     database (the introductions were just moved by a bulk update)."""
-    seen: set[int] = set()
-    current: int | None = contact_id
-    while current is not None and current not in seen:
-        if current == via_id:
-            return True
-        seen.add(current)
-        current = db.session.scalar(select(Contact.introduced_by_id).where(Contact.id == current))
-    return False
+    return leads_back(contact_id, via_id, lambda cid: db.session.scalar(
+        select(Contact.introduced_by_id).where(Contact.id == cid)))
 
 
 def merge_contacts(user: User, keep: Contact, drop: Contact) -> dict[str, int]:

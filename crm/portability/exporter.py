@@ -57,7 +57,7 @@ def _mediums(user: User) -> dict[int, Medium]:
 
 def contacts_csv(user: User) -> str:
     """Every contact as a CSV row; handles on mediums other than email and phone are listed
-    as "Medium: handle" in the last column."""
+    as "Medium: handle", a line each, in the last column."""
     mediums = _mediums(user)
     contacts = _contacts(user)
     names = {c.id: c.name for c in contacts}
@@ -85,7 +85,7 @@ def contacts_csv(user: User) -> str:
             "yes" if c.is_archived else "",
             c.last_interaction_at.isoformat() if c.last_interaction_at else "",
             c.notes,
-            "; ".join(others),
+            "\n".join(others),
         )])
     return out.getvalue()
 
@@ -127,8 +127,8 @@ def _split_name(name: str) -> tuple[str, str]:
     return (parts[1], parts[0]) if len(parts) == 2 else (name, "")
 
 
-def vcard(contact: Contact, mediums: dict[int, Medium]) -> str:
-    """One contact as a vCard 3.0 card."""
+def vcard(contact: Contact, mediums: dict[int, Medium], names: dict[int, str]) -> str:
+    """One contact as a vCard 3.0 card. names: contact id -> name, for the introducer."""
     family, given = _split_name(contact.name)
     lines = ["BEGIN:VCARD", "VERSION:3.0", f"FN:{_escape(contact.name)}",
              f"N:{_escape(family)};{_escape(given)};;;"]
@@ -136,6 +136,8 @@ def vcard(contact: Contact, mediums: dict[int, Medium]) -> str:
         lines.append(f"ORG:{_escape(contact.company)}")
     if contact.title:
         lines.append(f"TITLE:{_escape(contact.title)}")
+    if contact.location:  # the locality of an address, as address books show a city
+        lines.append(f"ADR:;;;{_escape(contact.location)};;;")
     for ch in contact.channels:
         medium = mediums[ch.medium_id]
         x_label = f";X-LABEL={_param(ch.label)}" if ch.label else ""
@@ -158,12 +160,21 @@ def vcard(contact: Contact, mediums: dict[int, Medium]) -> str:
             lines.append(
                 f"X-RAPPORT-CHANNEL;X-MEDIUM={_param(medium.name)}{x_label}:{_escape(ch.value)}"
             )
+    when = contact.origin_date.isoformat() if contact.origin_date else ""
     if contact.origin_medium_id:
-        when = contact.origin_date.isoformat() if contact.origin_date else ""
         lines.append(
             f"X-RAPPORT-FIRST-MET;X-MEDIUM={_param(mediums[contact.origin_medium_id].name)}:"
             f"{when}"
         )
+    elif when:
+        lines.append(f"X-RAPPORT-FIRST-MET:{when}")
+    # Rapport's own details, read back by its import.
+    if contact.time_zone:
+        lines.append(f"X-RAPPORT-TIME-ZONE:{_escape(contact.time_zone)}")
+    if contact.keep_in_touch_days:
+        lines.append(f"X-RAPPORT-KEEP-IN-TOUCH:{contact.keep_in_touch_days}")
+    if contact.introduced_by_id in names:
+        lines.append(f"X-RAPPORT-INTRODUCED-BY:{_escape(names[contact.introduced_by_id])}")
     if contact.tags:
         lines.append("CATEGORIES:" + ",".join(_escape(t) for t in contact.tag_names))
     if contact.notes:
@@ -181,7 +192,9 @@ def vcard(contact: Contact, mediums: dict[int, Medium]) -> str:
 def contacts_vcard(user: User) -> str:
     """Every contact as one vCard 3.0 file."""
     mediums = _mediums(user)
-    return "".join(vcard(c, mediums) for c in _contacts(user))
+    contacts = _contacts(user)
+    names = {c.id: c.name for c in contacts}
+    return "".join(vcard(c, mediums, names) for c in contacts)
 
 
 # --- JSON ----------------------------------------------------------------------------

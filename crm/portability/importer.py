@@ -19,7 +19,7 @@ from flask import current_app
 from sqlalchemy import bindparam, func, insert, select, update
 
 from crm.contacts.channels import ChannelError, normalise_channel
-from crm.contacts.services import combine_notes, parse_tags
+from crm.contacts.services import combine_notes, leads_back, parse_tags
 from crm.database import lock_owner_names
 from crm.extensions import db
 from crm.mediums.services import visible_to
@@ -34,7 +34,9 @@ from crm.models import (
     utcnow,
 )
 from crm.models.contact import TAG_MAX_LENGTH
+from crm.params import YEAR_MAX, YEAR_MIN
 from crm.portability.parsers import ImportRow
+from crm.timezones import is_valid_timezone
 
 CHUNK = 1000
 MAX_TAGS = 30
@@ -48,6 +50,7 @@ _MATCH_RANK = {"linkedin": 0, "facebook": 0, "twitter": 0, "email": 1, "phone": 
 # nickname). A phone or another handle can be shared (an office line, a family landline), so
 # it matches only when the names agree too.
 _PERSONAL = {"linkedin", "facebook", "twitter", "email"}
+KEEP_IN_TOUCH_MAX = 3650  # days, as the contact form allows
 
 
 class ImportRefused(Exception):
@@ -73,6 +76,9 @@ class PlannedContact:
     channels: list[tuple[int | str, str, str]] = field(default_factory=list)
     origin_medium: int | str | None = None
     origin_date: date | None = None
+    time_zone: str | None = None
+    keep_in_touch_days: int | None = None
+    introduced_by: str = ""  # a name, linked to the one contact of that name after writing
     private: bool = False
     archived: bool = False
     existing_id: int | None = None
@@ -80,7 +86,8 @@ class PlannedContact:
     def absorb(self, other: PlannedContact) -> None:
         """Fold a repeat of this contact (a later row of the file) into it."""
         self.rows.extend(other.rows)
-        for name in ("company", "title", "location"):
+        for name in ("company", "title", "location", "time_zone", "keep_in_touch_days",
+                     "introduced_by"):
             if not getattr(self, name) and getattr(other, name):
                 setattr(self, name, getattr(other, name))
         self.notes = combine_notes(self.notes, other.notes)
@@ -93,6 +100,8 @@ class PlannedContact:
             self.origin_date is None or other.origin_date < self.origin_date)
         if other.origin_medium is not None and (self.origin_medium is None or earlier):
             self.origin_medium, self.origin_date = other.origin_medium, other.origin_date
+        elif self.origin_date is None and other.origin_medium is None:
+            self.origin_date = other.origin_date
 
 
 @dataclass
@@ -147,6 +156,18 @@ class _Mediums:
             self.by_name[name_key(medium.name)] = medium
         self.to_create: dict[str, str] = {}  # name_key -> name as written
 
+    def split_pair(self, text: str) -> tuple[str, str]:
+        """("name:<medium>", handle) of a "Medium: handle" pair: the longest name of the
+        user's mediums (or of one the file creates) the text starts with, before a colon;
+        otherwise the text up to its first colon names the medium."""
+        known = [m.name for m in self.by_id.values()] + list(self.to_create.values())
+        folded = name_key(text)
+        for name in sorted(known, key=len, reverse=True):
+            if folded.startswith(name_key(name) + ":"):
+                return f"name:{name}", text[len(name) + 1:].strip()
+        medium, _, handle = text.partition(":")
+        return f"name:{medium.strip()}", handle.strip()
+
     def resolve(self, ref: str) -> tuple[int | str, Medium]:
         """(medium id or "new:<name>", a Medium to normalise handles with)."""
         kind, _, value = ref.partition(":")
@@ -195,6 +216,8 @@ def _validate(row: ImportRow, mediums: _Mediums, phone_region: str | None
     channels: list[tuple[int | str, str, str]] = []
     seen = set()
     for ref, raw, label in row.handles:
+        if ref == "pair:":
+            ref, raw = mediums.split_pair(raw)
         try:
             medium_ref, medium = mediums.resolve(ref)
         except LookupError:
@@ -214,12 +237,30 @@ def _validate(row: ImportRow, mediums: _Mediums, phone_region: str | None
             origin, _ = mediums.resolve(row.origin_medium)
         except LookupError:
             origin = None
+    if row.origin_date is not None and not YEAR_MIN <= row.origin_date.year <= YEAR_MAX:
+        return (f"First met date {row.origin_date.isoformat()} is not between {YEAR_MIN} "
+                f"and {YEAR_MAX}.")
+    time_zone = row.time_zone.strip()
+    if time_zone and not is_valid_timezone(time_zone):
+        return (f"Time zone “{time_zone[:60]}” is not one Rapport knows: use a name like "
+                "Europe/Berlin or America/New_York.")
+    cadence = row.keep_in_touch.strip()
+    if cadence and not (cadence.isascii() and cadence.isdigit()
+                        and 1 <= int(cadence) <= KEEP_IN_TOUCH_MAX):
+        return (f"Keep in touch “{cadence[:20]}” is not a number of days between 1 and "
+                f"{KEEP_IN_TOUCH_MAX}.")
+    introducer = " ".join(row.introduced_by.split())
+    if len(introducer) > _LIMITS["name"]:
+        return f"Introduced by is longer than {_LIMITS['name']} characters."
     return PlannedContact(
         rows=[row.number],
         tags=tags,
         channels=channels,
         origin_medium=origin,
-        origin_date=row.origin_date if origin is not None else None,
+        origin_date=row.origin_date,
+        time_zone=time_zone or None,
+        keep_in_touch_days=int(cadence) if cadence else None,
+        introduced_by=introducer,
         private=row.private,
         archived=row.archived,
         **values,
@@ -398,7 +439,8 @@ def run_import(user: User, plan: ImportPlan, *, skip_invalid: bool = False) -> I
     params = [
         {
             "owner_id": user.id, "name": p.name, "company": p.company, "title": p.title,
-            "location": p.location, "notes": p.notes, "time_zone": None,
+            "location": p.location, "notes": p.notes, "time_zone": p.time_zone,
+            "keep_in_touch_days": p.keep_in_touch_days,
             "origin_medium_id": medium_id(p.origin_medium), "origin_date": p.origin_date,
             "is_private": p.private, "archived_at": now if p.archived else None,
             "created_at": now, "updated_at": now,
@@ -443,12 +485,15 @@ def run_import(user: User, plan: ImportPlan, *, skip_invalid: bool = False) -> I
     for start in range(0, len(link_rows), CHUNK * 5):
         db.session.execute(insert(contact_tags), link_rows[start:start + CHUNK * 5])
 
+    changed |= _link_introducers(user, [*plan.new, *plan.matched])
+
     matched_ids = {p.existing_id for p in plan.matched}
     result.updated = len(changed & matched_ids)
     result.unchanged = len(matched_ids - changed)
     db.session.flush()
     db.session.expire_all()
-    _sync_cadences(user, tagged, tag_ids)
+    with_cadence = {p.existing_id for p in [*plan.new, *plan.matched] if p.keep_in_touch_days}
+    _sync_cadences(user, tagged, tag_ids, with_cadence)
     from crm.insights.cache import mark_changed
 
     mark_changed([user.id])  # the bulk inserts above bypass the ORM's change tracking
@@ -500,7 +545,7 @@ def _tag_links_of(contact_ids: list[int]) -> dict[int, set[int]]:
 
 
 _UPDATABLE = ("company", "title", "location", "notes", "origin_medium_id", "origin_date",
-              "is_private")
+              "is_private", "time_zone", "keep_in_touch_days")
 
 
 def _update_matched(plan: ImportPlan, medium_id, now) -> set[int]:
@@ -528,6 +573,11 @@ def _update_matched(plan: ImportPlan, medium_id, now) -> set[int]:
             if values["origin_medium_id"] is None and planned.origin_medium is not None:
                 values["origin_medium_id"] = medium_id(planned.origin_medium)
                 values["origin_date"] = planned.origin_date
+            elif values["origin_date"] is None and planned.origin_medium is None:
+                values["origin_date"] = planned.origin_date
+            for name in ("time_zone", "keep_in_touch_days"):
+                if values[name] is None:
+                    values[name] = getattr(planned, name)
             if any(values[name] != row[name] for name in _UPDATABLE):
                 changed.add(row["id"])
                 updates.append({"b_id": row["id"], "updated_at": now, **values})
@@ -539,6 +589,46 @@ def _update_matched(plan: ImportPlan, medium_id, now) -> set[int]:
             updates,
         )
     return changed
+
+
+def _link_introducers(user: User, planned: list[PlannedContact]) -> set[int]:
+    """Set "introduced by" from the names the file gives, where a contact has none yet:
+    to the one contact of that name (compared by name_key) after the import's writes, so
+    an introducer may be a row of the same file. A name that fits no contact, or several,
+    links nothing, and neither does one that would make a contact introduce itself, even
+    through others (rows are linked in file order, so the earlier row of a circle keeps its
+    introducer). Returns the contacts changed."""
+    wanted = sorted((p for p in planned if p.introduced_by), key=lambda p: p.rows[0])
+    if not wanted:
+        return set()
+    contacts = Contact.__table__
+    introducer_of: dict[int, int | None] = {}
+    by_name: dict[str, list[int]] = {}
+    for contact_id, name, introduced_by_id in db.session.execute(
+        select(contacts.c.id, contacts.c.name, contacts.c.introduced_by_id)
+        .where(contacts.c.owner_id == user.id)
+    ):
+        introducer_of[contact_id] = introduced_by_id
+        by_name.setdefault(name_key(" ".join(name.split())), []).append(contact_id)
+
+    updates = []
+    for p in wanted:
+        fits = by_name.get(name_key(p.introduced_by), [])
+        if len(fits) != 1 or introducer_of.get(p.existing_id) is not None:
+            continue
+        if leads_back(fits[0], p.existing_id, introducer_of.get):
+            continue
+        introducer_of[p.existing_id] = fits[0]
+        updates.append({"b_id": p.existing_id, "introduced_by_id": fits[0],
+                        "updated_at": utcnow()})
+    if updates:
+        db.session.execute(
+            update(contacts).where(contacts.c.id == bindparam("b_id"))
+            .values(introduced_by_id=bindparam("introduced_by_id"),
+                    updated_at=bindparam("updated_at")),
+            updates,
+        )
+    return {u["b_id"] for u in updates}
 
 
 def _ensure_tags(user: User, names: set[str]) -> dict[str, int]:
@@ -573,16 +663,18 @@ def _ensure_tags(user: User, names: set[str]) -> dict[str, int]:
     return {k: found[k] for k in wanted}
 
 
-def _sync_cadences(user: User, contact_ids: set[int], tag_ids: dict[str, int]) -> None:
-    """Tags with a default keep-in-touch cadence give their new contacts a reminder."""
-    if not contact_ids or not tag_ids:
-        return
-    with_cadence = db.session.scalar(
+def _sync_cadences(user: User, tagged: set[int], tag_ids: dict[str, int],
+                   with_cadence: set[int]) -> None:
+    """Keep-in-touch reminders for the contacts that now have a cadence: one of their own
+    from the file, or a tag's default."""
+    ids = set(with_cadence)
+    if tagged and tag_ids and db.session.scalar(
         select(func.count()).select_from(Tag).where(
             Tag.id.in_(list(tag_ids.values())), Tag.keep_in_touch_days.is_not(None)
         )
-    )
-    if with_cadence:
+    ):
+        ids |= tagged
+    if ids:
         from crm.reminders.services import sync_keep_in_touch
 
-        sync_keep_in_touch(user.id, list(contact_ids))
+        sync_keep_in_touch(user.id, list(ids))

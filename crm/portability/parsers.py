@@ -16,7 +16,8 @@ from datetime import date, datetime
 from crm.models.types import name_key
 
 # A medium reference: "key:email" for a built-in, "id:12" for a medium picked by id
-# (the CSV mapping), "name:Mastodon" for one named in a file (created when missing).
+# (the CSV mapping), "name:Mastodon" for one named in a file (created when missing), "pair:"
+# for a handle written as "Medium: handle" (the medium's name is found by the importer).
 MediumRef = str
 
 
@@ -35,6 +36,9 @@ class ImportRow:
     handles: list[tuple[MediumRef, str, str]] = field(default_factory=list)
     origin_medium: MediumRef | None = None
     origin_date: date | None = None
+    time_zone: str = ""  # an IANA name, checked by the importer
+    keep_in_touch: str = ""  # a number of days, as written; checked by the importer
+    introduced_by: str = ""  # the introducer's name, looked up among the user's contacts
     private: bool = False  # never shown to a coach (Rapport's own exports say so)
     archived: bool = False
     error: str | None = None  # the file itself is unreadable here
@@ -179,6 +183,12 @@ FIELD_LABELS = {
     "notes": "Notes",
     "private": "Private (yes / no)",
     "archived": "Archived (yes / no)",
+    "time_zone": "Time zone (e.g. Europe/Berlin)",
+    "origin_medium": "First met on (a medium's name)",
+    "origin_date": "First met date",
+    "introduced_by": "Introduced by (a contact's name)",
+    "keep_in_touch": "Keep in touch every (days)",
+    "other_handles": "Other handles (“Medium: handle; …”)",
 }
 
 _PHRASES = {
@@ -191,6 +201,13 @@ _PHRASES = {
     "notes": {"notes", "note", "comments", "comment", "description"},
     "private": {"private"},
     "archived": {"archived"},
+    "time_zone": {"time zone", "timezone", "tz"},
+    "origin_medium": {"first met on", "met on", "first met medium"},
+    "origin_date": {"first met date", "first met", "date first met"},
+    "introduced_by": {"introduced by", "introducer", "referred by"},
+    "keep_in_touch": {"keep in touch days", "keep in touch", "keep in touch every days",
+                      "cadence"},
+    "other_handles": {"other handles", "handles"},
 }
 _YES = {"yes", "y", "true", "1", "x"}
 
@@ -257,8 +274,10 @@ def read_csv_table(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
 
 
 def split_tags(raw: str) -> list[str]:
-    """Tags in a cell: separated by commas, semicolons or Google's " ::: "."""
-    parts = re.split(r":::|[,;]", raw or "")
+    """Tags in a cell: separated by Google's " ::: ", else by commas (Rapport's export; a
+    tag never holds one, so "poetry; verse" stays one tag), else by semicolons."""
+    raw = raw or ""
+    parts = re.split(":::" if ":::" in raw else "," if "," in raw else ";", raw)
     seen: dict[str, str] = {}
     for part in parts:
         name = " ".join(part.split())
@@ -321,6 +340,17 @@ def parse_csv(text: str, mapping: dict[int, str]) -> list[ImportRow]:
                 notes.append(value)
             elif target in ("private", "archived"):
                 setattr(row, target, value.strip().lower() in _YES)
+            elif target in ("time_zone", "keep_in_touch", "introduced_by"):
+                setattr(row, target, value)
+            elif target == "origin_medium":
+                row.origin_medium = f"name:{value}"
+            elif target == "origin_date":
+                try:
+                    row.origin_date = parse_linkedin_date(value)
+                except ValueError as exc:
+                    row.error = f"First met date: {exc}."
+            elif target == "other_handles":
+                _other_handles(row, value)
             elif target.startswith("medium:"):
                 row.handles.append(("id:" + target.split(":", 1)[1], value, ""))
         if not row.name:
@@ -328,6 +358,24 @@ def parse_csv(text: str, mapping: dict[int, str]) -> list[ImportRow]:
         row.notes = "\n\n".join(notes)
         rows.append(row)
     return rows
+
+
+def _other_handles(row: ImportRow, cell: str) -> None:
+    """Rapport's CSV "Other handles": "Medium: handle", a line each (or, written by hand,
+    separated by semicolons). Which colon ends the medium's name is decided with the user's
+    mediums (a name may hold one), so each pair goes on as a "pair:" reference."""
+    parts = cell.splitlines()
+    if len(parts) == 1 and all(":" in p for p in parts[0].split(";")):
+        parts = parts[0].split(";")  # unless a medium's name holds the semicolon
+    for part in parts:
+        if not part.strip():
+            continue
+        medium, colon, handle = part.partition(":")
+        if not colon or not medium.strip() or not handle.strip():
+            row.error = (f"Other handles: “{part.strip()[:60]}” is not a medium's name and a "
+                         "handle, like “Mastodon: @ann@example.social”.")
+            return
+        row.handles.append(("pair:", part.strip(), ""))
 
 
 # --- vCard ---------------------------------------------------------------------------
@@ -481,6 +529,11 @@ def _fill_from_card(row: ImportRow, card) -> None:
         label = unparam(line.params.get("X-LABEL", [""])[0])
         if medium and _text(line.value):
             row.handles.append((f"name:{medium}", _text(line.value), label))
+    for prop, attribute in (("x-rapport-time-zone", "time_zone"),
+                            ("x-rapport-keep-in-touch", "keep_in_touch"),
+                            ("x-rapport-introduced-by", "introduced_by")):
+        if contents.get(prop):
+            setattr(row, attribute, _text(contents[prop][0].value))
     row.private = any(_text(line.value).strip() == "1"
                       for line in contents.get("x-rapport-private", []))
     row.archived = any(_text(line.value).strip() == "1"
