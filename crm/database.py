@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 _configured = False
+SEARCH_FOLD = "rapport_fold"  # the SQLite function search_fold() is registered as
 DEFAULT_BUSY_TIMEOUT_MS = 15000
 BUSY_TIMEOUT_KEY = "rapport_busy_timeout_ms"
 WRITE_LOCK_POLL_MS = 2
@@ -44,6 +45,9 @@ def configure_engine_events() -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # The search index's triggers and searches fold case with Python's rules (SQLite's
+        # lower() folds only ASCII letters).
+        dbapi_connection.create_function(SEARCH_FOLD, 1, search_fold, deterministic=True)
         # SQLAlchemy's "begin" event below issues BEGIN itself; pysqlite's implicit
         # BEGIN would come late, after the first reads of a transaction.
         dbapi_connection.isolation_level = None
@@ -59,6 +63,14 @@ def configure_engine_events() -> None:
             _begin_immediate(conn)
         else:
             conn.exec_driver_sql("BEGIN")
+
+
+def search_fold(text: str | None) -> str | None:
+    """Text as SQLite's search index holds it, and as a term is compared with it: folded
+    by Unicode case folding, so "ÉMILE" finds "Émile" and "ΟΔΟΣ" finds "Οδός"'s tag.
+    PostgreSQL folds with its own lower() on both sides instead (its trigram indexes are on
+    lower(column))."""
+    return None if text is None else text.casefold()
 
 
 def _begin_immediate(conn) -> None:

@@ -179,3 +179,43 @@ def test_the_search_index_migration_indexes_existing_rows_and_goes_back(empty_da
         assert not [ix for ix in inspector.get_indexes("contacts") if "trgm" in ix["name"]]
         assert db.session.scalar(select(func.count()).select_from(User)) == 1
         db.engine.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_the_search_fold_migration_refolds_existing_rows_and_goes_back(empty_database):
+    """0011 on a database with contacts: the FTS rows written by 0008's lower() (which kept
+    non-ASCII capitals) are folded again, so a search in any case finds them; going back to
+    0010 puts lower() back."""
+    from crm.auth.services import register_user
+    from crm.contacts.services import ContactData, create_contact, list_contacts
+
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL": empty_database, "TESTING": True})
+    with app.app_context():
+        upgrade(revision="0010")
+        user = register_user(email="old@example.com", name="Old", password="a-long-password",
+                             time_zone="UTC")
+        create_contact(user, ContactData(name="ÉMILE Zola", tags=["ΟΔΟΣ"]))
+        db.session.commit()
+        user_id = user.id
+
+        def indexed():
+            rows = (db.session.scalar(db.text("SELECT name FROM search_contacts")),
+                    db.session.scalar(db.text("SELECT name FROM search_tags")))
+            db.session.rollback()
+            return rows
+
+        assert indexed() == ("Émile zola", "ΟΔΟΣ")  # SQLite's lower(): ASCII only
+        upgrade()
+        assert indexed() == ("émile zola", "οδοσ")
+        user = db.session.get(User, user_id)
+        for q in ("émile", "ÉMILE", "οδοσ"):
+            assert [c.name for c in list_contacts(user, q=q).items] == ["ÉMILE Zola"], q
+        create_contact(user, ContactData(name="Ørsted"))  # the new triggers fold too
+        db.session.commit()
+        assert db.session.scalar(db.text(
+            "SELECT name FROM search_contacts ORDER BY rowid DESC")) == "ørsted"
+        db.session.rollback()
+
+        downgrade(revision="0010")
+        assert indexed() == ("Émile zola", "ΟΔΟΣ")
+        db.engine.dispose()

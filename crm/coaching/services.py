@@ -8,6 +8,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.auth.services import normalise_email
+from crm.contacts.services import containing
 from crm.extensions import db
 from crm.interactions.services import newest_interaction, with_contact
 from crm.models import (
@@ -206,10 +207,8 @@ def list_shared_contacts(link: CoachLink, *, q: str = "", page: int = 1, per_pag
     """A page of the client's shared contacts, by name."""
     query = shared_contacts(link)
     if q.strip():
-        like = f"%{q.strip().lower()}%"
-        query = query.where(
-            or_(func.lower(Contact.name).like(like), func.lower(Contact.company).like(like))
-        )
+        contains = containing(q.strip())
+        query = query.where(or_(contains(Contact.name), contains(Contact.company)))
     query = query.order_by(func.lower(Contact.name), Contact.id).options(
         selectinload(Contact.tags))
     return db.paginate(query, page=page, per_page=per_page, error_out=False)

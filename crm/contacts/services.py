@@ -11,7 +11,7 @@ from flask import abort
 from sqlalchemy import Select, exists, func, or_, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
-from crm.database import lock_owner_names, off_index
+from crm.database import SEARCH_FOLD, lock_owner_names, off_index, search_fold
 from crm.extensions import db
 from crm.memo import memo
 from crm.models import (
@@ -101,7 +101,7 @@ def get_contacts(user: User, ids: list[int]) -> list[Contact]:
 def search_condition(user: User, q: str):
     """Match a name, company, tag or channel handle containing q, by scanning the user's
     contacts (searched_contacts uses the search index where it can)."""
-    contains = _containing(q.strip().lower())
+    contains = containing(q.strip())
     return or_(
         contains(Contact.name),
         contains(Contact.company),
@@ -110,9 +110,15 @@ def search_condition(user: User, q: str):
     )
 
 
-def _containing(term: str):
-    """column -> "lower(column) contains term", with LIKE's wildcards in term taken literally."""
-    like = f"%{_escape_like(term)}%"
+def containing(term: str):
+    """column -> "column contains term, in any case", with LIKE's wildcards in term taken
+    literally. Both sides are folded alike: by search_fold (Python's case folding) on
+    SQLite, whose lower() folds only ASCII letters; by lower() on PostgreSQL, where the
+    trigram indexes are on lower(column)."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        like = f"%{_escape_like(search_fold(term))}%"
+        return lambda column: getattr(func, SEARCH_FOLD)(column).like(like, escape="\\")
+    like = func.lower(f"%{_escape_like(term)}%")
     return lambda column: func.lower(column).like(like, escape="\\")
 
 
@@ -139,8 +145,9 @@ def _ids_by_channel(user: User, contains) -> Select:
 def searched_contacts(user: User, q: str) -> Select:
     """The user's contacts whose name, company, tag or channel handle contains q
     (case-insensitively), found through the search index where q allows it."""
-    term = q.strip().lower()
+    term = q.strip()
     if db.session.get_bind().dialect.name == "sqlite":
+        term = search_fold(term)
         if _GLOB_LITERAL_RUN.search(term) and search_index.sqlite_search_index_ready(
             db.session.connection()
         ):
@@ -167,7 +174,7 @@ def _matching_ids(user: User, term: str):
     """Ids of the user's contacts with a match, one SELECT per kind of text, so that
     PostgreSQL can answer each LIKE from its pg_trgm index (combined with the owner index
     for names and companies); an OR of subqueries would keep it from using any of them."""
-    contains = _containing(term)
+    contains = containing(term)
     mine = select(Contact.id).where(Contact.owner_id == user.id)
     return union_all(
         mine.where(contains(Contact.name)),
@@ -179,7 +186,7 @@ def _matching_ids(user: User, term: str):
 
 def _fts_matches(user: User, term: str):
     """Ids of contacts with a match, through SQLite's FTS5 trigram tables, which hold the
-    lower-cased text (owner checked by the caller; tags are the user's own)."""
+    folded text (term folded alike; owner checked by the caller; tags are the user's own)."""
     pattern = f"*{_escape_glob(term)}*"
     contacts_fts = search_index.search_contacts
     tags_fts = search_index.search_tags
@@ -224,15 +231,12 @@ def list_contacts(
         Contact.archived_at.is_not(None) if archived else Contact.archived_at.is_(None)
     )
     if tag:
-        query = query.where(
-            exists().where(
-                contact_tags.c.contact_id == Contact.id,
-                contact_tags.c.tag_id == Tag.id,
-                Tag.owner_id == user.id,
-                # The exact name always matches (SQLite's lower() folds only ASCII).
-                or_(Tag.name == tag, func.lower(Tag.name) == tag.lower()),
-            )
-        )
+        # The tag by name_key, in any case and alphabet, as tags are named.
+        tag_ids = [tid for tid, name in db.session.execute(
+            select(Tag.id, Tag.name).where(Tag.owner_id == user.id))
+            if name_key(name) == name_key(tag)]
+        query = query.where(exists().where(contact_tags.c.contact_id == Contact.id,
+                                           contact_tags.c.tag_id.in_(tag_ids)))
     if sort not in SORTS:
         sort = "name"
     name_order = (func.lower(Contact.name), Contact.id)
@@ -263,7 +267,7 @@ def list_contacts(
                            max_per_page=100)
     # Counting reads every contact of the list: once per version of the network.
     total = memo("contact_counts").get_or_compute(
-        (user.id, archived, tag.lower()), user.network_version, utcnow(),
+        (user.id, archived, name_key(tag)), user.network_version, utcnow(),
         lambda: db.session.scalar(
             select(func.count()).select_from(query.order_by(None).subquery())),
     )

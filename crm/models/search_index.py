@@ -5,12 +5,14 @@ lower(contact_channels.value) and lower(tags.name), declared on the models (Post
 only) so that `LIKE '%term%'` on those expressions is index-assisted.
 
 SQLite: three FTS5 tables with the trigram tokenizer, one row per contact (name, company),
-per channel (value) and per tag (name), holding the lower-cased text under the source row's
-id; triggers on contacts, contact_channels and tags keep them up to date. Which contacts
-carry a tag, and which contact a channel belongs to, are read from contact_tags and
-contact_channels at search time, so moving a tag or a channel needs no trigger. GLOB on a
+per channel (value) and per tag (name), holding the case-folded text under the source row's
+id: rapport_fold(), the Python function crm.database.search_fold that every SQLite
+connection of the app registers (SQLite's own lower() folds only ASCII letters). Triggers
+on contacts, contact_channels and tags keep them up to date. Which contacts carry a tag,
+and which contact a channel belongs to, are read from contact_tags and contact_channels at
+search time, so moving a tag or a channel needs no trigger. GLOB on a
 trigram table is answered from the index and checked against the stored text, so a match
-is exactly "the lower-cased text contains the term".
+is exactly "the folded text contains the folded term".
 
 Both the schema built by `db.create_all()` (events below) and migration 0008 create them.
 A later migration that rebuilds contacts, contact_channels or tags in SQLite batch mode
@@ -27,6 +29,7 @@ from sqlalchemy import DDL, Column, Integer, MetaData, Table, Text, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
+from crm.database import SEARCH_FOLD
 from crm.extensions import db
 
 logger = logging.getLogger(__name__)
@@ -43,7 +46,7 @@ event.listen(
 
 # -- SQLite ------------------------------------------------------------------------------
 
-# Columns hold lower(...) of the source text; case_sensitive 1 lets GLOB (which has no
+# Columns hold rapport_fold(...) of the source text; case_sensitive 1 lets GLOB (which has no
 # escape clause to get wrong) use the index; columnsize=0 drops the unused length table.
 _FTS_OPTIONS = "tokenize = 'trigram case_sensitive 1', columnsize = 0"
 
@@ -79,7 +82,7 @@ def _sqlite_statements() -> list[str]:
     statements = []
     for source, (fts, columns) in _SOURCES.items():
         cols = ", ".join(columns)
-        new = ", ".join(f"lower(new.{c})" for c in columns)
+        new = ", ".join(f"{SEARCH_FOLD}(new.{c})" for c in columns)
         insert = f"INSERT INTO {fts}(rowid, {cols}) VALUES (new.id, {new});"  # noqa: S608
         delete = f"DELETE FROM {fts} WHERE rowid = old.id;"  # noqa: S608
         replace = f"DELETE FROM {fts} WHERE rowid = new.id; {insert}"  # noqa: S608
@@ -131,10 +134,10 @@ def create_sqlite_search_index(connection: Connection) -> bool:
         connection.exec_driver_sql(statement)
     for source, (fts, columns) in _SOURCES.items():
         cols = ", ".join(columns)
-        lowered = ", ".join(f"lower({c})" for c in columns)
+        folded = ", ".join(f"{SEARCH_FOLD}({c})" for c in columns)
         connection.exec_driver_sql(f"DELETE FROM {fts}")  # noqa: S608
         connection.exec_driver_sql(
-            f"INSERT INTO {fts}(rowid, {cols}) SELECT id, {lowered} FROM {source}"  # noqa: S608
+            f"INSERT INTO {fts}(rowid, {cols}) SELECT id, {folded} FROM {source}"  # noqa: S608
         )
     return True
 
