@@ -29,7 +29,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter.init_app(app)
 
     import crm.insights.cache  # noqa: F401  (registers the network-change listener)
-    from crm.auth.services import configure_login
+    from crm.auth.services import configure_login, lock_writing_user
 
     configure_login(login_manager)
 
@@ -61,6 +61,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     errors.register(app)
     app.before_request(params.reject_impossible_ids)
+    app.before_request(lock_writing_user)
     templating.register(app)
     security.register(app)
 

@@ -159,17 +159,32 @@ def write_aside() -> Iterator[Connection]:
             yield db.session.connection()
 
 
-def lock_owner_names(owner_id: int) -> None:
-    """Hold the owner's row lock until the transaction ends, before a write that creates
-    or renames one of the owner's tags or mediums. Names are unique per owner by name_key,
-    which no database constraint can say, so two requests naming the same new tag at once
-    must take turns: the second reads the names again after the first commits and finds
-    the tag instead of inserting it twice (PostgreSQL answered that with a unique
-    violation). SQLite needs nothing: its write transactions already take turns (BEGIN
-    IMMEDIATE), and it ignores FOR UPDATE."""
+def writing_request() -> bool:
+    """A request that may change data (not GET, HEAD or OPTIONS)."""
+    from flask import has_request_context
+
+    return has_request_context() and not _reading_request()
+
+
+def lock_user(user_id: int):
+    """The user, read again under its row lock, which is held until the transaction ends
+    (PostgreSQL; SQLite ignores FOR UPDATE, its write transactions take turns already).
+
+    Every request that writes takes its user's lock first (crm.auth.services.load_user,
+    the API's authentication), so one user's writes take turns as on SQLite: two tabs
+    editing one contact, a delete racing an edit, a merge racing a log, a double-clicked
+    import confirmation, see each other's commits instead of deadlocking, answering 500 or
+    losing rows, and every transaction locks the user before any of their rows. Services
+    that create or rename tags and mediums (unique per user by name_key, which no
+    constraint can say) take it too, for callers outside a request. The read refreshes a
+    User already loaded (a changed session version, a deleted account); None if the user
+    is gone."""
     from sqlalchemy import select
 
     from crm.extensions import db
     from crm.models import User
 
-    db.session.execute(select(User.id).where(User.id == owner_id).with_for_update())
+    return db.session.scalars(
+        select(User).where(User.id == user_id).with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()

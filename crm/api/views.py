@@ -14,6 +14,7 @@ from crm.api.registry import API_PREFIX, ApiSpec, BadBody, Response
 from crm.api.schema import Field, Schema, ValidationFailed, example_for
 from crm.contacts import services as contacts
 from crm.contacts.channels import ChannelError, normalise_channel
+from crm.database import lock_user, writing_request
 from crm.errors import problem
 from crm.extensions import db
 from crm.interactions import services as interactions
@@ -69,6 +70,10 @@ def _authenticate():
                            f"This token made too many requests; retry in {retry_after} s.")
         response.headers["Retry-After"] = str(retry_after)
         return response
+    if writing_request():  # take the user's lock first, as every writing request does
+        user = lock_user(user.id)
+        if user is None:
+            return _unauthorized("The token is unknown or has been revoked.")
     tokens.touch(token)
     g.api_user = user
     g.api_token = token

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask_login import LoginManager
+from flask_login import LoginManager, current_user
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from crm.database import lock_user, writing_request
 from crm.extensions import db
 from crm.models import User
 
@@ -45,8 +47,12 @@ def register_user(email: str, name: str, password: str, time_zone: str = "UTC") 
         password_hash=hash_password(password),
         time_zone=time_zone,
     )
-    db.session.add(user)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():  # two sign-ups with one email at once: one wins
+            db.session.add(user)
+            db.session.flush()
+    except IntegrityError:
+        raise EmailTaken(email) from None
     return user
 
 
@@ -114,10 +120,19 @@ def load_user(user_id: str) -> User | None:
         uid, version = int(raw_id), int(raw_version)
     except ValueError:
         return None
-    user = db.session.get(User, uid)
+    # A request that writes holds its user's lock from here (lock_user): it sees a password
+    # changed or the account deleted by a request it waited for.
+    user = lock_user(uid) if writing_request() else db.session.get(User, uid)
     if user is None or user.session_version != version or not user.is_active:
         return None
     return user
+
+
+def lock_writing_user() -> None:
+    """Before every request that writes: load its user now, which takes the user's lock
+    (load_user, lock_user) before the view reads anything else."""
+    if writing_request():
+        current_user._get_current_object()
 
 
 def configure_login(manager: LoginManager) -> None:

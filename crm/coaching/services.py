@@ -9,6 +9,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from crm.auth.services import normalise_email
 from crm.contacts.services import containing
+from crm.database import writing_request
 from crm.extensions import db
 from crm.interactions.services import newest_interaction, with_contact
 from crm.models import (
@@ -72,11 +73,20 @@ def invite_coach(client: User, email: str, *, share_notes: bool = False) -> Coac
     return link
 
 
+def _for_change(query):
+    """A link a request is about to change is read under its row lock: the coach accepting
+    and the client revoking at once take turns, and the second sees the first's answer
+    (a client and a coach are two users, so their own locks do not order them)."""
+    if writing_request():
+        return query.with_for_update().execution_options(populate_existing=True)
+    return query
+
+
 def client_link_or_404(client: User, link_id: int) -> CoachLink:
     """One of the client's links, or 404."""
-    link = db.session.scalar(
+    link = db.session.scalar(_for_change(
         select(CoachLink).where(CoachLink.id == link_id, CoachLink.client_id == client.id)
-    )
+    ))
     if link is None:
         abort(404)
     return link
@@ -140,12 +150,12 @@ def invitations_for_coach(coach: User) -> list[CoachLink]:
 
 def invitation_or_404(coach: User, link_id: int) -> CoachLink:
     """An invitation addressed to this coach, or 404."""
-    link = db.session.scalar(
+    link = db.session.scalar(_for_change(
         select(CoachLink).where(
             CoachLink.id == link_id, _addressed_to(coach),
             CoachLink.status == CoachLinkStatus.INVITED,
         )
-    )
+    ))
     if link is None:
         abort(404)
     return link

@@ -11,7 +11,7 @@ from flask import abort
 from sqlalchemy import Select, exists, func, or_, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
-from crm.database import SEARCH_FOLD, lock_owner_names, off_index, search_fold
+from crm.database import SEARCH_FOLD, lock_user, off_index, search_fold
 from crm.extensions import db
 from crm.memo import memo
 from crm.models import (
@@ -357,7 +357,7 @@ def _resolve_tags(user: User, names: list[str]) -> list[Tag]:
         return []
     existing = _tags_by_key(user)
     if any(name_key(name) not in existing for name in names):
-        lock_owner_names(user.id)
+        lock_user(user.id)
         existing = _tags_by_key(user)
     tags = []
     for name in names:

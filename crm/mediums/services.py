@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort
 from sqlalchemy import func, or_, select, update
 
-from crm.database import lock_owner_names
+from crm.database import lock_user
 from crm.extensions import db
 from crm.models import (
     BUILTIN_MEDIUMS,
@@ -60,10 +60,9 @@ def _named(user: User, name: str, exclude_id: int | None = None) -> Medium | Non
 
 
 def _check_name_free(user: User, name: str, exclude_id: int | None = None) -> None:
-    """MediumNameTaken if a medium the user sees has this name. Holds the user's name lock
-    (lock_owner_names) from here to the commit, so two requests cannot both find a new
-    name free."""
-    lock_owner_names(user.id)
+    """MediumNameTaken if a medium the user sees has this name. Holds the user's lock
+    (lock_user) from here to the commit, so two requests cannot both find a new name free."""
+    lock_user(user.id)
     if _named(user, name, exclude_id) is not None:
         raise MediumNameTaken(name)
 
@@ -81,7 +80,7 @@ def create_medium(user: User, name: str) -> Medium:
 def medium_named(user: User, name: str) -> tuple[Medium, bool]:
     """The medium the user sees by this name, created as the user's own when there is none
     (an import naming a medium made in another tab since its preview); True if created."""
-    lock_owner_names(user.id)
+    lock_user(user.id)
     existing = _named(user, name.strip())
     if existing is not None:
         return existing, False

@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from crm.contacts.channels import ChannelError, normalise_channel
 from crm.contacts.services import combine_notes, leads_back, parse_tags
-from crm.database import lock_owner_names
+from crm.database import lock_user
 from crm.extensions import db
 from crm.mediums.services import visible_to
 from crm.models import (
@@ -648,7 +648,7 @@ def _ensure_tags(user: User, names: set[str]) -> dict[str, int]:
 
     found = read()
     if any(k not in found for k in wanted):
-        lock_owner_names(user.id)
+        lock_user(user.id)
         found = read()
     missing = [{"owner_id": user.id, "name": wanted[k]} for k in wanted if k not in found]
     if missing:
