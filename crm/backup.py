@@ -16,10 +16,13 @@ def sqlite_path(database_uri: str) -> Path:
     """The file behind a sqlite:/// URL."""
     url = make_url(database_uri)
     if url.get_backend_name() != "sqlite":
+        # pg_dump reads libpq's URL: no "+psycopg", and the password is not echoed.
+        libpq = url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
         raise BackupError(
-            "crm backup copies SQLite databases. For PostgreSQL use pg_dump, e.g. "
-            "pg_dump --format=custom --file=rapport.dump \"$CRM_DATABASE_URL\" "
-            "(restore with pg_restore --clean --dbname=...)."
+            "crm backup copies SQLite databases. For PostgreSQL use pg_dump: "
+            f"pg_dump --format=custom --file=rapport.dump '{libpq}' "
+            "(restore into an empty database with pg_restore --no-owner --dbname=URL "
+            "rapport.dump)."
         )
     if not url.database or url.database == ":memory:":
         raise BackupError("an in-memory database has nothing to back up")
@@ -38,17 +41,26 @@ def backup_sqlite(database_uri: str, destination: Path, *, pages_per_step: int =
     destination = Path(destination)
     if destination.exists():
         raise BackupError(f"{destination} exists already; choose a new file")
-    destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".partial")
-    source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True, timeout=30)
-    target = sqlite3.connect(partial)
     try:
-        source.backup(target, pages=pages_per_step)
-        check = target.execute("PRAGMA integrity_check").fetchone()[0]
-        if check != "ok":
-            raise BackupError(f"the copy failed its integrity check: {check}")
-    finally:
-        target.close()
-        source.close()
-    partial.rename(destination)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True, timeout=30)
+        try:
+            target = sqlite3.connect(partial)
+            try:
+                source.backup(target, pages=pages_per_step)
+                check = target.execute("PRAGMA integrity_check").fetchone()[0]
+                if check != "ok":
+                    raise BackupError(f"the copy failed its integrity check: {check}")
+            finally:
+                target.close()
+        finally:
+            source.close()
+        partial.rename(destination)
+    except (OSError, sqlite3.Error) as exc:
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"cannot back up {source_path} to {destination}: {exc}") from exc
+    except BackupError:
+        partial.unlink(missing_ok=True)
+        raise
     return destination.stat().st_size

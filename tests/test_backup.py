@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 import threading
 
 import pytest
@@ -66,5 +69,30 @@ def test_backup_on_postgresql_points_to_pg_dump(app, runner, db_backend, tmp_pat
         pytest.skip("only PostgreSQL refuses")
     result = runner.invoke(args=["backup", str(tmp_path / "never-written.sqlite3")])
     assert result.exit_code != 0
-    assert "pg_dump" in result.output
+    assert "pg_dump" in result.output and "--no-owner" in result.output
     assert not (tmp_path / "never-written.sqlite3").exists()
+    # The command it prints works as printed: pg_dump understands its URL.
+    url = re.search(r"'(postgresql://[^']+)'", result.output).group(1)
+    assert "+psycopg" not in url
+    pg_dump = shutil.which("pg_dump")
+    if pg_dump is None:
+        pytest.skip("no pg_dump on this machine to run the printed command with")
+    dump = subprocess.run(  # noqa: S603 (the test database's own URL)
+        [pg_dump, "--schema-only", "--file", str(tmp_path / "s.sql"), url],
+        capture_output=True, text=True, timeout=60)
+    assert dump.returncode == 0, dump.stderr
+    assert "CREATE TABLE public.contacts" in (tmp_path / "s.sql").read_text()
+
+
+def test_backup_errors_are_messages_and_leave_nothing_behind(app, runner, sqlite_only,
+                                                             tmp_path):
+    unreachable = runner.invoke(args=["backup", "/proc/no-such-dir/copy.sqlite3"])
+    assert unreachable.exit_code == 1 and "Traceback" not in unreachable.output
+    assert "cannot back up" in unreachable.output
+
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("this is not a database\n" * 100)
+    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{not_a_database}"
+    result = runner.invoke(args=["backup", str(tmp_path / "copy.sqlite3")])
+    assert result.exit_code == 1 and "not a database" in result.output
+    assert not list(tmp_path.glob("copy.sqlite3*"))  # no copy, no .partial
