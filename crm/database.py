@@ -188,3 +188,14 @@ def lock_user(user_id: int):
         select(User).where(User.id == user_id).with_for_update()
         .execution_options(populate_existing=True)
     ).first()
+
+
+def touch_if_changed(record) -> None:
+    """Move record.updated_at when anything of it changed, its collections (tags,
+    participants) included: the onupdate default fires only when the row itself is updated,
+    and API clients read updated_at as the record's change marker."""
+    from crm.extensions import db
+    from crm.models import utcnow
+
+    if db.session.is_modified(record, include_collections=True):
+        record.updated_at = utcnow()

@@ -486,3 +486,64 @@ def test_contact_totals_follow_every_change(api):
     assert (total(), total("?tag=team"), total("?archived=true")) == (3, 3, 1)
     assert api.delete(f"/contacts/{ids[2]}").status_code == 204
     assert (total(), total("?tag=team"), total("?archived=true")) == (2, 2, 1)
+
+
+# --- found by the API audit ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
+                                          "application/xml", None])
+def test_a_body_not_sent_as_json_is_415_and_stores_nothing(api, content_type, count):
+    from crm.models import Contact
+
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = api.client.post("/api/v1/contacts", data='{"name": "Sent as text"}',
+                               headers=api._headers(headers))
+    body = problem_of(response, 415)
+    assert "application/json" in body["detail"]
+    assert count(Contact) == 0
+    assert api.post("/contacts", json={"name": "Sent as JSON"}).status_code == 201
+    assert api.client.post("/api/v1/contacts", data='{"name": "Vendor type"}', headers=api._headers(
+        {"Content-Type": "application/merge-patch+json"})).status_code == 201
+
+
+def test_the_medium_filter_answers_404_for_a_medium_not_yours(api, make_user, make_medium):
+    other = make_user(email="other@example.com")
+    theirs = make_medium(other, "Their channel")
+    mine = make_medium(api.user, "My channel")
+    problem_of(api.get(f"/interactions?medium_id={theirs.id}"), 404)
+    assert api.get(f"/interactions?medium_id={mine.id}").status_code == 200
+
+
+def test_a_reminder_about_a_contact_is_a_follow_up_as_on_the_web(api, make_contact):
+    ada = make_contact(api.user, name="Ada")
+    about = api.post("/reminders", json={"title": "Call Ada", "contact_id": ada.id,
+                                         "due_at": "2031-03-01T09:00:00Z"}).get_json()
+    alone = api.post("/reminders", json={"title": "Renew passport",
+                                         "due_at": "2031-03-01T09:00:00Z"}).get_json()
+    assert (about["kind"], alone["kind"]) == ("follow_up", "custom")
+
+
+def test_updated_at_moves_when_tags_handles_or_participants_change(api, make_contact, medium):
+    ada = make_contact(api.user, name="Ada")
+    bob = make_contact(api.user, name="Bob")
+    with time_machine.travel(datetime(2026, 1, 1, 9, tzinfo=UTC), tick=False) as clock:
+        contact = api.post("/contacts", json={"name": "Cleo", "tags": ["a"]}).get_json()
+        interaction = api.post("/interactions", json={
+            "medium_id": medium("phone").id, "occurred_at": "2025-12-31T10:00:00Z",
+            "participant_ids": [ada.id], "summary": "Call"}).get_json()
+        stamps = []
+        for change in (
+            lambda: api.patch(f"/contacts/{contact['id']}", json={"tags": ["b"]}),
+            lambda: api.post(f"/contacts/{contact['id']}/channels",
+                             json={"medium_id": medium("skype").id, "value": "cleo.s"}),
+            lambda: api.patch(f"/interactions/{interaction['id']}",
+                              json={"participant_ids": [ada.id, bob.id]}),
+        ):
+            clock.shift(timedelta(minutes=5))
+            assert change().status_code in (200, 201)
+            stamps.append((api.get(f"/contacts/{contact['id']}").get_json()["updated_at"],
+                           api.get(f"/interactions/{interaction['id']}").get_json()["updated_at"]))
+    assert stamps == [("2026-01-01T09:05:00Z", "2026-01-01T09:00:00Z"),
+                      ("2026-01-01T09:10:00Z", "2026-01-01T09:00:00Z"),
+                      ("2026-01-01T09:10:00Z", "2026-01-01T09:15:00Z")]

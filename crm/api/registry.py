@@ -115,6 +115,8 @@ class ApiSpec:
             responses = [ok]
             if body is not None:
                 responses.append(Response(400, "The body is not JSON.", _problem()))
+                responses.append(Response(415, "The Content-Type is not application/json.",
+                                          _problem()))
             if not public:
                 responses.append(Response(401, "No valid token was given.", _problem(),
                                           {"WWW-Authenticate": {"schema": {"type": "string"}}}))
@@ -249,7 +251,13 @@ class BadBody(Exception):
     """The request body is not JSON."""
 
 
+class UnsupportedBody(Exception):
+    """The request does not say its body is JSON (Content-Type)."""
+
+
 def load_body(schema: Schema, partial: bool) -> dict:
+    if not request.is_json:
+        raise UnsupportedBody()
     try:
         data = request.get_json(silent=True, force=True)
     except RecursionError:  # nested deeper than the parser goes

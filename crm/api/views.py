@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, g, jsonify, render_template, request, 
 from sqlalchemy import select
 
 from crm.api import tokens
-from crm.api.registry import API_PREFIX, ApiSpec, BadBody, Response
+from crm.api.registry import API_PREFIX, ApiSpec, BadBody, Response, UnsupportedBody
 from crm.api.schema import Field, Schema, ValidationFailed, example_for
 from crm.contacts import services as contacts
 from crm.contacts.channels import ChannelError, normalise_channel
@@ -27,6 +27,7 @@ from crm.models import (
     Medium,
     Recurrence,
     Reminder,
+    ReminderKind,
     interaction_participants,
 )
 from crm.models.reminder import OPEN_STATUSES
@@ -95,6 +96,12 @@ def _invalid(error: ValidationFailed):
 @bp.errorhandler(BadBody)
 def _bad_body(error):
     return problem(400, "Bad Request", "The body must be JSON (Content-Type: application/json).")
+
+
+@bp.errorhandler(UnsupportedBody)
+def _unsupported_body(error):
+    return problem(415, "Unsupported Media Type",
+                   "Send the body as JSON, with Content-Type: application/json.")
 
 
 def _conflict(detail: str):
@@ -561,7 +568,8 @@ def list_interactions(query):
         contact = contacts.get_contact_or_404(_user(), query["contact_id"])
         q = interactions.with_contact(q, contact.id)
     if query["medium_id"] is not None:
-        q = q.where(Interaction.medium_id == query["medium_id"])
+        medium = mediums.get_medium_or_404(_user(), query["medium_id"])
+        q = q.where(Interaction.medium_id == medium.id)
     if query["since"] is not None:
         q = q.where(Interaction.occurred_at >= query["since"])
     if query["until"] is not None:
@@ -742,7 +750,9 @@ def create_reminder(body):
         recurrence=Recurrence(body.get("recurrence") or "none"),
         notes=body.get("notes", ""), contact=contact,
     )
-    reminder = reminders.create_reminder(user, data)
+    # About a contact, it is a follow-up, as the web form makes it.
+    kind = ReminderKind.FOLLOW_UP if contact is not None else ReminderKind.CUSTOM
+    reminder = reminders.create_reminder(user, data, kind=kind)
     # The exact instant, seconds included; in the hour repeated in autumn the wall time
     # alone would name the first 01:30, whichever was meant. A series repeats at the wall time.
     reminder.due_at = body["due_at"]

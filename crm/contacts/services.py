@@ -11,7 +11,7 @@ from flask import abort
 from sqlalchemy import Select, exists, func, or_, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
-from crm.database import SEARCH_FOLD, lock_user, off_index, search_fold
+from crm.database import SEARCH_FOLD, lock_user, off_index, search_fold, touch_if_changed
 from crm.extensions import db
 from crm.memo import memo
 from crm.models import (
@@ -400,6 +400,7 @@ def update_contact(user: User, contact: Contact, data: ContactData) -> None:
     if data.introduced_by is not None and _introduces_back(contact, data.introduced_by):
         raise ValueError("introduction cycle")
     _apply(user, contact, data)
+    touch_if_changed(contact)
     db.session.flush()
     _cadence_changed(user.id, contact)
 
@@ -487,6 +488,7 @@ def add_channel(contact: Contact, medium: Medium, value: str, label: str = "") -
         raise ValueError("duplicate channel")
     channel = ContactChannel(contact_id=contact.id, medium_id=medium.id, value=value, label=label)
     db.session.add(channel)
+    contact.updated_at = utcnow()  # a handle is part of the contact
     db.session.flush()
     return channel
 
@@ -505,6 +507,7 @@ def get_channel_or_404(contact: Contact, channel_id: int) -> ContactChannel:
 
 def remove_channel(channel: ContactChannel) -> None:
     """Remove one handle from a contact."""
+    channel.contact.updated_at = utcnow()
     db.session.delete(channel)
     db.session.flush()
 

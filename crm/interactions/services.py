@@ -10,6 +10,7 @@ from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.util import identity_key
 
+from crm.database import touch_if_changed
 from crm.extensions import db
 from crm.models import (
     Contact,
@@ -112,6 +113,7 @@ def update_interaction(interaction: Interaction, data: InteractionData) -> None:
     """Save an edited interaction; both old and new participants are refreshed."""
     before = {c.id for c in interaction.participants}
     _apply(interaction, data)
+    touch_if_changed(interaction)
     db.session.flush()
     _contacts_changed(interaction.owner_id, before | {c.id for c in data.participants})
 
