@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import sys
+
 import click
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
@@ -9,8 +12,51 @@ from flask.cli import FlaskGroup, with_appcontext
 
 def _make_app():
     from crm import create_app
+    from crm.config import ConfigError
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigError as exc:  # every command, --help included, says so and stops
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _database_errors(callback):
+    """A command whose database is missing, unreachable or not migrated yet says so,
+    instead of printing a traceback."""
+    if getattr(callback, "rapport_database_errors", False):
+        return callback
+
+    @functools.wraps(callback)
+    def wrapper(*args, **kwargs):
+        from sqlalchemy.exc import DataError, OperationalError, ProgrammingError
+
+        try:
+            return callback(*args, **kwargs)
+        except (OperationalError, ProgrammingError, DataError) as exc:
+            raise click.ClickException(_explain(exc)) from exc
+
+    wrapper.rapport_database_errors = True
+    return wrapper
+
+
+def _explain(exc) -> str:
+    from sqlalchemy.exc import DataError
+
+    text = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    if "no such table" in text or ("relation" in text and "does not exist" in text):
+        return (f"the database has no Rapport tables yet, or an older schema ({text}): run "
+                "`crm db upgrade` first.")
+    if isinstance(exc, DataError):
+        return f"the database refused a value: {text}"
+    return f"cannot use the database ({text}). Check CRM_DATABASE_URL and that it is running."
+
+
+def _wrap_all(command: click.Command) -> None:
+    if command.callback is not None:
+        command.callback = _database_errors(command.callback)
+    for sub in getattr(command, "commands", {}).values():
+        _wrap_all(sub)
 
 
 @click.group(cls=FlaskGroup, create_app=_make_app)
@@ -35,6 +81,8 @@ def register_commands(app: Flask) -> None:
 
     app.cli.add_command(import_group)
     app.cli.add_command(token_group)
+    for command in app.cli.commands.values():  # Flask-Migrate's `db` too
+        _wrap_all(command)
 
 
 @click.command("create-user")
@@ -45,27 +93,42 @@ def register_commands(app: Flask) -> None:
 @with_appcontext
 def create_user(email: str, name: str | None, time_zone: str, password: str):
     """Create an account."""
-    from email_validator import EmailNotValidError, validate_email
 
-    from crm.auth.forms import PASSWORD_MIN
     from crm.auth.services import EmailTaken, register_user
     from crm.extensions import db
     from crm.timezones import is_valid_timezone
 
-    try:
-        validate_email(email, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise click.BadParameter(str(exc), param_hint="EMAIL") from exc
+    name = name or email.split("@")[0]
+    _check_account(email, name, password, email_hint="EMAIL")
     if not is_valid_timezone(time_zone):
         raise click.BadParameter(f"unknown time zone {time_zone!r}", param_hint="--time-zone")
-    if len(password) < PASSWORD_MIN:
-        raise click.BadParameter(f"use at least {PASSWORD_MIN} characters", param_hint="password")
     try:
-        user = register_user(email, name or email.split("@")[0], password, time_zone)
+        user = register_user(email, name, password, time_zone)
     except EmailTaken as exc:
         raise click.ClickException(f"an account with {email} exists already") from exc
     db.session.commit()
     click.echo(f"Created {user.email} (id {user.id}).")
+
+
+def _check_account(email: str, name: str, password: str | None, *, email_hint: str) -> None:
+    """The checks the registration form makes, for accounts made from a terminal."""
+    from email_validator import EmailNotValidError, validate_email
+
+    from crm.auth.forms import PASSWORD_MIN
+    from crm.models.user import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH
+
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise click.BadParameter(str(exc), param_hint=email_hint) from exc
+    if len(email) > EMAIL_MAX_LENGTH:
+        raise click.BadParameter(f"at most {EMAIL_MAX_LENGTH} characters",
+                                 param_hint=email_hint)
+    if len(name.strip()) > NAME_MAX_LENGTH:
+        raise click.BadParameter(f"at most {NAME_MAX_LENGTH} characters", param_hint="--name")
+    if password is not None and len(password) < PASSWORD_MIN:
+        raise click.BadParameter(f"use at least {PASSWORD_MIN} characters",
+                                 param_hint="password")
 
 
 @click.command("demo")
@@ -74,7 +137,9 @@ def create_user(email: str, name: str | None, time_zone: str, password: str):
 @click.option("--seed", default=2010, show_default=True, type=int)
 @with_appcontext
 def demo(email: str, password: str | None, seed: int):
-    """Load a realistic small network (about 20 contacts, 200 interactions) for EMAIL."""
+    """Load a realistic small network (about 20 contacts, 200 interactions) into the
+    account of --email, made first (with a generated password unless --password) when
+    there is none."""
     from crm.auth.services import find_user_by_email, register_user
     from crm.demo import DemoRefused, load_demo
     from crm.extensions import db
@@ -84,6 +149,7 @@ def demo(email: str, password: str | None, seed: int):
     if user is None:
         import secrets
 
+        _check_account(email, "Demo User", password, email_hint="--email")
         generated = password or secrets.token_urlsafe(12)
         user = register_user(email, "Demo User", generated, "Europe/London")
     try:
@@ -116,6 +182,9 @@ def worker(once: bool, worker_id: str | None):
     from crm.jobs.scheduler import build_scheduler
     from crm.models import utcnow
 
+    if worker_id is not None and not 0 < len(worker_id) <= tasks.WORKER_ID_MAX_LENGTH:
+        raise click.BadParameter(f"1 to {tasks.WORKER_ID_MAX_LENGTH} characters",
+                                 param_hint="--worker-id")
     worker_id = worker_id or tasks.default_worker_id()
     app = current_app._get_current_object()
     if once:

@@ -75,6 +75,28 @@ class Defaults:
     EMAIL_RETRY_BASE_SECONDS = 60
 
 
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names it and what it takes."""
+
+
+SMTP_TLS_VALUES = ("starttls", "ssl", "none", "true", "false", "yes", "no", "1", "0")
+
+
+def check_config(config) -> None:
+    """ConfigError for a setting of the wrong kind, before anything runs with it: every
+    setting whose default is a whole number must be one, and SMTP_TLS one of its words."""
+    for name, default in vars(Defaults).items():
+        if not name.isupper() or isinstance(default, bool) or not isinstance(default, int):
+            continue
+        value = config.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{name} (environment: CRM_{name}) must be a whole number of "
+                              f"0 or more, not {value!r}.")
+    if str(config.get("SMTP_TLS")).lower() not in SMTP_TLS_VALUES:
+        raise ConfigError(f"SMTP_TLS (environment: CRM_SMTP_TLS) must be starttls, ssl or "
+                          f"none, not {config.get('SMTP_TLS')!r}.")
+
+
 def load_config(app: Flask, test_config: dict | None) -> None:
     """Layer the configuration and settle the database URL."""
     app.config.from_object(Defaults)
@@ -85,6 +107,7 @@ def load_config(app: Flask, test_config: dict | None) -> None:
     else:
         app.config.from_mapping(test_config)
 
+    check_config(app.config)
     url = app.config.get("DATABASE_URL") or _default_sqlite_url(app)
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
     if not app.config.get("SECRET_KEY"):

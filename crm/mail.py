@@ -73,7 +73,7 @@ class Mailer:
                                         context=ssl.create_default_context())
             else:
                 conn = smtplib.SMTP(host, port, timeout=timeout)
-                if tls in ("starttls", "true", "1", "yes"):
+                if tls in ("starttls", "true", "1", "yes"):  # else none (check_config)
                     conn.starttls(context=ssl.create_default_context())
             if cfg.get("SMTP_USER"):
                 conn.login(cfg["SMTP_USER"], cfg.get("SMTP_PASSWORD") or "")

@@ -121,3 +121,87 @@ def test_demo_refuses_an_account_that_has_contacts(runner, make_user, make_conta
     assert "already has 1 contact" in result.output
     assert count(Contact) == 1
     assert count(Interaction) == 0
+
+
+# --- found by the README and CLI audit -------------------------------------------------
+
+
+def test_values_too_long_for_the_database_are_refused_on_every_database(runner, count):
+    long_name = runner.invoke(args=["create-user", "p@example.com", "--name", "x" * 121,
+                                    "--password", NEW_PASSWORD])
+    long_email = runner.invoke(args=["demo", "--email", "x" * 250 + "@example.com"])
+    long_worker = runner.invoke(args=["worker", "--once", "--worker-id", "w" * 81])
+
+    for result, hint in ((long_name, "--name"), (long_email, "--email"),
+                         (long_worker, "--worker-id")):
+        assert result.exit_code == 2 and hint in result.output, result.output
+        assert "Traceback" not in result.output
+    assert count(User) == 0
+
+
+def test_demo_makes_accounts_as_the_registration_form_does(runner, count):
+    short = runner.invoke(args=["demo", "--email", "new@example.com", "--password", "pw"])
+    invalid = runner.invoke(args=["demo", "--email", "notanemail"])
+    assert short.exit_code == 2 and "at least 10 characters" in short.output
+    assert invalid.exit_code == 2 and "@-sign" in invalid.output
+    assert count(User) == 0
+
+
+def test_revoking_a_token_id_no_row_can_have(runner, make_user):
+    make_user(email="owner@example.com")
+    result = runner.invoke(args=["token", "revoke", "owner@example.com", "99999999999"])
+    assert result.exit_code == 1 and "has no token 99999999999" in result.output
+
+
+def test_a_map_without_a_field_is_an_error_not_a_silently_ignored_column(
+        runner, make_user, tmp_path, count):
+    make_user(email="owner@example.com")
+    people = tmp_path / "people.csv"
+    people.write_text("Name,Mobile\nAda,+442079460958\n")
+    result = runner.invoke(args=["import", "csv", str(people), "--user", "owner@example.com",
+                                 "--map", "Mobile"])
+    assert result.exit_code == 2 and "COLUMN=FIELD" in result.output
+    assert count(Contact) == 0
+    help_ = runner.invoke(args=["import", "csv", "--help"])
+    assert "private" in help_.output and "keep_in_touch" in help_.output
+
+
+def test_an_unmigrated_database_says_to_run_db_upgrade(tmp_path, monkeypatch):
+    """Every command, and /healthz, on a database with no tables yet."""
+    from click.testing import CliRunner
+
+    from crm import create_app
+    from crm.cli import cli
+
+    url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    monkeypatch.setenv("CRM_SECRET_KEY", "a-secret-key-for-this-test-only")
+    monkeypatch.setenv("CRM_DATABASE_URL", url)
+    for args in (["create-user", "z@example.com", "--password", NEW_PASSWORD],
+                 ["worker", "--once"], ["token", "list", "z@example.com"]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1, (args, result.output)
+        assert "run `crm db upgrade` first" in result.output
+
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL": url, "TESTING": True})
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert "crm db upgrade" in response.get_json()["database"]
+
+
+def test_a_setting_of_the_wrong_kind_stops_every_command_with_its_name(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from crm.cli import cli
+
+    monkeypatch.setenv("CRM_SECRET_KEY", "a-secret-key-for-this-test-only")
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    for name, value, says in (("CRM_API_RATE_LIMIT", "garbage", "API_RATE_LIMIT"),
+                              ("CRM_PROXY_FIX", "abc", "PROXY_FIX"),
+                              ("CRM_SQLITE_BUSY_TIMEOUT_MS", "-5", "SQLITE_BUSY_TIMEOUT_MS"),
+                              ("CRM_SMTP_TLS", "tls", "starttls, ssl or none")):
+        monkeypatch.setenv(name, value)
+        for args in (["--help"], ["worker", "--once"]):
+            result = CliRunner().invoke(cli, args)
+            assert result.exit_code == 2, (name, args, result.output)
+            assert says in result.output and "Traceback" not in result.output
+        monkeypatch.delenv(name)

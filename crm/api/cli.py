@@ -61,8 +61,11 @@ def revoke(email: str, token_id: int):
     from crm.api.tokens import revoke_token, tokens_for
     from crm.extensions import db
     from crm.models import ApiToken
+    from crm.params import is_record_id
 
-    token = db.session.scalar(tokens_for(_user(email)).where(ApiToken.id == token_id))
+    user = _user(email)
+    token = db.session.scalar(tokens_for(user).where(ApiToken.id == token_id)) if is_record_id(
+        token_id) else None
     if token is None:
         raise click.ClickException(f"{email} has no token {token_id}")
     revoke_token(token)

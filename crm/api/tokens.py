@@ -18,6 +18,7 @@ from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from crm.config import ConfigError
 from crm.database import ASIDE_FAILURES, write_aside
 from crm.extensions import db
 from crm.models import ApiToken, User, utcnow
@@ -119,7 +120,8 @@ def parse_rate(text: str) -> RateLimitItem:
     try:
         return parse_limit(text or "")
     except ValueError:
-        raise ValueError(f"API_RATE_LIMIT {text!r} is not like '300 per minute'") from None
+        raise ConfigError(f"API_RATE_LIMIT (environment: CRM_API_RATE_LIMIT) {text!r} is not "
+                          "like '300 per minute'.") from None
 
 
 class RateLimiter:

@@ -43,9 +43,12 @@ from crm.timezones import to_local
 log = logging.getLogger(__name__)
 
 
+WORKER_ID_MAX_LENGTH = 80  # claimed_by and worker_heartbeats.worker_id
+
+
 def default_worker_id() -> str:
     """host:pid, unique enough across machines."""
-    return f"{socket.gethostname()}:{os.getpid()}"[:80]
+    return f"{socket.gethostname()}:{os.getpid()}"[:WORKER_ID_MAX_LENGTH]
 
 
 def _is_postgres() -> bool:

@@ -7,6 +7,7 @@ from datetime import UTC, timedelta
 from flask import Blueprint, current_app, jsonify, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from crm.extensions import db
 from crm.interactions.services import recent_interactions
@@ -91,7 +92,12 @@ def healthz():
         body["database"] = f"error: {exc.__class__.__name__}"
         body["status"] = "error"
         return jsonify(body), 503
-    beat = last_heartbeat()
+    try:
+        beat = last_heartbeat()
+    except (OperationalError, ProgrammingError):  # reachable, but no tables: not migrated
+        db.session.rollback()
+        body.update(status="error", database="error: no schema yet (run crm db upgrade)")
+        return jsonify(body), 503
     stale_after = current_app.config["WORKER_STALE_AFTER_SECONDS"]
     age = None if beat is None else (utcnow() - beat).total_seconds()
     body["worker"] = {

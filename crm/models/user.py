@@ -20,13 +20,17 @@ def new_network_version() -> int:
     return secrets.randbelow(2**31 - 2) + 1
 
 
+EMAIL_MAX_LENGTH = 254  # RFC 5321
+NAME_MAX_LENGTH = 120
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Stored lower-cased and stripped, so uniqueness is case-insensitive.
-    email: Mapped[str] = mapped_column(String(254), unique=True)
-    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH), unique=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH))
     password_hash: Mapped[str] = mapped_column(String(255))
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     digest_hour: Mapped[int] = mapped_column(Integer, default=8)

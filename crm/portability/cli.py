@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from crm.portability.parsers import FIELD_LABELS
+
 
 def _import(kind_name: str, file: Path, user_email: str, skip_invalid: bool,
             mappings: tuple[str, ...] = ()):
@@ -33,7 +35,11 @@ def _import(kind_name: str, file: Path, user_email: str, skip_invalid: bool,
         mediums = mediums_for(user)
         mapping = parsers.guess_mapping(header, [(m.id, m.name, m.key) for m in mediums])
         for item in mappings:
-            column, _, target = item.partition("=")
+            column, equals, target = item.partition("=")
+            if not equals:
+                raise click.BadParameter(
+                    f"{item!r} is not COLUMN=FIELD (COLUMN= with nothing after it ignores "
+                    "the column)", param_hint="--map")
             mapping.update(_parse_mapping(column.strip(), target.strip(), header, mediums))
         click.echo("Columns: " + "; ".join(
             f"{header[i]} → {_describe(t, mediums)}" for i, t in sorted(mapping.items()) if t
@@ -67,7 +73,6 @@ def _import(kind_name: str, file: Path, user_email: str, skip_invalid: bool,
 
 def _parse_mapping(column: str, target: str, header: list[str], mediums) -> dict[int, str]:
     from crm.models import name_key
-    from crm.portability.parsers import FIELD_LABELS
 
     if column.isdigit() and int(column) < len(header):
         index = int(column)
@@ -86,8 +91,6 @@ def _parse_mapping(column: str, target: str, header: list[str], mediums) -> dict
 
 
 def _describe(target: str, mediums) -> str:
-    from crm.portability.parsers import FIELD_LABELS
-
     if target.startswith("medium:"):
         name = next((m.name for m in mediums if str(m.id) == target[7:]), "?")
         return f"handle on {name}"
@@ -120,9 +123,10 @@ def import_linkedin(file, user_email, skip_invalid):
 @_user
 @_skip
 @click.option("--map", "mappings", multiple=True, metavar="COLUMN=FIELD",
-              help="Map a column (heading or 0-based number) to name, first_name, last_name, "
-                   "email, phone, company, title, location, tags, notes, a medium's name, "
-                   "or '' to ignore it. Headings are guessed; repeat to correct the guesses.")
+              help="Map a column (heading or 0-based number) to a field ("
+                   + ", ".join(k for k in FIELD_LABELS if k)
+                   + "), a medium's name, or nothing (COLUMN=) to ignore it. Headings are "
+                   "guessed; repeat to correct the guesses.")
 @with_appcontext
 def import_csv(file, user_email, skip_invalid, mappings):
     """Import a CSV file with a header row."""
