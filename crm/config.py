@@ -84,14 +84,17 @@ SMTP_TLS_VALUES = ("starttls", "ssl", "none", "true", "false", "yes", "no", "1",
 
 def check_config(config) -> None:
     """ConfigError for a setting of the wrong kind, before anything runs with it: every
-    setting whose default is a whole number must be one, and SMTP_TLS one of its words."""
+    setting whose default is a whole number must be one (a duration in seconds may have a
+    fraction), and SMTP_TLS one of its words."""
     for name, default in vars(Defaults).items():
         if not name.isupper() or isinstance(default, bool) or not isinstance(default, int):
             continue
         value = config.get(name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(f"{name} (environment: CRM_{name}) must be a whole number of "
-                              f"0 or more, not {value!r}.")
+        kinds = (int, float) if name.endswith("_SECONDS") else (int,)
+        if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
+            what = "a number of seconds" if float in kinds else "a whole number"
+            raise ConfigError(f"{name} (environment: CRM_{name}) must be {what}, 0 or more, "
+                              f"not {value!r}.")
     if str(config.get("SMTP_TLS")).lower() not in SMTP_TLS_VALUES:
         raise ConfigError(f"SMTP_TLS (environment: CRM_SMTP_TLS) must be starttls, ssl or "
                           f"none, not {config.get('SMTP_TLS')!r}.")

@@ -198,6 +198,7 @@ def test_a_setting_of_the_wrong_kind_stops_every_command_with_its_name(tmp_path,
     for name, value, says in (("CRM_API_RATE_LIMIT", "garbage", "API_RATE_LIMIT"),
                               ("CRM_PROXY_FIX", "abc", "PROXY_FIX"),
                               ("CRM_SQLITE_BUSY_TIMEOUT_MS", "-5", "SQLITE_BUSY_TIMEOUT_MS"),
+                              ("CRM_REMINDER_LEASE_SECONDS", "soon", "number of seconds"),
                               ("CRM_SMTP_TLS", "tls", "starttls, ssl or none")):
         monkeypatch.setenv(name, value)
         for args in (["--help"], ["worker", "--once"]):
