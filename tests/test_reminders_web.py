@@ -538,3 +538,61 @@ def test_changing_time_zone_keeps_pending_reminders_at_their_local_time(
     assert load(app, once).due_at == datetime(2025, 4, 2, 18, 30, tzinfo=UTC)  # 14:30 EDT
     assert deliver(app, datetime(2025, 3, 28, 13, 0, tzinfo=UTC)) == 1
     assert load(app, daily).due_at == datetime(2025, 3, 29, 13, 0, tzinfo=UTC)
+
+
+# --- found by the invariants audit ------------------------------------------------------
+
+
+def _open_keep_in_touch(app, user_id):
+    with app.app_context():
+        return [(r.contact_id, r.status, r.due_at) for r in db.session.scalars(
+            select(Reminder).where(Reminder.owner_id == user_id,
+                                   Reminder.kind == ReminderKind.KEEP_IN_TOUCH,
+                                   Reminder.status.in_([ReminderStatus.PENDING,
+                                                        ReminderStatus.DELIVERED]))
+            .order_by(Reminder.contact_id))]
+
+
+@pytest.mark.parametrize("how", ["web done", "web dismiss", "api done"])
+def test_the_next_keep_in_touch_reminder_follows_done_or_dismiss_at_once(
+        app, client, user, make_contact, make_interaction, how):
+    """Without logging an interaction: the contact keeps its cadence, so the next reminder
+    is due a cadence from now straight away, not after the worker's next sweep."""
+    from fixtures.api_client import ApiClient, make_token
+
+    grace = make_contact(user, name="Grace Hopper", keep_in_touch_days=7)
+    make_interaction(user, grace, "email", datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
+    assert deliver(app) == 1
+    with app.app_context():
+        kit_id = db.session.scalar(select(Reminder.id))
+
+    if how == "api done":
+        api = ApiClient(client, make_token(app, user), user)
+        assert api.post(f"/reminders/{kit_id}/done").status_code == 200
+    else:
+        assert client.post(f"/reminders/{kit_id}/{how.split()[1]}").status_code == 302
+
+    assert _open_keep_in_touch(app, user.id) == [
+        (grace.id, ReminderStatus.PENDING, NOW + timedelta(days=7))]
+
+
+def test_a_keep_in_touch_reminder_is_not_edited_like_a_one_off(app, client, user,
+                                                                make_contact):
+    """It follows the contact's cadence: the edit page sends you to the contact, and a
+    hand-built edit cannot move it to another contact or make it repeat."""
+    ann = make_contact(user, name="Ann", keep_in_touch_days=30)
+    ben = make_contact(user, name="Ben", keep_in_touch_days=10)
+    before = _open_keep_in_touch(app, user.id)
+    with app.app_context():
+        ann_kit = db.session.scalar(select(Reminder.id).where(Reminder.contact_id == ann.id))
+
+    page = client.get(f"/reminders/{ann_kit}/edit")
+    moved = client.post(f"/reminders/{ann_kit}/edit", data={
+        "title": "Moved", "contact": str(ben.id), "local_date": "2035-06-01",
+        "local_time": "09:00", "recurrence": "weekly"})
+
+    for response in (page, moved):
+        assert response.status_code == 302
+        assert response.location == f"/contacts/{ann.id}"
+    assert "follows the contact's cadence" in page_text(client.get(f"/contacts/{ann.id}").data)
+    assert _open_keep_in_touch(app, user.id) == before

@@ -97,6 +97,11 @@ def follow_up_title(contact: Contact) -> str:
     return f"Follow up with {contact.name}"
 
 
+KEEP_IN_TOUCH_NOT_EDITED = (
+    "a keep-in-touch reminder follows the contact's cadence: change the cadence on the "
+    "contact, or snooze the reminder")
+
+
 def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> None:
     """Change an open reminder's text and time; given a new time, a delivered one becomes
     pending again. The edit form shows the current occurrence: when its date, time and
@@ -104,6 +109,8 @@ def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> None:
     (the 31st, 29 February, 02:30 on a day that skips it) and nothing is delivered twice."""
     if not reminder.is_open:
         raise ReminderStateError("an ended reminder cannot be edited")
+    if reminder.kind == ReminderKind.KEEP_IN_TOUCH:
+        raise ReminderStateError(KEEP_IN_TOUCH_NOT_EDITED)
     if reminder.status == ReminderStatus.CLAIMED:
         raise ReminderStateError("the reminder is being delivered right now; try again")
     reminder.title = data.title
@@ -180,6 +187,15 @@ def mark_done(reminder: Reminder, *, occurrence: datetime | None = None,
     reminder.status = ReminderStatus.DONE
     reminder.completed_at = now
     db.session.flush()
+    _next_keep_in_touch(reminder)
+
+
+def _next_keep_in_touch(reminder: Reminder) -> None:
+    """A keep-in-touch reminder done or dismissed makes way for the next one, a cadence
+    from now (the contact still has the cadence), at once rather than at the worker's next
+    sweep."""
+    if reminder.kind == ReminderKind.KEEP_IN_TOUCH and reminder.contact_id is not None:
+        sync_keep_in_touch(reminder.owner_id, [reminder.contact_id])
 
 
 def dismiss(reminder: Reminder, *, now: datetime | None = None) -> None:
@@ -190,6 +206,7 @@ def dismiss(reminder: Reminder, *, now: datetime | None = None) -> None:
     reminder.status = ReminderStatus.DISMISSED
     reminder.completed_at = now
     db.session.flush()
+    _next_keep_in_touch(reminder)
 
 
 def snooze(reminder: Reminder, until: datetime, *, now: datetime | None = None) -> None:

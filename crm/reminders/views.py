@@ -137,6 +137,9 @@ def edit(reminder_id: int):
     if not reminder.is_open:
         flash("That reminder has ended; it stays in your history.", "info")
         return redirect(url_for(".history"))
+    if reminder.kind == ReminderKind.KEEP_IN_TOUCH:
+        flash(services.KEEP_IN_TOUCH_NOT_EDITED.capitalize() + ".", "info")
+        return redirect(url_for("contacts.show", contact_id=reminder.contact_id))
     form = _reminder_form(reminder)
     if form.validate_on_submit():
         try:
