@@ -194,3 +194,18 @@ def test_equal_strengths_rank_by_contact_however_they_were_made_up(
     assert [(s.contact_id, s.weight) for s in figures.strengths] == [
         (ada.id, 0.15), (bea.id, 0.15)]
     assert [card["weight"] for card in cards] == [0.15, 0.15]
+
+
+@pytest.mark.parametrize("first, second", [("phone", "skype"), ("skype", "phone")])
+def test_two_first_interactions_at_one_instant_began_on_the_one_logged_first(
+        app, make_user, make_contact, make_interaction, medium, first, second):
+    """Found by the relabelling property: a tie on the first instant went to the medium
+    with the lower id, whichever was logged first, so relabelling changed the origins."""
+    user = make_user()
+    contact = make_contact(user)
+    make_interaction(user, contact, first, NOW - timedelta(days=3))
+    make_interaction(user, contact, second, NOW - timedelta(days=3))
+    with app.app_context():
+        figures = network_figures([user.id], now=NOW)[user.id]
+    assert figures.origins == {medium(first).id: 1}
+    assert figures.paths == {(medium(first).id, medium(second).id): 1}

@@ -158,3 +158,21 @@ def test_contact_figures_follow_each_change_on_the_next_request(
     dashboard = page_text(client.get("/").data)
     assert "Fediverse" in dashboard.split("Medium mix")[1]
     assert "Mastodon" not in dashboard
+
+
+def test_a_long_medium_name_is_shortened_in_the_charts_never_cut_off(
+        client, story, logged_in, make_interaction, make_medium):
+    """Bar and heatmap labels have a fixed room: a longer name ends with an ellipsis and
+    carries the whole name as its tooltip, instead of running off the chart's left edge."""
+    ada, _ = story
+    long_name = "Conferences, meetups and other gatherings"
+    medium = make_medium(logged_in, long_name)
+    make_interaction(logged_in, [ada], medium=medium.id,
+                     occurred_at=datetime(2024, 8, 1, 9, tzinfo=UTC), summary="Meetup")
+
+    body = client.get("/").get_data(as_text=True)
+    mix = body[body.index("Medium mix"):]
+    mix = mix[:mix.index("</svg>")]
+    assert f"<title>{long_name}</title>Conferences, meet…</text>" in mix
+    assert f">{long_name}</text>" not in mix
+    assert ">Skype</text>" in mix  # short names stay whole

@@ -33,6 +33,19 @@ def _svg(width: int, height: int, title: str, body: str, desc: str = "") -> Mark
     )
 
 
+# Labels (13px) take about 7.5 units a character: one longer than its room is shortened
+# with an ellipsis, and its whole text is the tooltip.
+LABEL_CHAR_UNITS = 7.5
+
+
+def _fitted(label: str, room: float) -> str:
+    """A label's text element content: whole, or shortened to fit room units."""
+    most = max(int(room / LABEL_CHAR_UNITS), 4)
+    if len(label) <= most:
+        return escape(label)
+    return f"<title>{escape(label)}</title>{escape(label[:most - 1].rstrip())}…"
+
+
 def bar_chart(items: Sequence[tuple[str, float, str]], *, title: str, unit: str = "",
               width: int = 440) -> Markup:
     """Horizontal bars: (label, value, colour) each, in the order given."""
@@ -46,7 +59,7 @@ def bar_chart(items: Sequence[tuple[str, float, str]], *, title: str, unit: str 
         w = 0 if value <= 0 else max(2.0, bar_space * value / top)
         parts.append(
             f'<text x="{label_w - 8}" y="{y + row / 2 + 5}" text-anchor="end" class="label">'
-            f"{escape(label)}</text>"
+            f"{_fitted(label, label_w - 12)}</text>"
             f'<rect x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row - 8}" rx="3" '
             f'fill="{colour}"><title>{escape(label)}: {value:g}{escape(unit)}</title></rect>'
             f'<text x="{label_w + w + 6:.1f}" y="{y + row / 2 + 5}" class="value">'
@@ -113,7 +126,7 @@ def heatmap(rows: Sequence[tuple[int, str]], cols: Sequence[tuple[int, str]],
         y = label_h + i * cell
         parts.append(
             f'<text x="{label_w - 6}" y="{y + cell / 2 + 4}" text-anchor="end" class="label">'
-            f"{escape(row_name)}</text>"
+            f"{_fitted(row_name, label_w - 10)}</text>"
         )
         for j, (col_id, col_name) in enumerate(cols):
             x = label_w + j * cell

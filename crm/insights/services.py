@@ -249,7 +249,36 @@ def _per_contact(figures, owner_ids, now, shared_only) -> None:
     )
     for owner_id, contact_id, origin_id in origin_rows:
         per_contact.setdefault((owner_id, contact_id), {"origin": origin_id, "uses": {}})
+    _first_logged_on_ties(per_contact, owner_ids, shared_only)
     _breadth_origins_paths(figures, per_contact)
+
+
+def _first_logged_on_ties(per_contact, owner_ids, shared_only) -> None:
+    """Where a contact without a recorded origin was first reached on two mediums at the
+    same instant, the one logged first (the lower interaction id, as everywhere else)
+    began it: entry["logged"] = {medium id: first interaction id at that instant}. Ties are
+    rare, so this reads only their interactions, in one query when there are any; no
+    medium outranks another by its own id."""
+    tied = {}
+    for (_owner_id, contact_id), entry in per_contact.items():
+        uses = entry["uses"]
+        if entry["origin"] is None and len(uses) > 1:
+            first = min(uses.values())
+            if sum(1 for t in uses.values() if t == first) > 1:
+                tied[contact_id] = (entry, first)
+    if not tied:
+        return
+    rows = db.session.execute(
+        _participants_join(select(Contact.id, Interaction.medium_id, Interaction.occurred_at,
+                                  func.min(Interaction.id)))
+        .where(*_visible_interactions(owner_ids, shared_only), Contact.id.in_(list(tied)),
+               Interaction.occurred_at.in_({first for _, first in tied.values()}))
+        .group_by(Contact.id, Interaction.medium_id, Interaction.occurred_at)
+    )
+    for contact_id, medium_id, occurred_at, interaction_id in rows:
+        entry, first = tied[contact_id]
+        if _to_aware(occurred_at) == first:
+            entry.setdefault("logged", {})[medium_id] = interaction_id
 
 
 def _strengths_and_rhythm(figures, per_contact, now) -> None:
@@ -270,7 +299,8 @@ def _strengths_and_rhythm(figures, per_contact, now) -> None:
             if silent > max(usual * COLD_FACTOR, timedelta(days=COLD_MIN_DAYS)):
                 fig.cold.append(ColdContact(
                     contact_id,
-                    f"usually every {max(usual.days, 1)} days; silent for {silent.days}",
+                    f"usually every {_days(max(usual.days, 1))}; silent for "
+                    f"{_days(silent.days)}",
                     last,
                     silent.days,
                 ))
@@ -287,8 +317,10 @@ def _breadth_origins_paths(figures, per_contact) -> None:
         mediums = set(uses)
         origin = entry["origin"]
         if origin is None and uses:
-            # No recorded origin: the relationship began on its first interaction's medium.
-            origin = min(uses, key=lambda m: (uses[m], m))
+            # No recorded origin: the relationship began on its first interaction's medium
+            # (of two at one instant, the one logged first: _first_logged_on_ties).
+            logged = entry.get("logged", {})
+            origin = min(uses, key=lambda m: (uses[m], logged.get(m, 0)))
         if origin is not None:
             mediums.add(origin)
             fig.origins[origin] = fig.origins.get(origin, 0) + 1
@@ -344,6 +376,10 @@ def _new_contacts(figures, owner_ids, now, shared_only, months) -> None:
             figures[owner_id].new_by_month[month_key] = count
 
 
+def _days(n: int) -> str:
+    return "1 day" if n == 1 else f"{n} days"
+
+
 def _overdue_and_lapsed(figures, owner_ids, now, shared_only, lapsed=True) -> None:
     """Overdue follow-ups, and contacts whose keep-in-touch cadence has lapsed: one row
     per owner and lapsed contact (plus one for the other overdue reminders)."""
@@ -396,7 +432,7 @@ def _overdue_and_lapsed(figures, owner_ids, now, shared_only, lapsed=True) -> No
             due_at = _to_aware(due_at)
             days = (now - due_at).days
             added[owner_id].append(ColdContact(
-                contact_id, f"keep-in-touch lapsed {days} days ago", due_at, days))
+                contact_id, f"keep-in-touch lapsed {_days(days)} ago", due_at, days))
     for owner_id, entries in added.items():
         figures[owner_id].cold.extend(entries)
         figures[owner_id].lapsed = tuple(sorted((c.contact_id, c.days) for c in entries))
