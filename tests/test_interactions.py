@@ -384,3 +384,29 @@ def test_edited_time_reorders_the_contact_timeline_and_its_api(
         ).all()
     assert when < datetime(2026, 5, 2, tzinfo=UTC)
     assert sorted(times) == [(ada.id, when), (grace.id, when)]
+
+
+@pytest.mark.parametrize("stored", [
+    datetime(2025, 10, 26, 1, 30, tzinfo=UTC),   # the second 01:30 of London's autumn night
+    datetime(2026, 6, 20, 10, 15, 42, tzinfo=UTC),  # seconds, as the API can give them
+])
+def test_an_edit_that_leaves_when_as_shown_keeps_the_exact_time(
+        app, client, auth, make_user, make_contact, make_interaction, stored):
+    """Found by the time audit: re-saving with only the summary changed moved the
+    interaction an hour back (the first 01:30) or to the whole minute."""
+    user = make_user(email="london@example.com", time_zone="Europe/London")
+    auth.login_as(user)
+    ada = make_contact(user, name="Ada")
+    interaction = make_interaction(user, [ada], occurred_at=stored)
+
+    values = form_values(client.get(f"/interactions/{interaction.id}/edit").data)
+    values["summary"] = ["Only the summary changed"]
+    assert client.post(f"/interactions/{interaction.id}/edit", data=values).status_code == 302
+    with app.app_context():
+        assert db.session.get(Interaction, interaction.id).occurred_at == stored
+
+    values["occurred_at"] = ["2025-10-26T01:45"]  # a time of one's own is taken as given
+    assert client.post(f"/interactions/{interaction.id}/edit", data=values).status_code == 302
+    with app.app_context():
+        assert db.session.get(Interaction, interaction.id).occurred_at == datetime(
+            2025, 10, 26, 0, 45, tzinfo=UTC)

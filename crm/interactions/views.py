@@ -90,7 +90,20 @@ def _render_form(form: InteractionForm, interaction, contact, **extra):
                            contact=contact, **extra), status
 
 
-def _data(form: InteractionForm) -> services.InteractionData:
+def _occurred_at(form: InteractionForm, interaction=None) -> datetime:
+    """The instant the form names. An edit that leaves "When" as shown (a local time, to
+    the minute) keeps the stored instant: its seconds, and which of the two 01:30s of an
+    autumn night it was."""
+    wall = form.occurred_at.data
+    if interaction is not None:
+        shown = to_local(interaction.occurred_at, current_user.time_zone).replace(
+            tzinfo=None, second=0, microsecond=0)
+        if wall == shown:
+            return interaction.occurred_at
+    return local_to_utc(wall, current_user.time_zone)
+
+
+def _data(form: InteractionForm, interaction=None) -> services.InteractionData:
     """The validated form as service data, from the rows _form loaded to validate it."""
     chosen = set(form.participants.data)
     participants = [c for c in form.loaded_contacts if c.id in chosen]
@@ -99,7 +112,7 @@ def _data(form: InteractionForm) -> services.InteractionData:
         abort(404)
     return services.InteractionData(
         medium=medium,
-        occurred_at=local_to_utc(form.occurred_at.data, current_user.time_zone),
+        occurred_at=_occurred_at(form, interaction),
         initiated_by=Initiator(form.initiated_by.data),
         participants=participants,
         summary=form.summary.data,
@@ -172,7 +185,7 @@ def edit(interaction_id: int):
     interaction = services.get_interaction_or_404(current_user, interaction_id)
     form = _form(interaction)
     if form.validate_on_submit():
-        services.update_interaction(interaction, _data(form))
+        services.update_interaction(interaction, _data(form, interaction))
         target = _back(url_for("contacts.show", contact_id=interaction.participants[0].id))
         db.session.commit()
         flash("Interaction saved.", "success")
