@@ -405,3 +405,17 @@ def test_bad_details_in_a_file_are_reported_by_row_and_nothing_is_imported(app, 
     assert "between 1900 and 2200" in reasons[7]
     assert "Mastodon: @ann@example.social" in reasons[8]
     assert count(Contact, Contact.owner_id == owner.id) == 0
+
+
+def test_export_files_are_named_with_the_users_date(client, auth, make_user):
+    """At 09:00 on New Year's Day in Auckland it is still 31 December in UTC."""
+    import time_machine
+
+    user = make_user(email="kiwi@example.com", time_zone="Pacific/Auckland")
+    with time_machine.travel(datetime(2025, 12, 31, 20, 0, tzinfo=UTC), tick=False):
+        auth.login_as(user)
+        names = [client.get(path).headers["Content-Disposition"] for path in (
+            "/export/contacts.csv", "/export/contacts.vcf", "/export/rapport.json")]
+    assert [n.split('"')[1] for n in names] == [
+        "rapport-contacts-2026-01-01.csv", "rapport-contacts-2026-01-01.vcf",
+        "rapport-export-2026-01-01.json"]

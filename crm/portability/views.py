@@ -34,6 +34,7 @@ from crm.portability.forms import (
 )
 from crm.portability.importer import ImportRefused
 from crm.portability.parsers import FileError
+from crm.timezones import to_local
 
 bp = Blueprint("portability", __name__)
 
@@ -176,7 +177,8 @@ def export():
 
 def _download(body: str, mimetype: str, stem: str, extension: str) -> Response:
     response = Response(body, mimetype=mimetype)
-    filename = f"{stem}-{utcnow():%Y-%m-%d}.{extension}"
+    today = to_local(utcnow(), current_user.time_zone)  # the user's date, not UTC's
+    filename = f"{stem}-{today:%Y-%m-%d}.{extension}"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "no-store"
     return response
