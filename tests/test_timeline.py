@@ -176,3 +176,25 @@ def test_a_long_medium_name_is_shortened_in_the_charts_never_cut_off(
     assert f"<title>{long_name}</title>Conferences, meet…</text>" in mix
     assert f">{long_name}</text>" not in mix
     assert ">Skype</text>" in mix  # short names stay whole
+
+
+def test_the_path_reads_days_in_the_viewers_zone(client, auth, make_user, make_contact,
+                                                 make_interaction):
+    """Found by the time audit, in Auckland (UTC+13): met on Phone on 4 March, first
+    call on the 5th at 09:00 local (the 4th in UTC); met on Twitter on the 5th, emailed at
+    08:00 local on the 5th. The origin's date and its lead on its own day are local."""
+    user = make_user(email="kiwi@example.com", time_zone="Pacific/Auckland")
+    auth.login_as(user)
+    phoned = make_contact(user, name="Phoned", origin_medium="phone",
+                          origin_date=date(2026, 3, 4))
+    make_interaction(user, [phoned], "phone", datetime(2026, 3, 4, 20, tzinfo=UTC))
+    tweeted = make_contact(user, name="Tweeted", origin_medium="twitter",
+                           origin_date=date(2026, 3, 5))
+    make_interaction(user, [tweeted], "email", datetime(2026, 3, 4, 19, tzinfo=UTC))
+
+    path = _section(page_text(client.get(f"/contacts/{phoned.id}").data),
+                    "Path across mediums", "Timeline")
+    assert "Phone first met 4 Mar 2026" in path
+    path = _section(page_text(client.get(f"/contacts/{tweeted.id}").data),
+                    "Path across mediums", "Timeline")
+    assert order_in(path, ["Email", "Twitter"]) == ["Twitter", "Email"]

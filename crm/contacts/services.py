@@ -27,6 +27,7 @@ from crm.models import (
     search_index,
     utcnow,
 )
+from crm.timezones import to_local
 
 SORTS = ("name", "-name", "last", "-last")
 
@@ -512,13 +513,18 @@ def remove_channel(channel: ContactChannel) -> None:
     db.session.flush()
 
 
-def medium_path(contact: Contact, uses=None) -> list[MediumUse]:
+def medium_path(contact: Contact, uses=None, tz_name: str = "UTC") -> list[MediumUse]:
     """Every medium this relationship has used, in the order it was first used.
 
     The origin ("first met on") is the first step when it is known. The order
     is a fact about time; it grades no medium above another. `uses`, when given, is
-    (medium id, first used, count) per medium from a query the caller ran already.
+    (medium id, first used, count) per medium from a query the caller ran already. Days
+    are the viewer's (tz_name), as the page shows them: the first-met date is a day there.
     """
+
+    def day(value: datetime | date) -> date:
+        return to_local(value, tz_name).date() if isinstance(value, datetime) else value
+
     rows = uses if uses is not None else db.session.execute(
         select(Interaction.medium_id, func.min(Interaction.occurred_at), func.count())
         .join(
@@ -548,18 +554,14 @@ def medium_path(contact: Contact, uses=None) -> list[MediumUse]:
             )
         else:
             origin.is_origin = True
-            if contact.origin_date and contact.origin_date < origin.first_used.date():
+            if contact.origin_date and contact.origin_date < day(origin.first_used):
                 origin.first_used = contact.origin_date
     # The origin leads on its own day; otherwise the moment of first use, then the name.
     return sorted(
         uses.values(),
-        key=lambda u: (_day(u.first_used), not u.is_origin, _instant(u.first_used),
+        key=lambda u: (day(u.first_used), not u.is_origin, _instant(u.first_used),
                        u.medium.name.lower()),
     )
-
-
-def _day(value: datetime | date) -> date:
-    return value.date() if isinstance(value, datetime) else value
 
 
 def _instant(value: datetime | date) -> str:
