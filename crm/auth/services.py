@@ -75,9 +75,13 @@ def change_password(user: User, new_password: str) -> None:
 
 
 def update_profile(user: User, *, name: str, time_zone: str) -> None:
-    """Change the user's name and time zone."""
+    """Change the user's name and time zone (figures count months in it: they are stale)."""
     user.name = name.strip()
-    user.time_zone = time_zone
+    if time_zone != user.time_zone:
+        from crm.insights.cache import mark_changed
+
+        user.time_zone = time_zone
+        mark_changed([user.id])
     db.session.flush()
 
 

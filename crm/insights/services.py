@@ -26,10 +26,12 @@ from crm.models import (
     Reminder,
     ReminderKind,
     Tag,
+    User,
     interaction_participants,
     utcnow,
 )
 from crm.models.reminder import OPEN_STATUSES
+from crm.timezones import local_to_utc, to_local
 
 # Recency buckets: (upper age in days, weight). An interaction counts by its age
 # alone; its medium never enters the score.
@@ -102,13 +104,6 @@ def cold_order(c: ColdContact):
 # -- helpers ------------------------------------------------------------------------
 
 
-def _month_expr(column):
-    """'YYYY-MM' of a timestamp column, on SQLite and PostgreSQL alike."""
-    if db.engine.dialect.name == "postgresql":
-        return func.to_char(column, "YYYY-MM")
-    return func.strftime("%Y-%m", column)
-
-
 def _to_aware(value):
     if value is None:
         return None
@@ -164,10 +159,10 @@ def network_figures(
     figures = {oid: NetworkFigures(owner_id=oid) for oid in owner_ids}
     if not owner_ids:
         return figures
-    _contact_counts(figures, owner_ids, now, shared_only)
+    zones = _contact_counts(figures, owner_ids, now, shared_only)
     _per_contact(figures, owner_ids, now, shared_only)
-    _mix_and_reciprocity(figures, owner_ids, now, shared_only, months)
-    _new_contacts(figures, owner_ids, now, shared_only, months)
+    _mix_and_reciprocity(figures, owner_ids, now, shared_only, months, zones)
+    _new_contacts(figures, owner_ids, now, shared_only, months, zones)
     if with_reminders:
         add_reminder_figures(figures, owner_ids, now=now, shared_only=shared_only)
     return figures
@@ -190,13 +185,42 @@ def _contact_filter(owner_ids, shared_only: bool):
     return conditions
 
 
-def _contact_counts(figures, owner_ids, now, shared_only) -> None:
-    rows = db.session.execute(
-        select(Contact.owner_id, func.count()).where(*_contact_filter(owner_ids, shared_only))
-        .group_by(Contact.owner_id)
-    )
-    for owner_id, count in rows:
-        figures[owner_id].contacts = count
+def _contact_counts(figures, owner_ids, now, shared_only) -> dict[int, str]:
+    """Each owner's number of contacts; returns each owner's time zone (same query)."""
+    counted = (select(Contact.owner_id, func.count().label("n"))
+               .where(*_contact_filter(owner_ids, shared_only))
+               .group_by(Contact.owner_id).subquery())
+    zones = dict.fromkeys(owner_ids, "UTC")
+    for owner_id, zone, count in db.session.execute(
+        select(User.id, User.time_zone, counted.c.n)
+        .outerjoin(counted, counted.c.owner_id == User.id)
+        .where(User.id.in_(owner_ids))
+    ):
+        figures[owner_id].contacts = count or 0
+        zones[owner_id] = zone or "UTC"
+    return zones
+
+
+def _local_month(column, owner_column, zones: dict[int, str], now: datetime, months: int):
+    """('YYYY-MM' of column in its owner's zone for the last `months` local months, else
+    None; those months per owner, oldest first). Each month starts at local midnight on
+    its first day, an instant worked out in Python (zoneinfo, so clock changes count), and
+    the database only compares: the same on SQLite and PostgreSQL, and cheap."""
+    by_zone: dict[str, list[int]] = {}
+    for owner_id, zone in zones.items():
+        by_zone.setdefault(zone, []).append(owner_id)
+    keys, whens = {}, []
+    for zone, owners in by_zone.items():
+        zone_keys = month_keys(to_local(now, zone), months)
+        for owner_id in owners:
+            keys[owner_id] = zone_keys
+        year, month = int(zone_keys[-1][:4]), int(zone_keys[-1][5:])
+        end = local_to_utc(datetime(year + month // 12, month % 12 + 1, 1), zone)
+        for key in reversed(zone_keys):  # the newest month first: CASE takes the first match
+            start = local_to_utc(datetime(int(key[:4]), int(key[5:]), 1), zone)
+            whens.append((and_(owner_column.in_(owners), column >= start, column < end), key))
+            end = start
+    return case(*whens, else_=None), keys
 
 
 def _weight_cents(now: datetime):
@@ -330,12 +354,12 @@ def _breadth_origins_paths(figures, per_contact) -> None:
             fig.breadth[len(mediums)] = fig.breadth.get(len(mediums), 0) + 1
 
 
-def _mix_and_reciprocity(figures, owner_ids, now, shared_only, months) -> None:
+def _mix_and_reciprocity(figures, owner_ids, now, shared_only, months, zones) -> None:
     """One pass over the interactions, grouped by medium, month and who reached out:
-    interactions per medium overall and per month for the last months, and reciprocity.
-    An interaction with several participants is still one interaction."""
-    month = _month_expr(Interaction.occurred_at)
-    keys = month_keys(now, months)
+    interactions per medium overall and per month (the owner's) for the last months, and
+    reciprocity. An interaction with several participants is still one interaction."""
+    month, keys_of = _local_month(Interaction.occurred_at, Interaction.owner_id, zones, now,
+                                  months)
     query = select(
         Interaction.owner_id, Interaction.medium_id, month, Interaction.initiated_by,
         func.count(),
@@ -350,29 +374,29 @@ def _mix_and_reciprocity(figures, owner_ids, now, shared_only, months) -> None:
     for owner_id, medium_id, month_key, initiated_by, count in rows:
         fig = figures[owner_id]
         fig.mix[medium_id] = fig.mix.get(medium_id, 0) + count
-        if month_key in keys:
+        if month_key is not None:
             by_medium = fig.mix_by_month.setdefault(month_key, {})
             by_medium[medium_id] = by_medium.get(medium_id, 0) + count
         key = initiated_by.value if isinstance(initiated_by, Initiator) else str(initiated_by)
         fig.reciprocity[key] = fig.reciprocity.get(key, 0) + count
-    for fig in figures.values():
-        fig.mix_by_month = {k: fig.mix_by_month.get(k, {}) for k in keys}
+    for owner_id, fig in figures.items():
+        fig.mix_by_month = {k: fig.mix_by_month.get(k, {}) for k in keys_of[owner_id]}
         for who in Initiator:
             fig.reciprocity.setdefault(who.value, 0)
 
 
-def _new_contacts(figures, owner_ids, now, shared_only, months) -> None:
-    keys = month_keys(now, months)
-    month = _month_expr(Contact.created_at)
+def _new_contacts(figures, owner_ids, now, shared_only, months, zones) -> None:
+    """Contacts added per month (the owner's), for the last months."""
+    month, keys_of = _local_month(Contact.created_at, Contact.owner_id, zones, now, months)
     rows = db.session.execute(
         select(Contact.owner_id, month, func.count())
         .where(*_contact_filter(owner_ids, shared_only))
         .group_by(Contact.owner_id, month)
     )
-    for fig in figures.values():
-        fig.new_by_month = dict.fromkeys(keys, 0)
+    for owner_id, fig in figures.items():
+        fig.new_by_month = dict.fromkeys(keys_of[owner_id], 0)
     for owner_id, month_key, count in rows:
-        if month_key in figures[owner_id].new_by_month:
+        if month_key is not None:
             figures[owner_id].new_by_month[month_key] = count
 
 
