@@ -48,8 +48,8 @@ class InteractionForm(Form):
         "Follow up in (days)",
         validators=[Optional(), NumberRange(min=1, max=3650, message="Between 1 and 3650 days.")],
     )
-    follow_up_date = DateField("…or on", validators=[Optional()])
-    follow_up_time = TimeField("at", default=DEFAULT_LOCAL_TIME, validators=[Optional()])
+    follow_up_date = DateField("…or follow up on", validators=[Optional()])
+    follow_up_time = TimeField("Follow up at", default=DEFAULT_LOCAL_TIME, validators=[Optional()])
 
     def __init__(self, *args, now_local: datetime | None = None, **kwargs):
         super().__init__(*args, **kwargs)
