@@ -29,7 +29,9 @@ def build_message(
     message = EmailMessage()
     message["From"] = current_app.config["MAIL_FROM"]
     message["To"] = to
-    message["Subject"] = subject
+    # One line: a title or a name may hold line breaks (the API, an import), which a
+    # header cannot (the email library refuses them, and they must never start a header).
+    message["Subject"] = " ".join(subject.split())
     message["Message-ID"] = message_id
     message["Date"] = format_datetime(utcnow())
     message["Auto-Submitted"] = "auto-generated"

@@ -54,8 +54,10 @@ def test_invite_accept_and_see_figures(app, people, make_contact, make_interacti
 def test_invitation_waits_for_an_account_and_appears_on_registration(app, people, auth):
     client_user, _ = people
     clara = as_user(app, client_user)
-    clara.post("/coaching", data={"email": "newcoach@example.com", "share_notes": "y"})
-    assert "waiting for them to create an account" in page_text(clara.get("/coaching").data)
+    response = clara.post("/coaching", data={"email": "newcoach@example.com",
+                                             "share_notes": "y"}, follow_redirects=True)
+    assert "They will see it when they log in to Rapport with that address" in page_text(
+        response.data)
 
     auth.register("NewCoach@example.com", name="Nora New")
     assert "Clara Client (clara@example.com) asks you to coach them." in page_text(

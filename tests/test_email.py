@@ -566,3 +566,44 @@ def test_a_digest_that_could_not_be_sent_is_retried_and_sent_once(
         assert (sent.status, sent.attempts, sent.message_id) == (
             DeliveryStatus.SENT, 2, digest["Message-ID"]
         )
+
+
+# --- found by the security audit --------------------------------------------------------
+
+
+def test_a_line_break_in_a_title_never_stops_anyones_email(
+        mail_app, smtp_server, user, make_user, make_reminder):
+    """A title from the API or an import may hold a line break, which an email header
+    cannot: the subject is one line, and nothing is smuggled into the headers."""
+    bob = make_user(name="Bob", email="bob@example.com", time_zone=BERLIN)
+    make_reminder(user, title="Hello\r\nBcc: evil@example.com", due_at=NOW - timedelta(minutes=2))
+    make_reminder(bob, title="Bob's own", due_at=NOW - timedelta(minutes=1))
+
+    run(mail_app, tasks.deliver_due, NOW, "worker-1")
+
+    subjects = sorted(m["Subject"] for m in smtp_server.messages)
+    assert subjects == ["Bob's own", "Hello Bcc: evil@example.com"]
+    assert all(m["Bcc"] is None for m in smtp_server.messages)
+    assert {d.status for d in email_deliveries(mail_app)} == {DeliveryStatus.SENT}
+
+
+def test_an_email_that_cannot_be_built_fails_alone(mail_app, smtp_server, user, make_user,
+                                                    make_reminder, monkeypatch):
+    bob = make_user(name="Bob", email="bob@example.com", time_zone=BERLIN)
+    broken = make_reminder(user, title="Cannot be built", due_at=NOW - timedelta(minutes=2))
+    make_reminder(bob, title="Bob's own", due_at=NOW - timedelta(minutes=1))
+    build = tasks._reminder_email
+
+    def failing(delivery, owner):
+        if delivery.reminder_id == broken.id:
+            raise ValueError("a template could not render")
+        return build(delivery, owner)
+
+    monkeypatch.setattr(tasks, "_reminder_email", failing)
+    run(mail_app, tasks.deliver_due, NOW, "worker-1")
+
+    assert [m["Subject"] for m in smtp_server.messages] == ["Bob's own"]
+    by_reminder = {d.reminder_id: d for d in email_deliveries(mail_app)}
+    assert by_reminder[broken.id].status == DeliveryStatus.FAILED
+    assert "cannot be built" in by_reminder[broken.id].last_error
+    assert by_reminder[broken.id].claimed_by is None

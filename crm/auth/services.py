@@ -12,6 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from crm.database import lock_user, writing_request
 from crm.extensions import db
 from crm.models import User
+from crm.models.user import new_session_version
 
 # A real hash to compare against when the email is unknown, so both failures
 # take the same time and say the same thing.
@@ -70,7 +71,35 @@ def authenticate(email: str, password: str) -> User | None:
 def change_password(user: User, new_password: str) -> None:
     """Set a new password and end every other session of this user."""
     user.password_hash = hash_password(new_password)
-    user.session_version = (user.session_version or 1) + 1
+    end_sessions(user)
+
+
+def password_matches(user: User, password: str) -> bool:
+    """Whether this is the user's password, for a logged-in check (changing the password,
+    deleting the account). Wrong answers count against the account like failed logins
+    (LOGIN_LIMIT_PER_ACCOUNT): past the limit it answers 429 instead of checking, so a
+    session someone else holds cannot be used to guess the password."""
+    from flask import current_app
+    from limits import parse_many
+    from werkzeug.exceptions import TooManyRequests
+
+    from crm.extensions import limiter
+
+    items = (parse_many(current_app.config["LOGIN_LIMIT_PER_ACCOUNT"])
+             if current_app.config.get("RATELIMIT_ENABLED", True) else [])
+    key = f"password-check:{user.id}"
+    if any(not limiter.limiter.test(item, key) for item in items):
+        raise TooManyRequests("Too many wrong passwords for this account.")
+    if check_password_hash(user.password_hash, password):
+        return True
+    for item in items:
+        limiter.limiter.hit(item, key)
+    return False
+
+
+def end_sessions(user: User) -> None:
+    """Log the user out everywhere: every session and remember-me cookie stops working."""
+    user.session_version = new_session_version()
     db.session.flush()
 
 

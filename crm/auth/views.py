@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
-from werkzeug.security import check_password_hash
 
 from crm.api.forms import TokenForm
 from crm.api.tokens import list_tokens
@@ -66,6 +74,7 @@ def login():
         if user is None:
             form.form_errors.append("That email and password do not match an account.")
         else:
+            session.pop("csrf_token", None)  # a new CSRF token for the new session
             login_user(user, remember=form.remember.data)
             target = form.next.data
             return redirect(target if services.is_safe_next(target) else url_for("main.home"))
@@ -75,7 +84,12 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    # Every cookie of this account stops working, a copied one too: logging out ends the
+    # sessions on the server, not only in this browser.
+    services.end_sessions(current_user)
+    db.session.commit()
     logout_user()
+    session.pop("csrf_token", None)
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
 
@@ -106,7 +120,7 @@ def settings():
         status = 422
     elif request.method == "POST" and request.form.get("action") == "password":
         if password.validate_on_submit():
-            if not check_password_hash(current_user.password_hash, password.current_password.data):
+            if not services.password_matches(current_user, password.current_password.data):
                 password.current_password.errors.append("That is not your current password.")
                 status = 422
             else:

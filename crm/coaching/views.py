@@ -40,8 +40,10 @@ def index():
             form.email.errors.append(str(exc))
         else:
             db.session.commit()
-            waiting = "" if link.coach_id else " They will see it when they create an account."
-            flash(f"Invitation sent to {link.coach_email}.{waiting}", "success")
+            # The same words whether the address has an account or not: an invitation must
+            # not tell who uses Rapport.
+            flash(f"Invitation sent to {link.coach_email}. They will see it when they log in "
+                  "to Rapport with that address, or create an account with it.", "success")
             return redirect(url_for(".index"))
     return render_template(
         "coaching/index.html",

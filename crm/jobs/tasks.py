@@ -276,11 +276,25 @@ def send_pending_emails(now: datetime, worker_id: str) -> int:
             )
         }
         # Build every message before the first commit: committing expires the
-        # loaded rows, and reloading them per message would cost queries.
-        outbox = [
-            (d.id, d.attempts, _reminder_email(d, users[d.user_id])) for d in deliveries
-        ]
+        # loaded rows, and reloading them per message would cost queries. A message that
+        # cannot be built fails alone, for good (trying again would build it the same way),
+        # and never holds up the others.
+        outbox, broken = [], []
+        for d in deliveries:
+            try:
+                outbox.append((d.id, d.attempts, _reminder_email(d, users[d.user_id])))
+            except Exception as exc:  # any error building one email is that email's
+                log.exception("email delivery %s cannot be built", d.id)
+                broken.append((d.id, d.attempts + 1, f"the email cannot be built: {exc}"))
         db.session.rollback()
+        for delivery_id, attempts, error in broken:
+            db.session.execute(
+                update(Delivery).where(Delivery.id == delivery_id)
+                .values(claimed_by=None, claim_expires_at=None, status=DeliveryStatus.FAILED,
+                        attempts=attempts, last_error=error[:1000], next_attempt_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            db.session.commit()
         with Mailer() as mailer:
             for delivery_id, attempts, message in outbox:
                 try:

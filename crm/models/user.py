@@ -20,6 +20,13 @@ def new_network_version() -> int:
     return secrets.randbelow(2**31 - 2) + 1
 
 
+def new_session_version() -> int:
+    """A random session version: a login cookie names the user's id and this, so a cookie
+    of a deleted account never opens the next account SQLite gives the same id, and a
+    password change or a logout makes every earlier cookie fail."""
+    return secrets.randbelow(2**31 - 2) + 1
+
+
 EMAIL_MAX_LENGTH = 254  # RFC 5321
 NAME_MAX_LENGTH = 120
 
@@ -43,8 +50,8 @@ class User(UserMixin, db.Model):
     # cached figures computed at another version are stale (crm.insights.cache).
     network_version: Mapped[int] = mapped_column(
         Integer, default=lambda: new_network_version(), server_default="0")
-    # Bumped when the password changes so other sessions end.
-    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Drawn anew when the password changes or the user logs out, so earlier sessions end.
+    session_version: Mapped[int] = mapped_column(Integer, default=lambda: new_session_version())
     is_active_account: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -14,8 +14,8 @@ from flask import (
 )
 from flask_login import current_user, login_required, logout_user
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.security import check_password_hash
 
+from crm.auth.services import password_matches
 from crm.contacts.forms import ConfirmForm
 from crm.contacts.services import get_contact_or_404
 from crm.extensions import db
@@ -244,7 +244,7 @@ def merge(contact_id: int):
 def delete_account():
     form = DeleteAccountForm()
     if form.validate_on_submit():
-        if not check_password_hash(current_user.password_hash, form.password.data):
+        if not password_matches(current_user, form.password.data):
             form.password.errors.append("That is not your password.")
         else:
             user = current_user._get_current_object()
