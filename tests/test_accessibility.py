@@ -59,6 +59,9 @@ def test_chart_tables_have_headers_and_heatmap_numbers_are_dark(
     for table in re.findall(r'<table class="figures">.*?</table>', body, re.S):
         assert "<th" in table, table[:120]
     assert 'class="cell" fill="#fff"' not in body
+    # A strength score is read as one: "strength 22 of 100", not a bare number.
+    assert re.search(r'<span class="visually-hidden">strength </span>\d+<span '
+                     r'class="visually-hidden"> of 100,</span>', body)
     opacities = [float(o) for o in re.findall(r'fill-opacity="([0-9.]+)"', body)]
     assert opacities and max(opacities) <= 0.70
 
