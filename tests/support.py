@@ -63,6 +63,15 @@ def as_user(app, user):
     return client
 
 
+def invite(client, email: str, **form) -> str:
+    """Invite a coach from a client's logged-in test client: the path of the invitation
+    link Rapport shows once (in the flash message)."""
+    response = client.post("/coaching", data={"email": email, **form}, follow_redirects=True)
+    found = re.search(r"https?://[^/\s]+(/coaching/join/[A-Za-z0-9_-]+)", page_text(response.data))
+    assert found, page_text(response.data)
+    return found.group(1)
+
+
 def link(app, client_user, coach, status=None, share_notes=False, responded_at=None) -> int:
     """A coach link (active unless status says otherwise) answered at responded_at (now)."""
     from datetime import UTC, datetime

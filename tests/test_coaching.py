@@ -33,16 +33,14 @@ def test_invite_accept_and_see_figures(app, people, make_contact, make_interacti
     make_interaction(client_user, ada, "phone", NOW - timedelta(days=3))
     clara, colin = as_user(app, client_user), as_user(app, coach)
 
-    response = clara.post("/coaching", data={"email": "Colin@Example.com"})
-    assert response.status_code == 302
-    page = page_text(colin.get("/coaching").data)
-    assert "Clara Client (clara@example.com) asks you to coach them." in page
+    join = support.invite(clara, "Colin@Example.com")
+    page = page_text(colin.get(join).data)
+    assert "Clara Client asks you to coach them" in page
+    assert "sent this invitation to colin@example.com" in page
     # Before accepting, nothing of Clara's is visible.
     assert colin.get(f"/coach/clients/{client_user.id}").status_code == 404
 
-    with app.app_context():
-        link_id = db.session.scalar(select(CoachLink.id))
-    assert colin.post(f"/coaching/invitations/{link_id}/accept").status_code == 302
+    assert colin.post(join, data={"answer": "accept"}).status_code == 302
     overview = page_text(colin.get("/coach").data)
     assert "Clara Client" in overview and "Interactions per month by medium" in overview
     detail = colin.get(f"/coach/clients/{client_user.id}")
@@ -51,17 +49,53 @@ def test_invite_accept_and_see_figures(app, people, make_contact, make_interacti
     assert "<svg" in body and "Ada Lovelace" in body
 
 
-def test_invitation_waits_for_an_account_and_appears_on_registration(app, people, auth):
+def test_an_invitation_link_waits_for_the_coach_to_log_in_or_register(app, people, auth):
+    """Opened logged out, the link asks to log in and comes back to the invitation."""
+    client_user, _ = people
+    join = support.invite(as_user(app, client_user), "newcoach@example.com", share_notes="y")
+
+    asked = auth.client.get(join)
+    assert asked.status_code == 302 and "/login" in asked.location
+    auth.register("NewCoach@example.com", name="Nora New")
+    page = page_text(auth.client.get(join).data)
+    assert "Clara Client asks you to coach them" in page and "and their notes" in page
+    assert auth.client.post(join, data={"answer": "accept"}).status_code == 302
+    assert "Clara Client" in page_text(auth.client.get("/coach").data)
+
+
+def test_holding_the_invited_address_is_not_enough_to_accept(app, people, auth):
+    """Found by the security audit: Rapport does not verify addresses, so anyone could
+    register the invited coach's address, see the invitation and read the network."""
     client_user, _ = people
     clara = as_user(app, client_user)
-    response = clara.post("/coaching", data={"email": "newcoach@example.com",
-                                             "share_notes": "y"}, follow_redirects=True)
-    assert "They will see it when they log in to Rapport with that address" in page_text(
-        response.data)
+    join = support.invite(clara, "realcoach@coachfirm.example")
 
-    auth.register("NewCoach@example.com", name="Nora New")
-    assert "Clara Client (clara@example.com) asks you to coach them." in page_text(
-        auth.client.get("/coaching").data)
+    auth.register("realcoach@coachfirm.example", name="Not The Coach")
+    squatter = auth.client
+    assert "Clara" not in page_text(squatter.get("/coaching").data)
+    with app.app_context():
+        link_id = db.session.scalar(select(CoachLink.id))
+    for guess in (f"/coaching/join/{link_id}", "/coaching/join/" + "A" * 43):
+        assert squatter.get(guess).status_code == 404
+        assert squatter.post(guess, data={"answer": "accept"}).status_code == 404
+    assert squatter.get(f"/coach/clients/{client_user.id}").status_code == 404
+    assert join.startswith("/coaching/join/")  # the real coach's way in is the link
+
+
+def test_a_new_invitation_link_replaces_the_old_one(app, people):
+    client_user, coach = people
+    clara, colin = as_user(app, client_user), as_user(app, coach)
+    old = support.invite(clara, coach.email)
+    with app.app_context():
+        link_id = db.session.scalar(select(CoachLink.id))
+    response = clara.post(f"/coaching/links/{link_id}/new-link", follow_redirects=True)
+    new = re.search(r"(/coaching/join/[A-Za-z0-9_-]+)", page_text(response.data)).group(1)
+    assert new != old
+    assert colin.get(old).status_code == 404
+    assert colin.get(new).status_code == 200
+    # Nobody can accept their own invitation, even holding its link.
+    own = clara.post(new, data={"answer": "accept"})
+    assert own.status_code == 422 and "your own invitation" in page_text(own.data)
 
 
 def test_cannot_invite_oneself_or_twice(app, people):
@@ -140,12 +174,12 @@ def test_coaching_notes_appear_on_the_clients_dashboard(app, people):
 
 def test_declining_an_invitation(app, people):
     client_user, coach = people
-    link_id = link(app, client_user, coach, status=CoachLinkStatus.INVITED)
+    join = support.invite(as_user(app, client_user), coach.email)
     colin = as_user(app, coach)
-    assert colin.post(f"/coaching/invitations/{link_id}/decline").status_code == 302
+    assert colin.post(join, data={"answer": "decline"}).status_code == 302
     assert colin.get(f"/coach/clients/{client_user.id}").status_code == 404
-    # An answered invitation cannot be accepted afterwards.
-    assert colin.post(f"/coaching/invitations/{link_id}/accept").status_code == 404
+    # An answered invitation's link is used up.
+    assert colin.post(join, data={"answer": "accept"}).status_code == 404
 
 
 # --- authorization: walk every rule as a stranger, a revoked coach and an active coach ---

@@ -17,7 +17,7 @@ import time
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
-from support import PASSWORD, as_user, link
+from support import PASSWORD, as_user, invite
 
 from crm.extensions import db
 from crm.models import CoachLink, CoachLinkStatus, Contact, Interaction, Medium, Tag, User
@@ -278,14 +278,15 @@ def test_a_coach_accepting_as_the_client_revokes(app, postgresql, make_user):
 
     client_user = make_user()
     coach = make_user()
-    link_id = link(app, client_user, coach, status=CoachLinkStatus.INVITED)
+    join = invite(as_user(app, client_user), coach.email)
+    with app.app_context():
+        link_id = db.session.scalar(select(CoachLink.id))
     coach_client = as_user(app, coach)
 
     def hold_open():
         revoke(db.session.get(CoachLink, link_id))
 
-    response = _race(app, hold_open, lambda: coach_client.post(
-        f"/coaching/invitations/{link_id}/accept"))
+    response = _race(app, hold_open, lambda: coach_client.post(join, data={"answer": "accept"}))
 
     assert response.status_code == 404
     with app.app_context():

@@ -219,3 +219,36 @@ def test_the_search_fold_migration_refolds_existing_rows_and_goes_back(empty_dat
         downgrade(revision="0010")
         assert indexed() == ("Émile zola", "ΟΔΟΣ")
         db.engine.dispose()
+
+
+def test_the_invitation_link_migration_keeps_coaching_notes_both_ways(empty_database):
+    """0012 adds a column and an index in place: rebuilding coach_links on SQLite (a batch
+    migration) would cascade into coaching_notes and delete them."""
+    from crm.models import CoachingNote, CoachLink
+
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL": empty_database, "TESTING": True})
+    with app.app_context():
+        upgrade(revision="0011")
+        with db.engine.begin() as connection:
+            for uid in (1, 2):
+                connection.execute(insert(User.__table__).values(
+                    id=uid, email=f"u{uid}@example.com", name=f"U{uid}", password_hash="x"))
+            connection.execute(insert(CoachLink.__table__).values(
+                id=1, client_id=1, coach_id=2, coach_email="u2@example.com", status="active",
+                share_notes=False, invited_at=datetime(2026, 1, 1, tzinfo=UTC)))
+            connection.execute(insert(CoachingNote.__table__).values(
+                id=1, link_id=1, coach_id=2, client_id=1, body="Keep going",
+                created_at=datetime(2026, 1, 2, tzinfo=UTC)))
+
+        def notes():
+            count = db.session.scalar(select(func.count()).select_from(CoachingNote.__table__))
+            db.session.rollback()
+            return count
+
+        upgrade()
+        assert notes() == 1
+        downgrade(revision="0011")
+        assert notes() == 1
+        assert "invite_token_hash" not in {
+            c["name"] for c in inspect(db.engine).get_columns("coach_links")}
+        db.engine.dispose()

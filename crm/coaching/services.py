@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import secrets
+
 from flask import abort
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
+from crm.api.tokens import hash_token
 from crm.auth.services import normalise_email
 from crm.contacts.services import containing
 from crm.database import writing_request
@@ -45,8 +48,12 @@ def links_for_client(client: User) -> list[CoachLink]:
     )
 
 
-def invite_coach(client: User, email: str, *, share_notes: bool = False) -> CoachLink:
-    """Invite a coach by email; the invitation waits if they have no account yet."""
+def invite_coach(client: User, email: str, *, share_notes: bool = False
+                 ) -> tuple[CoachLink, str]:
+    """Invite a coach: the invitation and the secret of its link (shown once), which the
+    client sends the coach; whoever opens it, logged in, may accept. The address is the
+    client's note of whom they invited; it is never looked up (that would tell who uses
+    Rapport) and never accepts anything by itself."""
     email = normalise_email(email)
     if email == client.email:
         raise CoachingError("You cannot be your own coach.")
@@ -59,18 +66,26 @@ def invite_coach(client: User, email: str, *, share_notes: bool = False) -> Coac
     )
     if existing is not None:
         raise CoachingError("You have already invited this coach.")
-    coach = db.session.scalar(select(User).where(User.email == email))
     link = CoachLink(
         client_id=client.id,
-        coach_id=coach.id if coach else None,
+        coach_id=None,
         coach_email=email,
         status=CoachLinkStatus.INVITED,
         share_notes=share_notes,
         invited_at=utcnow(),
     )
     db.session.add(link)
+    return link, new_invitation_link(link)
+
+
+def new_invitation_link(link: CoachLink) -> str:
+    """A new secret for an open invitation's link (the old link stops working)."""
+    if link.status != CoachLinkStatus.INVITED:
+        raise CoachingError("Only an open invitation has a link.")
+    token = secrets.token_urlsafe(32)
+    link.invite_token_hash = hash_token(token)
     db.session.flush()
-    return link
+    return token
 
 
 def _for_change(query):
@@ -98,6 +113,7 @@ def revoke(link: CoachLink) -> None:
         raise CoachingError("This link has already ended.")
     link.status = CoachLinkStatus.REVOKED
     link.revoked_at = utcnow()
+    link.invite_token_hash = None  # an invitation's link stops working too
     db.session.flush()
 
 
@@ -129,30 +145,14 @@ def notes_for_client(client: User, *, limit: int = 5) -> list[CoachingNote]:
 # -- the coach's side ------------------------------------------------------------------
 
 
-def _addressed_to(coach: User):
-    return or_(
-        CoachLink.coach_id == coach.id,
-        (CoachLink.coach_id.is_(None)) & (CoachLink.coach_email == coach.email),
-    )
-
-
-def invitations_for_coach(coach: User) -> list[CoachLink]:
-    """Invitations waiting for this coach's answer."""
-    return list(
-        db.session.scalars(
-            select(CoachLink)
-            .where(_addressed_to(coach), CoachLink.status == CoachLinkStatus.INVITED)
-            .order_by(CoachLink.invited_at)
-            .options(joinedload(CoachLink.client))
-        )
-    )
-
-
-def invitation_or_404(coach: User, link_id: int) -> CoachLink:
-    """An invitation addressed to this coach, or 404."""
+def invitation_by_link_or_404(token: str) -> CoachLink:
+    """The open invitation an invitation link names, or 404 (a wrong, used or replaced
+    link). The link, which the client sent their coach, is the only way to an invitation:
+    Rapport does not verify email addresses, so holding the invited address in Rapport
+    proves nothing."""
     link = db.session.scalar(_for_change(
         select(CoachLink).where(
-            CoachLink.id == link_id, _addressed_to(coach),
+            CoachLink.invite_token_hash == hash_token(token[:200]),
             CoachLink.status == CoachLinkStatus.INVITED,
         )
     ))
@@ -161,19 +161,33 @@ def invitation_or_404(coach: User, link_id: int) -> CoachLink:
     return link
 
 
+def _answering(coach: User, link: CoachLink) -> None:
+    if link.client_id == coach.id:
+        raise CoachingError("This is your own invitation: send the link to your coach.")
+
+
 def accept(coach: User, link: CoachLink) -> None:
-    """Start coaching this client."""
+    """Start coaching this client; the link is used up."""
+    _answering(coach, link)
+    already = db.session.scalar(select(CoachLink.id).where(
+        CoachLink.client_id == link.client_id, CoachLink.coach_id == coach.id,
+        CoachLink.status == CoachLinkStatus.ACTIVE))
+    if already is not None:
+        raise CoachingError(f"You already coach {link.client.name}.")
     link.coach_id = coach.id
     link.status = CoachLinkStatus.ACTIVE
     link.responded_at = utcnow()
+    link.invite_token_hash = None
     db.session.flush()
 
 
 def decline(coach: User, link: CoachLink) -> None:
-    """Turn the invitation down."""
+    """Turn the invitation down; the link is used up."""
+    _answering(coach, link)
     link.coach_id = coach.id
     link.status = CoachLinkStatus.DECLINED
     link.responded_at = utcnow()
+    link.invite_token_hash = None
     db.session.flush()
 
 

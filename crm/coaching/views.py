@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from functools import partial
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 
 from crm.coaching import services
@@ -34,24 +43,42 @@ def index():
     form = InviteCoachForm()
     if form.validate_on_submit():
         try:
-            link = services.invite_coach(current_user, form.email.data,
-                                         share_notes=form.share_notes.data)
+            link, token = services.invite_coach(current_user, form.email.data,
+                                                share_notes=form.share_notes.data)
         except services.CoachingError as exc:
             form.email.errors.append(str(exc))
         else:
             db.session.commit()
-            # The same words whether the address has an account or not: an invitation must
-            # not tell who uses Rapport.
-            flash(f"Invitation sent to {link.coach_email}. They will see it when they log in "
-                  "to Rapport with that address, or create an account with it.", "success")
+            _show_invitation_link(link, token)
             return redirect(url_for(".index"))
     return render_template(
         "coaching/index.html",
         form=form,
         links=services.links_for_client(current_user),
-        invitations=services.invitations_for_coach(current_user),
         confirm=ConfirmForm(),
     ), (422 if form.errors else 200)
+
+
+def _show_invitation_link(link, token: str) -> None:
+    """The link is shown once, here: only its hash is kept."""
+    url = url_for(".join", token=token, _external=True)
+    flash(f"Invitation for {link.coach_email} ready. Send them this link, by email or "
+          f"however you talk; it is shown only now: {url}", "success")
+
+
+@bp.post("/coaching/links/<int:link_id>/new-link")
+def new_link(link_id: int):
+    link = services.client_link_or_404(current_user, link_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        token = services.new_invitation_link(link)
+    except services.CoachingError as exc:
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        _show_invitation_link(link, token)
+    return redirect(url_for(".index"))
 
 
 @bp.post("/coaching/links/<int:link_id>/revoke")
@@ -86,20 +113,31 @@ def share_notes(link_id: int):
     return redirect(url_for(".index"))
 
 
-@bp.post("/coaching/invitations/<int:link_id>/<any(accept, decline):answer>")
-def answer(link_id: int, answer: str):
-    link = services.invitation_or_404(current_user, link_id)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
-    if answer == "accept":
-        services.accept(current_user, link)
-        message = f"You are now coaching {link.client.name}."
-    else:
-        services.decline(current_user, link)
-        message = f"You declined {link.client.name}'s invitation."
-    db.session.commit()
-    flash(message, "success")
-    return redirect(url_for(".clients") if answer == "accept" else url_for(".index"))
+@bp.route("/coaching/join/<token>", methods=["GET", "POST"])
+def join(token: str):
+    """The invitation a client sent: accept or decline it (logging in first if need be)."""
+    link = services.invitation_by_link_or_404(token)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        answer = request.form.get("answer")
+        try:
+            if answer == "accept":
+                services.accept(current_user, link)
+                message = f"You are now coaching {link.client.name}."
+            elif answer == "decline":
+                services.decline(current_user, link)
+                message = f"You declined {link.client.name}'s invitation."
+            else:
+                abort(400)
+        except services.CoachingError as exc:
+            db.session.rollback()
+            form.form_errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash(message, "success")
+            return redirect(url_for(".clients") if answer == "accept" else url_for(".index"))
+    return render_template("coaching/join.html", link=link, form=form), (
+        422 if form.form_errors else 200)
 
 
 # -- the coach's side ------------------------------------------------------------------
@@ -129,8 +167,7 @@ def clients():
             shared_only=True, key=(link.client.name,), now=now, link=link)
         for link in links
     ]
-    return render_template("coaching/clients.html", cards=cards, page=page,
-                           invitations=services.invitations_for_coach(current_user))
+    return render_template("coaching/clients.html", cards=cards, page=page)
 
 
 @bp.get("/coach/clients/<int:client_id>")

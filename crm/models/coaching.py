@@ -26,6 +26,7 @@ class CoachLink(db.Model):
         Index("ix_coach_links_coach_status", "coach_id", "status"),
         Index("ix_coach_links_client_status", "client_id", "status"),
         Index("ix_coach_links_email_status", "coach_email", "status"),
+        Index("ix_coach_links_invite_token_hash", "invite_token_hash", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -41,6 +42,10 @@ class CoachLink(db.Model):
     invited_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SHA-256 of the invitation link's secret while the invitation is open: the link, which
+    # the client sends their coach, is what accepts it. Rapport does not verify email
+    # addresses, so the address alone must never be enough.
+    invite_token_hash: Mapped[str | None] = mapped_column(String(64))
 
     client: Mapped[User] = relationship(foreign_keys=[client_id])
     coach: Mapped[User | None] = relationship(foreign_keys=[coach_id])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -71,11 +72,15 @@ def test_client_shares_with_a_coach_then_revokes(live_server, browser):
 
         clara.get_by_role("link", name="Coaching").click()
         clara.get_by_label("Coach's email").fill("colin@example.com")
-        clara.get_by_role("button", name="Send invitation").click()
-        expect(clara.get_by_text("Invitation sent to colin@example.com.")).to_be_visible()
+        clara.get_by_role("button", name="Create invitation link").click()
+        ready = clara.get_by_text("Invitation for colin@example.com ready.")
+        expect(ready).to_be_visible()
+        join = re.search(r"https?://\S+/coaching/join/[A-Za-z0-9_-]+", ready.inner_text()).group(0)
 
-        colin.goto(base + "/coaching")
-        expect(colin.get_by_text("Clara Client (clara@example.com) asks you to coach them.")).to_be_visible()
+        # Clara sends the link; Colin opens it, logged in.
+        colin.goto(join)
+        expect(colin.get_by_role("heading", name="Clara Client asks you to coach them")).to_be_visible()
+        screenshot(colin, "coach-invitation")
         colin.get_by_role("button", name="Accept").click()
         expect(colin.get_by_text("You are now coaching Clara Client.")).to_be_visible()
         expect(colin.get_by_role("heading", name="Clara Client")).to_be_visible()
