@@ -200,7 +200,7 @@ def contacts_vcard(user: User) -> str:
 # --- JSON ----------------------------------------------------------------------------
 
 # Secrets never leave in an export, even the user's own.
-_SECRET_COLUMNS = {"password_hash", "token_hash", "calendar_token", "content"}
+_SECRET_COLUMNS = {"password_hash", "token_hash", "invite_token_hash", "calendar_token", "content"}
 
 
 def _value(value):
