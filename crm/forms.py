@@ -9,7 +9,7 @@ from wtforms import DateTimeField, SelectField, StringField
 from wtforms.meta import DefaultMeta
 from wtforms.validators import ValidationError
 
-from crm.params import YEAR_MAX, YEAR_MIN
+from crm.params import YEAR_MAX, YEAR_MIN, in_year_range
 from crm.timezones import is_valid_timezone, timezone_names
 
 
@@ -51,7 +51,7 @@ def no_nul(form, field):
 def within_years(form, field):
     """Dates within YEAR_MIN..YEAR_MAX (the API's range too)."""
     year = getattr(field.data, "year", None)
-    if year is not None and not YEAR_MIN <= year <= YEAR_MAX:
+    if year is not None and not in_year_range(year):
         raise ValidationError(f"Choose a date between {YEAR_MIN} and {YEAR_MAX}.")
 
 

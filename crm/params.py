@@ -12,6 +12,11 @@ INT_MAX = 2**31 - 1
 # Dates people give stay within these years: arithmetic beyond them (a reminder's next
 # occurrence, conversion to a zone far ahead) would overflow Python's datetime.
 YEAR_MIN, YEAR_MAX = 1900, 2200
+
+
+def in_year_range(year: int) -> bool:
+    """Whether a date in this year is one people may give (YEAR_MIN..YEAR_MAX)."""
+    return YEAR_MIN <= year <= YEAR_MAX
 # The contact, reminder and client lists stop at this page: a larger page number would
 # make an offset beyond the database's integers (every list ends far sooner).
 MAX_PAGE = 1_000_000

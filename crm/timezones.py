@@ -39,6 +39,12 @@ def to_local(value: datetime, tz_name: str | None) -> datetime:
     return value.astimezone(zone(tz_name))
 
 
+def wall_minute(value: datetime, tz_name: str | None) -> datetime:
+    """The zone's wall time of an instant, naive and to the minute: what a form shows of it
+    (and sends back unchanged when the user left it alone)."""
+    return to_local(value, tz_name).replace(tzinfo=None, second=0, microsecond=0)
+
+
 def local_to_utc(naive_local: datetime, tz_name: str | None) -> datetime:
     """Interpret a wall-clock time in the zone and return it in UTC.
 

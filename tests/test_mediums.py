@@ -222,6 +222,30 @@ def test_deleting_a_medium_keeps_one_copy_of_a_handle_present_on_both(
     assert rows == [(phone_id, "+442079460958")]
 
 
+def test_two_handles_that_become_one_on_the_new_medium_are_kept_once(
+    app, client, logged_in, make_medium, make_contact
+):
+    """Written two ways on a medium of one's own, one number is one phone handle."""
+    signal = make_medium(logged_in, "Signal")
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    with app.app_context():
+        contact = db.session.get(Contact, ada.id)
+        for written in ("+44 20 7946 0958", "+442079460958"):
+            add_channel(contact, db.session.get(Medium, signal.id), written)
+        db.session.commit()
+        phone_id = db.session.scalar(select(Medium.id).where(Medium.key == "phone"))
+
+    response = client.post(f"/mediums/{signal.id}/delete", data={"move_to": str(phone_id)})
+
+    assert response.status_code == 302
+    with app.app_context():
+        rows = db.session.execute(
+            select(ContactChannel.medium_id, ContactChannel.value).where(
+                ContactChannel.contact_id == ada.id)
+        ).all()
+    assert rows == [(phone_id, "+442079460958")]
+
+
 def test_deleting_cannot_move_to_someone_elses_medium(
     client, medium_in_use, make_user, make_medium, count
 ):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from crm.params import INT_MAX, YEAR_MAX, YEAR_MIN
+from crm.params import INT_MAX, YEAR_MAX, YEAR_MIN, in_year_range
 
 _MISSING = object()
 
@@ -44,7 +44,7 @@ def parse_datetime(raw: str) -> datetime:
         raise FieldError("Give a date and time like 2025-06-01T09:30:00Z.") from exc
     if value.tzinfo is None or value.utcoffset() is None:
         raise FieldError("Give a time zone offset, e.g. 2025-06-01T09:30:00Z or +02:00.")
-    if not YEAR_MIN <= value.year <= YEAR_MAX:
+    if not in_year_range(value.year):
         raise FieldError(f"Give a time between the years {YEAR_MIN} and {YEAR_MAX}.")
     try:
         return value.astimezone(UTC)
@@ -194,7 +194,7 @@ class Field:
             parsed = date.fromisoformat(_check_text(value))
         except ValueError as exc:
             raise FieldError("Give a date like 2025-06-01.") from exc
-        if len(value) != 10 or not YEAR_MIN <= parsed.year <= YEAR_MAX:
+        if len(value) != 10 or not in_year_range(parsed.year):
             raise FieldError(f"Give a date like 2025-06-01, between {YEAR_MIN} and {YEAR_MAX}.")
         return parsed
 

@@ -30,6 +30,7 @@ from crm.models import (
     ReminderKind,
     interaction_participants,
 )
+from crm.models.contact import CADENCE_MAX_DAYS
 from crm.models.reminder import OPEN_STATUSES
 from crm.reminders import services as reminders
 from crm.timezones import is_valid_timezone, to_local
@@ -307,7 +308,7 @@ _CONTACT_FIELDS = {
     "origin_date": Field("date", nullable=True, description="When you first met."),
     "introduced_by_id": Field("integer", nullable=True,
                               description="Another of your contacts."),
-    "keep_in_touch_days": Field("integer", nullable=True, maximum=3650,
+    "keep_in_touch_days": Field("integer", nullable=True, maximum=CADENCE_MAX_DAYS,
                                 description="A keep-in-touch reminder every N days."),
     "is_private": Field("boolean", description="Never shown to a coach."),
 }

@@ -7,7 +7,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Vali
 
 from crm.contacts.services import parse_tags
 from crm.forms import Form, TimeZoneField, optional_int, strip_filter
-from crm.models.contact import TAG_MAX_LENGTH
+from crm.models.contact import CADENCE_MAX_DAYS, TAG_MAX_LENGTH
 
 
 class ContactForm(Form):
@@ -30,7 +30,8 @@ class ContactForm(Form):
     introduced_by = SelectField("Introduced by", coerce=optional_int, validate_choice=False)
     keep_in_touch_days = IntegerField(
         "Keep in touch every (days)",
-        validators=[Optional(), NumberRange(min=1, max=3650, message="Between 1 and 3650 days.")],
+        validators=[Optional(), NumberRange(min=1, max=CADENCE_MAX_DAYS,
+                                            message=f"Between 1 and {CADENCE_MAX_DAYS} days.")],
     )
     notes = TextAreaField("Notes", validators=[Length(max=20000)])
     is_private = BooleanField("Private (never shown to a coach)")

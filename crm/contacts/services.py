@@ -345,21 +345,27 @@ def combine_notes(kept: str | None, added: str | None) -> str:
     return f"{kept}\n\n{added}" if kept else added
 
 
-def _tags_by_key(user: User) -> dict[str, Tag]:
-    return {name_key(t.name): t
-            for t in db.session.scalars(select(Tag).where(Tag.owner_id == user.id))}
+def tags_by_key(user: User, names) -> dict[str, Tag]:
+    """name_key -> Tag of every tag the user has (a few dozen rows: the only way to compare
+    names the same way on every database). When some of names are not among them, the
+    caller is about to create them: the user's lock is taken and the tags read again, so
+    a request naming the same new tag at once waits and finds it (lock_user)."""
+    def read() -> dict[str, Tag]:
+        return {name_key(t.name): t
+                for t in db.session.scalars(select(Tag).where(Tag.owner_id == user.id))}
+
+    existing = read()
+    if any(name_key(name) not in existing for name in names):
+        lock_user(user.id)
+        existing = read()
+    return existing
 
 
 def _resolve_tags(user: User, names: list[str]) -> list[Tag]:
-    """The user's tags of these names (matched by name_key), creating the missing ones.
-    Reads all of the user's tags: a few dozen rows, and the only way to compare names the
-    same way on every database."""
+    """The user's tags of these names (matched by name_key), creating the missing ones."""
     if not names:
         return []
-    existing = _tags_by_key(user)
-    if any(name_key(name) not in existing for name in names):
-        lock_user(user.id)
-        existing = _tags_by_key(user)
+    existing = tags_by_key(user, names)
     tags = []
     for name in names:
         tag = existing.get(name_key(name))

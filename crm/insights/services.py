@@ -469,7 +469,7 @@ def _shared_lapsed(owner_ids, now: datetime) -> list[tuple]:
     would say if private interactions did not exist. Usually a handful of contacts."""
     from sqlalchemy.orm import selectinload
 
-    from crm.reminders.services import effective_cadence
+    from crm.reminders.services import cadence_due, effective_cadence
 
     last_shared = newest_interaction(interaction_participants.c.occurred_at, shared_only=True)
     last = aliased(Interaction)
@@ -497,8 +497,9 @@ def _shared_lapsed(owner_ids, now: datetime) -> list[tuple]:
     for contact, last_at in found:
         cadence = effective_cadence(contact, tag_cadences)
         start = _to_aware(last_at or contact.created_at)
-        if cadence and start is not None and start + timedelta(days=cadence) < now:
-            rows.append((contact.owner_id, contact.id, 1, start + timedelta(days=cadence)))
+        due = cadence_due(start, cadence) if cadence and start is not None else None
+        if due is not None and due < now:
+            rows.append((contact.owner_id, contact.id, 1, due))
     return rows
 
 

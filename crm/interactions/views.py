@@ -18,7 +18,7 @@ from crm.models import Contact, Initiator, ReminderKind, utcnow
 from crm.params import record_id
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 from crm.reminders.services import ReminderData, create_reminder, follow_up_title
-from crm.timezones import local_to_utc, to_local
+from crm.timezones import local_to_utc, to_local, wall_minute
 
 bp = Blueprint("interactions", __name__, url_prefix="/interactions")
 
@@ -95,11 +95,9 @@ def _occurred_at(form: InteractionForm, interaction=None) -> datetime:
     the minute) keeps the stored instant: its seconds, and which of the two 01:30s of an
     autumn night it was."""
     wall = form.occurred_at.data
-    if interaction is not None:
-        shown = to_local(interaction.occurred_at, current_user.time_zone).replace(
-            tzinfo=None, second=0, microsecond=0)
-        if wall == shown:
-            return interaction.occurred_at
+    if interaction is not None and wall == wall_minute(interaction.occurred_at,
+                                                       current_user.time_zone):
+        return interaction.occurred_at
     return local_to_utc(wall, current_user.time_zone)
 
 

@@ -80,11 +80,10 @@ def create_medium(user: User, name: str) -> Medium:
 def medium_named(user: User, name: str) -> tuple[Medium, bool]:
     """The medium the user sees by this name, created as the user's own when there is none
     (an import naming a medium made in another tab since its preview); True if created."""
-    lock_user(user.id)
-    existing = _named(user, name.strip())
-    if existing is not None:
-        return existing, False
-    return create_medium(user, name), True
+    try:
+        return create_medium(user, name), True
+    except MediumNameTaken:  # create_medium held the user's lock while it looked
+        return _named(user, name.strip()), False
 
 
 def rename_medium(user: User, medium: Medium, name: str) -> None:
@@ -140,21 +139,21 @@ def delete_medium(user: User, medium: Medium, move_to: Medium | None) -> None:
             .where(Interaction.medium_id == medium.id, Interaction.owner_id == user.id)
             .values(medium_id=move_to.id)
         )
-        # A contact may already have the same handle on the target medium:
-        # keep that one and drop the duplicate rather than break the unique key.
-        for channel, value in moving:
-            clash = db.session.scalar(
-                select(ContactChannel.id).where(
-                    ContactChannel.contact_id == channel.contact_id,
-                    ContactChannel.medium_id == move_to.id,
-                    ContactChannel.value == value,
-                )
+        # A contact may already have the same handle on the target medium (or get it from
+        # an earlier handle of this move): keep that one and drop the duplicate rather than
+        # break the unique key. What the target holds is read once for every contact.
+        taken = set(db.session.execute(
+            select(ContactChannel.contact_id, ContactChannel.value).where(
+                ContactChannel.medium_id == move_to.id,
+                ContactChannel.contact_id.in_({channel.contact_id for channel, _ in moving}),
             )
-            if clash is None:
-                channel.medium_id, channel.value = move_to.id, value
-                db.session.flush()  # the next clash check sees it
-            else:
+        ).all()) if moving else set()
+        for channel, value in moving:
+            if (channel.contact_id, value) in taken:
                 db.session.delete(channel)
+            else:
+                channel.medium_id, channel.value = move_to.id, value
+                taken.add((channel.contact_id, value))
         db.session.execute(
             update(Contact)
             .where(Contact.origin_medium_id == medium.id, Contact.owner_id == user.id)

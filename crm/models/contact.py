@@ -35,6 +35,7 @@ contact_tags = Table(
 )
 
 TAG_MAX_LENGTH = 40
+CADENCE_MAX_DAYS = 3650  # a keep-in-touch cadence (a contact's or a tag's) is 1..this days
 
 
 class Tag(db.Model):

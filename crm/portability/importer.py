@@ -19,8 +19,7 @@ from flask import current_app
 from sqlalchemy import bindparam, func, insert, select, update
 
 from crm.contacts.channels import ChannelError, normalise_channel
-from crm.contacts.services import combine_notes, leads_back, parse_tags
-from crm.database import lock_user
+from crm.contacts.services import combine_notes, leads_back, parse_tags, tags_by_key
 from crm.extensions import db
 from crm.mediums.services import visible_to
 from crm.models import (
@@ -33,8 +32,8 @@ from crm.models import (
     name_key,
     utcnow,
 )
-from crm.models.contact import TAG_MAX_LENGTH
-from crm.params import YEAR_MAX, YEAR_MIN
+from crm.models.contact import CADENCE_MAX_DAYS, TAG_MAX_LENGTH
+from crm.params import YEAR_MAX, YEAR_MIN, in_year_range
 from crm.portability.parsers import ImportRow
 from crm.timezones import is_valid_timezone
 
@@ -50,7 +49,6 @@ _MATCH_RANK = {"linkedin": 0, "facebook": 0, "twitter": 0, "email": 1, "phone": 
 # nickname). A phone or another handle can be shared (an office line, a family landline), so
 # it matches only when the names agree too.
 _PERSONAL = {"linkedin", "facebook", "twitter", "email"}
-KEEP_IN_TOUCH_MAX = 3650  # days, as the contact form allows
 
 
 class ImportRefused(Exception):
@@ -237,7 +235,7 @@ def _validate(row: ImportRow, mediums: _Mediums, phone_region: str | None
             origin, _ = mediums.resolve(row.origin_medium)
         except LookupError:
             origin = None
-    if row.origin_date is not None and not YEAR_MIN <= row.origin_date.year <= YEAR_MAX:
+    if row.origin_date is not None and not in_year_range(row.origin_date.year):
         return (f"First met date {row.origin_date.isoformat()} is not between {YEAR_MIN} "
                 f"and {YEAR_MAX}.")
     time_zone = row.time_zone.strip()
@@ -246,9 +244,9 @@ def _validate(row: ImportRow, mediums: _Mediums, phone_region: str | None
                 "Europe/Berlin or America/New_York.")
     cadence = row.keep_in_touch.strip()
     if cadence and not (cadence.isascii() and cadence.isdigit()
-                        and 1 <= int(cadence) <= KEEP_IN_TOUCH_MAX):
+                        and 1 <= int(cadence) <= CADENCE_MAX_DAYS):
         return (f"Keep in touch “{cadence[:20]}” is not a number of days between 1 and "
-                f"{KEEP_IN_TOUCH_MAX}.")
+                f"{CADENCE_MAX_DAYS}.")
     introducer = " ".join(row.introduced_by.split())
     if len(introducer) > _LIMITS["name"]:
         return f"Introduced by is longer than {_LIMITS['name']} characters."
@@ -638,18 +636,7 @@ def _ensure_tags(user: User, names: set[str]) -> dict[str, int]:
     wanted: dict[str, str] = {}
     for name in sorted(names):
         wanted.setdefault(name_key(name), name)
-    def read() -> dict[str, int]:
-        return {
-            name_key(name): tag_id
-            for tag_id, name in db.session.execute(
-                select(Tag.id, Tag.name).where(Tag.owner_id == user.id)
-            )
-        }
-
-    found = read()
-    if any(k not in found for k in wanted):
-        lock_user(user.id)
-        found = read()
+    found = {key: tag.id for key, tag in tags_by_key(user, wanted.values()).items()}
     missing = [{"owner_id": user.id, "name": wanted[k]} for k in wanted if k not in found]
     if missing:
         db.session.execute(insert(Tag.__table__), missing)

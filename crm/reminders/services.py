@@ -25,7 +25,7 @@ from crm.models.reminder import (
     ReminderStatus,
 )
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME, next_occurrence, occurrence_utc
-from crm.timezones import to_local
+from crm.timezones import to_local, wall_minute
 
 ENDED_STATUSES = (ReminderStatus.DONE, ReminderStatus.DISMISSED, ReminderStatus.CANCELLED)
 
@@ -116,9 +116,9 @@ def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> None:
     reminder.title = data.title
     reminder.notes = data.notes
     reminder.contact_id = data.contact.id if data.contact else None
-    shown = to_local(reminder.due_at, user.time_zone)
+    shown = wall_minute(reminder.due_at, user.time_zone)
     if (data.recurrence, data.local_date, data.local_time) == (
-            reminder.recurrence, shown.date(), shown.time().replace(second=0, microsecond=0)):
+            reminder.recurrence, shown.date(), shown.time()):
         db.session.flush()
         return
     reminder.local_time = data.local_time
@@ -269,10 +269,14 @@ def effective_cadence(contact: Contact, tag_cadences: dict[int, int]) -> int | N
     return min(days) if days else None
 
 
+def cadence_due(start: datetime, cadence: int) -> datetime:
+    """When a keep-in-touch cadence counted from start falls due: exactly `cadence` days on."""
+    return start + timedelta(days=cadence)
+
+
 def keep_in_touch_due(contact: Contact, cadence: int) -> datetime:
     """Last interaction (on any medium) plus the cadence; never-contacted: from when added."""
-    start = contact.last_interaction_at or contact.created_at or utcnow()
-    return start + timedelta(days=cadence)
+    return cadence_due(contact.last_interaction_at or contact.created_at or utcnow(), cadence)
 
 
 def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
@@ -342,7 +346,7 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
         if ended_at is not None:
             if ended_at.tzinfo is None:  # func.max loses the column type on some backends
                 ended_at = ended_at.replace(tzinfo=UTC)
-            due = max(due, ended_at + timedelta(days=cadence))
+            due = max(due, cadence_due(ended_at, cadence))
         keep = existing[0] if existing else None
         for extra in existing[1:]:
             if extra.status != ReminderStatus.CLAIMED:

@@ -26,6 +26,7 @@ from crm.extensions import db
 from crm.interactions.services import InteractionData, log_interaction
 from crm.mediums.services import get_medium_or_404, mediums_for
 from crm.models import Initiator, User, utcnow
+from crm.models.contact import CADENCE_MAX_DAYS
 from crm.models.reminder import Recurrence, Reminder, ReminderKind
 from crm.params import page_arg, record_id
 from crm.reminders import calendar_feed, links, services
@@ -273,10 +274,12 @@ def cadences():
             values[tag.id] = raw
             if not raw:
                 parsed[tag.id] = None
-            elif raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= 3650:
+            elif (raw.isascii() and raw.isdigit() and len(raw) <= 4
+                  and 1 <= int(raw) <= CADENCE_MAX_DAYS):
                 parsed[tag.id] = int(raw)
             else:
-                errors[tag.id] = "Enter a number of days from 1 to 3650, or leave it empty."
+                errors[tag.id] = (f"Enter a number of days from 1 to {CADENCE_MAX_DAYS}, or "
+                                  "leave it empty.")
         if not errors:
             count = services.set_tag_cadences(current_user, parsed)
             db.session.commit()
