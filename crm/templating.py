@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 from flask import Flask, request, url_for
 from flask_login import current_user
+from markupsafe import Markup, escape
 
 from crm.contacts.channels import channel_href
 from crm.timezones import to_local
@@ -56,6 +57,18 @@ def url_with(**changes) -> str:
     return url_for(request.endpoint, **(request.view_args or {}), **args)
 
 
+def checklist(name: str, choices, chosen=()) -> Markup:
+    """A checkbox in a label for each (value, label), checked when chosen: a whole
+    network's people, written in one step (as a template loop 5,000 took ~100 ms)."""
+    chosen = set(chosen or ())
+    name = escape(name)
+    return Markup("\n".join(  # noqa: S704 - every value and label escaped
+        f'<label><input type="checkbox" name="{name}" value="{escape(value)}"'
+        f'{" checked" if value in chosen else ""}> {escape(label)}</label>'
+        for value, label in choices
+    ))
+
+
 def register(app: Flask) -> None:
     """Install the filters and globals."""
     app.add_template_filter(localtime)
@@ -64,3 +77,4 @@ def register(app: Flask) -> None:
     app.add_template_filter(localtime_for)
     app.add_template_global(url_with)
     app.add_template_global(channel_href)
+    app.add_template_global(checklist)

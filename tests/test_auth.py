@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 from support import PASSWORD, AuthActions, field_value, page_text
@@ -141,6 +143,32 @@ def test_settings_change_name_and_time_zone(app, client, logged_in):
     assert response.status_code == 302
     user = _user(app, "ada@example.com")
     assert (user.name, user.time_zone) == ("Augusta Ada King", "Asia/Tokyo")
+
+
+def _select(page: str, name: str) -> str:
+    return re.search(rf'<select[^>]*name="{name}".*?</select>', page, re.S)[0]
+
+
+def test_zone_selects_show_the_stored_zone_among_every_zone(client, logged_in, make_contact):
+    # The zone options are rendered once per process; each page still selects its own.
+    from crm.timezones import timezone_names
+
+    client.post("/settings", data={"action": "profile", "profile-name": "Ada",
+                                   "profile-time_zone": "America/Argentina/Buenos_Aires"})
+    page = client.get("/settings").data.decode()
+    assert field_value(page, "profile-time_zone") == "America/Argentina/Buenos_Aires"
+    select = _select(page, "profile-time_zone")
+    assert select.count("<option") == len(timezone_names())
+    assert select.count("selected") == 1
+
+    somewhere = make_contact(logged_in, name="Ines", time_zone="Asia/Kolkata").id
+    nowhere = make_contact(logged_in, name="Noor").id
+    assert field_value(client.get(f"/contacts/{somewhere}/edit").data, "time_zone") == "Asia/Kolkata"
+    # No zone: nothing selected, so the browser sends the first option, "Not set".
+    for url in (f"/contacts/{nowhere}/edit", "/contacts/new"):
+        select = _select(client.get(url).data.decode(), "time_zone")
+        assert "selected" not in select
+        assert re.search(r"<option[^>]*>", select)[0] == '<option value="">'
 
 
 def test_settings_reject_unknown_time_zone(app, client, logged_in):

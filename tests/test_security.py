@@ -108,3 +108,19 @@ def test_an_invitation_does_not_tell_whether_an_address_has_an_account(app, make
     assert said[0] == said[1]
     page = page_text(clara.get("/coaching").data)
     assert "Known Coach" not in page
+
+
+def test_pickers_escape_names_and_keep_what_is_chosen(client, logged_in, make_contact):
+    # The people pickers are written in one step, not by WTForms or a template loop.
+    hostile = make_contact(logged_in, name='<b onclick="x">Zoë</b> & co', company="<i>Acme</i>")
+    introduced = make_contact(logged_in, name="Ines", introduced_by=hostile)
+    escaped = "&lt;b onclick=&#34;x&#34;&gt;Zoë&lt;/b&gt; &amp; co (&lt;i&gt;Acme&lt;/i&gt;)"
+    for url in ("/interactions/new", "/contacts/new", "/reminders/new",
+                f"/contacts/{introduced.id}/edit"):
+        page = client.get(url).data.decode()
+        assert "<b onclick" not in page and "<i>Acme" not in page, url
+        assert escaped in page, url
+    edit = client.get(f"/contacts/{introduced.id}/edit").data.decode()
+    assert f'<option selected value="{hostile.id}">{escaped}</option>' in edit
+    logged = client.get(f"/interactions/new?contact={hostile.id}").data.decode()
+    assert f'name="participants" value="{hostile.id}" checked>' in logged

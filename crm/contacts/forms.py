@@ -6,7 +6,7 @@ from wtforms import BooleanField, DateField, IntegerField, SelectField, StringFi
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from crm.contacts.services import parse_tags
-from crm.forms import Form, TimeZoneField, optional_int, strip_filter
+from crm.forms import Form, ListSelect, TimeZoneField, optional_int, strip_filter
 from crm.models.contact import CADENCE_MAX_DAYS, TAG_MAX_LENGTH
 
 
@@ -27,7 +27,8 @@ class ContactForm(Form):
     )
     origin_medium = SelectField("First met on", coerce=optional_int, validate_choice=False)
     origin_date = DateField("First met date", validators=[Optional()])
-    introduced_by = SelectField("Introduced by", coerce=optional_int, validate_choice=False)
+    introduced_by = SelectField("Introduced by", coerce=optional_int, validate_choice=False,
+                                widget=ListSelect())
     keep_in_touch_days = IntegerField(
         "Keep in touch every (days)",
         validators=[Optional(), NumberRange(min=1, max=CADENCE_MAX_DAYS,

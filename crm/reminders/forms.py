@@ -5,7 +5,7 @@ from __future__ import annotations
 from wtforms import DateField, RadioField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from crm.forms import Form, optional_int, strip_filter
+from crm.forms import Form, ListSelect, optional_int, strip_filter
 from crm.models.reminder import Recurrence
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 
@@ -25,7 +25,8 @@ class ReminderForm(Form):
         filters=[strip_filter],
         validators=[DataRequired(message="Say what the reminder is for."), Length(max=200)],
     )
-    contact = SelectField("About", coerce=optional_int, validate_choice=False)
+    contact = SelectField("About", coerce=optional_int, validate_choice=False,
+                          widget=ListSelect())
     local_date = DateField("Date", validators=[DataRequired(message="Choose a date.")])
     local_time = TimeField("Time", default=DEFAULT_LOCAL_TIME,
                            validators=[DataRequired(message="Choose a time.")])
