@@ -17,18 +17,17 @@ class AuthActions:
         self.client = client
 
     def register(self, email, password=PASSWORD, name="Ada Lovelace", tz="UTC", confirm=None,
-                 **kwargs):
-        return self.client.post(
-            "/register",
-            data={
-                "name": name,
-                "email": email,
-                "password": password,
-                "confirm": password if confirm is None else confirm,
-                "time_zone": tz,
-            },
-            **kwargs,
-        )
+                 next=None, **kwargs):
+        data = {
+            "name": name,
+            "email": email,
+            "password": password,
+            "confirm": password if confirm is None else confirm,
+            "time_zone": tz,
+        }
+        if next is not None:
+            data["next"] = next
+        return self.client.post("/register", data=data, **kwargs)
 
     def login(self, email, password=PASSWORD, next=None, **kwargs):
         data = {"email": email, "password": password}

@@ -63,6 +63,34 @@ def test_an_invitation_link_waits_for_the_coach_to_log_in_or_register(app, peopl
     assert "Clara Client" in page_text(auth.client.get("/coach").data)
 
 
+def test_a_coach_who_creates_an_account_lands_back_on_the_invitation(app, people, auth):
+    """Found by the walk-through: the login page's "Create an account" lost the way back,
+    so a coach new to Rapport ended on an empty contact list, the invitation nowhere."""
+    client_user, _ = people
+    join = support.invite(as_user(app, client_user), "newcoach@example.com")
+    browser = auth.client
+
+    login_url = browser.get(join).location
+    login_page = browser.get(login_url).get_data(as_text=True)
+    register_url = re.search(r'href="([^"]*)">Create an account<', login_page)[1]
+    register_page = browser.get(register_url).get_data(as_text=True)
+    sent_back = support.field_value(register_page, "next")
+    assert sent_back == join
+    # Its "Log in" link keeps the way back too.
+    assert re.search(r'href="/login\?next=[^"]+">Log in<', register_page)
+
+    created = auth.register("newcoach@example.com", name="Nora New", next=sent_back)
+    assert created.status_code == 302 and created.location == join
+    assert "Clara Client asks you to coach them" in page_text(browser.get(join).data)
+
+
+def test_registering_goes_nowhere_but_this_site(auth):
+    for elsewhere in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
+        created = auth.register(f"n{len(elsewhere)}@example.com", next=elsewhere)
+        assert created.status_code == 302 and created.location == "/contacts"
+        auth.logout()
+
+
 def test_holding_the_invited_address_is_not_enough_to_accept(app, people, auth):
     """Found by the security audit: Rapport does not verify addresses, so anyone could
     register the invited coach's address, see the invitation and read the network."""

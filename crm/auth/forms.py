@@ -39,6 +39,7 @@ class RegisterForm(Form):
         validators=[DataRequired(), EqualTo("password", message="The passwords do not match.")],
     )
     time_zone = TimeZoneField("Time zone", default="UTC")
+    next = HiddenField()  # where to go once the account exists (a coach's invitation link)
 
 
 class LoginForm(Form):

@@ -43,6 +43,8 @@ def register():
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
     form = RegisterForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
         try:
             user = services.register_user(
@@ -54,7 +56,8 @@ def register():
             db.session.commit()
             login_user(user)
             flash(f"Welcome to Rapport, {user.name}.", "success")
-            return redirect(url_for("contacts.index"))
+            target = form.next.data
+            return redirect(target if services.is_safe_next(target) else url_for("contacts.index"))
     return render_template("auth/register.html", form=form), 422 if form.errors else 200
 
 
