@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask import Flask, request, url_for
+from flask import Flask, g, request, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
 
@@ -46,15 +46,29 @@ def iso_local(value: datetime | None) -> str:
     return "" if value is None else value.isoformat()
 
 
+def show_as(endpoint: str, **values) -> None:
+    """Name the page a POST shows again (a form with its errors), so that the page's links
+    (sorting, paging, "come back here") lead to that page, not to the POST-only address."""
+    g.shown_as = (endpoint, values)
+
+
 def url_with(**changes) -> str:
-    """The current URL with some query arguments changed (None removes one)."""
+    """This page's URL with some query arguments changed (None removes one)."""
+    endpoint, values = g.get("shown_as") or (request.endpoint, request.view_args or {})
     args = request.args.to_dict()
     for key, val in changes.items():
         if val is None:
             args.pop(key, None)
         else:
             args[key] = val
-    return url_for(request.endpoint, **(request.view_args or {}), **args)
+    return url_for(endpoint, **values, **args)
+
+
+def here() -> str:
+    """This page's address (path and query), for links that come back to it."""
+    if g.get("shown_as"):
+        return url_with()
+    return request.full_path.removesuffix("?")
 
 
 def checklist(name: str, choices, chosen=()) -> Markup:
@@ -76,5 +90,6 @@ def register(app: Flask) -> None:
     app.add_template_filter(iso_local)
     app.add_template_filter(localtime_for)
     app.add_template_global(url_with)
+    app.add_template_global(here)
     app.add_template_global(channel_href)
     app.add_template_global(checklist)

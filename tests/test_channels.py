@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+from html import unescape
+
 import pytest
 from sqlalchemy import select
 from support import page_text
@@ -167,3 +171,23 @@ def test_remove_channel_of_another_contact_is_404(app, client, logged_in, ada, a
 
     assert response.status_code == 404
     assert _stored(app, ada.id) == ["@ada_l"]
+
+
+@pytest.mark.app_config(INTERACTIONS_PER_PAGE=1)
+def test_a_refused_handle_shows_the_contact_page_with_links_that_work(
+        client, logged_in, ada, add, make_interaction):
+    """Found by the walk-through: the page shown with the error lives at the POST-only
+    /channels address, and its sorting, paging and edit links were built from it (405)."""
+    for day in (1, 2):
+        make_interaction(logged_in, ada, "phone", datetime(2026, 11, day, 10, tzinfo=UTC))
+    refused = add("skype", "x y")
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    links = re.findall(r'href="([^"]+)"', page)
+    ordering = next(h for h in links if "order=oldest" in h)
+    paging = next(h for h in links if "page=2" in h)
+    editing = next(h for h in links if "/interactions/" in h and "/edit" in h)
+    for href in (ordering, paging, editing):
+        assert "/channels" not in unescape(href), href
+        assert client.get(unescape(href)).status_code == 200, href
+    assert unescape(editing).endswith(f"next=/contacts/{ada.id}")

@@ -15,6 +15,7 @@ from crm.interactions.services import timeline
 from crm.mediums.services import get_medium_or_404, mediums_for
 from crm.params import page_arg, text_arg
 from crm.reminders.services import open_reminders
+from crm.templating import show_as
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 
@@ -122,6 +123,7 @@ def show(contact_id: int):
 
 
 def _render_show(contact, channel_form: ChannelForm, status: int = 200):
+    show_as("contacts.show", contact_id=contact.id)
     # Loading every visible medium first lets the timeline, the path and the
     # channels find their medium in the session instead of querying for it.
     mediums = mediums_for(current_user)
