@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
+from html import unescape
 
 import pytest
 from sqlalchemy import select
@@ -294,10 +296,34 @@ def test_pagination(client, logged_in, make_contact):
         shown = [name for name in NAMES if name in text]
         assert order_in(text, shown) == alphabetical[n * 5 : n * 5 + 5]
     assert "Page 2 of 3 · 12 contacts" in pages[1]
-    # Past the end: an empty page, not an error.
-    beyond = client.get("/contacts?page=9")
+    # Past the end: an empty page, not an error, and not the welcome of an empty network
+    # (found by the walk-through), with the way back.
+    beyond = client.get("/contacts?page=9&sort=name")
     assert beyond.status_code == 200
-    assert not [name for name in NAMES if name in page_text(beyond.data)]
+    text = page_text(beyond.data)
+    assert not [name for name in NAMES if name in text]
+    assert "Nothing on page 9" in text and "starts here" not in text
+    back = re.search(r'href="([^"]*)">Go to the last page<', beyond.get_data(as_text=True))[1]
+    assert unescape(back) == "/contacts?page=3&sort=name"
+    # A search is not counted: its way back is the first page.
+    searched = client.get("/contacts?q=tester&page=9").get_data(as_text=True)
+    back = re.search(r'href="([^"]*)">Go to the first page<', searched)[1]
+    assert unescape(back) == "/contacts?q=tester"
+
+
+@pytest.mark.app_config(INTERACTIONS_PER_PAGE=2)
+def test_a_timeline_page_past_the_end_leads_to_the_last(client, logged_in, make_contact,
+                                                         make_interaction):
+    ada = make_contact(logged_in, name="Ada")
+    for day in range(1, 6):
+        make_interaction(logged_in, ada, "phone", datetime(2026, 11, day, 9, tzinfo=UTC),
+                         summary=f"Call {day}")
+    beyond = client.get(f"/contacts/{ada.id}?page=7&order=oldest")
+    text = page_text(beyond.data)
+    assert "Nothing on page 7" in text and "No interactions yet" not in text
+    last = re.search(r'href="([^"]*)">Go to the last page<', beyond.get_data(as_text=True))[1]
+    assert unescape(last) == f"/contacts/{ada.id}?page=3&order=oldest"
+    assert "Call 5" in page_text(client.get(unescape(last)).data)
 
 
 def test_sort_by_name(client, logged_in, make_contact):
