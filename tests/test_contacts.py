@@ -192,6 +192,26 @@ def test_archive_and_restore(app, client, logged_in, make_contact):
     assert "Ada Lovelace" in page_text(client.get("/contacts").data)
 
 
+def test_an_archived_contacts_page_asks_to_restore_before_logging(client, logged_in,
+                                                                  make_contact):
+    """Found by the walk-through: "Log interaction" led to a form that could not choose
+    them ("Choose at least one person"), and "Set a follow-up" to a reminder about nobody."""
+    zed = make_contact(logged_in, name="Zed")
+    client.post(f"/contacts/{zed.id}/archive")
+
+    page = client.get(f"/contacts/{zed.id}").get_data(as_text=True)
+    assert "Restore them to log interactions" in page_text(page)
+    assert f"/interactions/new?contact={zed.id}" not in page
+    assert f"/reminders/new?contact={zed.id}" not in page
+    asked = client.get(f"/interactions/new?contact={zed.id}", follow_redirects=True)
+    assert asked.request.path == f"/contacts/{zed.id}"
+    assert "Restore Zed to log interactions with them." in page_text(asked.data)
+
+    client.post(f"/contacts/{zed.id}/archive", data={"restore": "1"})
+    page = client.get(f"/contacts/{zed.id}").get_data(as_text=True)
+    assert f"/interactions/new?contact={zed.id}" in page and "Restore them" not in page
+
+
 def test_delete_asks_for_confirmation_first(client, logged_in, make_contact, make_interaction,
                                             count):
     ada = make_contact(logged_in, name="Ada Lovelace")

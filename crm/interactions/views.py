@@ -154,6 +154,9 @@ def new():
     contact_id = request.args.get("contact", type=record_id)
     if contact_id is not None:
         contact = get_contact_or_404(current_user, contact_id)
+        if contact.is_archived:  # not among the people to choose from
+            flash(f"Restore {contact.name} to log interactions with them.", "info")
+            return redirect(url_for("contacts.show", contact_id=contact.id))
         if request.method == "GET":
             form.participants.data = [contact.id]
     medium_id = request.args.get("medium", type=record_id)
