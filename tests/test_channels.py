@@ -113,6 +113,21 @@ def test_duplicate_channel_is_rejected(app, ada, add):
     assert _stored(app, ada.id) == ["@ada_l"]
 
 
+@pytest.mark.parametrize(("key", "first", "again"), [
+    ("email", "ada@example.com", "ADA@example.com"),
+    ("twitter", "@ada_l", "@Ada_L"),
+])
+def test_a_handle_differing_only_in_case_is_the_same_handle(app, ada, add, key, first, again):
+    """Found by the walk-through: both were kept, though merges and imports see one."""
+    assert add(key, first).status_code == 302
+
+    response = add(key, again)
+
+    assert response.status_code == 422
+    assert "Ada Lovelace already has that" in page_text(response.data)
+    assert _stored(app, ada.id) == [first]
+
+
 def test_same_value_on_two_mediums_is_two_channels(app, ada, add):
     assert add("phone", "+44 20 7946 0958").status_code == 302
     assert add("text_message", "+442079460958").status_code == 302

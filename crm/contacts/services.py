@@ -483,15 +483,16 @@ def delete_contact(contact: Contact) -> None:
 
 
 def add_channel(contact: Contact, medium: Medium, value: str, label: str = "") -> ContactChannel:
-    """Add a handle; the caller has normalised value already."""
-    existing = db.session.scalar(
-        select(ContactChannel).where(
+    """Add a handle; the caller has normalised value already. A handle differing from one
+    the contact has on the medium only in case is that one (as imports and the duplicate
+    finder see it: ADA@example.com is ada@example.com)."""
+    held = db.session.scalars(
+        select(ContactChannel.value).where(
             ContactChannel.contact_id == contact.id,
             ContactChannel.medium_id == medium.id,
-            ContactChannel.value == value,
         )
     )
-    if existing is not None:
+    if value.casefold() in {v.casefold() for v in held}:
         raise ValueError("duplicate channel")
     channel = ContactChannel(contact_id=contact.id, medium_id=medium.id, value=value, label=label)
     db.session.add(channel)
