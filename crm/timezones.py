@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -37,6 +37,11 @@ def zone(name: str | None) -> ZoneInfo:
 def to_local(value: datetime, tz_name: str | None) -> datetime:
     """Convert an aware datetime to the zone's wall time."""
     return value.astimezone(zone(tz_name))
+
+
+def local_today(tz_name: str | None, now: datetime | None = None) -> date:
+    """The date it is now in the zone."""
+    return to_local(now or datetime.now(UTC), tz_name).date()
 
 
 def wall_minute(value: datetime, tz_name: str | None) -> datetime:

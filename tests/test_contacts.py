@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from html import unescape
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
+from fixtures.api_client import ApiClient, make_token
 from sqlalchemy import select
 from support import field_value, form_values, order_in, page_text
 
@@ -418,3 +421,35 @@ def test_a_count_in_the_same_transaction_as_a_write_sees_the_write(app, make_use
         db.session.flush()
         assert list_contacts(user).total == 1
         db.session.rollback()
+
+
+@pytest.mark.parametrize("tz", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
+def test_first_met_cannot_be_later_than_the_users_today(app, client, auth, make_user, tz):
+    """Found by the walk-through: 5 May 2099 was kept, and the path read "Phone first met
+    5 May 2099" after interactions of 2026. Today is the user's own (UTC+14 or UTC-11)."""
+    user = make_user(email=f"{tz[-4:].lower()}@example.com", time_zone=tz)
+    auth.login_as(user)
+    api = ApiClient(client, make_token(app, user), user)
+    # Noon UTC tomorrow (the session stays valid): 02:00 the day after at UTC+14, 01:00
+    # tomorrow at UTC-11.
+    instant = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) \
+        + timedelta(days=1)
+    local = instant.astimezone(ZoneInfo(tz)).date()
+    with time_machine.travel(instant, tick=False):
+        for day, accepted in ((local, True), (local + timedelta(days=1), False)):
+            posted = client.post("/contacts/new", data={"name": f"Met {day}",
+                                                        "origin_date": day.isoformat()})
+            created = api.post("/contacts", json={"name": f"API {day}",
+                                                  "origin_date": day.isoformat()})
+            if accepted:
+                assert (posted.status_code, created.status_code) == (302, 201)
+                assert posted.location.startswith("/contacts/")
+            else:
+                assert posted.status_code == 422, posted.location
+                assert "First met can't be later than today." in page_text(posted.data)
+                assert created.status_code == 422
+                assert created.get_json()["errors"] == {
+                    "origin_date": "First met can't be later than today."}
+    with app.app_context():
+        names = set(db.session.scalars(select(Contact.name).where(Contact.owner_id == user.id)))
+    assert names == {f"Met {local}", f"API {local}"}

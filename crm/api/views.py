@@ -337,6 +337,8 @@ def _contact_data(body: dict, current: Contact | None = None) -> contacts.Contac
         errors["time_zone"] = "Give an IANA time zone such as Europe/London."
     if any("," in t for t in body.get("tags", [])):
         errors["tags"] = "A tag cannot contain a comma."
+    if contacts.first_met_later_than_today(_user(), body.get("origin_date")):
+        errors["origin_date"] = contacts.FIRST_MET_LATER_THAN_TODAY
     origin = current.origin_medium if current is not None else None
     if "origin_medium_id" in body:
         origin = _visible_medium(body["origin_medium_id"])

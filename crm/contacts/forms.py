@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from flask_login import current_user
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
-from crm.contacts.services import parse_tags
+from crm.contacts.services import (
+    FIRST_MET_LATER_THAN_TODAY,
+    first_met_later_than_today,
+    parse_tags,
+)
 from crm.forms import Form, ListSelect, TimeZoneField, optional_int, strip_filter
 from crm.models.contact import CADENCE_MAX_DAYS, TAG_MAX_LENGTH
 
@@ -46,6 +51,10 @@ class ContactForm(Form):
                 )
         if len(parse_tags(field.data or "")) > 30:
             raise ValidationError("A contact can have at most 30 tags.")
+
+    def validate_origin_date(self, field):
+        if first_met_later_than_today(current_user, field.data):
+            raise ValidationError(FIRST_MET_LATER_THAN_TODAY)
 
     def validate_origin_medium(self, field):
         if field.data is not None and field.data not in {c[0] for c in field.choices}:

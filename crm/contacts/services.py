@@ -27,7 +27,7 @@ from crm.models import (
     search_index,
     utcnow,
 )
-from crm.timezones import to_local
+from crm.timezones import local_today, to_local
 
 SORTS = ("name", "-name", "last", "-last")
 
@@ -480,6 +480,14 @@ def delete_contact(contact: Contact) -> None:
     delete_interactions(contact.owner_id, _solo_interaction_ids(contact))
     db.session.delete(contact)
     db.session.flush()
+
+
+FIRST_MET_LATER_THAN_TODAY = "First met can't be later than today."
+
+
+def first_met_later_than_today(user: User, when: date | None) -> bool:
+    """Whether a first-met date lies after today in the user's zone."""
+    return when is not None and when > local_today(user.time_zone)
 
 
 def add_channel(contact: Contact, medium: Medium, value: str, label: str = "") -> ContactChannel:
