@@ -64,6 +64,15 @@ def url_with(**changes) -> str:
     return url_for(endpoint, **values, **args)
 
 
+def back_to(default: str) -> str:
+    """Where the page was opened from (its `next`, a local path only), else default: what
+    Cancel and a finished form lead back to."""
+    from crm.auth.services import is_safe_next
+
+    target = request.values.get("next")
+    return target if is_safe_next(target) else default
+
+
 def here() -> str:
     """This page's address (path and query), for links that come back to it."""
     if g.get("shown_as"):
@@ -91,5 +100,6 @@ def register(app: Flask) -> None:
     app.add_template_filter(localtime_for)
     app.add_template_global(url_with)
     app.add_template_global(here)
+    app.add_template_global(back_to)
     app.add_template_global(channel_href)
     app.add_template_global(checklist)

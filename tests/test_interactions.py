@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import pytest
 import time_machine
@@ -410,3 +412,23 @@ def test_an_edit_that_leaves_when_as_shown_keeps_the_exact_time(
     with app.app_context():
         assert db.session.get(Interaction, interaction.id).occurred_at == datetime(
             2025, 10, 26, 0, 45, tzinfo=UTC)
+
+
+def _cancel(page) -> str:
+    return unescape(re.search(r'href="([^"]*)">Cancel<', page.get_data(as_text=True))[1])
+
+
+def test_cancel_goes_back_where_the_form_was_opened(client, people, logged_in, make_interaction,
+                                                    make_reminder):
+    """Found by the walk-through: Cancel on an edit opened from a contact's timeline went to
+    the dashboard, and on reminder forms opened from a contact page to /reminders."""
+    ada, _ = people
+    interaction = make_interaction(logged_in, ada)
+    reminder = make_reminder(logged_in, contact=ada, due_at=datetime(2026, 12, 1, 9, tzinfo=UTC))
+    back = f"/contacts/{ada.id}?order=oldest&page=2"
+    for url in (f"/interactions/{interaction.id}/edit", f"/reminders/{reminder.id}/edit",
+                f"/reminders/{reminder.id}/snooze", f"/reminders/{reminder.id}/done"):
+        assert _cancel(client.get(url, query_string={"next": back})) == back, url
+        assert _cancel(client.get(url, query_string={"next": "https://evil.example/"})) in (
+            "/", "/reminders", f"/contacts/{ada.id}"), url
+    assert _cancel(client.get(f"/interactions/new?contact={ada.id}")) == f"/contacts/{ada.id}"

@@ -7,7 +7,6 @@ from datetime import datetime
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from crm.auth.services import is_safe_next
 from crm.contacts.forms import ConfirmForm
 from crm.contacts.services import contact_choices, get_contact_or_404, get_contacts
 from crm.extensions import db
@@ -18,6 +17,7 @@ from crm.models import Contact, Initiator, ReminderKind, utcnow
 from crm.params import record_id
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 from crm.reminders.services import ReminderData, create_reminder, follow_up_title
+from crm.templating import back_to
 from crm.timezones import local_to_utc, to_local, wall_minute
 
 bp = Blueprint("interactions", __name__, url_prefix="/interactions")
@@ -142,11 +142,6 @@ def _schedule_follow_up(form: InteractionForm, interaction):
     return first
 
 
-def _back(default: str) -> str:
-    target = request.values.get("next")
-    return target if is_safe_next(target) else default
-
-
 @bp.route("/new", methods=["GET", "POST"])
 def new():
     form = _form()
@@ -174,7 +169,7 @@ def new():
             target = url_for("contacts.show", contact_id=contact.id)
         else:
             first = interaction.participants[0]
-            target = _back(url_for("contacts.show", contact_id=first.id))
+            target = back_to(url_for("contacts.show", contact_id=first.id))
         db.session.commit()
         flash(message, "success")
         return redirect(target)
@@ -187,7 +182,7 @@ def edit(interaction_id: int):
     form = _form(interaction)
     if form.validate_on_submit():
         services.update_interaction(interaction, _data(form, interaction))
-        target = _back(url_for("contacts.show", contact_id=interaction.participants[0].id))
+        target = back_to(url_for("contacts.show", contact_id=interaction.participants[0].id))
         db.session.commit()
         flash("Interaction saved.", "success")
         return redirect(target)
@@ -204,4 +199,4 @@ def delete(interaction_id: int):
     db.session.commit()
     flash("Interaction deleted.", "success")
     default = url_for("contacts.show", contact_id=first.id) if first else url_for("main.home")
-    return redirect(_back(default))
+    return redirect(back_to(default))
