@@ -406,6 +406,13 @@ def test_a_tag_cadence_applies_to_contacts_without_their_own(
     assert kit_due(app, grace) == met + timedelta(days=14)  # the shortest of its tags
     assert kit_due(app, own) == met + timedelta(days=30)  # its own cadence wins
     assert open_kit(app, untagged) == []
+    # Their pages say the same (found by the walk-through: "no cadence set" beside the
+    # tag's keep-in-touch reminder).
+    details = {c.name: page_text(client.get(f"/contacts/{c.id}").data)
+               for c in (grace, own, untagged)}
+    assert "Keep in touch every 14 days, the default of the tag conference" in details["Grace"]
+    assert "Keep in touch every 30 days" in details["Own"] and "default of" not in details["Own"]
+    assert "Keep in touch no cadence set" in details["Untagged"]
 
     client.post("/reminders/cadences",
                 data={f"tag-{tags['conference']}": "", f"tag-{tags['family']}": "60"})

@@ -104,6 +104,13 @@ class Contact(db.Model):
     def tag_names(self) -> list[str]:
         return [t.name for t in self.tags]
 
+    @property
+    def cadence_tag(self) -> Tag | None:
+        """The tag whose keep-in-touch default applies when the contact has no cadence of its
+        own: the shortest (reminders.services.effective_cadence), then by name."""
+        tags = [t for t in self.tags if t.keep_in_touch_days]
+        return min(tags, key=lambda t: (t.keep_in_touch_days, t.name), default=None)
+
     def __repr__(self) -> str:
         return f"<Contact {self.id} {self.name}>"
 
