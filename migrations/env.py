@@ -117,8 +117,34 @@ def run_migrations_online():
     with get_engine().connect() as connection:
         options.setdefault("include_object", include_object_for(connection.dialect.name))
         context.configure(connection=connection, target_metadata=get_metadata(), **options)
-        with context.begin_transaction():
-            context.run_migrations()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_foreign_keys_off(connection)
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    _check_sqlite_foreign_keys(connection)
+        finally:
+            if sqlite:  # never pooled for the app: a new connection enforces foreign keys
+                connection.invalidate()
+
+
+def _sqlite_foreign_keys_off(connection) -> None:
+    """Foreign keys off while migrating on SQLite, as SQLite's documentation asks for a
+    table rebuild (Alembic's batch mode): with them on, dropping the old copy of `users`
+    ran every ON DELETE CASCADE that points at it, and every contact, interaction and
+    reminder of every user went with it. The pragma is a no-op inside a transaction, so it
+    goes to the driver's connection before Alembic begins one."""
+    connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+
+
+def _check_sqlite_foreign_keys(connection) -> None:
+    """With foreign keys off, check them once the migrations have run (still inside their
+    transaction, so a violation rolls everything back)."""
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migrations left rows whose references are broken: {broken[:5]}")
 
 
 if context.is_offline_mode():

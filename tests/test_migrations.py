@@ -252,3 +252,46 @@ def test_the_invitation_link_migration_keeps_coaching_notes_both_ways(empty_data
         assert "invite_token_hash" not in {
             c["name"] for c in inspect(db.engine).get_columns("coach_links")}
         db.engine.dispose()
+
+
+def _rows(tables: tuple[str, ...]) -> dict[str, int]:
+    with db.engine.connect() as connection:
+        return {t: connection.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar()  # noqa: S608
+                for t in tables}
+
+
+def test_down_to_the_first_revision_and_back_up_keeps_every_row(empty_database):
+    """Found by the operations audit: on SQLite a batch change to users (0002, 0005)
+    rebuilds the table, and dropping the old copy ran every ON DELETE CASCADE pointing at
+    users: every contact, handle, tag and interaction was gone, reported as a success."""
+    from crm.auth.services import register_user
+    from crm.contacts.channels import normalise_channel
+    from crm.contacts.services import ContactData, add_channel, create_contact
+    from crm.interactions.services import InteractionData, log_interaction
+    from crm.models import Initiator
+
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL": empty_database, "TESTING": True})
+    with app.app_context():
+        upgrade()
+        user = register_user("ada@example.com", "Ada", "a long passphrase", "UTC")
+        email = db.session.scalar(select(Medium).where(Medium.key == "email"))
+        grace = create_contact(user, ContactData(name="Grace", tags=["navy"]))
+        add_channel(grace, email, normalise_channel(email, "grace@example.com"))
+        log_interaction(user, InteractionData(
+            medium=email, occurred_at=datetime(2026, 1, 5, 9, tzinfo=UTC),
+            participants=[grace], initiated_by=Initiator.ME, summary="Hello"))
+        db.session.commit()
+        db.session.remove()
+        tables = ("users", "contacts", "contact_channels", "tags", "contact_tags",
+                  "interactions", "interaction_participants")
+        before = _rows(tables)
+        assert all(before.values()), before
+
+        downgrade(revision="0001")
+        assert _rows(tables) == before
+        upgrade()
+        assert _rows(tables) == before
+        if db.engine.dialect.name == "sqlite":  # the pooled connection enforces them again
+            with db.engine.connect() as connection:
+                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        db.engine.dispose()
