@@ -44,7 +44,8 @@ def _explain(exc) -> str:
     from sqlalchemy.exc import DataError
 
     text = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-    if "no such table" in text or ("relation" in text and "does not exist" in text):
+    if ("no such table" in text or "no such column" in text
+            or (("relation" in text or "column" in text) and "does not exist" in text)):
         return (f"the database has no Rapport tables yet, or an older schema ({text}): run "
                 "`crm db upgrade` first.")
     if isinstance(exc, DataError):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -199,3 +200,26 @@ def touch_if_changed(record) -> None:
 
     if db.session.is_modified(record, include_collections=True):
         record.updated_at = utcnow()
+
+
+@functools.cache
+def _code_revisions(directory: str) -> tuple[str, frozenset[str]]:
+    """The migrations' head and every revision they know (read once per process)."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory(directory)
+    return scripts.get_current_head(), frozenset(r.revision for r in scripts.walk_revisions())
+
+
+def migrations_pending(session) -> tuple[str, str] | None:
+    """(the database's revision, the code's) when the database is behind the code's
+    migrations: pages and jobs that need the newer schema fail until `crm db upgrade`. A
+    database ahead of the code (upgraded first, during a deploy) is fine: migrations only
+    add what old code can ignore. Raises the database's error when it has no schema."""
+    from flask import current_app
+
+    current = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    head, known = _code_revisions(current_app.extensions["migrate"].directory)
+    if current == head or (current is not None and current not in known):
+        return None
+    return current or "none", head

@@ -295,3 +295,44 @@ def test_down_to_the_first_revision_and_back_up_keeps_every_row(empty_database):
             with db.engine.connect() as connection:
                 assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         db.engine.dispose()
+
+
+def test_healthz_says_when_migrations_are_pending(empty_database):
+    """Found by the operations audit: at 0011 under this code /healthz answered 200 while
+    the coaching pages failed; the load balancer could not tell the node was not ready. A
+    database ahead of the code (upgraded first, during a deploy) stays healthy."""
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL": empty_database, "TESTING": True})
+    client = app.test_client()  # each request in a context (and a session) of its own
+    with app.app_context():
+        upgrade(revision="0011")
+    behind = client.get("/healthz")
+    assert behind.status_code == 503
+    assert behind.get_json()["database"] == (
+        "error: migrations pending, the database is at 0011 and this code needs 0012 "
+        "(run crm db upgrade)")
+    with app.app_context():
+        upgrade()
+    assert client.get("/healthz").get_json()["database"] == "ok"
+    with app.app_context(), db.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0013'")
+    assert client.get("/healthz").get_json()["database"] == "ok"
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_a_command_on_an_older_schema_says_to_run_db_upgrade(empty_database, monkeypatch):
+    """Found by the operations audit: a missing column (not a missing table) was reported
+    as "Check CRM_DATABASE_URL and that it is running"."""
+    from click.testing import CliRunner
+
+    from crm.cli import cli
+
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL": empty_database, "TESTING": True})
+    with app.app_context():
+        upgrade(revision="0009")
+        db.engine.dispose()
+    monkeypatch.setenv("CRM_SECRET_KEY", "a-secret-key-for-this-test-only")
+    monkeypatch.setenv("CRM_DATABASE_URL", empty_database)
+    result = CliRunner().invoke(cli, ["worker", "--once"])
+    assert result.exit_code == 1, result.output
+    assert "run `crm db upgrade` first" in result.output

@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from crm.database import migrations_pending
 from crm.extensions import db
 from crm.interactions.services import recent_interactions
 from crm.models import utcnow
@@ -93,10 +94,16 @@ def healthz():
         body["status"] = "error"
         return jsonify(body), 503
     try:
+        pending = migrations_pending(db.session)
         beat = last_heartbeat()
     except (OperationalError, ProgrammingError):  # reachable, but no tables: not migrated
         db.session.rollback()
         body.update(status="error", database="error: no schema yet (run crm db upgrade)")
+        return jsonify(body), 503
+    if pending is not None:  # pages that need the newer schema would fail
+        body.update(status="error", database=(
+            f"error: migrations pending, the database is at {pending[0]} and this code "
+            f"needs {pending[1]} (run crm db upgrade)"))
         return jsonify(body), 503
     stale_after = current_app.config["WORKER_STALE_AFTER_SECONDS"]
     age = None if beat is None else (utcnow() - beat).total_seconds()
