@@ -112,7 +112,7 @@ def load_config(app: Flask, test_config: dict | None) -> None:
 
     check_config(app.config)
     url = app.config.get("DATABASE_URL") or _default_sqlite_url(app)
-    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
+    app.config["SQLALCHEMY_DATABASE_URI"] = _usable_database_url(normalise_database_url(url))
     if not app.config.get("SECRET_KEY"):
         raise RuntimeError(
             "No SECRET_KEY: set CRM_SECRET_KEY or put SECRET_KEY in instance/config.py"
@@ -124,6 +124,25 @@ def normalise_database_url(url: str) -> str:
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _usable_database_url(url: str) -> str:
+    """The URL, once SQLAlchemy can read it and has its driver: otherwise a ConfigError,
+    not a traceback from deep inside the first command."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ConfigError(f"DATABASE_URL (environment: CRM_DATABASE_URL) must be a SQLite "
+                              f"or PostgreSQL URL, not {parsed.get_backend_name()!r}.")
+        parsed.get_dialect().import_dbapi()  # the driver is installed
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(
+            "DATABASE_URL (environment: CRM_DATABASE_URL) must be sqlite:///PATH or "
+            f"postgresql://USER@HOST/NAME: {exc}") from None
     return url
 
 

@@ -199,10 +199,17 @@ def test_a_setting_of_the_wrong_kind_stops_every_command_with_its_name(tmp_path,
                               ("CRM_PROXY_FIX", "abc", "PROXY_FIX"),
                               ("CRM_SQLITE_BUSY_TIMEOUT_MS", "-5", "SQLITE_BUSY_TIMEOUT_MS"),
                               ("CRM_REMINDER_LEASE_SECONDS", "soon", "number of seconds"),
-                              ("CRM_SMTP_TLS", "tls", "starttls, ssl or none")):
+                              ("CRM_SMTP_TLS", "tls", "starttls, ssl or none"),
+                              # Found by the operations audit: these were tracebacks.
+                              ("CRM_DATABASE_URL", "notaurl", "must be sqlite:///PATH"),
+                              ("CRM_DATABASE_URL", "mysql://u@h/db", "not 'mysql'"),
+                              ("CRM_DATABASE_URL", "postgresql+psycopg2://u@h/db",
+                               "No module named 'psycopg2'")):
         monkeypatch.setenv(name, value)
         for args in (["--help"], ["worker", "--once"]):
             result = CliRunner().invoke(cli, args)
             assert result.exit_code == 2, (name, args, result.output)
             assert says in result.output and "Traceback" not in result.output
-        monkeypatch.delenv(name)
+        monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
+        if name != "CRM_DATABASE_URL":
+            monkeypatch.delenv(name)
