@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 
 class BackupError(Exception):
@@ -16,24 +16,30 @@ def sqlite_path(database_uri: str) -> Path:
     """The file behind a sqlite:/// URL."""
     url = make_url(database_uri)
     if url.get_backend_name() != "sqlite":
-        # pg_dump reads libpq's URL: no "+psycopg", and the password is not echoed.
-        libpq = url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
+        # pg_dump reads libpq's URL: no "+psycopg". The password is left out rather than
+        # masked: a command printed with "***" in it would fail as printed.
+        libpq = URL.create(url.get_backend_name(), url.username, None, url.host, url.port,
+                           url.database, url.query).render_as_string()
+        password = (" Give the password with PGPASSWORD or ~/.pgpass, not on the command line."
+                    if url.password else "")
         raise BackupError(
             "crm backup copies SQLite databases. For PostgreSQL use pg_dump: "
             f"pg_dump --format=custom --file=rapport.dump '{libpq}' "
             "(restore into an empty database with pg_restore --no-owner --dbname=URL "
-            "rapport.dump)."
+            f"rapport.dump).{password}"
         )
     if not url.database or url.database == ":memory:":
         raise BackupError("an in-memory database has nothing to back up")
     return Path(url.database)
 
 
-def backup_sqlite(database_uri: str, destination: Path, *, pages_per_step: int = 1024) -> int:
+def backup_sqlite(database_uri: str, destination: Path) -> int:
     """Copy the live database to destination with SQLite's online backup API.
 
-    Writers may keep writing meanwhile; the copy is a consistent snapshot.
-    Returns the size of the backup in bytes.
+    Writers may keep writing meanwhile; the copy is a consistent snapshot. It is taken in
+    one step, inside one read transaction, which WAL lets writers work beside: copied in
+    steps, it started over after every commit of another connection, and under steady
+    writes a large database never finished. Returns the size of the backup in bytes.
     """
     source_path = sqlite_path(database_uri)
     if not source_path.exists():
@@ -48,7 +54,7 @@ def backup_sqlite(database_uri: str, destination: Path, *, pages_per_step: int =
         try:
             target = sqlite3.connect(partial)
             try:
-                source.backup(target, pages=pages_per_step)
+                source.backup(target, pages=-1)
                 check = target.execute("PRAGMA integrity_check").fetchone()[0]
                 if check != "ok":
                     raise BackupError(f"the copy failed its integrity check: {check}")

@@ -96,3 +96,19 @@ def test_backup_errors_are_messages_and_leave_nothing_behind(app, runner, sqlite
     result = runner.invoke(args=["backup", str(tmp_path / "copy.sqlite3")])
     assert result.exit_code == 1 and "not a database" in result.output
     assert not list(tmp_path.glob("copy.sqlite3*"))  # no copy, no .partial
+
+
+def test_the_printed_pg_dump_command_leaves_the_password_out(tmp_path, monkeypatch):
+    """Found by the operations audit: the password was printed as "***", so the command
+    failed as printed."""
+    from click.testing import CliRunner
+
+    from crm.cli import cli
+
+    monkeypatch.setenv("CRM_SECRET_KEY", "a-secret-key-for-this-test-only")
+    monkeypatch.setenv("CRM_DATABASE_URL", "postgresql+psycopg://rapport:s3cret@db.internal/crm")
+    result = CliRunner().invoke(cli, ["backup", str(tmp_path / "x.sqlite3")])
+    assert result.exit_code != 0
+    assert "'postgresql://rapport@db.internal/crm'" in result.output
+    assert "s3cret" not in result.output and "***" not in result.output
+    assert "PGPASSWORD or ~/.pgpass" in result.output
