@@ -596,3 +596,83 @@ def test_a_keep_in_touch_reminder_is_not_edited_like_a_one_off(app, client, user
         assert response.location == f"/contacts/{ann.id}"
     assert "follows the contact's cadence" in page_text(client.get(f"/contacts/{ann.id}").data)
     assert _open_keep_in_touch(app, user.id) == before
+
+
+# --- found by the walk-through audit ----------------------------------------------------
+
+
+def _inbox_links(client, kind: str) -> list[str]:
+    inbox = client.get("/notifications").get_data(as_text=True)
+    return [link.replace("&amp;", "&")
+            for link in re.findall(rf'href="(/reminders/\d+/{kind}\?[^"]+)"', inbox)]
+
+
+def _badge(client) -> str | None:
+    found = re.search(r'class="badge-count"[^>]*>(\d+)<', client.get("/reminders").get_data(
+        as_text=True))
+    return found.group(1) if found else None
+
+
+@pytest.mark.parametrize("action", ["done", "snooze"])
+def test_a_notification_from_before_a_move_no_longer_acts_on_the_reminder(
+        app, client, user, fired, action):
+    """Moved on /reminders, a one-off's earlier notification is read and refuses to end or
+    snooze the moved reminder, even from an inbox page opened before the move."""
+    assert _badge(client) == "1"
+    [stale] = _inbox_links(client, action)  # an inbox page still open in another tab
+    form = {k: v[0] for k, v in form_values(client.get(f"/reminders/{fired.id}/edit").data)
+            .items()}
+    moved = client.post(f"/reminders/{fired.id}/edit",
+                        data={**form, "local_date": "2025-04-02", "local_time": "18:00"},
+                        follow_redirects=True)
+    assert "Reminder moved to 2 Apr 2025, 18:00." in page_text(moved.data)
+
+    assert unread(app, user) == 0
+    assert _badge(client) is None
+    inbox = page_text(client.get("/notifications").data)
+    assert "New" not in inbox
+    assert "Moved to 2 Apr 2025, 18:00" in inbox
+    assert _inbox_links(client, "done") == _inbox_links(client, "snooze") == []
+
+    response = client.post(stale, data={f"snooze{fired.id}-until": "tomorrow"},
+                           follow_redirects=True)
+
+    assert ("This reminder was moved to 2 Apr 2025, 18:00 after this notification: "
+            "nothing changed.") in page_text(response.data)
+    after = load(app, fired)
+    assert (after.status, after.due_at, after.snoozed_count) == (
+        ReminderStatus.PENDING, datetime(2025, 4, 2, 16, 0, tzinfo=UTC), 0)
+
+
+def test_a_snoozed_reminders_new_notification_acts_and_the_old_one_does_not(
+        app, client, user, fired):
+    client.post(f"/reminders/{fired.id}/snooze", data={f"snooze{fired.id}-until": "tomorrow"})
+    tomorrow = datetime(2025, 3, 28, 8, 0, tzinfo=UTC)
+    assert deliver(app, tomorrow) == 1
+    assert unread(app, user) == 1
+
+    [current] = _inbox_links(client, "done")  # only the new notification offers Done
+    assert "occurrence=2025-03-28T08:00:00" in current
+    client.post(current)
+
+    assert load(app, fired).status == ReminderStatus.DONE
+    assert unread(app, user) == 0
+
+
+def test_moving_a_recurring_reminder_reads_its_notification_and_keeps_the_new_series(
+        app, client, user, make_reminder):
+    weekly = make_reminder(user, title="Weekly review", recurrence="weekly",
+                           local_date=date(2025, 3, 27), local_time=time(9, 0))
+    assert deliver(app) == 1
+    [stale] = _inbox_links(client, "done")
+    form = {k: v[0] for k, v in form_values(client.get(f"/reminders/{weekly.id}/edit").data)
+            .items()}
+    client.post(f"/reminders/{weekly.id}/edit",
+                data={**form, "local_date": "2025-03-28", "local_time": "18:00"})
+
+    assert unread(app, user) == 0
+    client.post(stale)
+
+    after = load(app, weekly)
+    assert (after.status, after.due_at) == (ReminderStatus.PENDING,
+                                            datetime(2025, 3, 28, 17, 0, tzinfo=UTC))

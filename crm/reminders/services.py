@@ -34,6 +34,11 @@ class ReminderStateError(Exception):
     """The action does not apply to the reminder in its current state."""
 
 
+class ReminderMovedError(ReminderStateError):
+    """A notification or email is about a time the one-off reminder has left (edited or
+    snoozed since): acting on it would act on the reminder's new time."""
+
+
 @dataclass
 class ReminderData:
     """A reminder as a form submits it: local date and time in the user's zone."""
@@ -126,6 +131,8 @@ def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> None:
     reminder.recurrence = data.recurrence
     reminder.anchor_date = data.local_date
     reminder.due_at = occurrence_utc(data.local_date, data.local_time, user.time_zone)
+    # Its notifications are about the time it had: nothing to read or act on any more.
+    _mark_notifications_read(reminder, utcnow())
     _reset_for_new_occurrence(reminder)
     db.session.flush()
 
@@ -171,8 +178,8 @@ def mark_done(reminder: Reminder, *, occurrence: datetime | None = None,
     delivered (before the current due time) is acknowledged; the upcoming one is done ahead
     of time, so the series moves on to the one after it instead of delivering it. Without
     an occurrence, Done is about a delivered one while its notification is unread, else
-    about the upcoming one."""
-    _ensure_actionable(reminder)
+    about the upcoming one. A one-off moved since that occurrence is refused."""
+    _ensure_actionable(reminder, occurrence)
     now = now or utcnow()
     unread = _mark_notifications_read(reminder, now)
     if reminder.recurrence != Recurrence.NONE:
@@ -209,9 +216,11 @@ def dismiss(reminder: Reminder, *, now: datetime | None = None) -> None:
     _next_keep_in_touch(reminder)
 
 
-def snooze(reminder: Reminder, until: datetime, *, now: datetime | None = None) -> None:
-    """Move a one-off reminder to a later time; it will be delivered again then."""
-    _ensure_actionable(reminder)
+def snooze(reminder: Reminder, until: datetime, *, occurrence: datetime | None = None,
+           now: datetime | None = None) -> None:
+    """Move a one-off reminder to a later time; it will be delivered again then. Asked from
+    the notification of an occurrence the reminder has left since, it is refused."""
+    _ensure_actionable(reminder, occurrence)
     now = now or utcnow()
     if until <= now:
         raise ReminderStateError("snooze to a time in the future")
@@ -237,11 +246,13 @@ def snooze_choices(user: User, now: datetime | None = None) -> dict[str, datetim
     }
 
 
-def _ensure_actionable(reminder: Reminder) -> None:
+def _ensure_actionable(reminder: Reminder, occurrence: datetime | None = None) -> None:
     if not reminder.is_open:
         raise ReminderStateError("this reminder has already ended")
     if reminder.status == ReminderStatus.CLAIMED:
         raise ReminderStateError("the reminder is being delivered right now; try again")
+    if occurrence is not None and reminder.has_left(occurrence):
+        raise ReminderMovedError("this reminder was moved after that notification")
 
 
 def _mark_notifications_read(reminder: Reminder, now: datetime) -> int:

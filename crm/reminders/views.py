@@ -127,8 +127,15 @@ def new():
     )
 
 
-def _when(reminder: Reminder) -> str:
-    return to_local(reminder.due_at, current_user.time_zone).strftime("%-d %b %Y, %H:%M")
+def _when(reminder: Reminder, user: User | None = None) -> str:
+    return to_local(reminder.due_at, (user or current_user).time_zone).strftime(
+        "%-d %b %Y, %H:%M")
+
+
+def _moved(reminder: Reminder, after: str, user: User | None = None) -> str:
+    """What a stale notification or email says instead of acting on the moved reminder."""
+    return (f"This reminder was moved to {_when(reminder, user)} after this {after}: "
+            "nothing changed.")
 
 
 @bp.route("/reminders/<int:reminder_id>/edit", methods=["GET", "POST"])
@@ -195,6 +202,9 @@ def done(reminder_id: int):
                     ),
                 )
                 sync_after_interaction(reminder.contact.id)
+        except services.ReminderMovedError:
+            db.session.rollback()
+            flash(_moved(reminder, "notification"), "info")
         except services.ReminderStateError as exc:
             db.session.rollback()
             flash(str(exc).capitalize() + ".", "error")
@@ -222,7 +232,10 @@ def snooze(reminder_id: int):
     if form.validate_on_submit():
         until = _snooze_until(current_user, form)
         try:
-            services.snooze(reminder, until)
+            services.snooze(reminder, until, occurrence=_occurrence_arg())
+        except services.ReminderMovedError:
+            flash(_moved(reminder, "notification"), "info")
+            return redirect(_back(url_for(".index")))
         except services.ReminderStateError as exc:
             form.form_errors.append(str(exc).capitalize() + ".")
         else:
@@ -339,19 +352,15 @@ def email_action(token: str):
                 choice = request.form.get("until", "tomorrow")
                 if choice not in choices:
                     abort(400)
-                services.snooze(reminder, choices[choice])
-                message = "Snoozed until " + to_local(
-                    reminder.due_at, owner.time_zone
-                ).strftime("%-d %b %Y, %H:%M") + "."
-            elif reminder.recurrence == Recurrence.NONE and reminder.due_at != occurrence:
-                # Moved since this email (edited or snoozed): the link is about a time
-                # that is no longer the reminder's.
-                message = ("This reminder was moved to " + to_local(
-                    reminder.due_at, owner.time_zone).strftime("%-d %b %Y, %H:%M")
-                    + " after this email: nothing changed. Open it in Rapport to mark it done.")
+                services.snooze(reminder, choices[choice], occurrence=occurrence)
+                message = f"Snoozed until {_when(reminder, owner)}."
             else:
                 services.mark_done(reminder, occurrence=occurrence)
                 message = "Marked done."
+        except services.ReminderMovedError:
+            db.session.rollback()
+            message = _moved(reminder, "email", owner) + " Open it in Rapport to " + (
+                "snooze it." if action == "snooze" else "mark it done.")
         except services.ReminderStateError as exc:
             db.session.rollback()
             message = str(exc).capitalize() + "."
