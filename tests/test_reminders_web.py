@@ -676,3 +676,33 @@ def test_moving_a_recurring_reminder_reads_its_notification_and_keeps_the_new_se
     after = load(app, weekly)
     assert (after.status, after.due_at) == (ReminderStatus.PENDING,
                                             datetime(2025, 3, 28, 17, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def fired_keep_in_touch(app, user, make_contact, make_interaction):
+    """Grace, every 7 days, last emailed on 1 March: her keep-in-touch reminder fired."""
+    grace = make_contact(user, name="Grace Hopper", keep_in_touch_days=7)
+    make_interaction(user, grace, "email", datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
+    assert deliver(app) == 1
+    return grace
+
+
+@pytest.mark.parametrize("how", ["log an interaction", "archive", "delete"])
+def test_a_keep_in_touch_reminder_ended_elsewhere_leaves_nothing_unread(
+        app, client, user, fired_keep_in_touch, medium, how):
+    grace = fired_keep_in_touch
+    assert _badge(client) == "1"
+
+    if how == "log an interaction":
+        response = client.post("/interactions/new", data={
+            "medium": medium("phone").id, "occurred_at": "2025-03-27T10:30",
+            "initiated_by": "me", "participants": grace.id, "summary": "Caught up"})
+    elif how == "archive":
+        response = client.post(f"/contacts/{grace.id}/archive")
+    else:
+        response = client.post(f"/contacts/{grace.id}/delete")
+    assert response.status_code == 302
+
+    assert unread(app, user) == 0
+    assert _badge(client) is None
+    assert "New" not in page_text(client.get("/notifications").data)

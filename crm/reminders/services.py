@@ -132,7 +132,7 @@ def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> None:
     reminder.anchor_date = data.local_date
     reminder.due_at = occurrence_utc(data.local_date, data.local_time, user.time_zone)
     # Its notifications are about the time it had: nothing to read or act on any more.
-    _mark_notifications_read(reminder, utcnow())
+    _mark_notifications_read([reminder.id], utcnow())
     _reset_for_new_occurrence(reminder)
     db.session.flush()
 
@@ -181,7 +181,7 @@ def mark_done(reminder: Reminder, *, occurrence: datetime | None = None,
     about the upcoming one. A one-off moved since that occurrence is refused."""
     _ensure_actionable(reminder, occurrence)
     now = now or utcnow()
-    unread = _mark_notifications_read(reminder, now)
+    unread = _mark_notifications_read([reminder.id], now)
     if reminder.recurrence != Recurrence.NONE:
         upcoming = not unread if occurrence is None else occurrence >= reminder.due_at
         if upcoming and reminder.local_time is not None:
@@ -209,7 +209,7 @@ def dismiss(reminder: Reminder, *, now: datetime | None = None) -> None:
     """Dismiss: the reminder ends without being done (a recurring series stops)."""
     _ensure_actionable(reminder)
     now = now or utcnow()
-    _mark_notifications_read(reminder, now)
+    _mark_notifications_read([reminder.id], now)
     reminder.status = ReminderStatus.DISMISSED
     reminder.completed_at = now
     db.session.flush()
@@ -226,7 +226,7 @@ def snooze(reminder: Reminder, until: datetime, *, occurrence: datetime | None =
         raise ReminderStateError("snooze to a time in the future")
     if reminder.recurrence != Recurrence.NONE:
         raise ReminderStateError("a recurring reminder is edited, not snoozed")
-    _mark_notifications_read(reminder, now)
+    _mark_notifications_read([reminder.id], now)
     reminder.due_at = until
     reminder.snoozed_count = (reminder.snoozed_count or 0) + 1
     local = to_local(until, reminder.time_zone)
@@ -255,12 +255,12 @@ def _ensure_actionable(reminder: Reminder, occurrence: datetime | None = None) -
         raise ReminderMovedError("this reminder was moved after that notification")
 
 
-def _mark_notifications_read(reminder: Reminder, now: datetime) -> int:
-    """Mark the reminder's unread in-app notifications read; how many there were."""
+def _mark_notifications_read(reminder_ids: list[int], now: datetime) -> int:
+    """Mark the reminders' unread in-app notifications read; how many there were."""
     return db.session.execute(
         update(Delivery)
         .where(
-            Delivery.reminder_id == reminder.id,
+            Delivery.reminder_id.in_(reminder_ids),
             Delivery.channel == DeliveryChannel.IN_APP,
             Delivery.read_at.is_(None),
         )
@@ -342,6 +342,7 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
     owner = db.session.get(User, owner_id)  # usually loaded already: no query
     owner_zone = (owner.time_zone if owner is not None else None) or "UTC"
     changed = 0
+    ended_ids: list[int] = []  # their notifications are read: nothing left to act on
     for contact in contacts:
         cadence = None if contact.is_archived else effective_cadence(contact, tag_cadences)
         existing = sorted(open_reminders.get(contact.id, []), key=lambda r: r.id)
@@ -350,6 +351,7 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
                 if reminder.status != ReminderStatus.CLAIMED:
                     reminder.status = ReminderStatus.CANCELLED
                     reminder.completed_at = utcnow()
+                    ended_ids.append(reminder.id)
                     changed += 1
             continue
         due = keep_in_touch_due(contact, cadence)
@@ -363,6 +365,7 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
             if extra.status != ReminderStatus.CLAIMED:
                 extra.status = ReminderStatus.CANCELLED
                 extra.completed_at = utcnow()
+                ended_ids.append(extra.id)
                 changed += 1
         if keep is None:
             db.session.add(_new_keep_in_touch(owner_id, contact, cadence, due, owner_zone))
@@ -381,9 +384,12 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
             # stamped now, later syncs would start the next cycle a day late).
             keep.status = ReminderStatus.DONE
             keep.completed_at = min(contact.last_interaction_at or utcnow(), utcnow())
+            ended_ids.append(keep.id)
             db.session.add(_new_keep_in_touch(owner_id, contact, cadence, due, owner_zone))
             changed += 2
         # A claimed reminder is the worker's for now; the next sweep settles it.
+    if ended_ids:
+        _mark_notifications_read(ended_ids, utcnow())
     db.session.flush()
     return changed
 
