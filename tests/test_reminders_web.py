@@ -706,3 +706,22 @@ def test_a_keep_in_touch_reminder_ended_elsewhere_leaves_nothing_unread(
     assert unread(app, user) == 0
     assert _badge(client) is None
     assert "New" not in page_text(client.get("/notifications").data)
+
+
+def test_an_edit_says_moved_only_when_the_time_changed(app, client, user, ada, make_reminder):
+    dentist = make_reminder(user, title="Dentist", local_date=date(2025, 4, 8),
+                            local_time=time(8, 0))
+    form = {k: v[0] for k, v in form_values(client.get(f"/reminders/{dentist.id}/edit").data)
+            .items()}
+
+    renamed = page_text(client.post(f"/reminders/{dentist.id}/edit", data={
+        **form, "title": "Dentist, bring the card", "contact": str(ada.id)},
+        follow_redirects=True).data)
+    moved = page_text(client.post(f"/reminders/{dentist.id}/edit", data={
+        **form, "title": "Dentist, bring the card", "local_time": "08:30"},
+        follow_redirects=True).data)
+
+    assert "Reminder saved." in renamed
+    assert "moved" not in renamed
+    assert "Reminder moved to 8 Apr 2025, 08:30." in moved
+    assert load(app, dentist).due_at == datetime(2025, 4, 8, 6, 30, tzinfo=UTC)

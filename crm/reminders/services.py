@@ -107,11 +107,12 @@ KEEP_IN_TOUCH_NOT_EDITED = (
     "contact, or snooze the reminder")
 
 
-def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> None:
+def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> bool:
     """Change an open reminder's text and time; given a new time, a delivered one becomes
     pending again. The edit form shows the current occurrence: when its date, time and
     repetition come back unchanged, only the text changes, so a series keeps its anchor
-    (the 31st, 29 February, 02:30 on a day that skips it) and nothing is delivered twice."""
+    (the 31st, 29 February, 02:30 on a day that skips it) and nothing is delivered twice.
+    Whether it moved (a new time or repetition)."""
     if not reminder.is_open:
         raise ReminderStateError("an ended reminder cannot be edited")
     if reminder.kind == ReminderKind.KEEP_IN_TOUCH:
@@ -125,7 +126,7 @@ def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> None:
     if (data.recurrence, data.local_date, data.local_time) == (
             reminder.recurrence, shown.date(), shown.time()):
         db.session.flush()
-        return
+        return False
     reminder.local_time = data.local_time
     reminder.time_zone = user.time_zone
     reminder.recurrence = data.recurrence
@@ -135,6 +136,7 @@ def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> None:
     _mark_notifications_read([reminder.id], utcnow())
     _reset_for_new_occurrence(reminder)
     db.session.flush()
+    return True
 
 
 def follow_time_zone(user: User) -> int:

@@ -151,12 +151,13 @@ def edit(reminder_id: int):
     form = _reminder_form(reminder)
     if form.validate_on_submit():
         try:
-            services.update_reminder(current_user, reminder, _reminder_data(form))
+            moved = services.update_reminder(current_user, reminder, _reminder_data(form))
         except services.ReminderStateError as exc:
             form.form_errors.append(str(exc).capitalize() + ".")
         else:
             db.session.commit()
-            flash(f"Reminder moved to {_when(reminder)}.", "success")
+            flash(f"Reminder moved to {_when(reminder)}." if moved else "Reminder saved.",
+                  "success")
             return redirect(_back(url_for(".index")))
     return render_template("reminders/form.html", form=form, reminder=reminder,
                            contact=reminder.contact), (422 if form.errors else 200)
