@@ -725,3 +725,47 @@ def test_an_edit_says_moved_only_when_the_time_changed(app, client, user, ada, m
     assert "moved" not in renamed
     assert "Reminder moved to 8 Apr 2025, 08:30." in moved
     assert load(app, dentist).due_at == datetime(2025, 4, 8, 6, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("now", "default"), [
+    (datetime(2025, 3, 27, 19, 35, tzinfo=UTC), "2025-03-28"),  # 20:35 in Berlin
+    (datetime(2025, 3, 28, 7, 59, tzinfo=UTC), "2025-03-28"),  # 08:59: nine is still ahead
+    (datetime(2025, 3, 28, 8, 0, tzinfo=UTC), "2025-03-29"),  # 09:00: it is not
+])
+def test_a_new_reminder_starts_at_the_next_nine_oclock_still_ahead(client, user, frozen,
+                                                                    now, default):
+    frozen.move_to(now)
+
+    values = form_values(client.get("/reminders/new").data)
+
+    assert (values["local_date"], values["local_time"]) == ([default], ["09:00"])
+
+
+def test_a_new_reminder_in_the_past_is_refused(app, client, user, count):
+    form = {"title": "Call the bank", "local_date": "2025-03-27", "recurrence": "none"}
+
+    past = client.post("/reminders/new", data={**form, "local_time": "10:59"})
+    ahead = client.post("/reminders/new", data={**form, "local_time": "11:30"})
+
+    assert past.status_code == 422
+    assert ("That time has passed (it is 27 Mar 2025, 11:00 now): choose a later date or "
+            "time.") in page_text(past.data)
+    assert ahead.status_code == 302
+    assert count(Reminder) == 1
+
+
+def test_an_overdue_reminder_keeps_its_time_when_left_as_shown_but_is_not_moved_into_the_past(
+        app, client, user, fired):
+    form = {k: v[0] for k, v in form_values(client.get(f"/reminders/{fired.id}/edit").data)
+            .items()}
+    assert (form["local_date"], form["local_time"]) == ("2025-03-27", "10:00")  # past
+
+    kept = client.post(f"/reminders/{fired.id}/edit", data={**form, "title": "Write to Ada"})
+    earlier = client.post(f"/reminders/{fired.id}/edit", data={**form, "local_time": "09:30"})
+
+    assert kept.status_code == 302
+    assert earlier.status_code == 422
+    assert "That time has passed" in page_text(earlier.data)
+    after = load(app, fired)
+    assert (after.title, after.due_at, after.status) == (
+        "Write to Ada", NOW - timedelta(hours=1), ReminderStatus.DELIVERED)

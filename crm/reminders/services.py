@@ -97,6 +97,15 @@ def create_reminder(
     return reminder
 
 
+def default_local_date(user: User, now: datetime | None = None) -> date:
+    """The date a new reminder starts on: the next 09:00 still ahead in the user's zone
+    (today before nine, else tomorrow)."""
+    local = wall_minute(now or utcnow(), user.time_zone)
+    if local.time() < DEFAULT_LOCAL_TIME:
+        return local.date()
+    return local.date() + timedelta(days=1)
+
+
 def follow_up_title(contact: Contact) -> str:
     """The default title of a follow-up with a contact."""
     return f"Follow up with {contact.name}"

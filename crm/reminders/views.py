@@ -32,7 +32,7 @@ from crm.params import page_arg, record_id
 from crm.reminders import calendar_feed, links, services
 from crm.reminders.forms import DoneForm, ReminderForm, SnoozeForm
 from crm.reminders.schedule import occurrence_utc
-from crm.timezones import to_local
+from crm.timezones import to_local, wall_minute
 
 bp = Blueprint("reminders", __name__)
 
@@ -44,17 +44,19 @@ def _back(default: str) -> str:
 
 
 def _reminder_form(reminder: Reminder | None = None) -> ReminderForm:
-    form = ReminderForm(obj=reminder)
+    # The date and time an edit shows, and keeps when sent back unchanged, even if past.
+    shown = wall_minute(reminder.due_at, current_user.time_zone) if reminder else None
+    form = ReminderForm(obj=reminder, shown=shown,
+                        now_local=wall_minute(utcnow(), current_user.time_zone))
     choices = contact_choices(current_user)
     known = {cid for cid, _ in choices}
     if reminder is not None and reminder.contact is not None and reminder.contact_id not in known:
         choices.append((reminder.contact_id, reminder.contact.name))
     form.contact.choices = [(None, "— Nobody in particular —")] + choices
-    if reminder is not None and request.method == "GET":
-        local = to_local(reminder.due_at, current_user.time_zone)
+    if reminder is not None and shown is not None and request.method == "GET":
         form.contact.data = reminder.contact_id
-        form.local_date.data = local.date()
-        form.local_time.data = local.time().replace(second=0, microsecond=0)
+        form.local_date.data = shown.date()
+        form.local_time.data = shown.time()
         form.recurrence.data = reminder.recurrence.value
     return form
 
@@ -107,8 +109,7 @@ def new():
     contact_id = request.args.get("contact", type=record_id)
     contact = get_contact_or_404(current_user, contact_id) if contact_id else None
     if request.method == "GET":
-        today = to_local(utcnow(), current_user.time_zone).date()
-        form.local_date.data = today
+        form.local_date.data = services.default_local_date(current_user)
         if contact is not None:
             form.contact.data = contact.id
             form.title.data = services.follow_up_title(contact)
