@@ -238,6 +238,33 @@ def test_delete_asks_for_confirmation_first(client, logged_in, make_contact, mak
     assert count(Contact, Contact.id == ada.id) == 0
 
 
+def test_delete_says_which_reminders_and_introductions_go_with_the_contact(
+        client, logged_in, make_contact, make_reminder, count):
+    from crm.models.reminder import Reminder
+
+    ada = make_contact(logged_in, name="Ada Lovelace", keep_in_touch_days=30)  # one open
+    make_reminder(logged_in, contact=ada, kind="follow_up", local_date=date(2031, 1, 1))
+    for status in ("done", "dismissed"):
+        make_reminder(logged_in, contact=ada, kind="follow_up", local_date=date(2024, 1, 1),
+                      status=status)
+    make_reminder(logged_in, title="Not about Ada", local_date=date(2031, 1, 1))
+    for name in ("Grace Hopper", "Alan Turing"):
+        make_contact(logged_in, name=name, introduced_by=ada)
+
+    text = page_text(client.get(f"/contacts/{ada.id}/delete").data)
+
+    assert ("2 open reminders about Ada Lovelace and 2 in your reminder history will be "
+            "deleted.") in text
+    assert ("2 contacts introduced by Ada Lovelace will no longer say who introduced them."
+            in text)
+    client.post(f"/contacts/{ada.id}/delete")
+    assert count(Reminder) == 1  # as the page said
+    quiet = make_contact(logged_in, name="Quiet")
+    text = page_text(client.get(f"/contacts/{quiet.id}/delete").data)
+    assert "0 open reminders about Quiet and 0 in your reminder history" in text
+    assert "introduced by Quiet" not in text
+
+
 def test_deleting_a_contact_keeps_shared_interactions(
     app, client, logged_in, make_contact, make_interaction, count, medium
 ):

@@ -235,6 +235,24 @@ def test_a_done_link_for_a_time_the_reminder_has_left_changes_nothing(mail_app, 
     assert load(mail_app, reminder.id).status == ReminderStatus.PENDING
 
 
+def test_a_snooze_link_for_a_time_the_reminder_has_left_changes_nothing(mail_app, client,
+                                                                        emailed):
+    from crm.reminders import services
+
+    reminder, _, message = emailed
+    token = tokens(mail_app, parts(message)[0])["snooze"]["token"]
+    with mail_app.app_context():  # moved to next week since the email
+        services.snooze(db.session.get(Reminder, reminder.id), NOW + timedelta(days=7))
+        db.session.commit()
+
+    response = client.post(f"/r/{token}", data={"until": "tomorrow"})
+
+    assert "This reminder was moved to 9 Jun 2025, 14:00 after this email: nothing " \
+           "changed." in page_text(response.data)
+    after = load(mail_app, reminder.id)
+    assert (after.due_at, after.snoozed_count) == (NOW + timedelta(days=7), 1)
+
+
 def test_the_log_link_opens_the_interaction_form_for_the_contact(mail_app, client, emailed):
     reminder, grace, message = emailed
     token = tokens(mail_app, parts(message)[0])["log"]["token"]

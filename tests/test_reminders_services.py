@@ -175,7 +175,7 @@ def test_set_a_follow_up_from_a_contact_page(app, client, user, make_contact):
     assert form.status_code == 200
     assert field_value(form.data, "title") == "Follow up with Ada Byron"
     assert field_value(form.data, "contact") == str(ada.id)
-    assert field_value(form.data, "local_date") == "2025-03-27"  # today, in Berlin
+    assert field_value(form.data, "local_date") == "2025-03-28"  # the next 09:00 ahead in Berlin
 
     response = client.post(
         f"/reminders/new?contact={ada.id}",

@@ -596,3 +596,176 @@ def test_a_keep_in_touch_reminder_is_not_edited_like_a_one_off(app, client, user
         assert response.location == f"/contacts/{ann.id}"
     assert "follows the contact's cadence" in page_text(client.get(f"/contacts/{ann.id}").data)
     assert _open_keep_in_touch(app, user.id) == before
+
+
+# --- found by the walk-through audit ----------------------------------------------------
+
+
+def _inbox_links(client, kind: str) -> list[str]:
+    inbox = client.get("/notifications").get_data(as_text=True)
+    return [link.replace("&amp;", "&")
+            for link in re.findall(rf'href="(/reminders/\d+/{kind}\?[^"]+)"', inbox)]
+
+
+def _badge(client) -> str | None:
+    found = re.search(r'class="badge-count"[^>]*>(\d+)<', client.get("/reminders").get_data(
+        as_text=True))
+    return found.group(1) if found else None
+
+
+@pytest.mark.parametrize("action", ["done", "snooze"])
+def test_a_notification_from_before_a_move_no_longer_acts_on_the_reminder(
+        app, client, user, fired, action):
+    """Moved on /reminders, a one-off's earlier notification is read and refuses to end or
+    snooze the moved reminder, even from an inbox page opened before the move."""
+    assert _badge(client) == "1"
+    [stale] = _inbox_links(client, action)  # an inbox page still open in another tab
+    form = {k: v[0] for k, v in form_values(client.get(f"/reminders/{fired.id}/edit").data)
+            .items()}
+    moved = client.post(f"/reminders/{fired.id}/edit",
+                        data={**form, "local_date": "2025-04-02", "local_time": "18:00"},
+                        follow_redirects=True)
+    assert "Reminder moved to 2 Apr 2025, 18:00." in page_text(moved.data)
+
+    assert unread(app, user) == 0
+    assert _badge(client) is None
+    inbox = page_text(client.get("/notifications").data)
+    assert "New" not in inbox
+    assert "Moved to 2 Apr 2025, 18:00" in inbox
+    assert _inbox_links(client, "done") == _inbox_links(client, "snooze") == []
+
+    response = client.post(stale, data={f"snooze{fired.id}-until": "tomorrow"},
+                           follow_redirects=True)
+
+    assert ("This reminder was moved to 2 Apr 2025, 18:00 after this notification: "
+            "nothing changed.") in page_text(response.data)
+    after = load(app, fired)
+    assert (after.status, after.due_at, after.snoozed_count) == (
+        ReminderStatus.PENDING, datetime(2025, 4, 2, 16, 0, tzinfo=UTC), 0)
+
+
+def test_a_snoozed_reminders_new_notification_acts_and_the_old_one_does_not(
+        app, client, user, fired):
+    client.post(f"/reminders/{fired.id}/snooze", data={f"snooze{fired.id}-until": "tomorrow"})
+    tomorrow = datetime(2025, 3, 28, 8, 0, tzinfo=UTC)
+    assert deliver(app, tomorrow) == 1
+    assert unread(app, user) == 1
+
+    [current] = _inbox_links(client, "done")  # only the new notification offers Done
+    assert "occurrence=2025-03-28T08:00:00" in current
+    client.post(current)
+
+    assert load(app, fired).status == ReminderStatus.DONE
+    assert unread(app, user) == 0
+
+
+def test_moving_a_recurring_reminder_reads_its_notification_and_keeps_the_new_series(
+        app, client, user, make_reminder):
+    weekly = make_reminder(user, title="Weekly review", recurrence="weekly",
+                           local_date=date(2025, 3, 27), local_time=time(9, 0))
+    assert deliver(app) == 1
+    [stale] = _inbox_links(client, "done")
+    form = {k: v[0] for k, v in form_values(client.get(f"/reminders/{weekly.id}/edit").data)
+            .items()}
+    client.post(f"/reminders/{weekly.id}/edit",
+                data={**form, "local_date": "2025-03-28", "local_time": "18:00"})
+
+    assert unread(app, user) == 0
+    client.post(stale)
+
+    after = load(app, weekly)
+    assert (after.status, after.due_at) == (ReminderStatus.PENDING,
+                                            datetime(2025, 3, 28, 17, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def fired_keep_in_touch(app, user, make_contact, make_interaction):
+    """Grace, every 7 days, last emailed on 1 March: her keep-in-touch reminder fired."""
+    grace = make_contact(user, name="Grace Hopper", keep_in_touch_days=7)
+    make_interaction(user, grace, "email", datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
+    assert deliver(app) == 1
+    return grace
+
+
+@pytest.mark.parametrize("how", ["log an interaction", "archive", "delete"])
+def test_a_keep_in_touch_reminder_ended_elsewhere_leaves_nothing_unread(
+        app, client, user, fired_keep_in_touch, medium, how):
+    grace = fired_keep_in_touch
+    assert _badge(client) == "1"
+
+    if how == "log an interaction":
+        response = client.post("/interactions/new", data={
+            "medium": medium("phone").id, "occurred_at": "2025-03-27T10:30",
+            "initiated_by": "me", "participants": grace.id, "summary": "Caught up"})
+    elif how == "archive":
+        response = client.post(f"/contacts/{grace.id}/archive")
+    else:
+        response = client.post(f"/contacts/{grace.id}/delete")
+    assert response.status_code == 302
+
+    assert unread(app, user) == 0
+    assert _badge(client) is None
+    assert "New" not in page_text(client.get("/notifications").data)
+
+
+def test_an_edit_says_moved_only_when_the_time_changed(app, client, user, ada, make_reminder):
+    dentist = make_reminder(user, title="Dentist", local_date=date(2025, 4, 8),
+                            local_time=time(8, 0))
+    form = {k: v[0] for k, v in form_values(client.get(f"/reminders/{dentist.id}/edit").data)
+            .items()}
+
+    renamed = page_text(client.post(f"/reminders/{dentist.id}/edit", data={
+        **form, "title": "Dentist, bring the card", "contact": str(ada.id)},
+        follow_redirects=True).data)
+    moved = page_text(client.post(f"/reminders/{dentist.id}/edit", data={
+        **form, "title": "Dentist, bring the card", "local_time": "08:30"},
+        follow_redirects=True).data)
+
+    assert "Reminder saved." in renamed
+    assert "moved" not in renamed
+    assert "Reminder moved to 8 Apr 2025, 08:30." in moved
+    assert load(app, dentist).due_at == datetime(2025, 4, 8, 6, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("now", "default"), [
+    (datetime(2025, 3, 27, 19, 35, tzinfo=UTC), "2025-03-28"),  # 20:35 in Berlin
+    (datetime(2025, 3, 28, 7, 59, tzinfo=UTC), "2025-03-28"),  # 08:59: nine is still ahead
+    (datetime(2025, 3, 28, 8, 0, tzinfo=UTC), "2025-03-29"),  # 09:00: it is not
+])
+def test_a_new_reminder_starts_at_the_next_nine_oclock_still_ahead(client, user, frozen,
+                                                                    now, default):
+    frozen.move_to(now)
+
+    values = form_values(client.get("/reminders/new").data)
+
+    assert (values["local_date"], values["local_time"]) == ([default], ["09:00"])
+
+
+def test_a_new_reminder_in_the_past_is_refused(app, client, user, count):
+    form = {"title": "Call the bank", "local_date": "2025-03-27", "recurrence": "none"}
+
+    past = client.post("/reminders/new", data={**form, "local_time": "10:59"})
+    ahead = client.post("/reminders/new", data={**form, "local_time": "11:30"})
+
+    assert past.status_code == 422
+    assert ("That time has passed (it is 27 Mar 2025, 11:00 now): choose a later date or "
+            "time.") in page_text(past.data)
+    assert ahead.status_code == 302
+    assert count(Reminder) == 1
+
+
+def test_an_overdue_reminder_keeps_its_time_when_left_as_shown_but_is_not_moved_into_the_past(
+        app, client, user, fired):
+    form = {k: v[0] for k, v in form_values(client.get(f"/reminders/{fired.id}/edit").data)
+            .items()}
+    assert (form["local_date"], form["local_time"]) == ("2025-03-27", "10:00")  # past
+
+    kept = client.post(f"/reminders/{fired.id}/edit", data={**form, "title": "Write to Ada"})
+    earlier = client.post(f"/reminders/{fired.id}/edit", data={**form, "local_time": "09:30"})
+
+    assert kept.status_code == 302
+    assert earlier.status_code == 422
+    assert "That time has passed" in page_text(earlier.data)
+    after = load(app, fired)
+    assert (after.title, after.due_at, after.status) == (
+        "Write to Ada", NOW - timedelta(hours=1), ReminderStatus.DELIVERED)

@@ -27,6 +27,7 @@ from crm.models import (
     search_index,
     utcnow,
 )
+from crm.models.reminder import OPEN_STATUSES, Reminder
 from crm.timezones import local_today, to_local
 
 SORTS = ("name", "-name", "last", "-last")
@@ -447,14 +448,24 @@ def set_archived(contact: Contact, archived: bool) -> None:
 
 
 def deletion_impact(contact: Contact) -> dict[str, int]:
-    """What deleting a contact removes: solo interactions go, shared ones stay."""
+    """What deleting a contact removes: solo interactions go, shared ones stay; their
+    reminders go, open and ended; the people they introduced lose their "introduced by"."""
     solo = _solo_interaction_ids(contact)
-    total = db.session.scalar(
-        select(func.count())
-        .select_from(interaction_participants)
-        .where(interaction_participants.c.contact_id == contact.id)
-    )
-    return {"solo_interactions": len(solo), "shared_interactions": (total or 0) - len(solo)}
+
+    def counted(query: Select):
+        return select(func.count()).select_from(query.subquery()).scalar_subquery()
+
+    theirs = select(Reminder.id).where(Reminder.contact_id == contact.id)
+    total, open_reminders, reminders, introduced = db.session.execute(select(
+        counted(select(interaction_participants.c.interaction_id)
+                .where(interaction_participants.c.contact_id == contact.id)),
+        counted(theirs.where(Reminder.status.in_(OPEN_STATUSES))),
+        counted(theirs),
+        counted(select(Contact.id).where(Contact.introduced_by_id == contact.id)),
+    )).one()
+    return {"solo_interactions": len(solo), "shared_interactions": total - len(solo),
+            "open_reminders": open_reminders, "ended_reminders": reminders - open_reminders,
+            "introduced": introduced}
 
 
 def _solo_interaction_ids(contact: Contact) -> list[int]:

@@ -406,15 +406,14 @@ def _days(n: int) -> str:
 
 def _overdue_and_lapsed(figures, owner_ids, now, shared_only, lapsed=True) -> None:
     """Overdue follow-ups, and contacts whose keep-in-touch cadence has lapsed: one row
-    per owner and lapsed contact (plus one for the other overdue reminders)."""
+    per owner and lapsed contact (plus one for the other overdue reminders). A follow-up
+    is about someone: a reminder about nobody (plan the week) is the user's own to-do, not
+    a figure of their network, and never a coach's to see."""
     lapsed_contact = case(
-        (and_(Reminder.kind == ReminderKind.KEEP_IN_TOUCH, Reminder.contact_id.is_not(None)),
-         Reminder.contact_id),
-        else_=None,
-    )
+        (Reminder.kind == ReminderKind.KEEP_IN_TOUCH, Reminder.contact_id), else_=None)
     query = (
         select(Reminder.owner_id, lapsed_contact, func.count(), func.min(Reminder.due_at))
-        .outerjoin(Contact, Contact.id == Reminder.contact_id)
+        .join(Contact, Contact.id == Reminder.contact_id)
         .where(
             Reminder.owner_id.in_(owner_ids),
             Reminder.status.in_(OPEN_STATUSES),
@@ -434,7 +433,7 @@ def _overdue_and_lapsed(figures, owner_ids, now, shared_only, lapsed=True) -> No
             query.outerjoin(source, source.id == Reminder.interaction_id)
             .outerjoin(last, last.id == Contact.last_interaction_id)
             .where(
-                or_(Contact.id.is_(None), Contact.is_private.is_(False)),
+                Contact.is_private.is_(False),
                 or_(source.id.is_(None), source.is_private.is_(False)),
                 or_(lapsed_contact.is_(None), last.id.is_(None), last.is_private.is_(False)),
             )

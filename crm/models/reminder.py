@@ -121,6 +121,12 @@ class Reminder(db.Model):
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
+    def has_left(self, occurrence: datetime) -> bool:
+        """Whether a one-off was moved (edited or snoozed) since its occurrence at that time,
+        so a notification of it no longer speaks for the reminder. A series' earlier
+        occurrences stay its own: Done on one of them acknowledges it."""
+        return self.recurrence == Recurrence.NONE and occurrence != self.due_at
+
     def __repr__(self) -> str:
         return f"<Reminder {self.id} {self.kind} {self.status} {self.due_at}>"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from wtforms import DateField, RadioField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
@@ -37,6 +39,12 @@ class ReminderForm(Form):
     )
     notes = TextAreaField("Notes", validators=[Length(max=5000)])
 
+    def __init__(self, *args, now_local: datetime | None = None,
+                 shown: datetime | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.now_local = now_local  # the user's wall time now, to the minute
+        self.shown = shown  # an edit's date and time as shown: kept as they are, even if past
+
     def validate_contact(self, field):
         if field.data is not None and field.data not in {c[0] for c in field.choices}:
             raise ValidationError("Choose one of your contacts.")
@@ -44,6 +52,15 @@ class ReminderForm(Form):
     def validate_local_date(self, field):
         if field.data and field.data.year < 1970:
             raise ValidationError("Choose a date after 1970.")
+
+    def validate_local_time(self, field):
+        if not (self.now_local and self.local_date.data and field.data):
+            return
+        wall = datetime.combine(self.local_date.data, field.data)
+        if wall < self.now_local and wall != self.shown:
+            raise ValidationError(
+                f"That time has passed (it is {self.now_local:%-d %b %Y, %H:%M} now): "
+                "choose a later date or time.")
 
 
 class SnoozeForm(Form):

@@ -34,6 +34,11 @@ class ReminderStateError(Exception):
     """The action does not apply to the reminder in its current state."""
 
 
+class ReminderMovedError(ReminderStateError):
+    """A notification or email is about a time the one-off reminder has left (edited or
+    snoozed since): acting on it would act on the reminder's new time."""
+
+
 @dataclass
 class ReminderData:
     """A reminder as a form submits it: local date and time in the user's zone."""
@@ -92,6 +97,15 @@ def create_reminder(
     return reminder
 
 
+def default_local_date(user: User, now: datetime | None = None) -> date:
+    """The date a new reminder starts on: the next 09:00 still ahead in the user's zone
+    (today before nine, else tomorrow)."""
+    local = wall_minute(now or utcnow(), user.time_zone)
+    if local.time() < DEFAULT_LOCAL_TIME:
+        return local.date()
+    return local.date() + timedelta(days=1)
+
+
 def follow_up_title(contact: Contact) -> str:
     """The default title of a follow-up with a contact."""
     return f"Follow up with {contact.name}"
@@ -102,11 +116,12 @@ KEEP_IN_TOUCH_NOT_EDITED = (
     "contact, or snooze the reminder")
 
 
-def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> None:
+def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> bool:
     """Change an open reminder's text and time; given a new time, a delivered one becomes
     pending again. The edit form shows the current occurrence: when its date, time and
     repetition come back unchanged, only the text changes, so a series keeps its anchor
-    (the 31st, 29 February, 02:30 on a day that skips it) and nothing is delivered twice."""
+    (the 31st, 29 February, 02:30 on a day that skips it) and nothing is delivered twice.
+    Whether it moved (a new time or repetition)."""
     if not reminder.is_open:
         raise ReminderStateError("an ended reminder cannot be edited")
     if reminder.kind == ReminderKind.KEEP_IN_TOUCH:
@@ -120,14 +135,17 @@ def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> None:
     if (data.recurrence, data.local_date, data.local_time) == (
             reminder.recurrence, shown.date(), shown.time()):
         db.session.flush()
-        return
+        return False
     reminder.local_time = data.local_time
     reminder.time_zone = user.time_zone
     reminder.recurrence = data.recurrence
     reminder.anchor_date = data.local_date
     reminder.due_at = occurrence_utc(data.local_date, data.local_time, user.time_zone)
+    # Its notifications are about the time it had: nothing to read or act on any more.
+    _mark_notifications_read([reminder.id], utcnow())
     _reset_for_new_occurrence(reminder)
     db.session.flush()
+    return True
 
 
 def follow_time_zone(user: User) -> int:
@@ -171,10 +189,10 @@ def mark_done(reminder: Reminder, *, occurrence: datetime | None = None,
     delivered (before the current due time) is acknowledged; the upcoming one is done ahead
     of time, so the series moves on to the one after it instead of delivering it. Without
     an occurrence, Done is about a delivered one while its notification is unread, else
-    about the upcoming one."""
-    _ensure_actionable(reminder)
+    about the upcoming one. A one-off moved since that occurrence is refused."""
+    _ensure_actionable(reminder, occurrence)
     now = now or utcnow()
-    unread = _mark_notifications_read(reminder, now)
+    unread = _mark_notifications_read([reminder.id], now)
     if reminder.recurrence != Recurrence.NONE:
         upcoming = not unread if occurrence is None else occurrence >= reminder.due_at
         if upcoming and reminder.local_time is not None:
@@ -202,22 +220,24 @@ def dismiss(reminder: Reminder, *, now: datetime | None = None) -> None:
     """Dismiss: the reminder ends without being done (a recurring series stops)."""
     _ensure_actionable(reminder)
     now = now or utcnow()
-    _mark_notifications_read(reminder, now)
+    _mark_notifications_read([reminder.id], now)
     reminder.status = ReminderStatus.DISMISSED
     reminder.completed_at = now
     db.session.flush()
     _next_keep_in_touch(reminder)
 
 
-def snooze(reminder: Reminder, until: datetime, *, now: datetime | None = None) -> None:
-    """Move a one-off reminder to a later time; it will be delivered again then."""
-    _ensure_actionable(reminder)
+def snooze(reminder: Reminder, until: datetime, *, occurrence: datetime | None = None,
+           now: datetime | None = None) -> None:
+    """Move a one-off reminder to a later time; it will be delivered again then. Asked from
+    the notification of an occurrence the reminder has left since, it is refused."""
+    _ensure_actionable(reminder, occurrence)
     now = now or utcnow()
     if until <= now:
         raise ReminderStateError("snooze to a time in the future")
     if reminder.recurrence != Recurrence.NONE:
         raise ReminderStateError("a recurring reminder is edited, not snoozed")
-    _mark_notifications_read(reminder, now)
+    _mark_notifications_read([reminder.id], now)
     reminder.due_at = until
     reminder.snoozed_count = (reminder.snoozed_count or 0) + 1
     local = to_local(until, reminder.time_zone)
@@ -237,19 +257,21 @@ def snooze_choices(user: User, now: datetime | None = None) -> dict[str, datetim
     }
 
 
-def _ensure_actionable(reminder: Reminder) -> None:
+def _ensure_actionable(reminder: Reminder, occurrence: datetime | None = None) -> None:
     if not reminder.is_open:
         raise ReminderStateError("this reminder has already ended")
     if reminder.status == ReminderStatus.CLAIMED:
         raise ReminderStateError("the reminder is being delivered right now; try again")
+    if occurrence is not None and reminder.has_left(occurrence):
+        raise ReminderMovedError("this reminder was moved after that notification")
 
 
-def _mark_notifications_read(reminder: Reminder, now: datetime) -> int:
-    """Mark the reminder's unread in-app notifications read; how many there were."""
+def _mark_notifications_read(reminder_ids: list[int], now: datetime) -> int:
+    """Mark the reminders' unread in-app notifications read; how many there were."""
     return db.session.execute(
         update(Delivery)
         .where(
-            Delivery.reminder_id == reminder.id,
+            Delivery.reminder_id.in_(reminder_ids),
             Delivery.channel == DeliveryChannel.IN_APP,
             Delivery.read_at.is_(None),
         )
@@ -331,6 +353,7 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
     owner = db.session.get(User, owner_id)  # usually loaded already: no query
     owner_zone = (owner.time_zone if owner is not None else None) or "UTC"
     changed = 0
+    ended_ids: list[int] = []  # their notifications are read: nothing left to act on
     for contact in contacts:
         cadence = None if contact.is_archived else effective_cadence(contact, tag_cadences)
         existing = sorted(open_reminders.get(contact.id, []), key=lambda r: r.id)
@@ -339,6 +362,7 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
                 if reminder.status != ReminderStatus.CLAIMED:
                     reminder.status = ReminderStatus.CANCELLED
                     reminder.completed_at = utcnow()
+                    ended_ids.append(reminder.id)
                     changed += 1
             continue
         due = keep_in_touch_due(contact, cadence)
@@ -352,6 +376,7 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
             if extra.status != ReminderStatus.CLAIMED:
                 extra.status = ReminderStatus.CANCELLED
                 extra.completed_at = utcnow()
+                ended_ids.append(extra.id)
                 changed += 1
         if keep is None:
             db.session.add(_new_keep_in_touch(owner_id, contact, cadence, due, owner_zone))
@@ -370,9 +395,12 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
             # stamped now, later syncs would start the next cycle a day late).
             keep.status = ReminderStatus.DONE
             keep.completed_at = min(contact.last_interaction_at or utcnow(), utcnow())
+            ended_ids.append(keep.id)
             db.session.add(_new_keep_in_touch(owner_id, contact, cadence, due, owner_zone))
             changed += 2
         # A claimed reminder is the worker's for now; the next sweep settles it.
+    if ended_ids:
+        _mark_notifications_read(ended_ids, utcnow())
     db.session.flush()
     return changed
 

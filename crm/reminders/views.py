@@ -32,7 +32,7 @@ from crm.params import page_arg, record_id
 from crm.reminders import calendar_feed, links, services
 from crm.reminders.forms import DoneForm, ReminderForm, SnoozeForm
 from crm.reminders.schedule import occurrence_utc
-from crm.timezones import to_local
+from crm.timezones import to_local, wall_minute
 
 bp = Blueprint("reminders", __name__)
 
@@ -44,17 +44,19 @@ def _back(default: str) -> str:
 
 
 def _reminder_form(reminder: Reminder | None = None) -> ReminderForm:
-    form = ReminderForm(obj=reminder)
+    # The date and time an edit shows, and keeps when sent back unchanged, even if past.
+    shown = wall_minute(reminder.due_at, current_user.time_zone) if reminder else None
+    form = ReminderForm(obj=reminder, shown=shown,
+                        now_local=wall_minute(utcnow(), current_user.time_zone))
     choices = contact_choices(current_user)
     known = {cid for cid, _ in choices}
     if reminder is not None and reminder.contact is not None and reminder.contact_id not in known:
         choices.append((reminder.contact_id, reminder.contact.name))
     form.contact.choices = [(None, "— Nobody in particular —")] + choices
-    if reminder is not None and request.method == "GET":
-        local = to_local(reminder.due_at, current_user.time_zone)
+    if reminder is not None and shown is not None and request.method == "GET":
         form.contact.data = reminder.contact_id
-        form.local_date.data = local.date()
-        form.local_time.data = local.time().replace(second=0, microsecond=0)
+        form.local_date.data = shown.date()
+        form.local_time.data = shown.time()
         form.recurrence.data = reminder.recurrence.value
     return form
 
@@ -107,8 +109,7 @@ def new():
     contact_id = request.args.get("contact", type=record_id)
     contact = get_contact_or_404(current_user, contact_id) if contact_id else None
     if request.method == "GET":
-        today = to_local(utcnow(), current_user.time_zone).date()
-        form.local_date.data = today
+        form.local_date.data = services.default_local_date(current_user)
         if contact is not None:
             form.contact.data = contact.id
             form.title.data = services.follow_up_title(contact)
@@ -127,8 +128,15 @@ def new():
     )
 
 
-def _when(reminder: Reminder) -> str:
-    return to_local(reminder.due_at, current_user.time_zone).strftime("%-d %b %Y, %H:%M")
+def _when(reminder: Reminder, user: User | None = None) -> str:
+    return to_local(reminder.due_at, (user or current_user).time_zone).strftime(
+        "%-d %b %Y, %H:%M")
+
+
+def _moved(reminder: Reminder, after: str, user: User | None = None) -> str:
+    """What a stale notification or email says instead of acting on the moved reminder."""
+    return (f"This reminder was moved to {_when(reminder, user)} after this {after}: "
+            "nothing changed.")
 
 
 @bp.route("/reminders/<int:reminder_id>/edit", methods=["GET", "POST"])
@@ -144,12 +152,13 @@ def edit(reminder_id: int):
     form = _reminder_form(reminder)
     if form.validate_on_submit():
         try:
-            services.update_reminder(current_user, reminder, _reminder_data(form))
+            moved = services.update_reminder(current_user, reminder, _reminder_data(form))
         except services.ReminderStateError as exc:
             form.form_errors.append(str(exc).capitalize() + ".")
         else:
             db.session.commit()
-            flash(f"Reminder moved to {_when(reminder)}.", "success")
+            flash(f"Reminder moved to {_when(reminder)}." if moved else "Reminder saved.",
+                  "success")
             return redirect(_back(url_for(".index")))
     return render_template("reminders/form.html", form=form, reminder=reminder,
                            contact=reminder.contact), (422 if form.errors else 200)
@@ -195,6 +204,9 @@ def done(reminder_id: int):
                     ),
                 )
                 sync_after_interaction(reminder.contact.id)
+        except services.ReminderMovedError:
+            db.session.rollback()
+            flash(_moved(reminder, "notification"), "info")
         except services.ReminderStateError as exc:
             db.session.rollback()
             flash(str(exc).capitalize() + ".", "error")
@@ -222,7 +234,10 @@ def snooze(reminder_id: int):
     if form.validate_on_submit():
         until = _snooze_until(current_user, form)
         try:
-            services.snooze(reminder, until)
+            services.snooze(reminder, until, occurrence=_occurrence_arg())
+        except services.ReminderMovedError:
+            flash(_moved(reminder, "notification"), "info")
+            return redirect(_back(url_for(".index")))
         except services.ReminderStateError as exc:
             form.form_errors.append(str(exc).capitalize() + ".")
         else:
@@ -339,19 +354,15 @@ def email_action(token: str):
                 choice = request.form.get("until", "tomorrow")
                 if choice not in choices:
                     abort(400)
-                services.snooze(reminder, choices[choice])
-                message = "Snoozed until " + to_local(
-                    reminder.due_at, owner.time_zone
-                ).strftime("%-d %b %Y, %H:%M") + "."
-            elif reminder.recurrence == Recurrence.NONE and reminder.due_at != occurrence:
-                # Moved since this email (edited or snoozed): the link is about a time
-                # that is no longer the reminder's.
-                message = ("This reminder was moved to " + to_local(
-                    reminder.due_at, owner.time_zone).strftime("%-d %b %Y, %H:%M")
-                    + " after this email: nothing changed. Open it in Rapport to mark it done.")
+                services.snooze(reminder, choices[choice], occurrence=occurrence)
+                message = f"Snoozed until {_when(reminder, owner)}."
             else:
                 services.mark_done(reminder, occurrence=occurrence)
                 message = "Marked done."
+        except services.ReminderMovedError:
+            db.session.rollback()
+            message = _moved(reminder, "email", owner) + " Open it in Rapport to " + (
+                "snooze it." if action == "snooze" else "mark it done.")
         except services.ReminderStateError as exc:
             db.session.rollback()
             message = str(exc).capitalize() + "."
