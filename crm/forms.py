@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 
 from flask import request
@@ -108,6 +109,12 @@ def no_nul(form, field):
     PostgreSQL refuses them."""
     if isinstance(field.data, str) and "\x00" in field.data:
         raise ValidationError("Remove the NUL character from this text.")
+
+
+def time_passed(now_local: datetime) -> str:
+    """What a form says of a reminder or follow-up set at a wall time already past."""
+    return (f"That time has passed (it is {now_local:%-d %b %Y, %H:%M} now): choose a later "
+            "date or time.")
 
 
 def within_years(form, field):

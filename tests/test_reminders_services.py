@@ -21,6 +21,7 @@ from crm.models.reminder import (
     ReminderKind,
     ReminderStatus,
 )
+from crm.timezones import to_local
 
 # A Thursday; Berlin springs forward three days later, on Sunday 30 March.
 NOW = datetime(2025, 3, 27, 10, 0, tzinfo=UTC)
@@ -135,6 +136,26 @@ def test_follow_up_on_a_date_at_a_time(app, client, user, make_contact, medium):
     [reminder] = reminders(app)
     assert reminder.due_at == datetime(2025, 4, 2, 12, 15, tzinfo=UTC)  # CEST is UTC+2
     assert reminder.kind == ReminderKind.FOLLOW_UP
+
+
+def test_a_follow_up_today_at_a_time_already_past_is_refused(app, client, user, make_contact,
+                                                             medium, count):
+    """As on the reminder form: "today at 09:00" at 11:00 would be overdue the moment it was
+    set (found by the fixer of the reminder form's past times)."""
+    ada = make_contact(user)
+    local_now = to_local(NOW, BERLIN).strftime("%-d %b %Y, %H:%M")
+
+    refused = client.post("/interactions/new", data=interaction_form(
+        medium("email").id, [ada], follow_up_date=NOW.date().isoformat(), follow_up_time="09:00"))
+    assert refused.status_code == 422
+    assert (f"That time has passed (it is {local_now} now): choose a later date or time."
+            in page_text(refused.data))
+    assert (count(Interaction), count(Reminder)) == (0, 0)
+
+    later = client.post("/interactions/new", data=interaction_form(
+        medium("email").id, [ada], follow_up_date=NOW.date().isoformat(), follow_up_time="12:00"))
+    assert later.status_code == 302
+    assert (count(Interaction), count(Reminder)) == (1, 1)
 
 
 def test_follow_up_days_and_date_together_are_refused(app, client, user, make_contact, medium,

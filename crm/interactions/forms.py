@@ -18,7 +18,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
-from crm.forms import Form, optional_int, strip_filter
+from crm.forms import Form, optional_int, strip_filter, time_passed
 from crm.models import Initiator
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 
@@ -77,6 +77,13 @@ class InteractionForm(Form):
             raise ValidationError("Give a number of days or a date, not both.")
         if field.data and self.now_local and field.data < self.now_local.date():
             raise ValidationError("Choose today or a later date.")
+
+    def validate_follow_up_time(self, field):
+        # Today at a time already past (an earlier day is the date's own error).
+        when = self.follow_up_local_date()
+        if field.data and self.now_local and when == self.now_local.date() \
+                and datetime.combine(when, field.data) < self.now_local:
+            raise ValidationError(time_passed(self.now_local))
 
     def follow_up_local_date(self):
         """The local date of the requested follow-up, or None."""

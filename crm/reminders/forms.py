@@ -7,7 +7,7 @@ from datetime import datetime
 from wtforms import DateField, RadioField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from crm.forms import Form, ListSelect, optional_int, strip_filter
+from crm.forms import Form, ListSelect, optional_int, strip_filter, time_passed
 from crm.models.reminder import Recurrence
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 
@@ -58,9 +58,7 @@ class ReminderForm(Form):
             return
         wall = datetime.combine(self.local_date.data, field.data)
         if wall < self.now_local and wall != self.shown:
-            raise ValidationError(
-                f"That time has passed (it is {self.now_local:%-d %b %Y, %H:%M} now): "
-                "choose a later date or time.")
+            raise ValidationError(time_passed(self.now_local))
 
 
 class SnoozeForm(Form):
