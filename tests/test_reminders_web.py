@@ -513,6 +513,24 @@ def test_editing_only_the_title_of_a_series_keeps_its_day(app, client, user, mak
     assert (after.title, after.due_at) == ("Pay the rent", datetime(2025, 5, 31, 7, 0, tzinfo=UTC))
 
 
+def test_editing_only_the_time_of_a_shortened_occurrence_keeps_the_series_day(
+        app, client, user, make_reminder):
+    """Found by the reminder audit: a series on the 31st, shown as 30 April, moved to 10:00
+    went on the 30th for good (31 May became 30 May)."""
+    monthly = make_reminder(user, title="Rent", recurrence="monthly",
+                            local_date=date(2025, 3, 31), local_time=time(9, 0))
+    assert deliver(app, datetime(2025, 3, 31, 7, 0, tzinfo=UTC)) == 1
+    form = {k: v[0] for k, v in form_values(client.get(f"/reminders/{monthly.id}/edit").data
+                                            ).items()}
+    assert form["local_date"] == "2025-04-30"
+    assert client.post(f"/reminders/{monthly.id}/edit",
+                       data={**form, "local_time": "10:00"}).status_code == 302
+    assert load(app, monthly).due_at == datetime(2025, 4, 30, 8, 0, tzinfo=UTC)
+
+    assert deliver(app, datetime(2025, 4, 30, 8, 0, tzinfo=UTC)) == 1
+    assert load(app, monthly).due_at == datetime(2025, 5, 31, 8, 0, tzinfo=UTC)
+
+
 def test_editing_only_the_title_of_a_delivered_reminder_does_not_deliver_it_again(
         app, client, user, fired):
     form = {k: v[0] for k, v in form_values(client.get(f"/reminders/{fired.id}/edit").data).items()}

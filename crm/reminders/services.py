@@ -136,10 +136,13 @@ def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> bool:
             reminder.recurrence, shown.date(), shown.time()):
         db.session.flush()
         return False
+    if (data.recurrence, data.local_date) != (reminder.recurrence, shown.date()):
+        # A new day starts the series anew; a new time of day alone keeps its anchor (the
+        # 31st, shown as 28 February this month, stays the 31st in March).
+        reminder.anchor_date = data.local_date
     reminder.local_time = data.local_time
     reminder.time_zone = user.time_zone
     reminder.recurrence = data.recurrence
-    reminder.anchor_date = data.local_date
     reminder.due_at = occurrence_utc(data.local_date, data.local_time, user.time_zone)
     # Its notifications are about the time it had: nothing to read or act on any more.
     _mark_notifications_read([reminder.id], utcnow())
