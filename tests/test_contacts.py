@@ -261,7 +261,7 @@ def test_delete_says_which_reminders_and_introductions_go_with_the_contact(
     assert count(Reminder) == 1  # as the page said
     quiet = make_contact(logged_in, name="Quiet")
     text = page_text(client.get(f"/contacts/{quiet.id}/delete").data)
-    assert "0 open reminders about Quiet and 0 in your reminder history" in text
+    assert "open reminder" not in text and "reminder history" not in text  # nothing to say
     assert "introduced by Quiet" not in text
 
 
