@@ -198,6 +198,34 @@ def test_coaching_notes_appear_on_the_clients_dashboard(app, people):
     assert "From your coach" in dashboard and note in dashboard
     clara.post(f"/coaching/links/{link_id}/revoke")
     assert note not in page_text(clara.get("/").data)
+    # Found by the walk-through: revoking made every note vanish for good, and only the
+    # newest five were ever shown. Every note stays on the client's notes page.
+    kept = page_text(clara.get("/coaching/notes").data)
+    assert note in kept and "Colin Coach" in kept and "no longer coaching you" in kept
+
+
+def test_every_note_from_every_coach_is_on_the_clients_notes_page(app, people, make_user,
+                                                                   monkeypatch):
+    from crm.coaching import views
+
+    monkeypatch.setattr(views, "NOTES_PER_PAGE", 4)
+    client_user, coach = people
+    other = make_user(name="Olga Other", email="olga@example.com")
+    link(app, client_user, coach)
+    link(app, client_user, other)
+    for n in range(6):
+        for who in (coach, other):
+            as_user(app, who).post(f"/coach/clients/{client_user.id}/notes",
+                                   data={"body": f"Note {n} from {who.name}"})
+    clara = as_user(app, client_user)
+    dashboard = page_text(clara.get("/").data)
+    assert dashboard.count("Note ") == 5 and "All notes" in dashboard
+    pages = [page_text(clara.get(f"/coaching/notes?page={n}").data) for n in (1, 2, 3)]
+    shown = [f"Note {n} from {who.name}" for n in range(6) for who in (coach, other)]
+    assert sorted(x for x in shown if any(x in p for p in pages)) == sorted(shown)
+    assert "Page 1 of 3 · 12 notes" in pages[0]
+    # Nobody else sees them: the notes page is the client's own.
+    assert "Note 0" not in page_text(as_user(app, coach).get("/coaching/notes").data)
 
 
 def test_declining_an_invitation(app, people):

@@ -125,21 +125,27 @@ def set_share_notes(link: CoachLink, share: bool) -> None:
     db.session.flush()
 
 
-def notes_for_client(client: User, *, limit: int = 5) -> list[CoachingNote]:
-    """Coaching notes from coaches the client still shares with, newest first."""
-    return list(
-        db.session.scalars(
-            select(CoachingNote)
-            .join(CoachLink, CoachLink.id == CoachingNote.link_id)
-            .where(
-                CoachingNote.client_id == client.id,
-                CoachLink.status == CoachLinkStatus.ACTIVE,
-            )
-            .order_by(CoachingNote.created_at.desc(), CoachingNote.id.desc())
-            .limit(limit)
-            .options(joinedload(CoachingNote.coach))
-        )
+def _notes_to(client: User):
+    return (
+        select(CoachingNote)
+        .join(CoachLink, CoachLink.id == CoachingNote.link_id)
+        .where(CoachingNote.client_id == client.id)
+        .order_by(CoachingNote.created_at.desc(), CoachingNote.id.desc())
+        .options(joinedload(CoachingNote.coach), joinedload(CoachingNote.link))
     )
+
+
+def notes_for_client(client: User, *, limit: int = 5) -> list[CoachingNote]:
+    """The newest coaching notes from coaches the client still shares with (the dashboard's
+    few), newest first."""
+    return list(db.session.scalars(
+        _notes_to(client).where(CoachLink.status == CoachLinkStatus.ACTIVE).limit(limit)))
+
+
+def all_notes_for_client(client: User, *, page: int, per_page: int):
+    """Every note the client's coaches wrote them, newest first, a page at a time: the
+    client keeps them when a coaching relationship ends."""
+    return db.paginate(_notes_to(client), page=page, per_page=per_page, error_out=False)
 
 
 # -- the coach's side ------------------------------------------------------------------

@@ -59,6 +59,18 @@ def index():
     ), (422 if form.errors else 200)
 
 
+@bp.get("/coaching/notes")
+def notes():
+    """Every note the client's coaches wrote them."""
+    return render_template(
+        "coaching/notes.html",
+        page=services.all_notes_for_client(current_user, page=page_arg(), per_page=NOTES_PER_PAGE),
+    )
+
+
+NOTES_PER_PAGE = 20
+
+
 def _show_invitation_link(link, token: str) -> None:
     """The link is shown once, here: only its hash is kept."""
     url = url_for(".join", token=token, _external=True)

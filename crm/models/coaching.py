@@ -67,3 +67,4 @@ class CoachingNote(db.Model):
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     coach: Mapped[User] = relationship(foreign_keys=[coach_id])
+    link: Mapped[CoachLink] = relationship()
