@@ -29,13 +29,14 @@ from crm.models import (
     Tag,
     User,
     contact_tags,
+    interaction_participants,
     name_key,
     utcnow,
 )
 from crm.models.contact import CADENCE_MAX_DAYS, TAG_MAX_LENGTH
 from crm.params import YEAR_MAX, YEAR_MIN, in_year_range
 from crm.portability.parsers import ImportRow
-from crm.timezones import is_valid_timezone
+from crm.timezones import is_valid_timezone, to_local
 
 CHUNK = 1000
 MAX_TAGS = 30
@@ -468,7 +469,7 @@ def run_import(user: User, plan: ImportPlan, *, skip_invalid: bool = False) -> I
 
     existing_channels = _channels_of([p.existing_id for p in plan.matched])
     existing_tags = _tag_links_of([p.existing_id for p in plan.matched])
-    changed = _update_matched(plan, medium_id, now)
+    changed = _update_matched(user, plan, medium_id, now)
 
     channel_rows = []
     for planned in [*plan.new, *plan.matched]:
@@ -563,7 +564,7 @@ _UPDATABLE = ("company", "title", "location", "notes", "origin_medium_id", "orig
               "is_private", "time_zone", "keep_in_touch_days")
 
 
-def _update_matched(plan: ImportPlan, medium_id, now) -> set[int]:
+def _update_matched(user: User, plan: ImportPlan, medium_id, now) -> set[int]:
     """Fill what existing contacts lack; never overwrite what the user entered
     (except plan.overwrite, e.g. LinkedIn's company and position)."""
     changed: set[int] = set()
@@ -572,6 +573,7 @@ def _update_matched(plan: ImportPlan, medium_id, now) -> set[int]:
     by_id = {p.existing_id: p for p in plan.matched}
     ids = list(by_id)
     for start in range(0, len(ids), CHUNK):
+        earliest = _first_interaction_days(user, ids[start:start + CHUNK])
         for row in db.session.execute(
             select(contacts.c.id, *(contacts.c[name] for name in _UPDATABLE))
             .where(contacts.c.id.in_(ids[start:start + CHUNK]))
@@ -585,11 +587,11 @@ def _update_matched(plan: ImportPlan, medium_id, now) -> set[int]:
             values["notes"] = combine_notes(values["notes"], planned.notes)
             # A file can make a contact private, never public again (nor archive it).
             values["is_private"] = values["is_private"] or planned.private
-            if values["origin_medium_id"] is None and planned.origin_medium is not None:
-                values["origin_medium_id"] = medium_id(planned.origin_medium)
-                values["origin_date"] = planned.origin_date
-            elif values["origin_date"] is None and planned.origin_medium is None:
-                values["origin_date"] = planned.origin_date
+            values["origin_medium_id"], values["origin_date"] = _filled_origin(
+                (values["origin_medium_id"], values["origin_date"]),
+                (medium_id(planned.origin_medium), planned.origin_date),
+                earliest.get(row["id"]),
+            )
             for name in ("time_zone", "keep_in_touch_days"):
                 if values[name] is None:
                     values[name] = getattr(planned, name)
@@ -604,6 +606,36 @@ def _update_matched(plan: ImportPlan, medium_id, now) -> set[int]:
             updates,
         )
     return changed
+
+
+def _first_interaction_days(user: User, contact_ids: list[int]) -> dict[int, date]:
+    """Contact id -> the day (in the user's zone) of its earliest interaction, if any."""
+    participants = interaction_participants.c
+    return {
+        contact_id: to_local(first, user.time_zone).date()
+        for contact_id, first in db.session.execute(
+            select(participants.contact_id, func.min(participants.occurred_at))
+            .where(participants.contact_id.in_(contact_ids))
+            .group_by(participants.contact_id)
+        )
+        if first is not None
+    }
+
+
+def _filled_origin(known: tuple[int | None, date | None], incoming: tuple[int | None, date | None],
+                   first_interaction: date | None) -> tuple[int | None, date | None]:
+    """The first-met medium and date a matched contact ends up with: the file fills what is
+    missing only where it contradicts nothing known, neither a recorded origin (its medium
+    or its date) nor the contact's earliest interaction (a "first met" after it). The same
+    rule for every medium and every file format; no import overwrites an origin."""
+    (medium, day), (new_medium, new_day) = known, incoming
+    if new_day is not None and first_interaction is not None and new_day > first_interaction:
+        return known
+    if None not in (medium, new_medium) and medium != new_medium:
+        return known
+    if None not in (day, new_day) and day != new_day:
+        return known
+    return (new_medium if medium is None else medium), (new_day if day is None else day)
 
 
 def _link_introducers(user: User, planned: list[PlannedContact]) -> set[int]:
