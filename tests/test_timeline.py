@@ -198,3 +198,21 @@ def test_the_path_reads_days_in_the_viewers_zone(client, auth, make_user, make_c
     path = _section(page_text(client.get(f"/contacts/{tweeted.id}").data),
                     "Path across mediums", "Timeline")
     assert order_in(path, ["Email", "Twitter"]) == ["Twitter", "Email"]
+
+
+@pytest.mark.parametrize("logged", [["twitter", "email"], ["email", "twitter"]])
+def test_the_path_and_the_dashboard_agree_on_which_began_at_one_instant(
+        client, logged_in, make_contact, make_interaction, logged):
+    alan = make_contact(logged_in, name="Alan Turing")
+    for key in logged:  # two mediums at one instant: the one logged first began it
+        make_interaction(logged_in, [alan], key, datetime(2024, 5, 2, 9, tzinfo=UTC))
+    names = {"twitter": "Twitter", "email": "Email"}
+    began = names[logged[0]]
+
+    dashboard = _section(page_text(client.get("/").data), "Where relationships began",
+                         "Breadth")
+    path = _section(page_text(client.get(f"/contacts/{alan.id}").data), "Path across mediums",
+                    "Timeline")
+
+    assert f"First met on Relationships {began} 1" in dashboard
+    assert order_in(path, ["Email", "Twitter"])[0] == began

@@ -591,14 +591,34 @@ def contact_figures(user_id: int, contact: Contact, *, now: datetime | None = No
         reciprocity[key] += count
         cents += int(w or 0)
     weight = cents / 100
+    logged = _first_logged_at_ties(conditions, first)
     return {
         "strength": strength_score(weight),
         "weight": weight,
         "mix": dict(mix),
         "reciprocity": reciprocity,
         "breadth": len(mix),
-        "uses": [(mid, first[mid], mix[mid]) for mid in mix],
+        "uses": [(mid, first[mid], mix[mid], logged.get(mid, 0)) for mid in mix],
     }
+
+
+def _first_logged_at_ties(conditions, first: dict[int, datetime]) -> dict[int, int]:
+    """{medium id: the lowest interaction id at its first use} for the mediums first used at
+    the same instant as another, so that the contact page orders them as the dashboard
+    decides an origin (_first_logged_on_ties): logged first, never by the medium. Ties are
+    rare; without one, no query."""
+    instants = [t for t in set(first.values()) if list(first.values()).count(t) > 1]
+    if not instants:
+        return {}
+    rows = db.session.execute(
+        select(Interaction.medium_id, Interaction.occurred_at, func.min(Interaction.id))
+        .join(interaction_participants,
+              interaction_participants.c.interaction_id == Interaction.id)
+        .where(*conditions, Interaction.occurred_at.in_(instants))
+        .group_by(Interaction.medium_id, Interaction.occurred_at)
+    )
+    return {medium_id: interaction_id for medium_id, occurred_at, interaction_id in rows
+            if first.get(medium_id) == _to_aware(occurred_at)}
 
 
 def today_bounds(tz_name: str, now: datetime) -> tuple[datetime, datetime]:
