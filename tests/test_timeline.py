@@ -216,3 +216,22 @@ def test_the_path_and_the_dashboard_agree_on_which_began_at_one_instant(
 
     assert f"First met on Relationships {began} 1" in dashboard
     assert order_in(path, ["Email", "Twitter"])[0] == began
+
+
+def test_every_mediums_used_count_includes_the_origin(app, client, logged_in, make_user,
+                                                      make_contact, make_interaction):
+    from support import as_user, link
+
+    alan = make_contact(logged_in, name="Alan Turing", origin_medium="face_to_face")
+    make_interaction(logged_in, [alan], "email")
+    coach = make_user(email="coach@example.com")
+    link(app, logged_in, coach)
+
+    own = page_text(client.get(f"/contacts/{alan.id}").data)
+    coached = page_text(as_user(app, coach).get(
+        f"/coach/clients/{logged_in.id}/contacts/{alan.id}").data)
+    dashboard = _section(page_text(client.get("/").data), "Breadth", "Paths across mediums")
+
+    assert "Mediums used: 2." in own  # the path: Face-to-face, then Email
+    assert own.count("Mediums used 2") == coached.count("Mediums used 2") == 1  # the cards
+    assert "Mediums used Relationships 2 1" in dashboard

@@ -597,7 +597,9 @@ def contact_figures(user_id: int, contact: Contact, *, now: datetime | None = No
         "weight": weight,
         "mix": dict(mix),
         "reciprocity": reciprocity,
-        "breadth": len(mix),
+        # The mediums the relationship has moved through, its origin included, as the
+        # dashboard's breadth and the contact's path count them.
+        "breadth": len(set(mix) | {contact.origin_medium_id} - {None}),
         "uses": [(mid, first[mid], mix[mid], logged.get(mid, 0)) for mid in mix],
     }
 
