@@ -313,7 +313,6 @@ def _strengths_and_rhythm(figures, per_contact, now) -> None:
         weight = entry["cents"] / 100
         fig = figures[owner_id]
         fig.strengths.append(Strength(contact_id, strength_score(weight), weight, count, last))
-        fig.interactions += count
         if last and last >= active_since:
             fig.active += 1
         # Going cold: silent for much longer than the usual gap between interactions.
@@ -373,6 +372,7 @@ def _mix_and_reciprocity(figures, owner_ids, now, shared_only, months, zones) ->
         Interaction.owner_id, Interaction.medium_id, month, Interaction.initiated_by))
     for owner_id, medium_id, month_key, initiated_by, count in rows:
         fig = figures[owner_id]
+        fig.interactions += count  # each interaction once, however many took part
         fig.mix[medium_id] = fig.mix.get(medium_id, 0) + count
         if month_key is not None:
             by_medium = fig.mix_by_month.setdefault(month_key, {})
