@@ -235,3 +235,27 @@ def test_every_mediums_used_count_includes_the_origin(app, client, logged_in, ma
     assert "Mediums used: 2." in own  # the path: Face-to-face, then Email
     assert own.count("Mediums used 2") == coached.count("Mediums used 2") == 1  # the cards
     assert "Mediums used Relationships 2 1" in dashboard
+
+
+def test_thirteen_mediums_get_thirteen_colours_none_the_grey_of_not_recorded(
+        client, logged_in, make_contact, make_interaction, make_medium):
+    import re
+
+    from crm.models.medium import BUILTIN_MEDIUMS
+
+    grace = make_contact(logged_in, name="Grace Hopper")  # no origin recorded
+    ada = make_contact(logged_in, name="Ada Lovelace", introduced_by=grace)
+    own = [make_medium(logged_in, name) for name in ("Zoom", "Mastodon", "Signal", "Letter")]
+    for key in BUILTIN_MEDIUMS:
+        make_interaction(logged_in, [ada], key)
+    for medium in own:
+        make_interaction(logged_in, [ada], medium=medium.id)
+
+    body = client.get("/").get_data(as_text=True)
+    mix = body[body.index("Interactions by medium"):]
+    bars = re.findall(r'<rect [^>]*fill="(#[0-9a-f]{6})"', mix[:mix.index("</svg>")])
+    network = body[body.index("Who introduced whom"):]
+    nodes = re.findall(r'<circle [^>]*fill="(#[0-9a-f]{6})"', network[:network.index("</svg>")])
+
+    assert len(bars) == len(set(bars)) == 13
+    assert len(set(nodes)) == 1 and nodes[0] not in bars  # origin not recorded
