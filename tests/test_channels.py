@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 from support import page_text
@@ -121,7 +123,7 @@ def test_channel_needs_a_medium_and_a_value(app, client, ada, add):
     no_value = add("email", "   ")
 
     assert no_medium.status_code == 422
-    assert "Choose one of your mediums." in page_text(no_medium.data)
+    assert "Choose the medium this handle is on." in page_text(no_medium.data)
     assert no_value.status_code == 422
     assert "Enter a handle, address or number." in page_text(no_value.data)
     assert _stored(app, ada.id) == []
@@ -167,3 +169,12 @@ def test_remove_channel_of_another_contact_is_404(app, client, logged_in, ada, a
 
     assert response.status_code == 404
     assert _stored(app, ada.id) == ["@ada_l"]
+
+
+def test_the_channel_form_preselects_no_medium(client, ada):
+    body = client.get(f"/contacts/{ada.id}").get_data(as_text=True)
+    select = re.search(r'<select[^>]*name="medium".*?</select>', body, re.S).group(0)
+    options = re.findall(r"<option[^>]*>([^<]*)</option>", select)
+    chosen = re.findall(r"<option [^>]*selected[^>]*>([^<]*)</option>", select)
+
+    assert options[0] == chosen[0] == "— Choose a medium —" and len(chosen) == 1
