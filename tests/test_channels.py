@@ -140,7 +140,7 @@ def test_channel_needs_a_medium_and_a_value(app, client, ada, add):
     no_value = add("email", "   ")
 
     assert no_medium.status_code == 422
-    assert "Choose one of your mediums." in page_text(no_medium.data)
+    assert "Choose the medium this handle is on." in page_text(no_medium.data)
     assert no_value.status_code == 422
     assert "Enter a handle, address or number." in page_text(no_value.data)
     assert _stored(app, ada.id) == []
@@ -206,3 +206,12 @@ def test_a_refused_handle_shows_the_contact_page_with_links_that_work(
         assert "/channels" not in unescape(href), href
         assert client.get(unescape(href)).status_code == 200, href
     assert unescape(editing).endswith(f"next=/contacts/{ada.id}")
+
+
+def test_the_channel_form_preselects_no_medium(client, ada):
+    body = client.get(f"/contacts/{ada.id}").get_data(as_text=True)
+    select = re.search(r'<select[^>]*name="medium".*?</select>', body, re.S).group(0)
+    options = re.findall(r"<option[^>]*>([^<]*)</option>", select)
+    chosen = re.findall(r"<option [^>]*selected[^>]*>([^<]*)</option>", select)
+
+    assert options[0] == chosen[0] == "— Choose a medium —" and len(chosen) == 1

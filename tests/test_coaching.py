@@ -611,3 +611,24 @@ def test_a_medium_only_private_interactions_use_does_not_colour_a_coachs_charts(
         return re.findall(r"<svg.*?</svg>", html, re.S)
 
     assert charts(clara) == charts(clients[1]) != []
+
+
+def test_the_coach_lists_a_contacts_mediums_in_the_clients_order(
+        app, people, make_contact, make_interaction, make_medium):
+    client_user, coach = people
+    zoom = make_medium(client_user, "Zoom")  # the newest medium, used first
+    ada = make_contact(client_user, name="Ada Lovelace")
+    for days, on in ((30, {"medium": zoom}), (20, {"medium_key": "skype"}),
+                     (10, {"medium_key": "email"})):
+        make_interaction(client_user, ada, occurred_at=NOW - timedelta(days=days), **on)
+    link(app, client_user, coach)
+    names = ["Zoom", "Skype", "Email"]
+
+    def listed(http, url):
+        body = http.get(url).get_data(as_text=True)
+        return support.order_in(body.split("Interactions by medium", 1)[1], names)
+
+    own = listed(as_user(app, client_user), f"/contacts/{ada.id}")
+    coached = listed(as_user(app, coach), f"/coach/clients/{client_user.id}/contacts/{ada.id}")
+
+    assert own == coached == names  # first used first, on both pages

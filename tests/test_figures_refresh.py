@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
@@ -528,3 +529,45 @@ def test_a_coach_sees_a_clients_expired_figures_while_the_worker_recomputes_them
 
     assert _refresh(app) == 2
     assert sorted(aggregations) == sorted([c.id] for c in clients)
+
+
+def _interactions_stat(response) -> int:
+    """The "interactions" figure at the top of a dashboard or a coach's client page."""
+    found = re.search(r'class="n">(\d+)</span><span class="what">interactions',
+                      response.get_data(as_text=True))
+    return int(found.group(1))
+
+
+def test_one_call_with_three_people_is_one_interaction(app, client, logged_in, make_user,
+                                                       make_contact, make_interaction):
+    trio = [make_contact(logged_in, name=name) for name in ("Ada", "Grace", "Alan")]
+    make_interaction(logged_in, trio, medium_key="phone")
+    make_interaction(logged_in, trio[:1], medium_key="email")
+    hidden = make_contact(logged_in, name="Pat", is_private=True)
+    make_interaction(logged_in, [trio[1], hidden], medium_key="skype", is_private=True)
+    coach = make_user(email="coach@example.com")
+    link(app, logged_in, coach)
+
+    home = _interactions_stat(client.get("/"))
+    coached = _interactions_stat(as_user(app, coach).get(f"/coach/clients/{logged_in.id}"))
+
+    assert (home, coached) == (3, 2)  # not 6 and 4 participants; the private call stays out
+
+
+def test_figures_stored_by_an_earlier_rapport_are_recomputed(app, client, logged_in,
+                                                              make_contact, make_interaction):
+    trio = [make_contact(logged_in, name=name) for name in ("Ada", "Grace", "Alan")]
+    make_interaction(logged_in, trio)
+    assert client.get("/").status_code == 200
+    with app.app_context():  # as stored before: one per participant, no format
+        snap = db.session.scalar(select(InsightSnapshot))
+        payload = json.loads(snap.payload)
+        payload.pop("format", None)
+        snap.payload = json.dumps({**payload, "interactions": 3})
+        db.session.commit()
+        for name in list(app.extensions):
+            if name.startswith("rapport.memo."):
+                del app.extensions[name]  # a new process: nothing memoised
+
+    assert _interactions_stat(client.get("/")) == 1
+    assert _snapshot(app, logged_in)[2] == 1

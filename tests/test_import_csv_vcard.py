@@ -13,8 +13,9 @@ from fixtures.portability import (
 )
 from sqlalchemy import select
 
+from crm.contacts.channels import normalise_channel
 from crm.extensions import db
-from crm.models import Contact, ImportKind, Medium, User
+from crm.models import Contact, ContactChannel, ImportKind, Medium, User
 from crm.portability import parsers
 from crm.portability.importer import ImportRefused
 from crm.portability.services import import_file
@@ -198,3 +199,72 @@ def test_two_people_of_one_name_at_different_companies_stay_two(app, make_user):
 
     _, again = run(app, user, ImportKind.CSV, SMITHS)  # each matches its own
     assert (again.created, again.updated) == (0, 0)
+
+
+def with_handles(app, make_contact, user, name, *handles):
+    """A contact of the user holding (medium, value) handles, stored as the app stores them."""
+    contact = make_contact(user, name=name)
+    with app.app_context():
+        db.session.add_all(ContactChannel(contact_id=contact.id, medium_id=medium.id,
+                                          value=normalise_channel(medium, value))
+                           for medium, value in handles)
+        db.session.commit()
+    return contact
+
+
+def handles_csv(*rows: tuple[str, str]) -> bytes:
+    lines = ["Name,Other handles"] + [f'{name},"{pairs}"' for name, pairs in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize("key, value, alone", [
+    ("skype", "ada.king1", True), ("twitter", "@ada", True), ("email", "ada@example.com", True),
+    ("linkedin", "https://www.linkedin.com/in/ada", True),
+    ("facebook", "https://www.facebook.com/ada", True),
+    ("video_call", "https://meet.example.com/ada", True), ("Mastodon", "@ada@hachyderm.io", True),
+    ("phone", "+442079460958", False), ("text_message", "+442079460958", False),
+    ("WhatsApp", "+44 20 7946 0958", False), ("face_to_face", "Royal Society", False),
+])
+def test_the_form_of_a_handle_decides_whether_it_matches_alone_not_its_medium(
+        app, make_user, make_contact, medium, make_medium, key, value, alone):
+    user = make_user()
+    on = make_medium(user, key) if key[0].isupper() else medium(key)
+    ada = with_handles(app, make_contact, user, "Ada Lovelace", (on, value))
+
+    # A married name: the same person by an email or a profile link; a phone number can be
+    # an office line, a free-text place anyone's, so those need the names to agree.
+    king, _ = run(app, user, ImportKind.CSV, handles_csv(("Ada King", f"{on.name}: {value}")))
+    same, _ = run(app, user, ImportKind.CSV, handles_csv(("ada lovelace", f"{on.name}: {value}")))
+
+    assert [p.existing_id for p in king.matched] == ([ada.id] if alone else [])
+    assert [p.existing_id for p in same.matched] == [ada.id]
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_handles_of_two_contacts_pick_one_whatever_the_mediums(
+        app, make_user, make_contact, medium, swap):
+    a, b = (medium("skype"), medium("twitter")) if swap else (medium("twitter"), medium("skype"))
+    row = ("Ada", f"{a.name}: handle_one; {b.name}: handle_two; Email: most@example.com")
+    found = []
+    for most in (None, "most@example.com"):
+        user = make_user()
+        older = with_handles(app, make_contact, user, "Older", (a, "handle_one"))
+        newer = with_handles(app, make_contact, user, "Newer", (b, "handle_two"),
+                             *([(medium("email"), most)] if most else []))
+        plan, _ = run(app, user, ImportKind.CSV, handles_csv(row))
+        found.append([{older.id: "older", newer.id: "newer"}[p.existing_id]
+                      for p in plan.matched])
+
+    # As many of the row's handles each: the older contact, whichever medium its handle is
+    # on; more of them on one: that one.
+    assert found == [["older"], ["newer"]]
+
+
+def test_an_earlier_row_is_picked_by_its_handles_not_their_mediums(app, make_user, medium):
+    user = make_user()
+    plan, result = run(app, user, ImportKind.CSV, handles_csv(
+        ("First", "Skype: handle_one"), ("Second", "Twitter: handle_two"),
+        ("Third", "Twitter: handle_two; Skype: handle_one")))
+
+    assert result.repeated_rows == 1
+    assert [p.rows for p in plan.new] == [[2, 4], [3]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from fixtures.portability import (
@@ -244,3 +244,39 @@ def test_the_fast_path_agrees_with_the_channel_validator(app, raw):
                 full = None
             if fast is not None:
                 assert fast == full, (key, raw)
+
+
+@pytest.mark.parametrize("kind", [ImportKind.LINKEDIN, ImportKind.CSV])
+def test_an_import_fills_first_met_only_where_it_contradicts_nothing(
+        app, make_user, make_contact, make_interaction, medium, kind):
+    user = make_user()
+    people = {}
+    for name in ("Earlier", "Later", "Dated", "Fresh", "Skype"):
+        people[name] = make_contact(user, name=name, origin_date=(
+            date(2009, 1, 1) if name == "Dated" else None),
+            origin_medium="skype" if name == "Skype" else None)
+        with app.app_context():
+            db.session.add(ContactChannel(contact_id=people[name].id, value=f"{name}@example.com",
+                                          medium_id=medium("email").id))
+            db.session.commit()
+    make_interaction(user, people["Earlier"], "skype", datetime(2008, 5, 1, 12, tzinfo=UTC))
+    make_interaction(user, people["Later"], "skype", datetime(2015, 5, 1, 12, tzinfo=UTC))
+    if kind == ImportKind.LINKEDIN:  # first met on LinkedIn, the day they connected
+        met, data = "linkedin", linkedin_csv([linkedin_row(n, "X", "", f"{n}@example.com")
+                                              for n in people])
+    else:  # the same from a CSV, on another medium
+        met, data = "twitter", "".join(
+            [f"{n},{n}@example.com,Twitter,2010-11-22\n" for n in people]).encode()
+        data = b"Name,Email,First met on,First met date\n" + data
+    with app.app_context():
+        import_file(db.session.get(User, user.id), kind, "file", data)
+        db.session.commit()
+
+    origins = {name: c["origin"] for name, c in contacts_of(app, user).items()}
+    assert origins == {
+        "Earlier": (None, None),  # they spoke on Skype two years before
+        "Later": (met, date(2010, 11, 22)),
+        "Dated": (None, date(2009, 1, 1)),  # the date you entered stays, alone
+        "Fresh": (met, date(2010, 11, 22)),
+        "Skype": ("skype", None),  # a recorded origin is never replaced
+    }

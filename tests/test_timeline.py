@@ -198,3 +198,64 @@ def test_the_path_reads_days_in_the_viewers_zone(client, auth, make_user, make_c
     path = _section(page_text(client.get(f"/contacts/{tweeted.id}").data),
                     "Path across mediums", "Timeline")
     assert order_in(path, ["Email", "Twitter"]) == ["Twitter", "Email"]
+
+
+@pytest.mark.parametrize("logged", [["twitter", "email"], ["email", "twitter"]])
+def test_the_path_and_the_dashboard_agree_on_which_began_at_one_instant(
+        client, logged_in, make_contact, make_interaction, logged):
+    alan = make_contact(logged_in, name="Alan Turing")
+    for key in logged:  # two mediums at one instant: the one logged first began it
+        make_interaction(logged_in, [alan], key, datetime(2024, 5, 2, 9, tzinfo=UTC))
+    names = {"twitter": "Twitter", "email": "Email"}
+    began = names[logged[0]]
+
+    dashboard = _section(page_text(client.get("/").data), "Where relationships began",
+                         "Breadth")
+    path = _section(page_text(client.get(f"/contacts/{alan.id}").data), "Path across mediums",
+                    "Timeline")
+
+    assert f"First met on Relationships {began} 1" in dashboard
+    assert order_in(path, ["Email", "Twitter"])[0] == began
+
+
+def test_every_mediums_used_count_includes_the_origin(app, client, logged_in, make_user,
+                                                      make_contact, make_interaction):
+    from support import as_user, link
+
+    alan = make_contact(logged_in, name="Alan Turing", origin_medium="face_to_face")
+    make_interaction(logged_in, [alan], "email")
+    coach = make_user(email="coach@example.com")
+    link(app, logged_in, coach)
+
+    own = page_text(client.get(f"/contacts/{alan.id}").data)
+    coached = page_text(as_user(app, coach).get(
+        f"/coach/clients/{logged_in.id}/contacts/{alan.id}").data)
+    dashboard = _section(page_text(client.get("/").data), "Breadth", "Paths across mediums")
+
+    assert "Mediums used: 2." in own  # the path: Face-to-face, then Email
+    assert own.count("Mediums used 2") == coached.count("Mediums used 2") == 1  # the cards
+    assert "Mediums used Relationships 2 1" in dashboard
+
+
+def test_thirteen_mediums_get_thirteen_colours_none_the_grey_of_not_recorded(
+        client, logged_in, make_contact, make_interaction, make_medium):
+    import re
+
+    from crm.models.medium import BUILTIN_MEDIUMS
+
+    grace = make_contact(logged_in, name="Grace Hopper")  # no origin recorded
+    ada = make_contact(logged_in, name="Ada Lovelace", introduced_by=grace)
+    own = [make_medium(logged_in, name) for name in ("Zoom", "Mastodon", "Signal", "Letter")]
+    for key in BUILTIN_MEDIUMS:
+        make_interaction(logged_in, [ada], key)
+    for medium in own:
+        make_interaction(logged_in, [ada], medium=medium.id)
+
+    body = client.get("/").get_data(as_text=True)
+    mix = body[body.index("Interactions by medium"):]
+    bars = re.findall(r'<rect [^>]*fill="(#[0-9a-f]{6})"', mix[:mix.index("</svg>")])
+    network = body[body.index("Who introduced whom"):]
+    nodes = re.findall(r'<circle [^>]*fill="(#[0-9a-f]{6})"', network[:network.index("</svg>")])
+
+    assert len(bars) == len(set(bars)) == 13
+    assert len(set(nodes)) == 1 and nodes[0] not in bars  # origin not recorded

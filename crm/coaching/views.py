@@ -20,6 +20,7 @@ from flask_login import current_user, login_required
 from crm.coaching import services
 from crm.coaching.forms import CoachingNoteForm, InviteCoachForm, ShareNotesForm
 from crm.contacts.forms import ConfirmForm
+from crm.contacts.services import medium_path
 from crm.extensions import db
 from crm.insights import cache, presenters
 from crm.insights import services as insights
@@ -237,11 +238,14 @@ def client_contact(client_id: int, contact_id: int):
     interactions = services.shared_timeline(
         link, contact, page=page_arg(), per_page=current_app.config["INTERACTIONS_PER_PAGE"]
     )
+    figures = cache.contact_figures(link.client, contact, shared_only=True)
+    insights.mediums_by_id([client_id])  # loaded once: the path finds each in the session
     return render_template(
         "coaching/contact.html",
         link=link,
         contact=contact,
         interactions=interactions,
-        figures=cache.contact_figures(link.client, contact, shared_only=True),
-        mediums=insights.mediums_by_id([client_id]),
+        figures=figures,
+        # The mediums in the order the client's own page lists them: first used first.
+        path=medium_path(contact, uses=figures["uses"], tz_name=current_user.time_zone),
     )

@@ -78,7 +78,9 @@ class ChannelForm(Form):
     )
 
     def validate_medium(self, field):
-        if field.data is None or field.data not in {c[0] for c in field.choices}:
+        if field.data is None:
+            raise ValidationError("Choose the medium this handle is on.")
+        if field.data not in {c[0] for c in field.choices}:
             raise ValidationError("Choose one of your mediums.")
 
 

@@ -59,6 +59,8 @@ class MediumUse:
     first_used: datetime | date
     count: int
     is_origin: bool = False
+    # Of mediums first used at one instant, the one logged first (lower id) comes first.
+    first_logged: int = 0
 
 
 def contacts_for(user: User) -> Select:
@@ -539,40 +541,32 @@ def remove_channel(channel: ContactChannel) -> None:
     db.session.flush()
 
 
-def medium_path(contact: Contact, uses=None, tz_name: str = "UTC") -> list[MediumUse]:
+def medium_path(contact: Contact, uses, tz_name: str = "UTC") -> list[MediumUse]:
     """Every medium this relationship has used, in the order it was first used.
 
     The origin ("first met on") is the first step when it is known. The order
-    is a fact about time; it grades no medium above another. `uses`, when given, is
-    (medium id, first used, count) per medium from a query the caller ran already. Days
+    is a fact about time; it grades no medium above another. `uses` is (medium id, first
+    used, count, first logged) per medium, from insights.services.contact_figures. Days
     are the viewer's (tz_name), as the page shows them: the first-met date is a day there.
     """
 
     def day(value: datetime | date) -> date:
         return to_local(value, tz_name).date() if isinstance(value, datetime) else value
 
-    rows = uses if uses is not None else db.session.execute(
-        select(Interaction.medium_id, func.min(Interaction.occurred_at), func.count())
-        .join(
-            interaction_participants,
-            interaction_participants.c.interaction_id == Interaction.id,
-        )
-        .where(interaction_participants.c.contact_id == contact.id)
-        .group_by(Interaction.medium_id)
-    ).all()
-    medium_ids = {mid for mid, _, _ in rows}
+    medium_ids = {row[0] for row in uses}
     if contact.origin_medium_id:
         medium_ids.add(contact.origin_medium_id)
     # session.get serves mediums already loaded for this request without a query.
     mediums = {mid: db.session.get(Medium, mid) for mid in medium_ids}
-    uses: dict[int, MediumUse] = {}
-    for mid, first, count in rows:
-        uses[mid] = MediumUse(medium=mediums[mid], first_used=first, count=count)
+    path: dict[int, MediumUse] = {}
+    for mid, first, count, first_logged in uses:
+        path[mid] = MediumUse(medium=mediums[mid], first_used=first, count=count,
+                              first_logged=first_logged)
     origin_id = contact.origin_medium_id
     if origin_id and origin_id in mediums:
-        origin = uses.get(origin_id)
+        origin = path.get(origin_id)
         if origin is None:
-            uses[origin_id] = MediumUse(
+            path[origin_id] = MediumUse(
                 medium=mediums[origin_id],
                 first_used=contact.origin_date or contact.created_at,
                 count=0,
@@ -582,11 +576,12 @@ def medium_path(contact: Contact, uses=None, tz_name: str = "UTC") -> list[Mediu
             origin.is_origin = True
             if contact.origin_date and contact.origin_date < day(origin.first_used):
                 origin.first_used = contact.origin_date
-    # The origin leads on its own day; otherwise the moment of first use, then the name.
+    # The origin leads on its own day; otherwise the moment of first use, then of two at
+    # one moment the one logged first, as the dashboard decides where a relationship began.
     return sorted(
-        uses.values(),
+        path.values(),
         key=lambda u: (day(u.first_used), not u.is_origin, _instant(u.first_used),
-                       u.medium.name.lower()),
+                       u.first_logged),
     )
 
 

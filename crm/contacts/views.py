@@ -122,13 +122,18 @@ def show(contact_id: int):
     return _render_show(contact, ChannelForm())
 
 
+def _channel_mediums(mediums) -> list[tuple[int | None, str]]:
+    # No medium is preselected: the first one would be a default that ranks it.
+    return [(None, "— Choose a medium —")] + [(m.id, m.name) for m in mediums]
+
+
 def _render_show(contact, channel_form: ChannelForm, status: int = 200):
     show_as("contacts.show", contact_id=contact.id)
     # Loading every visible medium first lets the timeline, the path and the
     # channels find their medium in the session instead of querying for it.
     mediums = mediums_for(current_user)
     if not channel_form.medium.choices:
-        channel_form.medium.choices = [(m.id, m.name) for m in mediums]
+        channel_form.medium.choices = _channel_mediums(mediums)
     newest_first = request.args.get("order", "newest") != "oldest"
     figures = contact_figures(current_user, contact)
     interactions = timeline(
@@ -211,7 +216,7 @@ def add_channel(contact_id: int):
     contact = services.get_contact_or_404(current_user, contact_id)
     form = ChannelForm()
     mediums = mediums_for(current_user)
-    form.medium.choices = [(m.id, m.name) for m in mediums]
+    form.medium.choices = _channel_mediums(mediums)
     if form.validate_on_submit():
         medium = next(m for m in mediums if m.id == form.medium.data)
         try:

@@ -45,6 +45,10 @@ AGED_RECHECK = timedelta(seconds=5)
 # again after it.
 REFRESH_LEASE = timedelta(minutes=5)
 _TRACKED = (Contact, Interaction, Medium, Tag)  # a medium's name labels the figures
+# Raised whenever a stored figure changes what it counts, so that snapshots stored before
+# are recomputed instead of shown. 2: "interactions" counts each interaction once, not once
+# per participant.
+PAYLOAD_FORMAT = 2
 
 
 def mark_changed(owner_ids, session: Session | None = None) -> None:
@@ -112,6 +116,9 @@ def figures(owner_ids: list[int], *, now: datetime | None = None, shared_only: b
         ):
             if snap.version != versions.get(snap.owner_id):
                 continue  # the network changed: never shown
+            fig = _decode(snap.owner_id, snap.payload, snap.computed_at)
+            if fig is None:
+                continue  # counted by an earlier Rapport: recomputed, never shown
             age = now - snap.computed_at
             if timedelta(0) <= age < max_age:
                 at = snap.computed_at
@@ -124,7 +131,7 @@ def figures(owner_ids: list[int], *, now: datetime | None = None, shared_only: b
                     wanted.append(snap.owner_id)
             else:
                 continue
-            result[snap.owner_id] = _decode(snap.owner_id, snap.payload, snap.computed_at)
+            result[snap.owner_id] = fig
             decoded.put((snap.owner_id, shared_only), snap.version, result[snap.owner_id], at)
         if wanted:
             _want(wanted, now, shared_only)
@@ -301,6 +308,7 @@ def _store(computed: dict[int, NetworkFigures], versions, now, shared_only) -> b
 
 def _encode(fig: NetworkFigures) -> str:
     return json.dumps({
+        "format": PAYLOAD_FORMAT,
         "contacts": fig.contacts, "active": fig.active, "interactions": fig.interactions,
         "strengths": [[s.contact_id, s.score, s.weight, s.interactions,
                        s.last_at.isoformat() if s.last_at else None] for s in fig.strengths],
@@ -316,8 +324,11 @@ def _when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _decode(owner_id: int, payload: str, computed_at: datetime) -> NetworkFigures:
+def _decode(owner_id: int, payload: str, computed_at: datetime) -> NetworkFigures | None:
+    """The stored figures, or None when they were stored in another format."""
     data = json.loads(payload)
+    if data.get("format") != PAYLOAD_FORMAT:
+        return None
 
     def ints(mapping):
         return {int(k): v for k, v in mapping.items()}

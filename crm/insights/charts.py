@@ -3,22 +3,48 @@ table holding the same numbers. Colours tell mediums apart and carry no order.""
 
 from __future__ import annotations
 
+import colorsys
+import itertools
 from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
 # A categorical palette (colour-blind-friendly order). Mediums get colours by
-# alphabetical name, so a colour never implies rank.
+# alphabetical name, so a colour never implies rank; past the palette, each further medium
+# gets a hue of its own (medium_colours).
 PALETTE = (
     "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948",
-    "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac", "#1f77b4", "#8c564b",
+    "#b07aa1", "#ff9da7", "#9c755f", "#17becf", "#1f77b4", "#8c564b",
 )
+# "Origin not recorded": a plain grey, which no medium gets (every medium's colour has a hue).
+NOT_RECORDED = "#a3a3a3"
+_GOLDEN_ANGLE = 137.508
 
 
 def medium_colours(mediums) -> dict[int, str]:
-    """A colour per medium id, assigned in alphabetical order of name."""
+    """A distinct colour per medium id, assigned in alphabetical order of name: the
+    palette's, then hues a golden angle apart (no text is drawn on them)."""
     ordered = sorted(mediums, key=lambda m: (m.name.lower(), m.id))
-    return {m.id: PALETTE[i % len(PALETTE)] for i, m in enumerate(ordered)}
+    colours: dict[int, str] = {}
+    taken: set[str] = set()
+    hues = map(_hue, itertools.count())
+    for i, m in enumerate(ordered):
+        colour = PALETTE[i] if i < len(PALETTE) else next(hues)
+        for _ in range(50):  # skip a rounding clash (thousands of mediums in, one may stay)
+            if colour not in taken:
+                break
+            colour = next(hues)
+        colours[m.id] = colour
+        taken.add(colour)
+    return colours
+
+
+def _hue(n: int) -> str:
+    """The n-th generated colour: saturated enough never to be grey, in five lightnesses
+    so that neighbours differ."""
+    red, green, blue = colorsys.hls_to_rgb((20 + n * _GOLDEN_ANGLE) % 360 / 360,
+                                           (0.55, 0.42, 0.62, 0.48, 0.36)[n % 5], 0.6)
+    return "#" + "".join(f"{round(c * 255):02x}" for c in (red, green, blue))
 
 
 def _svg(width: int, height: int, title: str, body: str, desc: str = "") -> Markup:
@@ -174,8 +200,9 @@ def network(nodes: dict[int, str], edges: Sequence[tuple[int, int]],
             )
     for node_id, (x, y) in positions.items():
         parts.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="9" fill="{node_colours.get(node_id, "#bab0ac")}"'
-            f' class="node"><title>{escape(nodes[node_id])}</title></circle>'
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="9" '
+            f'fill="{node_colours.get(node_id, NOT_RECORDED)}" class="node">'
+            f"<title>{escape(nodes[node_id])}</title></circle>"
             f'<text x="{x:.1f}" y="{y + 22:.1f}" text-anchor="middle" class="node-label">'
             f"{escape(_short(nodes[node_id]))}</text>"
         )

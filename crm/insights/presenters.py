@@ -138,7 +138,7 @@ def build(fig: NetworkFigures, *, shared_only: bool, strengths_limit: int = 10,
     contacts = contact_names(wanted | node_ids) if (with_network or wanted) else {}
     nodes_map = {cid: contacts[cid] for cid in node_ids}
     if with_network and edges:
-        node_colours = {cid: colours.get(c.origin_medium_id, "#bab0ac")
+        node_colours = {cid: colours.get(c.origin_medium_id, charts.NOT_RECORDED)
                         for cid, c in nodes_map.items()}
         network_chart = charts.network(
             {cid: c.name for cid, c in nodes_map.items()}, edges, node_colours,

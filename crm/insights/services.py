@@ -313,7 +313,6 @@ def _strengths_and_rhythm(figures, per_contact, now) -> None:
         weight = entry["cents"] / 100
         fig = figures[owner_id]
         fig.strengths.append(Strength(contact_id, strength_score(weight), weight, count, last))
-        fig.interactions += count
         if last and last >= active_since:
             fig.active += 1
         # Going cold: silent for much longer than the usual gap between interactions.
@@ -373,6 +372,7 @@ def _mix_and_reciprocity(figures, owner_ids, now, shared_only, months, zones) ->
         Interaction.owner_id, Interaction.medium_id, month, Interaction.initiated_by))
     for owner_id, medium_id, month_key, initiated_by, count in rows:
         fig = figures[owner_id]
+        fig.interactions += count  # each interaction once, however many took part
         fig.mix[medium_id] = fig.mix.get(medium_id, 0) + count
         if month_key is not None:
             by_medium = fig.mix_by_month.setdefault(month_key, {})
@@ -590,14 +590,36 @@ def contact_figures(user_id: int, contact: Contact, *, now: datetime | None = No
         reciprocity[key] += count
         cents += int(w or 0)
     weight = cents / 100
+    logged = _first_logged_at_ties(conditions, first)
     return {
         "strength": strength_score(weight),
         "weight": weight,
         "mix": dict(mix),
         "reciprocity": reciprocity,
-        "breadth": len(mix),
-        "uses": [(mid, first[mid], mix[mid]) for mid in mix],
+        # The mediums the relationship has moved through, its origin included, as the
+        # dashboard's breadth and the contact's path count them.
+        "breadth": len(set(mix) | {contact.origin_medium_id} - {None}),
+        "uses": [(mid, first[mid], mix[mid], logged.get(mid, 0)) for mid in mix],
     }
+
+
+def _first_logged_at_ties(conditions, first: dict[int, datetime]) -> dict[int, int]:
+    """{medium id: the lowest interaction id at its first use} for the mediums first used at
+    the same instant as another, so that the contact page orders them as the dashboard
+    decides an origin (_first_logged_on_ties): logged first, never by the medium. Ties are
+    rare; without one, no query."""
+    instants = [t for t in set(first.values()) if list(first.values()).count(t) > 1]
+    if not instants:
+        return {}
+    rows = db.session.execute(
+        select(Interaction.medium_id, Interaction.occurred_at, func.min(Interaction.id))
+        .join(interaction_participants,
+              interaction_participants.c.interaction_id == Interaction.id)
+        .where(*conditions, Interaction.occurred_at.in_(instants))
+        .group_by(Interaction.medium_id, Interaction.occurred_at)
+    )
+    return {medium_id: interaction_id for medium_id, occurred_at, interaction_id in rows
+            if first.get(medium_id) == _to_aware(occurred_at)}
 
 
 def today_bounds(tz_name: str, now: datetime) -> tuple[datetime, datetime]:

@@ -29,26 +29,35 @@ from crm.models import (
     Tag,
     User,
     contact_tags,
+    interaction_participants,
     name_key,
     utcnow,
 )
 from crm.models.contact import CADENCE_MAX_DAYS, TAG_MAX_LENGTH
 from crm.params import YEAR_MAX, YEAR_MIN, in_year_range
 from crm.portability.parsers import ImportRow
-from crm.timezones import is_valid_timezone
+from crm.timezones import is_valid_timezone, to_local
 
 CHUNK = 1000
 MAX_TAGS = 30
 _LIMITS = {"name": 120, "company": 120, "title": 120, "location": 120, "notes": 20000}
 _FIELD_NAMES = {"name": "Name", "company": "Company", "title": "Title", "location": "Location",
                 "notes": "Notes"}
-# Which handles identify a person best: profile links, then email, then phone.
-_MATCH_RANK = {"linkedin": 0, "facebook": 0, "twitter": 0, "email": 1, "phone": 2,
-               "text_message": 2, "skype": 3}
-# Handles that are one person's: they match a contact whatever its name (a married name, a
-# nickname). A phone or another handle can be shared (an office line, a family landline), so
-# it matches only when the names agree too.
-_PERSONAL = {"linkedin", "facebook", "twitter", "email"}
+# A handle in the form of a phone number (on any medium: Phone, Text message, a WhatsApp of
+# one's own) can be several people's (an office line, a family landline), and so can free
+# text with spaces in it (a venue, "Monday call"); such a handle joins two records only when
+# their names agree too. Every other handle (an email, a profile link, an @handle, a Skype
+# name) is one person's: it matches whatever the name (a married name, a nickname). The
+# form decides, never the medium.
+_PHONE_FORM = re.compile(r"(?:tel:)?\+?[0-9 ().\-/]+")
+
+
+def _shared_form(value: str) -> bool:
+    """Whether a handle's form lets several people hold it: a phone number or spaced text."""
+    value = value.strip()
+    if _PHONE_FORM.fullmatch(value) and 6 <= sum(ch.isdigit() for ch in value) <= 15:
+        return True
+    return any(ch.isspace() for ch in value)
 
 
 class ImportRefused(Exception):
@@ -186,11 +195,6 @@ class _Mediums:
                 return f"new:{self.to_create[name_key(name)]}", Medium(name=name, key=None)
         raise LookupError(ref)
 
-    def key_of(self, medium_ref: int | str) -> str | None:
-        if isinstance(medium_ref, int):
-            return self.by_id[medium_ref].key
-        return None
-
 
 def _validate(row: ImportRow, mediums: _Mediums, phone_region: str | None
               ) -> PlannedContact | str:
@@ -295,11 +299,8 @@ def _fast_normalise(key: str | None, raw: str) -> str | None:
     return None
 
 
-def _match_keys(planned: PlannedContact, mediums: _Mediums) -> list[tuple[int | str, str]]:
-    ranked = sorted(
-        planned.channels, key=lambda c: _MATCH_RANK.get(mediums.key_of(c[0]) or "", 4)
-    )
-    return [(medium_ref, value.lower()) for medium_ref, value, _ in ranked]
+def _match_keys(planned: PlannedContact) -> list[tuple[int | str, str]]:
+    return [(medium_ref, value.lower()) for medium_ref, value, _ in planned.channels]
 
 
 def plan_import(user: User, rows: list[ImportRow], *, overwrite: Iterable[str] = ()
@@ -327,29 +328,42 @@ def plan_import(user: User, rows: list[ImportRow], *, overwrite: Iterable[str] =
     repeated = 0
 
     def joins(key, name_a: str, company_a: str, name_b: str, company_b: str) -> bool:
-        """A profile link or an email is one person's; a shared phone (an office line) or
-        another handle joins two records only when their names agree too; a name alone,
-        only when the companies do not differ (two John Smiths, a baker and a banker)."""
+        """A handle that is one person's joins two records whatever their names; a phone
+        number or spaced text (an office line) only when their names agree too; a name
+        alone, only when the companies do not differ (two John Smiths, a baker and a
+        banker)."""
         if key[0] == "name":
             return not company_a or not company_b or name_key(company_a) == name_key(company_b)
-        return mediums.key_of(key[0]) in _PERSONAL or name_key(name_a) == name_key(name_b)
+        return not _shared_form(key[1]) or name_key(name_a) == name_key(name_b)
 
     for planned in good:
-        keys = _match_keys(planned, mediums)
+        keys = _match_keys(planned)
         lookup = keys if keys else [("name", name_key(planned.name))]
-        earlier = next((e for k in lookup for e in by_key.get(k, ())
-                        if joins(k, e.name, e.company, planned.name, planned.company)), None)
-        if earlier is not None:
+        # Handles may point to different records: the one holding most of them wins, then
+        # the earliest row of the file (the oldest contact, below), whatever the mediums.
+        hits: dict[int, int] = {}
+        rows_of: dict[int, PlannedContact] = {}
+        for k in lookup:
+            for e in by_key.get(k, ()):
+                if joins(k, e.name, e.company, planned.name, planned.company):
+                    hits[e.rows[0]] = hits.get(e.rows[0], 0) + 1
+                    rows_of[e.rows[0]] = e
+        first_row = _most_hits(hits)
+        if first_row is not None:
+            earlier = rows_of[first_row]
             earlier.absorb(planned)
             repeated += 1
-            for k in _match_keys(earlier, mediums) or lookup:
+            for k in _match_keys(earlier) or lookup:
                 if earlier not in by_key.setdefault(k, []):
                     by_key[k].append(earlier)
             continue
         if keys:
-            existing_id = next((existing_by_handle[k][0] for k in keys if k in existing_by_handle
-                                and joins(k, existing_by_handle[k][1], "", planned.name, "")),
-                               None)
+            hits = {}
+            for k in keys:
+                for contact_id, name in existing_by_handle.get(k, {}).items():
+                    if joins(k, name, "", planned.name, ""):
+                        hits[contact_id] = hits.get(contact_id, 0) + 1
+            existing_id = _most_hits(hits)
         else:
             fits = [cid for cid, company in existing_by_name.get(lookup[0][1], [])
                     if joins(lookup[0], "", company, "", planned.company)]
@@ -385,19 +399,23 @@ def plan_import(user: User, rows: list[ImportRow], *, overwrite: Iterable[str] =
     )
 
 
-def _existing_handles(user: User) -> dict[tuple[int, str], tuple[int, str]]:
-    """(medium id, lower-cased handle) -> (the user's contact that has it (the oldest), its
-    name)."""
-    found: dict[tuple[int, str], tuple[int, str]] = {}
+def _most_hits(hits: dict[int, int]) -> int | None:
+    """The id with the most hits; of equals, the lowest (the oldest contact, the earliest
+    row)."""
+    return min(hits, key=lambda i: (-hits[i], i), default=None)
+
+
+def _existing_handles(user: User) -> dict[tuple[int, str], dict[int, str]]:
+    """(medium id, lower-cased handle) -> {id: name} of the user's contacts that have it."""
+    found: dict[tuple[int, str], dict[int, str]] = {}
     rows = db.session.execute(
         select(ContactChannel.medium_id, ContactChannel.value, ContactChannel.contact_id,
                Contact.name)
         .join(Contact, Contact.id == ContactChannel.contact_id)
         .where(Contact.owner_id == user.id)
-        .order_by(ContactChannel.contact_id)
     )
     for medium_id, value, contact_id, name in rows:
-        found.setdefault((medium_id, value.lower()), (contact_id, name))
+        found.setdefault((medium_id, value.lower()), {})[contact_id] = name
     return found
 
 
@@ -451,7 +469,7 @@ def run_import(user: User, plan: ImportPlan, *, skip_invalid: bool = False) -> I
 
     existing_channels = _channels_of([p.existing_id for p in plan.matched])
     existing_tags = _tag_links_of([p.existing_id for p in plan.matched])
-    changed = _update_matched(plan, medium_id, now)
+    changed = _update_matched(user, plan, medium_id, now)
 
     channel_rows = []
     for planned in [*plan.new, *plan.matched]:
@@ -546,7 +564,7 @@ _UPDATABLE = ("company", "title", "location", "notes", "origin_medium_id", "orig
               "is_private", "time_zone", "keep_in_touch_days")
 
 
-def _update_matched(plan: ImportPlan, medium_id, now) -> set[int]:
+def _update_matched(user: User, plan: ImportPlan, medium_id, now) -> set[int]:
     """Fill what existing contacts lack; never overwrite what the user entered
     (except plan.overwrite, e.g. LinkedIn's company and position)."""
     changed: set[int] = set()
@@ -555,6 +573,7 @@ def _update_matched(plan: ImportPlan, medium_id, now) -> set[int]:
     by_id = {p.existing_id: p for p in plan.matched}
     ids = list(by_id)
     for start in range(0, len(ids), CHUNK):
+        earliest = _first_interaction_days(user, ids[start:start + CHUNK])
         for row in db.session.execute(
             select(contacts.c.id, *(contacts.c[name] for name in _UPDATABLE))
             .where(contacts.c.id.in_(ids[start:start + CHUNK]))
@@ -568,11 +587,11 @@ def _update_matched(plan: ImportPlan, medium_id, now) -> set[int]:
             values["notes"] = combine_notes(values["notes"], planned.notes)
             # A file can make a contact private, never public again (nor archive it).
             values["is_private"] = values["is_private"] or planned.private
-            if values["origin_medium_id"] is None and planned.origin_medium is not None:
-                values["origin_medium_id"] = medium_id(planned.origin_medium)
-                values["origin_date"] = planned.origin_date
-            elif values["origin_date"] is None and planned.origin_medium is None:
-                values["origin_date"] = planned.origin_date
+            values["origin_medium_id"], values["origin_date"] = _filled_origin(
+                (values["origin_medium_id"], values["origin_date"]),
+                (medium_id(planned.origin_medium), planned.origin_date),
+                earliest.get(row["id"]),
+            )
             for name in ("time_zone", "keep_in_touch_days"):
                 if values[name] is None:
                     values[name] = getattr(planned, name)
@@ -587,6 +606,36 @@ def _update_matched(plan: ImportPlan, medium_id, now) -> set[int]:
             updates,
         )
     return changed
+
+
+def _first_interaction_days(user: User, contact_ids: list[int]) -> dict[int, date]:
+    """Contact id -> the day (in the user's zone) of its earliest interaction, if any."""
+    participants = interaction_participants.c
+    return {
+        contact_id: to_local(first, user.time_zone).date()
+        for contact_id, first in db.session.execute(
+            select(participants.contact_id, func.min(participants.occurred_at))
+            .where(participants.contact_id.in_(contact_ids))
+            .group_by(participants.contact_id)
+        )
+        if first is not None
+    }
+
+
+def _filled_origin(known: tuple[int | None, date | None], incoming: tuple[int | None, date | None],
+                   first_interaction: date | None) -> tuple[int | None, date | None]:
+    """The first-met medium and date a matched contact ends up with: the file fills what is
+    missing only where it contradicts nothing known, neither a recorded origin (its medium
+    or its date) nor the contact's earliest interaction (a "first met" after it). The same
+    rule for every medium and every file format; no import overwrites an origin."""
+    (medium, day), (new_medium, new_day) = known, incoming
+    if new_day is not None and first_interaction is not None and new_day > first_interaction:
+        return known
+    if None not in (medium, new_medium) and medium != new_medium:
+        return known
+    if None not in (day, new_day) and day != new_day:
+        return known
+    return (new_medium if medium is None else medium), (new_day if day is None else day)
 
 
 def _link_introducers(user: User, planned: list[PlannedContact]) -> set[int]:
