@@ -198,6 +198,7 @@ def worker(once: bool, worker_id: str | None):
     scheduler = build_scheduler(app, worker_id)
 
     def stop(signum, frame):
+        tasks.stop_requested.set()  # an email pass gives back what it has not sent
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)

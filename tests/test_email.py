@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 import time_machine
 from itsdangerous import URLSafeTimedSerializer
-from smtp import free_port
+from smtp import HangingServer, free_port
 from sqlalchemy import select
 from support import page_text
 
@@ -50,6 +50,11 @@ def mail_app(app, smtp_server):
 @pytest.fixture
 def user(make_user):
     return make_user(name="Ada Lovelace", email="ada@example.com", time_zone=BERLIN)
+
+
+def within(moment: datetime, expected: datetime) -> bool:
+    """A backoff counts from the failure: a little after the pass's injected start."""
+    return expected <= moment < expected + timedelta(seconds=5)
 
 
 def run(app, job, *args):
@@ -286,7 +291,7 @@ def test_an_unreachable_server_is_retried_with_backoff_then_shown_as_failed(
     [email] = email_deliveries(app)
     assert (email.status, email.attempts) == (DeliveryStatus.PENDING, 1)
     assert "cannot connect" in email.last_error
-    assert email.next_attempt_at == NOW + timedelta(seconds=60)
+    assert within(email.next_attempt_at, NOW + timedelta(seconds=60))
     # The in-app notification stands regardless.
     assert load(app, reminder.id).status == ReminderStatus.DELIVERED
 
@@ -298,12 +303,13 @@ def test_an_unreachable_server_is_retried_with_backoff_then_shown_as_failed(
     run(app, tasks.send_pending_emails, NOW + timedelta(seconds=59), "worker-1")
     assert email_deliveries(app)[0].attempts == 1  # not before its time
 
-    run(app, tasks.send_pending_emails, NOW + timedelta(seconds=60), "worker-1")
+    second = email.next_attempt_at
+    run(app, tasks.send_pending_emails, second, "worker-1")
     [email] = email_deliveries(app)
     assert (email.status, email.attempts) == (DeliveryStatus.PENDING, 2)
-    assert email.next_attempt_at == NOW + timedelta(seconds=60 + 120)  # doubled
+    assert within(email.next_attempt_at, second + timedelta(seconds=120))  # doubled
 
-    run(app, tasks.send_pending_emails, NOW + timedelta(seconds=180), "worker-1")
+    run(app, tasks.send_pending_emails, email.next_attempt_at, "worker-1")
     [email] = email_deliveries(app)
     assert (email.status, email.attempts, email.next_attempt_at) == (
         DeliveryStatus.FAILED, 3, None
@@ -337,13 +343,79 @@ def test_a_retry_after_the_server_is_back_sends_once_with_the_same_message_id(
     assert failed.attempts == 1
 
     app.config["SMTP_PORT"] = smtp_server.port
-    run(app, tasks.send_pending_emails, NOW + timedelta(seconds=60), "worker-1")
+    run(app, tasks.send_pending_emails, NOW + timedelta(seconds=65), "worker-1")
     run(app, tasks.send_pending_emails, NOW + timedelta(seconds=600), "worker-1")
 
     [message] = smtp_server.messages
     [sent] = email_deliveries(app)
     assert (sent.status, sent.attempts, sent.last_error) == (DeliveryStatus.SENT, 2, None)
     assert message["Message-ID"] == sent.message_id == failed.message_id
+
+
+@pytest.fixture
+def hanging(app):
+    """An SMTP server that accepts connections and never answers (0.3 s timeout)."""
+    with HangingServer() as server:
+        app.config.update(server.app_config(timeout=0.3), BASE_URL=BASE)
+        yield server
+
+
+def test_a_hanging_smtp_server_never_holds_up_in_app_notifications(app, hanging, user,
+                                                                   make_reminder):
+    from crm.jobs.scheduler import build_scheduler
+
+    ids = [make_reminder(user, due_at=NOW - timedelta(minutes=n + 1)).id for n in range(3)]
+    jobs = {job.id: job for job in build_scheduler(app, "worker-1").get_jobs()}
+
+    jobs["deliver-due"].func()
+
+    assert hanging.connections == 0  # in-app delivery never talks to SMTP
+    assert {load(app, i).status for i in ids} == {ReminderStatus.DELIVERED}
+    assert [d.status for d in email_deliveries(app)] == [DeliveryStatus.PENDING] * 3
+
+    jobs["send-emails"].func()  # email has a job of its own
+
+    assert hanging.connections == 1
+
+
+@pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
+def test_a_server_that_times_out_ends_the_email_pass_and_backs_off_from_the_failure(
+    app, hanging, user, make_reminder
+):
+    for n in range(3):
+        make_reminder(user, due_at=NOW - timedelta(minutes=n + 1))
+    run(app, tasks.deliver_in_app, NOW, "worker-1")
+
+    run(app, tasks.send_pending_emails, NOW, "worker-1")
+
+    assert hanging.connections == 1  # one timeout, not one per queued email
+    first, *rest = email_deliveries(app)
+    assert (first.status, first.attempts) == (DeliveryStatus.PENDING, 1)
+    assert "cannot connect" in first.last_error
+    # Backoff counts from the failure, 0.3 s into the pass, not from its start.
+    assert first.next_attempt_at >= NOW + timedelta(seconds=60.3)
+    for delivery in rest:  # given back untried: no attempt spent
+        assert (delivery.status, delivery.attempts, delivery.claimed_by) == (
+            DeliveryStatus.PENDING, 0, None)
+        assert delivery.next_attempt_at >= NOW + timedelta(seconds=60.3)
+
+
+def test_a_worker_asked_to_stop_gives_back_the_emails_it_has_not_sent(
+    mail_app, smtp_server, user, make_reminder
+):
+    for n in range(3):
+        make_reminder(user, due_at=NOW - timedelta(minutes=n + 1))
+    run(mail_app, tasks.deliver_in_app, NOW, "worker-1")
+
+    tasks.stop_requested.set()
+    try:
+        assert run(mail_app, tasks.send_pending_emails, NOW, "worker-1") == 0
+    finally:
+        tasks.stop_requested.clear()
+
+    assert smtp_server.messages == []
+    assert {(d.status, d.attempts, d.claimed_by) for d in email_deliveries(mail_app)} == {
+        (DeliveryStatus.PENDING, 0, None)}
 
 
 # --- batching ----------------------------------------------------------------------------

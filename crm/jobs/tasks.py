@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
+import time
 from datetime import datetime, timedelta
 
 from flask import current_app, url_for
@@ -23,7 +25,7 @@ from sqlalchemy import and_, case, insert, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
-from crm.mail import Mailer, MailError, build_message, make_message_id
+from crm.mail import Mailer, MailError, MailServerError, build_message, make_message_id
 from crm.models import User
 from crm.models.reminder import (
     OPEN_STATUSES,
@@ -44,6 +46,23 @@ log = logging.getLogger(__name__)
 
 
 WORKER_ID_MAX_LENGTH = 80  # claimed_by and worker_heartbeats.worker_id
+
+
+# Set when the worker is asked to stop (SIGTERM): an email pass gives the rest of its batch
+# back instead of sending it, so stopping waits for one message at most.
+stop_requested = threading.Event()
+
+
+class PassClock:
+    """The time during a pass: the injected start, moved on by the real time the pass has
+    taken, so a backoff or a lease counts from when it is set (one SMTP timeout is
+    seconds), not from when the pass began."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start, self.began = start, time.monotonic()
+
+    def __call__(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self.began)
 
 
 def default_worker_id() -> str:
@@ -217,7 +236,15 @@ def _advance(reminder: Reminder, now: datetime, overdue_since: datetime | None) 
 
 
 def deliver_due(now: datetime, worker_id: str) -> int:
-    """One pass: claim and deliver every due reminder in batches, then send queued email."""
+    """One pass: claim and deliver every due reminder in batches, then send queued email
+    (`crm worker --once`; the running worker sends email in a job of its own)."""
+    total = deliver_in_app(now, worker_id)
+    send_pending_emails(now, worker_id)
+    return total
+
+
+def deliver_in_app(now: datetime, worker_id: str) -> int:
+    """Claim and deliver every due reminder in batches, queueing their emails; no SMTP."""
     batch = int(_cfg("REMINDER_BATCH_SIZE"))
     total = 0
     while True:
@@ -227,7 +254,6 @@ def deliver_due(now: datetime, worker_id: str) -> int:
         total += deliver_claimed(ids, now, worker_id)
         if len(ids) < batch:
             break
-    send_pending_emails(now, worker_id)
     return total
 
 
@@ -252,10 +278,16 @@ def claim_pending_emails(now: datetime, worker_id: str, limit: int) -> list[int]
 
 
 def send_pending_emails(now: datetime, worker_id: str) -> int:
-    """Send every due email delivery over one SMTP connection per batch."""
+    """Send every due email delivery over one SMTP connection per batch.
+
+    When the server cannot be reached, times out or hangs up, the pass ends there: the
+    message that met it counts an attempt and backs off, and the rest of the batch is given
+    back untried (no attempt counted) for EMAIL_RETRY_BASE_SECONDS, so a dead server costs
+    one SMTP timeout a pass, not one per queued email."""
     if not _cfg("SMTP_HOST"):
         return 0
     batch = int(_cfg("REMINDER_BATCH_SIZE"))
+    clock = PassClock(now)
     sent = 0
     while True:
         ids = claim_pending_emails(now, worker_id, batch)
@@ -296,11 +328,16 @@ def send_pending_emails(now: datetime, worker_id: str) -> int:
             )
             db.session.commit()
         with Mailer() as mailer:
-            for delivery_id, attempts, message in outbox:
+            for index, (delivery_id, attempts, message) in enumerate(outbox):
+                if stop_requested.is_set():
+                    _give_back([d for d, _, _ in outbox[index:]], worker_id, clock())
+                    return sent
+                server_down = False
                 try:
                     mailer.send(message)
                 except MailError as exc:
-                    values = _failure_values(attempts, str(exc), now)
+                    server_down = isinstance(exc, MailServerError)
+                    values = _failure_values(attempts, str(exc), clock())
                     log.warning("email delivery %s failed (attempt %s): %s", delivery_id,
                                 values["attempts"], exc)
                 else:
@@ -315,9 +352,27 @@ def send_pending_emails(now: datetime, worker_id: str) -> int:
                 )
                 # One commit per message: a crash resends at most the message in flight.
                 db.session.commit()
+                if server_down:
+                    retry_at = clock() + timedelta(seconds=int(_cfg("EMAIL_RETRY_BASE_SECONDS")))
+                    _give_back([d for d, _, _ in outbox[index + 1:]], worker_id, retry_at)
+                    return sent
         if len(ids) < batch:
             break
     return sent
+
+
+def _give_back(ids: list[int], worker_id: str, next_attempt_at: datetime) -> None:
+    """Release claimed email deliveries untried: no attempt counted."""
+    if ids:
+        db.session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING,
+                   Delivery.claimed_by == worker_id)
+            .values(status=DeliveryStatus.PENDING, claimed_by=None, claim_expires_at=None,
+                    next_attempt_at=next_attempt_at)
+            .execution_options(synchronize_session=False)
+        )
+    db.session.commit()
 
 
 def _failure_values(attempts: int, error: str, now: datetime) -> dict:
