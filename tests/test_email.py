@@ -640,6 +640,43 @@ def test_a_digest_that_could_not_be_sent_is_retried_and_sent_once(
         )
 
 
+@pytest.fixture
+def smtp_in_transaction(monkeypatch):
+    """Whether the worker had a database transaction open at each SMTP conversation."""
+    from crm.mail import Mailer
+
+    seen: list[bool] = []
+
+    class Watched(Mailer):
+        def send(self, message):
+            seen.append(db.session().in_transaction())
+            return super().send(message)
+
+    monkeypatch.setattr(tasks, "Mailer", Watched)
+    return seen
+
+
+@pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
+def test_no_database_transaction_is_open_while_smtp_talks(
+    mail_app, smtp_server, digest_user, user, make_reminder, smtp_in_transaction
+):
+    """On SQLite a worker's transaction holds the write lock: web writes would fail with
+    "database is locked" while a slow server took a digest or a reminder email."""
+    make_reminder(digest_user, title="Today thing", local_date=date(2025, 6, 2),
+                  local_time=time(17, 0))
+    make_reminder(user, due_at=NOW - timedelta(minutes=1))
+    eight = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+
+    run(mail_app, tasks.deliver_due, eight, "w")
+    mail_app.config["SMTP_PORT"] = free_port()  # a failed digest is recorded after SMTP too
+    assert run(mail_app, tasks.send_digests, eight, "w") == 0
+    mail_app.config["SMTP_PORT"] = smtp_server.port
+    assert run(mail_app, tasks.send_digests, eight + timedelta(minutes=2), "w") == 1
+
+    assert len(smtp_server.messages) == 2
+    assert smtp_in_transaction == [False, False, False]
+
+
 # --- found by the security audit --------------------------------------------------------
 
 

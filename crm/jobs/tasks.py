@@ -538,6 +538,9 @@ def _send_digest(run: DigestRun, user: User, now: datetime, local_now: datetime)
             contact_url=lambda r: url_for("contacts.show", contact_id=r.contact_id,
                                           _external=True),
         )
+    # No transaction while SMTP talks: on SQLite a worker's transaction holds the write lock,
+    # and web writes would fail with "database is locked" while a server is slow.
+    db.session.commit()
     try:
         with Mailer() as mailer:
             mailer.send(message)
