@@ -418,6 +418,60 @@ def test_a_worker_asked_to_stop_gives_back_the_emails_it_has_not_sent(
         (DeliveryStatus.PENDING, 0, None)}
 
 
+def after_first_email(monkeypatch, action):
+    """Run action once, in a thread of its own (as the web app would), right after the
+    worker sent its first email."""
+    import threading
+
+    from crm.mail import Mailer
+
+    waiting = [action]
+
+    class Interrupted(Mailer):
+        def send(self, message):
+            super().send(message)
+            while waiting:
+                thread = threading.Thread(target=waiting.pop())
+                thread.start()
+                thread.join()
+
+    monkeypatch.setattr(tasks, "Mailer", Interrupted)
+
+
+def queue_in_order(app, reminders) -> None:
+    """Deliver each reminder in-app in a pass of its own, so their emails go in this order."""
+    for n, reminder in enumerate(reminders):
+        run(app, tasks.deliver_in_app, reminder.due_at + timedelta(seconds=1), f"w{n}")
+
+
+def test_nothing_is_emailed_for_an_account_or_contact_deleted_while_a_batch_is_out(
+    mail_app, smtp_server, user, make_user, make_contact, make_reminder, monkeypatch
+):
+    from crm.contacts.services import delete_contact
+    from crm.models import Contact, User
+    from crm.portability.services import delete_account
+
+    leaver = make_user(name="Leaver", email="leaver@example.com", time_zone=BERLIN)
+    kept, gone = make_contact(user, name="Kept"), make_contact(user, name="Gone")
+    queue_in_order(mail_app, [
+        make_reminder(user, contact=kept, title="About Kept", due_at=NOW - timedelta(minutes=3)),
+        make_reminder(user, contact=gone, title="About Gone", due_at=NOW - timedelta(minutes=2)),
+        make_reminder(leaver, title="Leaver's own", due_at=NOW - timedelta(minutes=1)),
+    ])
+
+    def delete():
+        with mail_app.app_context():
+            delete_contact(db.session.get(Contact, gone.id))
+            delete_account(db.session.get(User, leaver.id))
+            db.session.commit()
+
+    after_first_email(monkeypatch, delete)
+    assert run(mail_app, tasks.send_pending_emails, NOW, "worker-1") == 1
+
+    assert [m["Subject"] for m in smtp_server.messages] == ["About Kept"]
+    assert [d.status for d in email_deliveries(mail_app)] == [DeliveryStatus.SENT]
+
+
 # --- batching ----------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app, url_for
 from sqlalchemy import and_, case, insert, or_, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from crm.extensions import db
 from crm.mail import Mailer, MailError, MailServerError, build_message, make_message_id
@@ -280,10 +280,12 @@ def claim_pending_emails(now: datetime, worker_id: str, limit: int) -> list[int]
 def send_pending_emails(now: datetime, worker_id: str) -> int:
     """Send every due email delivery over one SMTP connection per batch.
 
-    When the server cannot be reached, times out or hangs up, the pass ends there: the
-    message that met it counts an attempt and backs off, and the rest of the batch is given
-    back untried (no attempt counted) for EMAIL_RETRY_BASE_SECONDS, so a dead server costs
-    one SMTP timeout a pass, not one per queued email."""
+    Each email is built from its rows as they are just before it is sent, so a reminder,
+    contact or account deleted while a batch is out gets nothing more. When the server
+    cannot be reached, times out or hangs up, the pass ends there: the message that met it
+    counts an attempt and backs off, and the rest of the batch is given back untried (no
+    attempt counted) for EMAIL_RETRY_BASE_SECONDS, so a dead server costs one SMTP timeout
+    a pass, not one per queued email."""
     if not _cfg("SMTP_HOST"):
         return 0
     batch = int(_cfg("REMINDER_BATCH_SIZE"))
@@ -293,72 +295,80 @@ def send_pending_emails(now: datetime, worker_id: str) -> int:
         ids = claim_pending_emails(now, worker_id, batch)
         if not ids:
             break
-        deliveries = list(
-            db.session.scalars(
-                select(Delivery)
-                .where(Delivery.id.in_(ids))
-                .order_by(Delivery.id)
-                .options(selectinload(Delivery.reminder).selectinload(Reminder.contact))
-            )
-        )
-        users = {
-            u.id: u
-            for u in db.session.scalars(
-                select(User).where(User.id.in_({d.user_id for d in deliveries}))
-            )
-        }
-        # Build every message before the first commit: committing expires the
-        # loaded rows, and reloading them per message would cost queries. A message that
-        # cannot be built fails alone, for good (trying again would build it the same way),
-        # and never holds up the others.
-        outbox, broken = [], []
-        for d in deliveries:
-            try:
-                outbox.append((d.id, d.attempts, _reminder_email(d, users[d.user_id])))
-            except Exception as exc:  # any error building one email is that email's
-                log.exception("email delivery %s cannot be built", d.id)
-                broken.append((d.id, d.attempts + 1, f"the email cannot be built: {exc}"))
-        db.session.rollback()
-        for delivery_id, attempts, error in broken:
-            db.session.execute(
-                update(Delivery).where(Delivery.id == delivery_id)
-                .values(claimed_by=None, claim_expires_at=None, status=DeliveryStatus.FAILED,
-                        attempts=attempts, last_error=error[:1000], next_attempt_at=None)
-                .execution_options(synchronize_session=False)
-            )
-            db.session.commit()
-        with Mailer() as mailer:
-            for index, (delivery_id, attempts, message) in enumerate(outbox):
-                if stop_requested.is_set():
-                    _give_back([d for d, _, _ in outbox[index:]], worker_id, clock())
-                    return sent
-                server_down = False
-                try:
-                    mailer.send(message)
-                except MailError as exc:
-                    server_down = isinstance(exc, MailServerError)
-                    values = _failure_values(attempts, str(exc), clock())
-                    log.warning("email delivery %s failed (attempt %s): %s", delivery_id,
-                                values["attempts"], exc)
-                else:
-                    values = {"status": DeliveryStatus.SENT, "sent_at": now,
-                              "attempts": attempts + 1, "last_error": None}
-                    sent += 1
-                db.session.execute(
-                    update(Delivery)
-                    .where(Delivery.id == delivery_id)
-                    .values(claimed_by=None, claim_expires_at=None, **values)
-                    .execution_options(synchronize_session=False)
-                )
-                # One commit per message: a crash resends at most the message in flight.
-                db.session.commit()
-                if server_down:
-                    retry_at = clock() + timedelta(seconds=int(_cfg("EMAIL_RETRY_BASE_SECONDS")))
-                    _give_back([d for d, _, _ in outbox[index + 1:]], worker_id, retry_at)
-                    return sent
-        if len(ids) < batch:
+        done, more = _send_batch(sorted(ids), now, worker_id, clock)
+        sent += done
+        if not more or len(ids) < batch:
             break
     return sent
+
+
+def _send_batch(ids: list[int], now: datetime, worker_id: str,
+                clock: PassClock) -> tuple[int, bool]:
+    """Send claimed deliveries in order on one connection: how many went, and whether the
+    pass may go on (not when the server is down or the worker is stopping)."""
+    sent = 0
+    with Mailer() as mailer:
+        for index, delivery_id in enumerate(ids):
+            if stop_requested.is_set():
+                _give_back(ids[index:], worker_id, clock())
+                return sent, False
+            prepared = _prepare_email(delivery_id)
+            db.session.commit()  # nothing open while SMTP talks
+            if prepared is None:
+                continue
+            attempts, message = prepared
+            server_down = False
+            try:
+                mailer.send(message)
+            except MailError as exc:
+                server_down = isinstance(exc, MailServerError)
+                values = _failure_values(attempts, str(exc), clock())
+                log.warning("email delivery %s failed (attempt %s): %s", delivery_id,
+                            values["attempts"], exc)
+            else:
+                values = {"status": DeliveryStatus.SENT, "sent_at": now,
+                          "attempts": attempts + 1, "last_error": None}
+                sent += 1
+            # One commit per message: a crash resends at most the message in flight.
+            _settle(delivery_id, **values)
+            if server_down:
+                retry_at = clock() + timedelta(seconds=int(_cfg("EMAIL_RETRY_BASE_SECONDS")))
+                _give_back(ids[index + 1:], worker_id, retry_at)
+                return sent, False
+    return sent, True
+
+
+def _prepare_email(delivery_id: int):
+    """(attempts, message) for a claimed delivery, read afresh; None when there is nothing
+    to send: the delivery is gone (its reminder, contact or account was deleted) or its
+    email cannot be built (that fails for good: it would be built the same way again)."""
+    row = db.session.execute(
+        select(Delivery, User)
+        .join(User, User.id == Delivery.user_id)
+        .where(Delivery.id == delivery_id)
+        .options(joinedload(Delivery.reminder).joinedload(Reminder.contact))
+    ).first()
+    if row is None:
+        return None
+    delivery, user = row
+    try:
+        return delivery.attempts, _reminder_email(delivery, user)
+    except Exception as exc:  # any error building one email is that email's
+        log.exception("email delivery %s cannot be built", delivery_id)
+        _settle(delivery_id, status=DeliveryStatus.FAILED, attempts=delivery.attempts + 1,
+                last_error=f"the email cannot be built: {exc}"[:1000], next_attempt_at=None)
+        return None
+
+
+def _settle(delivery_id: int, **values) -> None:
+    """Record what became of a claimed email delivery and release the claim."""
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(claimed_by=None, claim_expires_at=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 def _give_back(ids: list[int], worker_id: str, next_attempt_at: datetime) -> None:
