@@ -472,6 +472,67 @@ def test_nothing_is_emailed_for_an_account_or_contact_deleted_while_a_batch_is_o
     assert [d.status for d in email_deliveries(mail_app)] == [DeliveryStatus.SENT]
 
 
+def act_on(app, reminder_id, change) -> None:
+    from crm.auth.services import update_reminder_settings
+    from crm.models import User
+    from crm.reminders import services
+
+    with app.app_context():
+        reminder = db.session.get(Reminder, reminder_id)
+        later = NOW + timedelta(seconds=20)
+        if change == "email off":
+            update_reminder_settings(db.session.get(User, reminder.owner_id),
+                                     email_mode="off", digest_hour=8)
+        elif change == "snoozed":
+            services.snooze(reminder, NOW + timedelta(days=7), now=later)
+        else:
+            {"done": services.mark_done, "dismissed": services.dismiss}[change](reminder,
+                                                                               now=later)
+        db.session.commit()
+
+
+@pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
+@pytest.mark.parametrize("recurrence, change", [
+    ("none", "done"), ("none", "dismissed"), ("none", "snoozed"), ("none", "email off"),
+    ("daily", "done"), ("daily", "dismissed"),
+])
+def test_a_retry_is_not_sent_once_the_user_has_acted_or_turned_email_off(
+    app, client, auth, smtp_server, user, make_reminder, recurrence, change
+):
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_TLS="none")
+    reminder = make_reminder(user, due_at=NOW - timedelta(minutes=1), recurrence=recurrence,
+                             title="Call Ann")
+    run(app, tasks.deliver_due, NOW, "worker-1")
+    assert email_deliveries(app)[0].attempts == 1  # failed: to be retried
+
+    act_on(app, reminder.id, change)
+    app.config["SMTP_PORT"] = smtp_server.port
+    run(app, tasks.send_pending_emails, NOW + timedelta(minutes=5), "worker-1")
+
+    assert smtp_server.messages == []
+    [email] = email_deliveries(app)
+    assert (email.status, email.attempts, email.next_attempt_at, email.claimed_by) == (
+        DeliveryStatus.SKIPPED, 1, None, None)
+    assert email.last_error.startswith("not sent: ")
+    auth.login_as(user)
+    assert "Email problems" not in page_text(client.get("/reminders").data)
+
+
+@pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
+def test_a_repeating_reminders_retry_is_sent_though_the_series_moved_on(
+    app, smtp_server, user, make_reminder
+):
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_TLS="none")
+    make_reminder(user, due_at=NOW - timedelta(minutes=1), recurrence="daily")
+    run(app, tasks.deliver_due, NOW, "worker-1")
+
+    app.config["SMTP_PORT"] = smtp_server.port
+    run(app, tasks.send_pending_emails, NOW + timedelta(minutes=5), "worker-1")
+
+    assert len(smtp_server.messages) == 1
+    assert email_deliveries(app)[0].status == DeliveryStatus.SENT
+
+
 # --- batching ----------------------------------------------------------------------------
 
 

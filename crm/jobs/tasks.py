@@ -351,6 +351,11 @@ def _prepare_email(delivery_id: int):
     if row is None:
         return None
     delivery, user = row
+    reason = _not_wanted(delivery, user)
+    if reason:
+        _settle(delivery_id, status=DeliveryStatus.SKIPPED, last_error=reason,
+                next_attempt_at=None)
+        return None
     try:
         return delivery.attempts, _reminder_email(delivery, user)
     except Exception as exc:  # any error building one email is that email's
@@ -358,6 +363,29 @@ def _prepare_email(delivery_id: int):
         _settle(delivery_id, status=DeliveryStatus.FAILED, attempts=delivery.attempts + 1,
                 last_error=f"the email cannot be built: {exc}"[:1000], next_attempt_at=None)
         return None
+
+
+def _not_wanted(delivery: Delivery, user: User) -> str | None:
+    """Why an email is no longer wanted (not sent), or None: the user turned reminder
+    emails off (or chose the digest), or already acted on this occurrence (done, dismissed,
+    moved or snoozed; of a repeating reminder, marked done, which marks it read)."""
+    reminder = delivery.reminder
+    if not user.email_reminders or user.digest_enabled:
+        return "not sent: reminder emails were turned off"
+    if reminder.status not in OPEN_STATUSES:
+        return f"not sent: the reminder was {reminder.status.value}"
+    if reminder.recurrence == Recurrence.NONE:
+        if reminder.due_at != delivery.occurrence:
+            return "not sent: the reminder was moved"
+        return None
+    read_at = db.session.scalar(
+        select(Delivery.read_at).where(
+            Delivery.reminder_id == reminder.id,
+            Delivery.channel == DeliveryChannel.IN_APP,
+            Delivery.occurrence == delivery.occurrence,
+        )
+    )
+    return "not sent: already seen in Rapport (marked done)" if read_at else None
 
 
 def _settle(delivery_id: int, **values) -> None:
