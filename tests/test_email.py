@@ -533,6 +533,48 @@ def test_a_repeating_reminders_retry_is_sent_though_the_series_moved_on(
     assert email_deliveries(app)[0].status == DeliveryStatus.SENT
 
 
+@pytest.mark.parametrize("minutes_a_message", [2, 4, 6])
+def test_a_batch_slower_than_the_lease_is_never_sent_twice(
+    mail_app, smtp_server, user, make_reminder, monkeypatch, minutes_a_message
+):
+    """Each message takes minutes (a slow server); after each, the reaper and a second
+    worker run. The lease (5 minutes) is renewed as the batch goes, and a message whose
+    claim lapsed anyway (6 minutes on one message) is left to the worker that took it."""
+    import threading
+
+    queue_in_order(mail_app, [make_reminder(user, title=f"R{n}",
+                                            due_at=NOW - timedelta(minutes=5 - n))
+                              for n in range(4)])
+    clock = [NOW]
+
+    def meanwhile():
+        with mail_app.app_context():
+            tasks.reap_stale_claims(clock[0])
+            tasks.send_pending_emails(clock[0], "worker-2", lambda: clock[0])
+
+    prepare, first = tasks._prepare_email, []
+
+    def after_a_while(*args):
+        if threading.current_thread() is threading.main_thread():
+            if first:  # the previous message took minutes
+                clock[0] += timedelta(minutes=minutes_a_message)
+                thread = threading.Thread(target=meanwhile)
+                thread.start()
+                thread.join()
+            first.append(False)
+        return prepare(*args)
+
+    monkeypatch.setattr(tasks, "_prepare_email", after_a_while)
+    with mail_app.app_context():
+        tasks.send_pending_emails(NOW, "worker-1", lambda: clock[0])
+
+    subjects = [m["Subject"] for m in smtp_server.messages]
+    assert sorted(subjects) == ["R0", "R1", "R2", "R3"]  # each once
+    assert {d.status for d in email_deliveries(mail_app)} == {DeliveryStatus.SENT}
+    if minutes_a_message < 5:
+        assert smtp_server.connections == 1  # the first worker kept its whole batch
+
+
 # --- batching ----------------------------------------------------------------------------
 
 

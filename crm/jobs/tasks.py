@@ -18,6 +18,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from flask import current_app, url_for
@@ -277,7 +278,8 @@ def claim_pending_emails(now: datetime, worker_id: str, limit: int) -> list[int]
                   lease_until)
 
 
-def send_pending_emails(now: datetime, worker_id: str) -> int:
+def send_pending_emails(now: datetime, worker_id: str,
+                        clock: Callable[[], datetime] | None = None) -> int:
     """Send every due email delivery over one SMTP connection per batch.
 
     Each email is built from its rows as they are just before it is sent, so a reminder,
@@ -285,14 +287,19 @@ def send_pending_emails(now: datetime, worker_id: str) -> int:
     cannot be reached, times out or hangs up, the pass ends there: the message that met it
     counts an attempt and backs off, and the rest of the batch is given back untried (no
     attempt counted) for EMAIL_RETRY_BASE_SECONDS, so a dead server costs one SMTP timeout
-    a pass, not one per queued email."""
+    a pass, not one per queued email.
+
+    The claim's lease counts from when it is taken and is renewed as the batch goes, and
+    each message re-asserts its claim before it is sent, so a batch slower than the lease
+    is never sent twice; only a crash resends, at most the message in flight. `clock`
+    (default: `now` moved on by real time) is injectable for tests."""
     if not _cfg("SMTP_HOST"):
         return 0
     batch = int(_cfg("REMINDER_BATCH_SIZE"))
-    clock = PassClock(now)
+    clock = clock or PassClock(now)
     sent = 0
     while True:
-        ids = claim_pending_emails(now, worker_id, batch)
+        ids = claim_pending_emails(clock(), worker_id, batch)
         if not ids:
             break
         done, more = _send_batch(sorted(ids), now, worker_id, clock)
@@ -303,16 +310,23 @@ def send_pending_emails(now: datetime, worker_id: str) -> int:
 
 
 def _send_batch(ids: list[int], now: datetime, worker_id: str,
-                clock: PassClock) -> tuple[int, bool]:
+                clock: Callable[[], datetime]) -> tuple[int, bool]:
     """Send claimed deliveries in order on one connection: how many went, and whether the
     pass may go on (not when the server is down or the worker is stopping)."""
+    lease = timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
+    renewed = clock()
     sent = 0
     with Mailer() as mailer:
         for index, delivery_id in enumerate(ids):
             if stop_requested.is_set():
                 _give_back(ids[index:], worker_id, clock())
                 return sent, False
-            prepared = _prepare_email(delivery_id)
+            # The rest of the batch stays this worker's: renewed well before it could lapse
+            # (one message takes at most a few SMTP timeouts).
+            if clock() - renewed > lease / 4:
+                renewed = clock()
+                _renew(ids[index:], worker_id, renewed + lease)
+            prepared = _prepare_email(delivery_id, worker_id, clock() + lease)
             db.session.commit()  # nothing open while SMTP talks
             if prepared is None:
                 continue
@@ -338,10 +352,31 @@ def _send_batch(ids: list[int], now: datetime, worker_id: str,
     return sent, True
 
 
-def _prepare_email(delivery_id: int):
-    """(attempts, message) for a claimed delivery, read afresh; None when there is nothing
-    to send: the delivery is gone (its reminder, contact or account was deleted) or its
-    email cannot be built (that fails for good: it would be built the same way again)."""
+def _held(ids: list[int], worker_id: str):
+    """An UPDATE of the email deliveries among ids that this worker still has claimed."""
+    return (
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING,
+               Delivery.claimed_by == worker_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _renew(ids: list[int], worker_id: str, lease_until: datetime) -> None:
+    """Extend this worker's claim on deliveries it still holds."""
+    if ids:
+        db.session.execute(_held(ids, worker_id).values(claim_expires_at=lease_until))
+    db.session.commit()
+
+
+def _prepare_email(delivery_id: int, worker_id: str, lease_until: datetime):
+    """(attempts, message) for a claimed delivery, read afresh, its claim renewed to
+    lease_until; None when there is nothing to send: the claim lapsed and was given back or
+    taken over, the delivery is gone (its reminder, contact or account was deleted), it is
+    not wanted any more, or its email cannot be built (that fails for good: it would be
+    built the same way again)."""
+    if not _renew_one(delivery_id, worker_id, lease_until):
+        return None
     row = db.session.execute(
         select(Delivery, User)
         .join(User, User.id == Delivery.user_id)
@@ -399,17 +434,18 @@ def _settle(delivery_id: int, **values) -> None:
     db.session.commit()
 
 
+def _renew_one(delivery_id: int, worker_id: str, lease_until: datetime) -> bool:
+    """Extend the claim on one delivery; False when this worker no longer holds it."""
+    held = _held([delivery_id], worker_id).values(claim_expires_at=lease_until)
+    return bool(db.session.execute(held).rowcount)
+
+
 def _give_back(ids: list[int], worker_id: str, next_attempt_at: datetime) -> None:
     """Release claimed email deliveries untried: no attempt counted."""
     if ids:
-        db.session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING,
-                   Delivery.claimed_by == worker_id)
-            .values(status=DeliveryStatus.PENDING, claimed_by=None, claim_expires_at=None,
-                    next_attempt_at=next_attempt_at)
-            .execution_options(synchronize_session=False)
-        )
+        db.session.execute(_held(ids, worker_id).values(
+            status=DeliveryStatus.PENDING, claimed_by=None, claim_expires_at=None,
+            next_attempt_at=next_attempt_at))
     db.session.commit()
 
 
