@@ -834,6 +834,31 @@ def test_no_database_transaction_is_open_while_smtp_talks(
     assert smtp_in_transaction == [False, False, False]
 
 
+@pytest.mark.app_config(EMAIL_MAX_ATTEMPTS=2, EMAIL_RETRY_BASE_SECONDS=60)
+def test_a_digest_that_could_not_be_sent_is_shown_as_an_email_problem(
+    mail_app, client, digest_user, make_reminder, frozen
+):
+    make_reminder(digest_user, title="Today thing", local_date=date(2025, 6, 2),
+                  local_time=time(17, 0))
+    mail_app.config["SMTP_PORT"] = free_port()
+    eight = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+    assert page_text(client.get("/reminders").data).count("Email problems") == 0
+
+    run(mail_app, tasks.send_digests, eight, "w")
+
+    retrying = page_text(client.get("/reminders").data)
+    assert "Email problems" in retrying
+    assert "Daily digest for Monday 2 June" in retrying
+    assert "Attempt 1 failed; retrying" in retrying
+    assert "cannot connect" in retrying
+
+    run(mail_app, tasks.send_digests, eight + timedelta(minutes=2), "w")
+
+    failed = page_text(client.get("/reminders").data)
+    assert "Daily digest for Monday 2 June" in failed
+    assert "Gave up after 2 attempts" in failed
+
+
 # --- found by the security audit --------------------------------------------------------
 
 
