@@ -699,6 +699,16 @@ def heartbeat(now: datetime, worker_id: str) -> None:
     db.session.commit()
 
 
+def check_database(now: datetime, worker_id: str) -> None:
+    """Fail at once, with the database's own error, when it is unreachable or its schema is
+    missing or older than this code: a heartbeat, and a row read from each table the
+    delivery jobs use. A running worker's jobs only log their failures."""
+    heartbeat(now, worker_id)
+    for model in (User, Reminder, Delivery, DigestRun):
+        db.session.execute(select(model).limit(1)).all()
+    db.session.rollback()
+
+
 def run_all_once(now: datetime, worker_id: str) -> dict[str, int]:
     """Every job once, in a sensible order (used by `crm worker --once` and tests)."""
     heartbeat(now, worker_id)
