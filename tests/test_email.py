@@ -207,6 +207,24 @@ def test_the_snooze_link_asks_first_and_the_post_snoozes(mail_app, client, email
     assert snoozed.snoozed_count == 1
 
 
+def test_a_repeating_reminders_email_offers_its_edit_page_not_a_snooze(
+    mail_app, smtp_server, user, make_reminder
+):
+    reminder = make_reminder(user, title="Weekly review", recurrence="weekly",
+                             due_at=NOW - timedelta(minutes=1))
+
+    run(mail_app, tasks.deliver_due, NOW, "worker-1")
+
+    [message] = smtp_server.messages
+    edit_url = f"{BASE}/reminders/{reminder.id}/edit"
+    text, html = parts(message)
+    assert "Snooze" not in text and "Snooze" not in html
+    assert f"Change when it repeats: {edit_url}" in text
+    assert f'href="{edit_url}"' in html
+    for body in (text, html):
+        assert set(tokens(mail_app, body)) == {"log", "done"}
+
+
 def test_the_done_link_asks_first_and_the_post_marks_done(mail_app, client, emailed):
     reminder, _, message = emailed
     token = tokens(mail_app, parts(message)[0])["done"]["token"]

@@ -484,7 +484,13 @@ def _reminder_email(delivery: Delivery, user: User):
                 else None
             ),
             "log_url": links.action_url(reminder, "log", delivery.occurrence),
-            "snooze_url": links.action_url(reminder, "snooze", delivery.occurrence),
+            # A repeating reminder is edited, not snoozed: offer its edit page instead.
+            "snooze_url": (
+                links.action_url(reminder, "snooze", delivery.occurrence)
+                if reminder.recurrence == Recurrence.NONE
+                else None
+            ),
+            "edit_url": url_for("reminders.edit", reminder_id=reminder.id, _external=True),
             "done_url": links.action_url(reminder, "done", delivery.occurrence),
             "reminders_url": url_for("reminders.index", _external=True),
         }
