@@ -192,6 +192,9 @@ def worker(once: bool, worker_id: str | None):
         counts = tasks.run_all_once(utcnow(), worker_id)
         click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
         return
+    # A database that cannot serve the jobs stops the worker here with the same message as
+    # --once, instead of every job logging a traceback every few seconds, forever.
+    tasks.check_database(utcnow(), worker_id)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # APScheduler logs two lines per run of every job (figures are refreshed every 5 s);
     # the jobs log what they did themselves (crm.jobs.scheduler), and failures.
@@ -199,6 +202,7 @@ def worker(once: bool, worker_id: str | None):
     scheduler = build_scheduler(app, worker_id)
 
     def stop(signum, frame):
+        tasks.stop_requested.set()  # an email pass gives back what it has not sent
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)

@@ -17,6 +17,11 @@ class MailError(Exception):
     """Sending failed; the message says why."""
 
 
+class MailServerError(MailError):
+    """The server cannot be reached or stopped answering: every message would fail the same
+    way now, so a batch stops at the first one."""
+
+
 def build_message(
     *,
     to: str,
@@ -80,24 +85,40 @@ class Mailer:
             if cfg.get("SMTP_USER"):
                 conn.login(cfg["SMTP_USER"], cfg.get("SMTP_PASSWORD") or "")
         except (OSError, smtplib.SMTPException) as exc:
-            raise MailError(f"cannot connect to {host}:{port}: {exc}") from exc
+            raise MailServerError(f"cannot connect to {host}:{port}: "
+                                  f"{exc or exc.__class__.__name__}") from exc
         return conn
 
     def send(self, message: EmailMessage) -> None:
-        """Send one message on the batch's connection, reconnecting once if it dropped."""
-        for attempt in (1, 2):
-            if self.connection is None:
-                self.connection = self._connect()
-            try:
-                self.connection.send_message(message)
-                return
-            except smtplib.SMTPServerDisconnected as exc:
-                self.connection = None
-                if attempt == 2:
-                    raise MailError(f"server disconnected: {exc}") from exc
-            except (OSError, smtplib.SMTPException) as exc:
-                self.close()
-                raise MailError(str(exc) or exc.__class__.__name__) from exc
+        """Send one message on the batch's connection, reconnecting once if a connection
+        that served earlier messages dropped (a server may close an idle session).
+
+        MailServerError: the server is unreachable, timed out or hung up; MailError: it
+        refused this message (a recipient, the sender or the data)."""
+        reused = self.connection is not None
+        if self.connection is None:
+            self.connection = self._connect()
+        try:
+            self.connection.send_message(message)
+        except smtplib.SMTPServerDisconnected as exc:
+            self.connection = None
+            if not reused:
+                raise MailServerError(f"server disconnected: {exc}") from exc
+            self.send(message)
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused,
+                smtplib.SMTPDataError) as exc:
+            self.close()
+            raise MailError(str(exc) or exc.__class__.__name__) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            self.abandon()  # a QUIT to a server that stopped answering would wait again
+            raise MailServerError(str(exc) or exc.__class__.__name__) from exc
+
+    def abandon(self) -> None:
+        """Drop the connection without a goodbye."""
+        if self.connection is not None:
+            with contextlib.suppress(OSError):
+                self.connection.close()
+            self.connection = None
 
     def close(self) -> None:
         if self.connection is not None:

@@ -12,6 +12,7 @@ TCP connections a batch used.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -118,3 +119,43 @@ class SMTPServer:
         while len(self.received) < count and time.monotonic() < deadline:
             time.sleep(0.02)
         return self.messages
+
+
+class HangingServer:
+    """A TCP server on 127.0.0.1 that accepts connections and never says a word, like an
+    SMTP server that hangs: a client waits out its timeout. Counts the connections."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(50)
+        self.port = self.socket.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.socket.accept()
+            except OSError:  # closed
+                return
+            self.accepted.append(conn)
+
+    def __enter__(self) -> HangingServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with contextlib.suppress(OSError):
+            self.socket.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self.socket.close()
+        for conn in self.accepted:
+            conn.close()
+
+    @property
+    def connections(self) -> int:
+        return len(self.accepted)
+
+    def app_config(self, timeout: float) -> dict:
+        return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": self.port, "SMTP_TLS": "none",
+                "SMTP_TIMEOUT_SECONDS": timeout}

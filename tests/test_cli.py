@@ -166,6 +166,15 @@ def test_a_map_without_a_field_is_an_error_not_a_silently_ignored_column(
     assert "private" in help_.output and "keep_in_touch" in help_.output
 
 
+def never_start_a_scheduler(monkeypatch) -> None:
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    def start(self, *args, **kwargs):
+        raise RuntimeError("the worker started on a database that cannot serve it")
+
+    monkeypatch.setattr(BlockingScheduler, "start", start)
+
+
 def test_an_unmigrated_database_says_to_run_db_upgrade(tmp_path, monkeypatch):
     """Every command, and /healthz, on a database with no tables yet."""
     from click.testing import CliRunner
@@ -176,8 +185,9 @@ def test_an_unmigrated_database_says_to_run_db_upgrade(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
     monkeypatch.setenv("CRM_SECRET_KEY", "a-secret-key-for-this-test-only")
     monkeypatch.setenv("CRM_DATABASE_URL", url)
+    never_start_a_scheduler(monkeypatch)
     for args in (["create-user", "z@example.com", "--password", NEW_PASSWORD],
-                 ["worker", "--once"], ["token", "list", "z@example.com"]):
+                 ["worker", "--once"], ["worker"], ["token", "list", "z@example.com"]):
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 1, (args, result.output)
         assert "run `crm db upgrade` first" in result.output
@@ -186,6 +196,23 @@ def test_an_unmigrated_database_says_to_run_db_upgrade(tmp_path, monkeypatch):
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert "crm db upgrade" in response.get_json()["database"]
+
+
+def test_the_worker_stops_at_once_on_an_unreachable_database(monkeypatch):
+    from click.testing import CliRunner
+    from smtp import free_port
+
+    from crm.cli import cli
+
+    monkeypatch.setenv("CRM_SECRET_KEY", "a-secret-key-for-this-test-only")
+    monkeypatch.setenv("CRM_DATABASE_URL", f"postgresql://nobody@127.0.0.1:{free_port()}/x")
+    never_start_a_scheduler(monkeypatch)
+
+    result = CliRunner().invoke(cli, ["worker"])
+
+    assert result.exit_code == 1, result.output
+    assert "cannot use the database" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_a_setting_of_the_wrong_kind_stops_every_command_with_its_name(tmp_path, monkeypatch):

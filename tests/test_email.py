@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 import time_machine
 from itsdangerous import URLSafeTimedSerializer
-from smtp import free_port
+from smtp import HangingServer, free_port
 from sqlalchemy import select
 from support import page_text
 
@@ -50,6 +50,11 @@ def mail_app(app, smtp_server):
 @pytest.fixture
 def user(make_user):
     return make_user(name="Ada Lovelace", email="ada@example.com", time_zone=BERLIN)
+
+
+def within(moment: datetime, expected: datetime) -> bool:
+    """A backoff counts from the failure: a little after the pass's injected start."""
+    return expected <= moment < expected + timedelta(seconds=5)
 
 
 def run(app, job, *args):
@@ -202,6 +207,24 @@ def test_the_snooze_link_asks_first_and_the_post_snoozes(mail_app, client, email
     assert snoozed.snoozed_count == 1
 
 
+def test_a_repeating_reminders_email_offers_its_edit_page_not_a_snooze(
+    mail_app, smtp_server, user, make_reminder
+):
+    reminder = make_reminder(user, title="Weekly review", recurrence="weekly",
+                             due_at=NOW - timedelta(minutes=1))
+
+    run(mail_app, tasks.deliver_due, NOW, "worker-1")
+
+    [message] = smtp_server.messages
+    edit_url = f"{BASE}/reminders/{reminder.id}/edit"
+    text, html = parts(message)
+    assert "Snooze" not in text and "Snooze" not in html
+    assert f"Change when it repeats: {edit_url}" in text
+    assert f'href="{edit_url}"' in html
+    for body in (text, html):
+        assert set(tokens(mail_app, body)) == {"log", "done"}
+
+
 def test_the_done_link_asks_first_and_the_post_marks_done(mail_app, client, emailed):
     reminder, _, message = emailed
     token = tokens(mail_app, parts(message)[0])["done"]["token"]
@@ -304,7 +327,7 @@ def test_an_unreachable_server_is_retried_with_backoff_then_shown_as_failed(
     [email] = email_deliveries(app)
     assert (email.status, email.attempts) == (DeliveryStatus.PENDING, 1)
     assert "cannot connect" in email.last_error
-    assert email.next_attempt_at == NOW + timedelta(seconds=60)
+    assert within(email.next_attempt_at, NOW + timedelta(seconds=60))
     # The in-app notification stands regardless.
     assert load(app, reminder.id).status == ReminderStatus.DELIVERED
 
@@ -316,12 +339,13 @@ def test_an_unreachable_server_is_retried_with_backoff_then_shown_as_failed(
     run(app, tasks.send_pending_emails, NOW + timedelta(seconds=59), "worker-1")
     assert email_deliveries(app)[0].attempts == 1  # not before its time
 
-    run(app, tasks.send_pending_emails, NOW + timedelta(seconds=60), "worker-1")
+    second = email.next_attempt_at
+    run(app, tasks.send_pending_emails, second, "worker-1")
     [email] = email_deliveries(app)
     assert (email.status, email.attempts) == (DeliveryStatus.PENDING, 2)
-    assert email.next_attempt_at == NOW + timedelta(seconds=60 + 120)  # doubled
+    assert within(email.next_attempt_at, second + timedelta(seconds=120))  # doubled
 
-    run(app, tasks.send_pending_emails, NOW + timedelta(seconds=180), "worker-1")
+    run(app, tasks.send_pending_emails, email.next_attempt_at, "worker-1")
     [email] = email_deliveries(app)
     assert (email.status, email.attempts, email.next_attempt_at) == (
         DeliveryStatus.FAILED, 3, None
@@ -355,13 +379,236 @@ def test_a_retry_after_the_server_is_back_sends_once_with_the_same_message_id(
     assert failed.attempts == 1
 
     app.config["SMTP_PORT"] = smtp_server.port
-    run(app, tasks.send_pending_emails, NOW + timedelta(seconds=60), "worker-1")
+    run(app, tasks.send_pending_emails, NOW + timedelta(seconds=65), "worker-1")
     run(app, tasks.send_pending_emails, NOW + timedelta(seconds=600), "worker-1")
 
     [message] = smtp_server.messages
     [sent] = email_deliveries(app)
     assert (sent.status, sent.attempts, sent.last_error) == (DeliveryStatus.SENT, 2, None)
     assert message["Message-ID"] == sent.message_id == failed.message_id
+
+
+@pytest.fixture
+def hanging(app):
+    """An SMTP server that accepts connections and never answers (0.3 s timeout)."""
+    with HangingServer() as server:
+        app.config.update(server.app_config(timeout=0.3), BASE_URL=BASE)
+        yield server
+
+
+def test_a_hanging_smtp_server_never_holds_up_in_app_notifications(app, hanging, user,
+                                                                   make_reminder):
+    from crm.jobs.scheduler import build_scheduler
+
+    ids = [make_reminder(user, due_at=NOW - timedelta(minutes=n + 1)).id for n in range(3)]
+    jobs = {job.id: job for job in build_scheduler(app, "worker-1").get_jobs()}
+
+    jobs["deliver-due"].func()
+
+    assert hanging.connections == 0  # in-app delivery never talks to SMTP
+    assert {load(app, i).status for i in ids} == {ReminderStatus.DELIVERED}
+    assert [d.status for d in email_deliveries(app)] == [DeliveryStatus.PENDING] * 3
+
+    jobs["send-emails"].func()  # email has a job of its own
+
+    assert hanging.connections == 1
+
+
+@pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
+def test_a_server_that_times_out_ends_the_email_pass_and_backs_off_from_the_failure(
+    app, hanging, user, make_reminder
+):
+    for n in range(3):
+        make_reminder(user, due_at=NOW - timedelta(minutes=n + 1))
+    run(app, tasks.deliver_in_app, NOW, "worker-1")
+
+    run(app, tasks.send_pending_emails, NOW, "worker-1")
+
+    assert hanging.connections == 1  # one timeout, not one per queued email
+    first, *rest = email_deliveries(app)
+    assert (first.status, first.attempts) == (DeliveryStatus.PENDING, 1)
+    assert "cannot connect" in first.last_error
+    # Backoff counts from the failure, 0.3 s into the pass, not from its start.
+    assert first.next_attempt_at >= NOW + timedelta(seconds=60.3)
+    for delivery in rest:  # given back untried: no attempt spent
+        assert (delivery.status, delivery.attempts, delivery.claimed_by) == (
+            DeliveryStatus.PENDING, 0, None)
+        assert delivery.next_attempt_at >= NOW + timedelta(seconds=60.3)
+
+
+def test_a_worker_asked_to_stop_gives_back_the_emails_it_has_not_sent(
+    mail_app, smtp_server, user, make_reminder
+):
+    for n in range(3):
+        make_reminder(user, due_at=NOW - timedelta(minutes=n + 1))
+    run(mail_app, tasks.deliver_in_app, NOW, "worker-1")
+
+    tasks.stop_requested.set()
+    try:
+        assert run(mail_app, tasks.send_pending_emails, NOW, "worker-1") == 0
+    finally:
+        tasks.stop_requested.clear()
+
+    assert smtp_server.messages == []
+    assert {(d.status, d.attempts, d.claimed_by) for d in email_deliveries(mail_app)} == {
+        (DeliveryStatus.PENDING, 0, None)}
+
+
+def after_first_email(monkeypatch, action):
+    """Run action once, in a thread of its own (as the web app would), right after the
+    worker sent its first email."""
+    import threading
+
+    from crm.mail import Mailer
+
+    waiting = [action]
+
+    class Interrupted(Mailer):
+        def send(self, message):
+            super().send(message)
+            while waiting:
+                thread = threading.Thread(target=waiting.pop())
+                thread.start()
+                thread.join()
+
+    monkeypatch.setattr(tasks, "Mailer", Interrupted)
+
+
+def queue_in_order(app, reminders) -> None:
+    """Deliver each reminder in-app in a pass of its own, so their emails go in this order."""
+    for n, reminder in enumerate(reminders):
+        run(app, tasks.deliver_in_app, reminder.due_at + timedelta(seconds=1), f"w{n}")
+
+
+def test_nothing_is_emailed_for_an_account_or_contact_deleted_while_a_batch_is_out(
+    mail_app, smtp_server, user, make_user, make_contact, make_reminder, monkeypatch
+):
+    from crm.contacts.services import delete_contact
+    from crm.models import Contact, User
+    from crm.portability.services import delete_account
+
+    leaver = make_user(name="Leaver", email="leaver@example.com", time_zone=BERLIN)
+    kept, gone = make_contact(user, name="Kept"), make_contact(user, name="Gone")
+    queue_in_order(mail_app, [
+        make_reminder(user, contact=kept, title="About Kept", due_at=NOW - timedelta(minutes=3)),
+        make_reminder(user, contact=gone, title="About Gone", due_at=NOW - timedelta(minutes=2)),
+        make_reminder(leaver, title="Leaver's own", due_at=NOW - timedelta(minutes=1)),
+    ])
+
+    def delete():
+        with mail_app.app_context():
+            delete_contact(db.session.get(Contact, gone.id))
+            delete_account(db.session.get(User, leaver.id))
+            db.session.commit()
+
+    after_first_email(monkeypatch, delete)
+    assert run(mail_app, tasks.send_pending_emails, NOW, "worker-1") == 1
+
+    assert [m["Subject"] for m in smtp_server.messages] == ["About Kept"]
+    assert [d.status for d in email_deliveries(mail_app)] == [DeliveryStatus.SENT]
+
+
+def act_on(app, reminder_id, change) -> None:
+    from crm.auth.services import update_reminder_settings
+    from crm.models import User
+    from crm.reminders import services
+
+    with app.app_context():
+        reminder = db.session.get(Reminder, reminder_id)
+        later = NOW + timedelta(seconds=20)
+        if change == "email off":
+            update_reminder_settings(db.session.get(User, reminder.owner_id),
+                                     email_mode="off", digest_hour=8)
+        elif change == "snoozed":
+            services.snooze(reminder, NOW + timedelta(days=7), now=later)
+        else:
+            {"done": services.mark_done, "dismissed": services.dismiss}[change](reminder,
+                                                                               now=later)
+        db.session.commit()
+
+
+@pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
+@pytest.mark.parametrize("recurrence, change", [
+    ("none", "done"), ("none", "dismissed"), ("none", "snoozed"), ("none", "email off"),
+    ("daily", "done"), ("daily", "dismissed"),
+])
+def test_a_retry_is_not_sent_once_the_user_has_acted_or_turned_email_off(
+    app, client, auth, smtp_server, user, make_reminder, recurrence, change
+):
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_TLS="none")
+    reminder = make_reminder(user, due_at=NOW - timedelta(minutes=1), recurrence=recurrence,
+                             title="Call Ann")
+    run(app, tasks.deliver_due, NOW, "worker-1")
+    assert email_deliveries(app)[0].attempts == 1  # failed: to be retried
+
+    act_on(app, reminder.id, change)
+    app.config["SMTP_PORT"] = smtp_server.port
+    run(app, tasks.send_pending_emails, NOW + timedelta(minutes=5), "worker-1")
+
+    assert smtp_server.messages == []
+    [email] = email_deliveries(app)
+    assert (email.status, email.attempts, email.next_attempt_at, email.claimed_by) == (
+        DeliveryStatus.SKIPPED, 1, None, None)
+    assert email.last_error.startswith("not sent: ")
+    auth.login_as(user)
+    assert "Email problems" not in page_text(client.get("/reminders").data)
+
+
+@pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
+def test_a_repeating_reminders_retry_is_sent_though_the_series_moved_on(
+    app, smtp_server, user, make_reminder
+):
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_TLS="none")
+    make_reminder(user, due_at=NOW - timedelta(minutes=1), recurrence="daily")
+    run(app, tasks.deliver_due, NOW, "worker-1")
+
+    app.config["SMTP_PORT"] = smtp_server.port
+    run(app, tasks.send_pending_emails, NOW + timedelta(minutes=5), "worker-1")
+
+    assert len(smtp_server.messages) == 1
+    assert email_deliveries(app)[0].status == DeliveryStatus.SENT
+
+
+@pytest.mark.parametrize("minutes_a_message", [2, 4, 6])
+def test_a_batch_slower_than_the_lease_is_never_sent_twice(
+    mail_app, smtp_server, user, make_reminder, monkeypatch, minutes_a_message
+):
+    """Each message takes minutes (a slow server); after each, the reaper and a second
+    worker run. The lease (5 minutes) is renewed as the batch goes, and a message whose
+    claim lapsed anyway (6 minutes on one message) is left to the worker that took it."""
+    import threading
+
+    queue_in_order(mail_app, [make_reminder(user, title=f"R{n}",
+                                            due_at=NOW - timedelta(minutes=5 - n))
+                              for n in range(4)])
+    clock = [NOW]
+
+    def meanwhile():
+        with mail_app.app_context():
+            tasks.reap_stale_claims(clock[0])
+            tasks.send_pending_emails(clock[0], "worker-2", lambda: clock[0])
+
+    prepare, first = tasks._prepare_email, []
+
+    def after_a_while(*args):
+        if threading.current_thread() is threading.main_thread():
+            if first:  # the previous message took minutes
+                clock[0] += timedelta(minutes=minutes_a_message)
+                thread = threading.Thread(target=meanwhile)
+                thread.start()
+                thread.join()
+            first.append(False)
+        return prepare(*args)
+
+    monkeypatch.setattr(tasks, "_prepare_email", after_a_while)
+    with mail_app.app_context():
+        tasks.send_pending_emails(NOW, "worker-1", lambda: clock[0])
+
+    subjects = [m["Subject"] for m in smtp_server.messages]
+    assert sorted(subjects) == ["R0", "R1", "R2", "R3"]  # each once
+    assert {d.status for d in email_deliveries(mail_app)} == {DeliveryStatus.SENT}
+    if minutes_a_message < 5:
+        assert smtp_server.connections == 1  # the first worker kept its whole batch
 
 
 # --- batching ----------------------------------------------------------------------------
@@ -584,6 +831,68 @@ def test_a_digest_that_could_not_be_sent_is_retried_and_sent_once(
         assert (sent.status, sent.attempts, sent.message_id) == (
             DeliveryStatus.SENT, 2, digest["Message-ID"]
         )
+
+
+@pytest.fixture
+def smtp_in_transaction(monkeypatch):
+    """Whether the worker had a database transaction open at each SMTP conversation."""
+    from crm.mail import Mailer
+
+    seen: list[bool] = []
+
+    class Watched(Mailer):
+        def send(self, message):
+            seen.append(db.session().in_transaction())
+            return super().send(message)
+
+    monkeypatch.setattr(tasks, "Mailer", Watched)
+    return seen
+
+
+@pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
+def test_no_database_transaction_is_open_while_smtp_talks(
+    mail_app, smtp_server, digest_user, user, make_reminder, smtp_in_transaction
+):
+    """On SQLite a worker's transaction holds the write lock: web writes would fail with
+    "database is locked" while a slow server took a digest or a reminder email."""
+    make_reminder(digest_user, title="Today thing", local_date=date(2025, 6, 2),
+                  local_time=time(17, 0))
+    make_reminder(user, due_at=NOW - timedelta(minutes=1))
+    eight = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+
+    run(mail_app, tasks.deliver_due, eight, "w")
+    mail_app.config["SMTP_PORT"] = free_port()  # a failed digest is recorded after SMTP too
+    assert run(mail_app, tasks.send_digests, eight, "w") == 0
+    mail_app.config["SMTP_PORT"] = smtp_server.port
+    assert run(mail_app, tasks.send_digests, eight + timedelta(minutes=2), "w") == 1
+
+    assert len(smtp_server.messages) == 2
+    assert smtp_in_transaction == [False, False, False]
+
+
+@pytest.mark.app_config(EMAIL_MAX_ATTEMPTS=2, EMAIL_RETRY_BASE_SECONDS=60)
+def test_a_digest_that_could_not_be_sent_is_shown_as_an_email_problem(
+    mail_app, client, digest_user, make_reminder, frozen
+):
+    make_reminder(digest_user, title="Today thing", local_date=date(2025, 6, 2),
+                  local_time=time(17, 0))
+    mail_app.config["SMTP_PORT"] = free_port()
+    eight = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+    assert page_text(client.get("/reminders").data).count("Email problems") == 0
+
+    run(mail_app, tasks.send_digests, eight, "w")
+
+    retrying = page_text(client.get("/reminders").data)
+    assert "Email problems" in retrying
+    assert "Daily digest for Monday 2 June" in retrying
+    assert "Attempt 1 failed; retrying" in retrying
+    assert "cannot connect" in retrying
+
+    run(mail_app, tasks.send_digests, eight + timedelta(minutes=2), "w")
+
+    failed = page_text(client.get("/reminders").data)
+    assert "Daily digest for Monday 2 June" in failed
+    assert "Gave up after 2 attempts" in failed
 
 
 # --- found by the security audit --------------------------------------------------------

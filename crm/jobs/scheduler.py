@@ -56,7 +56,10 @@ def build_scheduler(app: Flask, worker_id: str) -> BlockingScheduler:
     )
     jobs = [
         ("heartbeat", _job(app, tasks.heartbeat, worker_id), config["WORKER_HEARTBEAT_SECONDS"]),
-        ("deliver-due", _job(app, tasks.deliver_due, worker_id),
+        ("deliver-due", _job(app, tasks.deliver_in_app, worker_id),
+         config["REMINDER_DELIVERY_INTERVAL_SECONDS"]),
+        # Email in a job of its own: a slow or hanging SMTP server never holds up in-app.
+        ("send-emails", _job(app, tasks.send_pending_emails, worker_id),
          config["REMINDER_DELIVERY_INTERVAL_SECONDS"]),
         ("send-digests", _job(app, tasks.send_digests, worker_id),
          config["DIGEST_INTERVAL_SECONDS"]),

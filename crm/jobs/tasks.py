@@ -16,14 +16,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from flask import current_app, url_for
 from sqlalchemy import and_, case, insert, or_, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from crm.extensions import db
-from crm.mail import Mailer, MailError, build_message, make_message_id
+from crm.mail import Mailer, MailError, MailServerError, build_message, make_message_id
 from crm.models import User
 from crm.models.reminder import (
     OPEN_STATUSES,
@@ -44,6 +47,23 @@ log = logging.getLogger(__name__)
 
 
 WORKER_ID_MAX_LENGTH = 80  # claimed_by and worker_heartbeats.worker_id
+
+
+# Set when the worker is asked to stop (SIGTERM): an email pass gives the rest of its batch
+# back instead of sending it, so stopping waits for one message at most.
+stop_requested = threading.Event()
+
+
+class PassClock:
+    """The time during a pass: the injected start, moved on by the real time the pass has
+    taken, so a backoff or a lease counts from when it is set (one SMTP timeout is
+    seconds), not from when the pass began."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start, self.began = start, time.monotonic()
+
+    def __call__(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self.began)
 
 
 def default_worker_id() -> str:
@@ -217,7 +237,15 @@ def _advance(reminder: Reminder, now: datetime, overdue_since: datetime | None) 
 
 
 def deliver_due(now: datetime, worker_id: str) -> int:
-    """One pass: claim and deliver every due reminder in batches, then send queued email."""
+    """One pass: claim and deliver every due reminder in batches, then send queued email
+    (`crm worker --once`; the running worker sends email in a job of its own)."""
+    total = deliver_in_app(now, worker_id)
+    send_pending_emails(now, worker_id)
+    return total
+
+
+def deliver_in_app(now: datetime, worker_id: str) -> int:
+    """Claim and deliver every due reminder in batches, queueing their emails; no SMTP."""
     batch = int(_cfg("REMINDER_BATCH_SIZE"))
     total = 0
     while True:
@@ -227,7 +255,6 @@ def deliver_due(now: datetime, worker_id: str) -> int:
         total += deliver_claimed(ids, now, worker_id)
         if len(ids) < batch:
             break
-    send_pending_emails(now, worker_id)
     return total
 
 
@@ -251,73 +278,175 @@ def claim_pending_emails(now: datetime, worker_id: str, limit: int) -> list[int]
                   lease_until)
 
 
-def send_pending_emails(now: datetime, worker_id: str) -> int:
-    """Send every due email delivery over one SMTP connection per batch."""
+def send_pending_emails(now: datetime, worker_id: str,
+                        clock: Callable[[], datetime] | None = None) -> int:
+    """Send every due email delivery over one SMTP connection per batch.
+
+    Each email is built from its rows as they are just before it is sent, so a reminder,
+    contact or account deleted while a batch is out gets nothing more. When the server
+    cannot be reached, times out or hangs up, the pass ends there: the message that met it
+    counts an attempt and backs off, and the rest of the batch is given back untried (no
+    attempt counted) for EMAIL_RETRY_BASE_SECONDS, so a dead server costs one SMTP timeout
+    a pass, not one per queued email.
+
+    The claim's lease counts from when it is taken and is renewed as the batch goes, and
+    each message re-asserts its claim before it is sent, so a batch slower than the lease
+    is never sent twice; only a crash resends, at most the message in flight. `clock`
+    (default: `now` moved on by real time) is injectable for tests."""
     if not _cfg("SMTP_HOST"):
         return 0
     batch = int(_cfg("REMINDER_BATCH_SIZE"))
+    clock = clock or PassClock(now)
     sent = 0
     while True:
-        ids = claim_pending_emails(now, worker_id, batch)
+        ids = claim_pending_emails(clock(), worker_id, batch)
         if not ids:
             break
-        deliveries = list(
-            db.session.scalars(
-                select(Delivery)
-                .where(Delivery.id.in_(ids))
-                .order_by(Delivery.id)
-                .options(selectinload(Delivery.reminder).selectinload(Reminder.contact))
-            )
-        )
-        users = {
-            u.id: u
-            for u in db.session.scalars(
-                select(User).where(User.id.in_({d.user_id for d in deliveries}))
-            )
-        }
-        # Build every message before the first commit: committing expires the
-        # loaded rows, and reloading them per message would cost queries. A message that
-        # cannot be built fails alone, for good (trying again would build it the same way),
-        # and never holds up the others.
-        outbox, broken = [], []
-        for d in deliveries:
-            try:
-                outbox.append((d.id, d.attempts, _reminder_email(d, users[d.user_id])))
-            except Exception as exc:  # any error building one email is that email's
-                log.exception("email delivery %s cannot be built", d.id)
-                broken.append((d.id, d.attempts + 1, f"the email cannot be built: {exc}"))
-        db.session.rollback()
-        for delivery_id, attempts, error in broken:
-            db.session.execute(
-                update(Delivery).where(Delivery.id == delivery_id)
-                .values(claimed_by=None, claim_expires_at=None, status=DeliveryStatus.FAILED,
-                        attempts=attempts, last_error=error[:1000], next_attempt_at=None)
-                .execution_options(synchronize_session=False)
-            )
-            db.session.commit()
-        with Mailer() as mailer:
-            for delivery_id, attempts, message in outbox:
-                try:
-                    mailer.send(message)
-                except MailError as exc:
-                    values = _failure_values(attempts, str(exc), now)
-                    log.warning("email delivery %s failed (attempt %s): %s", delivery_id,
-                                values["attempts"], exc)
-                else:
-                    values = {"status": DeliveryStatus.SENT, "sent_at": now,
-                              "attempts": attempts + 1, "last_error": None}
-                    sent += 1
-                db.session.execute(
-                    update(Delivery)
-                    .where(Delivery.id == delivery_id)
-                    .values(claimed_by=None, claim_expires_at=None, **values)
-                    .execution_options(synchronize_session=False)
-                )
-                # One commit per message: a crash resends at most the message in flight.
-                db.session.commit()
-        if len(ids) < batch:
+        done, more = _send_batch(sorted(ids), now, worker_id, clock)
+        sent += done
+        if not more or len(ids) < batch:
             break
     return sent
+
+
+def _send_batch(ids: list[int], now: datetime, worker_id: str,
+                clock: Callable[[], datetime]) -> tuple[int, bool]:
+    """Send claimed deliveries in order on one connection: how many went, and whether the
+    pass may go on (not when the server is down or the worker is stopping)."""
+    lease = timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
+    renewed = clock()
+    sent = 0
+    with Mailer() as mailer:
+        for index, delivery_id in enumerate(ids):
+            if stop_requested.is_set():
+                _give_back(ids[index:], worker_id, clock())
+                return sent, False
+            # The rest of the batch stays this worker's: renewed well before it could lapse
+            # (one message takes at most a few SMTP timeouts).
+            if clock() - renewed > lease / 4:
+                renewed = clock()
+                _renew(ids[index:], worker_id, renewed + lease)
+            prepared = _prepare_email(delivery_id, worker_id, clock() + lease)
+            db.session.commit()  # nothing open while SMTP talks
+            if prepared is None:
+                continue
+            attempts, message = prepared
+            server_down = False
+            try:
+                mailer.send(message)
+            except MailError as exc:
+                server_down = isinstance(exc, MailServerError)
+                values = _failure_values(attempts, str(exc), clock())
+                log.warning("email delivery %s failed (attempt %s): %s", delivery_id,
+                            values["attempts"], exc)
+            else:
+                values = {"status": DeliveryStatus.SENT, "sent_at": now,
+                          "attempts": attempts + 1, "last_error": None}
+                sent += 1
+            # One commit per message: a crash resends at most the message in flight.
+            _settle(delivery_id, **values)
+            if server_down:
+                retry_at = clock() + timedelta(seconds=int(_cfg("EMAIL_RETRY_BASE_SECONDS")))
+                _give_back(ids[index + 1:], worker_id, retry_at)
+                return sent, False
+    return sent, True
+
+
+def _held(ids: list[int], worker_id: str):
+    """An UPDATE of the email deliveries among ids that this worker still has claimed."""
+    return (
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING,
+               Delivery.claimed_by == worker_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _renew(ids: list[int], worker_id: str, lease_until: datetime) -> None:
+    """Extend this worker's claim on deliveries it still holds."""
+    if ids:
+        db.session.execute(_held(ids, worker_id).values(claim_expires_at=lease_until))
+    db.session.commit()
+
+
+def _prepare_email(delivery_id: int, worker_id: str, lease_until: datetime):
+    """(attempts, message) for a claimed delivery, read afresh, its claim renewed to
+    lease_until; None when there is nothing to send: the claim lapsed and was given back or
+    taken over, the delivery is gone (its reminder, contact or account was deleted), it is
+    not wanted any more, or its email cannot be built (that fails for good: it would be
+    built the same way again)."""
+    if not _renew_one(delivery_id, worker_id, lease_until):
+        return None
+    row = db.session.execute(
+        select(Delivery, User)
+        .join(User, User.id == Delivery.user_id)
+        .where(Delivery.id == delivery_id)
+        .options(joinedload(Delivery.reminder).joinedload(Reminder.contact))
+    ).first()
+    if row is None:
+        return None
+    delivery, user = row
+    reason = _not_wanted(delivery, user)
+    if reason:
+        _settle(delivery_id, status=DeliveryStatus.SKIPPED, last_error=reason,
+                next_attempt_at=None)
+        return None
+    try:
+        return delivery.attempts, _reminder_email(delivery, user)
+    except Exception as exc:  # any error building one email is that email's
+        log.exception("email delivery %s cannot be built", delivery_id)
+        _settle(delivery_id, status=DeliveryStatus.FAILED, attempts=delivery.attempts + 1,
+                last_error=f"the email cannot be built: {exc}"[:1000], next_attempt_at=None)
+        return None
+
+
+def _not_wanted(delivery: Delivery, user: User) -> str | None:
+    """Why an email is no longer wanted (not sent), or None: the user turned reminder
+    emails off (or chose the digest), or already acted on this occurrence (done, dismissed,
+    moved or snoozed; of a repeating reminder, marked done, which marks it read)."""
+    reminder = delivery.reminder
+    if not user.email_reminders or user.digest_enabled:
+        return "not sent: reminder emails were turned off"
+    if reminder.status not in OPEN_STATUSES:
+        return f"not sent: the reminder was {reminder.status.value}"
+    if reminder.recurrence == Recurrence.NONE:
+        if reminder.due_at != delivery.occurrence:
+            return "not sent: the reminder was moved"
+        return None
+    read_at = db.session.scalar(
+        select(Delivery.read_at).where(
+            Delivery.reminder_id == reminder.id,
+            Delivery.channel == DeliveryChannel.IN_APP,
+            Delivery.occurrence == delivery.occurrence,
+        )
+    )
+    return "not sent: already seen in Rapport (marked done)" if read_at else None
+
+
+def _settle(delivery_id: int, **values) -> None:
+    """Record what became of a claimed email delivery and release the claim."""
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(claimed_by=None, claim_expires_at=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def _renew_one(delivery_id: int, worker_id: str, lease_until: datetime) -> bool:
+    """Extend the claim on one delivery; False when this worker no longer holds it."""
+    held = _held([delivery_id], worker_id).values(claim_expires_at=lease_until)
+    return bool(db.session.execute(held).rowcount)
+
+
+def _give_back(ids: list[int], worker_id: str, next_attempt_at: datetime) -> None:
+    """Release claimed email deliveries untried: no attempt counted."""
+    if ids:
+        db.session.execute(_held(ids, worker_id).values(
+            status=DeliveryStatus.PENDING, claimed_by=None, claim_expires_at=None,
+            next_attempt_at=next_attempt_at))
+    db.session.commit()
 
 
 def _failure_values(attempts: int, error: str, now: datetime) -> dict:
@@ -355,7 +484,13 @@ def _reminder_email(delivery: Delivery, user: User):
                 else None
             ),
             "log_url": links.action_url(reminder, "log", delivery.occurrence),
-            "snooze_url": links.action_url(reminder, "snooze", delivery.occurrence),
+            # A repeating reminder is edited, not snoozed: offer its edit page instead.
+            "snooze_url": (
+                links.action_url(reminder, "snooze", delivery.occurrence)
+                if reminder.recurrence == Recurrence.NONE
+                else None
+            ),
+            "edit_url": url_for("reminders.edit", reminder_id=reminder.id, _external=True),
             "done_url": links.action_url(reminder, "done", delivery.occurrence),
             "reminders_url": url_for("reminders.index", _external=True),
         }
@@ -483,6 +618,9 @@ def _send_digest(run: DigestRun, user: User, now: datetime, local_now: datetime)
             contact_url=lambda r: url_for("contacts.show", contact_id=r.contact_id,
                                           _external=True),
         )
+    # No transaction while SMTP talks: on SQLite a worker's transaction holds the write lock,
+    # and web writes would fail with "database is locked" while a server is slow.
+    db.session.commit()
     try:
         with Mailer() as mailer:
             mailer.send(message)
@@ -565,6 +703,16 @@ def heartbeat(now: datetime, worker_id: str) -> None:
     else:
         beat.beat_at = now
     db.session.commit()
+
+
+def check_database(now: datetime, worker_id: str) -> None:
+    """Fail at once, with the database's own error, when it is unreachable or its schema is
+    missing or older than this code: a heartbeat, and a row read from each table the
+    delivery jobs use. A running worker's jobs only log their failures."""
+    heartbeat(now, worker_id)
+    for model in (User, Reminder, Delivery, DigestRun):
+        db.session.execute(select(model).limit(1)).all()
+    db.session.rollback()
 
 
 def run_all_once(now: datetime, worker_id: str) -> dict[str, int]:

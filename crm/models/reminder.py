@@ -68,6 +68,9 @@ class DeliveryStatus(enum.StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    # An email no longer wanted when its (re)try came: the user acted first or turned email
+    # off; last_error says which.
+    SKIPPED = "skipped"
 
 
 OPEN_STATUSES = (ReminderStatus.PENDING, ReminderStatus.CLAIMED, ReminderStatus.DELIVERED)

@@ -19,6 +19,7 @@ from crm.models.reminder import (
     Delivery,
     DeliveryChannel,
     DeliveryStatus,
+    DigestRun,
     Recurrence,
     Reminder,
     ReminderKind,
@@ -456,22 +457,30 @@ def reminder_history(user: User, *, page: int = 1, per_page: int = 25):
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
 
 
-def email_problems(user: User) -> list[Delivery]:
-    """Email deliveries that are being retried or have failed."""
-    return list(
-        db.session.scalars(
-            select(Delivery)
-            .where(
-                Delivery.user_id == user.id,
-                Delivery.channel == DeliveryChannel.EMAIL,
-                Delivery.attempts > 0,
-                Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.FAILED)),
-            )
-            .order_by(Delivery.created_at.desc())
-            .limit(50)
-            .options(selectinload(Delivery.reminder))
+def email_problems(user: User) -> list[Delivery | DigestRun]:
+    """Reminder emails and daily digests that are being retried or have failed, newest
+    first."""
+    troubled = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+    deliveries = db.session.scalars(
+        select(Delivery)
+        .where(
+            Delivery.user_id == user.id,
+            Delivery.channel == DeliveryChannel.EMAIL,
+            Delivery.attempts > 0,
+            Delivery.status.in_(troubled),
         )
+        .order_by(Delivery.created_at.desc())
+        .limit(50)
+        .options(selectinload(Delivery.reminder))
     )
+    digests = db.session.scalars(
+        select(DigestRun)
+        .where(DigestRun.user_id == user.id, DigestRun.attempts > 0,
+               DigestRun.status.in_(troubled))
+        .order_by(DigestRun.created_at.desc())
+        .limit(50)
+    )
+    return sorted([*deliveries, *digests], key=lambda p: p.created_at, reverse=True)[:50]
 
 
 def notifications(user: User, *, page: int = 1, per_page: int = 25):
