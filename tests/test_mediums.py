@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from fixtures.api_client import ApiClient, make_token
 from sqlalchemy import inspect, select
 from support import page_text
 
@@ -60,6 +61,39 @@ def test_add_medium_needs_a_name(client, logged_in, count):
     assert response.status_code == 422
     assert "Give the medium a name." in page_text(response.data)
     assert count(Medium) == 9
+
+
+def test_a_name_with_doubled_spaces_is_the_name_with_one(client, logged_in, count):
+    """Found by the medium audit: "Text  message" was kept, and came back from an export
+    as the built-in Text message, whose phone check refused the whole file."""
+    refused = client.post("/mediums", data={"name": "Text  message"})
+    assert refused.status_code == 422
+    assert "You already have a medium with that name." in page_text(refused.data)
+    assert client.post("/mediums", data={"name": "Work   chat"}).status_code == 302
+    assert count(Medium, Medium.name == "Work chat") == 1
+
+
+@pytest.mark.parametrize("name", ["Work\nchat", "Work\tchat", "Phone\u200b", "Sig\u202enal"])
+def test_line_breaks_and_invisible_characters_are_refused_in_a_name(
+        app, client, logged_in, count, name):
+    message = "A medium's name cannot hold line breaks, tabs or invisible characters."
+    refused = client.post("/mediums", data={"name": name})
+    assert refused.status_code == 422 and message in page_text(refused.data)
+    api = ApiClient(client, make_token(app, logged_in), logged_in)
+    answer = api.post("/mediums", json={"name": name})
+    assert answer.status_code == 422 and answer.get_json()["errors"] == {"name": message}
+    assert count(Medium) == 9
+
+
+def test_mediums_are_in_one_order_on_both_databases(app, client, logged_in, make_medium):
+    """Found by the medium audit: SQLite's lower() left accented initials after Z in forms
+    and the API, while the charts put them elsewhere."""
+    for name in ("Zoom", "Élan", "ámbito"):
+        make_medium(logged_in, name)
+    api = ApiClient(client, make_token(app, logged_in), logged_in)
+    ours = [m["name"] for m in api.get("/mediums").get_json()
+            if m["name"] in ("Zoom", "Élan", "ámbito")]
+    assert ours == sorted(["Zoom", "Élan", "ámbito"], key=str.lower)
 
 
 def test_other_users_may_use_the_same_name(client, logged_in, make_user, make_medium, count):

@@ -642,6 +642,8 @@ def create_medium(body):
         medium = mediums.create_medium(_user(), body["name"])
     except mediums.MediumNameTaken as exc:
         raise ValidationFailed({"name": "You have a medium with this name already."}) from exc
+    except mediums.MediumNameInvalid as exc:
+        raise ValidationFailed({"name": str(exc)}) from exc
     db.session.commit()
     return jsonify(_medium_json(medium)), 201
 
@@ -670,6 +672,8 @@ def rename_medium(medium_id, body):
         mediums.rename_medium(_user(), medium, body["name"])
     except mediums.MediumNameTaken as exc:
         raise ValidationFailed({"name": "You have a medium with this name already."}) from exc
+    except mediums.MediumNameInvalid as exc:
+        raise ValidationFailed({"name": str(exc)}) from exc
     db.session.commit()
     return jsonify(_medium_json(medium))
 

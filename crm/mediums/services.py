@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from flask import abort
 from sqlalchemy import func, or_, select, update
 
@@ -22,16 +24,39 @@ class MediumNameTaken(Exception):
     """The user can already see a medium with that name."""
 
 
+class MediumNameInvalid(ValueError):
+    """The name cannot be a medium's; the message says why."""
+
+
+# Characters nobody types in a name that would make two names look alike or break lines:
+# zero-width space, word joiner, byte-order mark, and the bidirectional controls.
+_INVISIBLE = frozenset("\u200b\u2060\ufeff\u202a\u202b\u202c\u202d\u202e"
+                       "\u2066\u2067\u2068\u2069")
+
+
+def medium_name(raw: str) -> str:
+    """A medium's name as stored: inner white space collapsed to one space, as imports
+    read names ("Text  message" would become the built-in "Text message" on the way back
+    in), and no line breaks, tabs or invisible characters."""
+    if any(unicodedata.category(c) == "Cc" or c in _INVISIBLE for c in raw):
+        raise MediumNameInvalid(
+            "A medium's name cannot hold line breaks, tabs or invisible characters.")
+    name = " ".join(raw.split())
+    if not name:
+        raise MediumNameInvalid("Give the medium a name.")
+    return name
+
+
 def visible_to(user: User):
     """The scoping condition: built-ins plus the user's own mediums."""
     return or_(Medium.owner_id.is_(None), Medium.owner_id == user.id)
 
 
 def mediums_for(user: User) -> list[Medium]:
-    """Every medium the user can choose, alphabetically."""
-    return list(
-        db.session.scalars(select(Medium).where(visible_to(user)).order_by(func.lower(Medium.name)))
-    )
+    """Every medium the user can choose, alphabetically: sorted here, as the charts sort
+    them, for one order on both databases (SQLite's lower() folds only ASCII letters)."""
+    return sorted(db.session.scalars(select(Medium).where(visible_to(user))),
+                  key=lambda m: (m.name.lower(), m.id))
 
 
 def get_medium_or_404(user: User, medium_id: int) -> Medium:
@@ -69,7 +94,7 @@ def _check_name_free(user: User, name: str, exclude_id: int | None = None) -> No
 
 def create_medium(user: User, name: str) -> Medium:
     """Add a medium of the user's own."""
-    name = name.strip()
+    name = medium_name(name)
     _check_name_free(user, name)
     medium = Medium(name=name, owner_id=user.id)
     db.session.add(medium)
@@ -83,12 +108,12 @@ def medium_named(user: User, name: str) -> tuple[Medium, bool]:
     try:
         return create_medium(user, name), True
     except MediumNameTaken:  # create_medium held the user's lock while it looked
-        return _named(user, name.strip()), False
+        return _named(user, medium_name(name)), False
 
 
 def rename_medium(user: User, medium: Medium, name: str) -> None:
     """Rename one of the user's own mediums."""
-    name = name.strip()
+    name = medium_name(name)
     _check_name_free(user, name, exclude_id=medium.id)
     medium.name = name
     db.session.flush()

@@ -39,6 +39,8 @@ def index():
             medium = services.create_medium(current_user, form.name.data)
         except services.MediumNameTaken:
             form.name.errors.append("You already have a medium with that name.")
+        except services.MediumNameInvalid as exc:
+            form.name.errors.append(str(exc))
         else:
             db.session.commit()
             flash(f"{medium.name} added. Log interactions on it like any other medium.", "success")
@@ -55,6 +57,8 @@ def edit(medium_id: int):
             services.rename_medium(current_user, medium, form.name.data)
         except services.MediumNameTaken:
             form.name.errors.append("You already have a medium with that name.")
+        except services.MediumNameInvalid as exc:
+            form.name.errors.append(str(exc))
         else:
             db.session.commit()
             flash("Medium renamed.", "success")

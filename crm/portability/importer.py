@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from crm.contacts.channels import ChannelError, normalise_channel
 from crm.contacts.services import combine_notes, leads_back, parse_tags, tags_by_key
 from crm.extensions import db
-from crm.mediums.services import visible_to
+from crm.mediums.services import MediumNameInvalid, medium_name, visible_to
 from crm.models import (
     Contact,
     ContactChannel,
@@ -185,7 +185,10 @@ class _Mediums:
             medium = self.by_id[int(value)]
             return medium.id, medium
         if kind == "name":
-            name = " ".join(value.split())[:60]
+            try:
+                name = medium_name(value)[:60]
+            except MediumNameInvalid:
+                raise LookupError(ref) from None
             medium = self.by_name.get(name_key(name))
             if medium is not None:
                 return medium.id, medium
