@@ -282,6 +282,32 @@ def test_a_missed_daily_reminder_is_delivered_once_and_resumes_at_nine_local(
     assert [d.occurrence for d in deliveries(app)] == [daily.due_at, after.due_at]
 
 
+def test_a_series_being_delivered_when_its_owner_changes_zone_follows_them(
+        app, user, make_reminder):
+    """Found by the reminder audit: a daily 09:00 claimed by a worker when its owner moved
+    from New York to Berlin stayed at New York's 09:00 (15:00 in Berlin) for good."""
+    from crm.models import User
+    from crm.reminders.services import follow_time_zone
+
+    with app.app_context():
+        db.session.get(User, user.id).time_zone = "America/New_York"
+        db.session.commit()
+    daily = make_reminder(user, title="Daily check", recurrence="daily",
+                          local_date=date(2025, 6, 2), local_time=time(9, 0))
+    assert daily.due_at == datetime(2025, 6, 2, 13, 0, tzinfo=UTC)  # 09:00 EDT
+    now = daily.due_at
+    assert run(app, tasks.claim_due_reminders, now, "worker-1", 10) == [daily.id]
+    with app.app_context():  # the settings page moves pending reminders only
+        owner = db.session.get(User, user.id)
+        owner.time_zone = BERLIN
+        assert follow_time_zone(owner) == 0
+        db.session.commit()
+
+    assert run(app, tasks.deliver_claimed, [daily.id], now, "worker-1") == 1
+    after = load(app, daily.id)
+    assert (after.time_zone, after.due_at) == (BERLIN, datetime(2025, 6, 3, 7, 0, tzinfo=UTC))
+
+
 def test_a_weekly_reminder_keeps_nine_local_across_the_autumn_change(app, user,
                                                                      make_reminder):
     weekly = make_reminder(user, recurrence="weekly", local_date=date(2025, 10, 20),

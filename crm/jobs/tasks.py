@@ -207,14 +207,20 @@ def deliver_claimed(ids: list[int], now: datetime, worker_id: str) -> int:
             )
             .execution_options(synchronize_session=False)
         )
-    for reminder in db.session.scalars(select(Reminder).where(Reminder.id.in_(recurring))):
+    for reminder, zone in db.session.execute(
+            select(Reminder, User.time_zone).join(User, User.id == Reminder.owner_id)
+            .where(Reminder.id.in_(recurring))):
         overdue = reminder.due_at if reminder.due_at < late_cutoff else None
-        _advance(reminder, now, overdue)
+        _advance(reminder, now, overdue, zone)
     db.session.commit()
     return len(in_app)
 
 
-def _advance(reminder: Reminder, now: datetime, overdue_since: datetime | None) -> None:
+def _advance(reminder: Reminder, now: datetime, overdue_since: datetime | None,
+             zone: str) -> None:
+    """Past a delivered occurrence. A series goes on in its owner's zone: one being
+    delivered when they changed zone was left where it was (reminders.services.
+    follow_time_zone moves only pending ones), and follows them from its next occurrence."""
     reminder.delivered_at = now
     reminder.overdue_since = overdue_since
     reminder.claimed_by = None
@@ -223,11 +229,12 @@ def _advance(reminder: Reminder, now: datetime, overdue_since: datetime | None) 
         reminder.status = ReminderStatus.DELIVERED
         reminder.missed_occurrences = 0
         return
+    reminder.time_zone = zone
     following, skipped = next_occurrence(
         reminder.due_at,
         recurrence=reminder.recurrence,
         local_time=reminder.local_time,
-        tz_name=reminder.time_zone,
+        tz_name=zone,
         anchor=reminder.anchor_date,
         after=now,
     )
