@@ -769,6 +769,20 @@ def test_a_digest_retry_is_not_given_back_while_its_claim_lasts(
     assert len(smtp_server.messages) == 1
 
 
+def test_a_late_digest_does_not_hold_back_the_next_days(mail_app, smtp_server, digest_user,
+                                                        make_reminder):
+    """Found by the reminder audit: with the worker back at 23:00 on 1 June, the 2 June
+    digest waited until 11:00 (twelve hours after the catch-up), after an item at 10:00 it
+    listed as due today."""
+    make_reminder(digest_user, title="Call the bank", local_date=date(2025, 6, 1),
+                  local_time=time(12, 0))  # overdue from then on: every digest lists it
+    eleven_pm = datetime(2025, 6, 2, 3, 0, tzinfo=UTC)  # 23:00 on 1 June in New York
+    assert run(mail_app, tasks.send_digests, eleven_pm, "w") == 1
+    eight_am = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)  # 08:00 on 2 June
+    assert run(mail_app, tasks.send_digests, eight_am, "w") == 1
+    assert len(smtp_server.messages) == 2
+
+
 def test_moving_west_after_the_digest_does_not_send_that_day_again(
     mail_app, smtp_server, make_user, make_reminder, client, auth
 ):

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from flask import current_app, url_for
-from sqlalchemy import and_, case, insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.extensions import db
@@ -516,12 +516,6 @@ def _reminder_email(delivery: Delivery, user: User):
 # -- digests --------------------------------------------------------------------
 
 
-# Two digests never come closer than this. Moving west starts a local day over, which would
-# send that day's digest again at once (or, past UTC+12 to UTC-12, up to two hours later);
-# the next day's digest still comes on time unless the move was by 9 to 11 hours.
-DIGEST_MIN_GAP = timedelta(hours=12)
-
-
 def send_digests(now: datetime, worker_id: str) -> int:
     """Send each digest user one email a day, at or after their local digest hour."""
     if not _cfg("SMTP_HOST"):
@@ -531,16 +525,20 @@ def send_digests(now: datetime, worker_id: str) -> int:
             select(User).where(User.email_reminders.is_(True), User.digest_enabled.is_(True))
         )
     )
-    # A user who moved west starts the same day over: at most one digest in DIGEST_MIN_GAP.
-    sent_lately = set(db.session.scalars(
-        select(DigestRun.user_id).distinct()
-        .where(DigestRun.user_id.in_([u.id for u in users]),
-               DigestRun.sent_at > now - DIGEST_MIN_GAP)
-    )) if users else set()
+    # A user who moved west lives a local day over again, or one before it: its digest (or
+    # a later day's) went out already. A late digest, by contrast, never holds back the next
+    # day's (it used to be kept 12 hours after any digest: 2 June's came at 11:00, after a
+    # catch-up of 1 June's at 23:00).
+    latest = dict(db.session.execute(
+        select(DigestRun.user_id, func.max(DigestRun.local_date))
+        .where(DigestRun.user_id.in_([u.id for u in users]))
+        .group_by(DigestRun.user_id)
+    ).all()) if users else {}
     sent = 0
     for user in users:
         local_now = to_local(now, user.time_zone)
-        if local_now.hour < user.digest_hour or user.id in sent_lately:
+        if local_now.hour < user.digest_hour or latest.get(user.id, local_now.date()) > \
+                local_now.date():
             continue
         run = _claim_digest_run(user, local_now.date(), now)
         if run is None:
