@@ -240,6 +240,17 @@ def test_the_form_of_a_handle_decides_whether_it_matches_alone_not_its_medium(
     assert [p.existing_id for p in same.matched] == [ada.id]
 
 
+def test_a_medium_named_in_other_case_splits_its_handle_where_written(
+        app, make_user, make_medium):
+    """Found by the medium audit: "STRASSE: @ada" for a medium "Straße" gave the handle
+    ": @ada" (the text was cut at the folded name's length)."""
+    user = make_user()
+    make_medium(user, "Straße")
+    plan, _ = run(app, user, ImportKind.CSV, handles_csv(("Ada", "STRASSE: @ada; straße: @bo")))
+    [ada] = plan.new
+    assert sorted(value for _, value, _ in ada.channels) == ["@ada", "@bo"]
+
+
 @pytest.mark.parametrize("swap", [False, True])
 def test_handles_of_two_contacts_pick_one_whatever_the_mediums(
         app, make_user, make_contact, medium, swap):

@@ -168,10 +168,14 @@ class _Mediums:
         user's mediums (or of one the file creates) the text starts with, before a colon;
         otherwise the text up to its first colon names the medium."""
         known = [m.name for m in self.by_id.values()] + list(self.to_create.values())
-        folded = name_key(text)
+        colons = [i for i, c in enumerate(text) if c == ":"]
         for name in sorted(known, key=len, reverse=True):
-            if folded.startswith(name_key(name) + ":"):
-                return f"name:{name}", text[len(name) + 1:].strip()
+            # Compared folded, split in the text as written: folding can change a length
+            # ("STRASSE" is "Straße" folded, with one letter more).
+            key = name_key(name)
+            at = next((i for i in colons if name_key(text[:i]) == key), None)
+            if at is not None:
+                return f"name:{name}", text[at + 1:].strip()
         medium, _, handle = text.partition(":")
         return f"name:{medium.strip()}", handle.strip()
 
