@@ -569,6 +569,29 @@ def test_a_repeating_reminders_retry_is_sent_though_the_series_moved_on(
     assert email_deliveries(app)[0].status == DeliveryStatus.SENT
 
 
+@pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
+@pytest.mark.parametrize("recurrence", ["none", "weekly"])
+def test_reading_the_notification_is_not_acting_on_the_reminder(
+    app, smtp_server, user, make_reminder, recurrence
+):
+    """Found in review: "Mark all read" between the in-app delivery and the email (now
+    separate jobs) stopped a repeating reminder's email, as if marked done."""
+    from crm.models import User
+    from crm.reminders.services import mark_all_read
+
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_TLS="none")
+    make_reminder(user, due_at=NOW - timedelta(minutes=1), recurrence=recurrence)
+    run(app, tasks.deliver_due, NOW, "worker-1")  # the email fails: a retry waits
+    with app.app_context():
+        mark_all_read(db.session.get(User, user.id))
+        db.session.commit()
+
+    app.config["SMTP_PORT"] = smtp_server.port
+    run(app, tasks.send_pending_emails, NOW + timedelta(minutes=5), "worker-1")
+    assert len(smtp_server.messages) == 1
+    assert email_deliveries(app)[0].status == DeliveryStatus.SENT
+
+
 @pytest.mark.parametrize("minutes_a_message", [2, 4, 6])
 def test_a_batch_slower_than_the_lease_is_never_sent_twice(
     mail_app, smtp_server, user, make_reminder, monkeypatch, minutes_a_message

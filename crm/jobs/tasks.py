@@ -409,25 +409,18 @@ def _prepare_email(delivery_id: int, worker_id: str, lease_until: datetime):
 
 def _not_wanted(delivery: Delivery, user: User) -> str | None:
     """Why an email is no longer wanted (not sent), or None: the user turned reminder
-    emails off (or chose the digest), or already acted on this occurrence (done, dismissed,
-    moved or snoozed; of a repeating reminder, marked done, which marks it read)."""
+    emails off (or chose the digest), or already acted on this occurrence: ended the
+    reminder, or moved or snoozed a one-off. (Done on a repeating reminder's occurrence, or
+    moving the series, marks its waiting emails skipped there and then: reading the
+    notification, "Mark all read" included, is not acting on it.)"""
     reminder = delivery.reminder
     if not user.email_reminders or user.digest_enabled:
         return "not sent: reminder emails were turned off"
     if reminder.status not in OPEN_STATUSES:
         return f"not sent: the reminder was {reminder.status.value}"
-    if reminder.recurrence == Recurrence.NONE:
-        if reminder.due_at != delivery.occurrence:
-            return "not sent: the reminder was moved"
-        return None
-    read_at = db.session.scalar(
-        select(Delivery.read_at).where(
-            Delivery.reminder_id == reminder.id,
-            Delivery.channel == DeliveryChannel.IN_APP,
-            Delivery.occurrence == delivery.occurrence,
-        )
-    )
-    return "not sent: already seen in Rapport (marked done)" if read_at else None
+    if reminder.recurrence == Recurrence.NONE and reminder.due_at != delivery.occurrence:
+        return "not sent: the reminder was moved"
+    return None
 
 
 def _settle(delivery_id: int, **values) -> None:

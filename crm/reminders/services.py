@@ -145,8 +145,9 @@ def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> bool:
     reminder.time_zone = user.time_zone
     reminder.recurrence = data.recurrence
     reminder.due_at = occurrence_utc(data.local_date, data.local_time, user.time_zone)
-    # Its notifications are about the time it had: nothing to read or act on any more.
+    # Its notifications and emails are about the time it had: nothing to read or act on.
     _mark_notifications_read([reminder.id], utcnow())
+    _skip_waiting_emails(reminder.id, "not sent: the reminder was moved")
     _reset_for_new_occurrence(reminder)
     db.session.flush()
     return True
@@ -199,6 +200,9 @@ def mark_done(reminder: Reminder, *, occurrence: datetime | None = None,
     unread = _mark_notifications_read([reminder.id], now)
     if reminder.recurrence != Recurrence.NONE:
         upcoming = not unread if occurrence is None else occurrence >= reminder.due_at
+        if not upcoming:  # a delivered occurrence acknowledged: its email retry is not sent
+            _skip_waiting_emails(reminder.id, "not sent: the reminder was marked done",
+                                 occurrence=occurrence, before=reminder.due_at)
         if upcoming and reminder.local_time is not None:
             reminder.due_at, _ = next_occurrence(
                 reminder.due_at, recurrence=reminder.recurrence,
@@ -210,6 +214,25 @@ def mark_done(reminder: Reminder, *, occurrence: datetime | None = None,
     reminder.completed_at = now
     db.session.flush()
     _next_keep_in_touch(reminder)
+
+
+def _skip_waiting_emails(reminder_id: int, reason: str, *, occurrence: datetime | None = None,
+                         before: datetime | None = None) -> None:
+    """Emails still waiting to be sent (a retry after a failure) about what the user has
+    just acted on are not sent: marked skipped with the reason. One being sent right now
+    (claimed) goes out."""
+    conditions = [Delivery.reminder_id == reminder_id,
+                  Delivery.channel == DeliveryChannel.EMAIL,
+                  Delivery.status == DeliveryStatus.PENDING]
+    if occurrence is not None:
+        conditions.append(Delivery.occurrence == occurrence)
+    elif before is not None:
+        conditions.append(Delivery.occurrence < before)
+    db.session.execute(
+        update(Delivery).where(*conditions)
+        .values(status=DeliveryStatus.SKIPPED, last_error=reason, next_attempt_at=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _next_keep_in_touch(reminder: Reminder) -> None:
