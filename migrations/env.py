@@ -115,9 +115,13 @@ def run_migrations_online():
         options["process_revision_directives"] = process_revision_directives
 
     with get_engine().connect() as connection:
-        options.setdefault("include_object", include_object_for(connection.dialect.name))
-        context.configure(connection=connection, target_metadata=get_metadata(), **options)
         sqlite = connection.dialect.name == "sqlite"
+        options.setdefault("include_object", include_object_for(connection.dialect.name))
+        if sqlite:
+            # SQLite rolls DDL back too: every migration of a run and the foreign-key check
+            # after them share one transaction (Alembic's SQLite default commits each).
+            options.setdefault("transactional_ddl", True)
+        context.configure(connection=connection, target_metadata=get_metadata(), **options)
         if sqlite:
             _sqlite_foreign_keys_off(connection)
         try:

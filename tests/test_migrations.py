@@ -336,3 +336,29 @@ def test_a_command_on_an_older_schema_says_to_run_db_upgrade(empty_database, mon
     result = CliRunner().invoke(cli, ["worker", "--once"])
     assert result.exit_code == 1, result.output
     assert "run `crm db upgrade` first" in result.output
+
+
+def test_a_run_that_leaves_broken_references_is_rolled_back_whole(empty_database, db_backend):
+    """Found in review: on SQLite each migration committed on its own, so the foreign-key
+    check after a run reported the failure with the migrations already applied."""
+    if db_backend != "sqlite":
+        pytest.skip("PostgreSQL enforces foreign keys throughout a migration")
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL": empty_database, "TESTING": True})
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as connection:  # a row whose owner is gone, made by hand
+            raw = connection.connection.driver_connection
+            raw.execute("PRAGMA foreign_keys=OFF")
+            raw.execute("INSERT INTO contacts (owner_id, name, company, title, location, notes, "
+                        "is_private, created_at, updated_at) VALUES (999, 'Orphan', '', '', '', "
+                        "'', 0, '2026-01-01', '2026-01-01')")
+            connection.invalidate()
+        with pytest.raises(SystemExit):  # Flask-Migrate logs the RuntimeError and exits
+            downgrade(revision="0011")
+        with db.engine.connect() as connection:
+            assert connection.exec_driver_sql(
+                "SELECT version_num FROM alembic_version").scalar() == "0012"
+            columns = {c[1] for c in connection.exec_driver_sql(
+                "PRAGMA table_info(coach_links)")}
+        assert "invite_token_hash" in columns  # 0012's downgrade was rolled back too
+        db.engine.dispose()
