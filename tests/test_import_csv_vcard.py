@@ -115,6 +115,17 @@ def test_vcards_from_google_apple_and_vcard4(app, make_user):
     assert ("Phone", "+12025550101", "") in grace["channels"]
 
 
+def test_a_first_met_date_later_than_today_is_an_invalid_row(app, make_user, count):
+    """Found in review: the form and the API refuse it, an import kept 5 May 2099."""
+    user = make_user()
+    data = b"Name,First met date\nAda,2099-05-05\nGrace,2020-01-02\n"
+
+    with app.app_context(), pytest.raises(ImportRefused) as refused:
+        import_file(db.session.get(User, user.id), ImportKind.CSV, "f.csv", data)
+    assert refused.value.invalid == [(2, "First met date 2099-05-05 is later than today.")]
+    assert count(Contact) == 0
+
+
 def test_a_bad_card_stops_the_import_unless_skipped(app, make_user, count):
     user = make_user()
     data = vcard_file(VCARD3_GOOGLE, VCARD_BROKEN)

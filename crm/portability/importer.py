@@ -36,7 +36,7 @@ from crm.models import (
 from crm.models.contact import CADENCE_MAX_DAYS, TAG_MAX_LENGTH
 from crm.params import YEAR_MAX, YEAR_MIN, in_year_range
 from crm.portability.parsers import ImportRow
-from crm.timezones import is_valid_timezone, to_local
+from crm.timezones import is_valid_timezone, local_today, to_local
 
 CHUNK = 1000
 MAX_TAGS = 30
@@ -203,7 +203,7 @@ class _Mediums:
         raise LookupError(ref)
 
 
-def _validate(row: ImportRow, mediums: _Mediums, phone_region: str | None
+def _validate(row: ImportRow, mediums: _Mediums, phone_region: str | None, today: date
               ) -> PlannedContact | str:
     """A PlannedContact for a good row, or the reason it is invalid."""
     if row.error:
@@ -249,6 +249,8 @@ def _validate(row: ImportRow, mediums: _Mediums, phone_region: str | None
     if row.origin_date is not None and not in_year_range(row.origin_date.year):
         return (f"First met date {row.origin_date.isoformat()} is not between {YEAR_MIN} "
                 f"and {YEAR_MAX}.")
+    if row.origin_date is not None and row.origin_date > today:  # as the form and the API
+        return f"First met date {row.origin_date.isoformat()} is later than today."
     time_zone = row.time_zone.strip()
     if time_zone and not is_valid_timezone(time_zone):
         return (f"Time zone “{time_zone[:60]}” is not one Rapport knows: use a name like "
@@ -317,8 +319,9 @@ def plan_import(user: User, rows: list[ImportRow], *, overwrite: Iterable[str] =
     phone_region = current_app.config.get("PHONE_DEFAULT_REGION")
     invalid: list[tuple[int, str]] = []
     good: list[PlannedContact] = []
+    today = local_today(user.time_zone)
     for row in rows:
-        result = _validate(row, mediums, phone_region)
+        result = _validate(row, mediums, phone_region, today)
         if isinstance(result, str):
             invalid.append((row.number, result))
         else:
