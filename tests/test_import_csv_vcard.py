@@ -251,6 +251,17 @@ def test_the_form_of_a_handle_decides_whether_it_matches_alone_not_its_medium(
     assert [p.existing_id for p in same.matched] == [ada.id]
 
 
+def test_a_handle_in_other_case_is_the_one_the_contact_has(app, make_user, make_contact,
+                                                           medium):
+    """Found in review: the contact form compared handles case folded, imports lower-cased
+    them, so "CAFÉ STRASSE" was a second handle beside "Café Straße" on import only."""
+    user = make_user()
+    ada = with_handles(app, make_contact, user, "Ada", (medium("face_to_face"), "Café Straße"))
+    plan, _ = run(app, user, ImportKind.CSV, handles_csv(("Ada", "Face-to-face: CAFÉ STRASSE")))
+    assert [p.existing_id for p in plan.matched] == [ada.id]
+    assert people(app, user)["Ada"]["channels"] == [("Face-to-face", "Café Straße", "")]
+
+
 def test_a_medium_named_in_other_case_splits_its_handle_where_written(
         app, make_user, make_medium):
     """Found by the medium audit: "STRASSE: @ada" for a medium "Straße" gave the handle

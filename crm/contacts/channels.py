@@ -23,6 +23,11 @@ class ChannelError(ValueError):
     """The value is not a valid handle for that medium; the message says why."""
 
 
+def handle_key(value: str) -> str:
+    """A handle as compared with another on the same medium: case folded, so one differing
+    only in case is the same handle (the contact form, imports and merges alike)."""
+    return value.casefold()
+
 def normalise_channel(medium: Medium, raw: str, *, phone_region: str | None = None) -> str:
     """Return the stored form of a handle on a medium, or raise ChannelError."""
     value = (raw or "").strip()

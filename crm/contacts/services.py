@@ -11,6 +11,7 @@ from flask import abort
 from sqlalchemy import Select, exists, func, or_, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
+from crm.contacts.channels import handle_key
 from crm.database import SEARCH_FOLD, lock_user, off_index, search_fold, touch_if_changed
 from crm.extensions import db
 from crm.memo import memo
@@ -513,7 +514,7 @@ def add_channel(contact: Contact, medium: Medium, value: str, label: str = "") -
             ContactChannel.medium_id == medium.id,
         )
     )
-    if value.casefold() in {v.casefold() for v in held}:
+    if handle_key(value) in {handle_key(v) for v in held}:
         raise ValueError("duplicate channel")
     channel = ContactChannel(contact_id=contact.id, medium_id=medium.id, value=value, label=label)
     db.session.add(channel)

@@ -18,7 +18,7 @@ from datetime import date
 from flask import current_app
 from sqlalchemy import bindparam, func, insert, select, update
 
-from crm.contacts.channels import ChannelError, normalise_channel
+from crm.contacts.channels import ChannelError, handle_key, normalise_channel
 from crm.contacts.services import combine_notes, leads_back, parse_tags, tags_by_key
 from crm.extensions import db
 from crm.mediums.services import MediumNameInvalid, medium_name, visible_to
@@ -101,8 +101,8 @@ class PlannedContact:
         self.private = self.private or other.private  # privacy only ever tightens
         seen = {name_key(t) for t in self.tags}
         self.tags.extend(t for t in other.tags if name_key(t) not in seen)
-        have = {(m, v.lower()) for m, v, _ in self.channels}
-        self.channels.extend(c for c in other.channels if (c[0], c[1].lower()) not in have)
+        have = {(m, handle_key(v)) for m, v, _ in self.channels}
+        self.channels.extend(c for c in other.channels if (c[0], handle_key(c[1])) not in have)
         earlier = other.origin_date is not None and (
             self.origin_date is None or other.origin_date < self.origin_date)
         if other.origin_medium is not None and (self.origin_medium is None or earlier):
@@ -237,8 +237,8 @@ def _validate(row: ImportRow, mediums: _Mediums, phone_region: str | None, today
                 value = normalise_channel(medium, raw, phone_region=phone_region)
             except ChannelError as exc:
                 return f"{medium.name} “{raw.strip()[:60]}”: {exc}"
-        if (medium_ref, value.lower()) not in seen:
-            seen.add((medium_ref, value.lower()))
+        if (medium_ref, handle_key(value)) not in seen:
+            seen.add((medium_ref, handle_key(value)))
             channels.append((medium_ref, value, (label or "").strip()[:40]))
     origin = None
     if row.origin_medium:
@@ -309,7 +309,7 @@ def _fast_normalise(key: str | None, raw: str) -> str | None:
 
 
 def _match_keys(planned: PlannedContact) -> list[tuple[int | str, str]]:
-    return [(medium_ref, value.lower()) for medium_ref, value, _ in planned.channels]
+    return [(medium_ref, handle_key(value)) for medium_ref, value, _ in planned.channels]
 
 
 def plan_import(user: User, rows: list[ImportRow], *, overwrite: Iterable[str] = ()
@@ -425,7 +425,7 @@ def _existing_handles(user: User) -> dict[tuple[int, str], dict[int, str]]:
         .where(Contact.owner_id == user.id)
     )
     for medium_id, value, contact_id, name in rows:
-        found.setdefault((medium_id, value.lower()), {})[contact_id] = name
+        found.setdefault((medium_id, handle_key(value)), {})[contact_id] = name
     return found
 
 
@@ -486,9 +486,9 @@ def run_import(user: User, plan: ImportPlan, *, skip_invalid: bool = False) -> I
         have = existing_channels.get(planned.existing_id, set())
         for ref, value, label in planned.channels:
             mid = medium_id(ref)
-            if (mid, value.lower()) in have:
+            if (mid, handle_key(value)) in have:
                 continue
-            have.add((mid, value.lower()))
+            have.add((mid, handle_key(value)))
             channel_rows.append({"contact_id": planned.existing_id, "medium_id": mid,
                                  "value": value, "label": label})
             changed.add(planned.existing_id)
@@ -555,7 +555,7 @@ def _channels_of(contact_ids: list[int]) -> dict[int, set[tuple[int, str]]]:
             select(ContactChannel.contact_id, ContactChannel.medium_id, ContactChannel.value)
             .where(ContactChannel.contact_id.in_(contact_ids[start:start + CHUNK]))
         ):
-            found.setdefault(contact_id, set()).add((medium_id, value.lower()))
+            found.setdefault(contact_id, set()).add((medium_id, handle_key(value)))
     return found
 
 
