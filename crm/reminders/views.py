@@ -19,7 +19,6 @@ from flask import (
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from crm.auth.services import is_safe_next
 from crm.contacts.forms import ConfirmForm
 from crm.contacts.services import contact_choices, get_contact_or_404
 from crm.extensions import db
@@ -32,15 +31,11 @@ from crm.params import page_arg, record_id
 from crm.reminders import calendar_feed, links, services
 from crm.reminders.forms import DoneForm, ReminderForm, SnoozeForm
 from crm.reminders.schedule import occurrence_utc
+from crm.templating import back_to
 from crm.timezones import to_local, wall_minute
 
 bp = Blueprint("reminders", __name__)
 
-
-
-def _back(default: str) -> str:
-    target = request.values.get("next")
-    return target if is_safe_next(target) else default
 
 
 def _reminder_form(reminder: Reminder | None = None) -> ReminderForm:
@@ -122,7 +117,7 @@ def new():
         default = (
             url_for("contacts.show", contact_id=contact.id) if contact else url_for(".index")
         )
-        return redirect(_back(default))
+        return redirect(back_to(default))
     return render_template("reminders/form.html", form=form, reminder=None, contact=contact), (
         422 if form.errors else 200
     )
@@ -159,7 +154,7 @@ def edit(reminder_id: int):
             db.session.commit()
             flash(f"Reminder moved to {_when(reminder)}." if moved else "Reminder saved.",
                   "success")
-            return redirect(_back(url_for(".index")))
+            return redirect(back_to(url_for(".index")))
     return render_template("reminders/form.html", form=form, reminder=reminder,
                            contact=reminder.contact), (422 if form.errors else 200)
 
@@ -215,7 +210,7 @@ def done(reminder_id: int):
             flash("Done." + (" Interaction logged." if form.medium.data else "")
                   + (f" The next one is {_when(reminder)}." if reminder.is_open else ""),
                   "success")
-        return redirect(_back(url_for(".index")))
+        return redirect(back_to(url_for(".index")))
     return render_template("reminders/done.html", reminder=reminder, form=form), (
         422 if form.errors else 200
     )
@@ -237,13 +232,13 @@ def snooze(reminder_id: int):
             services.snooze(reminder, until, occurrence=_occurrence_arg())
         except services.ReminderMovedError:
             flash(_moved(reminder, "notification"), "info")
-            return redirect(_back(url_for(".index")))
+            return redirect(back_to(url_for(".index")))
         except services.ReminderStateError as exc:
             form.form_errors.append(str(exc).capitalize() + ".")
         else:
             db.session.commit()
             flash(f"Snoozed until {_when(reminder)}.", "success")
-            return redirect(_back(url_for(".index")))
+            return redirect(back_to(url_for(".index")))
     return render_template("reminders/snooze.html", reminder=reminder, form=form), (
         422 if form.errors else 200
     )
@@ -270,7 +265,7 @@ def dismiss(reminder_id: int):
     else:
         db.session.commit()
         flash("Reminder dismissed. It stays in your history.", "success")
-    return redirect(_back(url_for(".index")))
+    return redirect(back_to(url_for(".index")))
 
 
 @bp.route("/reminders/cadences", methods=["GET", "POST"])
