@@ -196,7 +196,7 @@ def test_archive_and_restore(app, client, logged_in, make_contact):
 
 
 def test_an_archived_contacts_page_asks_to_restore_before_logging(client, logged_in,
-                                                                  make_contact):
+                                                                  make_contact, count):
     """Found by the walk-through: "Log interaction" led to a form that could not choose
     them ("Choose at least one person"), and "Set a follow-up" to a reminder about nobody."""
     zed = make_contact(logged_in, name="Zed")
@@ -209,6 +209,15 @@ def test_an_archived_contacts_page_asks_to_restore_before_logging(client, logged
     asked = client.get(f"/interactions/new?contact={zed.id}", follow_redirects=True)
     assert asked.request.path == f"/contacts/{zed.id}"
     assert "Restore Zed to log interactions with them." in page_text(asked.data)
+    # An old "Set a follow-up" link for them made a reminder about nobody.
+    asked = client.post(f"/reminders/new?contact={zed.id}", data={
+        "title": "Follow up with Zed", "local_date": "2099-01-01", "local_time": "09:00",
+        "recurrence": "none"}, follow_redirects=True)
+    assert asked.request.path == f"/contacts/{zed.id}"
+    assert "Restore Zed to set reminders about them." in page_text(asked.data)
+    from crm.models.reminder import Reminder
+
+    assert count(Reminder) == 0
 
     client.post(f"/contacts/{zed.id}/archive", data={"restore": "1"})
     page = client.get(f"/contacts/{zed.id}").get_data(as_text=True)

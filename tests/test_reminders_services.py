@@ -152,6 +152,12 @@ def test_a_follow_up_today_at_a_time_already_past_is_refused(app, client, user, 
             in page_text(refused.data))
     assert (count(Interaction), count(Reminder)) == (0, 0)
 
+    # Left blank, the time is 09:00: past too (found by an audit of this check).
+    blank = client.post("/interactions/new", data=interaction_form(
+        medium("email").id, [ada], follow_up_date=NOW.date().isoformat(), follow_up_time=""))
+    assert blank.status_code == 422 and "That time has passed" in page_text(blank.data)
+    assert (count(Interaction), count(Reminder)) == (0, 0)
+
     later = client.post("/interactions/new", data=interaction_form(
         medium("email").id, [ada], follow_up_date=NOW.date().isoformat(), follow_up_time="12:00"))
     assert later.status_code == 302

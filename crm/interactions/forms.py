@@ -77,13 +77,12 @@ class InteractionForm(Form):
             raise ValidationError("Give a number of days or a date, not both.")
         if field.data and self.now_local and field.data < self.now_local.date():
             raise ValidationError("Choose today or a later date.")
-
-    def validate_follow_up_time(self, field):
-        # Today at a time already past (an earlier day is the date's own error).
-        when = self.follow_up_local_date()
-        if field.data and self.now_local and when == self.now_local.date() \
-                and datetime.combine(when, field.data) < self.now_local:
+        # Today at a time already past, the time left blank (09:00) included.
+        at = self.follow_up_time.data or DEFAULT_LOCAL_TIME
+        if field.data and self.now_local and field.data == self.now_local.date() \
+                and datetime.combine(field.data, at) < self.now_local:
             raise ValidationError(time_passed(self.now_local))
+
 
     def follow_up_local_date(self):
         """The local date of the requested follow-up, or None."""

@@ -103,6 +103,9 @@ def new():
     form = _reminder_form()
     contact_id = request.args.get("contact", type=record_id)
     contact = get_contact_or_404(current_user, contact_id) if contact_id else None
+    if contact is not None and contact.is_archived:  # not among the people to choose from
+        flash(f"Restore {contact.name} to set reminders about them.", "info")
+        return redirect(url_for("contacts.show", contact_id=contact.id))
     if request.method == "GET":
         form.local_date.data = services.default_local_date(current_user)
         if contact is not None:
