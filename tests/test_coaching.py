@@ -72,6 +72,7 @@ def test_a_coach_who_creates_an_account_lands_back_on_the_invitation(app, people
 
     login_url = browser.get(join).location
     login_page = browser.get(login_url).get_data(as_text=True)
+    assert "Someone invited you to coach them." in page_text(login_page)
     register_url = re.search(r'href="([^"]*)">Create an account<', login_page)[1]
     register_page = browser.get(register_url).get_data(as_text=True)
     sent_back = support.field_value(register_page, "next")

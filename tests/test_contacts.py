@@ -366,6 +366,7 @@ def test_pagination(client, logged_in, make_contact):
     assert unescape(back) == "/contacts?page=3&sort=name"
     # A search is not counted: its way back is the first page.
     searched = client.get("/contacts?q=tester&page=9").get_data(as_text=True)
+    assert "There are fewer matches than that." in page_text(searched)
     back = re.search(r'href="([^"]*)">Go to the first page<', searched)[1]
     assert unescape(back) == "/contacts?q=tester"
 
