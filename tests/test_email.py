@@ -870,6 +870,26 @@ def test_a_digest_that_could_not_be_sent_is_retried_and_sent_once(
         )
 
 
+@pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
+def test_a_digest_still_failing_when_its_day_ends_is_given_up_not_retrying_forever(
+    mail_app, client, smtp_server, digest_user, make_reminder
+):
+    """Found in review: a digest that failed on 2 June was never taken up again after its
+    day, yet the reminders page said "retrying" for good."""
+    make_reminder(digest_user, title="Overdue thing", local_date=date(2025, 6, 1),
+                  local_time=time(17, 0))
+    mail_app.config["SMTP_PORT"] = free_port()
+    assert run(mail_app, tasks.send_digests, datetime(2025, 6, 2, 12, 0, tzinfo=UTC), "w") == 0
+    mail_app.config["SMTP_PORT"] = smtp_server.port
+    assert run(mail_app, tasks.send_digests, datetime(2025, 6, 3, 12, 0, tzinfo=UTC), "w") == 1
+
+    with mail_app.app_context():
+        runs = {r.local_date: r.status for r in db.session.scalars(select(DigestRun))}
+    assert runs == {date(2025, 6, 2): DeliveryStatus.FAILED, date(2025, 6, 3): DeliveryStatus.SENT}
+    problems = page_text(client.get("/reminders").data)
+    assert "Gave up after 1 attempt —" in problems and "retrying" not in problems
+
+
 @pytest.fixture
 def smtp_in_transaction(monkeypatch):
     """Whether the worker had a database transaction open at each SMTP conversation."""

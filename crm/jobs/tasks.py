@@ -550,6 +550,15 @@ def _claim_digest_run(user: User, local_date, now: datetime) -> DigestRun | None
         select(DigestRun).where(DigestRun.user_id == user.id, DigestRun.local_date == local_date)
     )
     if run is None:
+        # An earlier day's digest still waiting for a retry is not sent any more (its day is
+        # over, and today's lists what is still due): it failed, and says so.
+        db.session.execute(
+            update(DigestRun)
+            .where(DigestRun.user_id == user.id, DigestRun.local_date < local_date,
+                   DigestRun.status == DeliveryStatus.PENDING)
+            .values(status=DeliveryStatus.FAILED, next_attempt_at=None)
+            .execution_options(synchronize_session=False)
+        )
         run = DigestRun(user_id=user.id, local_date=local_date, status=DeliveryStatus.SENDING,
                         message_id=make_message_id(f"digest-{user.id}-{local_date:%Y%m%d}"),
                         claim_expires_at=now + lease)
