@@ -870,16 +870,21 @@ def test_a_digest_that_could_not_be_sent_is_retried_and_sent_once(
         )
 
 
+def digest_failed_once(mail_app, digest_user, make_reminder) -> None:
+    """2 June's digest (listing an overdue reminder) failed once: a retry waits."""
+    make_reminder(digest_user, title="Overdue thing", local_date=date(2025, 6, 1),
+                  local_time=time(17, 0))  # overdue from then on: every digest lists it
+    mail_app.config["SMTP_PORT"] = free_port()
+    assert run(mail_app, tasks.send_digests, datetime(2025, 6, 2, 12, 0, tzinfo=UTC), "w") == 0
+
+
 @pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
 def test_a_digest_still_failing_when_its_day_ends_is_given_up_not_retrying_forever(
     mail_app, client, smtp_server, digest_user, make_reminder
 ):
     """Found in review: a digest that failed on 2 June was never taken up again after its
     day, yet the reminders page said "retrying" for good."""
-    make_reminder(digest_user, title="Overdue thing", local_date=date(2025, 6, 1),
-                  local_time=time(17, 0))
-    mail_app.config["SMTP_PORT"] = free_port()
-    assert run(mail_app, tasks.send_digests, datetime(2025, 6, 2, 12, 0, tzinfo=UTC), "w") == 0
+    digest_failed_once(mail_app, digest_user, make_reminder)
     mail_app.config["SMTP_PORT"] = smtp_server.port
     assert run(mail_app, tasks.send_digests, datetime(2025, 6, 3, 12, 0, tzinfo=UTC), "w") == 1
 
@@ -888,6 +893,21 @@ def test_a_digest_still_failing_when_its_day_ends_is_given_up_not_retrying_forev
     assert runs == {date(2025, 6, 2): DeliveryStatus.FAILED, date(2025, 6, 3): DeliveryStatus.SENT}
     problems = page_text(client.get("/reminders").data)
     assert "Gave up after 1 attempt —" in problems and "retrying" not in problems
+
+
+@pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
+def test_turning_the_digest_off_ends_a_digest_waiting_for_a_retry(
+    mail_app, client, digest_user, make_reminder
+):
+    digest_failed_once(mail_app, digest_user, make_reminder)
+    assert "retrying" in page_text(client.get("/reminders").data)
+
+    client.post("/settings", data={"action": "reminders", "reminders-email_mode": "each",
+                                   "reminders-digest_hour": "8"})
+    assert "Email problems" not in page_text(client.get("/reminders").data)
+    with mail_app.app_context():
+        [waiting] = db.session.scalars(select(DigestRun)).all()
+        assert (waiting.status, waiting.next_attempt_at) == (DeliveryStatus.SKIPPED, None)
 
 
 @pytest.fixture

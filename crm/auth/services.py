@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask_login import LoginManager, current_user
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -121,6 +121,16 @@ def update_reminder_settings(user: User, *, email_mode: str, digest_hour: int) -
     user.email_reminders = email_mode != "off"
     user.digest_enabled = email_mode == "digest"
     user.digest_hour = digest_hour
+    if not user.digest_enabled:  # a digest waiting for a retry is no longer wanted
+        from crm.models.reminder import DeliveryStatus, DigestRun
+
+        db.session.execute(
+            update(DigestRun)
+            .where(DigestRun.user_id == user.id, DigestRun.status == DeliveryStatus.PENDING)
+            .values(status=DeliveryStatus.SKIPPED, next_attempt_at=None,
+                    last_error="not sent: the daily digest was turned off")
+            .execution_options(synchronize_session=False)
+        )
     db.session.flush()
 
 
