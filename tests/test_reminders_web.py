@@ -651,6 +651,9 @@ def test_a_notification_from_before_a_move_no_longer_acts_on_the_reminder(
     assert "New" not in inbox
     assert "Moved to 2 Apr 2025, 18:00" in inbox
     assert _inbox_links(client, "done") == _inbox_links(client, "snooze") == []
+    # Opened, the stale link's page says so before anything is submitted.
+    assert ("This reminder was moved to 2 Apr 2025, 18:00 after the notification you came "
+            "from: this page would change nothing.") in page_text(client.get(stale).data)
 
     response = client.post(stale, data={f"snooze{fired.id}-until": "tomorrow"},
                            follow_redirects=True)

@@ -171,6 +171,16 @@ def _occurrence_arg() -> datetime | None:
     return value if value.tzinfo else None
 
 
+def _moved_since_link(reminder: Reminder) -> str | None:
+    """Said on a Done or Snooze page opened from a notification of a time the reminder has
+    since moved from, before anyone submits it."""
+    occurrence = _occurrence_arg()
+    if occurrence is None or not reminder.has_left(occurrence):
+        return None
+    return (f"This reminder was moved to {_when(reminder)} after the notification you came "
+            "from: this page would change nothing.")
+
+
 def _done_form(reminder: Reminder) -> DoneForm:
     form = DoneForm(prefix=f"done{reminder.id}")
     form.medium.choices = [(None, "Just mark it done")] + [
@@ -214,7 +224,8 @@ def done(reminder_id: int):
                   + (f" The next one is {_when(reminder)}." if reminder.is_open else ""),
                   "success")
         return redirect(back_to(url_for(".index")))
-    return render_template("reminders/done.html", reminder=reminder, form=form), (
+    return render_template("reminders/done.html", reminder=reminder, form=form,
+                           moved_since=_moved_since_link(reminder)), (
         422 if form.errors else 200
     )
 
@@ -242,7 +253,8 @@ def snooze(reminder_id: int):
             db.session.commit()
             flash(f"Snoozed until {_when(reminder)}.", "success")
             return redirect(back_to(url_for(".index")))
-    return render_template("reminders/snooze.html", reminder=reminder, form=form), (
+    return render_template("reminders/snooze.html", reminder=reminder, form=form,
+                           moved_since=_moved_since_link(reminder)), (
         422 if form.errors else 200
     )
 
