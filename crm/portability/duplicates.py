@@ -10,6 +10,7 @@ from difflib import SequenceMatcher
 from sqlalchemy import and_, delete, func, select, update
 
 from crm.contacts.services import combine_notes, leads_back
+from crm.database import SEARCH_FOLD
 from crm.extensions import db
 from crm.models import (
     Contact,
@@ -57,11 +58,15 @@ def find_duplicates(user: User, limit: int = 200) -> list[DuplicatePair]:
         if why not in reasons.setdefault(key, []):
             reasons[key].append(why)
 
+    # Handles that differ only in case are one handle, in every alphabet: SQLite's lower()
+    # folds only ASCII letters, so there the app's own folding (contacts.channels.handle_key)
+    # is used; PostgreSQL's lower() follows its UTF-8 locale.
+    fold = getattr(func, SEARCH_FOLD) if db.engine.dialect.name == "sqlite" else func.lower
     shared = (
-        select(ContactChannel.medium_id, func.lower(ContactChannel.value).label("v"))
+        select(ContactChannel.medium_id, fold(ContactChannel.value).label("v"))
         .join(Contact, Contact.id == ContactChannel.contact_id)
         .where(Contact.owner_id == user.id)
-        .group_by(ContactChannel.medium_id, func.lower(ContactChannel.value))
+        .group_by(ContactChannel.medium_id, fold(ContactChannel.value))
         .having(func.count(func.distinct(ContactChannel.contact_id)) > 1)
         .subquery()
     )
@@ -70,7 +75,7 @@ def find_duplicates(user: User, limit: int = 200) -> list[DuplicatePair]:
         .join(Contact, Contact.id == ContactChannel.contact_id)
         .join(Medium, Medium.id == ContactChannel.medium_id)
         .join(shared, and_(shared.c.medium_id == ContactChannel.medium_id,
-                           shared.c.v == func.lower(ContactChannel.value)))
+                           shared.c.v == fold(ContactChannel.value)))
         .where(Contact.owner_id == user.id)
         .order_by(shared.c.v, ContactChannel.contact_id)
     ).all()
