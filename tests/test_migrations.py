@@ -362,3 +362,12 @@ def test_a_run_that_leaves_broken_references_is_rolled_back_whole(empty_database
                 "PRAGMA table_info(coach_links)")}
         assert "invite_token_hash" in columns  # 0012's downgrade was rolled back too
         db.engine.dispose()
+
+
+def test_healthz_says_when_it_cannot_read_the_migrations(app, client, monkeypatch):
+    """Found in review: an installation without its migrations folder (a built wheel, which
+    the README warns against) answered 500."""
+    monkeypatch.setattr(app.extensions["migrate"], "directory", "/nonexistent/migrations")
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert "cannot read the migrations" in response.get_json()["database"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, timedelta
 
+from alembic.util import CommandError
 from flask import Blueprint, current_app, jsonify, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import func, select, text
@@ -99,6 +100,10 @@ def healthz():
     except (OperationalError, ProgrammingError):  # reachable, but no tables: not migrated
         db.session.rollback()
         body.update(status="error", database="error: no schema yet (run crm db upgrade)")
+        return jsonify(body), 503
+    except CommandError:  # no migrations to compare with: not installed from a checkout
+        body.update(status="error", database=(
+            "error: cannot read the migrations (install Rapport from a checkout; see README)"))
         return jsonify(body), 503
     if pending is not None:  # pages that need the newer schema would fail
         body.update(status="error", database=(
