@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
+from crm.models import Medium
+
 # A categorical palette (colour-blind-friendly order). Mediums get colours by
 # alphabetical name, so a colour never implies rank; past the palette, each further medium
 # gets a hue of its own (medium_colours).
@@ -24,7 +26,7 @@ _GOLDEN_ANGLE = 137.508
 def medium_colours(mediums) -> dict[int, str]:
     """A distinct colour per medium id, assigned in alphabetical order of name: the
     palette's, then hues a golden angle apart (no text is drawn on them)."""
-    ordered = sorted(mediums, key=lambda m: (m.name.lower(), m.id))
+    ordered = sorted(mediums, key=Medium.sort_key)
     colours: dict[int, str] = {}
     taken: set[str] = set()
     hues = map(_hue, itertools.count())

@@ -14,7 +14,7 @@ from crm.insights.services import (
     introductions,
     mediums_by_id,
 )
-from crm.models import Initiator
+from crm.models import Initiator, Medium
 
 RECIPROCITY_LABELS = {"me": "I reached out", "them": "They reached out", "mutual": "Mutual"}
 
@@ -71,7 +71,7 @@ def build(fig: NetworkFigures, *, shared_only: bool, strengths_limit: int = 10,
                 *(m for month in fig.mix_by_month.values() for m in month)}
         mediums = {mid: m for mid, m in mediums.items() if m.owner_id is None or mid in used}
     colours = charts.medium_colours(mediums.values())
-    alpha = sorted(mediums.values(), key=lambda m: (m.name.lower(), m.id))
+    alpha = sorted(mediums.values(), key=Medium.sort_key)
 
     mix_rows = [(m, fig.mix[m.id]) for m in alpha if fig.mix.get(m.id)]
     total = sum(v for _, v in mix_rows) or 1

@@ -9,7 +9,7 @@ grow with the data or (for the coach page) with the number of clients.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -608,7 +608,7 @@ def _first_logged_at_ties(conditions, first: dict[int, datetime]) -> dict[int, i
     the same instant as another, so that the contact page orders them as the dashboard
     decides an origin (_first_logged_on_ties): logged first, never by the medium. Ties are
     rare; without one, no query."""
-    instants = [t for t in set(first.values()) if list(first.values()).count(t) > 1]
+    instants = [t for t, n in Counter(first.values()).items() if n > 1]
     if not instants:
         return {}
     rows = db.session.execute(

@@ -34,6 +34,11 @@ class Medium(db.Model):
     )
     key: Mapped[str | None] = mapped_column(String(40), unique=True)
 
+    def sort_key(self) -> tuple[str, int]:
+        """Where the medium goes in every list of mediums: by name, alphabetically, the same
+        on both databases (sorted in Python: SQLite's lower() folds only ASCII letters)."""
+        return self.name.lower(), self.id
+
     @property
     def is_builtin(self) -> bool:
         return self.owner_id is None
