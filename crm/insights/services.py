@@ -411,13 +411,16 @@ def _overdue_and_lapsed(figures, owner_ids, now, shared_only, lapsed=True) -> No
     a figure of their network, and never a coach's to see."""
     lapsed_contact = case(
         (Reminder.kind == ReminderKind.KEEP_IN_TOUCH, Reminder.contact_id), else_=None)
+    # Being about someone is contact_id set (the contact's row goes with its reminders):
+    # joining contacts to say so let PostgreSQL hash every contact of the installation,
+    # other users' too, on each dashboard view. Only a coach's view joins them, for privacy.
     query = (
         select(Reminder.owner_id, lapsed_contact, func.count(), func.min(Reminder.due_at))
-        .join(Contact, Contact.id == Reminder.contact_id)
         .where(
             Reminder.owner_id.in_(owner_ids),
             Reminder.status.in_(OPEN_STATUSES),
             Reminder.due_at < now,
+            Reminder.contact_id.is_not(None),
         )
         .group_by(Reminder.owner_id, lapsed_contact)
     )
@@ -430,7 +433,8 @@ def _overdue_and_lapsed(figures, owner_ids, now, shared_only, lapsed=True) -> No
         # shared interactions instead (_shared_lapsed).
         source, last = aliased(Interaction), aliased(Interaction)
         query = (
-            query.outerjoin(source, source.id == Reminder.interaction_id)
+            query.join(Contact, Contact.id == Reminder.contact_id)
+            .outerjoin(source, source.id == Reminder.interaction_id)
             .outerjoin(last, last.id == Contact.last_interaction_id)
             .where(
                 Contact.is_private.is_(False),
