@@ -11,14 +11,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import func, insert, inspect, select, update
+from sqlalchemy import column, func, insert, inspect, select, table, update
 from sqlalchemy.engine import make_url
 
 from crm import create_app
 from crm.extensions import db
 from crm.models import (
     BUILTIN_MEDIUMS,
-    Contact,
     Interaction,
     Medium,
     User,
@@ -101,6 +100,13 @@ def test_the_comparison_notices_a_schema_that_drifted(empty_database):
         db.engine.dispose()
 
 
+# The columns of contacts an older revision has (the model's table has newer ones).
+CONTACTS_AT_0006 = table(
+    "contacts", *(column(name) for name in (
+        "id", "owner_id", "name", "company", "title", "location", "notes", "is_private",
+        "created_at", "updated_at")))
+
+
 def test_participant_times_are_backfilled_and_kept_by_the_migrated_triggers(empty_database):
     """0007 copies occurred_at into existing participant rows, and its triggers keep the
     copy for rows written later by any statement, not only by the app's services."""
@@ -125,7 +131,9 @@ def test_participant_times_are_backfilled_and_kept_by_the_migrated_triggers(empt
         with db.engine.begin() as connection:
             connection.execute(insert(User.__table__).values(
                 id=1, email="a@example.com", name="A", password_hash="x"))
-            connection.execute(insert(Contact.__table__).values(id=1, owner_id=1, name="Ada"))
+            connection.execute(insert(CONTACTS_AT_0006).values(
+                id=1, owner_id=1, name="Ada", company="", title="", location="", notes="",
+                is_private=False, created_at=datetime(2026, 1, 1), updated_at=datetime(2026, 1, 1)))
             connection.execute(interaction(1, datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)))
             connection.execute(insert(p).values(interaction_id=1, contact_id=1))
         upgrade()
@@ -147,14 +155,15 @@ def test_participant_times_are_backfilled_and_kept_by_the_migrated_triggers(empt
 
 def test_the_search_index_migration_indexes_existing_rows_and_goes_back(empty_database):
     """0008 on a database with contacts: searches find them (SQLite: backfilled FTS rows),
-    and going back to 0007 removes the index and keeps the rows."""
+    and going back to 0007 removes the index and keeps the rows. The rows are written at
+    the head (the services write today's columns) and taken back to 0007 first."""
     from crm.auth.services import register_user
     from crm.contacts.services import ContactData, add_channel, create_contact, list_contacts
     from crm.models import User
 
     app = create_app({"SECRET_KEY": "x", "DATABASE_URL": empty_database, "TESTING": True})
     with app.app_context():
-        upgrade(revision="0007")
+        upgrade()
         user = register_user(email="old@example.com", name="Old", password="a-long-password",
                              time_zone="UTC")
         contact = create_contact(user, ContactData(name="Chidi Okafor", company="Lagos Labs",
@@ -164,6 +173,8 @@ def test_the_search_index_migration_indexes_existing_rows_and_goes_back(empty_da
         db.session.commit()
         user_id = db.session.scalar(select(User.id))
         db.session.remove()
+        downgrade(revision="0007")
+        assert "search_contacts" not in inspect(db.engine).get_table_names()
 
         upgrade()
         user = db.session.get(User, user_id)
@@ -185,18 +196,21 @@ def test_the_search_index_migration_indexes_existing_rows_and_goes_back(empty_da
 def test_the_search_fold_migration_refolds_existing_rows_and_goes_back(empty_database):
     """0011 on a database with contacts: the FTS rows written by 0008's lower() (which kept
     non-ASCII capitals) are folded again, so a search in any case finds them; going back to
-    0010 puts lower() back."""
+    0010 puts lower() back. The rows are written at the head (the services write today's
+    columns) and taken back to 0010 first."""
     from crm.auth.services import register_user
     from crm.contacts.services import ContactData, create_contact, list_contacts
 
     app = create_app({"SECRET_KEY": "x", "DATABASE_URL": empty_database, "TESTING": True})
     with app.app_context():
-        upgrade(revision="0010")
+        upgrade()
         user = register_user(email="old@example.com", name="Old", password="a-long-password",
                              time_zone="UTC")
         create_contact(user, ContactData(name="ÉMILE Zola", tags=["ΟΔΟΣ"]))
         db.session.commit()
         user_id = user.id
+        db.session.remove()
+        downgrade(revision="0010")
 
         def indexed():
             rows = (db.session.scalar(db.text("SELECT name FROM search_contacts")),
@@ -304,17 +318,17 @@ def test_healthz_says_when_migrations_are_pending(empty_database):
     app = create_app({"SECRET_KEY": "x", "DATABASE_URL": empty_database, "TESTING": True})
     client = app.test_client()  # each request in a context (and a session) of its own
     with app.app_context():
-        upgrade(revision="0011")
+        upgrade(revision="0012")
     behind = client.get("/healthz")
     assert behind.status_code == 503
     assert behind.get_json()["database"] == (
-        "error: migrations pending, the database is at 0011 and this code needs 0012 "
+        "error: migrations pending, the database is at 0012 and this code needs 0013 "
         "(run crm db upgrade)")
     with app.app_context():
         upgrade()
     assert client.get("/healthz").get_json()["database"] == "ok"
     with app.app_context(), db.engine.begin() as connection:
-        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0013'")
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0014'")
     assert client.get("/healthz").get_json()["database"] == "ok"
     with app.app_context():
         db.engine.dispose()
@@ -357,10 +371,13 @@ def test_a_run_that_leaves_broken_references_is_rolled_back_whole(empty_database
             downgrade(revision="0011")
         with db.engine.connect() as connection:
             assert connection.exec_driver_sql(
-                "SELECT version_num FROM alembic_version").scalar() == "0012"
+                "SELECT version_num FROM alembic_version").scalar() == "0013"
             columns = {c[1] for c in connection.exec_driver_sql(
                 "PRAGMA table_info(coach_links)")}
+            contact_columns = {c[1] for c in connection.exec_driver_sql(
+                "PRAGMA table_info(contacts)")}
         assert "invite_token_hash" in columns  # 0012's downgrade was rolled back too
+        assert "sort_name" in contact_columns  # and 0013's
         db.engine.dispose()
 
 
@@ -371,3 +388,42 @@ def test_healthz_says_when_it_cannot_read_the_migrations(app, client, monkeypatc
     response = client.get("/healthz")
     assert response.status_code == 503
     assert "cannot read the migrations" in response.get_json()["database"]
+
+
+def test_the_sort_name_migration_files_existing_contacts_and_goes_back(empty_database):
+    """0013 fills sort_name for the contacts there are (in batches), so the list by name
+    files "Émile" before "Zoë" at once; going back to 0012 keeps every contact and the
+    lower(name) index. Added in place, so SQLite's search triggers on contacts survive."""
+    from crm.contacts.services import list_contacts
+
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL": empty_database, "TESTING": True})
+    names = ["Zoë Adams", "Émile Zola", "ada Byron", "Øyvind Berg"]
+    with app.app_context():
+        upgrade(revision="0012")
+        with db.engine.begin() as connection:
+            connection.execute(insert(User.__table__).values(
+                id=1, email="a@example.com", name="A", password_hash="x"))
+            for n, name in enumerate(names, start=1):
+                connection.execute(insert(CONTACTS_AT_0006).values(
+                    id=n, owner_id=1, name=name, company="", title="", location="", notes="",
+                    is_private=False, created_at=datetime(2026, 1, 1),
+                    updated_at=datetime(2026, 1, 1)))
+        upgrade()
+        user = db.session.get(User, 1)
+        assert [c.name for c in list_contacts(user).items] == [
+            "ada Byron", "Émile Zola", "Øyvind Berg", "Zoë Adams"]
+        assert [c.name for c in list_contacts(user, q="zola").items] == ["Émile Zola"]
+        db.session.remove()
+
+        downgrade(revision="0012")
+        inspector = inspect(db.engine)
+        assert "sort_name" not in {c["name"] for c in inspector.get_columns("contacts")}
+        with db.engine.connect() as connection:  # SQLite's inspector skips expression indexes
+            indexes = {row[0] for row in connection.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'index'"
+                if connection.dialect.name == "sqlite"
+                else "SELECT indexname FROM pg_indexes WHERE tablename = 'contacts'")}
+        assert "ix_contacts_owner_lower_name" in indexes
+        assert "ix_contacts_owner_sort_name" not in indexes
+        assert _rows(("contacts",)) == {"contacts": 4}
+        db.engine.dispose()

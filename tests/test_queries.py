@@ -267,6 +267,7 @@ def test_no_page_reads_through_other_users_rows(
     pages = {
         "dashboard": lambda: client.get("/"),
         "contact list": lambda: client.get("/contacts?sort=last"),
+        "contact list by name": lambda: client.get("/contacts"),
         "search": lambda: client.get("/contacts?q=person"),
         "contact page": lambda: client.get(f"/contacts/{people[-1]}"),
         "api contacts": lambda: client.get(

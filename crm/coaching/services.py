@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 
 from flask import abort
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.api.tokens import hash_token
@@ -239,7 +239,7 @@ def list_shared_contacts(link: CoachLink, *, q: str = "", page: int = 1, per_pag
     if q.strip():
         contains = containing(q.strip())
         query = query.where(or_(contains(Contact.name), contains(Contact.company)))
-    query = query.order_by(func.lower(Contact.name), Contact.id).options(
+    query = query.order_by(Contact.sort_name, Contact.id).options(
         selectinload(Contact.tags))
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
 

@@ -29,6 +29,7 @@ from crm.models import (
     utcnow,
 )
 from crm.models.reminder import OPEN_STATUSES, Reminder
+from crm.models.types import alphabetical_key
 from crm.timezones import local_today, to_local
 
 SORTS = ("name", "-name", "last", "-last")
@@ -244,11 +245,11 @@ def list_contacts(
                                            contact_tags.c.tag_id.in_(tag_ids)))
     if sort not in SORTS:
         sort = "name"
-    name_order = (func.lower(Contact.name), Contact.id)
+    name_order = (Contact.sort_name, Contact.id)
     if sort == "name":
         query = query.order_by(*name_order)
     elif sort == "-name":
-        query = query.order_by(func.lower(Contact.name).desc(), Contact.id.desc())
+        query = query.order_by(Contact.sort_name.desc(), Contact.id.desc())
     elif sort == "last":
         # Most recent first; never-contacted people last. Matches ix_contacts_owner_last.
         query = query.order_by(
@@ -306,7 +307,7 @@ def contact_choices(user: User, *, exclude_id: int | None = None) -> list[tuple[
     query = (
         select(Contact.id, Contact.name, Contact.company)
         .where(Contact.owner_id == user.id, Contact.archived_at.is_(None))
-        .order_by(func.lower(Contact.name), Contact.id)
+        .order_by(Contact.sort_name, Contact.id)
     )
     if exclude_id is not None:
         query = query.where(Contact.id != exclude_id)
@@ -318,11 +319,8 @@ def contact_choices(user: User, *, exclude_id: int | None = None) -> list[tuple[
 
 def tag_names(user: User) -> list[str]:
     """Every tag the user has, alphabetically."""
-    return list(
-        db.session.scalars(
-            select(Tag.name).where(Tag.owner_id == user.id).order_by(func.lower(Tag.name))
-        )
-    )
+    return sorted(db.session.scalars(select(Tag.name).where(Tag.owner_id == user.id)),
+                  key=alphabetical_key)
 
 
 def parse_tags(raw: str) -> list[str]:

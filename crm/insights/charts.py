@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from markupsafe import Markup, escape
 
 from crm.models import Medium
+from crm.models.types import alphabetical_key
 
 # A categorical palette (colour-blind-friendly order). Mediums get colours by
 # alphabetical name, so a colour never implies rank; past the palette, each further medium
@@ -112,7 +113,7 @@ def stacked_columns(columns: Sequence[str], series: dict[int, Sequence[int]],
         f'<text x="{left - 6}" y="{top_pad + 10}" text-anchor="end" class="value">{peak}</text>',
         f'<text x="{left - 6}" y="{top_pad + plot_h}" text-anchor="end" class="value">0</text>',
     ]
-    order = sorted(series, key=lambda m: (names.get(m, "").lower(), m))
+    order = sorted(series, key=lambda m: (alphabetical_key(names.get(m, "")), m))
     for i, column in enumerate(columns):
         x = left + i * slot + slot * 0.15
         w = slot * 0.7

@@ -6,6 +6,7 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.extensions import db
+from crm.models.types import alphabetical_key
 
 # key -> display name. The key only tells the channel validator what a handle
 # looks like on that medium; it neither orders nor weighs anything.
@@ -37,7 +38,7 @@ class Medium(db.Model):
     def sort_key(self) -> tuple[str, int]:
         """Where the medium goes in every list of mediums: by name, alphabetically, the same
         on both databases (sorted in Python: SQLite's lower() folds only ASCII letters)."""
-        return self.name.lower(), self.id
+        return alphabetical_key(self.name), self.id
 
     @property
     def is_builtin(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import unicodedata
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Enum
@@ -20,6 +21,24 @@ def name_key(name: str) -> str:
     with SQL lower(), which on SQLite folds only ASCII letters and on PostgreSQL differs
     from Python in places (a final sigma, a dotted capital I)."""
     return name.casefold()
+
+
+# Letters no Unicode decomposition takes to a base letter, as they are usually spelt
+# when a name is filed alphabetically (after case folding).
+_SPELT_OUT = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d",
+                            "þ": "th", "ħ": "h", "ı": "i", "ŀ": "l"})
+SORT_NAME_LENGTH = 255
+
+
+def alphabetical_key(name: str) -> str:
+    """Where a name goes in an alphabetical list: accents set aside ("Émile" with "Emile",
+    between "Ada" and "Zoë", not after "Zoë" as by code point), Unicode case folding
+    ("Straße" with "Strasse"), spaces collapsed. Contacts store it (sort_name) so that both
+    databases list them in this one order; SQLite's lower() folds only ASCII letters and
+    PostgreSQL's order depends on the database's collation."""
+    text = unicodedata.normalize("NFKD", name)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(text.casefold().translate(_SPELT_OUT).split())[:SORT_NAME_LENGTH]
 
 
 class UTCDateTime(TypeDecorator):

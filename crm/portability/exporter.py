@@ -44,7 +44,7 @@ def _contacts(user: User) -> list[Contact]:
     return list(db.session.scalars(
         select(Contact)
         .where(Contact.owner_id == user.id)
-        .order_by(Contact.name, Contact.id)
+        .order_by(Contact.sort_name, Contact.id)
         .options(selectinload(Contact.tags), selectinload(Contact.channels))
     ))
 

@@ -25,6 +25,7 @@ from crm.models.reminder import (
     ReminderKind,
     ReminderStatus,
 )
+from crm.models.types import alphabetical_key
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME, next_occurrence, occurrence_utc
 from crm.timezones import to_local, wall_minute
 
@@ -552,11 +553,8 @@ def mark_all_read(user: User, now: datetime | None = None) -> int:
 
 def tags_with_cadences(user: User) -> list[Tag]:
     """The user's tags, alphabetically, with their default cadences."""
-    return list(
-        db.session.scalars(
-            select(Tag).where(Tag.owner_id == user.id).order_by(func.lower(Tag.name))
-        )
-    )
+    return sorted(db.session.scalars(select(Tag).where(Tag.owner_id == user.id)),
+                  key=lambda tag: (alphabetical_key(tag.name), tag.id))
 
 
 def set_tag_cadences(user: User, cadences: dict[int, int | None]) -> int:

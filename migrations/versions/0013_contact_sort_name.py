@@ -1,0 +1,94 @@
+"""contacts.sort_name: the name as it files alphabetically (accents set aside, Unicode case
+folding, spaces collapsed), kept by the app with the name, so that lists by name put
+"Émile" between "Ada" and "Zoë" on both databases. They sorted by lower(name) before,
+which put every accented initial after Z (SQLite's lower() folds only ASCII letters, and
+PostgreSQL's order follows the database's collation). The index the contact list walks
+moves from lower(name) to it.
+
+Added in place on SQLite too (with a server default, as SQLite requires for a NOT NULL
+column added to a table): rebuilding contacts in a batch migration would drop the search
+index's triggers on it. Existing rows are filled here with the function written out below,
+as a revision must not change when the application does.
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-11-27 05:00:00
+
+"""
+import unicodedata
+
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '0013'
+down_revision = '0012'
+branch_labels = None
+depends_on = None
+
+LENGTH = 255
+SPELT_OUT = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d",
+                           "þ": "th", "ħ": "h", "ı": "i", "ŀ": "l"})
+BATCH = 1000
+
+
+def _sort_name(name):
+    text = unicodedata.normalize("NFKD", name)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(text.casefold().translate(SPELT_OUT).split())[:LENGTH]
+
+
+# 0008's trigram indexes on contacts (PostgreSQL)
+TRIGRAM_INDEXES = (("ix_contacts_name_trgm", "name"), ("ix_contacts_company_trgm", "company"))
+
+
+def upgrade():
+    op.add_column('contacts', sa.Column('sort_name', sa.String(length=LENGTH), nullable=False,
+                                        server_default=''))
+    op.drop_index('ix_contacts_owner_lower_name', table_name='contacts')
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        # Every row is written again below: keeping these GIN indexes up to date row by row
+        # took most of the time (while contacts is locked); built again in one pass after.
+        for name, _ in TRIGRAM_INDEXES:
+            op.execute(f"DROP INDEX IF EXISTS {name}")
+    _fill_sort_names(op.get_bind())
+    if postgresql:
+        for name, column in TRIGRAM_INDEXES:
+            op.execute(f"CREATE INDEX {name} ON contacts "
+                       f"USING gin (lower({column}) gin_trgm_ops) WITH (fastupdate = off)")
+    op.create_index('ix_contacts_owner_sort_name', 'contacts', ['owner_id', 'sort_name', 'id'],
+                    unique=False)
+
+
+def _fill_sort_names(bind):
+    contacts = sa.table('contacts', sa.column('id', sa.Integer), sa.column('name', sa.String))
+    last = 0
+    while True:
+        rows = bind.execute(
+            sa.select(contacts.c.id, contacts.c.name).where(contacts.c.id > last)
+            .order_by(contacts.c.id).limit(BATCH)
+        ).all()
+        if not rows:
+            break
+        # One statement per batch of rows.
+        values = ", ".join(f"(:id{n}, :name{n})" for n in range(len(rows)))
+        params = {}
+        for n, row in enumerate(rows):
+            params[f"id{n}"], params[f"name{n}"] = row.id, _sort_name(row.name)
+        bind.execute(sa.text(
+            f"UPDATE contacts SET sort_name = v.column2 FROM (VALUES {values}) AS v "  # noqa: S608
+            "WHERE contacts.id = v.column1"), params)
+        last = rows[-1].id
+
+
+def downgrade():
+    op.create_index('ix_contacts_owner_lower_name', 'contacts',
+                    ['owner_id', sa.text('lower(name)'), 'id'], unique=False)
+    op.drop_index('ix_contacts_owner_sort_name', table_name='contacts')
+    if op.get_bind().dialect.name == "sqlite":
+        # In place (SQLite 3.35 and later), not by a batch rebuild: see above.
+        op.execute("ALTER TABLE contacts DROP COLUMN sort_name")
+    else:
+        op.drop_column('contacts', 'sort_name')
