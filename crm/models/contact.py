@@ -176,6 +176,11 @@ _postgresql_only(Index(
 _trigram_index("ix_tags_name_trgm", Tag.name)
 _trigram_index("ix_contacts_name_trgm", Contact.name)
 _trigram_index("ix_contacts_company_trgm", Contact.company)
+# Names with accents set aside (search, crm.contacts.services._filed_like): sort_name is
+# folded already, so the index is on the column itself.
+_postgresql_only(Index(
+    "ix_contacts_sort_name_trgm", Contact.sort_name, postgresql_using="gin",
+    postgresql_ops={"sort_name": "gin_trgm_ops"}, postgresql_with={"fastupdate": "off"}))
 
 
 class ContactChannel(db.Model):
