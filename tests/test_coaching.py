@@ -9,7 +9,7 @@ from functools import partial
 import pytest
 import support
 from sqlalchemy import select
-from support import as_user, counting_queries, page_text
+from support import as_user, counting_queries, order_in, page_text
 
 from crm.extensions import db
 from crm.models import CoachLink, CoachLinkStatus
@@ -633,3 +633,19 @@ def test_the_coach_lists_a_contacts_mediums_in_the_clients_order(
     coached = listed(as_user(app, coach), f"/coach/clients/{client_user.id}/contacts/{ada.id}")
 
     assert own == coached == names  # first used first, on both pages
+
+
+def test_a_coach_finds_a_shared_name_with_its_accents_left_out(app, people, make_contact):
+    """The client's own search finds "José" for "jose"; a coach's search of the shared
+    contacts does too (found in review), and lists them alphabetically."""
+    client_user, coach = people
+    for name in ("Zoë Adams", "José Álvarez", "Émile Zola"):
+        make_contact(client_user, name=name)
+    link(app, client_user, coach)
+    colin = as_user(app, coach)
+
+    found = page_text(colin.get(f"/coach/clients/{client_user.id}/contacts?q=jose").data)
+    assert "José Álvarez" in found and "Zoë Adams" not in found
+    listed = colin.get(f"/coach/clients/{client_user.id}/contacts").data
+    assert order_in(listed, ["Émile Zola", "José Álvarez", "Zoë Adams"]) == [
+        "Émile Zola", "José Álvarez", "Zoë Adams"]

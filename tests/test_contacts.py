@@ -410,11 +410,12 @@ def test_sort_by_name(client, logged_in, make_contact):
 FILED = ["ada Byron", "Bea Quist", "Émile Zola", "Łukasz Nowak", "Øyvind Berg", "Zoë Adams"]
 
 
-def test_names_with_accents_are_filed_among_the_others(app, client, logged_in, make_contact):
+def test_names_with_accents_are_filed_among_the_others(app, client, logged_in, make_contact,
+                                                        make_interaction):
     """Lists by name sorted by lower(name), which put every accented initial after Z:
     SQLite's lower() folds only ASCII letters and PostgreSQL's order follows the database's
     collation (C here). The list, its reverse, the pickers and the API agree."""
-    ids = {name: make_contact(logged_in, name=name).id for name in reversed(FILED)}
+    made = {name: make_contact(logged_in, name=name) for name in reversed(FILED)}
 
     assert order_in(client.get("/contacts").data, FILED) == FILED
     assert order_in(client.get("/contacts?sort=-name").data, FILED) == FILED[::-1]
@@ -423,8 +424,13 @@ def test_names_with_accents_are_filed_among_the_others(app, client, logged_in, m
     listed = api.get("/contacts?sort=name").get_json()["items"]
     assert [c["name"] for c in listed] == FILED
 
+    # An interaction lists its people in the same order (found in review).
+    make_interaction(logged_in, [made[name] for name in reversed(FILED)], "phone")
+    timeline = client.get(f"/contacts/{made['ada Byron'].id}").data.split(b"Timeline", 1)[1]
+    assert order_in(timeline, FILED[1:]) == FILED[1:]
+
     # A new name files the contact anew: "Ægir" goes between "ada" and "Bea".
-    assert client.post(f"/contacts/{ids['Zoë Adams']}/edit",
+    assert client.post(f"/contacts/{made['Zoë Adams'].id}/edit",
                        data={"name": "Ægir Adams"}).status_code == 302
     renamed = ["ada Byron", "Ægir Adams", *FILED[1:-1]]
     assert order_in(client.get("/contacts").data, renamed) == renamed

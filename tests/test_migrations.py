@@ -414,6 +414,11 @@ def test_the_sort_name_migration_files_existing_contacts_and_goes_back(empty_dat
             "ada Byron", "Émile Zola", "Øyvind Berg", "Zoë Adams"]
         assert [c.name for c in list_contacts(user, q="zola").items] == ["Émile Zola"]
         db.session.remove()
+        if db.engine.dialect.name == "postgresql":  # by code point, as on SQLite
+            with db.engine.connect() as connection:
+                assert connection.exec_driver_sql(
+                    "SELECT collation_name FROM information_schema.columns "
+                    "WHERE table_name = 'contacts' AND column_name = 'sort_name'").scalar() == "C"
 
         downgrade(revision="0012")
         inspector = inspect(db.engine)

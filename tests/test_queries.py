@@ -169,10 +169,10 @@ def _fill(owner_id: int, skype_id: int, n: int) -> None:
     from sqlalchemy import text
 
     statements = [
-        """INSERT INTO contacts (owner_id, name, company, title, location, notes, is_private,
-               created_at, updated_at)
-           SELECT :owner, 'Someone ' || g || '.' || :owner, 'Other company', '', '', '',
-               false, now(), now()
+        """INSERT INTO contacts (owner_id, name, sort_name, company, title, location, notes,
+               is_private, created_at, updated_at)
+           SELECT :owner, 'Someone ' || g || '.' || :owner, 'someone ' || g || '.' || :owner,
+               'Other company', '', '', '', false, now(), now()
            FROM generate_series(1, :n) g""",
         """INSERT INTO contact_channels (contact_id, medium_id, value, label)
            SELECT id, :skype, 'someone.' || id, '' FROM contacts

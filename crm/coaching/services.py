@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from crm.api.tokens import hash_token
 from crm.auth.services import normalise_email
-from crm.contacts.services import containing
+from crm.contacts.services import containing, name_matches
 from crm.database import writing_request
 from crm.extensions import db
 from crm.interactions.services import newest_interaction, with_contact
@@ -238,7 +238,8 @@ def list_shared_contacts(link: CoachLink, *, q: str = "", page: int = 1, per_pag
     query = shared_contacts(link)
     if q.strip():
         contains = containing(q.strip())
-        query = query.where(or_(contains(Contact.name), contains(Contact.company)))
+        query = query.where(or_(contains(Contact.name), name_matches(q),
+                                 contains(Contact.company)))
     query = query.order_by(Contact.sort_name, Contact.id).options(
         selectinload(Contact.tags))
     return db.paginate(query, page=page, per_page=per_page, error_out=False)

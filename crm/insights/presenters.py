@@ -15,6 +15,7 @@ from crm.insights.services import (
     mediums_by_id,
 )
 from crm.models import Initiator, Medium
+from crm.models.types import alphabetical_key
 
 RECIPROCITY_LABELS = {"me": "I reached out", "them": "They reached out", "mutual": "Mutual"}
 
@@ -83,7 +84,7 @@ def build(fig: NetworkFigures, *, shared_only: bool, strengths_limit: int = 10,
 
     months = list(fig.mix_by_month)
     used = sorted({mid for counts in fig.mix_by_month.values() for mid in counts},
-                  key=lambda mid: (_name(mediums, mid).lower(), mid))
+                  key=lambda mid: (alphabetical_key(_name(mediums, mid)), mid))
     series = {mid: [fig.mix_by_month[k].get(mid, 0) for k in months] for mid in used}
     months_chart = charts.stacked_columns(
         months, series, colours, {mid: _name(mediums, mid) for mid in used},
@@ -105,11 +106,11 @@ def build(fig: NetworkFigures, *, shared_only: bool, strengths_limit: int = 10,
     ) if origin_rows else None
 
     path_ids = sorted({a for a, _ in fig.paths} | {b for _, b in fig.paths},
-                      key=lambda mid: (_name(mediums, mid).lower(), mid))
+                      key=lambda mid: (alphabetical_key(_name(mediums, mid)), mid))
     path_mediums = [(mid, _name(mediums, mid)) for mid in path_ids]
     path_rows = sorted(
         ((_name(mediums, a), _name(mediums, b), c) for (a, b), c in fig.paths.items()),
-        key=lambda r: (r[0].lower(), r[1].lower()),
+        key=lambda r: (alphabetical_key(r[0]), alphabetical_key(r[1])),
     )
     path_chart = charts.heatmap(
         path_mediums, path_mediums, fig.paths,

@@ -66,9 +66,14 @@ class Contact(db.Model):
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(120))
     # alphabetical_key(name), for lists by name: set with the name (see _name_set below),
-    # and by the default for rows inserted without the ORM (imports).
-    sort_name: Mapped[str] = mapped_column(String(SORT_NAME_LENGTH), default=_sort_name_of_row,
-                                           server_default="")
+    # and by the default for rows inserted without the ORM (imports). Compared by code
+    # point on PostgreSQL too (collation "C"): it is folded already, and a locale's
+    # collation would set spaces and punctuation aside ("Dean" before "de la Cruz"),
+    # which SQLite's order does not.
+    sort_name: Mapped[str] = mapped_column(
+        String(SORT_NAME_LENGTH).with_variant(
+            String(SORT_NAME_LENGTH, collation="C"), "postgresql"),
+        default=_sort_name_of_row, server_default="")
     company: Mapped[str] = mapped_column(String(120), default="")
     title: Mapped[str] = mapped_column(String(120), default="")
     location: Mapped[str] = mapped_column(String(120), default="")

@@ -111,7 +111,7 @@ class Interaction(db.Model):
 
     medium: Mapped[Medium] = relationship()
     participants: Mapped[list[Contact]] = relationship(
-        secondary=interaction_participants, order_by=(Contact.name, Contact.id)
+        secondary=interaction_participants, order_by=(Contact.sort_name, Contact.id)
     )
 
     def __repr__(self) -> str:

@@ -45,10 +45,12 @@ TRIGRAM_INDEXES = (("ix_contacts_name_trgm", "name"), ("ix_contacts_company_trgm
 
 
 def upgrade():
-    op.add_column('contacts', sa.Column('sort_name', sa.String(length=LENGTH), nullable=False,
-                                        server_default=''))
-    op.drop_index('ix_contacts_owner_lower_name', table_name='contacts')
     postgresql = op.get_bind().dialect.name == "postgresql"
+    # Compared by code point on PostgreSQL too: a locale's collation would set spaces and
+    # punctuation aside, unlike SQLite.
+    kind = sa.String(length=LENGTH, collation="C") if postgresql else sa.String(length=LENGTH)
+    op.add_column('contacts', sa.Column('sort_name', kind, nullable=False, server_default=''))
+    op.drop_index('ix_contacts_owner_lower_name', table_name='contacts')
     if postgresql:
         # Every row is written again below: keeping these GIN indexes up to date row by row
         # took most of the time (while contacts is locked); built again in one pass after.
