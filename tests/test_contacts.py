@@ -436,6 +436,23 @@ def test_names_with_accents_are_filed_among_the_others(app, client, logged_in, m
     assert order_in(client.get("/contacts").data, renamed) == renamed
 
 
+def test_a_contacts_tags_are_shown_alphabetically(app, client, logged_in, make_contact):
+    """Tag chips came in the database's order of raw names: capitals first, accented
+    initials after z (found in review); the list of tags, the contact page, the contact
+    list and the API now agree."""
+    tags = ["zoo", "Été", "Berlin", "ada"]
+    filed = ["ada", "Berlin", "Été", "zoo"]
+    ada = make_contact(logged_in, name="Ada Lovelace", tags=tags)
+
+    page = client.get(f"/contacts/{ada.id}").get_data(as_text=True)
+    chips = re.findall(r'class="tag" href="[^"]*">([^<]+)<', page)
+    assert chips == filed
+    listed = client.get("/contacts").get_data(as_text=True)
+    assert re.findall(r'class="tag" href="[^"]*">([^<]+)<', listed) == filed
+    api = ApiClient(client, make_token(app, logged_in), logged_in)
+    assert api.get(f"/contacts/{ada.id}").get_json()["tags"] == filed
+
+
 def test_imported_names_are_filed_alphabetically(app, client, logged_in, make_contact):
     """Imports insert contacts without the ORM: the column's default files them too."""
     from crm.portability.services import import_file

@@ -115,8 +115,14 @@ class Contact(db.Model):
         return self.archived_at is not None
 
     @property
+    def filed_tags(self) -> list[Tag]:
+        """The tags alphabetically, accents set aside, as every list of tags is shown (the
+        relationship's SQL order is by raw name: capitals first, accented initials last)."""
+        return sorted(self.tags, key=lambda t: (alphabetical_key(t.name), t.id))
+
+    @property
     def tag_names(self) -> list[str]:
-        return [t.name for t in self.tags]
+        return [t.name for t in self.filed_tags]
 
     @property
     def cadence_tag(self) -> Tag | None:
