@@ -391,8 +391,9 @@ def test_healthz_says_when_it_cannot_read_the_migrations(app, client, monkeypatc
 
 
 def test_the_sort_name_migration_files_existing_contacts_and_goes_back(empty_database):
-    """0013 fills sort_name for the contacts there are (in batches), so the list by name
-    files "Émile" before "Zoë" at once; going back to 0012 keeps every contact and the
+    """0013 fills sort_name and company_key for the contacts there are (in batches), so the
+    list by name files "Émile" before "Zoë" at once, and searches find "Émile" and "Nestlé"
+    without their accents; going back to 0012 keeps every contact and the
     lower(name) index. Added in place, so SQLite's search triggers on contacts survive."""
     from crm.contacts.services import list_contacts
 
@@ -405,7 +406,8 @@ def test_the_sort_name_migration_files_existing_contacts_and_goes_back(empty_dat
                 id=1, email="a@example.com", name="A", password_hash="x"))
             for n, name in enumerate(names, start=1):
                 connection.execute(insert(CONTACTS_AT_0006).values(
-                    id=n, owner_id=1, name=name, company="", title="", location="", notes="",
+                    id=n, owner_id=1, name=name, company="Nestlé" if n == 1 else "", title="",
+                    location="", notes="",
                     is_private=False, created_at=datetime(2026, 1, 1),
                     updated_at=datetime(2026, 1, 1)))
         upgrade()
@@ -413,6 +415,8 @@ def test_the_sort_name_migration_files_existing_contacts_and_goes_back(empty_dat
         assert [c.name for c in list_contacts(user).items] == [
             "ada Byron", "Émile Zola", "Øyvind Berg", "Zoë Adams"]
         assert [c.name for c in list_contacts(user, q="zola").items] == ["Émile Zola"]
+        assert [c.name for c in list_contacts(user, q="emile").items] == ["Émile Zola"]
+        assert [c.name for c in list_contacts(user, q="nestle").items] == ["Zoë Adams"]
         db.session.remove()
         if db.engine.dialect.name == "postgresql":  # by code point, as on SQLite
             with db.engine.connect() as connection:
@@ -422,7 +426,8 @@ def test_the_sort_name_migration_files_existing_contacts_and_goes_back(empty_dat
 
         downgrade(revision="0012")
         inspector = inspect(db.engine)
-        assert "sort_name" not in {c["name"] for c in inspector.get_columns("contacts")}
+        assert not {"sort_name", "company_key"} & {
+            c["name"] for c in inspector.get_columns("contacts")}
         with db.engine.connect() as connection:  # SQLite's inspector skips expression indexes
             indexes = {row[0] for row in connection.exec_driver_sql(
                 "SELECT name FROM sqlite_master WHERE type = 'index'"

@@ -7,12 +7,13 @@ import logging
 
 import pytest
 from fixtures.api_client import ApiClient, make_token
+from fixtures.portability import linkedin_csv, linkedin_row
 from sqlalchemy import create_engine, delete, inspect, select, text, update
 from support import page_text
 
 from crm.contacts.services import list_contacts
 from crm.extensions import db
-from crm.models import ContactChannel, Tag, User, search_index
+from crm.models import ContactChannel, ImportKind, Tag, User, search_index
 
 PEOPLE = ["Ada Lovelace", "Grace Hopper", "Katherine Johnson"]
 
@@ -90,12 +91,15 @@ def test_search_ignores_case_in_every_alphabet(client, unicode_people, q, expect
     ("weiss", ["Jürgen Weiß"]),     # ß folds to ss
     ("Ωμεγα", ["Ωμέγα Οδός"]),      # Greek tonos set aside
     ("em", ["Émile Zola"]),         # short: scanned, folded alike
+    ("oko gmbh", ["Émile Zola"]),   # a company, "ÖKO GmbH"
+    ("ok", ["Émile Zola"]),         # short: scanned, folded alike
     ("\u0301", []),                 # an accent alone folds to nothing: no name matches
     ("\u0301\u0301\u0301", []),       # (found in review: it matched every contact)
 ])
 def test_a_name_is_found_with_its_accents_left_out(client, unicode_people, q, expected):
-    """People type "jose" for "José": names match with accents set aside on both sides,
-    through sort_name (the name as it files alphabetically)."""
+    """People type "jose" for "José" and "nestle" for "Nestlé": names and companies match
+    with accents set aside on both sides, through sort_name (the name as it files
+    alphabetically) and company_key."""
     assert found(client, q, UNICODE_PEOPLE) == expected
 
 
@@ -336,3 +340,24 @@ def test_sqlite_without_fts5_trigram_creates_no_index(tmp_path, monkeypatch, cap
     assert "contacts" in tables
     assert not tables & search_index.SQLITE_INDEX_TABLES
     engine.dispose()
+
+
+def test_a_company_an_import_fills_in_is_found_without_its_accents(
+        app, client, logged_in, make_contact, medium):
+    """Imports update matched contacts' companies with a Core UPDATE, which sets
+    company_key itself (the ORM keeps it elsewhere)."""
+    from crm.portability.services import import_file
+
+    ada = make_contact(logged_in, name="Ada King")
+    with app.app_context():
+        db.session.add(ContactChannel(contact_id=ada.id, medium_id=medium("email").id,
+                                      value="ada@example.com"))
+        db.session.commit()
+        data = linkedin_csv([linkedin_row("Ada", "Lovelace", "ada-lovelace", "ada@example.com",
+                                          "Société Générale", "Engineer", "01 Feb 2024")])
+        import_file(db.session.get(User, logged_in.id), ImportKind.LINKEDIN, "Connections.csv",
+                    data)
+        db.session.commit()
+
+    assert found(client, "societe generale", ["Ada King"]) == ["Ada King"]
+    assert found(client, "Société", ["Ada King"]) == ["Ada King"]

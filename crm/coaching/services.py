@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from crm.api.tokens import hash_token
 from crm.auth.services import normalise_email
-from crm.contacts.services import containing, name_matches
+from crm.contacts.services import containing, folded_contains
 from crm.database import writing_request
 from crm.extensions import db
 from crm.interactions.services import newest_interaction, with_contact
@@ -238,8 +238,9 @@ def list_shared_contacts(link: CoachLink, *, q: str = "", page: int = 1, per_pag
     query = shared_contacts(link)
     if q.strip():
         contains = containing(q.strip())
-        query = query.where(or_(contains(Contact.name), name_matches(q),
-                                 contains(Contact.company)))
+        folded = folded_contains(q)
+        query = query.where(or_(contains(Contact.name), folded(Contact.sort_name),
+                                 contains(Contact.company), folded(Contact.company_key)))
     query = query.order_by(Contact.sort_name, Contact.id).options(
         selectinload(Contact.tags))
     return db.paginate(query, page=page, per_page=per_page, error_out=False)

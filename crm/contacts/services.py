@@ -110,21 +110,24 @@ def search_condition(user: User, q: str):
     contains = containing(q.strip())
     return or_(
         contains(Contact.name),
-        name_matches(q),
+        folded_contains(q)(Contact.sort_name),
         contains(Contact.company),
+        folded_contains(q)(Contact.company_key),
         Contact.id.in_(_ids_by_tag(user, contains)),
         Contact.id.in_(_ids_by_channel(user, contains)),
     )
 
 
-def name_matches(term: str):
-    """The name contains the term with accents set aside on both sides ("jose" finds
-    "José", "lukasz" finds "Łukasz"): sort_name, the name as it files, holds it folded so.
-    A term that folds to nothing (combining marks alone) matches no name."""
+def folded_contains(term: str):
+    """column -> "column contains the term" with accents set aside on both sides, for the
+    columns that hold their text folded so (sort_name for the name, company_key): "jose"
+    finds "José", "nestle" finds "Nestlé". A term that folds to nothing (combining marks
+    alone) matches nothing."""
     folded = alphabetical_key(term)
     if not folded:
-        return false()
-    return Contact.sort_name.like(f"%{_escape_like(folded)}%", escape="\\")
+        return lambda column: false()
+    like = f"%{_escape_like(folded)}%"
+    return lambda column: column.like(like, escape="\\")
 
 
 def containing(term: str):
@@ -195,8 +198,9 @@ def _matching_ids(user: User, term: str):
     mine = select(Contact.id).where(Contact.owner_id == user.id)
     return union_all(
         mine.where(contains(Contact.name)),
-        mine.where(name_matches(term)),
+        mine.where(folded_contains(term)(Contact.sort_name)),
         mine.where(contains(Contact.company)),
+        mine.where(folded_contains(term)(Contact.company_key)),
         _ids_by_tag(user, contains),
         _ids_by_channel(user, contains),
     )
@@ -213,9 +217,12 @@ def _fts_matches(user: User, term: str):
     # probing the FTS table once per row of the other side.
     return union_all(
         select(contacts_fts.c.rowid).where(contacts_fts.c.name.op("GLOB")(pattern)),
-        # Names with accents set aside: no FTS table holds sort_name; the owner's part of
-        # its index is walked (about 1 ms at 5,000 contacts), never a row read.
-        select(Contact.id).where(Contact.owner_id == user.id, name_matches(term)),
+        # Names and companies with accents set aside: no FTS table holds them; the
+        # owner's part of the index that holds both is walked (about 1 ms at 5,000
+        # contacts), never a row read.
+        select(Contact.id).where(Contact.owner_id == user.id, or_(
+            folded_contains(term)(Contact.sort_name),
+            folded_contains(term)(Contact.company_key))),
         select(contacts_fts.c.rowid).where(contacts_fts.c.company.op("GLOB")(pattern)),
         select(contact_tags.c.contact_id).where(contact_tags.c.tag_id.in_(
             select(Tag.id).where(Tag.owner_id == user.id, Tag.id.in_(

@@ -54,6 +54,10 @@ def _sort_name_of_row(context) -> str:
     return alphabetical_key(context.get_current_parameters()["name"])
 
 
+def _company_key_of_row(context) -> str:
+    return alphabetical_key(context.get_current_parameters().get("company") or "")
+
+
 class Contact(db.Model):
     __tablename__ = "contacts"
     __table_args__ = (
@@ -75,6 +79,11 @@ class Contact(db.Model):
             String(SORT_NAME_LENGTH, collation="C"), "postgresql"),
         default=_sort_name_of_row, server_default="")
     company: Mapped[str] = mapped_column(String(120), default="")
+    # alphabetical_key(company), which a search matches with accents set aside ("nestle"
+    # finds "Nestlé"); kept like sort_name (_company_set below; imports set it themselves
+    # where they update companies).
+    company_key: Mapped[str] = mapped_column(
+        String(SORT_NAME_LENGTH), default=_company_key_of_row, server_default="")
     title: Mapped[str] = mapped_column(String(120), default="")
     location: Mapped[str] = mapped_column(String(120), default="")
     time_zone: Mapped[str | None] = mapped_column(String(64))
@@ -140,6 +149,11 @@ def _name_set(contact: Contact, name: str | None, old, initiator) -> None:
     contact.sort_name = alphabetical_key(name) if name is not None else None
 
 
+@event.listens_for(Contact.company, "set")
+def _company_set(contact: Contact, company: str | None, old, initiator) -> None:
+    contact.company_key = alphabetical_key(company or "")
+
+
 def _trigram_index(name: str, column) -> Index:
     """A pg_trgm GIN index on lower(column), PostgreSQL only: it answers
     `lower(column) LIKE '%term%'` (contact search; SQLite has crm.models.search_index).
@@ -178,7 +192,11 @@ def include_object_for(dialect_name: str):
 # by name (sort_name, id; both databases), and most recent first, which on PostgreSQL
 # needs its own index (a backward scan of ix_contacts_owner_last puts the never-contacted
 # first; on SQLite NULLs sort lowest, so that backward scan is already the right order).
-Index("ix_contacts_owner_sort_name", Contact.owner_id, Contact.sort_name, Contact.id)
+# company_key rides along so that a search can walk the owner's part of it for names and
+# companies with their accents set aside without reading rows (SQLite; see
+# crm.contacts.services._fts_matches).
+Index("ix_contacts_owner_sort_name", Contact.owner_id, Contact.sort_name, Contact.id,
+      Contact.company_key)
 _postgresql_only(Index(
     "ix_contacts_owner_recent",
     Contact.owner_id, Contact.last_interaction_at.desc().nulls_last(), Contact.id.desc(),
@@ -187,11 +205,12 @@ _postgresql_only(Index(
 _trigram_index("ix_tags_name_trgm", Tag.name)
 _trigram_index("ix_contacts_name_trgm", Contact.name)
 _trigram_index("ix_contacts_company_trgm", Contact.company)
-# Names with accents set aside (search, crm.contacts.services._filed_like): sort_name is
-# folded already, so the index is on the column itself.
-_postgresql_only(Index(
-    "ix_contacts_sort_name_trgm", Contact.sort_name, postgresql_using="gin",
-    postgresql_ops={"sort_name": "gin_trgm_ops"}, postgresql_with={"fastupdate": "off"}))
+# Names and companies with accents set aside (search, crm.contacts.services.
+# folded_matches): the columns are folded already, so the indexes are on them as they are.
+for _column in (Contact.sort_name, Contact.company_key):
+    _postgresql_only(Index(
+        f"ix_contacts_{_column.key}_trgm", _column, postgresql_using="gin",
+        postgresql_ops={_column.key: "gin_trgm_ops"}, postgresql_with={"fastupdate": "off"}))
 
 
 class ContactChannel(db.Model):

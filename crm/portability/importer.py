@@ -34,6 +34,7 @@ from crm.models import (
     utcnow,
 )
 from crm.models.contact import CADENCE_MAX_DAYS, TAG_MAX_LENGTH
+from crm.models.types import alphabetical_key
 from crm.params import YEAR_MAX, YEAR_MIN, in_year_range
 from crm.portability.parsers import ImportRow
 from crm.timezones import is_valid_timezone, local_today, to_local
@@ -607,11 +608,13 @@ def _update_matched(user: User, plan: ImportPlan, medium_id, now) -> set[int]:
                     values[name] = getattr(planned, name)
             if any(values[name] != row[name] for name in _UPDATABLE):
                 changed.add(row["id"])
-                updates.append({"b_id": row["id"], "updated_at": now, **values})
+                # company_key goes with the company (the ORM keeps it; this is Core).
+                updates.append({"b_id": row["id"], "updated_at": now, **values,
+                                "company_key": alphabetical_key(values["company"])})
     if updates:
         db.session.execute(
             update(contacts).where(contacts.c.id == bindparam("b_id")).values(
-                {name: bindparam(name) for name in (*_UPDATABLE, "updated_at")}
+                {name: bindparam(name) for name in (*_UPDATABLE, "updated_at", "company_key")}
             ),
             updates,
         )

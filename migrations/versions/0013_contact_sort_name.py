@@ -1,10 +1,12 @@
-"""contacts.sort_name: the name as it files alphabetically (accents set aside, Unicode case
-folding, spaces collapsed), kept by the app with the name, so that lists by name put
-"Émile" between "Ada" and "Zoë" on both databases. They sorted by lower(name) before,
-which put every accented initial after Z (SQLite's lower() folds only ASCII letters, and
-PostgreSQL's order follows the database's collation). The index the contact list walks
-moves from lower(name) to it, and a search matches names through it too, so "jose" finds
-"José" (PostgreSQL: a trigram index on it).
+"""contacts.sort_name and contacts.company_key: the name as it files alphabetically
+(accents set aside, Unicode case folding, spaces collapsed), and the company folded alike,
+both kept by the app. Lists by name walk sort_name, so "Émile" comes between "Ada" and "Zoë"
+on both databases; they sorted by lower(name), which put every accented initial after Z
+(SQLite's lower() folds only ASCII letters, and PostgreSQL's order follows the database's
+collation). A search matches names and companies through them too, so "jose" finds "José"
+and "nestle" finds "Nestlé". The list's index moves from lower(name) to
+(owner_id, sort_name, id, company_key), which SQLite walks for such searches; PostgreSQL
+gets a trigram index on each column.
 
 Added in place on SQLite too (with a server default, as SQLite requires for a NOT NULL
 column added to a table): rebuilding contacts in a batch migration would drop the search
@@ -50,6 +52,8 @@ def upgrade():
     # punctuation aside, unlike SQLite.
     kind = sa.String(length=LENGTH, collation="C") if postgresql else sa.String(length=LENGTH)
     op.add_column('contacts', sa.Column('sort_name', kind, nullable=False, server_default=''))
+    op.add_column('contacts', sa.Column('company_key', sa.String(length=LENGTH), nullable=False,
+                                        server_default=''))
     op.drop_index('ix_contacts_owner_lower_name', table_name='contacts')
     if postgresql:
         # Every row is written again below: keeping these GIN indexes up to date row by row
@@ -61,42 +65,50 @@ def upgrade():
         for name, column in TRIGRAM_INDEXES:
             op.execute(f"CREATE INDEX {name} ON contacts "
                        f"USING gin (lower({column}) gin_trgm_ops) WITH (fastupdate = off)")
-        # A search finds names with accents set aside through sort_name (folded already).
-        op.execute("CREATE INDEX ix_contacts_sort_name_trgm ON contacts "
-                   "USING gin (sort_name gin_trgm_ops) WITH (fastupdate = off)")
-    op.create_index('ix_contacts_owner_sort_name', 'contacts', ['owner_id', 'sort_name', 'id'],
-                    unique=False)
+        # A search finds names and companies with accents set aside through these
+        # (folded already).
+        for column in ("sort_name", "company_key"):
+            op.execute(f"CREATE INDEX ix_contacts_{column}_trgm ON contacts "
+                       f"USING gin ({column} gin_trgm_ops) WITH (fastupdate = off)")
+    op.create_index('ix_contacts_owner_sort_name', 'contacts',
+                    ['owner_id', 'sort_name', 'id', 'company_key'], unique=False)
 
 
 def _fill_sort_names(bind):
-    contacts = sa.table('contacts', sa.column('id', sa.Integer), sa.column('name', sa.String))
+    contacts = sa.table('contacts', sa.column('id', sa.Integer), sa.column('name', sa.String),
+                        sa.column('company', sa.String))
     last = 0
     while True:
         rows = bind.execute(
-            sa.select(contacts.c.id, contacts.c.name).where(contacts.c.id > last)
+            sa.select(contacts.c.id, contacts.c.name, contacts.c.company)
+            .where(contacts.c.id > last)
             .order_by(contacts.c.id).limit(BATCH)
         ).all()
         if not rows:
             break
         # One statement per batch of rows.
-        values = ", ".join(f"(:id{n}, :name{n})" for n in range(len(rows)))
+        values = ", ".join(f"(:id{n}, :name{n}, :company{n})" for n in range(len(rows)))
         params = {}
         for n, row in enumerate(rows):
-            params[f"id{n}"], params[f"name{n}"] = row.id, _sort_name(row.name)
+            params[f"id{n}"] = row.id
+            params[f"name{n}"] = _sort_name(row.name)
+            params[f"company{n}"] = _sort_name(row.company or "")
         bind.execute(sa.text(
-            f"UPDATE contacts SET sort_name = v.column2 FROM (VALUES {values}) AS v "  # noqa: S608
-            "WHERE contacts.id = v.column1"), params)
+            "UPDATE contacts SET sort_name = v.column2, company_key = v.column3 "  # noqa: S608
+            f"FROM (VALUES {values}) AS v WHERE contacts.id = v.column1"), params)
         last = rows[-1].id
 
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_contacts_sort_name_trgm")
+        op.execute("DROP INDEX IF EXISTS ix_contacts_company_key_trgm")
     op.create_index('ix_contacts_owner_lower_name', 'contacts',
                     ['owner_id', sa.text('lower(name)'), 'id'], unique=False)
     op.drop_index('ix_contacts_owner_sort_name', table_name='contacts')
-    if op.get_bind().dialect.name == "sqlite":
-        # In place (SQLite 3.35 and later), not by a batch rebuild: see above.
-        op.execute("ALTER TABLE contacts DROP COLUMN sort_name")
-    else:
-        op.drop_column('contacts', 'sort_name')
+    for column in ("company_key", "sort_name"):
+        if op.get_bind().dialect.name == "sqlite":
+            # In place (SQLite 3.35 and later), not by a batch rebuild: see above.
+            op.execute(f"ALTER TABLE contacts DROP COLUMN {column}")
+        else:
+            op.drop_column('contacts', column)
