@@ -107,12 +107,12 @@ def get_contacts(user: User, ids: list[int]) -> list[Contact]:
 def search_condition(user: User, q: str):
     """Match a name, company, tag or channel handle containing q, by scanning the user's
     contacts (searched_contacts uses the search index where it can)."""
-    contains = containing(q.strip())
+    contains, folded = containing(q.strip()), folded_contains(q)
     return or_(
         contains(Contact.name),
-        folded_contains(q)(Contact.sort_name),
+        folded(Contact.sort_name),
         contains(Contact.company),
-        folded_contains(q)(Contact.company_key),
+        folded(Contact.company_key),
         Contact.id.in_(_ids_by_tag(user, contains)),
         Contact.id.in_(_ids_by_channel(user, contains)),
     )
@@ -195,12 +195,13 @@ def _matching_ids(user: User, term: str):
     PostgreSQL can answer each LIKE from its pg_trgm index (combined with the owner index
     for names and companies); an OR of subqueries would keep it from using any of them."""
     contains = containing(term)
+    folded = folded_contains(term)
     mine = select(Contact.id).where(Contact.owner_id == user.id)
     return union_all(
         mine.where(contains(Contact.name)),
-        mine.where(folded_contains(term)(Contact.sort_name)),
+        mine.where(folded(Contact.sort_name)),
         mine.where(contains(Contact.company)),
-        mine.where(folded_contains(term)(Contact.company_key)),
+        mine.where(folded(Contact.company_key)),
         _ids_by_tag(user, contains),
         _ids_by_channel(user, contains),
     )
@@ -210,6 +211,7 @@ def _fts_matches(user: User, term: str):
     """Ids of contacts with a match, through SQLite's FTS5 trigram tables, which hold the
     folded text (term folded alike; owner checked by the caller; tags are the user's own)."""
     pattern = f"*{_escape_glob(term)}*"
+    folded = folded_contains(term)
     contacts_fts = search_index.search_contacts
     tags_fts = search_index.search_tags
     channels_fts = search_index.search_contact_channels
@@ -220,9 +222,8 @@ def _fts_matches(user: User, term: str):
         # Names and companies with accents set aside: no FTS table holds them; the
         # owner's part of the index that holds both is walked (about 1 ms at 5,000
         # contacts), never a row read.
-        select(Contact.id).where(Contact.owner_id == user.id, or_(
-            folded_contains(term)(Contact.sort_name),
-            folded_contains(term)(Contact.company_key))),
+        select(Contact.id).where(Contact.owner_id == user.id,
+                                 or_(folded(Contact.sort_name), folded(Contact.company_key))),
         select(contacts_fts.c.rowid).where(contacts_fts.c.company.op("GLOB")(pattern)),
         select(contact_tags.c.contact_id).where(contact_tags.c.tag_id.in_(
             select(Tag.id).where(Tag.owner_id == user.id, Tag.id.in_(
