@@ -76,7 +76,8 @@ def upgrade():
 
 def _fill_sort_names(bind):
     contacts = sa.table('contacts', sa.column('id', sa.Integer), sa.column('name', sa.String),
-                        sa.column('company', sa.String))
+                        sa.column('company', sa.String), sa.column('sort_name', sa.String),
+                        sa.column('company_key', sa.String))
     last = 0
     while True:
         rows = bind.execute(
@@ -86,16 +87,24 @@ def _fill_sort_names(bind):
         ).all()
         if not rows:
             break
-        # One statement per batch of rows.
-        values = ", ".join(f"(:id{n}, :name{n}, :company{n})" for n in range(len(rows)))
-        params = {}
-        for n, row in enumerate(rows):
-            params[f"id{n}"] = row.id
-            params[f"name{n}"] = _sort_name(row.name)
-            params[f"company{n}"] = _sort_name(row.company or "")
-        bind.execute(sa.text(
-            "UPDATE contacts SET sort_name = v.column2, company_key = v.column3 "  # noqa: S608
-            f"FROM (VALUES {values}) AS v WHERE contacts.id = v.column1"), params)
+        folded = [(row.id, _sort_name(row.name), _sort_name(row.company or ""))
+                  for row in rows]
+        if bind.dialect.name == "sqlite":
+            # Row by row: UPDATE ... FROM needs SQLite 3.33, and Rapport runs on older ones
+            # (without the FTS5 trigram search, which then scans).
+            bind.execute(
+                contacts.update().where(contacts.c.id == sa.bindparam('row_id'))
+                .values(sort_name=sa.bindparam('s'), company_key=sa.bindparam('c')),
+                [{'row_id': i, 's': name, 'c': company} for i, name, company in folded],
+            )
+        else:  # one statement per batch
+            values = ", ".join(f"(:i{n}, :s{n}, :c{n})" for n in range(len(folded)))
+            params = {}
+            for n, (i, name, company) in enumerate(folded):
+                params[f"i{n}"], params[f"s{n}"], params[f"c{n}"] = i, name, company
+            bind.execute(sa.text(
+                "UPDATE contacts SET sort_name = v.column2, company_key = v.column3 "  # noqa: S608
+                f"FROM (VALUES {values}) AS v WHERE contacts.id = v.column1"), params)
         last = rows[-1].id
 
 
