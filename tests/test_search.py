@@ -92,14 +92,16 @@ def test_search_ignores_case_in_every_alphabet(client, unicode_people, q, expect
     ("Ωμεγα", ["Ωμέγα Οδός"]),      # Greek tonos set aside
     ("em", ["Émile Zola"]),         # short: scanned, folded alike
     ("oko gmbh", ["Émile Zola"]),   # a company, "ÖKO GmbH"
+    ("eclair", ["Émile Zola"]),     # a tag, "Éclair"
+    ("strasse", ["Jürgen Weiß"]),   # a tag, "Straße" (PostgreSQL's lower() keeps ß)
     ("ok", ["Émile Zola"]),         # short: scanned, folded alike
     ("\u0301", []),                 # an accent alone folds to nothing: no name matches
     ("\u0301\u0301\u0301", []),       # (found in review: it matched every contact)
 ])
 def test_a_name_is_found_with_its_accents_left_out(client, unicode_people, q, expected):
-    """People type "jose" for "José" and "nestle" for "Nestlé": names and companies match
-    with accents set aside on both sides, through sort_name (the name as it files
-    alphabetically) and company_key."""
+    """People type "jose" for "José" and "nestle" for "Nestlé": names, companies and tags
+    match with accents set aside on both sides, through sort_name (the name as it files
+    alphabetically), company_key and the tags folded in Python."""
     assert found(client, q, UNICODE_PEOPLE) == expected
 
 
@@ -361,3 +363,14 @@ def test_a_company_an_import_fills_in_is_found_without_its_accents(
 
     assert found(client, "societe generale", ["Ada King"]) == ["Ada King"]
     assert found(client, "Société", ["Ada King"]) == ["Ada King"]
+
+
+def test_a_new_tag_is_found_without_its_accents_at_once(client, logged_in, make_contact):
+    """The folded tags are kept per version of the network: a tag added since is
+    searched at once."""
+    ada = make_contact(logged_in, name="Ada Lovelace", tags=["poets"])
+    assert found(client, "creme", ["Ada Lovelace"]) == []  # folds and keeps the tags
+
+    assert client.post(f"/contacts/{ada.id}/edit",
+                       data={"name": "Ada Lovelace", "tags": "poets, Crème"}).status_code == 302
+    assert found(client, "creme", ["Ada Lovelace"]) == ["Ada Lovelace"]
