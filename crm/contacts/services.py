@@ -114,7 +114,7 @@ def search_condition(user: User, q: str):
         contains(Contact.company),
         folded(Contact.company_key),
         Contact.id.in_(_ids_by_tag(user, contains)),
-        *(Contact.id.in_(ids) for ids in _ids_by_folded_tag(user, q)),
+        Contact.id.in_(_ids_by_folded_tag(user, q)),
         Contact.id.in_(_ids_by_channel(user, contains)),
     )
 
@@ -155,23 +155,21 @@ def _ids_by_tag(user: User, contains) -> Select:
     ))
 
 
-def _ids_by_folded_tag(user: User, term: str) -> list[Select]:
+def _ids_by_folded_tag(user: User, term: str) -> Select:
     """The contacts carrying a tag whose name contains the term with accents set aside
-    ("eclair" finds the tag "Éclair"), as a one-statement list (empty when no tag does).
-    A user's tags are few: they are folded in Python, once per version of the network in
-    each process, so a search runs no more statements than before."""
+    ("eclair" finds the tag "Éclair"). A user's tags are few: they are folded in Python,
+    once per version of the network in each process, so a search runs no more statements
+    than before."""
     folded = alphabetical_key(term)
-    if not folded:
-        return []
-    keys = memo("tag_keys").get_or_compute(
-        user.id, user.network_version, utcnow(),
-        lambda: [(tag_id, alphabetical_key(name)) for tag_id, name in db.session.execute(
-            select(Tag.id, Tag.name).where(Tag.owner_id == user.id))],
-    )
-    ids = [tag_id for tag_id, key in keys if folded in key]
-    if not ids:
-        return []
-    return [select(contact_tags.c.contact_id).where(contact_tags.c.tag_id.in_(ids))]
+    ids = []
+    if folded:
+        keys = memo("tag_keys").get_or_compute(
+            user.id, user.network_version, utcnow(),
+            lambda: [(tag_id, alphabetical_key(name)) for tag_id, name in db.session.execute(
+                select(Tag.id, Tag.name).where(Tag.owner_id == user.id))],
+        )
+        ids = [tag_id for tag_id, key in keys if folded in key]
+    return select(contact_tags.c.contact_id).where(contact_tags.c.tag_id.in_(ids))
 
 
 def _ids_by_channel(user: User, contains) -> Select:
@@ -223,7 +221,7 @@ def _matching_ids(user: User, term: str):
         mine.where(contains(Contact.company)),
         mine.where(folded(Contact.company_key)),
         _ids_by_tag(user, contains),
-        *_ids_by_folded_tag(user, term),
+        _ids_by_folded_tag(user, term),
         _ids_by_channel(user, contains),
     )
 
@@ -251,7 +249,7 @@ def _fts_matches(user: User, term: str):
                 select(tags_fts.c.rowid).where(tags_fts.c.name.op("GLOB")(pattern))
             ))
         )),
-        *_ids_by_folded_tag(user, term),
+        _ids_by_folded_tag(user, term),
         select(ContactChannel.contact_id).where(ContactChannel.id.in_(
             select(channels_fts.c.rowid).where(channels_fts.c.value.op("GLOB")(pattern))
         )),

@@ -49,13 +49,21 @@ class Tag(db.Model):
     # Default keep-in-touch cadence for contacts with this tag and none of their own.
     keep_in_touch_days: Mapped[int | None] = mapped_column(Integer)
 
+    def sort_key(self) -> tuple[str, int]:
+        """Where the tag goes in every list of tags: alphabetically, accents set aside."""
+        return alphabetical_key(self.name), self.id
 
-def _sort_name_of_row(context) -> str:
-    return alphabetical_key(context.get_current_parameters()["name"])
+
+# A contact's columns kept folded (alphabetical_key) beside the text they fold: set with it
+# through the ORM (_keep_folded below), and by these defaults for rows inserted without it
+# (imports); a Core UPDATE of the text sets the copy itself.
+FOLDED_COPIES = {"name": "sort_name", "company": "company_key"}
 
 
-def _company_key_of_row(context) -> str:
-    return alphabetical_key(context.get_current_parameters().get("company") or "")
+def _folded_of_row(source: str):
+    def default(context) -> str:
+        return alphabetical_key(context.get_current_parameters().get(source) or "")
+    return default
 
 
 class Contact(db.Model):
@@ -69,21 +77,19 @@ class Contact(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(120))
-    # alphabetical_key(name), for lists by name: set with the name (see _name_set below),
-    # and by the default for rows inserted without the ORM (imports). Compared by code
-    # point on PostgreSQL too (collation "C"): it is folded already, and a locale's
-    # collation would set spaces and punctuation aside ("Dean" before "de la Cruz"),
-    # which SQLite's order does not.
+    # The name folded (FOLDED_COPIES), for lists by name. Compared by code point on
+    # PostgreSQL too (collation "C"): it is folded already, and a locale's collation would
+    # set spaces and punctuation aside ("Dean" before "de la Cruz"), which SQLite's order
+    # does not.
     sort_name: Mapped[str] = mapped_column(
         String(SORT_NAME_LENGTH).with_variant(
             String(SORT_NAME_LENGTH, collation="C"), "postgresql"),
-        default=_sort_name_of_row, server_default="")
+        default=_folded_of_row("name"), server_default="")
     company: Mapped[str] = mapped_column(String(120), default="")
-    # alphabetical_key(company), which a search matches with accents set aside ("nestle"
-    # finds "Nestlé"); kept like sort_name (_company_set below; imports set it themselves
-    # where they update companies).
+    # The company folded (FOLDED_COPIES), which a search matches with accents set aside
+    # ("nestle" finds "Nestlé").
     company_key: Mapped[str] = mapped_column(
-        String(SORT_NAME_LENGTH), default=_company_key_of_row, server_default="")
+        String(SORT_NAME_LENGTH), default=_folded_of_row("company"), server_default="")
     title: Mapped[str] = mapped_column(String(120), default="")
     location: Mapped[str] = mapped_column(String(120), default="")
     time_zone: Mapped[str | None] = mapped_column(String(64))
@@ -127,7 +133,7 @@ class Contact(db.Model):
     def filed_tags(self) -> list[Tag]:
         """The tags alphabetically, accents set aside, as every list of tags is shown (the
         relationship's SQL order is by raw name: capitals first, accented initials last)."""
-        return sorted(self.tags, key=lambda t: (alphabetical_key(t.name), t.id))
+        return sorted(self.tags, key=Tag.sort_key)
 
     @property
     def tag_names(self) -> list[str]:
@@ -144,14 +150,14 @@ class Contact(db.Model):
         return f"<Contact {self.id} {self.name}>"
 
 
-@event.listens_for(Contact.name, "set")
-def _name_set(contact: Contact, name: str | None, old, initiator) -> None:
-    contact.sort_name = alphabetical_key(name) if name is not None else None
+def _keep_folded(source: str, copy: str) -> None:
+    @event.listens_for(getattr(Contact, source), "set")
+    def _set(contact: Contact, value: str | None, old, initiator) -> None:
+        setattr(contact, copy, alphabetical_key(value or ""))
 
 
-@event.listens_for(Contact.company, "set")
-def _company_set(contact: Contact, company: str | None, old, initiator) -> None:
-    contact.company_key = alphabetical_key(company or "")
+for _source, _copy in FOLDED_COPIES.items():
+    _keep_folded(_source, _copy)
 
 
 def _trigram_index(name: str, column) -> Index:
@@ -206,7 +212,7 @@ _trigram_index("ix_tags_name_trgm", Tag.name)
 _trigram_index("ix_contacts_name_trgm", Contact.name)
 _trigram_index("ix_contacts_company_trgm", Contact.company)
 # Names and companies with accents set aside (search, crm.contacts.services.
-# folded_matches): the columns are folded already, so the indexes are on them as they are.
+# folded_contains): the columns are folded already, so the indexes are on them as they are.
 for _column in (Contact.sort_name, Contact.company_key):
     _postgresql_only(Index(
         f"ix_contacts_{_column.key}_trgm", _column, postgresql_using="gin",

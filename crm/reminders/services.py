@@ -25,7 +25,6 @@ from crm.models.reminder import (
     ReminderKind,
     ReminderStatus,
 )
-from crm.models.types import alphabetical_key
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME, next_occurrence, occurrence_utc
 from crm.timezones import to_local, wall_minute
 
@@ -554,7 +553,7 @@ def mark_all_read(user: User, now: datetime | None = None) -> int:
 def tags_with_cadences(user: User) -> list[Tag]:
     """The user's tags, alphabetically, with their default cadences."""
     return sorted(db.session.scalars(select(Tag).where(Tag.owner_id == user.id)),
-                  key=lambda tag: (alphabetical_key(tag.name), tag.id))
+                  key=Tag.sort_key)
 
 
 def set_tag_cadences(user: User, cadences: dict[int, int | None]) -> int:
