@@ -76,6 +76,9 @@ PAGES = (
     Page("contact list", "GET", "/contacts?sort=last"),
     Page("contact search", "GET", "/contacts?q={search_term}"),
     Page("contact page", "GET", "/contacts/{busy_contact_id}"),
+    # The form people open to log one: its people picker lists at most 30, whatever the
+    # network (it listed all 5,000, 479 KB).
+    Page("log form", "GET", "/interactions/new"),
     Page("log interaction", "POST", "/interactions/new", expect=302),
     Page("coach", "GET", "/coach", accounts=("coach", "coach_light")),
     Page("api contacts", "GET", "/api/v1/contacts", auth="token"),

@@ -75,6 +75,31 @@ def test_contact_list_query_count_is_bounded(app, client, grow):
         assert len(large[url]) <= MAX_QUERIES, url + "\n" + "\n".join(large[url])
 
 
+def test_forms_that_choose_people_are_the_same_at_any_network_size(app, client, grow):
+    """The people pickers write out the chosen and at most SUGGESTIONS others, however
+    large the network, in as many statements."""
+    from crm.contacts.picker import SUGGESTIONS
+
+    people = grow(3)
+    urls = {"/interactions/new": "participants", "/contacts/new": "introduced_by",
+            "/reminders/new": "contact", f"/contacts/{people[1]}/edit": "introduced_by",
+            f"/interactions/new?contact={people[0]}": "participants",
+            "/contacts/choices?q=person": None, "/contacts/choices": None}
+    small = {url: queries_for(app, client, url) for url in urls}
+    grow(SUGGESTIONS + 10)
+    large = {url: queries_for(app, client, url) for url in urls}
+    for url, name in urls.items():
+        assert len(large[url]) == len(small[url]), url + "\n" + "\n".join(large[url])
+        assert len(large[url]) <= MAX_QUERIES, url + "\n" + "\n".join(large[url])
+        body = client.get(url).data.decode()
+        if name is None:
+            assert body.count('"label"') == SUGGESTIONS, url
+        else:
+            shown = body.count(f'name="{name}" value="')
+            assert shown <= SUGGESTIONS + 2, url  # + the chosen one, + "Nobody"
+            assert shown >= SUGGESTIONS, url
+
+
 def test_contact_page_query_count_is_bounded(app, client, logged_in, grow, make_interaction):
     people = grow(3)
     quiet = people[1]  # introduced by someone, like the busy one
@@ -272,6 +297,8 @@ def test_no_page_reads_through_other_users_rows(
         "contact page": lambda: client.get(f"/contacts/{people[-1]}"),
         "api contacts": lambda: client.get(
             "/api/v1/contacts", headers={"Authorization": f"Bearer {token}"}),
+        "log-interaction form": lambda: client.get("/interactions/new"),
+        "picker search": lambda: client.get("/contacts/choices?q=person"),
         "log interaction": lambda: client.post("/interactions/new", data={
             "medium": skype, "occurred_at": "2026-03-01T10:00", "initiated_by": "me",
             "participants": people[0], "summary": "Catch-up"}),

@@ -121,6 +121,7 @@ def test_pickers_escape_names_and_keep_what_is_chosen(client, logged_in, make_co
         assert "<b onclick" not in page and "<i>Acme" not in page, url
         assert escaped in page, url
     edit = client.get(f"/contacts/{introduced.id}/edit").data.decode()
-    assert f'<option selected value="{hostile.id}">{escaped}</option>' in edit
+    assert (f'<input type="radio" name="introduced_by" value="{hostile.id}" checked> '
+            f'{escaped}</label>') in edit
     logged = client.get(f"/interactions/new?contact={hostile.id}").data.decode()
     assert f'name="participants" value="{hostile.id}" checked>' in logged

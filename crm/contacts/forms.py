@@ -11,7 +11,7 @@ from crm.contacts.services import (
     first_met_later_than_today,
     parse_tags,
 )
-from crm.forms import Form, ListSelect, TimeZoneField, optional_int, strip_filter
+from crm.forms import Form, TimeZoneField, optional_int, strip_filter
 from crm.models.contact import CADENCE_MAX_DAYS, TAG_MAX_LENGTH
 
 
@@ -32,8 +32,7 @@ class ContactForm(Form):
     )
     origin_medium = SelectField("First met on", coerce=optional_int, validate_choice=False)
     origin_date = DateField("First met date", validators=[Optional()])
-    introduced_by = SelectField("Introduced by", coerce=optional_int, validate_choice=False,
-                                widget=ListSelect())
+    introduced_by = SelectField("Introduced by", coerce=optional_int, validate_choice=False)
     keep_in_touch_days = IntegerField(
         "Keep in touch every (days)",
         validators=[Optional(), NumberRange(min=1, max=CADENCE_MAX_DAYS,

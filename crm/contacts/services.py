@@ -314,16 +314,27 @@ def list_contacts(
             return SearchPage(query, page=page, per_page=min(per_page, 100))
         return db.paginate(query, page=page, per_page=per_page, error_out=False,
                            max_per_page=100)
-    # Counting reads every contact of the list: once per version of the network.
-    total = memo("contact_counts").get_or_compute(
-        (user.id, archived, name_key(tag)), user.network_version, utcnow(),
-        lambda: db.session.scalar(
-            select(func.count()).select_from(query.order_by(None).subquery())),
-    )
+    total = _counted(user, (archived, name_key(tag)), query)
     pagination = db.paginate(query, page=page, per_page=per_page, error_out=False,
                              max_per_page=100, count=False)
     pagination.total = total
     return pagination
+
+
+def _counted(user: User, key: tuple, query: Select) -> int:
+    """How many rows a list of the user's contacts has. Counting reads every one of them:
+    once per version of the network in each process."""
+    return memo("contact_counts").get_or_compute(
+        (user.id, *key), user.network_version, utcnow(),
+        lambda: db.session.scalar(
+            select(func.count()).select_from(query.order_by(None).subquery())),
+    )
+
+
+def active_contact_count(user: User) -> int:
+    """The user's contacts that are not archived (the contact list's own total)."""
+    return _counted(user, (False, name_key("")),
+                    contacts_for(user).where(Contact.archived_at.is_(None)))
 
 
 class SearchPage:
@@ -343,21 +354,6 @@ class SearchPage:
         self.next_num = self.page + 1
         self.prev_num = self.page - 1
         self.pages = self.page + (1 if self.has_next else 0)
-
-
-def contact_choices(user: User, *, exclude_id: int | None = None) -> list[tuple[int, str]]:
-    """(id, label) for every active contact, for pickers."""
-    query = (
-        select(Contact.id, Contact.name, Contact.company)
-        .where(Contact.owner_id == user.id, Contact.archived_at.is_(None))
-        .order_by(Contact.sort_name, Contact.id)
-    )
-    if exclude_id is not None:
-        query = query.where(Contact.id != exclude_id)
-    return [
-        (cid, f"{name} ({company})" if company else name)
-        for cid, name, company in db.session.execute(query)
-    ]
 
 
 def tag_names(user: User) -> list[str]:

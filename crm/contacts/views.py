@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 
 from crm.contacts import services
 from crm.contacts.channels import ChannelError, normalise_channel
 from crm.contacts.forms import ChannelForm, ConfirmForm, ContactForm
+from crm.contacts.picker import (
+    TERM_MAX,
+    finding,
+    label,
+    picker,
+    submitted_one,
+    suggestions,
+    term_for,
+)
 from crm.extensions import db
 from crm.insights.cache import contact_figures
 from crm.insights.services import STRENGTH_EXPLANATION
 from crm.interactions.services import timeline
 from crm.mediums.services import get_medium_or_404, mediums_for
-from crm.params import page_arg, text_arg
+from crm.params import page_arg, record_id, text_arg
 from crm.reminders.services import open_reminders
 from crm.templating import show_as
 
@@ -60,20 +78,29 @@ def _contact_form(contact=None) -> ContactForm:
     form.origin_medium.choices = [(None, "— Not recorded —")] + [
         (m.id, m.name) for m in mediums_for(current_user)
     ]
-    form.introduced_by.choices = [(None, "— Nobody —")] + services.contact_choices(
-        current_user, exclude_id=contact.id if contact else None
-    )
     if contact is not None and request.method == "GET":
         form.tags.data = ", ".join(contact.tag_names)
         form.origin_medium.data = contact.origin_medium_id
         form.introduced_by.data = contact.introduced_by_id
-    if contact is not None and contact.introduced_by is not None:
-        ids = {c[0] for c in form.introduced_by.choices}
-        if contact.introduced_by_id not in ids:  # an archived introducer stays selectable
-            form.introduced_by.choices.append(
-                (contact.introduced_by_id, contact.introduced_by.name)
-            )
+    if request.method == "POST":  # validated against the one contact sent, not the network
+        form.introduced_by.choices = submitted_one(
+            current_user, "introduced_by", keep=contact.introduced_by if contact else None,
+            exclude_id=contact.id if contact else None)
     return form
+
+
+def _render_form(form: ContactForm, contact=None):
+    """The contact form, with who introduced them chosen in a picker (the introducer stays
+    listed, archived or not; a contact never introduces themselves)."""
+    introducer = contact.introduced_by if contact is not None else None
+    people = picker(current_user, chosen=[form.introduced_by.data],
+                    term=term_for("introduced_by"),
+                    exclude_id=contact.id if contact is not None else None,
+                    keep=[introducer] if introducer is not None else ())
+    form.introduced_by.choices = [(None, "— Nobody —"), *people.choices]
+    return render_template("contacts/form.html", form=form, contact=contact, people=people), (
+        422 if form.errors else 200
+    )
 
 
 def _contact_data(form: ContactForm) -> services.ContactData:
@@ -103,17 +130,26 @@ def _contact_data(form: ContactForm) -> services.ContactData:
     )
 
 
+@bp.get("/choices")
+def choices():
+    """People for a picker, as JSON: those the term ?q= finds (by name, company, tag or
+    handle, as the contact search), or without one those most recently in touch; never
+    the contact ?exclude= names (who cannot introduce themselves)."""
+    exclude = request.args.get("exclude", type=record_id)
+    found, more = suggestions(current_user, text_arg("q", TERM_MAX).strip(), exclude=[exclude])
+    return jsonify(choices=[{"id": c.id, "label": label(c)} for c in found], more=more,
+                   total=services.active_contact_count(current_user))
+
+
 @bp.route("/new", methods=["GET", "POST"])
 def new():
     form = _contact_form()
-    if form.validate_on_submit():
+    if not finding() and form.validate_on_submit():
         contact = services.create_contact(current_user, _contact_data(form))
         db.session.commit()
         flash(f"{contact.name} added.", "success")
         return redirect(url_for("contacts.show", contact_id=contact.id))
-    return render_template("contacts/form.html", form=form, contact=None), (
-        422 if form.errors else 200
-    )
+    return _render_form(form)
 
 
 @bp.get("/<int:contact_id>")
@@ -164,7 +200,7 @@ def _render_show(contact, channel_form: ChannelForm, status: int = 200):
 def edit(contact_id: int):
     contact = services.get_contact_or_404(current_user, contact_id)
     form = _contact_form(contact)
-    if form.validate_on_submit():
+    if not finding() and form.validate_on_submit():
         try:
             services.update_contact(current_user, contact, _contact_data(form))
         except ValueError:
@@ -175,9 +211,7 @@ def edit(contact_id: int):
             db.session.commit()
             flash("Changes saved.", "success")
             return redirect(url_for("contacts.show", contact_id=contact.id))
-    return render_template("contacts/form.html", form=form, contact=contact), (
-        422 if form.errors else 200
-    )
+    return _render_form(form, contact)
 
 
 @bp.post("/<int:contact_id>/archive")

@@ -8,7 +8,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from crm.contacts.forms import ConfirmForm
-from crm.contacts.services import contact_choices, get_contact_or_404, get_contacts
+from crm.contacts.picker import choosable, finding, picker, submitted, term_for
+from crm.contacts.services import get_contact_or_404
 from crm.extensions import db
 from crm.interactions import services
 from crm.interactions.forms import InteractionForm
@@ -41,12 +42,11 @@ def _form(interaction=None) -> InteractionForm:
     form.medium.choices = [(None, "— Choose a medium —")] + [(m.id, m.name) for m in mediums]
     form.loaded_mediums = {m.id: m for m in mediums}
     if request.method == "POST":
-        # Validating needs only the submitted people, not the whole network; the full
-        # list is built again only if the form has to be shown with an error.
+        # Validating needs only the submitted people; the picker is built to show the form.
         form.loaded_contacts = _submitted_contacts(interaction)
         form.participants.choices = [(c.id, c.name) for c in form.loaded_contacts]
     else:
-        form.participants.choices = _all_choices(interaction)
+        form.participants.choices = []  # the picker's, when the form is shown
     if request.method == "GET":
         if interaction is None:
             form.occurred_at.data = _now_local()
@@ -60,34 +60,23 @@ def _form(interaction=None) -> InteractionForm:
     return form
 
 
-def _all_choices(interaction=None) -> list[tuple[int, str]]:
-    """Every active contact, plus an edited interaction's archived participants."""
-    choices = contact_choices(current_user)
-    if interaction is not None:
-        known = {cid for cid, _ in choices}
-        choices += [(c.id, c.name) for c in interaction.participants if c.id not in known]
-    return choices
-
-
 def _submitted_contacts(interaction=None) -> list[Contact]:
     """The submitted participants that the user may choose (one query)."""
-    ids = []
-    for raw in request.form.getlist("participants")[:500]:
-        try:
-            ids.append(record_id(raw))
-        except ValueError:
-            continue  # not one of the user's contacts: validation says so
-    current = {c.id for c in interaction.participants} if interaction is not None else set()
-    return [c for c in get_contacts(current_user, ids) if not c.is_archived or c.id in current]
+    keep = interaction.participants if interaction is not None else ()
+    return choosable(current_user, submitted("participants"), keep=keep)
 
 
 def _render_form(form: InteractionForm, interaction, contact, **extra):
-    """Show the form again, with the whole list of people to choose from."""
-    if request.method == "POST":
-        form.participants.choices = _all_choices(interaction)
+    """Show the form, its people to choose from in a picker: those chosen, then those
+    found by the term typed into it, or the most recent (an edited interaction's
+    participants stay listed, archived ones too)."""
+    people = picker(current_user, chosen=form.participants.data or (),
+                    term=term_for("participants"),
+                    keep=interaction.participants if interaction is not None else ())
+    form.participants.choices = people.choices
     status = 422 if form.errors else 200
     return render_template("interactions/form.html", form=form, interaction=interaction,
-                           contact=contact, **extra), status
+                           contact=contact, people=people, **extra), status
 
 
 def _occurred_at(form: InteractionForm, interaction=None) -> datetime:
@@ -157,7 +146,7 @@ def new():
     medium_id = request.args.get("medium", type=record_id)
     if medium_id is not None and request.method == "GET":
         form.medium.data = get_medium_or_404(current_user, medium_id).id
-    if form.validate_on_submit():
+    if not finding() and form.validate_on_submit():
         interaction = services.log_interaction(current_user, _data(form))
         follow_up = _schedule_follow_up(form, interaction)
         # The message and the way back are read before the commit expires what they use.
@@ -180,7 +169,7 @@ def new():
 def edit(interaction_id: int):
     interaction = services.get_interaction_or_404(current_user, interaction_id)
     form = _form(interaction)
-    if form.validate_on_submit():
+    if not finding() and form.validate_on_submit():
         services.update_interaction(interaction, _data(form, interaction))
         target = back_to(url_for("contacts.show", contact_id=interaction.participants[0].id))
         db.session.commit()

@@ -7,7 +7,7 @@ from datetime import datetime
 from wtforms import DateField, RadioField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from crm.forms import Form, ListSelect, optional_int, strip_filter, time_passed
+from crm.forms import Form, optional_int, strip_filter, time_passed
 from crm.models.reminder import Recurrence
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 
@@ -27,8 +27,7 @@ class ReminderForm(Form):
         filters=[strip_filter],
         validators=[DataRequired(message="Say what the reminder is for."), Length(max=200)],
     )
-    contact = SelectField("About", coerce=optional_int, validate_choice=False,
-                          widget=ListSelect())
+    contact = SelectField("About", coerce=optional_int, validate_choice=False)
     local_date = DateField("Date", validators=[DataRequired(message="Choose a date.")])
     local_time = TimeField("Time", default=DEFAULT_LOCAL_TIME,
                            validators=[DataRequired(message="Choose a time.")])

@@ -20,7 +20,8 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from crm.contacts.forms import ConfirmForm
-from crm.contacts.services import contact_choices, get_contact_or_404
+from crm.contacts.picker import finding, picker, submitted_one, term_for
+from crm.contacts.services import get_contact_or_404
 from crm.extensions import db
 from crm.interactions.services import InteractionData, log_interaction
 from crm.mediums.services import get_medium_or_404, mediums_for
@@ -43,17 +44,26 @@ def _reminder_form(reminder: Reminder | None = None) -> ReminderForm:
     shown = wall_minute(reminder.due_at, current_user.time_zone) if reminder else None
     form = ReminderForm(obj=reminder, shown=shown,
                         now_local=wall_minute(utcnow(), current_user.time_zone))
-    choices = contact_choices(current_user)
-    known = {cid for cid, _ in choices}
-    if reminder is not None and reminder.contact is not None and reminder.contact_id not in known:
-        choices.append((reminder.contact_id, reminder.contact.name))
-    form.contact.choices = [(None, "— Nobody in particular —")] + choices
+    if request.method == "POST":  # validated against the one contact sent, not the network
+        form.contact.choices = submitted_one(
+            current_user, "contact", keep=reminder.contact if reminder else None)
     if reminder is not None and shown is not None and request.method == "GET":
         form.contact.data = reminder.contact_id
         form.local_date.data = shown.date()
         form.local_time.data = shown.time()
         form.recurrence.data = reminder.recurrence.value
     return form
+
+
+def _render_form(form: ReminderForm, reminder: Reminder | None, contact):
+    """The reminder form, whom it is about chosen in a picker (a reminder's own contact
+    stays listed, archived or not)."""
+    about = reminder.contact if reminder is not None else None
+    people = picker(current_user, chosen=[form.contact.data], term=term_for("contact"),
+                    keep=[about] if about is not None else ())
+    form.contact.choices = [(None, "— Nobody in particular —"), *people.choices]
+    return render_template("reminders/form.html", form=form, reminder=reminder,
+                           contact=contact, people=people), (422 if form.errors else 200)
 
 
 def _reminder_data(form: ReminderForm) -> services.ReminderData:
@@ -111,7 +121,7 @@ def new():
         if contact is not None:
             form.contact.data = contact.id
             form.title.data = services.follow_up_title(contact)
-    if form.validate_on_submit():
+    if not finding() and form.validate_on_submit():
         data = _reminder_data(form)
         kind = ReminderKind.FOLLOW_UP if data.contact else ReminderKind.CUSTOM
         reminder = services.create_reminder(current_user, data, kind=kind)
@@ -121,9 +131,7 @@ def new():
             url_for("contacts.show", contact_id=contact.id) if contact else url_for(".index")
         )
         return redirect(back_to(default))
-    return render_template("reminders/form.html", form=form, reminder=None, contact=contact), (
-        422 if form.errors else 200
-    )
+    return _render_form(form, None, contact)
 
 
 def _when(reminder: Reminder, user: User | None = None) -> str:
@@ -148,7 +156,7 @@ def edit(reminder_id: int):
         flash(services.KEEP_IN_TOUCH_NOT_EDITED.capitalize() + ".", "info")
         return redirect(url_for("contacts.show", contact_id=reminder.contact_id))
     form = _reminder_form(reminder)
-    if form.validate_on_submit():
+    if not finding() and form.validate_on_submit():
         try:
             moved = services.update_reminder(current_user, reminder, _reminder_data(form))
         except services.ReminderStateError as exc:
@@ -158,8 +166,7 @@ def edit(reminder_id: int):
             flash(f"Reminder moved to {_when(reminder)}." if moved else "Reminder saved.",
                   "success")
             return redirect(back_to(url_for(".index")))
-    return render_template("reminders/form.html", form=form, reminder=reminder,
-                           contact=reminder.contact), (422 if form.errors else 200)
+    return _render_form(form, reminder, reminder.contact)
 
 
 def _occurrence_arg() -> datetime | None:

@@ -15,30 +15,88 @@
   var summary = document.querySelector("[data-error-summary]");
   if (summary) { summary.focus(); }
 
-  // Filter a long checklist by typing into the box linked to it; ticked boxes stay visible.
-  // Enter filters rather than submitting the form, and how many are shown is announced.
-  document.querySelectorAll("[data-filter-for]").forEach(function (input) {
-    var list = document.getElementById(input.getAttribute("data-filter-for"));
-    if (!list) { return; }
-    input.hidden = false;
-    var status = document.createElement("p");
-    status.className = "visually-hidden";
-    status.setAttribute("aria-live", "polite");
-    input.insertAdjacentElement("afterend", status);
-    input.addEventListener("keydown", function (event) {
-      if (event.key === "Enter") { event.preventDefault(); }
-    });
-    input.addEventListener("input", function () {
-      var needle = input.value.trim().toLowerCase();
-      var shown = 0;
+  // People pickers (crm/contacts/picker.py): typing asks the server for the people the
+  // term finds and lists them under those already ticked, which stay. Enter searches at
+  // once rather than submitting the form; what was found is announced. Without this
+  // script, the picker's "Find" button sends the form back to search.
+  function plural(n) { return n === 1 ? "1 person" : n + " people"; }
+
+  function pickerStatus(term, found, more, total) {
+    if (term) {
+      if (!found) { return "Nobody found for \u201c" + term + "\u201d."; }
+      return plural(found) + " found" +
+        (more ? " (the first ones: type more to narrow it)." : ".");
+    }
+    if (more) {
+      return "The " + found + " people most recently in touch, of " +
+        total.toLocaleString("en") + ". Type to find anyone else.";
+    }
+    return "";
+  }
+
+  document.querySelectorAll("[data-picker]").forEach(function (picker) {
+    var input = picker.querySelector("[data-picker-term]");
+    var list = picker.querySelector("[data-picker-list]");
+    var status = picker.querySelector("[data-picker-status]");
+    var find = picker.querySelector("[data-picker-find]");
+    if (!input || !list || !status) { return; }
+    var name = picker.getAttribute("data-picker-name");
+    var kind = picker.getAttribute("data-picker-kind");
+    var exclude = picker.getAttribute("data-picker-exclude");
+    var asked = 0;
+    var timer = null;
+    if (find) { find.hidden = true; }
+
+    function show(data, term) {
+      var present = {};
       list.querySelectorAll("label").forEach(function (label) {
         var box = label.querySelector("input");
-        var match = !needle || (box && box.checked) ||
-          label.textContent.toLowerCase().indexOf(needle) !== -1;
-        label.hidden = !match;
-        if (match) { shown += 1; }
+        if (box && (box.checked || box.value === "")) {
+          present[box.value] = true;  // ticked, or the "nobody" choice: they stay
+        } else {
+          label.remove();
+        }
       });
-      status.textContent = shown === 1 ? "1 person shown" : shown + " people shown";
+      data.choices.forEach(function (choice) {
+        var value = String(choice.id);
+        if (present[value]) { return; }
+        var label = document.createElement("label");
+        var box = document.createElement("input");
+        box.type = kind;
+        box.name = name;
+        box.value = value;
+        label.appendChild(box);
+        label.appendChild(document.createTextNode(" " + choice.label));
+        list.appendChild(label);
+      });
+      status.textContent = pickerStatus(term, data.choices.length, data.more, data.total);
+    }
+
+    function search() {
+      clearTimeout(timer);
+      var term = input.value.trim();
+      var url = picker.getAttribute("data-picker") + "?q=" + encodeURIComponent(term) +
+        (exclude ? "&exclude=" + encodeURIComponent(exclude) : "");
+      var mine = ++asked;
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) {
+          if (!response.ok) { throw new Error(response.status); }
+          return response.json();
+        })
+        .then(function (data) { if (mine === asked) { show(data, term); } })
+        .catch(function () {
+          if (mine !== asked) { return; }
+          status.textContent = "Could not search just now. Use Find to try again.";
+          if (find) { find.hidden = false; }
+        });
+    }
+
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { event.preventDefault(); search(); }
+    });
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(search, 200);
     });
   });
 })();

@@ -1,0 +1,148 @@
+"""Choosing people in a form (an interaction's participants, who introduced a contact,
+whom a reminder is about) without writing the whole network into the page.
+
+A picker lists the people already chosen, then up to SUGGESTIONS others: the people
+most recently in touch, or, once a term is typed, the people it finds (as the contact
+search does: name, company, tag or handle, accents aside). Its cost is the same at
+fifty contacts as at five thousand: a form used to list every contact, 479 KB and
+30-40 ms at 5,000.
+
+With app.js, typing asks /contacts/choices for the matches. Without it, the picker's
+"Find" button sends the form back and it returns with the matches, nothing entered lost:
+`finding()` tells a view that the form was sent to find people, not to be saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from flask import request
+from sqlalchemy import Row
+
+from crm.contacts.services import (
+    active_contact_count,
+    contacts_for,
+    get_contacts,
+    searched_contacts,
+)
+from crm.extensions import db
+from crm.models import Contact, User
+from crm.params import is_record_id, record_id
+
+SUGGESTIONS = 30
+TERM_MAX = 100  # as the contact list's search box
+FIND = "find"  # the name of a picker's "Find" button
+
+
+@dataclass(frozen=True)
+class Picker:
+    """What a picker shows: (id, label) per person, the chosen ones first."""
+
+    choices: list[tuple[int, str]]
+    term: str
+    found: int  # of the choices, those suggested or found (not chosen or kept)
+    more: bool  # more people match (or exist) than are listed
+    total: int  # the user's active contacts
+
+    @property
+    def searchable(self) -> bool:
+        """Whether the picker has a search box: not for a handful of people."""
+        return bool(self.term) or self.total > 8
+
+    @property
+    def status(self) -> str:
+        """What the picker says under its list (app.js says the same after a search)."""
+        if self.term:
+            if not self.found:
+                return f"Nobody found for “{self.term}”."
+            found = "1 person found" if self.found == 1 else f"{self.found} people found"
+            return found + (" (the first ones: type more to narrow it)." if self.more else ".")
+        if self.more:
+            return (f"The {self.found} people most recently in touch, of {self.total:,}. "
+                    "Type to find anyone else.")
+        return ""
+
+
+def label(contact) -> str:
+    """How a picker names a person: with their company, which tells two namesakes apart."""
+    return f"{contact.name} ({contact.company})" if contact.company else contact.name
+
+
+def finding() -> bool:
+    """Whether this request sent a form to find people rather than to save it."""
+    return request.method == "POST" and FIND in request.form
+
+
+def term_for(field_name: str) -> str:
+    """The term typed into a picker's search box, when the form was sent back."""
+    if request.method != "POST":
+        return ""
+    return request.form.get(f"{field_name}_q", "").replace("\x00", "").strip()[:TERM_MAX]
+
+
+def submitted(field_name: str, *, limit: int = 500) -> list[int]:
+    """The record ids a form sent for a picker (others are left for validation to refuse)."""
+    ids = []
+    for raw in request.form.getlist(field_name)[:limit]:
+        try:
+            ids.append(record_id(raw))
+        except ValueError:
+            continue
+    return ids
+
+
+def choosable(user: User, ids: Iterable[int], *, keep: Iterable[Contact] = (),
+              exclude_id: int | None = None) -> list[Contact]:
+    """Of these ids, the user's contacts a picker may have chosen, by name: active ones,
+    archived ones only among `keep` (an edited record's own). Others' ids are absent.
+    What a submitted picker is validated against: one query, never the whole network."""
+    kept = {c.id for c in keep}
+    return [c for c in get_contacts(user, [i for i in ids if i != exclude_id])
+            if not c.is_archived or c.id in kept]
+
+
+def submitted_one(user: User, field_name: str, *, keep: Contact | None = None,
+                  exclude_id: int | None = None) -> list[tuple[int | None, str]]:
+    """A one-person picker's choices to validate a submission against: none, and the
+    contact sent if it may be chosen (`keep`, the record's own, even when archived)."""
+    found = choosable(user, submitted(field_name, limit=1),
+                      keep=[keep] if keep is not None else (), exclude_id=exclude_id)
+    return [(None, ""), *((c.id, c.name) for c in found)]
+
+
+def suggestions(user: User, term: str = "", *, exclude: Iterable[int] = (),
+                limit: int = SUGGESTIONS) -> tuple[list[Row], bool]:
+    """Up to `limit` active contacts (id, name, company, sort_name) and whether there are
+    more, by name: those the term finds, or without a term those most recently in touch
+    (the contact list's "last interaction" order, and its index). One query."""
+    excluded = [i for i in exclude if i is not None]
+    if term.strip():
+        query = searched_contacts(user, term).order_by(Contact.sort_name, Contact.id)
+    else:
+        query = contacts_for(user).order_by(
+            Contact.last_interaction_at.desc().nulls_last(), Contact.id.desc())
+    query = query.where(Contact.archived_at.is_(None))
+    if excluded:
+        query = query.where(Contact.id.not_in(excluded))
+    # Only what a picker shows: no Contact is built for a suggestion.
+    query = query.with_only_columns(Contact.id, Contact.name, Contact.company, Contact.sort_name)
+    found = list(db.session.execute(query.limit(limit + 1)))
+    return sorted(found[:limit], key=lambda c: (c.sort_name, c.id)), len(found) > limit
+
+
+def picker(user: User, *, chosen: Iterable[int] = (), term: str = "",
+           exclude_id: int | None = None, keep: Iterable[Contact] = ()) -> Picker:
+    """The picker for a form: the chosen people that may be chosen (see choosable), the
+    `keep` contacts even when not chosen (an edited interaction's archived participants),
+    then suggestions, by name. Two queries, and the count of the network once per version
+    of it."""
+    chosen_ids = [i for i in dict.fromkeys(chosen) if isinstance(i, int) and is_record_id(i)]
+    listed = {c.id: c for c in choosable(user, chosen_ids, keep=keep, exclude_id=exclude_id)}
+    for contact in keep:
+        if contact.id != exclude_id:
+            listed.setdefault(contact.id, contact)
+    found, more = suggestions(user, term, exclude=[*listed, exclude_id])
+    choices = [(c.id, label(c)) for c in [*listed.values(), *found]]
+    return Picker(choices=choices, term=term, found=len(found), more=more,
+                  total=active_contact_count(user))

@@ -1,0 +1,96 @@
+"""In a real browser: with a network larger than a picker lists, typing finds anyone, the
+ticked people stay ticked, and Enter in the search box searches rather than saves."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from crm.contacts.picker import SUGGESTIONS
+from crm.contacts.services import ContactData, create_contact
+from crm.extensions import db
+from crm.interactions.services import InteractionData, log_interaction
+from crm.mediums.services import mediums_for
+from crm.models import Contact, Initiator, Interaction, User, utcnow
+from tests.e2e.conftest import screenshot
+from tests.e2e.test_coaching_browser import register
+
+pytestmark = pytest.mark.e2e
+
+
+def seed(app, email: str, members: int) -> None:
+    """`members` people in touch on successive days, and Zoë, never in touch."""
+    with app.app_context():
+        user = db.session.query(User).filter_by(email=email).one()
+        phone = {m.key: m for m in mediums_for(user)}["phone"]
+        for i in range(members):
+            contact = create_contact(user, ContactData(name=f"Member {i:03d}"))
+            log_interaction(user, InteractionData(
+                medium=phone, occurred_at=utcnow() - timedelta(days=members - i),
+                initiated_by=Initiator.ME, participants=[contact], summary=f"Call {i}"))
+        create_contact(user, ContactData(name="Zoë Okafor", company="Nestlé",
+                                         tags=["conference"]))
+        db.session.commit()
+
+
+def test_finding_people_beyond_the_suggestions(live_server, page):
+    base, app = live_server
+    register(page, base, "Nia Networker", "nia@example.com")
+    seed(app, "nia@example.com", SUGGESTIONS + 10)
+
+    page.goto(base + "/interactions/new")
+    people = page.get_by_role("group", name="With")
+    expect(people.get_by_role("checkbox")).to_have_count(SUGGESTIONS)
+    expect(people.get_by_text(f"The {SUGGESTIONS} people most recently in touch, of "
+                              f"{SUGGESTIONS + 11}.")).to_be_visible()
+    # With JavaScript, the search is live: no Find button.
+    expect(people.get_by_role("button", name="Find")).to_be_hidden()
+
+    # Tick one of the suggestions, then find Zoë, never in touch, by her company without
+    # its accent; Enter searches at once and does not submit the form.
+    people.get_by_label("Member 039").check()
+    search = people.get_by_label("Find people")
+    search.fill("nestle")
+    search.press("Enter")
+    expect(people.get_by_label("Zoë Okafor (Nestlé)")).to_be_visible()
+    expect(people.get_by_text("1 person found.")).to_be_visible()
+    expect(page).to_have_url(base + "/interactions/new")
+    # The ticked person stays; the other suggestions make way for what was found.
+    expect(people.get_by_label("Member 039")).to_be_checked()
+    expect(people.get_by_role("checkbox")).to_have_count(2)
+    people.get_by_label("Zoë Okafor (Nestlé)").check()
+    screenshot(page, "picker-found")
+
+    # Clearing the term brings the suggestions back, the two ticked kept.
+    search.fill("")
+    expect(people.get_by_role("checkbox")).to_have_count(SUGGESTIONS + 1)
+    expect(people.get_by_label("Zoë Okafor (Nestlé)")).to_be_checked()
+
+    page.get_by_label("Medium", exact=True).select_option(label="Skype")
+    page.get_by_label("Summary").fill("Planned the panel")
+    page.get_by_role("button", name="Log interaction").click()
+    expect(page.get_by_text("Skype interaction logged.")).to_be_visible()
+    with app.app_context():
+        logged = db.session.query(Interaction).filter_by(summary="Planned the panel").one()
+        assert sorted(c.name for c in logged.participants) == ["Member 039", "Zoë Okafor"]
+
+
+def test_choosing_an_introducer_by_search(live_server, page):
+    base, app = live_server
+    register(page, base, "Nia Networker", "nia@example.com")
+    seed(app, "nia@example.com", SUGGESTIONS + 10)
+    with app.app_context():
+        member = db.session.query(Contact).filter_by(name="Member 000").one().id
+
+    page.goto(f"{base}/contacts/{member}/edit")
+    introducer = page.get_by_role("group", name="Introduced by")
+    expect(introducer.get_by_label("— Nobody —")).to_be_checked()
+    introducer.get_by_label("Find people").fill("conference")  # Zoë's tag
+    expect(introducer.get_by_role("radio")).to_have_count(2)  # Nobody, and Zoë
+    introducer.get_by_label("Zoë Okafor (Nestlé)").check()
+    screenshot(page, "picker-introducer")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_text("Changes saved.")).to_be_visible()
+    expect(page.get_by_role("link", name="Zoë Okafor")).to_be_visible()
