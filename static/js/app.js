@@ -2,13 +2,28 @@
 (function () {
   "use strict";
 
-  // Confirm destructive buttons that ask for it.
+  // Confirm destructive buttons that ask for it. A form that writes is sent once: a
+  // second click or Enter while the first is on its way is ignored (a double-click on
+  // "Log interaction" logged it twice). Back on the page (the back button), it can be
+  // sent again.
   document.addEventListener("submit", function (event) {
     var form = event.target;
+    if (form.method !== "post") { return; }  // a search may be sent again at once
+    if (form.hasAttribute("data-sending")) {
+      event.preventDefault();
+      return;
+    }
     var message = form.getAttribute("data-confirm");
     if (message && !window.confirm(message)) {
       event.preventDefault();
+      return;
     }
+    if (!event.defaultPrevented) { form.setAttribute("data-sending", ""); }
+  });
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-sending]").forEach(function (form) {
+      form.removeAttribute("data-sending");
+    });
   });
 
   // A form that failed comes back with its error summary focused, so it is read out first.
