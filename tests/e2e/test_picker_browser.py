@@ -14,7 +14,7 @@ from crm.extensions import db
 from crm.interactions.services import InteractionData, log_interaction
 from crm.mediums.services import mediums_for
 from crm.models import Contact, Initiator, Interaction, User, utcnow
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import VIEWPORTS, screenshot
 from tests.e2e.test_coaching_browser import register
 
 pytestmark = pytest.mark.e2e
@@ -94,3 +94,33 @@ def test_choosing_an_introducer_by_search(live_server, page):
     page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_text("Changes saved.")).to_be_visible()
     expect(page.get_by_role("link", name="Zoë Okafor")).to_be_visible()
+
+
+def test_finding_people_without_javascript(live_server, browser):
+    """The Find button sends the form back with the people found, what was typed kept;
+    Enter in another field still saves the form rather than finding people."""
+    base, app = live_server
+    context = browser.new_context(viewport=VIEWPORTS["laptop"], java_script_enabled=False)
+    page = context.new_page()
+    try:
+        register(page, base, "Nia Networker", "nia@example.com")
+        seed(app, "nia@example.com", SUGGESTIONS + 10)
+        page.goto(base + "/interactions/new")
+        people = page.get_by_role("group", name="With")
+        page.get_by_label("Summary").fill("Planned the panel")
+        people.get_by_label("Member 039").check()
+        people.get_by_label("Find people").fill("nestle")
+        people.get_by_role("button", name="Find").click()
+        expect(people.get_by_text("1 person found.")).to_be_visible()
+        expect(page.get_by_label("Summary")).to_have_value("Planned the panel")
+        expect(people.get_by_label("Member 039")).to_be_checked()
+        people.get_by_label("Zoë Okafor (Nestlé)").check()
+        screenshot(page, "picker-without-javascript")
+        page.get_by_label("Medium", exact=True).select_option(label="Skype")
+        page.get_by_label("Summary").press("Enter")
+        expect(page.get_by_text("Skype interaction logged.")).to_be_visible()
+        with app.app_context():
+            logged = db.session.query(Interaction).filter_by(summary="Planned the panel").one()
+            assert sorted(c.name for c in logged.participants) == ["Member 039", "Zoë Okafor"]
+    finally:
+        context.close()
