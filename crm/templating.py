@@ -80,14 +80,16 @@ def here() -> str:
     return request.full_path.removesuffix("?")
 
 
-def checklist(name: str, choices, chosen=(), kind: str = "checkbox") -> Markup:
+def checklist(name: str, choices, chosen=(), kind: str = "checkbox", kept=()) -> Markup:
     """A checkbox (or radio button) in a label for each (value, label), checked when
-    chosen; the value None is the blank choice (a radio button's "nobody")."""
+    chosen; the value None is the blank choice (a radio button's "nobody"). A `kept`
+    value's label is marked data-keep: a picker's search leaves it listed."""
     chosen = set(chosen or ())
+    kept = set(kept or ())
     name = escape(name)
     kind = "radio" if kind == "radio" else "checkbox"
     return Markup("\n".join(  # noqa: S704 - every value and label escaped
-        f'<label><input type="{kind}" name="{name}"'
+        f'<label{" data-keep" if value in kept else ""}><input type="{kind}" name="{name}"'
         f' value="{"" if value is None else escape(value)}"'
         f'{" checked" if value in chosen else ""}> {escape(label)}</label>'
         for value, label in choices

@@ -170,18 +170,78 @@ def test_anyone_can_be_saved_though_not_listed(app, client, logged_in, crowd):
         assert db.session.get(Contact, oldest).last_interaction.summary == "Caught up"
 
 
+def test_enter_after_typing_a_term_finds_and_otherwise_saves(client, logged_in, crowd,
+                                                             make_contact, count):
+    """Without JavaScript, Enter submits through the form's hidden default button, which
+    has no name: a term typed and not yet searched for is searched for; with every term
+    as searched (or none), the form is saved. The visible button always saves."""
+    people = crowd(SUGGESTIONS + 5)
+    zoe = make_contact(logged_in, name="Zoë Okafor")
+    form = {"medium": _phone_id(client), "occurred_at": "2026-01-05T10:00",
+            "initiated_by": "me", "participants": people[0], "summary": "Hello"}
+    before = count(Interaction)
+    typed = client.post("/interactions/new", data={**form, "participants_q": "zoe",
+                                                   "participants_q_shown": ""})
+    assert typed.status_code == 200 and count(Interaction) == before
+    assert ids(listed(typed.data, "participants")) == [people[0], zoe.id]
+    assert form_values(typed.data)["participants_q_shown"] == ["zoe"]
+    # Enter again (in any field), the term now the one searched for: saved.
+    again = client.post("/interactions/new", data={**form, "participants_q": "zoe",
+                                                   "participants_q_shown": "zoe"})
+    assert again.status_code == 302 and count(Interaction) == before + 1
+    # The visible button saves whatever the search box holds.
+    saved = client.post("/interactions/new", data={**form, "participants_q": "someone else",
+                                                   "participants_q_shown": "", "save": "1"})
+    assert saved.status_code == 302 and count(Interaction) == before + 2
+
+
 def test_a_failed_form_lists_the_people_the_term_found(client, logged_in, crowd,
                                                        make_contact):
     crowd(SUGGESTIONS + 5)
     zoe = make_contact(logged_in, name="Zoë Okafor")
-    # Enter in the search box without JavaScript saves: the form comes back with what is
-    # wrong and the people found.
     response = client.post("/interactions/new", data={
         "medium": "", "occurred_at": "2026-01-05T10:00", "initiated_by": "me",
-        "participants_q": "zoe", "summary": "Hello"})
+        "participants_q": "zoe", "participants_q_shown": "zoe", "summary": "Hello"})
     assert response.status_code == 422
     assert "Choose at least one person." in page_text(response.data)
     assert ids(listed(response.data, "participants")) == [zoe.id]
+
+
+def test_a_search_that_finds_nobody_still_has_a_list_to_fill(client, logged_in, crowd):
+    # app.js fills the list the page has; a page without one left live search dead.
+    crowd(SUGGESTIONS + 5)
+    response = client.post("/interactions/new", data={"participants_q": "zzzz",
+                                                      "find": "participants"})
+    assert response.status_code == 200
+    assert listed(response.data, "participants") == []
+    assert '<div class="checklist" data-picker-list></div>' in response.data.decode()
+    assert "Nobody found for “zzzz”." in page_text(response.data)
+
+
+def test_a_value_that_is_no_id_loses_none_of_the_people_chosen(client, logged_in, crowd):
+    people = crowd(3)
+    response = client.post("/interactions/new", data={
+        "participants": [str(people[0]), "x", "99999999999"], "find": "participants"})
+    assert response.status_code == 200
+    assert form_values(response.data)["participants"] == [str(people[0])]
+
+
+def test_an_edited_interactions_archived_participant_stays_listed(
+        app, client, logged_in, make_contact, make_interaction):
+    ada, gone = make_contact(logged_in, name="Ada"), make_contact(logged_in, name="Gone")
+    interaction = make_interaction(logged_in, [ada, gone])
+    with app.app_context():
+        set_archived(db.session.get(Contact, gone.id), True)
+        db.session.commit()
+    page = client.get(f"/interactions/{interaction.id}/edit").data.decode()
+    # Marked for app.js to keep through a search (no search finds an archived contact).
+    assert (f'<label data-keep><input type="checkbox" name="participants" value="{gone.id}" '
+            'checked>') in page
+    # Unticked and sent back to find someone, they are still there to tick again.
+    found = client.post(f"/interactions/{interaction.id}/edit", data={
+        "participants": ada.id, "participants_q": "ada", "find": "participants"})
+    assert str(gone.id) in listed(found.data, "participants")
+    assert form_values(found.data)["participants"] == [str(ada.id)]
 
 
 def test_introducer_picker_keeps_an_archived_introducer_and_never_lists_the_contact(

@@ -33,6 +33,7 @@ from crm.params import is_record_id, record_id
 SUGGESTIONS = 30
 TERM_MAX = 100  # as the contact list's search box
 FIND = "find"  # the name of a picker's "Find" button
+SAVE = "save"  # the name of the visible button that saves a form with a picker
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class Picker:
     found: int  # of the choices, those suggested or found (not chosen or kept)
     more: bool  # more people match (or exist) than are listed
     total: int  # the user's active contacts
+    checked: frozenset[int] = frozenset()  # the chosen, each one the user may choose
+    kept: frozenset[int] = frozenset()  # listed whether chosen or not (a search keeps them)
 
     @property
     def searchable(self) -> bool:
@@ -70,8 +73,28 @@ def label(contact) -> str:
 
 
 def finding() -> bool:
-    """Whether this request sent a form to find people rather than to save it."""
-    return request.method == "POST" and FIND in request.form
+    """Whether this request sent a form to find people rather than to save it: its Find
+    button, or Enter (the form's hidden default button, which has no name) after a term
+    was typed into a picker and not yet searched for. The form's visible save button
+    (name SAVE) always saves; Enter anywhere else, with every term as searched, saves."""
+    if request.method != "POST":
+        return False
+    form = request.form
+    if FIND in form:
+        return True
+    if SAVE in form:
+        return False
+    return any(name.endswith("_q") and form[name].strip() != form.get(f"{name}_shown", "").strip()
+               for name in form)
+
+
+def chosen_ids(field) -> list:
+    """The ids a picker's field holds: as sent (each id a row can have, any other value
+    left out) or as the form was filled to be shown."""
+    if request.method == "POST":
+        return submitted(field.name)
+    data = field.data
+    return list(data or ()) if isinstance(data, list | tuple) else [data]
 
 
 def term_for(field_name: str) -> str:
@@ -137,12 +160,14 @@ def picker(user: User, *, chosen: Iterable[int] = (), term: str = "",
     `keep` contacts even when not chosen (an edited interaction's archived participants),
     then suggestions, by name. Two queries, and the count of the network once per version
     of it."""
-    chosen_ids = [i for i in dict.fromkeys(chosen) if isinstance(i, int) and is_record_id(i)]
-    listed = {c.id: c for c in choosable(user, chosen_ids, keep=keep, exclude_id=exclude_id)}
+    ids = [i for i in dict.fromkeys(chosen) if isinstance(i, int) and is_record_id(i)]
+    listed = {c.id: c for c in choosable(user, ids, keep=keep, exclude_id=exclude_id)}
+    checked = frozenset(listed)
     for contact in keep:
         if contact.id != exclude_id:
             listed.setdefault(contact.id, contact)
     found, more = suggestions(user, term, exclude=[*listed, exclude_id])
     choices = [(c.id, label(c)) for c in [*listed.values(), *found]]
     return Picker(choices=choices, term=term, found=len(found), more=more,
-                  total=active_contact_count(user))
+                  total=active_contact_count(user), checked=checked,
+                  kept=frozenset(c.id for c in keep if c.id != exclude_id))

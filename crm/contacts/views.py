@@ -19,6 +19,7 @@ from crm.contacts.channels import ChannelError, normalise_channel
 from crm.contacts.forms import ChannelForm, ConfirmForm, ContactForm
 from crm.contacts.picker import (
     TERM_MAX,
+    chosen_ids,
     finding,
     label,
     picker,
@@ -93,7 +94,7 @@ def _render_form(form: ContactForm, contact=None):
     """The contact form, with who introduced them chosen in a picker (the introducer stays
     listed, archived or not; a contact never introduces themselves)."""
     introducer = contact.introduced_by if contact is not None else None
-    people = picker(current_user, chosen=[form.introduced_by.data],
+    people = picker(current_user, chosen=chosen_ids(form.introduced_by),
                     term=term_for("introduced_by"),
                     exclude_id=contact.id if contact is not None else None,
                     keep=[introducer] if introducer is not None else ())

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from crm.contacts.forms import ConfirmForm
-from crm.contacts.picker import choosable, finding, picker, submitted, term_for
+from crm.contacts.picker import choosable, chosen_ids, finding, picker, submitted, term_for
 from crm.contacts.services import get_contact_or_404
 from crm.extensions import db
 from crm.interactions import services
@@ -70,7 +70,7 @@ def _render_form(form: InteractionForm, interaction, contact, **extra):
     """Show the form, its people to choose from in a picker: those chosen, then those
     found by the term typed into it, or the most recent (an edited interaction's
     participants stay listed, archived ones too)."""
-    people = picker(current_user, chosen=form.participants.data or (),
+    people = picker(current_user, chosen=chosen_ids(form.participants),
                     term=term_for("participants"),
                     keep=interaction.participants if interaction is not None else ())
     form.participants.choices = people.choices

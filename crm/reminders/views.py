@@ -20,7 +20,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from crm.contacts.forms import ConfirmForm
-from crm.contacts.picker import finding, picker, submitted_one, term_for
+from crm.contacts.picker import chosen_ids, finding, picker, submitted_one, term_for
 from crm.contacts.services import get_contact_or_404
 from crm.extensions import db
 from crm.interactions.services import InteractionData, log_interaction
@@ -59,7 +59,7 @@ def _render_form(form: ReminderForm, reminder: Reminder | None, contact):
     """The reminder form, whom it is about chosen in a picker (a reminder's own contact
     stays listed, archived or not)."""
     about = reminder.contact if reminder is not None else None
-    people = picker(current_user, chosen=[form.contact.data], term=term_for("contact"),
+    people = picker(current_user, chosen=chosen_ids(form.contact), term=term_for("contact"),
                     keep=[about] if about is not None else ())
     form.contact.choices = [(None, "— Nobody in particular —"), *people.choices]
     return render_template("reminders/form.html", form=form, reminder=reminder,

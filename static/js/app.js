@@ -53,6 +53,7 @@
     var input = picker.querySelector("[data-picker-term]");
     var list = picker.querySelector("[data-picker-list]");
     var status = picker.querySelector("[data-picker-status]");
+    var shown = picker.querySelector("[data-picker-shown]");
     var find = picker.querySelector("[data-picker-find]");
     if (!input || !list || !status) { return; }
     var name = picker.getAttribute("data-picker-name");
@@ -66,8 +67,10 @@
       var present = {};
       list.querySelectorAll("label").forEach(function (label) {
         var box = label.querySelector("input");
-        if (box && (box.checked || box.value === "")) {
-          present[box.value] = true;  // ticked, or the "nobody" choice: they stay
+        if (box && (box.checked || box.value === "" || label.hasAttribute("data-keep"))) {
+          // Ticked, the "nobody" choice, or the record's own (an archived participant,
+          // whom no search finds): they stay.
+          present[box.value] = true;
         } else {
           label.remove();
         }
@@ -85,6 +88,8 @@
         list.appendChild(label);
       });
       status.textContent = pickerStatus(term, data.choices.length, data.more, data.total);
+      // The list is this term's now: Enter in another field saves rather than finds.
+      if (shown) { shown.value = term; }
     }
 
     function search() {

@@ -1,5 +1,6 @@
 """In a real browser: with a network larger than a picker lists, typing finds anyone, the
-ticked people stay ticked, and Enter in the search box searches rather than saves."""
+ticked people stay ticked, Enter in the search box searches and Enter elsewhere saves,
+with JavaScript and without."""
 
 from __future__ import annotations
 
@@ -69,8 +70,11 @@ def test_finding_people_beyond_the_suggestions(live_server, page):
     expect(people.get_by_label("Zoë Okafor (Nestlé)")).to_be_checked()
 
     page.get_by_label("Medium", exact=True).select_option(label="Skype")
+    # Enter in the summary saves: the term in the search box is the one searched for.
+    search.fill("okafor")
+    expect(people.get_by_text("1 person found.")).to_be_visible()
     page.get_by_label("Summary").fill("Planned the panel")
-    page.get_by_role("button", name="Log interaction").click()
+    page.get_by_label("Summary").press("Enter")
     expect(page.get_by_text("Skype interaction logged.")).to_be_visible()
     with app.app_context():
         logged = db.session.query(Interaction).filter_by(summary="Planned the panel").one()
@@ -109,8 +113,9 @@ def test_finding_people_without_javascript(live_server, browser):
         people = page.get_by_role("group", name="With")
         page.get_by_label("Summary").fill("Planned the panel")
         people.get_by_label("Member 039").check()
+        # Enter in the search box finds (the Find button does the same).
         people.get_by_label("Find people").fill("nestle")
-        people.get_by_role("button", name="Find").click()
+        people.get_by_label("Find people").press("Enter")
         expect(people.get_by_text("1 person found.")).to_be_visible()
         expect(page.get_by_label("Summary")).to_have_value("Planned the panel")
         expect(people.get_by_label("Member 039")).to_be_checked()
@@ -124,3 +129,36 @@ def test_finding_people_without_javascript(live_server, browser):
             assert sorted(c.name for c in logged.participants) == ["Member 039", "Zoë Okafor"]
     finally:
         context.close()
+
+
+def test_an_archived_participant_unticked_can_be_ticked_again(live_server, page):
+    base, app = live_server
+    register(page, base, "Nia Networker", "nia@example.com")
+    seed(app, "nia@example.com", 12)
+    with app.app_context():
+        user = db.session.query(User).filter_by(email="nia@example.com").one()
+        gone = create_contact(user, ContactData(name="Gone Quiet"))
+        phone = {m.key: m for m in mediums_for(user)}["phone"]
+        call = log_interaction(user, InteractionData(
+            medium=phone, occurred_at=utcnow() - timedelta(days=1),
+            initiated_by=Initiator.ME, participants=[gone], summary="Last call"))
+        gone.archived_at = utcnow()
+        db.session.commit()
+        call_id = call.id
+
+    page.goto(f"{base}/interactions/{call_id}/edit")
+    people = page.get_by_role("group", name="With")
+    archived = people.get_by_label("Gone Quiet")
+    expect(archived).to_be_checked()
+    archived.uncheck()
+    # No search finds an archived contact; the interaction's own stays listed anyway.
+    people.get_by_label("Find people").fill("member 00")
+    expect(people.get_by_text("people found")).to_be_visible()
+    expect(archived).to_be_visible()
+    archived.check()
+    people.get_by_label("Member 001").check()
+    page.get_by_role("button", name="Save interaction").click()
+    expect(page.get_by_text("Interaction saved.")).to_be_visible()
+    with app.app_context():
+        saved = db.session.get(Interaction, call_id)
+        assert sorted(c.name for c in saved.participants) == ["Gone Quiet", "Member 001"]
