@@ -476,8 +476,8 @@ class Loader:
                 (b["facebook"], f"https://www.facebook.com/{slug}.{n}", ""),
             ]
             for medium_id, value, label in rng.sample(candidates, k=rng.randint(1, 3)):
-                rows.append({"contact_id": row["id"], "medium_id": medium_id, "value": value,
-                             "label": label})
+                rows.append({"contact_id": row["id"], "owner_id": row["owner_id"],
+                             "medium_id": medium_id, "value": value, "label": label})
         return rows
 
     def _other_reminders(self, owner_id, zone, contact_rows, pending, history):

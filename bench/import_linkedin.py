@@ -61,11 +61,11 @@ def bulk_insert(user: User, rows: list[list[str]], mediums: dict[str, int]) -> f
                              .order_by(Contact.id)).all()
     channels = []
     for contact_id, r in zip(ids, rows, strict=True):
-        channels.append({"contact_id": contact_id, "medium_id": mediums["linkedin"],
-                         "value": r[2], "label": ""})
+        channels.append({"contact_id": contact_id, "owner_id": user.id,
+                         "medium_id": mediums["linkedin"], "value": r[2], "label": ""})
         if r[3]:
-            channels.append({"contact_id": contact_id, "medium_id": mediums["email"],
-                             "value": r[3], "label": ""})
+            channels.append({"contact_id": contact_id, "owner_id": user.id,
+                             "medium_id": mediums["email"], "value": r[3], "label": ""})
     db.session.execute(insert(ContactChannel.__table__), channels)
     db.session.commit()
     return time.perf_counter() - started

@@ -215,3 +215,20 @@ def test_the_channel_form_preselects_no_medium(client, ada):
     chosen = re.findall(r"<option [^>]*selected[^>]*>([^<]*)</option>", select)
 
     assert options[0] == chosen[0] == "— Choose a medium —" and len(chosen) == 1
+
+
+def test_a_handle_made_through_the_orm_takes_its_contacts_owner(app, make_user, make_contact):
+    """Each handle keeps its contact's owner (a search reads the user's handles only);
+    one made through the ORM without it is given it, by the contact or its id."""
+    from crm.models import Contact, Medium
+
+    owner = make_user()
+    ada = make_contact(owner, name="Ada")
+    with app.app_context():
+        email = db.session.scalar(select(Medium.id).where(Medium.key == "email"))
+        contact = db.session.get(Contact, ada.id)
+        by_contact = ContactChannel(contact=contact, medium_id=email, value="a@example.com")
+        by_id = ContactChannel(contact_id=ada.id, medium_id=email, value="b@example.com")
+        db.session.add_all([by_contact, by_id])
+        db.session.commit()
+        assert [by_contact.owner_id, by_id.owner_id] == [owner.id, owner.id]

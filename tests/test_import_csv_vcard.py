@@ -301,3 +301,20 @@ def test_an_earlier_row_is_picked_by_its_handles_not_their_mediums(app, make_use
 
     assert result.repeated_rows == 1
     assert [p.rows for p in plan.new] == [[2, 4], [3]]
+
+
+def test_imported_handles_keep_their_contacts_owner(app, make_user, make_contact):
+    """Each handle an import writes (Core inserts, not the ORM) carries its contact's owner:
+    a search reads only the user's own handles."""
+    from sqlalchemy import text
+
+    ada, bob = make_user(), make_user()
+    make_contact(bob, name="Bob's own")
+    run(app, ada, ImportKind.VCARD, vcard_file(VCARD3_GOOGLE, VCARD4))
+    run(app, bob, ImportKind.VCARD, vcard_file(VCARD3_GOOGLE, VCARD3_APPLE))
+    with app.app_context():
+        rows = db.session.execute(text(
+            "SELECT ch.owner_id, c.owner_id FROM contact_channels ch "
+            "JOIN contacts c ON c.id = ch.contact_id")).all()
+    assert rows and all(mine == theirs for mine, theirs in rows), rows
+    assert {theirs for _, theirs in rows} == {ada.id, bob.id}

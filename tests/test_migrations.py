@@ -318,17 +318,17 @@ def test_healthz_says_when_migrations_are_pending(empty_database):
     app = create_app({"SECRET_KEY": "x", "DATABASE_URL": empty_database, "TESTING": True})
     client = app.test_client()  # each request in a context (and a session) of its own
     with app.app_context():
-        upgrade(revision="0012")
+        upgrade(revision="0013")
     behind = client.get("/healthz")
     assert behind.status_code == 503
     assert behind.get_json()["database"] == (
-        "error: migrations pending, the database is at 0012 and this code needs 0013 "
+        "error: migrations pending, the database is at 0013 and this code needs 0014 "
         "(run crm db upgrade)")
     with app.app_context():
         upgrade()
     assert client.get("/healthz").get_json()["database"] == "ok"
     with app.app_context(), db.engine.begin() as connection:
-        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0014'")
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0015'")
     assert client.get("/healthz").get_json()["database"] == "ok"
     with app.app_context():
         db.engine.dispose()
@@ -371,13 +371,16 @@ def test_a_run_that_leaves_broken_references_is_rolled_back_whole(empty_database
             downgrade(revision="0011")
         with db.engine.connect() as connection:
             assert connection.exec_driver_sql(
-                "SELECT version_num FROM alembic_version").scalar() == "0013"
+                "SELECT version_num FROM alembic_version").scalar() == "0014"
             columns = {c[1] for c in connection.exec_driver_sql(
                 "PRAGMA table_info(coach_links)")}
             contact_columns = {c[1] for c in connection.exec_driver_sql(
                 "PRAGMA table_info(contacts)")}
+            channel_columns = {c[1] for c in connection.exec_driver_sql(
+                "PRAGMA table_info(contact_channels)")}
         assert "invite_token_hash" in columns  # 0012's downgrade was rolled back too
         assert "sort_name" in contact_columns  # and 0013's
+        assert "owner_id" in channel_columns  # and 0014's
         db.engine.dispose()
 
 
@@ -436,4 +439,51 @@ def test_the_sort_name_migration_files_existing_contacts_and_goes_back(empty_dat
         assert "ix_contacts_owner_lower_name" in indexes
         assert "ix_contacts_owner_sort_name" not in indexes
         assert _rows(("contacts",)) == {"contacts": 4}
+        db.engine.dispose()
+
+
+CHANNELS_AT_0013 = table("contact_channels", *(column(name) for name in (
+    "id", "contact_id", "medium_id", "value", "label")))
+
+
+def test_the_channel_owner_migration_fills_every_handles_owner_and_goes_back(empty_database):
+    """0014 copies each handle's contact's owner into contact_channels.owner_id, so that a
+    search reads the user's handles only; the handles keep being found (on SQLite through
+    the search triggers on contact_channels, which an in-place change keeps). Going back to
+    0013 drops the column and keeps every handle."""
+    from crm.contacts.services import list_contacts
+
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL": empty_database, "TESTING": True})
+    with app.app_context():
+        upgrade(revision="0013")
+        with db.engine.begin() as connection:
+            email = connection.execute(select(Medium.id).where(Medium.key == "email")).scalar()
+            for uid in (1, 2):
+                connection.execute(insert(User.__table__).values(
+                    id=uid, email=f"u{uid}@example.com", name="U", password_hash="x"))
+            for cid, owner in ((1, 1), (2, 2), (3, 1)):
+                connection.execute(insert(CONTACTS_AT_0006).values(
+                    id=cid, owner_id=owner, name=f"Person {cid}", company="", title="",
+                    location="", notes="", is_private=False, created_at=datetime(2026, 1, 1),
+                    updated_at=datetime(2026, 1, 1)))
+            for chid, cid in ((10, 1), (11, 2), (12, 3), (13, 3)):
+                connection.execute(insert(CHANNELS_AT_0013).values(
+                    id=chid, contact_id=cid, medium_id=email,
+                    value=f"person{chid}@shared.example", label=""))
+        upgrade()
+        with db.engine.connect() as connection:
+            owners = dict(connection.exec_driver_sql(
+                "SELECT id, owner_id FROM contact_channels ORDER BY id").all())
+        assert owners == {10: 1, 11: 2, 12: 1, 13: 1}
+        one, two = db.session.get(User, 1), db.session.get(User, 2)
+        assert [c.id for c in list_contacts(one, q="shared.example").items] == [1, 3]
+        assert [c.id for c in list_contacts(two, q="shared.example").items] == [2]
+        assert [c.id for c in list_contacts(one, q="n13@").items] == [3]
+        db.session.remove()
+        assert not _differences()
+
+        downgrade(revision="0013")
+        assert "owner_id" not in {c["name"] for c in inspect(db.engine).get_columns(
+            "contact_channels")}
+        assert _rows(("contact_channels",)) == {"contact_channels": 4}
         db.engine.dispose()

@@ -173,11 +173,10 @@ def _ids_by_folded_tag(user: User, term: str) -> Select:
 
 
 def _ids_by_channel(user: User, contains) -> Select:
-    return (
-        select(ContactChannel.contact_id)
-        .join(Contact, Contact.id == ContactChannel.contact_id)
-        .where(Contact.owner_id == user.id, contains(ContactChannel.value))
-    )
+    # By the channel's own copy of its owner: PostgreSQL may walk the user's handles
+    # (ix_contact_channels_owner_value) rather than every user's trigram matches.
+    return select(ContactChannel.contact_id).where(
+        ContactChannel.owner_id == user.id, contains(ContactChannel.value))
 
 
 def searched_contacts(user: User, q: str) -> Select:
@@ -553,7 +552,8 @@ def add_channel(contact: Contact, medium: Medium, value: str, label: str = "") -
     )
     if handle_key(value) in {handle_key(v) for v in held}:
         raise ValueError("duplicate channel")
-    channel = ContactChannel(contact_id=contact.id, medium_id=medium.id, value=value, label=label)
+    channel = ContactChannel(contact_id=contact.id, owner_id=contact.owner_id,
+                             medium_id=medium.id, value=value, label=label)
     db.session.add(channel)
     contact.updated_at = utcnow()  # a handle is part of the contact
     db.session.flush()

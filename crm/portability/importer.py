@@ -490,8 +490,8 @@ def run_import(user: User, plan: ImportPlan, *, skip_invalid: bool = False) -> I
             if (mid, handle_key(value)) in have:
                 continue
             have.add((mid, handle_key(value)))
-            channel_rows.append({"contact_id": planned.existing_id, "medium_id": mid,
-                                 "value": value, "label": label})
+            channel_rows.append({"contact_id": planned.existing_id, "owner_id": user.id,
+                                 "medium_id": mid, "value": value, "label": label})
             changed.add(planned.existing_id)
     for start in range(0, len(channel_rows), CHUNK * 5):
         db.session.execute(insert(ContactChannel.__table__), channel_rows[start:start + CHUNK * 5])
