@@ -475,15 +475,30 @@ def test_the_channel_owner_migration_fills_every_handles_owner_and_goes_back(emp
             owners = dict(connection.exec_driver_sql(
                 "SELECT id, owner_id FROM contact_channels ORDER BY id").all())
         assert owners == {10: 1, 11: 2, 12: 1, 13: 1}
+        # A handle written without its owner, as the release before 0014 writes them
+        # during a rolling deploy, is given its contact's by the trigger.
+        with db.engine.begin() as connection:
+            connection.execute(insert(CHANNELS_AT_0013).values(
+                id=14, contact_id=2, medium_id=email, value="zq@elsewhere.example", label=""))
+            assert connection.exec_driver_sql(
+                "SELECT owner_id FROM contact_channels WHERE id = 14").scalar() == 2
         one, two = db.session.get(User, 1), db.session.get(User, 2)
         assert [c.id for c in list_contacts(one, q="shared.example").items] == [1, 3]
         assert [c.id for c in list_contacts(two, q="shared.example").items] == [2]
         assert [c.id for c in list_contacts(one, q="n13@").items] == [3]
+        # Two characters: no trigram index, the user's handles through owner_id.
+        assert [c.id for c in list_contacts(one, q="13").items] == [3]
+        assert [c.id for c in list_contacts(two, q="11").items] == [2]
+        assert [c.id for c in list_contacts(two, q="zq").items] == [2]
+        assert [c.id for c in list_contacts(one, q="zq").items] == []
         db.session.remove()
         assert not _differences()
 
         downgrade(revision="0013")
         assert "owner_id" not in {c["name"] for c in inspect(db.engine).get_columns(
             "contact_channels")}
-        assert _rows(("contact_channels",)) == {"contact_channels": 4}
+        assert _rows(("contact_channels",)) == {"contact_channels": 5}
+        with db.engine.begin() as connection:  # the trigger went with the column
+            connection.execute(insert(CHANNELS_AT_0013).values(
+                id=15, contact_id=1, medium_id=email, value="after@example.com", label=""))
         db.engine.dispose()

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
+    DDL,
     Boolean,
     Column,
     Date,
@@ -18,7 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     func,
-    select,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -236,9 +237,11 @@ class ContactChannel(db.Model):
     )
     # The contact's owner, copied when the channel is made (a contact never changes
     # owner; a merge moves channels between one owner's contacts), so that one user's
-    # handles can be found without other users' (migration 0014). No foreign key: the
-    # contact's cascades the channel away with its owner. Core inserts must set it.
-    owner_id: Mapped[int] = mapped_column()
+    # handles can be found without other users' (migration 0014). A row written without
+    # it (0, the default: code from before 0014 during a rolling deploy, a forgotten
+    # Core insert) gets it from the trigger below. No foreign key: the contact's
+    # cascades the channel away with its owner.
+    owner_id: Mapped[int] = mapped_column(server_default=text("0"))
     medium_id: Mapped[int] = mapped_column(ForeignKey("mediums.id", ondelete="CASCADE"), index=True)
     value: Mapped[str] = mapped_column(String(255))
     label: Mapped[str] = mapped_column(String(40), default="")
@@ -247,14 +250,36 @@ class ContactChannel(db.Model):
     medium: Mapped[Medium] = relationship()
 
 
-@event.listens_for(ContactChannel, "before_insert")
-def _channel_owner(mapper, connection, channel: ContactChannel) -> None:
-    """A channel made through the ORM without its owner (crm.contacts.services.add_channel
-    gives it) takes its contact's."""
-    if channel.owner_id is None:
-        contact_id = channel.contact.id if channel.contact is not None else channel.contact_id
-        channel.owner_id = connection.scalar(
-            select(Contact.owner_id).where(Contact.id == contact_id))
+# The trigger that gives a channel written without its owner (owner_id 0) its contact's,
+# whoever writes. Migration 0014 creates the same one.
+CHANNEL_OWNER_DDL = {
+    "sqlite": (
+        """CREATE TRIGGER tr_contact_channels_owner AFTER INSERT ON contact_channels
+        WHEN NEW.owner_id = 0
+        BEGIN
+            UPDATE contact_channels
+            SET owner_id = (SELECT owner_id FROM contacts WHERE id = NEW.contact_id)
+            WHERE id = NEW.id;
+        END""",
+    ),
+    "postgresql": (
+        """CREATE OR REPLACE FUNCTION contact_channels_owner() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.owner_id IS NULL OR NEW.owner_id = 0 THEN
+                SELECT owner_id INTO NEW.owner_id FROM contacts WHERE id = NEW.contact_id;
+            END IF;
+            RETURN NEW;
+        END $$""",
+        """CREATE TRIGGER tr_contact_channels_owner BEFORE INSERT ON contact_channels
+        FOR EACH ROW EXECUTE FUNCTION contact_channels_owner()""",
+    ),
+}
+
+for _dialect, _statements in CHANNEL_OWNER_DDL.items():
+    for _statement in _statements:
+        event.listen(ContactChannel.__table__, "after_create",
+                     DDL(_statement).execute_if(dialect=_dialect))
 
 
 _trigram_index("ix_contact_channels_value_trgm", ContactChannel.value)
