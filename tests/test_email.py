@@ -777,7 +777,7 @@ def test_a_digest_retry_is_not_given_back_while_its_claim_lasts(
     mail_app.config["SMTP_PORT"] = smtp_server.port
 
     real_send = tasks._send_digest
-    monkeypatch.setattr(tasks, "_send_digest", lambda *args: 0)  # w1 takes it, then stalls
+    monkeypatch.setattr(tasks, "_send_digest", lambda *args: (0, False))  # w1 takes it, stalls
     ten_past = eight + timedelta(minutes=10)
     assert run(mail_app, tasks.send_digests, ten_past, "w1") == 0
     monkeypatch.setattr(tasks, "_send_digest", real_send)
@@ -790,6 +790,55 @@ def test_a_digest_retry_is_not_given_back_while_its_claim_lasts(
     assert run(mail_app, tasks.reap_stale_claims, ten_past + lease + timedelta(seconds=1)) == 1
     assert run(mail_app, tasks.send_digests, ten_past + lease + timedelta(seconds=1), "w2") == 1
     assert len(smtp_server.messages) == 1
+
+
+def digest_users(app, make_user, make_reminder, n: int) -> list:
+    """n New York users with a digest at 08:00 and one reminder due on 2 June."""
+    from crm.models import User
+
+    people = [make_user(email=f"digest{i}@example.com", time_zone="America/New_York")
+              for i in range(n)]
+    with app.app_context():
+        for person in people:
+            row = db.session.get(User, person.id)
+            row.email_reminders, row.digest_enabled, row.digest_hour = True, True, 8
+        db.session.commit()
+    for person in people:
+        make_reminder(person, title="Today thing", local_date=date(2025, 6, 2),
+                      local_time=time(17, 0))
+    return people
+
+
+def test_the_digests_of_one_run_share_one_smtp_session(mail_app, smtp_server, make_user,
+                                                       make_reminder):
+    digest_users(mail_app, make_user, make_reminder, 3)
+    before = smtp_server.connections
+    assert run(mail_app, tasks.send_digests, datetime(2025, 6, 2, 12, 0, tzinfo=UTC), "w") == 3
+    assert sorted(m["To"] for m in smtp_server.messages) == [
+        f"digest{i}@example.com" for i in range(3)]
+    assert smtp_server.connections - before == 1
+
+
+def test_a_hanging_server_holds_up_one_digest_not_every_one(mail_app, smtp_server, make_user,
+                                                           make_reminder):
+    """At a server that accepts and never answers, a run waits out one timeout, not one per
+    digest: the digests after the failed one wait for the next run, unclaimed."""
+    digest_users(mail_app, make_user, make_reminder, 3)
+    eight = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+    with HangingServer() as hanging:
+        mail_app.config.update(hanging.app_config(timeout=0.3))
+        assert run(mail_app, tasks.send_digests, eight, "w") == 0
+        assert hanging.connections == 1
+    with mail_app.app_context():
+        [failed] = db.session.scalars(select(DigestRun)).all()
+        assert (failed.status, failed.attempts) == (DeliveryStatus.PENDING, 1)
+    # The server is back: the two never tried go out at once, the failed one when its
+    # retry is due; each once.
+    mail_app.config.update(smtp_server.app_config())
+    assert run(mail_app, tasks.send_digests, eight + timedelta(seconds=30), "w") == 2
+    assert run(mail_app, tasks.send_digests, eight + timedelta(seconds=60), "w") == 1
+    assert run(mail_app, tasks.send_digests, eight + timedelta(minutes=5), "w") == 0
+    assert len(smtp_server.messages) == 3
 
 
 def test_a_late_digest_does_not_hold_back_the_next_days(mail_app, smtp_server, digest_user,

@@ -528,15 +528,22 @@ def send_digests(now: datetime, worker_id: str) -> int:
         .group_by(DigestRun.user_id)
     ).all()) if users else {}
     sent = 0
-    for user in users:
-        local_now = to_local(now, user.time_zone)
-        if local_now.hour < user.digest_hour or latest.get(user.id, local_now.date()) > \
-                local_now.date():
-            continue
-        run = _claim_digest_run(user, local_now.date(), now)
-        if run is None:
-            continue
-        sent += _send_digest(run, user, now, local_now)
+    # One SMTP session for every digest of this run (at 08:00 in one zone, an organisation
+    # has hundreds). A server that is down or hangs costs one timeout: the digests after
+    # it are not taken this run, and the next one (a minute later) tries again.
+    with Mailer() as mailer:
+        for user in users:
+            local_now = to_local(now, user.time_zone)
+            if local_now.hour < user.digest_hour or latest.get(user.id, local_now.date()) > \
+                    local_now.date():
+                continue
+            run = _claim_digest_run(user, local_now.date(), now)
+            if run is None:
+                continue
+            done, server_down = _send_digest(run, user, now, local_now, mailer)
+            sent += done
+            if server_down:
+                break
     return sent
 
 
@@ -584,7 +591,10 @@ def _claim_digest_run(user: User, local_date, now: datetime) -> DigestRun | None
     return run
 
 
-def _send_digest(run: DigestRun, user: User, now: datetime, local_now: datetime) -> int:
+def _send_digest(run: DigestRun, user: User, now: datetime, local_now: datetime,
+                 mailer: Mailer) -> tuple[int, bool]:
+    """Send one user's digest on the run's SMTP session: (1 if sent else 0, whether the
+    server is down or hanging)."""
     from crm.reminders.schedule import occurrence_utc
 
     end_of_day = occurrence_utc(local_now.date() + timedelta(days=1), datetime.min.time(),
@@ -606,7 +616,7 @@ def _send_digest(run: DigestRun, user: User, now: datetime, local_now: datetime)
         run.last_error = "nothing due"
         run.sent_at = now
         db.session.commit()
-        return 0
+        return 0, False
     start_of_day = occurrence_utc(local_now.date(), datetime.min.time(), user.time_zone)
     overdue = [r for r in items if r.due_at < start_of_day or r.status == ReminderStatus.DELIVERED]
     due_today = [r for r in items if r not in overdue]
@@ -629,17 +639,16 @@ def _send_digest(run: DigestRun, user: User, now: datetime, local_now: datetime)
     # and web writes would fail with "database is locked" while a server is slow.
     db.session.commit()
     try:
-        with Mailer() as mailer:
-            mailer.send(message)
+        mailer.send(message)
     except MailError as exc:
         _record_failure(run, str(exc), now)
         db.session.commit()
-        return 0
+        return 0, isinstance(exc, MailServerError)
     run.status = DeliveryStatus.SENT
     run.sent_at = now
     run.attempts += 1
     db.session.commit()
-    return 1
+    return 1, False
 
 
 # -- housekeeping -----------------------------------------------------------------
