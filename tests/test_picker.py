@@ -113,7 +113,8 @@ def test_choices_find_anyone_by_name_company_tag_or_handle(app, client, logged_i
     everyone = found("member")
     assert len(everyone["choices"]) == SUGGESTIONS and everyone["more"] is True
     assert everyone["total"] == SUGGESTIONS + 6
-    assert found("nobody-at-all") == {"choices": [], "more": False, "total": SUGGESTIONS + 6}
+    assert found("nobody-at-all") == {"choices": [], "more": False, "total": SUGGESTIONS + 6,
+                                      "status": "Nobody found for “nobody-at-all”."}
     # No term: the most recently in touch (Zoë never was), by name as the form lists them.
     assert [c["label"] for c in found("")["choices"]] == [
         f"Member {i:03d}" for i in range(5, SUGGESTIONS + 5)]
@@ -310,6 +311,7 @@ def test_choices_are_the_users_own_people_only(app, client, logged_in, make_cont
     other = as_user(app, make_user(email="coach@example.com"))
     for q in ("secret", ""):
         found = other.get("/contacts/choices", query_string={"q": q}).get_json()
-        assert found == {"choices": [], "more": False, "total": 0}
+        assert found == {"choices": [], "more": False, "total": 0,
+                         "status": f"Nobody found for “{q}”." if q else ""}
     # Naming someone else's contact in a picker's request finds nothing either.
     assert other.get(f"/contacts/choices?exclude={secret.id}").get_json()["choices"] == []

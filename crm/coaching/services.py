@@ -6,12 +6,12 @@ from __future__ import annotations
 import secrets
 
 from flask import abort
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.api.tokens import hash_token
 from crm.auth.services import normalise_email
-from crm.contacts.services import containing, folded_contains
+from crm.contacts.services import name_or_company_contains
 from crm.database import writing_request
 from crm.extensions import db
 from crm.interactions.services import newest_interaction, with_contact
@@ -237,10 +237,7 @@ def list_shared_contacts(link: CoachLink, *, q: str = "", page: int = 1, per_pag
     """A page of the client's shared contacts, by name."""
     query = shared_contacts(link)
     if q.strip():
-        contains = containing(q.strip())
-        folded = folded_contains(q)
-        query = query.where(or_(contains(Contact.name), folded(Contact.sort_name),
-                                 contains(Contact.company), folded(Contact.company_key)))
+        query = query.where(name_or_company_contains(q))
     query = query.order_by(Contact.sort_name, Contact.id).options(
         selectinload(Contact.tags))
     return db.paginate(query, page=page, per_page=per_page, error_out=False)

@@ -55,16 +55,22 @@ class Picker:
 
     @property
     def status(self) -> str:
-        """What the picker says under its list (app.js says the same after a search)."""
-        if self.term:
-            if not self.found:
-                return f"Nobody found for “{self.term}”."
-            found = "1 person found" if self.found == 1 else f"{self.found} people found"
-            return found + (" (the first ones: type more to narrow it)." if self.more else ".")
-        if self.more:
-            return (f"The {self.found} people most recently in touch, of {self.total:,}. "
-                    "Type to find anyone else.")
-        return ""
+        """What the picker says under its list."""
+        return status_text(self.term, self.found, more=self.more, total=self.total)
+
+
+def status_text(term: str, found: int, *, more: bool, total: int) -> str:
+    """What a picker says under the people it lists, on the page and after a live search
+    (/contacts/choices sends it to app.js)."""
+    if term:
+        if not found:
+            return f"Nobody found for “{term}”."
+        people = "1 person found" if found == 1 else f"{found} people found"
+        return people + (" (the first ones: type more to narrow it)." if more else ".")
+    if more:
+        return (f"The {found} people most recently in touch, of {total:,}. "
+                "Type to find anyone else.")
+    return ""
 
 
 def label(contact) -> str:

@@ -107,16 +107,21 @@ def get_contacts(user: User, ids: list[int]) -> list[Contact]:
 def search_condition(user: User, q: str):
     """Match a name, company, tag or channel handle containing q, by scanning the user's
     contacts (searched_contacts uses the search index where it can)."""
-    contains, folded = containing(q.strip()), folded_contains(q)
+    contains = containing(q.strip())
     return or_(
-        contains(Contact.name),
-        folded(Contact.sort_name),
-        contains(Contact.company),
-        folded(Contact.company_key),
+        name_or_company_contains(q),
         Contact.id.in_(_ids_by_tag(user, contains)),
         Contact.id.in_(_ids_by_folded_tag(user, q)),
         Contact.id.in_(_ids_by_channel(user, contains)),
     )
+
+
+def name_or_company_contains(q: str):
+    """A contact's name or company contains q, in any case, and also with accents set aside
+    (through sort_name and company_key)."""
+    contains, folded = containing(q.strip()), folded_contains(q)
+    return or_(contains(Contact.name), folded(Contact.sort_name),
+               contains(Contact.company), folded(Contact.company_key))
 
 
 def folded_contains(term: str):

@@ -23,6 +23,7 @@ from crm.contacts.picker import (
     finding,
     label,
     picker,
+    status_text,
     submitted_one,
     suggestions,
     term_for,
@@ -137,9 +138,11 @@ def choices():
     handle, as the contact search), or without one those most recently in touch; never
     the contact ?exclude= names (who cannot introduce themselves)."""
     exclude = request.args.get("exclude", type=record_id)
-    found, more = suggestions(current_user, text_arg("q", TERM_MAX).strip(), exclude=[exclude])
+    term = text_arg("q", TERM_MAX).strip()
+    found, more = suggestions(current_user, term, exclude=[exclude])
+    total = services.active_contact_count(current_user)
     return jsonify(choices=[{"id": c.id, "label": label(c)} for c in found], more=more,
-                   total=services.active_contact_count(current_user))
+                   total=total, status=status_text(term, len(found), more=more, total=total))
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -32,23 +32,9 @@
 
   // People pickers (crm/contacts/picker.py): typing asks the server for the people the
   // term finds and lists them under those already ticked, which stay. Enter searches at
-  // once rather than submitting the form; what was found is announced. Without this
+  // once rather than submitting the form; what was found is announced (in the server's
+  // words, crm.contacts.picker.status_text). Without this
   // script, the picker's "Find" button sends the form back to search.
-  function plural(n) { return n === 1 ? "1 person" : n + " people"; }
-
-  function pickerStatus(term, found, more, total) {
-    if (term) {
-      if (!found) { return "Nobody found for \u201c" + term + "\u201d."; }
-      return plural(found) + " found" +
-        (more ? " (the first ones: type more to narrow it)." : ".");
-    }
-    if (more) {
-      return "The " + found + " people most recently in touch, of " +
-        total.toLocaleString("en") + ". Type to find anyone else.";
-    }
-    return "";
-  }
-
   document.querySelectorAll("[data-picker]").forEach(function (picker) {
     var input = picker.querySelector("[data-picker-term]");
     var list = picker.querySelector("[data-picker-list]");
@@ -87,7 +73,7 @@
         label.appendChild(document.createTextNode(" " + choice.label));
         list.appendChild(label);
       });
-      status.textContent = pickerStatus(term, data.choices.length, data.more, data.total);
+      status.textContent = data.status;  // worded by the server, as on the page
       // The list is this term's now: Enter in another field saves rather than finds.
       if (shown) { shown.value = term; }
     }
