@@ -77,14 +77,16 @@ def test_csv_import_with_the_mapping(app, make_user, medium):
 def test_csv_with_semicolons_and_a_handle_column(app, make_user, medium, make_medium):
     user = make_user()
     mastodon = make_medium(user, "Mastodon")
-    data = b"Full name;Mastodon;Tags\nAda Lovelace;@ada@hachyderm.io;math; poetry\n"
+    data = b'Full name;Mastodon;Tags\nAda Lovelace;@ada@hachyderm.io;"math; poetry"\n'
     header, _ = parsers.read_csv_table(data.decode())
     mapping = parsers.guess_mapping(header, [(mastodon.id, "Mastodon", None)])
     assert mapping == {0: "name", 1: f"medium:{mastodon.id}", 2: "tags"}
 
     run(app, user, ImportKind.CSV, data, mapping=mapping)
 
-    assert people(app, user)["Ada Lovelace"]["channels"] == [("Mastodon", "@ada@hachyderm.io", "")]
+    ada = people(app, user)["Ada Lovelace"]
+    assert ada["channels"] == [("Mastodon", "@ada@hachyderm.io", "")]
+    assert sorted(ada["tags"]) == ["math", "poetry"]
 
 
 def test_vcards_from_google_apple_and_vcard4(app, make_user):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -17,6 +17,9 @@ _HOSTS = {
     "linkedin": ("linkedin.com",),
     "facebook": ("facebook.com", "fb.com"),
 }
+# Profiles addressed by number rather than by name (Facebook's profile.php?id=…, LinkedIn's
+# old profile/view?id=…): the person is in the query, which every other profile link drops.
+_NUMBERED_PROFILE_PATHS = ("/profile.php", "/profile/view")
 
 
 class ChannelError(ValueError):
@@ -108,6 +111,12 @@ def _profile_url(value: str, hosts: tuple[str, ...], medium_name: str) -> str:
     path = parts.path.rstrip("/")
     if not path or path == "/":
         raise ChannelError(f"That {medium_name} link has no profile in it.")
+    if path.lower() in _NUMBERED_PROFILE_PATHS:
+        number = (parse_qs(parts.query).get("id") or [""])[0].strip()
+        if not number:
+            raise ChannelError(f"That {medium_name} link has no profile in it: a "
+                               f"{path.lstrip('/')} link needs its id=….")
+        return f"https://www.{hosts[0]}{path}?id={quote(number, safe='')}"
     return f"https://www.{hosts[0]}{path}"
 
 

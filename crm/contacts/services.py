@@ -390,6 +390,22 @@ def combine_notes(kept: str | None, added: str | None) -> str:
     return f"{kept}\n\n{added}" if kept else added
 
 
+def combine_origins(kept: tuple[int | None, date | None], added: tuple[int | None, date | None]
+                    ) -> tuple[int | None, date | None]:
+    """Where two records of one person (a merge, an import's repeated rows) first met, as
+    (medium id, date), either part possibly unknown. Two origins that differ (in medium or
+    in date) are two claims: the earlier dated one stands whole (a dated one over one
+    without a date; the kept one on a tie), since the first meeting is the earliest.
+    Otherwise each fills what the other lacks, so no date or medium is lost. The rule looks
+    at dates only, never at which medium it is."""
+    (medium, day), (new_medium, new_day) = kept, added
+    differ = (None not in (medium, new_medium) and medium != new_medium) or (
+        None not in (day, new_day) and day != new_day)
+    if differ:
+        return added if new_day is not None and (day is None or new_day < day) else kept
+    return (medium if medium is not None else new_medium, day if day is not None else new_day)
+
+
 def tags_by_key(user: User, names) -> dict[str, Tag]:
     """name_key -> Tag of every tag the user has (a few dozen rows: the only way to compare
     names the same way on every database). When some of names are not among them, the

@@ -9,17 +9,20 @@ from difflib import SequenceMatcher
 
 from sqlalchemy import and_, delete, func, select, update
 
-from crm.contacts.services import combine_notes, leads_back
+from crm.contacts.channels import handle_key
+from crm.contacts.services import combine_notes, combine_origins, leads_back
 from crm.database import SEARCH_FOLD
 from crm.extensions import db
 from crm.models import (
     Contact,
     ContactChannel,
+    Interaction,
     Medium,
     Reminder,
     User,
     contact_tags,
     interaction_participants,
+    utcnow,
 )
 
 NAME_SIMILARITY = 0.88
@@ -137,25 +140,37 @@ def merge_contacts(user: User, keep: Contact, drop: Contact) -> dict[str, int]:
     if keep.id == drop.id or keep.owner_id != user.id or drop.owner_id != user.id:
         raise ValueError("merge two different contacts of the same user")
     moved = {}
+    now = utcnow()
     ip = interaction_participants
+    # Bulk statements below rewrite other records' JSON (an interaction's participant_ids,
+    # an introduction, a reminder's contact): their updated_at moves with it, as the API
+    # promises sync clients.
+    db.session.execute(
+        update(Interaction).where(Interaction.id.in_(
+            select(ip.c.interaction_id).where(ip.c.contact_id == drop.id)))
+        .values(updated_at=now).execution_options(synchronize_session=False))
     both = select(ip.c.interaction_id).where(ip.c.contact_id == keep.id).scalar_subquery()
     db.session.execute(delete(ip).where(ip.c.contact_id == drop.id, ip.c.interaction_id.in_(both)))
     moved["interactions"] = db.session.execute(
         update(ip).where(ip.c.contact_id == drop.id).values(contact_id=keep.id)
     ).rowcount
 
-    have = {(m, v.lower()) for m, v in db.session.execute(
-        select(ContactChannel.medium_id, ContactChannel.value)
-        .where(ContactChannel.contact_id == keep.id))}
+    # Handles compared as everywhere else (handle_key); a repeated one's label is kept
+    # when keep's copy has none.
+    have = {(ch.medium_id, handle_key(ch.value)): ch for ch in db.session.scalars(
+        select(ContactChannel).where(ContactChannel.contact_id == keep.id))}
     moved["channels"] = 0
     for channel in db.session.scalars(
         select(ContactChannel).where(ContactChannel.contact_id == drop.id)
     ):
-        if (channel.medium_id, channel.value.lower()) in have:
+        same = have.get((channel.medium_id, handle_key(channel.value)))
+        if same is not None:
+            if not same.label and channel.label:
+                same.label = channel.label
             db.session.delete(channel)
         else:
             channel.contact_id = keep.id
-            have.add((channel.medium_id, channel.value.lower()))
+            have[(channel.medium_id, handle_key(channel.value))] = channel
             moved["channels"] += 1
     db.session.flush()
 
@@ -169,13 +184,15 @@ def merge_contacts(user: User, keep: Contact, drop: Contact) -> dict[str, int]:
 
     moved["reminders"] = db.session.execute(
         update(Reminder).where(Reminder.contact_id == drop.id, Reminder.owner_id == user.id)
-        .values(contact_id=keep.id).execution_options(synchronize_session=False)).rowcount
+        .values(contact_id=keep.id, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
 
     # Introductions: people drop introduced were introduced by keep; keep inherits
     # drop's introducer when it has none (never itself).
     moved["introductions"] = db.session.execute(
         update(Contact).where(Contact.introduced_by_id == drop.id, Contact.id != keep.id)
-        .values(introduced_by_id=keep.id).execution_options(synchronize_session=False)
+        .values(introduced_by_id=keep.id, updated_at=now)
+        .execution_options(synchronize_session=False)
     ).rowcount
     inherited = drop.introduced_by_id
     if inherited is not None and _introduced_through(inherited, keep.id):
@@ -187,11 +204,8 @@ def merge_contacts(user: User, keep: Contact, drop: Contact) -> dict[str, int]:
         if not getattr(keep, name) and getattr(drop, name):
             setattr(keep, name, getattr(drop, name))
     keep.notes = combine_notes(keep.notes, drop.notes)
-    if drop.origin_medium_id and (
-        keep.origin_medium_id is None
-        or (drop.origin_date and (keep.origin_date is None or drop.origin_date < keep.origin_date))
-    ):
-        keep.origin_medium_id, keep.origin_date = drop.origin_medium_id, drop.origin_date
+    keep.origin_medium_id, keep.origin_date = combine_origins(
+        (keep.origin_medium_id, keep.origin_date), (drop.origin_medium_id, drop.origin_date))
     if keep.keep_in_touch_days is None:
         keep.keep_in_touch_days = drop.keep_in_touch_days
     elif drop.keep_in_touch_days:

@@ -32,12 +32,9 @@ from crm.models import (
     interaction_participants,
     utcnow,
 )
-from crm.portability.parsers import guard_cell
+from crm.portability.parsers import CSV_EXPORT_COLUMNS, guard_cell
 
 FORMAT_VERSION = 1
-CSV_COLUMNS = ["Name", "Company", "Title", "Location", "Time zone", "Email", "Phone", "Tags",
-               "First met on", "First met date", "Introduced by", "Keep in touch (days)",
-               "Private", "Archived", "Last interaction", "Notes", "Other handles"]
 
 
 def _contacts(user: User) -> list[Contact]:
@@ -63,7 +60,7 @@ def contacts_csv(user: User) -> str:
     names = {c.id: c.name for c in contacts}
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(CSV_EXPORT_COLUMNS)
     for c in contacts:
         by_key: dict[str, list[str]] = {}
         others = []

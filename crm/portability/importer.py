@@ -19,7 +19,13 @@ from flask import current_app
 from sqlalchemy import bindparam, func, insert, select, update
 
 from crm.contacts.channels import ChannelError, handle_key, normalise_channel
-from crm.contacts.services import combine_notes, leads_back, parse_tags, tags_by_key
+from crm.contacts.services import (
+    combine_notes,
+    combine_origins,
+    leads_back,
+    parse_tags,
+    tags_by_key,
+)
 from crm.extensions import db
 from crm.mediums.services import MediumNameInvalid, medium_name, visible_to
 from crm.models import (
@@ -99,17 +105,21 @@ class PlannedContact:
             if not getattr(self, name) and getattr(other, name):
                 setattr(self, name, getattr(other, name))
         self.notes = combine_notes(self.notes, other.notes)
+        if name_key(other.name) != name_key(self.name):  # a handle joined them: keep the name
+            self.notes = combine_notes(self.notes, also_known_as(other.name))
         self.private = self.private or other.private  # privacy only ever tightens
         seen = {name_key(t) for t in self.tags}
         self.tags.extend(t for t in other.tags if name_key(t) not in seen)
         have = {(m, handle_key(v)) for m, v, _ in self.channels}
         self.channels.extend(c for c in other.channels if (c[0], handle_key(c[1])) not in have)
-        earlier = other.origin_date is not None and (
-            self.origin_date is None or other.origin_date < self.origin_date)
-        if other.origin_medium is not None and (self.origin_medium is None or earlier):
-            self.origin_medium, self.origin_date = other.origin_medium, other.origin_date
-        elif self.origin_date is None and other.origin_medium is None:
-            self.origin_date = other.origin_date
+        self.origin_medium, self.origin_date = combine_origins(
+            (self.origin_medium, self.origin_date), (other.origin_medium, other.origin_date))
+
+
+def also_known_as(name: str) -> str:
+    """The note that keeps a name an import joined to a contact of another name (by an
+    email or a profile: a married name, a nickname, or a file that got it wrong)."""
+    return f"Also known as {name}."
 
 
 @dataclass
@@ -398,6 +408,9 @@ def plan_import(user: User, rows: list[ImportRow], *, overwrite: Iterable[str] =
         matched_names.update(db.session.execute(
             select(Contact.id, Contact.name).where(Contact.id.in_(ids[start:start + CHUNK]))
         ).all())
+    for planned in matched:
+        if name_key(planned.name) != name_key(matched_names.get(planned.existing_id, "")):
+            planned.notes = combine_notes(planned.notes, also_known_as(planned.name))
     return ImportPlan(
         total_rows=len(rows),
         new=new,

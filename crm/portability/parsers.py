@@ -60,15 +60,39 @@ def decode_upload(data: bytes) -> str:
     return text
 
 
+# A character UTF-8 writes in two to four bytes: a file holding one is UTF-8.
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
 def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else (
-        "utf-8-sig",
-    ):
+    """UTF-8, UTF-16 with its byte-order mark, or Windows-1252 (Excel's CSV on Windows).
+    A file that is UTF-8 but for some bytes (two files pasted together) is refused, naming
+    the line, rather than read as Windows-1252, which would garble every accent in it; so
+    is a byte Windows-1252 does not define. Nothing is replaced silently."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         try:
-            return data.decode(encoding).lstrip("\ufeff")
+            return data.decode("utf-16").lstrip("\ufeff")
         except UnicodeDecodeError:
-            continue
-    return data.decode("cp1252", errors="replace")
+            pass
+    try:
+        return data.decode("utf-8-sig").lstrip("\ufeff")
+    except UnicodeDecodeError as exc:
+        if _UTF8_SEQUENCE.search(data):
+            raise FileError(
+                f"Line {_line_of(data, exc.start)} is not UTF-8 text, though the rest of the "
+                "file is: save the whole file as UTF-8 (CSV UTF-8 in Excel) and upload it "
+                "again.") from None
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise FileError(
+            f"Line {_line_of(data, exc.start)} holds a byte that is neither UTF-8 nor "
+            "Windows-1252 text: save the file as UTF-8 and upload it again.") from None
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
 
 
 # --- CSV ---------------------------------------------------------------------------
@@ -108,7 +132,10 @@ def parse_linkedin_date(raw: str) -> date | None:
         return None
     parts = value.replace(",", " ").split()
     if len(parts) == 3 and parts[1][:3].lower() in _MONTHS and parts[0].isdigit():
-        return date(int(parts[2]), _MONTHS[parts[1][:3].lower()], int(parts[0]))
+        try:
+            return date(int(parts[2]), _MONTHS[parts[1][:3].lower()], int(parts[0]))
+        except (ValueError, OverflowError):  # 31 Feb; a year of twenty digits
+            raise ValueError(f"“{value[:40]}” is not a date like 22 Nov 2010") from None
     for fmt in ("%Y-%m-%d", "%m/%d/%y", "%m/%d/%Y"):
         try:
             return datetime.strptime(value, fmt).date()
@@ -256,12 +283,21 @@ def guess_mapping(header: list[str], mediums: list[tuple[int, str, str | None]])
 _REPEATABLE = {"email", "phone", "tags", "notes"}
 
 
+# Excel's first line naming the delimiter ("sep=;"), written for spreadsheets elsewhere.
+_SEP_LINE = re.compile(r"sep=([,;\t|])[ \t]*(?:\r\n|\r|\n)", re.IGNORECASE)
+
+
 def read_csv_table(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header and the (line, fields) records of a generic CSV."""
-    delimiter = sniff_delimiter(text)
+    sep_line = _SEP_LINE.match(text)
+    if sep_line:
+        delimiter, text, skipped = sep_line.group(1), text[sep_line.end():], 1
+    else:
+        delimiter, skipped = sniff_delimiter(text), 0
     header: list[str] | None = None
     body: list[tuple[int, list[str]]] = []
     for line, fields in _records(text, delimiter):
+        line += skipped  # numbered as the user sees the file
         if header is None:
             if any(f.strip() for f in fields):
                 header = [f.strip() for f in fields]
@@ -273,11 +309,13 @@ def read_csv_table(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     return header, body
 
 
-def split_tags(raw: str) -> list[str]:
+def split_tags(raw: str, *, commas_only: bool = False) -> list[str]:
     """Tags in a cell: separated by Google's " ::: ", else by commas (Rapport's export; a
-    tag never holds one, so "poetry; verse" stays one tag), else by semicolons."""
+    tag never holds one, so "poetry; verse" stays one tag), else by semicolons. In a file
+    Rapport exported (commas_only) only commas separate: a lone tag "Q&A; misc" is one."""
     raw = raw or ""
-    parts = re.split(":::" if ":::" in raw else "," if "," in raw else ";", raw)
+    parts = re.split("," if commas_only else ":::" if ":::" in raw
+                     else "," if "," in raw else ";", raw)
     seen: dict[str, str] = {}
     for part in parts:
         name = " ".join(part.split())
@@ -288,6 +326,15 @@ def split_tags(raw: str) -> list[str]:
     return list(seen.values())
 
 
+# The columns of Rapport's own CSV export (crm.portability.exporter), recognised on import.
+CSV_EXPORT_COLUMNS = ["Name", "Company", "Title", "Location", "Time zone", "Email", "Phone",
+                      "Tags", "First met on", "First met date", "Introduced by",
+                      "Keep in touch (days)", "Private", "Archived", "Last interaction",
+                      "Notes", "Other handles"]
+# Where a line ends in an uploaded file: CR and LF only. A value may hold U+2028, a form
+# feed or NEL, which str.splitlines() would also break at.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
 # A spreadsheet runs a cell that starts with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -295,21 +342,32 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def guard_cell(value: str) -> str:
     """A CSV cell a spreadsheet shows as text, never runs: an apostrophe before a leading
     =, +, -, @, tab or CR (so "=HYPERLINK(...)" in a note cannot act on whoever opens the
-    export). Rapport's import takes it off again (unguard_cell)."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+    export). Rapport's import takes it off again (unguard_cell). A value that already
+    starts with apostrophes before such a character gets one more, so the ones typed
+    survive the round trip."""
+    return "'" + value if value.lstrip("'").startswith(FORMULA_STARTS) else value
 
 
 def unguard_cell(value: str) -> str:
     """A cell as written before guard_cell."""
-    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value
+    guarded = value.startswith("'") and value.lstrip("'").startswith(FORMULA_STARTS)
+    return value[1:] if guarded else value
 
 
 def parse_csv(text: str, mapping: dict[int, str]) -> list[ImportRow]:
     """Rows of a generic CSV under a column mapping ({column index: field})."""
-    _header, body = read_csv_table(text)
+    header, body = read_csv_table(text)
+    # Rapport's own export: its tags are separated by commas only.
+    ours = header == CSV_EXPORT_COLUMNS
     rows = []
     for line, fields in body:
         row = ImportRow(number=line)
+        if any(f.strip() for f in fields[len(header):]):
+            # An unquoted comma in a value shifts every cell after it: refused, not cut.
+            row.error = (f"This row has {len(fields)} cells and the header {len(header)}: "
+                         "a value holding the delimiter needs double quotes around it.")
+            rows.append(row)
+            continue
         first = last = ""
         notes: list[str] = []
         for index, target in mapping.items():
@@ -335,7 +393,8 @@ def parse_csv(text: str, mapping: dict[int, str]) -> list[ImportRow]:
             elif target in ("company", "title", "location"):
                 setattr(row, target, value)
             elif target == "tags":
-                row.tags.extend(t for t in split_tags(value) if t not in row.tags)
+                row.tags.extend(t for t in split_tags(value, commas_only=ours)
+                                if t not in row.tags)
             elif target == "notes":
                 notes.append(value)
             elif target in ("private", "archived"):
@@ -364,7 +423,7 @@ def _other_handles(row: ImportRow, cell: str) -> None:
     """Rapport's CSV "Other handles": "Medium: handle", a line each (or, written by hand,
     separated by semicolons). Which colon ends the medium's name is decided with the user's
     mediums (a name may hold one), so each pair goes on as a "pair:" reference."""
-    parts = cell.splitlines()
+    parts = _LINE_BREAK.split(cell)
     if len(parts) == 1 and all(":" in p for p in parts[0].split(";")):
         parts = parts[0].split(";")  # unless a medium's name holds the semicolon
     for part in parts:
@@ -400,7 +459,7 @@ def split_cards(text: str) -> list[tuple[int, str]]:
     cards = []
     current: list[str] | None = None
     start = 0
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(_LINE_BREAK.split(text), 1):
         if current is None:
             if _BEGIN.match(line.strip()):
                 current, start = [line], number
