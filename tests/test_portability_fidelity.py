@@ -338,3 +338,20 @@ def test_a_csv_export_brings_back_a_lone_tag_with_a_semicolon_and_typed_apostrop
     assert found["Ann"].notes == "'=not a formula, a quote"
     assert sorted(found["Bob"].tag_names) == ["poetry", "verse"]
     assert found["Bob"].notes == "=SUM(A1)"
+
+
+def test_a_vcard_21_note_with_quoted_printable_soft_line_breaks(app, make_user):
+    """Older phones (Nokia, Android 2) write long notes and names in vCard 2.1's
+    quoted-printable, breaking lines with a trailing "="; the card was refused."""
+    user = make_user()
+    data = (b"BEGIN:VCARD\r\nVERSION:2.1\r\nN:Nokia;Nils;;;\r\nFN:Nils Nokia\r\n"
+            b"NOTE;ENCODING=QUOTED-PRINTABLE;CHARSET=UTF-8:first line=0D=0A=\r\n"
+            b"second line caf=C3=A9 and a long=\r\n tail\r\n"
+            b"TEL;CELL:+44 20 7946 0958\r\nEND:VCARD\r\n")
+
+    plan, result = run(app, user, ImportKind.VCARD, data)
+
+    assert (plan.invalid, result.created) == ([], 1)
+    nils = contacts_of(app, user)["Nils Nokia"]
+    assert nils.notes == "first line\nsecond line café and a long tail"
+    assert handles(nils) == [("Phone", "+442079460958", "")]

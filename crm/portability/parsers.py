@@ -439,6 +439,7 @@ def _other_handles(row: ImportRow, cell: str) -> None:
 
 # --- vCard ---------------------------------------------------------------------------
 
+_QUOTED_PRINTABLE = re.compile(r"QUOTED-PRINTABLE", re.IGNORECASE)
 _BEGIN = re.compile(r"^BEGIN:VCARD\s*$", re.IGNORECASE)
 _END = re.compile(r"^END:VCARD\s*$", re.IGNORECASE)
 _SOCIAL_HOSTS = {
@@ -455,16 +456,26 @@ _KNOWN_TYPES = {"internet", "pref", "voice", "cell", "text", "home", "work", "x4
 
 
 def split_cards(text: str) -> list[tuple[int, str]]:
-    """(first line number, text) of each BEGIN:VCARD … END:VCARD block."""
+    """(first line number, text) of each BEGIN:VCARD … END:VCARD block.
+
+    A quoted-printable value (vCard 2.1, as older phones write notes and names) that ends
+    a line with "=" goes on on the next line: the lines are joined here, which vobject
+    does not do."""
     cards = []
     current: list[str] | None = None
     start = 0
+    soft_break = False
     for number, line in enumerate(_LINE_BREAK.split(text), 1):
         if current is None:
             if _BEGIN.match(line.strip()):
                 current, start = [line], number
             continue
+        if soft_break:
+            current[-1] = current[-1][:-1] + line
+            soft_break = current[-1].endswith("=")
+            continue
         current.append(line)
+        soft_break = line.endswith("=") and _QUOTED_PRINTABLE.search(line.split(":", 1)[0])
         if _END.match(line.strip()):
             cards.append((start, "\r\n".join(current) + "\r\n"))
             current = None
@@ -547,7 +558,9 @@ def _fill_from_card(row: ImportRow, card) -> None:
         city = getattr(adr, "city", "") or ""
         country = getattr(adr, "country", "") or ""
         row.location = ", ".join(_text(p) for p in (city, country) if _text(p))
-    notes = [_text(n.value) for n in contents.get("note", []) if _text(n.value)]
+    # Line breaks as the app keeps them (a quoted-printable note may carry CR LF).
+    notes = [_text(n.value).replace("\r\n", "\n") for n in contents.get("note", [])
+             if _text(n.value)]
     row.notes = "\n\n".join(notes)
     for line in contents.get("categories", []):
         value = line.value
