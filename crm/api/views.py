@@ -29,6 +29,7 @@ from crm.models import (
     Reminder,
     ReminderKind,
     interaction_participants,
+    utcnow,
 )
 from crm.models.contact import CADENCE_MAX_DAYS
 from crm.models.reminder import OPEN_STATUSES
@@ -500,7 +501,9 @@ def remove_channel(contact_id, channel_id):
 _INTERACTION_FIELDS = {
     "medium_id": Field("integer", required=True, example=1),
     "occurred_at": Field("date-time", required=True, example="2025-06-01T09:30:00Z",
-                         description="With an offset; stored in UTC."),
+                         description="With an offset; stored in UTC. Not more than a day "
+                                     "ahead of now, as on the web: log interactions that "
+                                     "happened."),
     "initiated_by": Field("string", enum=[i.value for i in Initiator],
                           description="Who reached out (default me)."),
     "participant_ids": Field("array", required=True, min_items=1, max_items=50,
@@ -534,6 +537,10 @@ def _interaction_data(body: dict, current: Interaction | None = None
         participants = contacts.get_contacts(_user(), wanted)
         if len(participants) != len(wanted):
             errors["participant_ids"] = "Every participant must be one of your contacts."
+    # The web form's rule, whenever a time is sent (a PATCH resending a stored one too).
+    if "occurred_at" in body and interactions.more_than_a_day_ahead(body["occurred_at"],
+                                                                    utcnow()):
+        errors["occurred_at"] = interactions.MORE_THAN_A_DAY_AHEAD
     if errors:
         raise ValidationFailed(errors)
 
@@ -723,8 +730,6 @@ SNOOZE_INPUT = Schema("SnoozeInput", {
     ok=Response(200, "A page of reminders.", _page_of(REMINDER)),
 )
 def list_reminders(query):
-    from crm.models import utcnow
-
     q = reminders.reminders_for(_user()).where(Reminder.status.in_(OPEN_STATUSES))
     now = utcnow()
     if query["when"] == "due":

@@ -19,6 +19,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from crm.forms import Form, optional_int, strip_filter, time_passed
+from crm.interactions.services import MORE_THAN_A_DAY_AHEAD, more_than_a_day_ahead
 from crm.models import Initiator
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 
@@ -67,8 +68,8 @@ class InteractionForm(Form):
             raise ValidationError("Choose people from your contacts.")
 
     def validate_occurred_at(self, field):
-        if field.data and self.now_local and field.data > self.now_local + timedelta(days=1):
-            raise ValidationError("That is more than a day ahead. Log interactions that happened.")
+        if field.data and self.now_local and more_than_a_day_ahead(field.data, self.now_local):
+            raise ValidationError(MORE_THAN_A_DAY_AHEAD)
         if field.data and field.data.year < 1900:
             raise ValidationError("Give a date after 1900.")
 

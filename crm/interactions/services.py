@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import abort
 from sqlalchemy import Select, delete, or_, select, update
@@ -33,6 +33,19 @@ class InteractionData:
     summary: str
     notes: str = ""
     is_private: bool = False
+
+
+# A day of grace: a meeting logged the evening before, or by someone whose clock or zone is
+# a little ahead, is fine; anything later (2199 for 2019) is a typo, and it would make the
+# contact's last interaction, and its keep-in-touch reminder, that far ahead.
+AHEAD_GRACE = timedelta(days=1)
+MORE_THAN_A_DAY_AHEAD = "That is more than a day ahead. Log interactions that happened."
+
+
+def more_than_a_day_ahead(occurred_at: datetime, now: datetime) -> bool:
+    """Whether an interaction's time is more than a day after now: too far ahead to have
+    happened. Both naive wall times (the web form's) or both aware instants (the API's)."""
+    return occurred_at > now + AHEAD_GRACE
 
 
 def interactions_for(user: User) -> Select:
