@@ -4,6 +4,7 @@ errors, a per-token rate limit, and an OpenAPI document generated from these dec
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request, url_for
@@ -14,6 +15,7 @@ from crm.api.registry import API_PREFIX, ApiSpec, BadBody, Response, Unsupported
 from crm.api.schema import Field, Schema, ValidationFailed, example_for
 from crm.contacts import services as contacts
 from crm.contacts.channels import ChannelError, normalise_channel
+from crm.contacts.picker import choosable
 from crm.database import lock_user, writing_request
 from crm.errors import problem
 from crm.extensions import db
@@ -308,7 +310,8 @@ _CONTACT_FIELDS = {
                               description="The medium you first met on."),
     "origin_date": Field("date", nullable=True, description="When you first met."),
     "introduced_by_id": Field("integer", nullable=True,
-                              description="Another of your contacts."),
+                              description="Another of your contacts, not archived (an "
+                                          "archived one who introduced them already stays)."),
     "keep_in_touch_days": Field("integer", nullable=True, maximum=CADENCE_MAX_DAYS,
                                 description="A keep-in-touch reminder every N days."),
     "is_private": Field("boolean", description="Never shown to a coach."),
@@ -331,6 +334,25 @@ def _visible_medium(medium_id: int | None) -> Medium | None:
         select(Medium).where(Medium.id == medium_id, mediums.visible_to(_user())))
 
 
+def _chosen(ids: list[int], unknown: str, *, keep: Iterable[Contact] = ()
+            ) -> tuple[list[Contact], str | None]:
+    """The contacts these ids name, if the user may choose them as a web picker lets them
+    (crm.contacts.picker.choosable: active ones, archived ones only among `keep`, the
+    record's own), else why not: `unknown` for an id not among theirs, or who is archived."""
+    found = choosable(_user(), ids, keep=keep)
+    if len(found) == len(ids):
+        return found, None
+    # Only a refusal pays for this second query: it names the archived, as the web's list
+    # shows them, so the client knows what to do.
+    missing = [i for i in ids if i not in {c.id for c in found}]
+    archived = contacts.get_contacts(_user(), missing)
+    if len(archived) != len(missing):
+        return found, unknown
+    names = [c.name for c in archived]
+    who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return found, f"{who} {'is' if len(names) == 1 else 'are'} archived: restore them first."
+
+
 def _contact_data(body: dict, current: Contact | None = None) -> contacts.ContactData:
     """Merge the body onto the current values; check the references are the user's."""
     errors: dict[str, str] = {}
@@ -348,13 +370,17 @@ def _contact_data(body: dict, current: Contact | None = None) -> contacts.Contac
     introducer = current.introduced_by if current is not None else None
     if "introduced_by_id" in body:
         introducer = None
-        if body["introduced_by_id"] is not None:
-            introducer = db.session.scalar(contacts.contacts_for(_user()).where(
-                Contact.id == body["introduced_by_id"]))
-            if introducer is None:
-                errors["introduced_by_id"] = "No such contact among yours."
-            elif current is not None and introducer.id == current.id:
-                errors["introduced_by_id"] = "A contact cannot introduce themselves."
+        wanted = body["introduced_by_id"]
+        if current is not None and wanted == current.id:
+            errors["introduced_by_id"] = "A contact cannot introduce themselves."
+        elif wanted is not None:
+            own = current.introduced_by if current is not None else None
+            found, error = _chosen([wanted], "No such contact among yours.",
+                                   keep=[own] if own is not None else ())
+            if error:
+                errors["introduced_by_id"] = error
+            else:
+                introducer = found[0]
     if errors:
         raise ValidationFailed(errors)
 
@@ -508,7 +534,9 @@ _INTERACTION_FIELDS = {
                           description="Who reached out (default me)."),
     "participant_ids": Field("array", required=True, min_items=1, max_items=50,
                              items=Field("integer"), example=[1],
-                             description="Your contacts who took part."),
+                             description="Your contacts who took part, not archived ones "
+                                         "(an interaction's own archived participants "
+                                         "stay)."),
     "summary": Field("string", required=True, min_length=1, max_length=200,
                      example="Coffee after the talk"),
     "notes": Field("string", max_length=20000, strip=False),
@@ -534,9 +562,11 @@ def _interaction_data(body: dict, current: Interaction | None = None
     participants = list(current.participants) if current is not None else []
     if "participant_ids" in body:
         wanted = list(dict.fromkeys(body["participant_ids"]))
-        participants = contacts.get_contacts(_user(), wanted)
-        if len(participants) != len(wanted):
-            errors["participant_ids"] = "Every participant must be one of your contacts."
+        participants, error = _chosen(
+            wanted, "Every participant must be one of your contacts.",
+            keep=current.participants if current is not None else ())
+        if error:
+            errors["participant_ids"] = error
     # The web form's rule, whenever a time is sent (a PATCH resending a stored one too).
     if "occurred_at" in body and interactions.more_than_a_day_ahead(body["occurred_at"],
                                                                     utcnow()):
@@ -708,7 +738,8 @@ REMINDER_INPUT = Schema("ReminderInput", {
                                 "time zone."),
     "recurrence": Field("string", enum=[r.value for r in Recurrence],
                         description="none (default), daily, weekly, monthly or yearly."),
-    "contact_id": Field("integer", nullable=True, description="One of your contacts."),
+    "contact_id": Field("integer", nullable=True,
+                        description="One of your contacts, not an archived one."),
     "notes": Field("string", max_length=5000, strip=False),
 })
 SNOOZE_INPUT = Schema("SnoozeInput", {
@@ -751,10 +782,10 @@ def create_reminder(body):
     user = _user()
     contact = None
     if body.get("contact_id") is not None:
-        contact = db.session.scalar(contacts.contacts_for(user).where(
-            Contact.id == body["contact_id"]))
-        if contact is None:
-            raise ValidationFailed({"contact_id": "No such contact among yours."})
+        found, error = _chosen([body["contact_id"]], "No such contact among yours.")
+        if error:
+            raise ValidationFailed({"contact_id": error})
+        contact = found[0]
     local = to_local(body["due_at"], user.time_zone)
     data = reminders.ReminderData(
         title=body["title"], local_date=local.date(),
