@@ -44,6 +44,12 @@ def _minutes(seconds: int) -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
+def _allow(error: HTTPException) -> dict[str, str]:
+    """The error's Allow header, which a 405 must carry (RFC 9110 15.5.6): the responses
+    built here are new ones and would drop it."""
+    return {name: value for name, value in error.get_headers() if name == "Allow"}
+
+
 def register(app: Flask) -> None:
     """Install the handlers."""
 
@@ -65,7 +71,9 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         if wants_problem_json():
-            return problem(error.code or 500, error.name, error.description)
+            response = problem(error.code or 500, error.name, error.description)
+            response.headers.update(_allow(error))
+            return response
         if error.code == 429:
             retry = _retry_after()
             wait = f" Try again in {_minutes(int(retry))}." if retry else " Try again later."
@@ -84,7 +92,7 @@ def register(app: Flask) -> None:
         response = render_template(
             "errors/error.html", code=error.code, title=title, message=message
         )
-        return response, error.code
+        return response, error.code, _allow(error)
 
     @app.errorhandler(500)
     def server_error(error):
