@@ -463,7 +463,10 @@ def update_contact(contact_id, body):
 
 
 @spec.route("DELETE", "/contacts/{contact_id}", tag="Contacts", summary="Delete a contact",
-            description="Interactions only this contact took part in go too; shared ones stay.",
+            description="Their handles go too, and every reminder about them (open or "
+                        "ended), and the interactions only they took part in; shared "
+                        "interactions stay, without them. People they introduced stay, "
+                        "with introduced_by_id null.",
             ok=Response(204, "Deleted."))
 def delete_contact(contact_id):
     contacts.delete_contact(contacts.get_contact_or_404(_user(), contact_id))

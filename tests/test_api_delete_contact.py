@@ -1,0 +1,57 @@
+"""DELETE /contacts/{id}: what goes with the contact, what stays, and what it says so."""
+
+from __future__ import annotations
+
+import pytest
+from fixtures.api_client import ApiClient, make_token
+
+from crm.models import Reminder
+
+
+@pytest.fixture
+def api(app, client, make_user):
+    user = make_user(email="api@example.com", time_zone="Europe/London")
+    return ApiClient(client, make_token(app, user), user)
+
+
+@pytest.fixture
+def network(api, medium):
+    """Ann; Bob, with a reminder, a handle and a keep-in-touch cadence; Cat, whom Bob
+    introduced; a lunch Ann and Bob shared and a call with Bob alone."""
+    def post(path, body):
+        response = api.post(path, json=body)
+        assert response.status_code == 201, response.data
+        return response.get_json()
+
+    ann = post("/contacts", {"name": "Ann"})
+    bob = post("/contacts", {"name": "Bob", "keep_in_touch_days": 30})
+    post(f"/contacts/{bob['id']}/channels", {"medium_id": medium("email").id,
+                                             "value": "bob@example.com"})
+    cat = post("/contacts", {"name": "Cat", "introduced_by_id": bob["id"]})
+    sent = {"medium_id": medium("phone").id, "occurred_at": "2025-01-01T09:00:00Z"}
+    lunch = post("/interactions", {**sent, "participant_ids": [ann["id"], bob["id"]],
+                                   "summary": "Lunch"})
+    call = post("/interactions", {**sent, "participant_ids": [bob["id"]], "summary": "Call"})
+    paper = post("/reminders", {"title": "Send Bob the paper", "contact_id": bob["id"],
+                                "due_at": "2030-01-01T09:00:00Z"})
+    return {"ann": ann, "bob": bob, "cat": cat, "lunch": lunch, "call": call, "paper": paper}
+
+
+def test_deleting_a_contact_does_what_its_description_says(api, client, network, count):
+    bob, cat, lunch = network["bob"], network["cat"], network["lunch"]
+    assert count(Reminder, Reminder.contact_id == bob["id"]) == 2  # the paper, keep in touch
+
+    assert api.delete(f"/contacts/{bob['id']}").status_code == 204
+
+    assert api.get(f"/reminders/{network['paper']['id']}").status_code == 404
+    assert count(Reminder) == 0
+    assert api.get(f"/interactions/{network['call']['id']}").status_code == 404
+    assert api.get(f"/interactions/{lunch['id']}").get_json()["participant_ids"] == [
+        network["ann"]["id"]]
+    assert api.get(f"/contacts/{cat['id']}").get_json()["introduced_by_id"] is None
+
+    doc = client.get("/api/v1/openapi.json").get_json()
+    said = doc["paths"]["/contacts/{contact_id}"]["delete"]["description"]
+    for fact in ("every reminder about them", "interactions only they took part in",
+                 "introduced_by_id null"):
+        assert fact in said, fact
