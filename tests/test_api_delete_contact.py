@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
 from fixtures.api_client import ApiClient, make_token
 
 from crm.models import Reminder
@@ -55,3 +58,25 @@ def test_deleting_a_contact_does_what_its_description_says(api, client, network,
     for fact in ("every reminder about them", "interactions only they took part in",
                  "introduced_by_id null"):
         assert fact in said, fact
+
+
+def test_deleting_a_contact_moves_updated_at_of_the_records_it_changes(api, network, medium):
+    """Cat loses introduced_by_id and the lunch a participant: their JSON changed, so their
+    updated_at moves. Ann's and a lunch without Bob do not change, nor does their stamp."""
+    ann, bob, cat, lunch = network["ann"], network["bob"], network["cat"], network["lunch"]
+    other = api.post("/interactions", json={
+        "medium_id": medium("phone").id, "occurred_at": "2024-01-01T09:00:00Z",
+        "participant_ids": [ann["id"]], "summary": "Without Bob"}).get_json()
+    ann = api.get(f"/contacts/{ann['id']}").get_json()
+
+    with time_machine.travel(datetime(2030, 1, 1, 9, tzinfo=UTC), tick=False):
+        assert api.delete(f"/contacts/{bob['id']}").status_code == 204
+
+    cat_after = api.get(f"/contacts/{cat['id']}").get_json()
+    assert (cat_after["introduced_by_id"], cat_after["updated_at"]) == (
+        None, "2030-01-01T09:00:00Z")
+    lunch_after = api.get(f"/interactions/{lunch['id']}").get_json()
+    assert (lunch_after["participant_ids"], lunch_after["updated_at"]) == (
+        [ann["id"]], "2030-01-01T09:00:00Z")
+    assert api.get(f"/contacts/{ann['id']}").get_json() == ann
+    assert api.get(f"/interactions/{other['id']}").get_json() == other

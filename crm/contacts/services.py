@@ -546,9 +546,31 @@ def _solo_interaction_ids(contact: Contact) -> list[int]:
 
 def delete_contact(contact: Contact) -> None:
     """Delete a contact, the interactions only they took part in, and their channels."""
+    from sqlalchemy import update
+
     from crm.interactions.services import delete_interactions
 
     delete_interactions(contact.owner_id, _solo_interaction_ids(contact))
+    # The database changes others' rows as the contact goes (ON DELETE SET NULL clears
+    # introduced_by_id, CASCADE drops them from the interactions they shared), and no
+    # onupdate fires for that: move updated_at, the API's change marker, here, while who
+    # they were is still known. The interactions left with them are the shared ones.
+    now = utcnow()
+    db.session.execute(
+        update(Contact)
+        .where(Contact.introduced_by_id == contact.id)
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(Interaction)
+        .where(Interaction.id.in_(
+            select(interaction_participants.c.interaction_id)
+            .where(interaction_participants.c.contact_id == contact.id)
+        ))
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
     db.session.delete(contact)
     db.session.flush()
 
