@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from urllib.parse import urlsplit
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -50,6 +51,19 @@ def _allow(error: HTTPException) -> dict[str, str]:
     return {name: value for name, value in error.get_headers() if name == "Allow"}
 
 
+def _same_site_referrer() -> str | None:
+    """The page a request came from (path and query), when it is one of this site's."""
+    from crm.auth.services import is_safe_next
+
+    if not request.referrer:
+        return None
+    parts = urlsplit(request.referrer)
+    if parts.netloc != request.host or parts.scheme not in ("http", "https"):
+        return None
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    return target if is_safe_next(target) else None
+
+
 def register(app: Flask) -> None:
     """Install the handlers."""
 
@@ -57,13 +71,20 @@ def register(app: Flask) -> None:
     def csrf_error(error: CSRFError):
         if wants_problem_json():
             return problem(400, "Bad Request", error.description)
+        # Tokens live as long as the session (WTF_CSRF_TIME_LIMIT is None): a form fails
+        # this check when the session it came from has ended, or when it came from
+        # another site. Back to the form only when it was one of ours, where the browser
+        # usually still holds what was typed.
         return (
             render_template(
                 "errors/error.html",
                 code=400,
                 title="This form has expired",
-                message="The page was open too long or came from elsewhere. "
-                "Go back, reload the page and try again; nothing was saved.",
+                message="Your session ended while the form was open (you logged out, or "
+                "changed your password elsewhere), or the form came from another site. "
+                "Nothing was saved. Go back to the form: your browser usually still holds "
+                "what you typed; reload the page and send it again.",
+                back=_same_site_referrer(),
             ),
             400,
         )
