@@ -558,6 +558,25 @@ def test_changing_time_zone_keeps_pending_reminders_at_their_local_time(
     assert load(app, daily).due_at == datetime(2025, 3, 29, 13, 0, tzinfo=UTC)
 
 
+def test_a_reminder_snoozed_after_a_zone_change_follows_the_next_change(app, client, user, fired):
+    """Found in review: snoozed in Tokyo to "tomorrow, 09:00" while its zone was still
+    Berlin's, the reminder stayed at 01:00 Berlin time after the user went back home."""
+    def zone(name):
+        client.post("/settings", data={"action": "profile", "profile-name": "Ada Lovelace",
+                                       "profile-time_zone": name})
+
+    zone("Asia/Tokyo")  # 19:00 in Tokyo; the delivered reminder stays as it was
+    client.post(f"/reminders/{fired.id}/snooze", data={f"snooze{fired.id}-until": "tomorrow"})
+    assert load(app, fired).due_at == datetime(2025, 3, 28, 0, 0, tzinfo=UTC)  # 09:00 JST
+
+    zone(BERLIN)
+
+    after = load(app, fired)
+    assert after.due_at == datetime(2025, 3, 28, 8, 0, tzinfo=UTC)  # 09:00 CET
+    assert (after.time_zone, after.local_time) == (BERLIN, time(9, 0))
+    assert deliver(app, after.due_at) == 1
+
+
 # --- found by the invariants audit ------------------------------------------------------
 
 

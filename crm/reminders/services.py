@@ -267,6 +267,12 @@ def snooze(reminder: Reminder, until: datetime, *, occurrence: datetime | None =
     _mark_notifications_read([reminder.id], now)
     reminder.due_at = until
     reminder.snoozed_count = (reminder.snoozed_count or 0) + 1
+    # The new time is a wall time in the owner's zone now, as for an edit. Left in a zone
+    # the owner has since left (a delivered reminder is not moved by a zone change),
+    # follow_time_zone would take it as in that zone and move it to the wrong wall time.
+    owner = db.session.get(User, reminder.owner_id)  # usually loaded already: no query
+    if owner is not None:
+        reminder.time_zone = owner.time_zone
     local = to_local(until, reminder.time_zone)
     reminder.local_time = local.time().replace(second=0, microsecond=0)
     reminder.anchor_date = local.date()
