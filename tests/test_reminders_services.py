@@ -480,6 +480,36 @@ def test_an_interaction_after_the_reminder_fired_closes_it_and_schedules_the_nex
     assert count(Delivery) == 1
 
 
+def test_a_longer_cadence_while_the_reminder_is_out_keeps_it_open_without_a_second_one(
+    app, client, user, make_contact, make_interaction, count, frozen
+):
+    """Found in review: lengthening the cadence 7 -> 10 days while the reminder was out
+    marked it done (completed at the last call, before it was even due) and made a new one
+    already due: a second notification for the same lapse."""
+    ada = make_contact(user, name="Ada Byron", keep_in_touch_days=7)
+    make_interaction(user, ada, "phone", NOW - timedelta(days=8))
+    with app.app_context():
+        assert tasks.deliver_due(NOW, "w") == 1  # due a day ago
+
+    form = _contact_form(client, ada.id)
+    form["keep_in_touch_days"] = ["10"]
+    assert client.post(f"/contacts/{ada.id}/edit", data=form).status_code == 302
+    frozen.shift(timedelta(hours=1))
+    with app.app_context():
+        tasks.run_all_once(NOW + timedelta(hours=1), "w")
+
+    [out] = open_kit(app, ada)
+    assert (out.status, out.due_at, out.completed_at) == (
+        ReminderStatus.DELIVERED, NOW - timedelta(days=1), None)
+    assert out.title == "Keep in touch with Ada Byron (every 10 days)"
+    assert count(Delivery) == 1
+    # A call from two days ago, logged now: they were in touch, it is done from the call.
+    make_interaction(user, ada, "phone", NOW - timedelta(days=2))
+    [done] = reminders(app, id=out.id)
+    assert (done.status, done.completed_at) == (ReminderStatus.DONE, NOW - timedelta(days=2))
+    assert kit_due(app, ada) == NOW + timedelta(days=8)
+
+
 def test_the_sweep_repairs_duplicates_and_missing_reminders(
     app, user, make_contact, make_interaction, make_reminder
 ):

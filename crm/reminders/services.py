@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from crm.database import off_index
 from crm.extensions import db
-from crm.models import Contact, Tag, User, contact_tags, utcnow
+from crm.models import Contact, Interaction, Tag, User, contact_tags, utcnow
 from crm.models.reminder import (
     OPEN_STATUSES,
     Delivery,
@@ -422,20 +422,43 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
                 keep.due_at = due
                 keep.title = _kit_title(contact, cadence)
                 changed += 1
-        elif keep.status == ReminderStatus.DELIVERED and due > keep.due_at:
-            # They were in touch since the reminder fired: it is done, the next one waits.
-            # Done when they were in touch (a call logged a day late counts from the call;
-            # stamped now, later syncs would start the next cycle a day late).
-            keep.status = ReminderStatus.DONE
-            keep.completed_at = min(contact.last_interaction_at or utcnow(), utcnow())
-            ended_ids.append(keep.id)
-            db.session.add(_new_keep_in_touch(owner_id, contact, cadence, due, owner_zone))
-            changed += 2
+        elif keep.status == ReminderStatus.DELIVERED:
+            if _in_touch_since(contact, keep, due):
+                # It is done, the next one waits. Done when they were in touch (a call
+                # logged a day late counts from the call; stamped now, later syncs would
+                # start the next cycle a day late).
+                keep.status = ReminderStatus.DONE
+                keep.completed_at = min(contact.last_interaction_at or utcnow(), utcnow())
+                ended_ids.append(keep.id)
+                db.session.add(_new_keep_in_touch(owner_id, contact, cadence, due, owner_zone))
+                changed += 2
+            elif keep.title != _kit_title(contact, cadence):
+                # A new cadence while it is out: the lapse it told of stands, told once. It
+                # stays until the user acts on it, and the next cycle counts from then.
+                keep.title = _kit_title(contact, cadence)
+                changed += 1
         # A claimed reminder is the worker's for now; the next sweep settles it.
     if ended_ids:
         _mark_notifications_read(ended_ids, utcnow())
     db.session.flush()
     return changed
+
+
+def _in_touch_since(contact: Contact, reminder: Reminder, due: datetime) -> bool:
+    """Whether the contact was in touch since a delivered keep-in-touch reminder's cycle
+    began: an interaction at or after its due time, or one logged since it was delivered
+    (a call from before it fired, logged late) that moves the cycle past it. A longer
+    cadence alone moves the due time too, and is no sign of being in touch."""
+    last = contact.last_interaction_at
+    if last is None or due <= reminder.due_at:
+        return False
+    if last >= reminder.due_at:
+        return True
+    if reminder.delivered_at is None or contact.last_interaction_id is None:
+        return False
+    logged = db.session.scalar(
+        select(Interaction.created_at).where(Interaction.id == contact.last_interaction_id))
+    return logged is not None and logged > reminder.delivered_at
 
 
 def _kit_title(contact: Contact, cadence: int) -> str:
