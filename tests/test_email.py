@@ -764,6 +764,41 @@ def test_the_digest_arrives_once_a_day_at_the_local_hour(
         assert [r.message_id for r in runs] == [m["Message-ID"] for m in messages_for()]
 
 
+def test_a_digest_lists_what_was_delivered_earlier_that_day_as_due_today(
+    mail_app, client, smtp_server, digest_user, make_reminder
+):
+    """Found in review: a daily reminder before the digest hour never reached a digest user
+    by email (delivered in-app, the series had moved on to tomorrow by 08:00), and a one-off
+    due at 07:30 that day was listed as overdue."""
+    make_reminder(digest_user, title="Daily note", local_date=date(2025, 6, 2),
+                  local_time=time(7, 0), recurrence="daily")
+    make_reminder(digest_user, title="One-off", local_date=date(2025, 6, 2),
+                  local_time=time(7, 30))
+    snoozed = make_reminder(digest_user, title="Snoozed", local_date=date(2025, 6, 2),
+                            local_time=time(7, 30))
+    # The worker runs every quarter of an hour from 06:00 on 2 June to 08:00 on 3 June.
+    moment = datetime(2025, 6, 2, 10, 0, tzinfo=UTC)
+    while moment <= datetime(2025, 6, 3, 12, 0, tzinfo=UTC):
+        run(mail_app, tasks.deliver_due, moment, "w")
+        if moment == datetime(2025, 6, 2, 11, 45, tzinfo=UTC):  # 07:45, after its delivery
+            client.post(f"/reminders/{snoozed.id}/snooze",
+                        data={f"snooze{snoozed.id}-until": "tomorrow"})  # 3 June, 09:00
+        run(mail_app, tasks.send_digests, moment, "w")
+        moment += timedelta(minutes=15)
+
+    first, second = smtp_server.messages
+    assert first["Subject"] == "Rapport: 2 due today, 0 overdue"
+    text, html = parts(first)
+    assert text.splitlines()[4:7] == ["Due today (2):", "- Daily note (07:00)",
+                                      "- One-off (07:30)"]
+    assert "Daily note" in html and "Snoozed" not in text + html
+    # The next day: that day's occurrence, and the one-off still waiting since yesterday.
+    assert second["Subject"] == "Rapport: 2 due today, 1 overdue"
+    assert parts(second)[0].splitlines()[4:10] == [
+        "Overdue (1):", "- One-off (due 2 Jun 2025, 07:30)", "",
+        "Due today (2):", "- Daily note (07:00)", "- Snoozed (09:00)"]
+
+
 def test_a_digest_retry_is_not_given_back_while_its_claim_lasts(
     mail_app, smtp_server, digest_user, make_reminder, monkeypatch
 ):

@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app, url_for
@@ -591,35 +592,81 @@ def _claim_digest_run(user: User, local_date, now: datetime) -> DigestRun | None
     return run
 
 
-def _send_digest(run: DigestRun, user: User, now: datetime, local_now: datetime,
-                 mailer: Mailer) -> tuple[int, bool]:
-    """Send one user's digest on the run's SMTP session: (1 if sent else 0, whether the
-    server is down or hanging)."""
-    from crm.reminders.schedule import occurrence_utc
+@dataclass(frozen=True)
+class DigestItem:
+    """One line of a digest: a reminder at the occurrence the digest tells of."""
 
-    end_of_day = occurrence_utc(local_now.date() + timedelta(days=1), datetime.min.time(),
-                                user.time_zone)
-    items = list(
-        db.session.scalars(
+    reminder: Reminder
+    due_at: datetime
+
+    @property
+    def title(self) -> str:
+        return self.reminder.title
+
+    @property
+    def contact_id(self) -> int | None:
+        return self.reminder.contact_id
+
+
+def _digest_items(user: User, start_of_day: datetime, end_of_day: datetime,
+                  now: datetime) -> list[DigestItem]:
+    """What a user's digest lists, each reminder once, soonest first: open reminders due
+    before the end of their local day, and the occurrences of open series delivered in-app
+    earlier today. A digest user gets no email of their own for those, and a series moves
+    on to its next occurrence once one is delivered: its due time alone would leave out
+    every occurrence before the digest hour."""
+    items = {
+        reminder.id: DigestItem(reminder, reminder.due_at)
+        for reminder in db.session.scalars(
             select(Reminder)
             .where(
                 Reminder.owner_id == user.id,
                 Reminder.status.in_(OPEN_STATUSES),
                 Reminder.due_at < end_of_day,
             )
-            .order_by(Reminder.due_at, Reminder.id)
             .options(selectinload(Reminder.contact))
         )
-    )
+    }
+    delivered_today = db.session.execute(
+        select(Reminder, Delivery.occurrence)
+        .join(Delivery, Delivery.reminder_id == Reminder.id)
+        .where(
+            Delivery.user_id == user.id,
+            Delivery.channel == DeliveryChannel.IN_APP,
+            Delivery.occurrence >= start_of_day,
+            Delivery.occurrence <= now,
+            Reminder.owner_id == user.id,
+            Reminder.status.in_(OPEN_STATUSES),
+            # A one-off is where its row says: one snoozed out of today is not listed.
+            Reminder.recurrence != Recurrence.NONE,
+        )
+        .order_by(Delivery.occurrence)
+        .options(selectinload(Reminder.contact))
+    ).all()
+    for reminder, occurrence in delivered_today:
+        items.setdefault(reminder.id, DigestItem(reminder, occurrence))
+    return sorted(items.values(), key=lambda item: (item.due_at, item.reminder.id))
+
+
+def _send_digest(run: DigestRun, user: User, now: datetime, local_now: datetime,
+                 mailer: Mailer) -> tuple[int, bool]:
+    """Send one user's digest on the run's SMTP session: (1 if sent else 0, whether the
+    server is down or hanging)."""
+    from crm.reminders.schedule import occurrence_utc
+
+    start_of_day = occurrence_utc(local_now.date(), datetime.min.time(), user.time_zone)
+    end_of_day = occurrence_utc(local_now.date() + timedelta(days=1), datetime.min.time(),
+                                user.time_zone)
+    items = _digest_items(user, start_of_day, end_of_day, now)
     if not items:
         run.status = DeliveryStatus.SENT
         run.last_error = "nothing due"
         run.sent_at = now
         db.session.commit()
         return 0, False
-    start_of_day = occurrence_utc(local_now.date(), datetime.min.time(), user.time_zone)
-    overdue = [r for r in items if r.due_at < start_of_day or r.status == ReminderStatus.DELIVERED]
-    due_today = [r for r in items if r not in overdue]
+    # Due earlier today is due today, delivered or not; overdue is from an earlier day.
+    overdue = [item for item in items if item.due_at < start_of_day]
+    due_today = [item for item in items if item.due_at >= start_of_day]
     base = current_app.config["BASE_URL"].rstrip("/")
     with current_app.test_request_context(base_url=base):
         message = build_message(
