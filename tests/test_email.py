@@ -876,6 +876,80 @@ def test_a_hanging_server_holds_up_one_digest_not_every_one(mail_app, smtp_serve
     assert len(smtp_server.messages) == 3
 
 
+def another_worker_runs(app, clock) -> None:
+    """Meanwhile, on another worker: the reaper, then the digest job (each every minute)."""
+    import threading
+
+    def jobs():
+        with app.app_context():
+            tasks.reap_stale_claims(clock[0])
+            tasks.send_digests(clock[0], "worker-2", lambda: clock[0])
+
+    thread = threading.Thread(target=jobs)
+    thread.start()
+    thread.join()
+
+
+def test_a_digest_claimed_late_in_a_long_run_is_not_sent_twice(
+    mail_app, smtp_server, make_user, make_reminder, monkeypatch
+):
+    """Found in review: the first digests of a run at 08:00 took longer than the lease; the
+    next one was claimed with a lease counted from the run's start, lapsed already, so
+    another worker's reaper gave it to that worker, and both sent it."""
+    from crm.mail import Mailer
+
+    digest_users(mail_app, make_user, make_reminder, 2)
+    lease = timedelta(seconds=mail_app.config["REMINDER_LEASE_SECONDS"])
+    clock = [datetime(2025, 6, 2, 12, 0, tzinfo=UTC)]
+    sends: list[str] = []
+
+    class Slow(Mailer):
+        def send(self, message):
+            sends.append(message["To"])
+            if len(sends) == 1:
+                clock[0] += lease + timedelta(seconds=1)  # the first took that long
+            elif len(sends) == 2:
+                another_worker_runs(mail_app, clock)
+            return super().send(message)
+
+    monkeypatch.setattr(tasks, "Mailer", Slow)
+    with mail_app.app_context():
+        tasks.send_digests(clock[0], "worker-1", lambda: clock[0])
+
+    assert sorted(m["To"] for m in smtp_server.messages) == [
+        "digest0@example.com", "digest1@example.com"]  # each once
+    with mail_app.app_context():
+        assert {(r.status, r.attempts) for r in db.session.scalars(select(DigestRun))} == {
+            (DeliveryStatus.SENT, 1)}
+
+
+def test_a_digest_whose_claim_lapsed_before_it_went_is_left_to_the_worker_that_took_it(
+    mail_app, smtp_server, make_user, make_reminder, monkeypatch
+):
+    """Claimed, then held up longer than the lease before it went (a stalled machine): the
+    reaper gave it to another worker, which sent it. The first one does not send it too."""
+    digest_users(mail_app, make_user, make_reminder, 1)
+    lease = timedelta(seconds=mail_app.config["REMINDER_LEASE_SECONDS"])
+    clock = [datetime(2025, 6, 2, 12, 0, tzinfo=UTC)]
+    send_digest, stalled = tasks._send_digest, []
+
+    def stalling(*args):
+        if not stalled:  # worker-1, between its claim and its digest
+            stalled.append(True)
+            clock[0] += lease + timedelta(seconds=1)
+            another_worker_runs(mail_app, clock)
+        return send_digest(*args)
+
+    monkeypatch.setattr(tasks, "_send_digest", stalling)
+    with mail_app.app_context():
+        assert tasks.send_digests(clock[0], "worker-1", lambda: clock[0]) == 0
+
+    assert len(smtp_server.messages) == 1
+    with mail_app.app_context():
+        [sent] = db.session.scalars(select(DigestRun)).all()
+        assert (sent.status, sent.attempts) == (DeliveryStatus.SENT, 1)
+
+
 def test_a_late_digest_does_not_hold_back_the_next_days(mail_app, smtp_server, digest_user,
                                                         make_reminder):
     """Found by the reminder audit: with the worker back at 23:00 on 1 June, the 2 June

@@ -510,10 +510,17 @@ def _reminder_email(delivery: Delivery, user: User):
 # -- digests --------------------------------------------------------------------
 
 
-def send_digests(now: datetime, worker_id: str) -> int:
-    """Send each digest user one email a day, at or after their local digest hour."""
+def send_digests(now: datetime, worker_id: str,
+                 clock: Callable[[], datetime] | None = None) -> int:
+    """Send each digest user one email a day, at or after their local digest hour.
+
+    A run at 08:00 in one zone may take longer than the lease: each digest's lease counts
+    from when it is claimed, and is renewed just before it is sent, provided this worker
+    still holds it, so one reaped and taken up by another worker meanwhile is not sent
+    twice. `clock` (default: `now` moved on by real time) is injectable for tests."""
     if not _cfg("SMTP_HOST"):
         return 0
+    clock = clock or PassClock(now)
     users = list(
         db.session.scalars(
             select(User).where(User.email_reminders.is_(True), User.digest_enabled.is_(True))
@@ -538,22 +545,25 @@ def send_digests(now: datetime, worker_id: str) -> int:
             if local_now.hour < user.digest_hour or latest.get(user.id, local_now.date()) > \
                     local_now.date():
                 continue
-            run = _claim_digest_run(user, local_now.date(), now)
-            if run is None:
+            claimed = _claim_digest_run(user, local_now.date(), clock())
+            if claimed is None:
                 continue
-            done, server_down = _send_digest(run, user, now, local_now, mailer)
+            run, held_until = claimed
+            done, server_down = _send_digest(run, held_until, user, now, local_now, mailer,
+                                             clock)
             sent += done
             if server_down:
                 break
     return sent
 
 
-def _claim_digest_run(user: User, local_date, now: datetime) -> DigestRun | None:
-    """Create (or take up a retry of) today's digest row, claimed for the lease; None when
-    another worker has it."""
+def _claim_digest_run(user: User, local_date,
+                      now: datetime) -> tuple[DigestRun, datetime] | None:
+    """Create (or take up a retry of) today's digest row, claimed for the lease from now:
+    the row and when its claim lapses; None when another worker has it."""
     from sqlalchemy.exc import IntegrityError
 
-    lease = timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
+    held_until = now + timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
     run = db.session.scalar(
         select(DigestRun).where(DigestRun.user_id == user.id, DigestRun.local_date == local_date)
     )
@@ -569,27 +579,47 @@ def _claim_digest_run(user: User, local_date, now: datetime) -> DigestRun | None
         )
         run = DigestRun(user_id=user.id, local_date=local_date, status=DeliveryStatus.SENDING,
                         message_id=make_message_id(f"digest-{user.id}-{local_date:%Y%m%d}"),
-                        claim_expires_at=now + lease)
+                        claim_expires_at=held_until)
         db.session.add(run)
         try:
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
             return None
-        return run
+        return run, held_until
     if run.status != DeliveryStatus.PENDING or (run.next_attempt_at and run.next_attempt_at > now):
         return None
     taken = db.session.execute(
         update(DigestRun)
         .where(DigestRun.id == run.id, DigestRun.status == DeliveryStatus.PENDING)
-        .values(status=DeliveryStatus.SENDING, claim_expires_at=now + lease)
+        .values(status=DeliveryStatus.SENDING, claim_expires_at=held_until)
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()
     if not taken:
         return None
     db.session.refresh(run)
-    return run
+    return run, held_until
+
+
+def _renew_digest_claim(run: DigestRun, held_until: datetime,
+                        clock: Callable[[], datetime]) -> bool:
+    """Renew this worker's claim on a digest for a full lease; False when it no longer
+    holds it: the claim lapsed (the reaper may give it to another worker at any moment) or
+    was reaped and taken up already (another claim's expiry, not the one it set)."""
+    now = clock()
+    if held_until <= now:
+        return False
+    lease = timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
+    renewed = db.session.execute(
+        update(DigestRun)
+        .where(DigestRun.id == run.id, DigestRun.status == DeliveryStatus.SENDING,
+               DigestRun.claim_expires_at == held_until)
+        .values(claim_expires_at=now + lease)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return bool(renewed)
 
 
 @dataclass(frozen=True)
@@ -648,10 +678,11 @@ def _digest_items(user: User, start_of_day: datetime, end_of_day: datetime,
     return sorted(items.values(), key=lambda item: (item.due_at, item.reminder.id))
 
 
-def _send_digest(run: DigestRun, user: User, now: datetime, local_now: datetime,
-                 mailer: Mailer) -> tuple[int, bool]:
-    """Send one user's digest on the run's SMTP session: (1 if sent else 0, whether the
-    server is down or hanging)."""
+def _send_digest(run: DigestRun, held_until: datetime, user: User, now: datetime,
+                 local_now: datetime, mailer: Mailer,
+                 clock: Callable[[], datetime]) -> tuple[int, bool]:
+    """Send one user's digest on the run's SMTP session, if this worker still holds its
+    claim: (1 if sent else 0, whether the server is down or hanging)."""
     from crm.reminders.schedule import occurrence_utc
 
     start_of_day = occurrence_utc(local_now.date(), datetime.min.time(), user.time_zone)
@@ -685,6 +716,10 @@ def _send_digest(run: DigestRun, user: User, now: datetime, local_now: datetime,
     # No transaction while SMTP talks: on SQLite a worker's transaction holds the write lock,
     # and web writes would fail with "database is locked" while a server is slow.
     db.session.commit()
+    # A claim that lapsed may have been reaped and given to another worker, which sends it.
+    if not _renew_digest_claim(run, held_until, clock):
+        log.warning("digest %s not sent: its claim lapsed before it could go", run.id)
+        return 0, False
     try:
         mailer.send(message)
     except MailError as exc:
