@@ -384,6 +384,15 @@ def logged_in(client, auth, make_user):
     return user
 
 
+@pytest.fixture
+def api(app, client, make_user):
+    """An ApiClient (tests/fixtures/api_client.py) for a user with a personal token."""
+    from fixtures.api_client import ApiClient, make_token
+
+    user = make_user(email="api@example.com", time_zone="Europe/London")
+    return ApiClient(client, make_token(app, user), user)
+
+
 # --- reminders (appended; self-contained) ---------------------------------------------
 
 

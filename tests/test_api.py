@@ -9,27 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from fixtures.api_client import ApiClient, make_token
+from fixtures.api_client import make_token, problem_of
 from support import page_text
 
 from crm import create_app
 from crm.extensions import db
 from crm.models import ApiToken, Interaction, Reminder, utcnow
-
-
-@pytest.fixture
-def api(app, client, make_user):
-    user = make_user(email="api@example.com", time_zone="Europe/London")
-    return ApiClient(client, make_token(app, user), user)
-
-
-def problem_of(response, status):
-    assert response.status_code == status, response.data
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert body["status"] == status
-    return body
-
 
 # --- tokens ----------------------------------------------------------------------------
 

@@ -6,15 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from fixtures.api_client import ApiClient, make_token
 
 from crm.models import Reminder
-
-
-@pytest.fixture
-def api(app, client, make_user):
-    user = make_user(email="api@example.com", time_zone="Europe/London")
-    return ApiClient(client, make_token(app, user), user)
 
 
 @pytest.fixture

@@ -7,25 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from fixtures.api_client import ApiClient, make_token
+from fixtures.api_client import problem_of
 
 from crm.models import Contact, Interaction, Reminder
 
 NOW = datetime(2026, 7, 2, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def api(app, client, make_user):
-    user = make_user(email="api@example.com", time_zone="Europe/London")
-    return ApiClient(client, make_token(app, user), user)
-
-
-def problem_of(response, status):
-    assert response.status_code == status, response.data
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert body["status"] == status
-    return body
 
 
 # --- an interaction more than a day ahead --------------------------------------------

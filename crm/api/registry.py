@@ -39,6 +39,7 @@ class Endpoint:
     partial: bool
     responses: list[Response]
     public: bool = False
+    header_params: list[dict] = field(default_factory=list)
 
     @property
     def operation_id(self) -> str:
@@ -102,9 +103,14 @@ class ApiSpec:
         partial: bool = False,
         errors: tuple[int, ...] = (),
         public: bool = False,
+        versioned: bool = False,
     ):
         """Declare an endpoint and route it. The view receives path ids, then query= (loaded)
-        and body= (a function that loads it) when the endpoint has them."""
+        and body= (a function that loads it) when the endpoint has them.
+
+        versioned: the resource carries an ETag (its representation's digest); a GET
+        answers If-None-Match with 304, a PATCH or DELETE refuses a stale If-Match with
+        412. The view does it (crm.api.views); this documents it."""
         path_names = _PATH_PARAM.findall(path)
         path_params = {name: Field("integer", required=True, description=f"The {name[:-3]}'s id")
                        for name in path_names}
@@ -112,7 +118,26 @@ class ApiSpec:
 
         def decorator(view):
             name = view.__name__
-            responses = [ok]
+            header_params: list[dict] = []
+            success = ok
+            if versioned and method != "DELETE":
+                success = Response(ok.status, ok.description, ok.schema, {**ok.headers, "ETag": {
+                    "schema": {"type": "string"},
+                    "description": "The version of the resource returned: send it back in "
+                                   "If-Match to change the resource only if nobody else "
+                                   "has since."}})
+            responses = [success]
+            if versioned and method == "GET":
+                header_params.append(_header_param(
+                    "If-None-Match", "An ETag you hold: 304 (no body) while it is current."))
+                responses.append(Response(304, "Not modified: the ETag in If-None-Match is "
+                                               "still the resource's."))
+            if versioned and method in ("PATCH", "DELETE"):
+                header_params.append(_header_param(
+                    "If-Match", "The ETag you read: the change is made only if the resource "
+                                "is still that version (else 412). Without it the change is "
+                                "made whatever happened since."))
+                responses.append(Response(412, _ERROR_TEXT[412], _problem()))
             if body is not None:
                 responses.append(Response(400, "The body is not JSON.", _problem()))
                 responses.append(Response(415, "The Content-Type is not application/json.",
@@ -135,7 +160,7 @@ class ApiSpec:
                 method=method, path=path, name=name, summary=summary, tag=tag,
                 description=description, path_params=path_params, query=query or {},
                 body=body, partial=partial, responses=sorted(responses, key=lambda r: r.status),
-                public=public,
+                public=public, header_params=header_params,
             )
             self.endpoints.append(endpoint)
 
@@ -175,7 +200,7 @@ class ApiSpec:
                 {"name": n, "in": "query", "required": f.required, "schema": f.json_schema(),
                  **({"description": f.description} if f.description else {})}
                 for n, f in ep.query.items()
-            ]
+            ] + ep.header_params
             if parameters:
                 operation["parameters"] = parameters
             if ep.body is not None:
@@ -219,8 +244,14 @@ _ERROR_TEXT = {
     403: "The resource is visible to you but cannot be changed (a built-in).",
     404: "No such resource among yours.",
     409: "The action does not apply in the resource's current state.",
+    412: "The resource changed since the version given in If-Match: read it again.",
     422: "Invalid fields; `errors` has a message per field.",
 }
+
+
+def _header_param(name: str, description: str) -> dict:
+    return {"name": name, "in": "header", "required": False, "schema": {"type": "string"},
+            "description": description}
 
 
 def _problem() -> dict:

@@ -3,12 +3,15 @@ errors, a per-token rate limit, and an OpenAPI document generated from these dec
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable
 from datetime import datetime
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request, url_for
 from sqlalchemy import select
+from werkzeug.exceptions import PreconditionFailed
 
 from crm.api import tokens
 from crm.api.registry import API_PREFIX, ApiSpec, BadBody, Response, UnsupportedBody
@@ -111,6 +114,34 @@ def _unsupported_body(error):
 def _conflict(detail: str):
     db.session.rollback()
     return problem(409, "Conflict", detail)
+
+
+def _version(body: dict) -> str:
+    """A resource's ETag: the digest of its JSON, so it changes exactly when what a client
+    reads changes (any field, updated_at included), however the change was made."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _versioned(body: dict, status: int = 200):
+    """The resource with its ETag; a GET whose If-None-Match holds it answers 304."""
+    response = jsonify(body)
+    response.status_code = status
+    response.set_etag(_version(body))
+    return response.make_conditional(request) if request.method == "GET" else response
+
+
+def _unchanged_since_read(current: dict, noun: str) -> None:
+    """Refuse (412) a change whose If-Match names another version than the current one:
+    someone changed the resource since this client read it, and applying the change would
+    silently undo theirs. Checked under the user's lock, which every writing request takes
+    first, so two clients holding one version cannot both pass."""
+    condition = request.if_match
+    if not condition or condition.star_tag or condition.contains(_version(current)):
+        return
+    raise PreconditionFailed(
+        f"The {noun} changed since the version in If-Match: read it again (GET gives its "
+        "current ETag), then send your change with that ETag. Nothing was changed.")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -430,24 +461,27 @@ def list_contacts(query):
 
 
 @spec.route("POST", "/contacts", tag="Contacts", summary="Create a contact",
-            body=CONTACT_INPUT, ok=Response(201, "The new contact.", CONTACT))
+            body=CONTACT_INPUT, ok=Response(201, "The new contact.", CONTACT), versioned=True)
 def create_contact(body):
     body = body()
     contact = contacts.create_contact(_user(), _contact_data(body))
     db.session.commit()
-    return jsonify(_one_contact_json(contact)), 201
+    return _versioned(_one_contact_json(contact), 201)
 
 
 @spec.route("GET", "/contacts/{contact_id}", tag="Contacts", summary="Get a contact",
-            ok=Response(200, "The contact, with its handles.", CONTACT))
+            ok=Response(200, "The contact, with its handles.", CONTACT), versioned=True)
 def get_contact(contact_id):
-    return jsonify(_one_contact_json(contacts.get_contact_or_404(_user(), contact_id)))
+    return _versioned(_one_contact_json(contacts.get_contact_or_404(_user(), contact_id)))
 
 
 @spec.route("PATCH", "/contacts/{contact_id}", tag="Contacts", summary="Update a contact",
-            body=CONTACT_PATCH, partial=True, ok=Response(200, "The updated contact.", CONTACT))
+            body=CONTACT_PATCH, partial=True, ok=Response(200, "The updated contact.", CONTACT),
+            versioned=True)
 def update_contact(contact_id, body):
     contact = contacts.get_contact_or_404(_user(), contact_id)
+    if request.if_match:
+        _unchanged_since_read(_one_contact_json(contact), "contact")
     body = body()
     fields = {k: v for k, v in body.items() if k != "archived"}
     if fields:
@@ -459,7 +493,7 @@ def update_contact(contact_id, body):
     if "archived" in body and body["archived"] != contact.is_archived:
         contacts.set_archived(contact, body["archived"])
     db.session.commit()
-    return jsonify(_one_contact_json(contact))
+    return _versioned(_one_contact_json(contact))
 
 
 @spec.route("DELETE", "/contacts/{contact_id}", tag="Contacts", summary="Delete a contact",
@@ -467,9 +501,12 @@ def update_contact(contact_id, body):
                         "ended), and the interactions only they took part in; shared "
                         "interactions stay, without them. People they introduced stay, "
                         "with introduced_by_id null.",
-            ok=Response(204, "Deleted."))
+            ok=Response(204, "Deleted."), versioned=True)
 def delete_contact(contact_id):
-    contacts.delete_contact(contacts.get_contact_or_404(_user(), contact_id))
+    contact = contacts.get_contact_or_404(_user(), contact_id)
+    if request.if_match:
+        _unchanged_since_read(_one_contact_json(contact), "contact")
+    contacts.delete_contact(contact)
     db.session.commit()
     return "", 204
 
@@ -627,35 +664,42 @@ def list_interactions(query):
 
 
 @spec.route("POST", "/interactions", tag="Interactions", summary="Log an interaction",
-            body=INTERACTION_INPUT, ok=Response(201, "The new interaction.", INTERACTION))
+            body=INTERACTION_INPUT, ok=Response(201, "The new interaction.", INTERACTION),
+            versioned=True)
 def create_interaction(body):
     body = body()
     interaction = interactions.log_interaction(_user(), _interaction_data(body))
     db.session.commit()
-    return jsonify(_one_interaction_json(interaction)), 201
+    return _versioned(_one_interaction_json(interaction), 201)
 
 
 @spec.route("GET", "/interactions/{interaction_id}", tag="Interactions",
-            summary="Get an interaction", ok=Response(200, "The interaction.", INTERACTION))
+            summary="Get an interaction", ok=Response(200, "The interaction.", INTERACTION),
+            versioned=True)
 def get_interaction(interaction_id):
-    return jsonify(_one_interaction_json(
+    return _versioned(_one_interaction_json(
         interactions.get_interaction_or_404(_user(), interaction_id)))
 
 
 @spec.route("PATCH", "/interactions/{interaction_id}", tag="Interactions",
             summary="Update an interaction", body=INTERACTION_PATCH, partial=True,
-            ok=Response(200, "The updated interaction.", INTERACTION))
+            ok=Response(200, "The updated interaction.", INTERACTION), versioned=True)
 def update_interaction(interaction_id, body):
     interaction = interactions.get_interaction_or_404(_user(), interaction_id)
+    if request.if_match:
+        _unchanged_since_read(_one_interaction_json(interaction), "interaction")
     interactions.update_interaction(interaction, _interaction_data(body(), interaction))
     db.session.commit()
-    return jsonify(_one_interaction_json(interaction))
+    return _versioned(_one_interaction_json(interaction))
 
 
 @spec.route("DELETE", "/interactions/{interaction_id}", tag="Interactions",
-            summary="Delete an interaction", ok=Response(204, "Deleted."))
+            summary="Delete an interaction", ok=Response(204, "Deleted."), versioned=True)
 def delete_interaction(interaction_id):
-    interactions.delete_interaction(interactions.get_interaction_or_404(_user(), interaction_id))
+    interaction = interactions.get_interaction_or_404(_user(), interaction_id)
+    if request.if_match:
+        _unchanged_since_read(_one_interaction_json(interaction), "interaction")
+    interactions.delete_interaction(interaction)
     db.session.commit()
     return "", 204
 
