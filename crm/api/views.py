@@ -630,7 +630,12 @@ def _interaction_data(body: dict, current: Interaction | None = None
 
 @spec.route(
     "GET", "/interactions", tag="Interactions", summary="List interactions",
-    description="Newest first. Filter by contact, medium and a time range.",
+    description="Newest first. Filter by contact, medium and a time range. Pages are "
+                "counted from the newest, so an interaction logged while you page moves "
+                "the rest down by one: to walk a list that may change, ask again with "
+                "`until` set to the `occurred_at` of the oldest item you have (it is "
+                "exclusive: ask with `until` one second later and skip the ids you hold "
+                "when several share that time).",
     query={
         "contact_id": Field("integer", description="Only interactions with this contact."),
         "medium_id": Field("integer", description="Only interactions on this medium."),
