@@ -225,6 +225,26 @@ def test_change_password_ends_other_sessions_only(app, client, auth, logged_in):
     assert auth.login("ada@example.com", password="a brand new passphrase").status_code == 302
 
 
+def test_changing_the_password_keeps_this_device_remembered(app, client, make_user):
+    """"Keep me logged in" names the session version, which the change moved: the cookie
+    was left naming the old one, so this device was logged out at the next browser
+    restart, though the page said only the other sessions ended."""
+    make_user(email="ada@example.com")
+    other = app.test_client()
+    for device in (client, other):
+        device.post("/login", data={"email": "ada@example.com", "password": PASSWORD,
+                                    "remember": "y"})
+        assert device.get_cookie("remember_token") is not None
+
+    assert client.post("/settings", data=_password_change(PASSWORD)).status_code == 302
+
+    for device in (client, other):  # both browsers restart: only remember cookies are left
+        device.delete_cookie("session")
+    assert client.get("/contacts").status_code == 200
+    kicked = other.get("/contacts")
+    assert kicked.status_code == 302 and kicked.headers["Location"].startswith("/login")
+
+
 @pytest.mark.app_config(WTF_CSRF_ENABLED=True)
 def test_post_without_csrf_token_is_refused(client, auth, count, logged_in):
     refused = client.post("/contacts/new", data={"name": "Grace Hopper"})

@@ -129,8 +129,11 @@ def settings():
             else:
                 services.change_password(current_user, password.new_password.data)
                 db.session.commit()
-                # The session version changed: log this session in again.
-                login_user(current_user)
+                # The session version changed: log this session in again, and renew its
+                # "keep me logged in" cookie too (it names the old version), or the device
+                # the password was changed on would be logged out when the browser restarts.
+                remembered = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+                login_user(current_user, remember=remembered in request.cookies)
                 flash("Password changed. Your other sessions have been logged out.", "success")
                 return redirect(url_for("auth.settings"))
         else:
