@@ -170,6 +170,24 @@ def test_a_winter_time_uses_the_winter_offset(app, client, auth, make_user, make
     assert logged.occurred_at == datetime(2026, 1, 15, 14, 0, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(("when", "said", "not_said"), [
+    ("2999-01-01T09:00", "Choose a date between 1900 and 2200.", "more than a day ahead"),
+    ("1899-12-31T09:00", "Choose a date between 1900 and 2200.", "Give a date after 1900"),
+])
+def test_a_year_out_of_range_gets_one_message(app, client, logged_in, make_contact, medium,
+                                              frozen, when, said, not_said):
+    """It got two, the second contradicting the first ("… between 1900 and 2200. Give a
+    date after 1900.")."""
+    ada = make_contact(logged_in, name="Ada Lovelace")
+
+    response = client.post("/interactions/new", data=_form(medium("email").id, [ada], when=when))
+
+    assert response.status_code == 422
+    text = page_text(response.data)
+    assert said in text and not_said not in text
+    assert _interactions(app) == []
+
+
 def test_more_than_a_day_ahead_is_rejected(app, client, auth, make_user, make_contact, medium,
                                            frozen):
     user = make_user(time_zone="America/New_York")  # now is 2026-07-02 08:00 there

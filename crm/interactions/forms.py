@@ -68,6 +68,8 @@ class InteractionForm(Form):
             raise ValidationError("Choose people from your contacts.")
 
     def validate_occurred_at(self, field):
+        if field.errors:  # outside the years Rapport takes: that message says it all
+            return
         if field.data and self.now_local and more_than_a_day_ahead(field.data, self.now_local):
             raise ValidationError(MORE_THAN_A_DAY_AHEAD)
         if field.data and field.data.year < 1900:
