@@ -85,6 +85,17 @@ def test_tags_are_shared_between_contacts_case_insensitively(app, client, logged
     assert count(contact_tags) == 3
 
 
+def test_a_tag_typed_with_a_combining_accent_is_the_same_tag(app, client, logged_in, count):
+    """"Café" pasted from macOS is often e + a combining accent: it made a second "Café"
+    tag, and filtering by one missed the contacts of the other."""
+    client.post("/contacts/new", data={"name": "Ann", "tags": "Caf\u00e9"})
+    client.post("/contacts/new", data={"name": "Ben", "tags": "Cafe\u0301"})
+
+    assert count(Tag) == 1
+    listed = page_text(client.get("/contacts", query_string={"tag": "Cafe\u0301"}).data)
+    assert "Ann" in listed and "Ben" in listed
+
+
 def test_missing_name_keeps_what_was_typed(client, logged_in, count):
     response = client.post(
         "/contacts/new",

@@ -281,6 +281,47 @@ def test_two_handles_that_become_one_on_the_new_medium_are_kept_once(
     assert rows == [(phone_id, "+442079460958")]
 
 
+def test_a_handle_differing_only_in_case_is_kept_once_when_its_medium_is_deleted(
+    app, client, logged_in, make_medium, make_contact
+):
+    """Adding such a handle by hand is refused ("already has that handle"); the move made
+    one anyway, compared as written."""
+    mastodon, fediverse = make_medium(logged_in, "Mastodon"), make_medium(logged_in, "Fediverse")
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    with app.app_context():
+        contact = db.session.get(Contact, ada.id)
+        add_channel(contact, db.session.get(Medium, mastodon.id), "ADA@mastodon.social")
+        add_channel(contact, db.session.get(Medium, fediverse.id), "ada@mastodon.social")
+        db.session.commit()
+
+    response = client.post(f"/mediums/{mastodon.id}/delete",
+                           data={"move_to": str(fediverse.id)})
+
+    assert response.status_code == 302
+    with app.app_context():
+        rows = db.session.execute(
+            select(ContactChannel.medium_id, ContactChannel.value).where(
+                ContactChannel.contact_id == ada.id)
+        ).all()
+    assert rows == [(fediverse.id, "ada@mastodon.social")]
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    ("Caf\u00e9", "Cafe\u0301"),  # é composed, and e with a combining accent
+    ("Mastodon", "\uff2dastodon"),  # a full-width Ｍ
+])
+def test_two_spellings_of_one_name_are_one_medium(client, logged_in, make_medium, count,
+                                                   first, second):
+    make_medium(logged_in, first)
+    before = count(Medium)
+
+    response = client.post("/mediums", data={"name": second})
+
+    assert response.status_code == 422
+    assert "You already have a medium with that name." in page_text(response.data)
+    assert count(Medium) == before
+
+
 def test_deleting_cannot_move_to_someone_elses_medium(
     client, medium_in_use, make_user, make_medium, count
 ):

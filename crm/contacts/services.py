@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -370,7 +371,7 @@ def parse_tags(raw: str) -> list[str]:
     """Split a comma-separated tag list, dropping blanks and repeats (case-insensitively)."""
     seen: dict[str, str] = {}
     for part in (raw or "").split(","):
-        name = " ".join(part.split())
+        name = unicodedata.normalize("NFC", " ".join(part.split()))  # one spelling of "é"
         if name and name_key(name) not in seen:
             seen[name_key(name)] = name
     return list(seen.values())

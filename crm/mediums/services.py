@@ -7,6 +7,7 @@ import unicodedata
 from flask import abort
 from sqlalchemy import func, or_, select, update
 
+from crm.contacts.channels import handle_key
 from crm.database import lock_user
 from crm.extensions import db
 from crm.models import (
@@ -41,7 +42,7 @@ def medium_name(raw: str) -> str:
     if any(unicodedata.category(c) == "Cc" or c in _INVISIBLE for c in raw):
         raise MediumNameInvalid(
             "A medium's name cannot hold line breaks, tabs or invisible characters.")
-    name = " ".join(raw.split())
+    name = unicodedata.normalize("NFC", " ".join(raw.split()))  # one spelling of "é"
     if not name:
         raise MediumNameInvalid("Give the medium a name.")
     return name
@@ -166,18 +167,19 @@ def delete_medium(user: User, medium: Medium, move_to: Medium | None) -> None:
         # A contact may already have the same handle on the target medium (or get it from
         # an earlier handle of this move): keep that one and drop the duplicate rather than
         # break the unique key. What the target holds is read once for every contact.
-        taken = set(db.session.execute(
+        # Handles compare by handle_key, as a handle added by hand is checked.
+        taken = {(contact_id, handle_key(value)) for contact_id, value in db.session.execute(
             select(ContactChannel.contact_id, ContactChannel.value).where(
                 ContactChannel.medium_id == move_to.id,
                 ContactChannel.contact_id.in_({channel.contact_id for channel, _ in moving}),
             )
-        ).all()) if moving else set()
+        )} if moving else set()
         for channel, value in moving:
-            if (channel.contact_id, value) in taken:
+            if (channel.contact_id, handle_key(value)) in taken:
                 db.session.delete(channel)
             else:
                 channel.medium_id, channel.value = move_to.id, value
-                taken.add((channel.contact_id, value))
+                taken.add((channel.contact_id, handle_key(value)))
         db.session.execute(
             update(Contact)
             .where(Contact.origin_medium_id == medium.id, Contact.owner_id == user.id)

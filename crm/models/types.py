@@ -17,10 +17,13 @@ def utcnow() -> datetime:
 
 def name_key(name: str) -> str:
     """What makes two tag or medium names the same name: equal after Unicode case folding
-    ("ΟΔΟΣ", "Οδος" and "οδοσ" are one tag). Names are compared in Python with this, never
-    with SQL lower(), which on SQLite folds only ASCII letters and on PostgreSQL differs
-    from Python in places (a final sigma, a dotted capital I)."""
-    return name.casefold()
+    ("ΟΔΟΣ", "Οδος" and "οδοσ" are one tag) and compatibility normalisation ("Café" typed
+    with a combining accent, as text copied on macOS often is, is "Café"; a full-width
+    "Ｍastodon" is "Mastodon"): Unicode's caseless matching, NFKC_Casefold. Names are
+    compared in Python with this, never with SQL lower(), which on SQLite folds only ASCII
+    letters and on PostgreSQL differs from Python in places (a final sigma, a dotted
+    capital I)."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
 
 
 # Letters no Unicode decomposition takes to a base letter, as they are usually spelt
