@@ -273,12 +273,7 @@ def test_two_handles_that_become_one_on_the_new_medium_are_kept_once(
     response = client.post(f"/mediums/{signal.id}/delete", data={"move_to": str(phone_id)})
 
     assert response.status_code == 302
-    with app.app_context():
-        rows = db.session.execute(
-            select(ContactChannel.medium_id, ContactChannel.value).where(
-                ContactChannel.contact_id == ada.id)
-        ).all()
-    assert rows == [(phone_id, "+442079460958")]
+    assert handles_of(app, ada) == [(phone_id, "+442079460958")]
 
 
 def test_a_handle_differing_only_in_case_is_kept_once_when_its_medium_is_deleted(
@@ -298,12 +293,15 @@ def test_a_handle_differing_only_in_case_is_kept_once_when_its_medium_is_deleted
                            data={"move_to": str(fediverse.id)})
 
     assert response.status_code == 302
+    assert handles_of(app, ada) == [(fediverse.id, "ada@mastodon.social")]
+
+
+def handles_of(app, contact) -> list[tuple[int, str]]:
+    """(medium id, value) of a contact's handles."""
     with app.app_context():
-        rows = db.session.execute(
+        return [tuple(row) for row in db.session.execute(
             select(ContactChannel.medium_id, ContactChannel.value).where(
-                ContactChannel.contact_id == ada.id)
-        ).all()
-    assert rows == [(fediverse.id, "ada@mastodon.social")]
+                ContactChannel.contact_id == contact.id))]
 
 
 @pytest.mark.parametrize(("first", "second"), [
