@@ -63,12 +63,13 @@ def test_duplicates_by_handle_and_by_name(app, make_user, make_contact, medium):
 
     found = pairs_of(app, user)
 
-    assert found[frozenset(("Ada Lovelace", "A. King"))] == ["Same email handle: ada@example.com"]
+    assert found[frozenset(("Ada Lovelace", "A. King"))] == ["Same Email handle: ada@example.com"]
     # In every alphabet (found in review: SQLite's lower() left "ÉMILE@" and "émile@" apart).
-    assert "Same email handle" in found[frozenset(("Émile Zola", "E. Z."))][0]
+    assert "Same Email handle" in found[frozenset(("Émile Zola", "E. Z."))][0]
     assert found[frozenset(("Grace Hopper", "Grace Hoper"))] == ["Similar names"]
     assert found[frozenset(("Grace Hopper", "Hopper Grace"))] == ["Similar names"]
-    assert "Same linkedin handle" in found[frozenset(("Linus", "Someone Else"))][0]
+    # The medium is named as on every other page (the key, "linkedin", was shown).
+    assert "Same LinkedIn handle" in found[frozenset(("Linus", "Someone Else"))][0]
     assert not any("Alan Turing" in pair for pair in found)
     del c, d, e
 
@@ -147,7 +148,7 @@ def test_merge_pages(app, client, auth, make_user, make_contact, make_interactio
     auth.login_as(user)
 
     listing = page_text(client.get("/duplicates").data)
-    assert "Ada Lovelace" in listing and "Same email handle: ada@example.com" in listing
+    assert "Ada Lovelace" in listing and "Same Email handle: ada@example.com" in listing
     page = client.get(f"/contacts/{keep.id}/merge?other={drop.id}")
     assert page.status_code == 200
     assert "Keep Ada Lovelace" in page_text(page.data)

@@ -89,7 +89,7 @@ def find_duplicates(user: User, limit: int = 200) -> list[DuplicatePair]:
         ids = sorted({m[0] for m in members})
         for i, a in enumerate(ids):
             for b in ids[i + 1:]:
-                note(a, b, f"Same {medium_name.lower()} handle: {members[0][1]}")
+                note(a, b, f"Same {medium_name} handle: {members[0][1]}")
 
     # Names: compare only within blocks that share a word, so large networks stay fast.
     names = db.session.execute(
