@@ -50,12 +50,16 @@ def _hue(n: int) -> str:
     return "#" + "".join(f"{round(c * 255):02x}" for c in (red, green, blue))
 
 
-def _svg(width: int, height: int, title: str, body: str, desc: str = "") -> Markup:
+def _svg(width: int, height: int, title: str, body: str, desc: str = "",
+         kind: str = "") -> Markup:
+    """kind, a class for app.css: "wide" (drawn at its size, the page scrolls it sideways
+    rather than shrink its text) or "columns" (months: scrolls below 30rem, newest in view)."""
     title_e = escape(title)
     desc_e = escape(desc) if desc else ""
+    classes = f"chart {kind}" if kind else "chart"
     # Every interpolated text above was escaped; numbers and colours come from code.
     return Markup(  # noqa: S704
-        f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'<svg class="{classes}" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         f'role="img" '
         f'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">'
         f"<title>{title_e}</title>" + (f"<desc>{desc_e}</desc>" if desc_e else "") + body + "</svg>"
@@ -63,8 +67,11 @@ def _svg(width: int, height: int, title: str, body: str, desc: str = "") -> Mark
 
 
 # Labels (13px) take about 7.5 units a character: one longer than its room is shortened
-# with an ellipsis, and its whole text is the tooltip.
+# with an ellipsis, and its whole text is the tooltip. Ticks (11px) take fewer, so the
+# same count is safe for them.
 LABEL_CHAR_UNITS = 7.5
+# Room along a heatmap's slanted column label: its 90 units of height at 55°, less a margin.
+SLANTED_LABEL_ROOM = 96
 
 
 def _fitted(label: str, room: float) -> str:
@@ -101,7 +108,7 @@ def stacked_columns(columns: Sequence[str], series: dict[int, Sequence[int]],
                     colours: dict[int, str], names: dict[int, str], *, title: str,
                     width: int = 560, height: int = 220) -> Markup:
     """Columns (e.g. months) with one stacked segment per medium."""
-    left, bottom, top_pad = 34, 28, 10
+    left, bottom, top_pad = 34, 40, 10
     plot_h = height - bottom - top_pad
     n = max(len(columns), 1)
     slot = (width - left - 6) / n
@@ -114,6 +121,7 @@ def stacked_columns(columns: Sequence[str], series: dict[int, Sequence[int]],
         f'<text x="{left - 6}" y="{top_pad + plot_h}" text-anchor="end" class="value">0</text>',
     ]
     order = sorted(series, key=lambda m: (alphabetical_key(names.get(m, "")), m))
+    shown_year = ""
     for i, column in enumerate(columns):
         x = left + i * slot + slot * 0.15
         w = slot * 0.7
@@ -130,11 +138,20 @@ def stacked_columns(columns: Sequence[str], series: dict[int, Sequence[int]],
                 f"{escape(names.get(medium_id, '?'))} {value}</title></rect>"
             )
         if n <= 12 or i % 2 == 0:
+            # A month ("2025-01") shows as 01, with its year beneath at the first label
+            # and at each new year.
+            is_month = len(column) == 7
             parts.append(
-                f'<text x="{x + w / 2:.1f}" y="{height - 8}" text-anchor="middle" class="tick">'
-                f"{escape(column[-2:] if len(column) == 7 else column)}</text>"
+                f'<text x="{x + w / 2:.1f}" y="{height - 20}" text-anchor="middle" class="tick">'
+                f"{escape(column[-2:] if is_month else column)}</text>"
             )
-    return _svg(width, height, title, "".join(parts))
+            if is_month and column[:4] != shown_year:
+                shown_year = column[:4]
+                parts.append(
+                    f'<text x="{x + w / 2:.1f}" y="{height - 6}" text-anchor="middle" '
+                    f'class="tick">{escape(shown_year)}</text>'
+                )
+    return _svg(width, height, title, "".join(parts), kind="columns")
 
 
 def heatmap(rows: Sequence[tuple[int, str]], cols: Sequence[tuple[int, str]],
@@ -149,7 +166,7 @@ def heatmap(rows: Sequence[tuple[int, str]], cols: Sequence[tuple[int, str]],
         x = label_w + j * cell + cell / 2
         parts.append(
             f'<text transform="translate({x + 4:.1f},{label_h - 6}) rotate(-55)" '
-            f'class="tick">{escape(name)}</text>'
+            f'class="tick">{_fitted(name, SLANTED_LABEL_ROOM)}</text>'
         )
     for i, (row_id, row_name) in enumerate(rows):
         y = label_h + i * cell
@@ -176,7 +193,7 @@ def heatmap(rows: Sequence[tuple[int, str]], cols: Sequence[tuple[int, str]],
                     f'<text x="{x + (cell - 2) / 2}" y="{y + cell / 2 + 3}" text-anchor="middle" '
                     f'class="cell" fill="#1d2330">{value}</text>'
                 )
-    return _svg(width, height, title, "".join(parts))
+    return _svg(width, height, title, "".join(parts), kind="wide")
 
 
 def network(nodes: dict[int, str], edges: Sequence[tuple[int, int]],
@@ -209,7 +226,7 @@ def network(nodes: dict[int, str], edges: Sequence[tuple[int, int]],
             f'<text x="{x:.1f}" y="{y + 22:.1f}" text-anchor="middle" class="node-label">'
             f"{escape(_short(nodes[node_id]))}</text>"
         )
-    return _svg(width, height, title, "".join(parts))
+    return _svg(width, height, title, "".join(parts), kind="wide")
 
 
 def _tree_layout(nodes, edges, width, row_height: int = 70, slot: int = 96):

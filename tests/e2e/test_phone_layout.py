@@ -153,3 +153,45 @@ def test_the_avatar_stays_round_beside_a_long_name(network, phone):
         page.goto(base + url)
         box = page.locator(".identity .avatar").bounding_box()
         assert abs(box["width"] - box["height"]) < 1 and box["width"] >= 50, (url, box)
+
+
+CHART_TEXT = """svg => {
+  const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+  const box = svg.parentElement;
+  return {px: 11 * scale, scrolls: box.scrollWidth > box.clientWidth};
+}"""
+NEWEST_IN_VIEW = """svg => {
+  const box = svg.parentElement.getBoundingClientRect();
+  const bars = [...svg.querySelectorAll('rect')].map(r => r.getBoundingClientRect());
+  const newest = bars.reduce((a, b) => (b.right > a.right ? b : a));
+  return newest.left >= box.left - 1 && newest.right <= box.right + 1;
+}"""
+
+
+def test_charts_scroll_rather_than_shrink_and_start_at_the_newest_month(network, phone):
+    base, net = network
+    clara, colin = phone["clara@example.com"], phone["colin@example.com"]
+    log_in(clara, base, "clara@example.com")
+    log_in(colin, base, "colin@example.com")
+
+    # Paths across mediums and Introductions grow with the data: on the phone they keep
+    # their 11px text and scroll (the paths chart was drawn at half size, its text ~6px).
+    for heading in ("Paths across mediums", "Introductions"):
+        chart = clara.locator("section.card").filter(has_text=heading).locator("svg.chart")
+        text = chart.evaluate(CHART_TEXT)
+        assert text["px"] >= 10 and text["scrolls"], (heading, text)
+    # A long medium's column label is shortened, with the whole name as its tooltip.
+    paths = clara.locator("section.card").filter(has_text="Paths across mediums")
+    assert paths.locator(f"svg text.tick:has(title:text-is('{LONG_MEDIUM}'))").count() == 1
+
+    # Month by month, the newest month is in view (the oldest was, and the rest hidden).
+    months = clara.locator("section.card").filter(has_text="Medium mix over the last 12 months")
+    assert months.locator("svg.chart").evaluate(NEWEST_IN_VIEW)
+    colin.goto(base + "/coach")
+    new = colin.locator("div").filter(
+        has=colin.get_by_role("heading", name="New contacts per month")).last
+    assert new.locator("svg.chart").evaluate(NEWEST_IN_VIEW)
+    # The month labels carry their year.
+    ticks = months.locator("svg.chart text.tick").all_text_contents()
+    assert str(date.today().year) in ticks or str(date.today().year - 1) in ticks
+    screenshot(clara, "phone-charts")
