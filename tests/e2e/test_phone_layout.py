@@ -195,3 +195,25 @@ def test_charts_scroll_rather_than_shrink_and_start_at_the_newest_month(network,
     ticks = months.locator("svg.chart text.tick").all_text_contents()
     assert str(date.today().year) in ticks or str(date.today().year - 1) in ticks
     screenshot(clara, "phone-charts")
+
+
+def test_what_people_tap_on_a_phone_is_big_enough(network, phone):
+    """Links close together were 16-19px tall, checkboxes 13-18px."""
+    base, net = network
+    clara = phone["clara@example.com"]
+    log_in(clara, base, "clara@example.com")
+
+    def height(url, locator):
+        clara.goto(base + url)
+        return clara.locator(locator).first.bounding_box()["height"]
+
+    targets = {
+        "Show archived": ("/contacts", "main .sub a"),
+        "Oldest first": (f"/contacts/{net.long_contact_id}", "a:text('Oldest first')"),
+        "a ranked name": ("/", "ol.ranked .row > a"),
+        "a reminders link": ("/reminders", "main .sub a"),
+        "About …": ("/reminders", "p.small a"),
+    }
+    small = {what: h for what, (url, loc) in targets.items() if (h := height(url, loc)) < 40}
+    assert small == {}
+    assert height("/coaching", "input[type=checkbox]") >= 24
