@@ -85,6 +85,26 @@ def test_csv_mapping_step(client, logged_in, count):
     assert count(Contact) == 2
 
 
+def test_the_import_button_says_it_skips_the_invalid_rows_and_does(client, logged_in, count):
+    """Found in review: with invalid rows, the button read "Import 3 contacts" and the
+    import was refused unless "Skip the invalid rows" had been ticked."""
+    upload(client, linkedin_csv(sample_linkedin_rows()))
+    assert "Import 4 contacts</button>" in client.get("/import/1").get_data(as_text=True)
+
+    rows = sample_linkedin_rows()
+    rows[2][3] = rows[3][3] = "not-an-address"
+    upload(client, linkedin_csv(rows))
+    html = client.get("/import/2").get_data(as_text=True)
+    assert "Import 2 contacts, skipping 2 invalid rows</button>" in html
+    form = html[html.index('class="stack import-run"'):]
+    form = form[:form.index("</form>")]
+    assert '<input type="hidden" name="skip_invalid" value="y">' in form
+
+    # What the form sends (the button's words hold): the valid rows, without a checkbox.
+    done = client.post("/import/2/run", data={"skip_invalid": "y"})
+    assert done.status_code == 302 and count(Contact) == 2
+
+
 @pytest.mark.app_config(IMPORT_MAX_BYTES=2000)
 def test_an_upload_over_the_import_limit_is_refused_with_the_limit(client, logged_in, count):
     response = upload(client, b"x" * 3000)
