@@ -59,6 +59,12 @@ def test_register_with_taken_email_case_insensitively(app, auth, count, make_use
         ({"password": "short", "confirm": "short"}, "Use at least 10 characters."),
         ({"confirm": "something else entirely"}, "The passwords do not match."),
         ({"email": "not-an-email"}, "Enter a valid email address."),
+        # Left empty, each field says what to do, as elsewhere (not WTForms' "This field is
+        # required.").
+        ({"name": ""}, "Enter your name."),
+        ({"email": ""}, "Enter your email address."),
+        ({"password": "", "confirm": "a long passphrase"}, "Choose a password."),
+        ({"confirm": ""}, "Type the password again."),
     ],
 )
 def test_register_rejects_invalid_input(auth, count, overrides, message):
@@ -68,6 +74,7 @@ def test_register_rejects_invalid_input(auth, count, overrides, message):
 
     assert response.status_code == 422
     assert message in page_text(response.data)
+    assert "This field is required." not in page_text(response.data)
     assert count(User) == 0
 
 

@@ -20,23 +20,26 @@ PASSWORD_MIN = 10
 
 class RegisterForm(Form):
     name = StringField(
-        "Your name", filters=[strip_filter], validators=[DataRequired(), Length(max=120)]
+        "Your name", filters=[strip_filter],
+        validators=[DataRequired(message="Enter your name."), Length(max=120)],
     )
     email = EmailField(
         "Email",
         filters=[strip_filter],
-        validators=[DataRequired(), Length(max=254), Email(message="Enter a valid email address.")],
+        validators=[DataRequired(message="Enter your email address."), Length(max=254),
+                    Email(message="Enter a valid email address.")],
     )
     password = PasswordField(
         "Password",
         validators=[
-            DataRequired(),
+            DataRequired(message="Choose a password."),
             Length(min=PASSWORD_MIN, max=200, message=f"Use at least {PASSWORD_MIN} characters."),
         ],
     )
     confirm = PasswordField(
         "Repeat password",
-        validators=[DataRequired(), EqualTo("password", message="The passwords do not match.")],
+        validators=[DataRequired(message="Type the password again."),
+                    EqualTo("password", message="The passwords do not match.")],
     )
     time_zone = TimeZoneField("Time zone", default="UTC")
     next = HiddenField()  # where to go once the account exists (a coach's invitation link)
