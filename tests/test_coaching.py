@@ -573,6 +573,44 @@ def test_a_coach_sees_lapsed_cadences_counted_from_shared_interactions(
     assert "keep-in-touch lapsed 10 days ago" in own_page  # the client's own view counts all
 
 
+def _going_cold(html: bytes) -> str:
+    text = page_text(html)
+    start = text.index("(on any medium).", text.index("Going cold"))
+    return text[start + len("(on any medium)."):text.index("Medium mix", start)].strip()
+
+
+@pytest.mark.parametrize("action", ["done", "dismiss", "snooze"])
+def test_a_private_interaction_leaves_a_handled_keep_in_touch_off_the_coachs_page(
+        at_now, app, people, make_contact, make_interaction, action):
+    """Found in review: the client ended or snoozed the lapsed keep-in-touch reminder, so
+    nobody was going cold; a private coffee then made the coach's page say "lapsed 70 days
+    ago", counted from the last shared interaction as if the client had done nothing."""
+    client_user, coach = people
+    carol = make_contact(client_user, name="Carol Shared", keep_in_touch_days=30)
+    make_interaction(client_user, carol, "email", NOW - timedelta(days=100))
+    link(app, client_user, coach)
+    clara, colin = as_user(app, client_user), as_user(app, coach)
+    with app.app_context():
+        from crm.models import Reminder, ReminderKind
+        reminder_id = db.session.scalar(select(Reminder.id).where(
+            Reminder.contact_id == carol.id, Reminder.kind == ReminderKind.KEEP_IN_TOUCH))
+    acted = {
+        "done": lambda: clara.post(f"/reminders/{reminder_id}/done", data={}),
+        "dismiss": lambda: clara.post(f"/reminders/{reminder_id}/dismiss", data={}),
+        "snooze": lambda: clara.post(f"/reminders/{reminder_id}/snooze",
+                                     data={f"snooze{reminder_id}-until": "next_week"}),
+    }[action]()
+    assert acted.status_code == 302
+    coach_page = f"/coach/clients/{client_user.id}"
+    before = _going_cold(colin.get(coach_page).data)
+
+    make_interaction(client_user, carol, "face_to_face", NOW - timedelta(days=1),
+                     is_private=True)
+
+    assert _going_cold(clara.get("/").data) == "Nobody is going cold."
+    assert _going_cold(colin.get(coach_page).data) == before == "Nobody is going cold."
+
+
 def test_a_coach_does_not_count_follow_ups_of_private_interactions(
         at_now, app, people, make_contact, make_interaction, make_reminder):
     client_user, coach = people

@@ -209,3 +209,87 @@ def test_two_first_interactions_at_one_instant_began_on_the_one_logged_first(
         figures = network_figures([user.id], now=NOW)[user.id]
     assert figures.origins == {medium(first).id: 1}
     assert figures.paths == {(medium(first).id, medium(second).id): 1}
+
+
+# -- private interactions as a property ------------------------------------------------------
+
+reminder_act_st = st.one_of(
+    st.none(),
+    st.tuples(st.sampled_from(["done", "dismiss", "snooze"]),
+              st.integers(0, 240 * 24)),  # done that many hours ago; snoozed to NOW - 120d + that
+)
+
+
+def _twin(user_id: int, mediums: list[int], network, acts, *, with_private: bool) -> list[int]:
+    """One twin of a network: its contacts and shared interactions, the user's acts on the
+    keep-in-touch reminders, then (in one twin only) the private interactions, logged last."""
+    from crm.interactions.services import refresh_last_interaction
+    from crm.reminders.services import dismiss, mark_done, snooze
+
+    shared = {**network, "interactions": [i for i in network["interactions"] if not i[4]]}
+    contact_ids = _build(user_id, mediums, shared)
+    for contact_id, act in zip(contact_ids, acts, strict=False):
+        reminder = db.session.scalar(select(Reminder).where(
+            Reminder.contact_id == contact_id, Reminder.kind == ReminderKind.KEEP_IN_TOUCH,
+            Reminder.status == "pending"))
+        if act is None or reminder is None:
+            continue
+        what, hours = act
+        if what == "snooze":
+            until = NOW - timedelta(days=120) + timedelta(hours=hours)
+            snooze(reminder, until, now=until - timedelta(hours=1))
+        else:
+            (mark_done if what == "done" else dismiss)(reminder, now=NOW - timedelta(hours=hours))
+    if with_private:
+        contacts = {c.id: c for c in db.session.scalars(
+            select(Contact).where(Contact.id.in_(contact_ids)))}
+        for medium, hours, who, people, private in network["interactions"]:
+            if private:
+                chosen = list({contact_ids[p % len(contact_ids)]: None for p in people})
+                db.session.add(Interaction(
+                    owner_id=user_id, medium_id=mediums[medium],
+                    occurred_at=NOW - timedelta(hours=hours), initiated_by=who, summary="x",
+                    is_private=True, participants=[contacts[c] for c in chosen]))
+        db.session.flush()
+    # Both twins then sync, as the worker's sweep does (a snooze itself does not).
+    refresh_last_interaction(contact_ids)
+    sync_keep_in_touch(user_id)
+    db.session.flush()
+    return contact_ids
+
+
+def _coach_sees(figures, contact_ids: list[int]):
+    """A coach's keep-in-touch figures, with contacts named by their place in the network."""
+    place = {cid: i for i, cid in enumerate(contact_ids)}
+    return (sorted((place[c.contact_id], c.reason, c.since, c.days) for c in figures.cold),
+            sorted((place[cid], days) for cid, days in figures.lapsed),
+            figures.overdue_follow_ups)
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(network=network_st, acts=st.lists(reminder_act_st, min_size=8, max_size=8))
+def test_private_interactions_change_nothing_a_coach_sees(app, network, acts):
+    """Twin accounts with the same contacts, shared interactions and acts on their
+    keep-in-touch reminders (done, dismissed, snoozed); one has also logged private
+    interactions. A coach sees the same going-cold list of both."""
+    with app.app_context():
+        twins = [User(email=f"twin{i}@example.com", name="Twin", password_hash="x",
+                      time_zone="UTC") for i in range(2)]
+        db.session.add_all(twins)
+        db.session.flush()
+        ids = {m.key: m.id for m in db.session.scalars(
+            select(Medium).where(Medium.owner_id.is_(None)))}
+        mediums = [ids[k] for k in KEYS]
+        try:
+            contacts = [_twin(user.id, mediums, network, acts, with_private=private)
+                        for user, private in zip(twins, (False, True), strict=True)]
+            figures = network_figures([t.id for t in twins], now=NOW, shared_only=True)
+            without, with_private = (_coach_sees(figures[t.id], c)
+                                     for t, c in zip(twins, contacts, strict=True))
+            assert with_private == without, (network, acts)
+        finally:
+            db.session.rollback()
+            db.session.execute(delete(interaction_participants))
+            db.session.execute(delete(User).where(User.email.like("twin%@example.com")))
+            db.session.commit()

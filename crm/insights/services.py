@@ -25,6 +25,7 @@ from crm.models import (
     Medium,
     Reminder,
     ReminderKind,
+    ReminderStatus,
     Tag,
     User,
     interaction_participants,
@@ -467,12 +468,14 @@ def _overdue_and_lapsed(figures, owner_ids, now, shared_only, lapsed=True) -> No
 
 def _shared_lapsed(owner_ids, now: datetime) -> list[tuple]:
     """(owner, contact, 1, due) for each shared contact with a keep-in-touch reminder whose
-    last interaction is private, when its cadence (its own, else its tags' shortest) has
-    passed since its last shared interaction, or since it was added: what the reminder
-    would say if private interactions did not exist. Usually a handful of contacts."""
+    last interaction is private, when its reminder would be overdue had private interactions
+    never existed: the owner's rule (keep_in_touch_due_from) counted from the last shared
+    interaction, or from when the contact was added, with the reminders the user ended and
+    the time they snoozed the open one to. Usually a handful of contacts."""
     from sqlalchemy.orm import selectinload
 
-    from crm.reminders.services import cadence_due, effective_cadence
+    from crm.reminders.schedule import occurrence_utc
+    from crm.reminders.services import effective_cadence, keep_in_touch_due_from
 
     last_shared = newest_interaction(interaction_participants.c.occurred_at, shared_only=True)
     last = aliased(Interaction)
@@ -492,16 +495,40 @@ def _shared_lapsed(owner_ids, now: datetime) -> list[tuple]:
     ).all()
     if not found:
         return []
+    contact_ids = [contact.id for contact, _ in found]
     tag_cadences = dict(db.session.execute(
         select(Tag.id, Tag.keep_in_touch_days)
         .where(Tag.owner_id.in_(owner_ids), Tag.keep_in_touch_days.is_not(None))
     ).all())
+    # The user's own acts on the reminders, which do not depend on interactions: when they
+    # last ended one (done or dismissed), and when they snoozed the open one to.
+    kit = (Reminder.kind == ReminderKind.KEEP_IN_TOUCH, Reminder.contact_id.in_(contact_ids))
+    ended = dict(db.session.execute(
+        select(Reminder.contact_id, func.max(Reminder.completed_at))
+        .where(*kit, Reminder.status.in_((ReminderStatus.DONE, ReminderStatus.DISMISSED)))
+        .group_by(Reminder.contact_id)
+    ).all())
+    snoozed: dict[int, datetime] = {}
+    for contact_id, day, at, zone in db.session.execute(
+        select(Reminder.contact_id, Reminder.anchor_date, Reminder.local_time,
+               Reminder.time_zone)
+        .where(*kit, Reminder.status.in_(OPEN_STATUSES), Reminder.snoozed_count > 0,
+               Reminder.anchor_date.is_not(None), Reminder.local_time.is_not(None))
+    ):
+        # Its due_at is no use here: a later private interaction may have pushed it on.
+        # The snooze wrote the chosen time into anchor_date and local_time, which nothing
+        # else changes on a keep-in-touch reminder.
+        until = occurrence_utc(day, at, zone)
+        snoozed[contact_id] = max(until, snoozed.get(contact_id, until))
     rows = []
     for contact, last_at in found:
         cadence = effective_cadence(contact, tag_cadences)
         start = _to_aware(last_at or contact.created_at)
-        due = cadence_due(start, cadence) if cadence and start is not None else None
-        if due is not None and due < now:
+        if not cadence or start is None:
+            continue
+        due = keep_in_touch_due_from(start, cadence, ended_at=_to_aware(ended.get(contact.id)),
+                                     snoozed_until=snoozed.get(contact.id))
+        if due < now:
             rows.append((contact.owner_id, contact.id, 1, due))
     return rows
 

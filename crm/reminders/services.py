@@ -331,7 +331,25 @@ def cadence_due(start: datetime, cadence: int) -> datetime:
 
 def keep_in_touch_due(contact: Contact, cadence: int) -> datetime:
     """Last interaction (on any medium) plus the cadence; never-contacted: from when added."""
-    return cadence_due(contact.last_interaction_at or contact.created_at or utcnow(), cadence)
+    return keep_in_touch_due_from(
+        contact.last_interaction_at or contact.created_at or utcnow(), cadence)
+
+
+def keep_in_touch_due_from(start: datetime, cadence: int, *, ended_at: datetime | None = None,
+                           snoozed_until: datetime | None = None) -> datetime:
+    """The keep-in-touch rule, the one place it is written: a cadence after start (the last
+    interaction, else when the contact was added); a reminder the user ended (done or
+    dismissed) at ended_at starts the next cycle from then unless start is later; one they
+    snoozed waits at least until snoozed_until. The owner's reminders and a coach's view of
+    them (counted from shared interactions only) both use it, so they cannot drift apart."""
+    due = cadence_due(start, cadence)
+    if ended_at is not None:
+        if ended_at.tzinfo is None:  # func.max loses the column type on some backends
+            ended_at = ended_at.replace(tzinfo=UTC)
+        due = max(due, cadence_due(ended_at, cadence))
+    if snoozed_until is not None:
+        due = max(due, snoozed_until)
+    return due
 
 
 def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
@@ -398,12 +416,8 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
                     ended_ids.append(reminder.id)
                     changed += 1
             continue
-        due = keep_in_touch_due(contact, cadence)
-        ended_at = ended.get(contact.id)
-        if ended_at is not None:
-            if ended_at.tzinfo is None:  # func.max loses the column type on some backends
-                ended_at = ended_at.replace(tzinfo=UTC)
-            due = max(due, cadence_due(ended_at, cadence))
+        start = contact.last_interaction_at or contact.created_at or utcnow()
+        due = keep_in_touch_due_from(start, cadence, ended_at=ended.get(contact.id))
         keep = existing[0] if existing else None
         for extra in existing[1:]:
             if extra.status != ReminderStatus.CLAIMED:
@@ -417,7 +431,8 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
         elif keep.status == ReminderStatus.PENDING:
             if keep.snoozed_count:
                 # Snoozed: it waits at least until the time the user chose.
-                due = max(due, keep.due_at)
+                due = keep_in_touch_due_from(start, cadence, ended_at=ended.get(contact.id),
+                                             snoozed_until=keep.due_at)
             if keep.due_at != due or keep.title != _kit_title(contact, cadence):
                 keep.due_at = due
                 keep.title = _kit_title(contact, cadence)
