@@ -631,6 +631,35 @@ def test_a_coach_does_not_count_follow_ups_of_private_interactions(
     assert overdue(coach.get("/coach").data) == [("1", "follow-up")]
 
 
+def test_deleting_a_private_interaction_keeps_its_follow_up_from_the_coach(
+        at_now, app, people, make_contact, make_interaction, make_reminder):
+    """Found in review: once the private interaction was deleted, its follow-up (still
+    open, the user's) lost its source and the coach counted it as a shared one."""
+    client_user, coach = people
+    erin = make_contact(client_user, name="Erin Shared")
+    ids = {}
+    for private in (False, True):
+        interaction = make_interaction(client_user, erin, "phone", NOW - timedelta(days=10),
+                                       is_private=private)
+        ids[private] = interaction.id
+        make_reminder(client_user, due_at=NOW - timedelta(days=3), title="Follow up",
+                      contact=erin, kind="follow_up", interaction_id=interaction.id)
+    link(app, client_user, coach)
+    clara, colin = as_user(app, client_user), as_user(app, coach)
+
+    def overdue(http, path) -> list[str]:
+        return re.findall(r'<span class="n">(\d+)</span><span class="what">overdue follow-ups',
+                          http.get(path).get_data(as_text=True))
+
+    coach_page = f"/coach/clients/{client_user.id}"
+    assert overdue(colin, coach_page) == ["1"]
+    for private in (True, False):  # the shared one's follow-up stays shared
+        assert clara.post(f"/interactions/{ids[private]}/delete", data={}).status_code == 302
+
+    assert overdue(colin, coach_page) == overdue(colin, "/coach") == ["1"]
+    assert overdue(clara, "/") == ["2"]  # both stay the client's own
+
+
 def test_a_medium_only_private_interactions_use_does_not_colour_a_coachs_charts(
         at_now, app, make_user, make_contact, make_interaction, make_medium):
     coach = make_user(name="Colin Coach", email="colin@example.com")

@@ -322,13 +322,13 @@ def test_healthz_says_when_migrations_are_pending(empty_database):
     behind = client.get("/healthz")
     assert behind.status_code == 503
     assert behind.get_json()["database"] == (
-        "error: migrations pending, the database is at 0013 and this code needs 0014 "
+        "error: migrations pending, the database is at 0013 and this code needs 0015 "
         "(run crm db upgrade)")
     with app.app_context():
         upgrade()
     assert client.get("/healthz").get_json()["database"] == "ok"
     with app.app_context(), db.engine.begin() as connection:
-        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0015'")
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0016'")
     assert client.get("/healthz").get_json()["database"] == "ok"
     with app.app_context():
         db.engine.dispose()
@@ -371,7 +371,7 @@ def test_a_run_that_leaves_broken_references_is_rolled_back_whole(empty_database
             downgrade(revision="0011")
         with db.engine.connect() as connection:
             assert connection.exec_driver_sql(
-                "SELECT version_num FROM alembic_version").scalar() == "0014"
+                "SELECT version_num FROM alembic_version").scalar() == "0015"
             columns = {c[1] for c in connection.exec_driver_sql(
                 "PRAGMA table_info(coach_links)")}
             contact_columns = {c[1] for c in connection.exec_driver_sql(
@@ -501,4 +501,46 @@ def test_the_channel_owner_migration_fills_every_handles_owner_and_goes_back(emp
         with db.engine.begin() as connection:  # the trigger went with the column
             connection.execute(insert(CHANNELS_AT_0013).values(
                 id=15, contact_id=1, medium_id=email, value="after@example.com", label=""))
+        db.engine.dispose()
+
+
+REMINDERS_AT_0014 = table(
+    "reminders", *(column(name) for name in (
+        "id", "owner_id", "contact_id", "interaction_id", "kind", "title", "notes", "status",
+        "due_at", "time_zone", "recurrence", "missed_occurrences", "snoozed_count",
+        "created_at", "updated_at")))
+DELIVERIES_AT_0014 = table(
+    "deliveries", *(column(name) for name in (
+        "id", "reminder_id", "user_id", "channel", "occurrence", "status", "attempts",
+        "created_at")))
+
+
+def test_the_coaching_privacy_migration_keeps_reminders_and_deliveries_both_ways(
+        empty_database):
+    """0015 adds reminders.from_private_interaction in place: existing reminders are not
+    from a private interaction, and going back drops the column without rebuilding
+    reminders on SQLite (which would cascade into their deliveries)."""
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL": empty_database, "TESTING": True})
+    with app.app_context():
+        upgrade(revision="0014")
+        with db.engine.begin() as connection:
+            connection.execute(insert(User.__table__).values(
+                id=1, email="u1@example.com", name="U1", password_hash="x"))
+            connection.execute(insert(REMINDERS_AT_0014).values(
+                id=1, owner_id=1, kind="follow_up", title="Follow up", notes="",
+                status="delivered", due_at=at, time_zone="UTC", recurrence="none",
+                missed_occurrences=0, snoozed_count=0, created_at=at, updated_at=at))
+            connection.execute(insert(DELIVERIES_AT_0014).values(
+                id=1, reminder_id=1, user_id=1, channel="in_app", occurrence=at,
+                status="sent", attempts=1, created_at=at))
+
+        upgrade()
+        with db.engine.connect() as connection:
+            assert connection.exec_driver_sql(
+                "SELECT from_private_interaction FROM reminders").scalar() in (False, 0)
+        downgrade(revision="0014")
+        assert "from_private_interaction" not in {
+            c["name"] for c in inspect(db.engine).get_columns("reminders")}
+        assert _rows(("reminders", "deliveries")) == {"reminders": 1, "deliveries": 1}
         db.engine.dispose()

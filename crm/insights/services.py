@@ -428,10 +428,10 @@ def _overdue_and_lapsed(figures, owner_ids, now, shared_only, lapsed=True) -> No
     rows = []
     if shared_only:
         # Nothing a coach sees may depend on private contacts or interactions. Follow-ups
-        # made from a private interaction are not counted. A keep-in-touch reminder's due
-        # date counts from the contact's last interaction, so it is used only when that one
-        # is shared; contacts whose last interaction is private are worked out from their
-        # shared interactions instead (_shared_lapsed).
+        # made from a private interaction are not counted, also once it is deleted. A
+        # keep-in-touch reminder's due date counts from the contact's last interaction, so
+        # it is used only when that one is shared; contacts whose last interaction is
+        # private are worked out from their shared interactions instead (_shared_lapsed).
         source, last = aliased(Interaction), aliased(Interaction)
         query = (
             query.join(Contact, Contact.id == Reminder.contact_id)
@@ -439,6 +439,7 @@ def _overdue_and_lapsed(figures, owner_ids, now, shared_only, lapsed=True) -> No
             .outerjoin(last, last.id == Contact.last_interaction_id)
             .where(
                 Contact.is_private.is_(False),
+                Reminder.from_private_interaction.is_(False),
                 or_(source.id.is_(None), source.is_private.is_(False)),
                 or_(lapsed_contact.is_(None), last.id.is_(None), last.is_private.is_(False)),
             )

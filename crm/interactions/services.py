@@ -17,6 +17,7 @@ from crm.models import (
     Initiator,
     Interaction,
     Medium,
+    Reminder,
     User,
     interaction_participants,
 )
@@ -146,6 +147,18 @@ def delete_interactions(owner_id: int, ids: list[int]) -> None:
             .where(interaction_participants.c.interaction_id.in_(ids))
             .distinct()
         )
+    )
+    # A follow-up made from a private interaction stays the user's once the interaction
+    # goes (interaction_id becomes NULL), and keeps out of a coach's figures: say so now,
+    # while the interaction still says it was private.
+    db.session.execute(
+        update(Reminder)
+        .where(Reminder.interaction_id.in_(
+            select(Interaction.id).where(Interaction.id.in_(ids),
+                                         Interaction.owner_id == owner_id,
+                                         Interaction.is_private.is_(True))))
+        .values(from_private_interaction=True)
+        .execution_options(synchronize_session=False)
     )
     # Clear the denormalised pointers first so the foreign key never dangles.
     db.session.execute(

@@ -6,6 +6,7 @@ import enum
 from datetime import date, datetime, time
 
 from sqlalchemy import (
+    Boolean,
     Date,
     ForeignKey,
     Index,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -91,6 +93,10 @@ class Reminder(db.Model):
     interaction_id: Mapped[int | None] = mapped_column(
         ForeignKey("interactions.id", ondelete="SET NULL"), index=True
     )
+    # Made from a private interaction since deleted: interaction_id is then NULL, and the
+    # reminder stays the user's but must never count in what a coach sees (0015).
+    from_private_interaction: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false())
     kind: Mapped[ReminderKind] = mapped_column(str_enum(ReminderKind, "reminder_kind"))
     title: Mapped[str] = mapped_column(String(200))
     notes: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,36 @@
+"""reminders.from_private_interaction: a follow-up made from a private interaction that was
+then deleted (its interaction_id became NULL) stays the user's, and is never counted in a
+coach's figures, which until now took "no interaction" for "a shared one".
+
+Added in place on both databases, NOT NULL DEFAULT false: a batch rebuild of reminders on
+SQLite would cascade into deliveries (ON DELETE CASCADE) when the old copy is dropped.
+Follow-ups whose interaction was deleted before this revision cannot be told apart any
+more and stay counted, as they were.
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-11-28 09:00:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '0015'
+down_revision = '0014'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.add_column('reminders', sa.Column('from_private_interaction', sa.Boolean(),
+                                         nullable=False, server_default=sa.false()))
+
+
+def downgrade():
+    if op.get_bind().dialect.name == "sqlite":
+        # In place (SQLite 3.35 and later), not by a batch rebuild: see above.
+        op.execute("ALTER TABLE reminders DROP COLUMN from_private_interaction")
+    else:
+        op.drop_column('reminders', 'from_private_interaction')
