@@ -205,6 +205,31 @@ def test_coaching_notes_appear_on_the_clients_dashboard(app, people):
     assert note in kept and "Colin Coach" in kept and "no longer coaching you" in kept
 
 
+def test_a_coach_invited_again_still_wrote_their_earlier_notes(app, people):
+    """Found in review: notes hung on the link, so after a revoke and a new invitation of
+    the same coach the earlier notes were off the dashboard and the coach's page, and the
+    notes page said the coach was "no longer coaching you" while they were."""
+    client_user, coach = people
+    clara, colin = as_user(app, client_user), as_user(app, coach)
+    note = "Call three LinkedIn contacts this week."
+    assert colin.post(support.invite(clara, coach.email),
+                      data={"answer": "accept"}).status_code == 302
+    assert colin.post(f"/coach/clients/{client_user.id}/notes",
+                      data={"body": note}).status_code == 302
+    with app.app_context():
+        first = db.session.scalar(select(CoachLink.id))
+    assert clara.post(f"/coaching/links/{first}/revoke").status_code == 302
+    assert "no longer coaching you" in page_text(clara.get("/coaching/notes").data)
+
+    assert colin.post(support.invite(clara, coach.email),
+                      data={"answer": "accept"}).status_code == 302
+
+    notes_page = page_text(clara.get("/coaching/notes").data)
+    assert f"{note} Colin Coach," in notes_page and "no longer coaching you" not in notes_page
+    assert note in page_text(clara.get("/").data)
+    assert note in page_text(colin.get(f"/coach/clients/{client_user.id}").data)
+
+
 def test_every_note_from_every_coach_is_on_the_clients_notes_page(app, people, make_user,
                                                                    monkeypatch):
     from crm.coaching import views

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 
 from flask import abort
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.api.tokens import hash_token
@@ -128,10 +128,19 @@ def set_share_notes(link: CoachLink, share: bool) -> None:
 def _notes_to(client: User):
     return (
         select(CoachingNote)
-        .join(CoachLink, CoachLink.id == CoachingNote.link_id)
         .where(CoachingNote.client_id == client.id)
         .order_by(CoachingNote.created_at.desc(), CoachingNote.id.desc())
-        .options(joinedload(CoachingNote.coach), joinedload(CoachingNote.link))
+        .options(joinedload(CoachingNote.coach))
+    )
+
+
+def _coaching_now(client_id, coach_id):
+    """Whether the coach has an active link with the client. Notes belong to the pair, not
+    to one link: a coach revoked and invited again still wrote the earlier ones."""
+    return exists().where(
+        CoachLink.client_id == client_id,
+        CoachLink.coach_id == coach_id,
+        CoachLink.status == CoachLinkStatus.ACTIVE,
     )
 
 
@@ -139,13 +148,26 @@ def notes_for_client(client: User, *, limit: int = 5) -> list[CoachingNote]:
     """The newest coaching notes from coaches the client still shares with (the dashboard's
     few), newest first."""
     return list(db.session.scalars(
-        _notes_to(client).where(CoachLink.status == CoachLinkStatus.ACTIVE).limit(limit)))
+        _notes_to(client)
+        .where(_coaching_now(CoachingNote.client_id, CoachingNote.coach_id))
+        .limit(limit)))
 
 
 def all_notes_for_client(client: User, *, page: int, per_page: int):
     """Every note the client's coaches wrote them, newest first, a page at a time: the
     client keeps them when a coaching relationship ends."""
     return db.paginate(_notes_to(client), page=page, per_page=per_page, error_out=False)
+
+
+def coaches_of(client: User) -> set[int]:
+    """The ids of the coaches the client shares with now (an active link)."""
+    return set(db.session.scalars(
+        select(CoachLink.coach_id).where(
+            CoachLink.client_id == client.id,
+            CoachLink.status == CoachLinkStatus.ACTIVE,
+            CoachLink.coach_id.is_not(None),
+        )
+    ))
 
 
 # -- the coach's side ------------------------------------------------------------------
@@ -292,11 +314,13 @@ def add_note(coach: User, link: CoachLink, body: str) -> CoachingNote:
 
 
 def notes_by_coach(link: CoachLink, *, limit: int = 20) -> list[CoachingNote]:
-    """Notes this link's coach has written for the client."""
+    """Notes this link's coach has written for the client, under this link or an earlier
+    one between the two."""
     return list(
         db.session.scalars(
             select(CoachingNote)
-            .where(CoachingNote.link_id == link.id)
+            .where(CoachingNote.client_id == link.client_id,
+                   CoachingNote.coach_id == link.coach_id)
             .order_by(CoachingNote.created_at.desc(), CoachingNote.id.desc())
             .limit(limit)
         )

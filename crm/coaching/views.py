@@ -66,6 +66,7 @@ def notes():
     return render_template(
         "coaching/notes.html",
         page=services.all_notes_for_client(current_user, page=page_arg(), per_page=NOTES_PER_PAGE),
+        coaching=services.coaches_of(current_user),
     )
 
 
