@@ -73,7 +73,11 @@ def test_delete_account_removes_everything_and_ends_coach_links(
 
     assert response.status_code == 302 and response.headers["Location"].endswith("/login")
     assert rows_touching(app, user.id) == {}
-    assert count(CoachLink) == 0 and count(CoachingNote) == 0
+    # Their clients keep the notes and the links, ended; their own links as a client go.
+    assert count(CoachLink, CoachLink.client_id == user.id) == 0
+    assert count(CoachLink, CoachLink.client_id == other.id, CoachLink.coach_id.is_(None),
+                 CoachLink.status == CoachLinkStatus.REVOKED) == count(CoachLink) == 1
+    assert count(CoachingNote, CoachingNote.coach_id.is_(None)) == count(CoachingNote) == 1
     assert count(Contact, Contact.id == kept.id) == 1  # the other user's data stays
     assert count(User, User.id == other.id) == 1
     # The session is over, the password no longer works, neither does the token.
@@ -87,3 +91,30 @@ def test_settings_links_to_export_and_deletion(client, logged_in):
     text = page_text(client.get("/settings").data)
     assert "Export your data" in text and "Delete your account" in text
     assert "API tokens" in text
+
+
+def test_a_coach_who_deletes_their_account_leaves_their_notes_to_the_client(
+        app, make_user):
+    """Found in review: a coach deleting their account took every note they wrote and the
+    client's record of the coaching with it, though /coaching/notes keeps every note, also
+    after coaching ends."""
+    import support
+    from support import as_user
+
+    clara = make_user(name="Clara Client", email="clara@example.com")
+    colin = make_user(name="Colin Coach", email="colin@example.com")
+    client_http, coach_http = as_user(app, clara), as_user(app, colin)
+    assert coach_http.post(support.invite(client_http, colin.email),
+                           data={"answer": "accept"}).status_code == 302
+    note = "Reconnect with three LinkedIn contacts."
+    assert coach_http.post(f"/coach/clients/{clara.id}/notes",
+                           data={"body": note}).status_code == 302
+
+    assert coach_http.post("/account/delete", data={"password": PASSWORD, "understand": "y"}
+                           ).status_code == 302
+
+    notes = page_text(client_http.get("/coaching/notes").data)
+    assert f"{note} A former coach," in notes and "Colin Coach" not in notes
+    assert note not in page_text(client_http.get("/").data)  # nobody coaches her now
+    coaching = page_text(client_http.get("/coaching").data)
+    assert "colin@example.com" in coaching and "ended" in coaching

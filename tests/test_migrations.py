@@ -515,18 +515,30 @@ DELIVERIES_AT_0014 = table(
         "created_at")))
 
 
-def test_the_coaching_privacy_migration_keeps_reminders_and_deliveries_both_ways(
+def test_the_coaching_privacy_migration_keeps_reminders_and_notes_both_ways(
         empty_database):
     """0015 adds reminders.from_private_interaction in place: existing reminders are not
     from a private interaction, and going back drops the column without rebuilding
-    reminders on SQLite (which would cascade into their deliveries)."""
+    reminders on SQLite (which would cascade into their deliveries). It lets a note
+    outlive its coach's account (coach_id SET NULL); going back keeps the notes that
+    still have their coach."""
+    from crm.models import CoachingNote, CoachLink
+
     at = datetime(2026, 1, 2, tzinfo=UTC)
     app = create_app({"SECRET_KEY": "x", "DATABASE_URL": empty_database, "TESTING": True})
     with app.app_context():
         upgrade(revision="0014")
         with db.engine.begin() as connection:
-            connection.execute(insert(User.__table__).values(
-                id=1, email="u1@example.com", name="U1", password_hash="x"))
+            for uid in (1, 2, 3):
+                connection.execute(insert(User.__table__).values(
+                    id=uid, email=f"u{uid}@example.com", name=f"U{uid}", password_hash="x"))
+            for lid, coach in ((1, 2), (2, 3)):
+                connection.execute(insert(CoachLink.__table__).values(
+                    id=lid, client_id=1, coach_id=coach, coach_email=f"u{coach}@example.com",
+                    status="active", share_notes=False, invited_at=at))
+                connection.execute(insert(CoachingNote.__table__).values(
+                    id=lid, link_id=lid, coach_id=coach, client_id=1, body="Keep going",
+                    created_at=at))
             connection.execute(insert(REMINDERS_AT_0014).values(
                 id=1, owner_id=1, kind="follow_up", title="Follow up", notes="",
                 status="delivered", due_at=at, time_zone="UTC", recurrence="none",
@@ -536,11 +548,18 @@ def test_the_coaching_privacy_migration_keeps_reminders_and_deliveries_both_ways
                 status="sent", attempts=1, created_at=at))
 
         upgrade()
-        with db.engine.connect() as connection:
+        assert _rows(("coaching_notes",)) == {"coaching_notes": 2}
+        with db.engine.begin() as connection:
             assert connection.exec_driver_sql(
                 "SELECT from_private_interaction FROM reminders").scalar() in (False, 0)
+            # A coach leaves (their links lose them first, as deleting an account does).
+            connection.exec_driver_sql("UPDATE coach_links SET coach_id = NULL WHERE id = 2")
+            connection.exec_driver_sql("DELETE FROM users WHERE id = 3")
+            assert connection.exec_driver_sql(
+                "SELECT id, coach_id FROM coaching_notes ORDER BY id").all() == [(1, 2), (2, None)]
         downgrade(revision="0014")
         assert "from_private_interaction" not in {
             c["name"] for c in inspect(db.engine).get_columns("reminders")}
-        assert _rows(("reminders", "deliveries")) == {"reminders": 1, "deliveries": 1}
+        assert _rows(("reminders", "deliveries", "coaching_notes")) == {
+            "reminders": 1, "deliveries": 1, "coaching_notes": 1}
         db.engine.dispose()

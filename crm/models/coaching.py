@@ -60,11 +60,13 @@ class CoachingNote(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     link_id: Mapped[int] = mapped_column(ForeignKey("coach_links.id", ondelete="CASCADE"),
                                          index=True)
-    coach_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # NULL once the coach deleted their account: the note stays the client's, from "a
+    # former coach" (0015).
+    coach_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     client_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    coach: Mapped[User] = relationship(foreign_keys=[coach_id])
+    coach: Mapped[User | None] = relationship(foreign_keys=[coach_id])
     link: Mapped[CoachLink] = relationship()

@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 from flask import abort
-from sqlalchemy import Select, delete, or_, select, update
+from sqlalchemy import Select, delete, select, update
 
 from crm.extensions import db
 from crm.models import (
@@ -184,7 +184,14 @@ def delete_account(user: User) -> dict[str, int]:
     Rows go children first, so no foreign key has to cascade; anything a later area adds
     with ON DELETE CASCADE to users goes with the user row at the end.
     """
-    from crm.models import Delivery, DigestRun, Reminder, contact_tags, interaction_participants
+    from crm.models import (
+        CoachLinkStatus,
+        Delivery,
+        DigestRun,
+        Reminder,
+        contact_tags,
+        interaction_participants,
+    )
 
     uid = user.id
     counts = {
@@ -193,9 +200,6 @@ def delete_account(user: User) -> dict[str, int]:
     }
     contact_ids = select(Contact.id).where(Contact.owner_id == uid).scalar_subquery()
     interaction_ids = select(Interaction.id).where(Interaction.owner_id == uid).scalar_subquery()
-    link_ids = select(CoachLink.id).where(
-        or_(CoachLink.client_id == uid, CoachLink.coach_id == uid)
-    ).scalar_subquery()
     statements = [
         delete(Delivery).where(Delivery.user_id == uid),
         delete(DigestRun).where(DigestRun.user_id == uid),
@@ -209,10 +213,17 @@ def delete_account(user: User) -> dict[str, int]:
         delete(ContactChannel).where(ContactChannel.contact_id.in_(contact_ids)),
         delete(Contact).where(Contact.owner_id == uid),
         delete(Tag).where(Tag.owner_id == uid),
-        delete(CoachingNote).where(
-            or_(CoachingNote.link_id.in_(link_ids), CoachingNote.coach_id == uid,
-                CoachingNote.client_id == uid)),
-        delete(CoachLink).where(or_(CoachLink.client_id == uid, CoachLink.coach_id == uid)),
+        # As a client, their links and the notes they were written go. As a coach, their
+        # clients keep the notes (from "a former coach") and the links, ended: the
+        # README promises the notes also after coaching ends.
+        delete(CoachingNote).where(CoachingNote.client_id == uid),
+        delete(CoachLink).where(CoachLink.client_id == uid),
+        update(CoachingNote).where(CoachingNote.coach_id == uid).values(coach_id=None),
+        update(CoachLink).where(
+            CoachLink.coach_id == uid, CoachLink.status.in_(
+                (CoachLinkStatus.INVITED, CoachLinkStatus.ACTIVE))).values(
+            status=CoachLinkStatus.REVOKED, revoked_at=utcnow(), invite_token_hash=None),
+        update(CoachLink).where(CoachLink.coach_id == uid).values(coach_id=None),
         delete(ApiToken).where(ApiToken.user_id == uid),
         delete(ImportJob).where(ImportJob.owner_id == uid),
         delete(Medium).where(Medium.owner_id == uid),
