@@ -17,7 +17,7 @@ author, which the older schema cannot hold.
 
 Revision ID: 0015
 Revises: 0014
-Create Date: 2026-11-28 09:00:00
+Create Date: 2026-11-27 09:40:00
 
 """
 from alembic import op
