@@ -673,7 +673,7 @@ def test_deleting_a_private_interaction_keeps_its_follow_up_from_the_coach(
     clara, colin = as_user(app, client_user), as_user(app, coach)
 
     def overdue(http, path) -> list[str]:
-        return re.findall(r'<span class="n">(\d+)</span><span class="what">overdue follow-ups',
+        return re.findall(r'<span class="n">(\d+)</span><span class="what">overdue follow-ups?<',
                           http.get(path).get_data(as_text=True))
 
     coach_page = f"/coach/clients/{client_user.id}"
