@@ -636,6 +636,30 @@ def test_a_private_interaction_leaves_a_handled_keep_in_touch_off_the_coachs_pag
     assert _going_cold(colin.get(coach_page).data) == before == "Nobody is going cold."
 
 
+def test_a_private_interaction_after_the_reminder_fired_leaves_the_lapse_on_the_coachs_page(
+        at_now, app, people, make_contact, make_interaction):
+    """Found in review: the keep-in-touch reminder had fired and the coach saw the lapse; a
+    private call then ended the reminder (Rapport's doing, stamped with the call's time),
+    which the coach's figures took for the client's own act, and the lapse vanished."""
+    from crm.jobs.tasks import deliver_in_app
+
+    client_user, coach = people
+    carol = make_contact(client_user, name="Carol Shared", keep_in_touch_days=30)
+    make_interaction(client_user, carol, "email", NOW - timedelta(days=100))
+    link(app, client_user, coach)
+    with app.app_context():
+        deliver_in_app(NOW - timedelta(hours=1), "worker-1")
+        db.session.commit()
+    colin = as_user(app, coach)
+    coach_page = f"/coach/clients/{client_user.id}"
+    assert "keep-in-touch lapsed 70 days ago" in _going_cold(colin.get(coach_page).data)
+
+    make_interaction(client_user, carol, "phone", NOW - timedelta(hours=2), is_private=True)
+
+    assert _going_cold(as_user(app, client_user).get("/").data) == "Nobody is going cold."
+    assert "keep-in-touch lapsed 70 days ago" in _going_cold(colin.get(coach_page).data)
+
+
 def test_a_coach_does_not_count_follow_ups_of_private_interactions(
         at_now, app, people, make_contact, make_interaction, make_reminder):
     client_user, coach = people

@@ -550,15 +550,16 @@ def test_the_coaching_privacy_migration_keeps_reminders_and_notes_both_ways(
         upgrade()
         assert _rows(("coaching_notes",)) == {"coaching_notes": 2}
         with db.engine.begin() as connection:
-            assert connection.exec_driver_sql(
-                "SELECT from_private_interaction FROM reminders").scalar() in (False, 0)
+            assert tuple(connection.exec_driver_sql(
+                "SELECT from_private_interaction, ended_by_interaction FROM reminders"
+            ).one()) in ((False, False), (0, 0))
             # A coach leaves (their links lose them first, as deleting an account does).
             connection.exec_driver_sql("UPDATE coach_links SET coach_id = NULL WHERE id = 2")
             connection.exec_driver_sql("DELETE FROM users WHERE id = 3")
             assert connection.exec_driver_sql(
                 "SELECT id, coach_id FROM coaching_notes ORDER BY id").all() == [(1, 2), (2, None)]
         downgrade(revision="0014")
-        assert "from_private_interaction" not in {
+        assert not {"from_private_interaction", "ended_by_interaction"} & {
             c["name"] for c in inspect(db.engine).get_columns("reminders")}
         assert _rows(("reminders", "deliveries", "coaching_notes")) == {
             "reminders": 1, "deliveries": 1, "coaching_notes": 1}

@@ -502,11 +502,14 @@ def _shared_lapsed(owner_ids, now: datetime) -> list[tuple]:
         .where(Tag.owner_id.in_(owner_ids), Tag.keep_in_touch_days.is_not(None))
     ).all())
     # The user's own acts on the reminders, which do not depend on interactions: when they
-    # last ended one (done or dismissed), and when they snoozed the open one to.
+    # last ended one (done or dismissed), and when they snoozed the open one to. One that
+    # Rapport ended because an interaction was logged is no act of theirs: its time is
+    # that interaction's, perhaps a private one's.
     kit = (Reminder.kind == ReminderKind.KEEP_IN_TOUCH, Reminder.contact_id.in_(contact_ids))
     ended = dict(db.session.execute(
         select(Reminder.contact_id, func.max(Reminder.completed_at))
-        .where(*kit, Reminder.status.in_((ReminderStatus.DONE, ReminderStatus.DISMISSED)))
+        .where(*kit, Reminder.status.in_((ReminderStatus.DONE, ReminderStatus.DISMISSED)),
+               Reminder.ended_by_interaction.is_(False))
         .group_by(Reminder.contact_id)
     ).all())
     snoozed: dict[int, datetime] = {}

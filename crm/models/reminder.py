@@ -97,6 +97,11 @@ class Reminder(db.Model):
     # reminder stays the user's but must never count in what a coach sees (0015).
     from_private_interaction: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false())
+    # A keep-in-touch reminder Rapport ended because an interaction was logged, not the
+    # user (0015): its completed_at is that interaction's time, which may be a private
+    # interaction's, so a coach's figures never count it as the user's own act.
+    ended_by_interaction: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false())
     kind: Mapped[ReminderKind] = mapped_column(str_enum(ReminderKind, "reminder_kind"))
     title: Mapped[str] = mapped_column(String(200))
     notes: Mapped[str] = mapped_column(Text, default="")

@@ -444,6 +444,7 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
                 # start the next cycle a day late).
                 keep.status = ReminderStatus.DONE
                 keep.completed_at = min(contact.last_interaction_at or utcnow(), utcnow())
+                keep.ended_by_interaction = True  # not the user's act (a coach's view)
                 ended_ids.append(keep.id)
                 db.session.add(_new_keep_in_touch(owner_id, contact, cadence, due, owner_zone))
                 changed += 2

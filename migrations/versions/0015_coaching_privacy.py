@@ -9,6 +9,11 @@ SQLite would cascade into deliveries (ON DELETE CASCADE) when the old copy is dr
 Follow-ups whose interaction was deleted before this revision cannot be told apart any
 more and stay counted, as they were.
 
+reminders.ended_by_interaction: a keep-in-touch reminder Rapport ended because an
+interaction was logged (its completed_at is that interaction's time, perhaps a private
+one's), told apart from one the user ended, which alone a coach's figures count.
+Reminders ended before this revision are taken as the user's, as they were.
+
 coaching_notes.coach_id becomes nullable, its foreign key ON DELETE SET NULL: a coach who
 deletes their account leaves their notes to their clients, from "a former coach". On SQLite
 coaching_notes is rebuilt (batch mode); no table refers to it, so dropping its old copy
@@ -37,6 +42,8 @@ COACH_FK = 'fk_coaching_notes_coach_id_users'
 def upgrade():
     op.add_column('reminders', sa.Column('from_private_interaction', sa.Boolean(),
                                          nullable=False, server_default=sa.false()))
+    op.add_column('reminders', sa.Column('ended_by_interaction', sa.Boolean(),
+                                         nullable=False, server_default=sa.false()))
     with op.batch_alter_table('coaching_notes', schema=None) as batch_op:
         batch_op.drop_constraint(COACH_FK, type_='foreignkey')
         batch_op.alter_column('coach_id', existing_type=sa.Integer(), nullable=True)
@@ -51,8 +58,9 @@ def downgrade():
         batch_op.alter_column('coach_id', existing_type=sa.Integer(), nullable=False)
         batch_op.create_foreign_key(COACH_FK, 'users', ['coach_id'], ['id'],
                                     ondelete='CASCADE')
-    if op.get_bind().dialect.name == "sqlite":
-        # In place (SQLite 3.35 and later), not by a batch rebuild: see above.
-        op.execute("ALTER TABLE reminders DROP COLUMN from_private_interaction")
-    else:
-        op.drop_column('reminders', 'from_private_interaction')
+    for column in ('ended_by_interaction', 'from_private_interaction'):
+        if op.get_bind().dialect.name == "sqlite":
+            # In place (SQLite 3.35 and later), not by a batch rebuild: see above.
+            op.execute(f"ALTER TABLE reminders DROP COLUMN {column}")
+        else:
+            op.drop_column('reminders', column)
