@@ -4,6 +4,7 @@ with the interaction log, through the pages that change them."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -508,6 +509,29 @@ def test_a_longer_cadence_while_the_reminder_is_out_keeps_it_open_without_a_seco
     [done] = reminders(app, id=out.id)
     assert (done.status, done.completed_at) == (ReminderStatus.DONE, NOW - timedelta(days=2))
     assert kit_due(app, ada) == NOW + timedelta(days=8)
+
+
+def test_putting_the_last_interactions_date_right_ends_the_lapse_it_told_of(
+    app, client, user, make_contact, make_interaction, medium, frozen
+):
+    """Found in review: the reminder fired (the call was logged as 8 days ago); the user
+    corrected the call's date to 2 days ago instead of logging another. The reminder stayed
+    out for good: only an interaction logged after it fired counted."""
+    ada = make_contact(user, name="Ada Byron", keep_in_touch_days=7)
+    call = make_interaction(user, ada, "phone", NOW - timedelta(days=8))
+    with app.app_context():
+        assert tasks.deliver_due(NOW, "w") == 1
+    frozen.shift(timedelta(hours=1))
+
+    two_days_ago = (NOW - timedelta(days=2)).astimezone(ZoneInfo(BERLIN))
+    assert client.post(f"/interactions/{call.id}/edit", data={
+        "medium": str(medium("phone").id), "occurred_at": two_days_ago.strftime("%Y-%m-%dT%H:%M"),
+        "initiated_by": "me", "participants": [str(ada.id)], "summary": "Call",
+        "notes": "", "save": "1"}).status_code == 302
+
+    [was] = [r for r in reminders(app) if r.contact_id == ada.id and r.delivered_at]
+    assert (was.status, was.completed_at) == (ReminderStatus.DONE, NOW - timedelta(days=2))
+    assert kit_due(app, ada) == NOW + timedelta(days=5)
 
 
 def test_the_sweep_repairs_duplicates_and_missing_reminders(

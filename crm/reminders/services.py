@@ -462,9 +462,10 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
 
 def _in_touch_since(contact: Contact, reminder: Reminder, due: datetime) -> bool:
     """Whether the contact was in touch since a delivered keep-in-touch reminder's cycle
-    began: an interaction at or after its due time, or one logged since it was delivered
-    (a call from before it fired, logged late) that moves the cycle past it. A longer
-    cadence alone moves the due time too, and is no sign of being in touch."""
+    began: an interaction at or after its due time, or one logged or corrected since it
+    was delivered (a call from before it fired, logged late; a date put right) that moves
+    the cycle past it. A longer cadence alone moves the due time too, and is no sign of
+    being in touch."""
     last = contact.last_interaction_at
     if last is None or due <= reminder.due_at:
         return False
@@ -472,9 +473,11 @@ def _in_touch_since(contact: Contact, reminder: Reminder, due: datetime) -> bool
         return True
     if reminder.delivered_at is None or contact.last_interaction_id is None:
         return False
-    logged = db.session.scalar(
-        select(Interaction.created_at).where(Interaction.id == contact.last_interaction_id))
-    return logged is not None and logged > reminder.delivered_at
+    written = db.session.execute(
+        select(Interaction.created_at, Interaction.updated_at)
+        .where(Interaction.id == contact.last_interaction_id)).first()
+    return written is not None and max(w for w in written if w is not None) > \
+        reminder.delivered_at
 
 
 def _kit_title(contact: Contact, cadence: int) -> str:
