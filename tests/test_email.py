@@ -799,6 +799,28 @@ def test_a_digest_lists_what_was_delivered_earlier_that_day_as_due_today(
         "Due today (2):", "- Daily note (07:00)", "- Snoozed (09:00)"]
 
 
+def test_a_digest_leaves_out_an_occurrence_already_done_in_the_app(
+    mail_app, client, smtp_server, digest_user, make_reminder
+):
+    """Found in review: done on today's occurrence of a series (from the inbox, before the
+    digest hour) only marks its notification read; the digest listed it all the same."""
+    daily = make_reminder(digest_user, title="Daily note", local_date=date(2025, 6, 2),
+                          local_time=time(7, 0), recurrence="daily")
+    make_reminder(digest_user, title="Weekly review", local_date=date(2025, 6, 2),
+                  local_time=time(7, 0), recurrence="weekly")
+    run(mail_app, tasks.deliver_due, datetime(2025, 6, 2, 11, 0, tzinfo=UTC), "w")  # 07:00
+    occurrence = "2025-06-02T11:00:00+00:00"
+    assert client.post(f"/reminders/{daily.id}/done", query_string={"occurrence": occurrence},
+                       data={}).status_code == 302
+
+    run(mail_app, tasks.send_digests, datetime(2025, 6, 2, 12, 0, tzinfo=UTC), "w")  # 08:00
+
+    [digest] = smtp_server.messages
+    assert digest["Subject"] == "Rapport: 1 due today, 0 overdue"
+    text, _ = parts(digest)
+    assert "Weekly review (07:00)" in text and "Daily note" not in text
+
+
 def test_a_digest_retry_is_not_given_back_while_its_claim_lasts(
     mail_app, smtp_server, digest_user, make_reminder, monkeypatch
 ):

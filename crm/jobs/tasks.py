@@ -642,9 +642,10 @@ def _digest_items(user: User, start_of_day: datetime, end_of_day: datetime,
                   now: datetime) -> list[DigestItem]:
     """What a user's digest lists, each reminder once, soonest first: open reminders due
     before the end of their local day, and the occurrences of open series delivered in-app
-    earlier today. A digest user gets no email of their own for those, and a series moves
-    on to its next occurrence once one is delivered: its due time alone would leave out
-    every occurrence before the digest hour."""
+    earlier today and not yet read or acted on in the app (done on an occurrence marks its
+    notification read). A digest user gets no email of their own for those, and a series
+    moves on to its next occurrence once one is delivered: its due time alone would leave
+    out every occurrence before the digest hour."""
     items = {
         reminder.id: DigestItem(reminder, reminder.due_at)
         for reminder in db.session.scalars(
@@ -665,6 +666,7 @@ def _digest_items(user: User, start_of_day: datetime, end_of_day: datetime,
             Delivery.channel == DeliveryChannel.IN_APP,
             Delivery.occurrence >= start_of_day,
             Delivery.occurrence <= now,
+            Delivery.read_at.is_(None),  # seen or done in the app already
             Reminder.owner_id == user.id,
             Reminder.status.in_(OPEN_STATUSES),
             # A one-off is where its row says: one snoozed out of today is not listed.
