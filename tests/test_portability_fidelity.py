@@ -355,3 +355,27 @@ def test_a_vcard_21_note_with_quoted_printable_soft_line_breaks(app, make_user):
     nils = contacts_of(app, user)["Nils Nokia"]
     assert nils.notes == "first line\nsecond line café and a long tail"
     assert handles(nils) == [("Phone", "+442079460958", "")]
+
+
+def test_a_quoted_printable_value_ending_the_card_does_not_swallow_the_next(app, make_user):
+    user = make_user()
+    data = (b"BEGIN:VCARD\r\nVERSION:2.1\r\nFN:Ann\r\n"
+            b"NOTE;ENCODING=QUOTED-PRINTABLE:Hello=\r\nEND:VCARD\r\n"
+            b"BEGIN:VCARD\r\nVERSION:2.1\r\nFN:Bob\r\nEND:VCARD\r\n")
+
+    plan, result = run(app, user, ImportKind.VCARD, data)
+
+    assert (plan.invalid, result.created) == ([], 2)
+    assert contacts_of(app, user)["Ann"].notes == "Hello"
+
+
+@pytest.mark.parametrize("text", ["Name,Notes\r\nAnna,„Viele Grüße und Spaß“\r\n",
+                                  "Name,Company\r\nJosé,JOSÉ’S BAR – café\r\n"])
+def test_windows_1252_text_whose_letters_look_like_utf8_still_imports(app, make_user, text):
+    """"ß“" and "É’" in Windows-1252 happen to be UTF-8 characters: one such pair made the
+    whole file count as UTF-8 with stray bytes, and it was refused."""
+    user = make_user()
+    _, result = run(app, user, ImportKind.CSV, text.encode("cp1252"))
+    assert result.created == 1
+    contact = next(iter(contacts_of(app, user).values()))
+    assert text.split("\r\n")[1].split(",")[1] in (contact.notes, contact.company)

@@ -78,7 +78,11 @@ def _decode(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig").lstrip("\ufeff")
     except UnicodeDecodeError as exc:
-        if _UTF8_SEQUENCE.search(data):
+        # UTF-8 with a few stray bytes, or Windows-1252 in which a pair of letters happens
+        # to form a UTF-8 character ("ß“", "É’")? The kind there is more of decides.
+        stray = sum(0xDC80 <= ord(ch) <= 0xDCFF
+                    for ch in data.decode("utf-8", errors="surrogateescape"))
+        if len(_UTF8_SEQUENCE.findall(data)) > stray:
             raise FileError(
                 f"Line {_line_of(data, exc.start)} is not UTF-8 text, though the rest of the "
                 "file is: save the whole file as UTF-8 (CSV UTF-8 in Excel) and upload it "
@@ -471,9 +475,12 @@ def split_cards(text: str) -> list[tuple[int, str]]:
                 current, start = [line], number
             continue
         if soft_break:
-            current[-1] = current[-1][:-1] + line
-            soft_break = current[-1].endswith("=")
-            continue
+            if not (_END.match(line.strip()) or _BEGIN.match(line.strip())):
+                current[-1] = current[-1][:-1] + line
+                soft_break = current[-1].endswith("=")
+                continue
+            # A value ending in a dangling "=" at the card's end: the card ends here.
+            current[-1], soft_break = current[-1][:-1], False
         current.append(line)
         soft_break = line.endswith("=") and _QUOTED_PRINTABLE.search(line.split(":", 1)[0])
         if _END.match(line.strip()):
