@@ -80,8 +80,8 @@ def register(app: Flask) -> None:
                 "errors/error.html",
                 code=400,
                 title="This form has expired",
-                message="Your session ended while the form was open (you logged out, or "
-                "changed your password elsewhere), or the form came from another site. "
+                message="Your session ended while the form was open (you logged out in "
+                "this browser), or the form came from another site. "
                 "Nothing was saved. Go back to the form: your browser usually still holds "
                 "what you typed; reload the page and send it again.",
                 back=_same_site_referrer(),

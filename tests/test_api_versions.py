@@ -43,6 +43,9 @@ def test_a_get_answers_304_while_the_etag_is_current(api):
 
     unchanged = api.get(f"/contacts/{contact_id}", headers={"If-None-Match": tag})
     assert unchanged.status_code == 304 and unchanged.data == b""
+    head = api.client.head(f"/api/v1/contacts/{contact_id}",
+                           headers=api._headers({"If-None-Match": tag}))
+    assert head.status_code == 304
 
     api.patch(f"/contacts/{contact_id}", json={"company": "US Navy"})
     changed = api.get(f"/contacts/{contact_id}", headers={"If-None-Match": tag})

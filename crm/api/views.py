@@ -124,11 +124,13 @@ def _version(body: dict) -> str:
 
 
 def _versioned(body: dict, status: int = 200):
-    """The resource with its ETag; a GET whose If-None-Match holds it answers 304."""
+    """The resource with its ETag; a GET (or HEAD) whose If-None-Match holds it answers
+    304."""
     response = jsonify(body)
     response.status_code = status
     response.set_etag(_version(body))
-    return response.make_conditional(request) if request.method == "GET" else response
+    return response.make_conditional(request) if request.method in ("GET", "HEAD") \
+        else response
 
 
 def _unchanged_since_read(current: dict, noun: str) -> None:
