@@ -200,6 +200,29 @@ def _password_change(current, new="a brand new passphrase", confirm=None):
     }
 
 
+@pytest.mark.parametrize(("form", "data", "message"), [
+    ("login", {"email": "", "password": "x"}, "Enter your email address."),
+    ("login", {"email": "ada@example.com", "password": ""}, "Enter your password."),
+    ("settings", {"action": "profile", "profile-name": "", "profile-time_zone": "UTC"},
+     "Enter your name."),
+    ("settings", _password_change(""), "Enter your current password."),
+    ("settings", _password_change(PASSWORD, new=""), "Choose a new password."),
+    ("settings", {**_password_change(PASSWORD), "password-confirm": ""},
+     "Type the new password again."),
+])
+def test_a_field_left_empty_says_what_to_do(app, client, make_user, auth, form, data,
+                                             message):
+    """Login and settings said WTForms' "This field is required." where every other form
+    says what to enter."""
+    if form == "settings":
+        auth.login_as(make_user(email="ada@example.com"))
+    response = client.post(f"/{form}", data=data)
+
+    assert response.status_code == 422
+    text = page_text(response.data)
+    assert message in text and "This field is required." not in text
+
+
 def test_change_password_requires_the_current_one(app, client, logged_in):
     before = _user(app, "ada@example.com")
 

@@ -47,33 +47,37 @@ class RegisterForm(Form):
 
 class LoginForm(Form):
     email = EmailField(
-        "Email", filters=[strip_filter], validators=[DataRequired(), Length(max=254)]
+        "Email", filters=[strip_filter],
+        validators=[DataRequired(message="Enter your email address."), Length(max=254)]
     )
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    password = PasswordField("Password", validators=[
+        DataRequired(message="Enter your password."), Length(max=200)])
     remember = BooleanField("Keep me logged in on this device")
     next = HiddenField()
 
 
 class ProfileForm(Form):
     name = StringField(
-        "Your name", filters=[strip_filter], validators=[DataRequired(), Length(max=120)]
+        "Your name", filters=[strip_filter],
+        validators=[DataRequired(message="Enter your name."), Length(max=120)]
     )
     time_zone = TimeZoneField("Time zone")
 
 
 class PasswordForm(Form):
-    current_password = PasswordField("Current password", validators=[DataRequired()])
+    current_password = PasswordField("Current password", validators=[
+        DataRequired(message="Enter your current password.")])
     new_password = PasswordField(
         "New password",
         validators=[
-            DataRequired(),
+            DataRequired(message="Choose a new password."),
             Length(min=PASSWORD_MIN, max=200, message=f"Use at least {PASSWORD_MIN} characters."),
         ],
     )
     confirm = PasswordField(
         "Repeat new password",
         validators=[
-            DataRequired(),
+            DataRequired(message="Type the new password again."),
             EqualTo("new_password", message="The passwords do not match."),
         ],
     )
