@@ -125,6 +125,34 @@ def test_follow_up_in_three_days_is_due_at_nine_local_for_each_participant(
         assert reminder.notes == "Coffee and slides"
 
 
+def test_taking_someone_out_of_an_interaction_says_their_follow_up_is_still_open(
+    app, client, user, make_contact, medium
+):
+    """Found in review: a follow-up made for Grace stayed pending, unmentioned, after Grace
+    was taken out of the interaction. It stays (one may still want to follow up); the page
+    says so."""
+    ada = make_contact(user, name="Ada Byron")
+    grace = make_contact(user, name="Grace Hopper")
+    client.post("/interactions/new",
+                data=interaction_form(medium("phone").id, [ada, grace], follow_up_days="3"))
+    with app.app_context():
+        [logged] = db.session.scalars(select(Interaction)).all()
+        logged_id = logged.id
+
+    response = client.post(f"/interactions/{logged_id}/edit", follow_redirects=True,
+                           data={**interaction_form(medium("phone").id, [ada]), "save": "1"})
+
+    text = page_text(response.data)
+    assert ("Interaction saved. “Follow up with Grace Hopper” is still open, though Grace "
+            "Hopper is no longer in it") in text
+    assert "“Follow up with Ada Byron” is still open" not in text
+    assert sorted(r.status for r in reminders(app)) == [ReminderStatus.PENDING] * 2
+    # An edit that takes nobody out says nothing more.
+    again = client.post(f"/interactions/{logged_id}/edit", follow_redirects=True,
+                        data={**interaction_form(medium("phone").id, [ada]), "save": "1"})
+    assert "still open" not in page_text(again.data)
+
+
 def test_follow_up_on_a_date_at_a_time(app, client, user, make_contact, medium):
     ada = make_contact(user, name="Ada Byron")
 

@@ -123,13 +123,28 @@ def log_interaction(user: User, data: InteractionData) -> Interaction:
     return interaction
 
 
-def update_interaction(interaction: Interaction, data: InteractionData) -> None:
-    """Save an edited interaction; both old and new participants are refreshed."""
+def update_interaction(interaction: Interaction, data: InteractionData) -> list[Reminder]:
+    """Save an edited interaction; both old and new participants are refreshed.
+
+    Returns the open follow-ups it made about people it no longer has: they stay (the
+    user may still want to follow up), and the page says so."""
+    from crm.models.reminder import OPEN_STATUSES
+
     before = {c.id for c in interaction.participants}
     _apply(interaction, data)
     touch_if_changed(interaction)
     db.session.flush()
     _contacts_changed(interaction.owner_id, before | {c.id for c in data.participants})
+    removed = before - {c.id for c in data.participants}
+    if not removed:
+        return []
+    return list(db.session.scalars(
+        select(Reminder)
+        .where(Reminder.interaction_id == interaction.id, Reminder.contact_id.in_(removed),
+               Reminder.status.in_(OPEN_STATUSES))
+        .order_by(Reminder.id)
+        .options(selectinload(Reminder.contact))
+    ))
 
 
 def delete_interaction(interaction: Interaction) -> None:

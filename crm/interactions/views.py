@@ -170,10 +170,13 @@ def edit(interaction_id: int):
     interaction = services.get_interaction_or_404(current_user, interaction_id)
     form = _form(interaction)
     if not finding() and form.validate_on_submit():
-        services.update_interaction(interaction, _data(form, interaction))
+        kept = services.update_interaction(interaction, _data(form, interaction))
         target = back_to(url_for("contacts.show", contact_id=interaction.participants[0].id))
         db.session.commit()
-        flash("Interaction saved.", "success")
+        flash("Interaction saved." + "".join(
+            f" “{r.title}” is still open, though {r.contact.name} is no longer in it: mark "
+            "it done or dismiss it under Reminders if you no longer need it." for r in kept),
+            "success")
         return redirect(target)
     return _render_form(form, interaction, None, confirm=ConfirmForm())
 
