@@ -173,7 +173,7 @@ def test_a_long_medium_name_is_shortened_in_the_charts_never_cut_off(
     body = client.get("/").get_data(as_text=True)
     mix = body[body.index("Medium mix"):]
     mix = mix[:mix.index("</svg>")]
-    assert f"<title>{long_name}</title>Conferences, meet…</text>" in mix
+    assert f"<title>{long_name}</title>Conferences,…</text>" in mix
     assert f">{long_name}</text>" not in mix
     assert ">Skype</text>" in mix  # short names stay whole
 

@@ -180,6 +180,12 @@ def test_charts_scroll_rather_than_shrink_and_start_at_the_newest_month(network,
         chart = clara.locator("section.card").filter(has_text=heading).locator("svg.chart")
         text = chart.evaluate(CHART_TEXT)
         assert text["px"] >= 10 and text["scrolls"], (heading, text)
+    # Bar charts (medium mix, origins, breadth, who reached out) fit a phone's card at
+    # close to their size (drawn 440 wide they were shrunk to 8px values).
+    for heading in ("Medium mix", "Where relationships began", "Breadth", "Who reached out"):
+        chart = clara.locator("section.card").filter(
+            has=clara.get_by_role("heading", name=heading, exact=True)).locator("svg.chart")
+        assert chart.evaluate(CHART_TEXT)["px"] >= 10, heading
     # A long medium's column label is shortened, with the whole name as its tooltip.
     paths = clara.locator("section.card").filter(has_text="Paths across mediums")
     assert paths.locator(f"svg text.tick:has(title:text-is('{LONG_MEDIUM}'))").count() == 1
