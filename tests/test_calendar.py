@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 
 import pytest
 import time_machine
@@ -111,3 +112,36 @@ def test_regenerating_the_address_invalidates_the_old_one(app, client, user, mak
     assert client.get(old).status_code == 404
     [event] = events(client.get(new).data)
     assert str(event["SUMMARY"]) == "Still here"
+
+
+@pytest.mark.parametrize(("recurrence", "local_day", "expected"), [
+    ("daily", date(2025, 6, 3), [date(2025, 6, 3), date(2025, 6, 4), date(2025, 6, 5)]),
+    ("weekly", date(2025, 6, 3), [date(2025, 6, 3), date(2025, 6, 10), date(2025, 6, 17)]),
+    ("monthly", date(2025, 7, 31), [date(2025, 7, 31), date(2025, 8, 31), date(2025, 9, 30),
+                                   date(2025, 10, 31), date(2025, 11, 30)]),
+    ("yearly", date(2028, 2, 29), [date(2028, 2, 29), date(2029, 2, 28), date(2030, 2, 28),
+                                  date(2031, 2, 28), date(2032, 2, 29)]),
+])
+def test_a_repeating_reminder_is_a_repeating_event_at_its_wall_time(
+        app, client, user, make_reminder, recurrence, local_day, expected):
+    """Found by the operations audit: a weekly reminder was one event, which jumped to the
+    next week once delivered; a calendar never showed what came after."""
+    from dateutil.rrule import rrulestr
+
+    make_reminder(user, title="Repeating", local_date=local_day, recurrence=recurrence)
+    make_reminder(user, title="Once", local_date=date(2025, 6, 5))
+    address = calendar_address(app, client, user)
+
+    body = client.get(address).data
+    found = {str(e["SUMMARY"]): e for e in events(body)}
+    repeating, once = found["Repeating"], found["Once"]
+    start = repeating.decoded("DTSTART")
+    assert (start.date(), start.hour, str(start.tzinfo)) == (local_day, 9, BERLIN)
+    rule = repeating["RRULE"].to_ical().decode()
+    occurrences = list(islice(rrulestr(rule, dtstart=start.replace(tzinfo=None)),
+                              len(expected)))
+    assert [d.date() for d in occurrences] == expected
+    assert all(d.hour == 9 for d in occurrences)  # the wall time, summer or winter
+    assert b"BEGIN:VTIMEZONE" in body and b"TZID:Europe/Berlin" in body
+    assert "RRULE" not in once  # a one-off stays one event, at its instant
+    assert once.decoded("DTSTART") == datetime(2025, 6, 5, 7, 0, tzinfo=UTC)

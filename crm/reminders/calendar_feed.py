@@ -1,8 +1,10 @@
-"""The calendar feed (RFC 5545): every open reminder as an event with an alarm."""
+"""The calendar feed (RFC 5545): every open reminder as an event with an alarm; a
+repeating one as a repeating event from its next occurrence."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from icalendar import Alarm, Calendar, Event
 from sqlalchemy import select
@@ -10,7 +12,8 @@ from sqlalchemy.orm import selectinload
 
 from crm.extensions import db
 from crm.models import User, utcnow
-from crm.models.reminder import OPEN_STATUSES, Reminder
+from crm.models.reminder import OPEN_STATUSES, Recurrence, Reminder
+from crm.timezones import to_local
 
 EVENT_LENGTH = timedelta(minutes=15)
 
@@ -35,8 +38,12 @@ def render(user: User, *, base_url: str) -> bytes:
         event = Event()
         event.add("uid", f"reminder-{reminder.id}@{host}")
         event.add("dtstamp", stamp)
-        event.add("dtstart", reminder.due_at)
-        event.add("dtend", reminder.due_at + EVENT_LENGTH)
+        start = _local_start(reminder)
+        event.add("dtstart", start)
+        event.add("dtend", start + EVENT_LENGTH)
+        rule = repeat_rule(reminder)
+        if rule is not None:
+            event.add("rrule", rule)
         event.add("summary", reminder.title)
         description = reminder.notes or ""
         if reminder.contact is not None:
@@ -52,4 +59,35 @@ def render(user: User, *, base_url: str) -> bytes:
         alarm.add("trigger", timedelta(0))
         event.add_component(alarm)
         cal.add_component(event)
+    cal.add_missing_timezones()  # a VTIMEZONE for each zone a repeating event names
     return cal.to_ical()
+
+
+def _local_start(reminder: Reminder) -> datetime:
+    """A one-off's instant (UTC); a repeating reminder's next occurrence at its wall time in
+    its zone, which its RRULE repeats in that zone, across daylight-saving changes."""
+    if reminder.recurrence == Recurrence.NONE or reminder.local_time is None:
+        return reminder.due_at
+    day = to_local(reminder.due_at, reminder.time_zone).date()
+    return datetime.combine(day, reminder.local_time, tzinfo=ZoneInfo(reminder.time_zone))
+
+
+def repeat_rule(reminder: Reminder) -> dict | None:
+    """The RRULE of a repeating reminder, as Rapport steps it (crm.reminders.schedule): a
+    monthly one on the 29th to 31st falls on a shorter month's last day, a yearly one on
+    29 February on the 28th in other years."""
+    if reminder.recurrence == Recurrence.NONE or reminder.local_time is None:
+        return None
+    anchor = reminder.anchor_date or to_local(reminder.due_at, reminder.time_zone).date()
+    if reminder.recurrence == Recurrence.DAILY:
+        return {"freq": "daily"}
+    if reminder.recurrence == Recurrence.WEEKLY:
+        return {"freq": "weekly"}
+    if reminder.recurrence == Recurrence.MONTHLY:
+        if anchor.day <= 28:
+            return {"freq": "monthly", "bymonthday": anchor.day}
+        return {"freq": "monthly", "bymonthday": list(range(28, anchor.day + 1)),
+                "bysetpos": -1}
+    if (anchor.month, anchor.day) == (2, 29):
+        return {"freq": "yearly", "bymonth": 2, "bymonthday": [28, 29], "bysetpos": -1}
+    return {"freq": "yearly", "bymonth": anchor.month, "bymonthday": anchor.day}
