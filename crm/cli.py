@@ -179,6 +179,8 @@ def worker(once: bool, worker_id: str | None):
 
     from flask import current_app
 
+    from crm.database import migrations_pending
+    from crm.extensions import db
     from crm.jobs import tasks
     from crm.jobs.scheduler import build_scheduler
     from crm.models import utcnow
@@ -188,13 +190,19 @@ def worker(once: bool, worker_id: str | None):
                                  param_hint="--worker-id")
     worker_id = worker_id or tasks.default_worker_id()
     app = current_app._get_current_object()
+    # A database that cannot serve the jobs, or whose migrations are behind this code, stops
+    # the worker here with a message, instead of every job logging a traceback every few
+    # seconds, forever (or --once doing half its work and exiting 0).
+    pending = migrations_pending(db.session)
+    if pending is not None:
+        raise click.ClickException(
+            f"migrations pending: the database is at {pending[0]} and this code needs "
+            f"{pending[1]}. Run `crm db upgrade` first.")
+    tasks.check_database(utcnow(), worker_id)
     if once:
         counts = tasks.run_all_once(utcnow(), worker_id)
         click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
         return
-    # A database that cannot serve the jobs stops the worker here with the same message as
-    # --once, instead of every job logging a traceback every few seconds, forever.
-    tasks.check_database(utcnow(), worker_id)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # APScheduler logs two lines per run of every job (figures are refreshed every 5 s);
     # the jobs log what they did themselves (crm.jobs.scheduler), and failures.
@@ -219,12 +227,14 @@ def backup(path: str):
     """Copy the SQLite database to PATH, safely while the app runs (PostgreSQL: pg_dump)."""
     from pathlib import Path
 
-    from flask import current_app
-
     from crm.backup import BackupError, backup_sqlite
+    from crm.extensions import db
 
+    # The engine's URL, not the setting: Flask-SQLAlchemy reads a relative SQLite path
+    # from the instance folder, and so must the backup (it read the working directory).
+    database_uri = db.engine.url.render_as_string(hide_password=False)
     try:
-        size = backup_sqlite(current_app.config["SQLALCHEMY_DATABASE_URI"], Path(path))
+        size = backup_sqlite(database_uri, Path(path))
     except BackupError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Backed up to {path} ({size:,} bytes).")

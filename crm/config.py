@@ -74,18 +74,50 @@ class Defaults:
     EMAIL_MAX_ATTEMPTS = 5
     EMAIL_RETRY_BASE_SECONDS = 60
 
+    # Imports: the largest file accepted (the whole request: MAX_CONTENT_LENGTH).
+    IMPORT_MAX_BYTES = 10 * 1024 * 1024
+
 
 class ConfigError(ValueError):
     """A setting that cannot work; the message names it and what it takes."""
 
 
 SMTP_TLS_VALUES = ("starttls", "ssl", "none", "true", "false", "yes", "no", "1", "0")
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+# Rate limits, in Flask-Limiter's notation ("20 per minute; 200 per hour").
+LIMIT_SETTINGS = ("LOGIN_LIMIT_PER_IP", "LOGIN_LIMIT_PER_ACCOUNT", "REGISTER_LIMIT_PER_IP")
+# Text settings: an environment value that looks like JSON (CRM_SECRET_KEY=12345) is read
+# as a number by Flask; these are always the text written.
+TEXT_SETTINGS = ("SECRET_KEY", "BASE_URL", "MAIL_FROM", "SMTP_HOST", "SMTP_USER",
+                 "SMTP_PASSWORD", "PHONE_DEFAULT_REGION", "RATELIMIT_STORAGE_URI",
+                 "DATABASE_URL")
 
 
 def check_config(config) -> None:
     """ConfigError for a setting of the wrong kind, before anything runs with it: every
     setting whose default is a whole number must be one (a duration in seconds may have a
-    fraction), and SMTP_TLS one of its words."""
+    fraction), a true/false setting true or false (yes/no, on/off, 1/0 too), a rate limit
+    one Flask-Limiter reads, the rate-limit storage one it knows, and SMTP_TLS one of its
+    words."""
+    from limits import parse_many
+    from limits.storage import SCHEMES
+
+    for name, default in vars(Defaults).items():
+        if name.isupper() and isinstance(default, bool):
+            config[name] = _true_or_false(name, config.get(name))
+    for name in LIMIT_SETTINGS:
+        value = config.get(name)
+        try:
+            if not isinstance(value, str) or not parse_many(value):
+                raise ValueError(value)
+        except ValueError:
+            raise ConfigError(f"{name} (environment: CRM_{name}) must be rate limits like "
+                              f"'20 per minute; 200 per hour', not {value!r}.") from None
+    storage = str(config.get("RATELIMIT_STORAGE_URI") or "")
+    if storage.split("://", 1)[0] not in SCHEMES or "://" not in storage:
+        raise ConfigError("RATELIMIT_STORAGE_URI (environment: CRM_RATELIMIT_STORAGE_URI) "
+                          f"must be memory:// or a storage like redis://host:6379/0, not "
+                          f"{storage!r}.")
     for name, default in vars(Defaults).items():
         if not name.isupper() or isinstance(default, bool) or not isinstance(default, int):
             continue
@@ -100,6 +132,15 @@ def check_config(config) -> None:
                           f"none, not {config.get('SMTP_TLS')!r}.")
 
 
+def _true_or_false(name: str, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise ConfigError(f"{name} (environment: CRM_{name}) must be true or false, not {value!r}.")
+
+
 def load_config(app: Flask, test_config: dict | None) -> None:
     """Layer the configuration and settle the database URL."""
     app.config.from_object(Defaults)
@@ -107,6 +148,9 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         _ensure_instance_config(app)
         app.config.from_pyfile("config.py", silent=True)
         app.config.from_prefixed_env("CRM")
+        for name in TEXT_SETTINGS:  # as written, never a number Flask read from JSON
+            if f"CRM_{name}" in os.environ:
+                app.config[name] = os.environ[f"CRM_{name}"]
     else:
         app.config.from_mapping(test_config)
 

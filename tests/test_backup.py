@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from crm import create_app
 from crm.extensions import db
-from crm.models import Contact, Interaction
+from crm.models import Contact, Interaction, User
 
 
 @pytest.fixture
@@ -92,10 +92,37 @@ def test_backup_errors_are_messages_and_leave_nothing_behind(app, runner, sqlite
 
     not_a_database = tmp_path / "notes.txt"
     not_a_database.write_text("this is not a database\n" * 100)
-    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{not_a_database}"
-    result = runner.invoke(args=["backup", str(tmp_path / "copy.sqlite3")])
+    other = create_app({"SECRET_KEY": "x", "DATABASE_URL": f"sqlite:///{not_a_database}",
+                        "TESTING": True})
+    result = other.test_cli_runner().invoke(args=["backup", str(tmp_path / "copy.sqlite3")])
     assert result.exit_code == 1 and "not a database" in result.output
     assert not list(tmp_path.glob("copy.sqlite3*"))  # no copy, no .partial
+
+
+def test_a_relative_sqlite_path_is_backed_up_from_the_instance_folder(tmp_path, monkeypatch):
+    """Found by the operations audit: the app reads sqlite:///rel.sqlite3 in the instance
+    folder, the backup read the working directory: "no database", or worse, a copy of
+    another file that happened to be there."""
+    import sqlite3
+
+    from flask import Flask
+
+    instance = tmp_path / "instance"
+    monkeypatch.setattr(Flask, "auto_find_instance_path", lambda self: str(instance))
+    monkeypatch.chdir(tmp_path)
+    sqlite3.connect(tmp_path / "rel.sqlite3").close()  # a stray file of that name here
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL": "sqlite:///rel.sqlite3",
+                      "TESTING": True})
+    with app.app_context():
+        db.create_all()
+        db.session.add(User(email="live@example.com", name="Live", password_hash="x"))
+        db.session.commit()
+
+    result = app.test_cli_runner().invoke(args=["backup", str(tmp_path / "copy.sqlite3")])
+
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(tmp_path / "copy.sqlite3") as copy:
+        assert copy.execute("SELECT email FROM users").fetchall() == [("live@example.com",)]
 
 
 def test_the_printed_pg_dump_command_leaves_the_password_out(tmp_path, monkeypatch):

@@ -231,7 +231,16 @@ def test_a_setting_of_the_wrong_kind_stops_every_command_with_its_name(tmp_path,
                               ("CRM_DATABASE_URL", "notaurl", "must be sqlite:///PATH"),
                               ("CRM_DATABASE_URL", "mysql://u@h/db", "not 'mysql'"),
                               ("CRM_DATABASE_URL", "postgresql+psycopg2://u@h/db",
-                               "No module named 'psycopg2'")):
+                               "No module named 'psycopg2'"),
+                              # Found by the second operations audit: a malformed login
+                              # limit switched throttling off; the others were tracebacks,
+                              # or Secure cookies on plain http.
+                              ("CRM_LOGIN_LIMIT_PER_ACCOUNT", "garbage", "LOGIN_LIMIT_PER_ACCOUNT"),
+                              ("CRM_LOGIN_LIMIT_PER_IP", "5 per fortnight", "LOGIN_LIMIT_PER_IP"),
+                              ("CRM_REGISTER_LIMIT_PER_IP", "lots", "REGISTER_LIMIT_PER_IP"),
+                              ("CRM_RATELIMIT_STORAGE_URI", "bogus://x", "RATELIMIT_STORAGE_URI"),
+                              ("CRM_HTTPS", "maybe", "HTTPS (environment: CRM_HTTPS) must be"),
+                              ("CRM_IMPORT_MAX_BYTES", "abc", "IMPORT_MAX_BYTES")):
         monkeypatch.setenv(name, value)
         for args in (["--help"], ["worker", "--once"]):
             result = CliRunner().invoke(cli, args)
@@ -240,3 +249,41 @@ def test_a_setting_of_the_wrong_kind_stops_every_command_with_its_name(tmp_path,
         monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
         if name != "CRM_DATABASE_URL":
             monkeypatch.delenv(name)
+
+
+def test_text_and_true_false_settings_from_the_environment_are_read_as_written(
+        tmp_path, monkeypatch):
+    """CRM_SECRET_KEY=12345 became a number (every page answered 500) and CRM_HTTPS=False
+    a true string (Secure cookies on plain http, so nobody could log in)."""
+    from crm import create_app
+
+    monkeypatch.setenv("CRM_SECRET_KEY", "12345678901234567890")
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    for written, secure in (("False", False), ("off", False), ("yes", True), ("true", True)):
+        monkeypatch.setenv("CRM_HTTPS", written)
+        app = create_app()
+        assert app.config["SECRET_KEY"] == "12345678901234567890"
+        assert (app.config["HTTPS"], app.config["SESSION_COOKIE_SECURE"]) == (secure, secure)
+    assert create_app().test_client().get("/login").status_code == 200
+
+
+def test_the_worker_once_refuses_a_database_behind_the_code(tmp_path, monkeypatch):
+    """/healthz said "migrations pending" and `crm worker` refused; `--once` did half its
+    jobs and exited 0."""
+    from click.testing import CliRunner
+    from flask_migrate import upgrade
+
+    from crm import create_app
+    from crm.cli import cli
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    monkeypatch.setenv("CRM_SECRET_KEY", "a-secret-key-for-this-test-only")
+    monkeypatch.setenv("CRM_DATABASE_URL", url)
+    with create_app().app_context():
+        upgrade(revision="0014")
+
+    result = CliRunner().invoke(cli, ["worker", "--once"])
+
+    assert result.exit_code == 1, result.output
+    assert "migrations pending: the database is at 0014" in result.output
+    assert "crm db upgrade" in result.output
