@@ -197,7 +197,7 @@ def worker(once: bool, worker_id: str | None):
     if pending is not None:
         raise click.ClickException(
             f"migrations pending: the database is at {pending[0]} and this code needs "
-            f"{pending[1]}. Run `crm db upgrade` first.")
+            f"{pending[1]}: run `crm db upgrade` first.")
     tasks.check_database(utcnow(), worker_id)
     if once:
         counts = tasks.run_all_once(utcnow(), worker_id)
