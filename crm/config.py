@@ -114,7 +114,8 @@ def check_config(config) -> None:
             raise ConfigError(f"{name} (environment: CRM_{name}) must be rate limits like "
                               f"'20 per minute; 200 per hour', not {value!r}.") from None
     storage = str(config.get("RATELIMIT_STORAGE_URI") or "")
-    if storage.split("://", 1)[0] not in SCHEMES or "://" not in storage:
+    scheme = storage.split("://", 1)[0]
+    if scheme not in SCHEMES or scheme.startswith("async+") or "://" not in storage:
         raise ConfigError("RATELIMIT_STORAGE_URI (environment: CRM_RATELIMIT_STORAGE_URI) "
                           f"must be memory:// or a storage like redis://host:6379/0, not "
                           f"{storage!r}.")
@@ -148,8 +149,9 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         _ensure_instance_config(app)
         app.config.from_pyfile("config.py", silent=True)
         app.config.from_prefixed_env("CRM")
-        for name in TEXT_SETTINGS:  # as written, never a number Flask read from JSON
-            if f"CRM_{name}" in os.environ:
+        for name in TEXT_SETTINGS:  # text, never a number Flask read as JSON; a quoted
+            # value ("…", as some env files write) keeps Flask's reading, quotes removed.
+            if f"CRM_{name}" in os.environ and not isinstance(app.config.get(name), str):
                 app.config[name] = os.environ[f"CRM_{name}"]
     else:
         app.config.from_mapping(test_config)

@@ -239,6 +239,8 @@ def test_a_setting_of_the_wrong_kind_stops_every_command_with_its_name(tmp_path,
                               ("CRM_LOGIN_LIMIT_PER_IP", "5 per fortnight", "LOGIN_LIMIT_PER_IP"),
                               ("CRM_REGISTER_LIMIT_PER_IP", "lots", "REGISTER_LIMIT_PER_IP"),
                               ("CRM_RATELIMIT_STORAGE_URI", "bogus://x", "RATELIMIT_STORAGE_URI"),
+                              ("CRM_RATELIMIT_STORAGE_URI", "async+memory://",
+                               "RATELIMIT_STORAGE_URI"),
                               ("CRM_HTTPS", "maybe", "HTTPS (environment: CRM_HTTPS) must be"),
                               ("CRM_IMPORT_MAX_BYTES", "abc", "IMPORT_MAX_BYTES")):
         monkeypatch.setenv(name, value)
@@ -265,6 +267,12 @@ def test_text_and_true_false_settings_from_the_environment_are_read_as_written(
         assert app.config["SECRET_KEY"] == "12345678901234567890"
         assert (app.config["HTTPS"], app.config["SESSION_COOKIE_SECURE"]) == (secure, secure)
     assert create_app().test_client().get("/login").status_code == 200
+    # A quoted value (docker --env-file keeps the quotes) is read without them, as before.
+    monkeypatch.setenv("CRM_SECRET_KEY", '"quoted-key"')
+    monkeypatch.setenv("CRM_BASE_URL", '"https://crm.example.com"')
+    quoted = create_app()
+    assert (quoted.config["SECRET_KEY"], quoted.config["BASE_URL"]) == (
+        "quoted-key", "https://crm.example.com")
 
 
 def test_the_worker_once_refuses_a_database_behind_the_code(tmp_path, monkeypatch):
