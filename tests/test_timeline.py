@@ -173,9 +173,11 @@ def test_a_long_medium_name_is_shortened_in_the_charts_never_cut_off(
     body = client.get("/").get_data(as_text=True)
     mix = body[body.index("Medium mix"):]
     mix = mix[:mix.index("</svg>")]
-    assert f"<title>{long_name}</title>Conferences,…</text>" in mix
+    assert f"<title>{long_name}</title>Conferences, me…</text>" in mix
     assert f">{long_name}</text>" not in mix
     assert ">Skype</text>" in mix  # short names stay whole
+    # The fixed labels of "Who reached out" fit whole (one was cut at 340 units wide).
+    assert ">They reached out</text>" in body and ">I reached out</text>" in body
 
 
 def test_the_path_reads_days_in_the_viewers_zone(client, auth, make_user, make_contact,

@@ -87,7 +87,7 @@ def bar_chart(items: Sequence[tuple[str, float, str]], *, title: str, unit: str 
     """Horizontal bars: (label, value, colour) each, in the order given. Drawn 340 units
     wide, about what a phone's card holds (324 px at 390), so its text is read near its
     size there: at 440 it was shrunk to three quarters (labels 9.6 px, values 8 px)."""
-    row, label_w, pad = 28, 120, 8
+    row, label_w, pad = 28, 134, 8  # labels of 16 characters whole ("They reached out")
     height = max(row * len(items) + pad * 2, 40)
     top = max((v for _, v, _ in items), default=0) or 1
     bar_space = width - label_w - 70
