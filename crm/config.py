@@ -102,9 +102,6 @@ def check_config(config) -> None:
     from limits import parse_many
     from limits.storage import SCHEMES
 
-    for name, default in vars(Defaults).items():
-        if name.isupper() and isinstance(default, bool):
-            config[name] = _true_or_false(name, config.get(name))
     for name in LIMIT_SETTINGS:
         value = config.get(name)
         try:
@@ -120,6 +117,8 @@ def check_config(config) -> None:
                           f"must be memory:// or a storage like redis://host:6379/0, not "
                           f"{storage!r}.")
     for name, default in vars(Defaults).items():
+        if name.isupper() and isinstance(default, bool):
+            config[name] = _true_or_false(name, config.get(name))
         if not name.isupper() or isinstance(default, bool) or not isinstance(default, int):
             continue
         value = config.get(name)

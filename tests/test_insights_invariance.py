@@ -147,9 +147,7 @@ def test_relabelling_mediums_changes_no_figure(app, network):
         user = User(email="prop@example.com", name="Prop", password_hash="x", time_zone="UTC")
         db.session.add(user)
         db.session.flush()
-        ids = {m.key: m.id for m in db.session.scalars(
-            select(Medium).where(Medium.owner_id.is_(None)))}
-        mediums = [ids[k] for k in KEYS]
+        mediums = _builtin_mediums()
         try:
             contact_ids = _build(user.id, mediums, network)
             before = _snapshot(user.id, contact_ids)
@@ -258,6 +256,13 @@ def _twin(user_id: int, mediums: list[int], network, acts, *, with_private: bool
     return contact_ids
 
 
+def _builtin_mediums() -> list[int]:
+    """The ids of the built-in mediums KEYS names, in that order."""
+    ids = {m.key: m.id for m in db.session.scalars(
+        select(Medium).where(Medium.owner_id.is_(None)))}
+    return [ids[k] for k in KEYS]
+
+
 def _coach_sees(figures, contact_ids: list[int]):
     """A coach's keep-in-touch figures, with contacts named by their place in the network."""
     place = {cid: i for i, cid in enumerate(contact_ids)}
@@ -278,9 +283,7 @@ def test_private_interactions_change_nothing_a_coach_sees(app, network, acts):
                       time_zone="UTC") for i in range(2)]
         db.session.add_all(twins)
         db.session.flush()
-        ids = {m.key: m.id for m in db.session.scalars(
-            select(Medium).where(Medium.owner_id.is_(None)))}
-        mediums = [ids[k] for k in KEYS]
+        mediums = _builtin_mediums()
         try:
             contacts = [_twin(user.id, mediums, network, acts, with_private=private)
                         for user, private in zip(twins, (False, True), strict=True)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request, url_for
@@ -133,13 +133,14 @@ def _versioned(body: dict, status: int = 200):
         else response
 
 
-def _unchanged_since_read(current: dict, noun: str) -> None:
+def _unchanged_since_read(current: Callable[[], dict], noun: str) -> None:
     """Refuse (412) a change whose If-Match names another version than the current one:
     someone changed the resource since this client read it, and applying the change would
     silently undo theirs. Checked under the user's lock, which every writing request takes
-    first, so two clients holding one version cannot both pass."""
+    first, so two clients holding one version cannot both pass. `current` builds the
+    resource's JSON, only when an If-Match asks for it (a contact's reads its handles)."""
     condition = request.if_match
-    if not condition or condition.star_tag or condition.contains(_version(current)):
+    if not condition or condition.star_tag or condition.contains(_version(current())):
         return
     raise PreconditionFailed(
         f"The {noun} changed since the version in If-Match: read it again (GET gives its "
@@ -377,7 +378,8 @@ def _chosen(ids: list[int], unknown: str, *, keep: Iterable[Contact] = ()
         return found, None
     # Only a refusal pays for this second query: it names the archived, as the web's list
     # shows them, so the client knows what to do.
-    missing = [i for i in ids if i not in {c.id for c in found}]
+    chosen = {c.id for c in found}
+    missing = [i for i in ids if i not in chosen]
     archived = contacts.get_contacts(_user(), missing)
     if len(archived) != len(missing):
         return found, unknown
@@ -482,8 +484,7 @@ def get_contact(contact_id):
             versioned=True)
 def update_contact(contact_id, body):
     contact = contacts.get_contact_or_404(_user(), contact_id)
-    if request.if_match:
-        _unchanged_since_read(_one_contact_json(contact), "contact")
+    _unchanged_since_read(lambda: _one_contact_json(contact), "contact")
     body = body()
     fields = {k: v for k, v in body.items() if k != "archived"}
     if fields:
@@ -506,8 +507,7 @@ def update_contact(contact_id, body):
             ok=Response(204, "Deleted."), versioned=True)
 def delete_contact(contact_id):
     contact = contacts.get_contact_or_404(_user(), contact_id)
-    if request.if_match:
-        _unchanged_since_read(_one_contact_json(contact), "contact")
+    _unchanged_since_read(lambda: _one_contact_json(contact), "contact")
     contacts.delete_contact(contact)
     db.session.commit()
     return "", 204
@@ -693,8 +693,7 @@ def get_interaction(interaction_id):
             ok=Response(200, "The updated interaction.", INTERACTION), versioned=True)
 def update_interaction(interaction_id, body):
     interaction = interactions.get_interaction_or_404(_user(), interaction_id)
-    if request.if_match:
-        _unchanged_since_read(_one_interaction_json(interaction), "interaction")
+    _unchanged_since_read(lambda: _one_interaction_json(interaction), "interaction")
     interactions.update_interaction(interaction, _interaction_data(body(), interaction))
     db.session.commit()
     return _versioned(_one_interaction_json(interaction))
@@ -704,8 +703,7 @@ def update_interaction(interaction_id, body):
             summary="Delete an interaction", ok=Response(204, "Deleted."), versioned=True)
 def delete_interaction(interaction_id):
     interaction = interactions.get_interaction_or_404(_user(), interaction_id)
-    if request.if_match:
-        _unchanged_since_read(_one_interaction_json(interaction), "interaction")
+    _unchanged_since_read(lambda: _one_interaction_json(interaction), "interaction")
     interactions.delete_interaction(interaction)
     db.session.commit()
     return "", 204

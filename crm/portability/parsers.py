@@ -349,13 +349,17 @@ def guard_cell(value: str) -> str:
     export). Rapport's import takes it off again (unguard_cell). A value that already
     starts with apostrophes before such a character gets one more, so the ones typed
     survive the round trip."""
-    return "'" + value if value.lstrip("'").startswith(FORMULA_STARTS) else value
+    return "'" + value if _formula_behind_apostrophes(value) else value
 
 
 def unguard_cell(value: str) -> str:
     """A cell as written before guard_cell."""
-    guarded = value.startswith("'") and value.lstrip("'").startswith(FORMULA_STARTS)
+    guarded = value.startswith("'") and _formula_behind_apostrophes(value)
     return value[1:] if guarded else value
+
+
+def _formula_behind_apostrophes(value: str) -> bool:
+    return value.lstrip("'").startswith(FORMULA_STARTS)
 
 
 def parse_csv(text: str, mapping: dict[int, str]) -> list[ImportRow]:

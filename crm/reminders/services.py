@@ -329,12 +329,6 @@ def cadence_due(start: datetime, cadence: int) -> datetime:
     return start + timedelta(days=cadence)
 
 
-def keep_in_touch_due(contact: Contact, cadence: int) -> datetime:
-    """Last interaction (on any medium) plus the cadence; never-contacted: from when added."""
-    return keep_in_touch_due_from(
-        contact.last_interaction_at or contact.created_at or utcnow(), cadence)
-
-
 def keep_in_touch_due_from(start: datetime, cadence: int, *, ended_at: datetime | None = None,
                            snoozed_until: datetime | None = None) -> datetime:
     """The keep-in-touch rule, the one place it is written: a cadence after start (the last
