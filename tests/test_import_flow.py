@@ -158,6 +158,18 @@ def test_cancel_forgets_the_upload(client, logged_in, count):
     assert count(ImportJob) == 0 and count(Contact) == 0
 
 
+def test_cancelling_an_import_that_has_run_keeps_its_record(client, logged_in, count):
+    """The preview open in a second tab after the import ran in the first: its Cancel must
+    not delete the record of what was added, nor say that nothing was."""
+    upload(client, linkedin_csv(sample_linkedin_rows()))
+    assert client.post("/import/1/run").status_code == 302
+    response = client.post("/import/1/cancel", follow_redirects=True)
+    text = page_text(response.data)
+    assert "That import has run already; nothing was cancelled." in text
+    assert "nothing was imported" not in text and "4 contacts added" in text
+    assert count(ImportJob) == 1 and count(Contact) == 4
+
+
 def test_another_users_import_is_404(client, logged_in, make_user, auth, count):
     upload(client, linkedin_csv(sample_linkedin_rows()))
     auth.login_as(make_user())

@@ -160,6 +160,10 @@ def run(job_id: int):
 @bp.post("/import/<int:job_id>/cancel")
 def cancel(job_id: int):
     job = services.get_job_or_404(current_user, job_id)
+    if job.status != ImportStatus.PREVIEW:
+        # Confirmed meanwhile (another tab): its record says what it added; it stays.
+        flash("That import has run already; nothing was cancelled.", "info")
+        return redirect(url_for("portability.preview", job_id=job.id))
     if ConfirmForm().validate_on_submit():
         db.session.delete(job)
         db.session.commit()
