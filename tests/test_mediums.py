@@ -257,6 +257,31 @@ def test_deleting_a_medium_keeps_one_copy_of_a_handle_present_on_both(
     assert rows == [(phone_id, "+442079460958")]
 
 
+def test_a_handle_kept_once_takes_the_label_of_the_copy_dropped(
+    app, client, logged_in, make_medium, make_contact
+):
+    """The confirmation says nothing is lost: the label typed on the deleted medium's copy
+    stays, as a merge keeps it."""
+    signal = make_medium(logged_in, "Signal")
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    with app.app_context():
+        contact = db.session.get(Contact, ada.id)
+        phone = db.session.scalar(select(Medium).where(Medium.key == "phone"))
+        add_channel(contact, phone, "+442079460958")
+        add_channel(contact, db.session.get(Medium, signal.id), "+442079460958", "work mobile")
+        db.session.commit()
+        phone_id = phone.id
+
+    response = client.post(f"/mediums/{signal.id}/delete", data={"move_to": str(phone_id)})
+
+    assert response.status_code == 302
+    with app.app_context():
+        rows = db.session.execute(
+            select(ContactChannel.medium_id, ContactChannel.value, ContactChannel.label)
+            .where(ContactChannel.contact_id == ada.id)).all()
+    assert rows == [(phone_id, "+442079460958", "work mobile")]
+
+
 def test_two_handles_that_become_one_on_the_new_medium_are_kept_once(
     app, client, logged_in, make_medium, make_contact
 ):

@@ -31,6 +31,14 @@ def handle_key(value: str) -> str:
     only in case is the same handle (the contact form, imports and merges alike)."""
     return value.casefold()
 
+def keep_label(kept, repeated) -> None:
+    """Two records of one handle (by handle_key) become `kept`, the caller dropping
+    `repeated`: kept takes repeated's label when it has none, so no label is lost to a
+    merge or a move of handles between mediums."""
+    if not kept.label and repeated.label:
+        kept.label = repeated.label
+
+
 def normalise_channel(medium: Medium, raw: str, *, phone_region: str | None = None) -> str:
     """Return the stored form of a handle on a medium, or raise ChannelError."""
     value = (raw or "").strip()

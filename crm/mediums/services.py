@@ -7,7 +7,7 @@ import unicodedata
 from flask import abort
 from sqlalchemy import func, or_, select, update
 
-from crm.contacts.channels import handle_key
+from crm.contacts.channels import handle_key, keep_label
 from crm.database import lock_user
 from crm.extensions import db
 from crm.models import (
@@ -167,19 +167,22 @@ def delete_medium(user: User, medium: Medium, move_to: Medium | None) -> None:
         # A contact may already have the same handle on the target medium (or get it from
         # an earlier handle of this move): keep that one and drop the duplicate rather than
         # break the unique key. What the target holds is read once for every contact.
-        # Handles compare by handle_key, as a handle added by hand is checked.
-        taken = {(contact_id, handle_key(value)) for contact_id, value in db.session.execute(
-            select(ContactChannel.contact_id, ContactChannel.value).where(
+        # Handles compare by handle_key, as a handle added by hand is checked; the one
+        # kept takes the dropped one's label if it has none.
+        taken = {(kept.contact_id, handle_key(kept.value)): kept for kept in db.session.scalars(
+            select(ContactChannel).where(
                 ContactChannel.medium_id == move_to.id,
                 ContactChannel.contact_id.in_({channel.contact_id for channel, _ in moving}),
             )
-        )} if moving else set()
+        )} if moving else {}
         for channel, value in moving:
-            if (channel.contact_id, handle_key(value)) in taken:
+            kept = taken.get((channel.contact_id, handle_key(value)))
+            if kept is not None:
+                keep_label(kept, channel)
                 db.session.delete(channel)
             else:
                 channel.medium_id, channel.value = move_to.id, value
-                taken.add((channel.contact_id, handle_key(value)))
+                taken[(channel.contact_id, handle_key(value))] = channel
         db.session.execute(
             update(Contact)
             .where(Contact.origin_medium_id == medium.id, Contact.owner_id == user.id)

@@ -9,7 +9,7 @@ from difflib import SequenceMatcher
 
 from sqlalchemy import and_, delete, func, select, update
 
-from crm.contacts.channels import handle_key
+from crm.contacts.channels import handle_key, keep_label
 from crm.contacts.services import combine_notes, combine_origins, leads_back
 from crm.database import SEARCH_FOLD
 from crm.extensions import db
@@ -165,8 +165,7 @@ def merge_contacts(user: User, keep: Contact, drop: Contact) -> dict[str, int]:
     ):
         same = have.get((channel.medium_id, handle_key(channel.value)))
         if same is not None:
-            if not same.label and channel.label:
-                same.label = channel.label
+            keep_label(same, channel)
             db.session.delete(channel)
         else:
             channel.contact_id = keep.id
