@@ -246,6 +246,36 @@ def test_a_snoozed_keep_in_touch_reminder_stays_snoozed(app, client, user, make_
         assert db.session.get(Reminder, kit_id).due_at == NOW + timedelta(days=7)
 
 
+def test_a_snooze_outlasts_archiving_and_restoring_the_contact(app, client, user, make_contact,
+                                                             make_interaction):
+    """Archiving says their history is kept: restored, the keep-in-touch reminder still waits
+    until the time the user snoozed it to, not a cadence after the last interaction."""
+    grace = make_contact(user, name="Grace Hopper", keep_in_touch_days=7)
+    make_interaction(user, grace, "email", datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
+    assert deliver(app) == 1
+    with app.app_context():
+        kit_id = db.session.scalar(select(Reminder.id))
+    client.post(f"/reminders/{kit_id}/snooze", data={f"snooze{kit_id}-until": "next_week"})
+    with app.app_context():
+        snoozed_until = db.session.get(Reminder, kit_id).due_at
+    assert snoozed_until > NOW + timedelta(days=3)
+
+    client.post(f"/contacts/{grace.id}/archive")
+    client.post(f"/contacts/{grace.id}/archive", data={"restore": "1"})
+
+    with app.app_context():
+        [open_one] = db.session.scalars(select(Reminder).where(
+            Reminder.contact_id == grace.id, Reminder.status == ReminderStatus.PENDING))
+        assert open_one.due_at == snoozed_until and open_one.snoozed_count == 1
+    # A sweep keeps it there, and being in touch still counts from the interaction.
+    with app.app_context():
+        tasks.sweep_keep_in_touch(NOW + timedelta(minutes=15))
+        assert db.session.get(Reminder, open_one.id).due_at == snoozed_until
+    make_interaction(user, grace, "phone", NOW)
+    with app.app_context():
+        assert db.session.get(Reminder, open_one.id).due_at == NOW + timedelta(days=7)
+
+
 def test_done_on_a_recurring_reminder_keeps_the_series(app, client, user, make_reminder):
     weekly = make_reminder(user, title="Weekly review", recurrence="weekly",
                            local_date=date(2025, 3, 27), local_time=time(9, 0))

@@ -397,6 +397,7 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
     )
     owner = db.session.get(User, owner_id)  # usually loaded already: no query
     owner_zone = (owner.time_zone if owner is not None else None) or "UTC"
+    snoozes: dict[int, tuple[datetime, int]] | None = None  # read when first needed
     changed = 0
     ended_ids: list[int] = []  # their notifications are read: nothing left to act on
     for contact in contacts:
@@ -420,7 +421,16 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
                 ended_ids.append(extra.id)
                 changed += 1
         if keep is None:
-            db.session.add(_new_keep_in_touch(owner_id, contact, cadence, due, owner_zone))
+            if snoozes is None:
+                snoozes = _snoozes_set_aside(owner_id, [c.id for c in contacts])
+            new = _new_keep_in_touch(owner_id, contact, cadence, due, owner_zone)
+            if contact.id in snoozes:
+                # Its cadence comes back (restored from the archive, given again): the
+                # snooze the user chose for the last one still holds.
+                until, new.snoozed_count = snoozes[contact.id]
+                new.due_at = keep_in_touch_due_from(start, cadence, ended_at=ended.get(contact.id),
+                                                    snoozed_until=until)
+            db.session.add(new)
             changed += 1
         elif keep.status == ReminderStatus.PENDING:
             if keep.snoozed_count:
@@ -452,6 +462,27 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
         _mark_notifications_read(ended_ids, utcnow())
     db.session.flush()
     return changed
+
+
+def _snoozes_set_aside(owner_id: int, contact_ids: list[int]) -> dict[int, tuple[datetime, int]]:
+    """contact id -> (until, times snoozed) of each contact's latest snoozed keep-in-touch
+    reminder that Rapport cancelled (archived, cadence taken away) before its snooze ran
+    out."""
+    found: dict[int, tuple[datetime, int]] = {}
+    for contact_id, until, times in db.session.execute(
+        select(Reminder.contact_id, Reminder.due_at, Reminder.snoozed_count)
+        .where(
+            Reminder.owner_id == owner_id,
+            Reminder.kind == ReminderKind.KEEP_IN_TOUCH,
+            Reminder.status == ReminderStatus.CANCELLED,
+            Reminder.snoozed_count > 0,
+            Reminder.due_at > utcnow(),
+            Reminder.contact_id.in_(contact_ids),
+        )
+        .order_by(Reminder.completed_at, Reminder.id)
+    ):
+        found[contact_id] = (until, times)  # the latest cancelled wins
+    return found
 
 
 def _in_touch_since(contact: Contact, reminder: Reminder, due: datetime) -> bool:
