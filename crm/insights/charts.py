@@ -106,24 +106,40 @@ def bar_chart(items: Sequence[tuple[str, float, str]], *, title: str, unit: str 
     return _svg(width, height, title, "".join(parts))
 
 
+# About how much of a month chart (in its units, from the newest end) a 390 px phone shows
+# before it is scrolled.
+PHONE_FIRST_VIEW = 280
+
+
 def stacked_columns(columns: Sequence[str], series: dict[int, Sequence[int]],
                     colours: dict[int, str], names: dict[int, str], *, title: str,
                     width: int = 560, height: int = 220) -> Markup:
-    """Columns (e.g. months) with one stacked segment per medium."""
-    left, bottom, top_pad = 34, 40, 10
+    """Columns (e.g. months) with one stacked segment per medium. The scale is on the
+    right, by the newest column, where a phone's scroll area opens (app.css)."""
+    left, right, bottom, top_pad = 6, 34, 40, 10
     plot_h = height - bottom - top_pad
     n = max(len(columns), 1)
-    slot = (width - left - 6) / n
+    slot = (width - left - right) / n
     totals = [sum(series[m][i] for m in series) for i in range(len(columns))]
     peak = max(totals, default=0) or 1
+    axis_x = width - right
     parts = [
-        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{width - 4}" y2="{top_pad + plot_h}" '
+        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{axis_x + 4}" y2="{top_pad + plot_h}" '
         f'class="axis"/>',
-        f'<text x="{left - 6}" y="{top_pad + 10}" text-anchor="end" class="value">{peak}</text>',
-        f'<text x="{left - 6}" y="{top_pad + plot_h}" text-anchor="end" class="value">0</text>',
+        f'<text x="{axis_x + 6}" y="{top_pad + 10}" class="value">{peak}</text>',
+        f'<text x="{axis_x + 6}" y="{top_pad + plot_h}" class="value">0</text>',
     ]
     order = sorted(series, key=lambda m: (alphabetical_key(names.get(m, "")), m))
-    shown_year = ""
+    labelled = [i for i in range(len(columns)) if n <= 12 or i % 2 == (n - 1) % 2]
+    # A month ("2025-01") shows as 01, with its year beneath at the first label, at each new
+    # year, and at the newest label unless a year is within the room a phone shows first.
+    years: dict[int, str] = {}
+    for i in labelled:
+        if len(columns[i]) == 7 and columns[i][:4] not in years.values():
+            years[i] = columns[i][:4]
+    newest = labelled[-1] if labelled else None
+    if years and newest is not None and (newest - max(years)) * slot >= PHONE_FIRST_VIEW:
+        years[newest] = columns[newest][:4]
     for i, column in enumerate(columns):
         x = left + i * slot + slot * 0.15
         w = slot * 0.7
@@ -139,20 +155,17 @@ def stacked_columns(columns: Sequence[str], series: dict[int, Sequence[int]],
                 f'fill="{colours.get(medium_id, "#999")}"><title>{escape(column)}: '
                 f"{escape(names.get(medium_id, '?'))} {value}</title></rect>"
             )
-        if n <= 12 or i % 2 == 0:
-            # A month ("2025-01") shows as 01, with its year beneath at the first label
-            # and at each new year.
-            is_month = len(column) == 7
+    for i in labelled:
+        column, middle = columns[i], left + i * slot + slot / 2
+        parts.append(
+            f'<text x="{middle:.1f}" y="{height - 20}" text-anchor="middle" class="tick">'
+            f"{escape(column[-2:] if len(column) == 7 else column)}</text>"
+        )
+        if i in years:
             parts.append(
-                f'<text x="{x + w / 2:.1f}" y="{height - 20}" text-anchor="middle" class="tick">'
-                f"{escape(column[-2:] if is_month else column)}</text>"
+                f'<text x="{middle:.1f}" y="{height - 6}" text-anchor="middle" '
+                f'class="tick">{escape(years[i])}</text>'
             )
-            if is_month and column[:4] != shown_year:
-                shown_year = column[:4]
-                parts.append(
-                    f'<text x="{x + w / 2:.1f}" y="{height - 6}" text-anchor="middle" '
-                    f'class="tick">{escape(shown_year)}</text>'
-                )
     return _svg(width, height, title, "".join(parts), kind="columns")
 
 

@@ -167,6 +167,18 @@ NEWEST_IN_VIEW = """svg => {
   return newest.left >= box.left - 1 && newest.right <= box.right + 1;
 }"""
 
+# What a month chart shows before it is scrolled: a year under some month, and its scale.
+YEAR_AND_SCALE_IN_VIEW = """svg => {
+  const box = svg.parentElement.getBoundingClientRect();
+  const inView = t => {
+    const r = t.getBoundingClientRect();
+    return r.left >= box.left - 1 && r.right <= box.right + 1;
+  };
+  const texts = [...svg.querySelectorAll('text')];
+  return {year: texts.some(t => /^\\d{4}$/.test(t.textContent) && inView(t)),
+          scale: texts.filter(t => t.classList.contains('value')).every(inView)};
+}"""
+
 
 def test_charts_scroll_rather_than_shrink_and_start_at_the_newest_month(network, phone):
     base, net = network
@@ -197,9 +209,12 @@ def test_charts_scroll_rather_than_shrink_and_start_at_the_newest_month(network,
     new = colin.locator("div").filter(
         has=colin.get_by_role("heading", name="New contacts per month")).last
     assert new.locator("svg.chart").evaluate(NEWEST_IN_VIEW)
-    # The month labels carry their year.
+    # The month labels carry their year, and the year and the scale are in view where the
+    # chart opens (they were at its oldest end, off-screen).
     ticks = months.locator("svg.chart text.tick").all_text_contents()
     assert str(date.today().year) in ticks or str(date.today().year - 1) in ticks
+    for chart in (months.locator("svg.chart"), new.locator("svg.chart")):
+        assert chart.evaluate(YEAR_AND_SCALE_IN_VIEW) == {"year": True, "scale": True}
     screenshot(clara, "phone-charts")
 
 
