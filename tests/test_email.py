@@ -744,7 +744,7 @@ def test_the_digest_arrives_once_a_day_at_the_local_hour(
         assert title in html
     for title in ("Tomorrow thing", "Finished thing", "Someone else's"):
         assert title not in text
-    assert text.index("Overdue thing") < text.index("Today thing")
+    assert text.index("Today thing") < text.index("Overdue thing")
 
     # Later the same local day (up to 23:59 in New York): nothing more.
     for later in (datetime(2025, 6, 2, 12, 30, tzinfo=UTC),
@@ -795,8 +795,8 @@ def test_a_digest_lists_what_was_delivered_earlier_that_day_as_due_today(
     # The next day: that day's occurrence, and the one-off still waiting since yesterday.
     assert second["Subject"] == "Rapport: 2 due today, 1 overdue"
     assert parts(second)[0].splitlines()[4:10] == [
-        "Overdue (1):", "- One-off (due 2 Jun 2025, 07:30)", "",
-        "Due today (2):", "- Daily note (07:00)", "- Snoozed (09:00)"]
+        "Due today (2):", "- Daily note (07:00)", "- Snoozed (09:00)", "",
+        "Overdue (1):", "- One-off (due 2 Jun 2025, 07:30)"]
 
 
 def test_a_digest_leaves_out_an_occurrence_already_done_in_the_app(
@@ -819,6 +819,35 @@ def test_a_digest_leaves_out_an_occurrence_already_done_in_the_app(
     assert digest["Subject"] == "Rapport: 1 due today, 0 overdue"
     text, _ = parts(digest)
     assert "Weekly review (07:00)" in text and "Daily note" not in text
+
+
+def test_a_digest_puts_today_first_and_lists_only_the_latest_overdue(
+    mail_app, smtp_server, digest_user, make_reminder
+):
+    """Found in review: 600 overdue reminders came first, every one of them, in a 195 KB
+    email whose 'Due today' Gmail clipped away; the HTML part was one line."""
+    for day in range(1, 31):  # 1 to 30 May, 10:00 in New York
+        make_reminder(digest_user, title=f"Overdue {day} May", local_date=date(2025, 5, day),
+                      local_time=time(10, 0))
+    make_reminder(digest_user, title="Board meeting prep", local_date=date(2025, 6, 2),
+                  local_time=time(16, 0))
+
+    run(mail_app, tasks.send_digests, datetime(2025, 6, 2, 12, 0, tzinfo=UTC), "w")
+
+    [digest] = smtp_server.messages
+    assert digest["Subject"] == "Rapport: 1 due today, 30 overdue"
+    text, html = parts(digest)
+    reminders_url = f"{BASE}/reminders"
+    for body in (text, html):
+        assert body.index("Due today") < body.index("Board meeting prep") < \
+            body.index("Overdue (30)")
+        listed = re.findall(r"Overdue (\d+) May", body)
+        assert listed == [str(day) for day in range(30, 5, -1)]  # 25, latest first
+        assert "…and 5 more overdue" in body
+    assert f"…and 5 more overdue: {reminders_url}" in text
+    assert f'<a href="{reminders_url}" style="color: #2d5bd7;">…and 5 more overdue</a>' in html
+    # One item a line in the HTML source.
+    assert [line.count("<li>") for line in html.splitlines() if "<li>" in line] == [1] * 26
 
 
 def test_a_digest_retry_is_not_given_back_while_its_claim_lasts(

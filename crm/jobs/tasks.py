@@ -622,6 +622,10 @@ def _renew_digest_claim(run: DigestRun, held_until: datetime,
     return bool(renewed)
 
 
+# How many overdue reminders a digest lists; it counts the rest and links to them.
+DIGEST_OVERDUE_SHOWN = 25
+
+
 @dataclass(frozen=True)
 class DigestItem:
     """One line of a digest: a reminder at the occurrence the digest tells of."""
@@ -698,7 +702,10 @@ def _send_digest(run: DigestRun, held_until: datetime, user: User, now: datetime
         db.session.commit()
         return 0, False
     # Due earlier today is due today, delivered or not; overdue is from an earlier day.
-    overdue = [item for item in items if item.due_at < start_of_day]
+    # Today's come first; overdue ones follow, the most recently due first and no more than
+    # DIGEST_OVERDUE_SHOWN of them (600 of them made a 195 KB email that Gmail clipped
+    # before today's), the rest counted and left to the reminders page.
+    overdue = [item for item in reversed(items) if item.due_at < start_of_day]
     due_today = [item for item in items if item.due_at >= start_of_day]
     base = current_app.config["BASE_URL"].rstrip("/")
     with current_app.test_request_context(base_url=base):
@@ -709,7 +716,8 @@ def _send_digest(run: DigestRun, held_until: datetime, user: User, now: datetime
             message_id=run.message_id,
             user=user,
             due_today=due_today,
-            overdue=overdue,
+            overdue=overdue[:DIGEST_OVERDUE_SHOWN],
+            overdue_count=len(overdue),
             local_date=local_now.date(),
             reminders_url=url_for("reminders.index", _external=True),
             contact_url=lambda r: url_for("contacts.show", contact_id=r.contact_id,
