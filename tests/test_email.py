@@ -287,7 +287,7 @@ def test_the_log_link_opens_the_interaction_form_for_the_contact(mail_app, clien
     assert load(mail_app, reminder.id).status == ReminderStatus.DELIVERED
 
 
-def test_a_tampered_forged_or_expired_link_is_404_and_changes_nothing(
+def test_a_tampered_or_forged_link_is_404_and_an_expired_one_410_both_changing_nothing(
     mail_app, client, emailed, frozen
 ):
     reminder, _, message = emailed
@@ -304,11 +304,37 @@ def test_a_tampered_forged_or_expired_link_is_404_and_changes_nothing(
         assert client.post(f"/r/{bad}", data={"until": "tomorrow"}).status_code == 404, bad
 
     frozen.move_to(NOW + timedelta(days=31))
-    assert client.post(f"/r/{token}", data={"until": "tomorrow"}).status_code == 404
+    assert client.post(f"/r/{token}", data={"until": "tomorrow"}).status_code == 410
+    for bad in (f"{payload}.{flipped}", forged):  # an old forgery is still a forgery
+        assert client.get(f"/r/{bad}").status_code == 404, bad
     after = load(mail_app, reminder.id)
     assert (after.status, after.due_at, after.snoozed_count) == (
         before.status, before.due_at, before.snoozed_count
     )
+
+
+@pytest.mark.parametrize("action, in_app", [("done", "Mark it done in Rapport"),
+                                             ("snooze", "Snooze it in Rapport"),
+                                             ("log", None)])
+def test_an_expired_link_says_so_and_leads_to_the_reminder(mail_app, client, emailed, frozen,
+                                                           action, in_app):
+    """Found in review: a month-old link from an email was a bare 'Not found'."""
+    reminder, _, message = emailed
+    token = tokens(mail_app, parts(message)[0])[action]["token"]
+    frozen.move_to(NOW + timedelta(days=31))
+
+    page = client.get(f"/r/{token}")
+
+    assert page.status_code == 410
+    text = page_text(page.data)
+    assert "This link has expired" in text
+    assert "The link in the reminder email is older than Rapport accepts" in text
+    assert "Nothing changed." in text
+    assert 'href="/reminders"' in page.data.decode()
+    if in_app:
+        assert in_app in text
+        assert f'href="/reminders/{reminder.id}/{action}"' in page.data.decode()
+    assert load(mail_app, reminder.id).status == ReminderStatus.DELIVERED
 
 
 # --- failures and retries ----------------------------------------------------------------

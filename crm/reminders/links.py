@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app, url_for
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from crm.models.reminder import Reminder
 
@@ -26,15 +26,33 @@ def make_token(reminder: Reminder, action: str, occurrence: datetime) -> str:
     )
 
 
+class LinkExpired(Exception):
+    """A link Rapport did sign, older than REMINDER_LINK_MAX_AGE: its payload is genuine."""
+
+    def __init__(self, data: dict) -> None:
+        super().__init__("the link has expired")
+        self.data = data
+
+
+def _valid(data) -> bool:
+    return isinstance(data, dict) and data.get("a") in ACTIONS
+
+
 def read_token(token: str) -> dict | None:
-    """The signed payload, or None when it is forged or older than the configured age."""
+    """The signed payload, or None when it is forged or tampered with.
+
+    Raises LinkExpired for a genuine link older than the configured age."""
+    serializer = _serializer()
     try:
-        data = _serializer().loads(token, max_age=current_app.config["REMINDER_LINK_MAX_AGE"])
+        data = serializer.loads(token, max_age=current_app.config["REMINDER_LINK_MAX_AGE"])
+    except SignatureExpired as exc:  # the signature checked out; only its age did not
+        data = serializer.load_payload(exc.payload) if exc.payload is not None else None
+        if _valid(data):
+            raise LinkExpired(data) from exc
+        return None
     except BadSignature:
         return None
-    if not isinstance(data, dict) or data.get("a") not in ACTIONS:
-        return None
-    return data
+    return data if _valid(data) else None
 
 
 def action_url(reminder: Reminder, action: str, occurrence: datetime) -> str:

@@ -347,7 +347,13 @@ def mark_read():
 
 @bp.route("/r/<token>", methods=["GET", "POST"])
 def email_action(token: str):
-    data = links.read_token(token)
+    try:
+        data = links.read_token(token)
+    except links.LinkExpired as expired:
+        # 410, not 404: the link was genuine and will never work again; the reminder may
+        # well still be there, a login away.
+        return render_template("reminders/email_link_expired.html",
+                               action=expired.data["a"], reminder_id=expired.data["r"]), 410
     if data is None:
         abort(404)
     reminder = db.session.scalar(
