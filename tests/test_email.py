@@ -765,6 +765,10 @@ def test_the_digest_arrives_once_a_day_at_the_local_hour(
     assert digest["Subject"] == "Rapport: 1 due today, 1 overdue"
     text, html = parts(digest)
     assert "Monday 2 June 2025" in text
+    # The digest names the zone its times are in, as a reminder email does.
+    assert text.splitlines()[2:4] == ["Your Rapport digest for Monday 2 June 2025.",
+                                      "Times are in America/New_York."]
+    assert "Times are in America/New_York." in html
     for title in ("Overdue thing", "Today thing"):
         assert title in text
         assert title in html
@@ -815,12 +819,12 @@ def test_a_digest_lists_what_was_delivered_earlier_that_day_as_due_today(
     first, second = smtp_server.messages
     assert first["Subject"] == "Rapport: 2 due today, 0 overdue"
     text, html = parts(first)
-    assert text.splitlines()[4:7] == ["Due today (2):", "- Daily note (07:00)",
+    assert text.splitlines()[5:8] == ["Due today (2):", "- Daily note (07:00)",
                                       "- One-off (07:30)"]
     assert "Daily note" in html and "Snoozed" not in text + html
     # The next day: that day's occurrence, and the one-off still waiting since yesterday.
     assert second["Subject"] == "Rapport: 2 due today, 1 overdue"
-    assert parts(second)[0].splitlines()[4:10] == [
+    assert parts(second)[0].splitlines()[5:11] == [
         "Due today (2):", "- Daily note (07:00)", "- Snoozed (09:00)", "",
         "Overdue (1):", "- One-off (due 2 Jun 2025, 07:30)"]
 
