@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import smtplib
 import ssl
+from email.headerregistry import HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
+from email.policy import default as default_policy
 from email.utils import format_datetime, formataddr
 
 from flask import current_app, render_template
@@ -22,16 +24,32 @@ class MailServerError(MailError):
     way now, so a batch stops at the first one."""
 
 
+class _OneLineHeader(UnstructuredHeader):
+    """A header of ASCII URLs, sent on one line (up to SMTP's 998 characters): the default
+    policy would turn a URL longer than 78 characters into RFC 2047 encoded words, which
+    mail providers do not read as a List-Unsubscribe URL."""
+
+    def fold(self, *, policy) -> str:
+        return f"{self.name}: {self}{policy.linesep}"
+
+
+_headers = HeaderRegistry()
+_headers.map_to_type("list-unsubscribe", _OneLineHeader)
+_POLICY = default_policy.clone(header_factory=_headers)
+
+
 def build_message(
     *,
     to: str,
     subject: str,
     template: str,
     message_id: str,
+    unsubscribe_url: str | None = None,
     **context,
 ) -> EmailMessage:
-    """A text + HTML email from templates/email/<template>.txt and .html."""
-    message = EmailMessage()
+    """A text + HTML email from templates/email/<template>.txt and .html, with RFC 8058
+    one-click unsubscribe headers when given its URL."""
+    message = EmailMessage(policy=_POLICY)
     message["From"] = current_app.config["MAIL_FROM"]
     message["To"] = to
     # One line: a title or a name may hold line breaks (the API, an import), which a
@@ -40,6 +58,10 @@ def build_message(
     message["Message-ID"] = message_id
     message["Date"] = format_datetime(utcnow())
     message["Auto-Submitted"] = "auto-generated"
+    if unsubscribe_url:
+        message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    context["unsubscribe_url"] = unsubscribe_url
     message.set_content(render_template(f"email/{template}.txt", **context))
     message.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
     return message

@@ -337,6 +337,130 @@ def test_an_expired_link_says_so_and_leads_to_the_reminder(mail_app, client, ema
     assert load(mail_app, reminder.id).status == ReminderStatus.DELIVERED
 
 
+# --- footer and one-click unsubscribe (RFC 8058) ------------------------------------------
+
+UNSUBSCRIBE = re.compile(re.escape(BASE) + r"/unsubscribe/([A-Za-z0-9_.\-]+)")
+
+
+def assert_footer_and_unsubscribe(message, why: str) -> str:
+    """The footer says why the email came, links to the settings and to a one-click
+    unsubscribe, which the headers name too (unencoded, as mail providers read them); the
+    unsubscribe URL."""
+    raw = {name: value for name, value in message.raw_items()}
+    header = "".join(raw["List-Unsubscribe"].split())  # unfolded
+    assert "=?" not in header
+    [url] = re.fullmatch(r"<(\S+)>", header).groups()
+    assert UNSUBSCRIBE.fullmatch(url)
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text, html = parts(message)
+    settings_url = f"{BASE}/settings#reminders"
+    assert f"{why} Change that in your settings: {settings_url}\n" \
+           f"Stop these emails: {url}" in text.replace("\r\n", "\n")
+    assert why in html
+    assert f'<a href="{settings_url}" style="color: #5b6475;">Change that in your settings</a>' \
+        in html
+    assert f'<a href="{url}" style="color: #5b6475;">Stop these emails</a>' in html
+    return url
+
+
+def test_a_reminder_email_has_a_footer_and_one_click_unsubscribe(emailed):
+    """Found in review: the footer named the settings without a link, and there was no
+    List-Unsubscribe."""
+    assert_footer_and_unsubscribe(
+        emailed[2], "You receive this because email reminders are on in your Rapport settings.")
+
+
+def test_a_digest_has_a_footer_and_one_click_unsubscribe(mail_app, smtp_server, digest_user,
+                                                         make_reminder):
+    """Found in review: the digest said nothing of why it came or how to stop it."""
+    make_reminder(digest_user, title="Today thing", local_date=date(2025, 6, 2),
+                  local_time=time(17, 0))
+
+    run(mail_app, tasks.send_digests, datetime(2025, 6, 2, 12, 0, tzinfo=UTC), "w")
+
+    [digest] = smtp_server.messages
+    url = assert_footer_and_unsubscribe(
+        digest, "You receive this daily digest because you chose it in your Rapport settings.")
+    # One click in the mail program (no session, no CSRF token) ends the digest.
+    response = mail_app.test_client().post(url.removeprefix(BASE),
+                                           data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    with mail_app.app_context():
+        from crm.models import User
+
+        owner = db.session.get(User, digest_user.id)
+        assert (owner.email_reminders, owner.digest_enabled) == (False, False)
+    assert run(mail_app, tasks.send_digests, datetime(2025, 6, 3, 12, 0, tzinfo=UTC), "w") == 0
+
+
+def email_settings(app, user) -> tuple[bool, bool]:
+    with app.app_context():
+        from crm.models import User
+
+        owner = db.session.get(User, user.id)
+        return owner.email_reminders, owner.digest_enabled
+
+
+@pytest.mark.app_config(WTF_CSRF_ENABLED=True)
+def test_the_unsubscribe_link_asks_on_get_and_a_tokenless_post_turns_emails_off(
+    mail_app, smtp_server, user, emailed, make_user, make_reminder
+):
+    url = UNSUBSCRIBE.search(parts(emailed[2])[0]).group(0)
+    path = url.removeprefix(BASE)
+    scanner = mail_app.test_client()
+
+    for method in ("get", "head"):  # a link scanner, a prefetch: nothing changes
+        assert getattr(scanner, method)(path).status_code == 200
+    page = scanner.get(path)
+    assert "Stop reminder emails?" in page_text(page.data)
+    assert 'form method="post"' in page.data.decode()
+    assert email_settings(mail_app, user) == (True, False)
+
+    # What a mail provider sends (RFC 8058): no cookie, no CSRF token.
+    done = mail_app.test_client().post(path, data={"List-Unsubscribe": "One-Click"})
+
+    assert done.status_code == 200
+    text = page_text(done.data)
+    assert "Reminder emails are off" in text
+    assert "Turn them back on in your settings" in text
+    assert 'href="/settings#reminders"' in done.data.decode()
+    assert email_settings(mail_app, user) == (False, False)
+    make_reminder(user, title="Later", due_at=NOW + timedelta(minutes=5))
+    run(mail_app, tasks.deliver_due, NOW + timedelta(minutes=10), "w")
+    assert len(smtp_server.messages) == 1  # the first email only
+    # Again: nothing more to do, and it says so.
+    again = mail_app.test_client().post(path)
+    assert "Reminder emails were already off" in page_text(again.data)
+
+
+@pytest.mark.app_config(WTF_CSRF_ENABLED=True)
+def test_only_a_genuine_unsubscribe_token_for_that_account_turns_emails_off(
+    mail_app, client, user, emailed, make_user
+):
+    text = parts(emailed[2])[0]
+    unsubscribe = UNSUBSCRIBE.search(text).group(1)
+    action = tokens(mail_app, text)["done"]["token"]
+    forged = URLSafeTimedSerializer("not-the-secret", salt="rapport.unsubscribe").dumps(
+        {"u": user.id, "e": user.email, "p": "unsubscribe"})
+    payload, _, signature = unsubscribe.rpartition(".")
+    flipped = f"{payload}.{signature[:-1]}{'A' if signature[-1] != 'A' else 'B'}"
+
+    # A reminder's action link is no unsubscribe token, nor the other way round.
+    for bad in (action, forged, flipped, "garbage"):
+        assert client.post(f"/unsubscribe/{bad}").status_code == 404, bad
+    assert client.get(f"/r/{unsubscribe}").status_code == 404
+    assert email_settings(mail_app, user) == (True, False)
+    # The token names the address it was sent to: once the account's address changed (or
+    # its id went to a new account), it names nobody.
+    with mail_app.app_context():
+        from crm.models import User
+
+        db.session.get(User, user.id).email = "ada@elsewhere.example"
+        db.session.commit()
+    assert client.post(f"/unsubscribe/{unsubscribe}").status_code == 404
+    assert email_settings(mail_app, user) == (True, False)
+
+
 # --- failures and retries ----------------------------------------------------------------
 
 

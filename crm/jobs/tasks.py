@@ -467,6 +467,15 @@ def _record_failure(run: DigestRun, error: str, now: datetime) -> None:
     log.warning("digest %s failed (attempt %s): %s", run.id, run.attempts, error)
 
 
+def _account_links(user: User) -> dict[str, str]:
+    """The links every email's footer gives (needs a request context with the base URL)."""
+    return {
+        "reminders_url": url_for("reminders.index", _external=True),
+        "settings_url": url_for("auth.settings", _anchor="reminders", _external=True),
+        "unsubscribe_url": links.unsubscribe_url(user),
+    }
+
+
 def _reminder_email(delivery: Delivery, user: User):
     reminder = delivery.reminder
     base = current_app.config["BASE_URL"].rstrip("/")
@@ -493,7 +502,7 @@ def _reminder_email(delivery: Delivery, user: User):
             ),
             "edit_url": url_for("reminders.edit", reminder_id=reminder.id, _external=True),
             "done_url": links.action_url(reminder, "done", delivery.occurrence),
-            "reminders_url": url_for("reminders.index", _external=True),
+            **_account_links(user),
         }
         subject = reminder.title
         if delivery.overdue_since:
@@ -719,7 +728,7 @@ def _send_digest(run: DigestRun, held_until: datetime, user: User, now: datetime
             overdue=overdue[:DIGEST_OVERDUE_SHOWN],
             overdue_count=len(overdue),
             local_date=local_now.date(),
-            reminders_url=url_for("reminders.index", _external=True),
+            **_account_links(user),
             contact_url=lambda r: url_for("contacts.show", contact_id=r.contact_id,
                                           _external=True),
         )

@@ -1,4 +1,7 @@
-"""Signed links in reminder emails: they open a confirmation page; the change is a POST."""
+"""Signed links in reminder emails: they open a confirmation page; the change is a POST.
+
+The one-click unsubscribe link of every email is signed the same way under a salt and
+purpose of its own, so neither kind of link can stand in for the other."""
 
 from __future__ import annotations
 
@@ -11,10 +14,12 @@ from crm.models.reminder import Reminder
 
 ACTIONS = ("log", "snooze", "done")
 _SALT = "rapport.reminder-action"
+_UNSUBSCRIBE_SALT = "rapport.unsubscribe"
+_UNSUBSCRIBE = "unsubscribe"
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
+def _serializer(salt: str = _SALT) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
 
 
 def make_token(reminder: Reminder, action: str, occurrence: datetime) -> str:
@@ -59,3 +64,27 @@ def action_url(reminder: Reminder, action: str, occurrence: datetime) -> str:
     """An absolute URL for an email (needs a request context with the base URL)."""
     return url_for("reminders.email_action", token=make_token(reminder, action, occurrence),
                    _external=True)
+
+
+def make_unsubscribe_token(user) -> str:
+    """Sign (user, address, purpose): a link for this account at the address it mailed."""
+    return _serializer(_UNSUBSCRIBE_SALT).dumps(
+        {"u": user.id, "e": user.email, "p": _UNSUBSCRIBE})
+
+
+def read_unsubscribe_token(token: str) -> dict | None:
+    """The signed payload, or None when it is forged or not an unsubscribe token.
+
+    It does not expire: a mail provider offers the link as long as the email is kept."""
+    try:
+        data = _serializer(_UNSUBSCRIBE_SALT).loads(token)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("p") != _UNSUBSCRIBE:
+        return None
+    return data
+
+
+def unsubscribe_url(user) -> str:
+    """An absolute one-click unsubscribe URL (needs a request context with the base URL)."""
+    return url_for("reminders.unsubscribe", token=make_unsubscribe_token(user), _external=True)

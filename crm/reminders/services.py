@@ -654,3 +654,25 @@ def regenerate_calendar_token(user: User) -> str:
     user.calendar_token = secrets.token_urlsafe(32)
     db.session.flush()
     return user.calendar_token
+
+
+# -- one-click unsubscribe ------------------------------------------------------------
+
+
+def unsubscribing_user(data: dict | None) -> User | None:
+    """The account a signed unsubscribe link names, while it still has the address the
+    email went to (an account deleted, or an id reused, is nobody)."""
+    if not data:
+        return None
+    return db.session.scalar(select(User).where(User.id == data.get("u"),
+                                                User.email == data.get("e")))
+
+
+def stop_emails(user: User) -> bool:
+    """Turn reminder emails and the digest off (as Settings does); False when already off."""
+    from crm.auth.services import update_reminder_settings
+
+    if not user.email_reminders:
+        return False
+    update_reminder_settings(user, email_mode="off", digest_hour=user.digest_hour)
+    return True

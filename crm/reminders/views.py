@@ -22,7 +22,7 @@ from sqlalchemy import select
 from crm.contacts.forms import ConfirmForm
 from crm.contacts.picker import chosen_ids, finding, picker, submitted_one, term_for
 from crm.contacts.services import get_contact_or_404
-from crm.extensions import db
+from crm.extensions import csrf, db
 from crm.interactions.services import InteractionData, log_interaction
 from crm.mediums.services import get_medium_or_404, mediums_for
 from crm.models import Initiator, User, utcnow
@@ -401,6 +401,20 @@ def email_action(token: str):
         choices={k: to_local(v, owner.time_zone) for k, v in choices.items()},
         owner=owner,
     )
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+@csrf.exempt  # mail providers POST without a CSRF token (RFC 8058); the signed token stands in
+def unsubscribe(token: str):
+    """One-click unsubscribe from an email: GET asks, POST turns reminder emails off."""
+    user = services.unsubscribing_user(links.read_unsubscribe_token(token))
+    if user is None:
+        abort(404)
+    if request.method == "POST":
+        stopped = services.stop_emails(user)
+        db.session.commit()
+        return render_template("reminders/unsubscribed.html", stopped=stopped)
+    return render_template("reminders/unsubscribe.html", user=user)
 
 
 # -- calendar feed ----------------------------------------------------------------
