@@ -134,15 +134,19 @@ def new():
     return _render_form(form, None, contact)
 
 
-def _when(reminder: Reminder, user: User | None = None) -> str:
-    return to_local(reminder.due_at, (user or current_user).time_zone).strftime(
-        "%-d %b %Y, %H:%M")
+def _when(reminder: Reminder, user: User | None = None, *, zone: bool = False) -> str:
+    """When the reminder is due, in the user's zone; naming it (as the email does) on the
+    pages an email's links open, which may be on a device in another zone, logged out."""
+    tz = (user or current_user).time_zone
+    when = to_local(reminder.due_at, tz).strftime("%-d %b %Y, %H:%M")
+    return f"{when} ({tz})" if zone else when
 
 
-def _moved(reminder: Reminder, after: str, user: User | None = None) -> str:
+def _moved(reminder: Reminder, after: str, user: User | None = None, *,
+           zone: bool = False) -> str:
     """What a stale notification or email says instead of acting on the moved reminder."""
-    return (f"This reminder was moved to {_when(reminder, user)} after this {after}: "
-            "nothing changed.")
+    return (f"This reminder was moved to {_when(reminder, user, zone=zone)} after this "
+            f"{after}: nothing changed.")
 
 
 @bp.route("/reminders/<int:reminder_id>/edit", methods=["GET", "POST"])
@@ -378,13 +382,13 @@ def email_action(token: str):
                 if choice not in choices:
                     abort(400)
                 services.snooze(reminder, choices[choice], occurrence=occurrence)
-                message = f"Snoozed until {_when(reminder, owner)}."
+                message = f"Snoozed until {_when(reminder, owner, zone=True)}."
             else:
                 services.mark_done(reminder, occurrence=occurrence)
                 message = "Marked done."
         except services.ReminderMovedError:
             db.session.rollback()
-            message = _moved(reminder, "email", owner) + " Open it in Rapport to " + (
+            message = _moved(reminder, "email", owner, zone=True) + " Open it in Rapport to " + (
                 "snooze it." if action == "snooze" else "mark it done.")
         except services.ReminderStateError as exc:
             db.session.rollback()
