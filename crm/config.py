@@ -97,8 +97,8 @@ def check_config(config) -> None:
     """ConfigError for a setting of the wrong kind, before anything runs with it: every
     setting whose default is a whole number must be one (a duration in seconds may have a
     fraction), a true/false setting true or false (yes/no, on/off, 1/0 too), a rate limit
-    one Flask-Limiter reads, the rate-limit storage one it knows, and SMTP_TLS one of its
-    words."""
+    one Flask-Limiter reads, the rate-limit storage one it knows, SMTP_TLS one of its
+    words, and the engine options a mapping."""
     from limits import parse_many
     from limits.storage import SCHEMES
 
@@ -127,6 +127,11 @@ def check_config(config) -> None:
             what = "a number of seconds" if float in kinds else "a whole number"
             raise ConfigError(f"{name} (environment: CRM_{name}) must be {what}, 0 or more, "
                               f"not {value!r}.")
+    options = config.get("SQLALCHEMY_ENGINE_OPTIONS")
+    if not isinstance(options, dict) or not isinstance(options.get("connect_args", {}), dict):
+        raise ConfigError("SQLALCHEMY_ENGINE_OPTIONS (environment: "
+                          "CRM_SQLALCHEMY_ENGINE_OPTIONS) must be a JSON object like "
+                          f'{{"pool_size": 10}}, not {options!r}.')
     if str(config.get("SMTP_TLS")).lower() not in SMTP_TLS_VALUES:
         raise ConfigError(f"SMTP_TLS (environment: CRM_SMTP_TLS) must be starttls, ssl or "
                           f"none, not {config.get('SMTP_TLS')!r}.")
@@ -158,10 +163,37 @@ def load_config(app: Flask, test_config: dict | None) -> None:
     check_config(app.config)
     url = app.config.get("DATABASE_URL") or _default_sqlite_url(app)
     app.config["SQLALCHEMY_DATABASE_URI"] = _usable_database_url(normalise_database_url(url))
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = postgresql_engine_options(
+            app.config["SQLALCHEMY_ENGINE_OPTIONS"])
     if not app.config.get("SECRET_KEY"):
         raise RuntimeError(
             "No SECRET_KEY: set CRM_SECRET_KEY or put SECRET_KEY in instance/config.py"
         )
+
+
+# A connection PostgreSQL dropped (a restart, a failover, an idle cut by a firewall or a
+# pooler) is found by a ping when it leaves the pool, not by a user's request failing on it;
+# a server that stops answering fails a connection attempt, or a request's statement,
+# within seconds rather than hanging the request until gunicorn kills its worker.
+POSTGRESQL_CONNECT_ARGS = {
+    "connect_timeout": 10,  # seconds (libpq)
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 20000,  # ms: data sent and not acknowledged (a dead peer)
+}
+
+
+def postgresql_engine_options(configured: dict) -> dict:
+    """The engine options for PostgreSQL: pool_pre_ping and the connect arguments above,
+    each overridden by SQLALCHEMY_ENGINE_OPTIONS where it names them."""
+    return {
+        "pool_pre_ping": True,
+        **configured,
+        "connect_args": {**POSTGRESQL_CONNECT_ARGS, **configured.get("connect_args", {})},
+    }
 
 
 def normalise_database_url(url: str) -> str:

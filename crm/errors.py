@@ -6,11 +6,17 @@ import math
 import time
 from urllib.parse import urlsplit
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from crm.extensions import db
+
+# What a 503 for an unreachable database asks clients to wait.
+UNAVAILABLE_RETRY_SECONDS = 30
+SQLITE_SCHEMA_ERRORS = ("no such table", "no such column")
 
 
 def wants_problem_json() -> bool:
@@ -131,3 +137,41 @@ def register(app: Flask) -> None:
         )
 
     app.register_error_handler(InternalServerError, server_error)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(DisconnectionError)
+    @app.errorhandler(PoolTimeoutError)
+    def database_unavailable(error):
+        """The database cannot be reached or is busy (down, restarting, locked by another
+        writer past the busy timeout, a statement cancelled): 503 with Retry-After. The page
+        reads nothing from the database: the layout's user, unread count and worker banner
+        would each try it again (on SQLite, a second wait for the lock) and fail inside the
+        handler, leaving the server's bare "Internal Server Error"."""
+        if str(getattr(error, "orig", "")).startswith(SQLITE_SCHEMA_ERRORS):
+            # A table or column missing is a fault of this code or its migrations, which
+            # SQLite reports as an OperationalError: a 500, logged with its traceback.
+            current_app.logger.error("Exception on %s [%s]", request.path, request.method,
+                                     exc_info=error)
+            return server_error(error)
+        current_app.logger.warning("database unavailable for %s %s: %s", request.method,
+                                   request.path, str(error).splitlines()[0] if str(error) else
+                                   type(error).__name__)
+        try:
+            db.session.rollback()
+        except SQLAlchemyError:
+            db.session.remove()  # the connection is gone: the next request gets another
+        retry = {"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)}
+        detail = ("Rapport cannot reach its database right now. Nothing was saved. "
+                  "Try again in a moment.")
+        if wants_problem_json():
+            response = problem(503, "Service Unavailable", detail)
+            response.headers.update(retry)
+            return response
+        page = current_app.jinja_env.get_template("errors/unavailable.html").render(
+            code=503, title="Rapport is briefly unavailable",
+            message=detail + (" Go back to the form: your browser usually still holds what "
+                              "you typed." if request.method == "POST" else ""),
+            back=_same_site_referrer() if request.method == "POST" else None,
+        )
+        return page, 503, retry
