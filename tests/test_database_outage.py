@@ -152,3 +152,17 @@ def test_engine_options_of_the_wrong_kind_stop_the_app():
     with pytest.raises(ConfigError, match="SQLALCHEMY_ENGINE_OPTIONS"):
         create_app({"SECRET_KEY": "x", "SQLALCHEMY_ENGINE_OPTIONS": "pool_size=10"})
 
+
+
+def test_healthz_logs_why_the_database_is_unreachable_and_tells_only_that_it_is(caplog):
+    """The load balancer gets 503 and the kind of error; the operator's log gets the
+    reason (the body named only "OperationalError")."""
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL":
+                      "postgresql://rapport@127.0.0.1:1/nowhere"})
+    with caplog.at_level("WARNING"):
+        response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["database"] == "error: OperationalError"
+    assert "127.0.0.1" not in response.get_data(as_text=True)
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("healthz")]
+    assert "port 1 failed" in line and "Connection refused" in line

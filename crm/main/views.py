@@ -91,6 +91,9 @@ def healthz():
         body["database"] = "ok"
     except Exception as exc:  # noqa: BLE001 - report any database failure
         db.session.rollback()
+        # The reason (host, port, refusal) goes to the log only: /healthz answers anyone.
+        current_app.logger.warning("healthz: database unreachable: %s",
+                                   (str(exc).splitlines() or [exc.__class__.__name__])[0])
         body["database"] = f"error: {exc.__class__.__name__}"
         body["status"] = "error"
         return jsonify(body), 503
