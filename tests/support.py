@@ -175,6 +175,13 @@ def form_values(body: bytes | str) -> dict[str, list[str]]:
     return reader.values
 
 
+def field_error(body, name: str) -> str | None:
+    """The error a form shows on the field `name`, or None."""
+    text = body.decode() if isinstance(body, bytes) else body
+    found = re.search(rf'<span class="error" id="{name}-error">(.*?)</span>', text, re.S)
+    return found and html.unescape(found.group(1))
+
+
 def field_value(body, name: str) -> str | None:
     """The single submitted value of a field, or None."""
     values = form_values(body).get(name)

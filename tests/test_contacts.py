@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from fixtures.api_client import ApiClient, make_token
 from sqlalchemy import select
-from support import field_value, form_values, order_in, page_text
+from support import field_error, field_value, form_values, order_in, page_text
 
 from crm.extensions import db
 from crm.models import (
@@ -19,6 +19,7 @@ from crm.models import (
     ContactChannel,
     ImportKind,
     Interaction,
+    Medium,
     Tag,
     User,
     contact_tags,
@@ -570,3 +571,22 @@ def test_first_met_cannot_be_later_than_the_users_today(app, client, auth, make_
     with app.app_context():
         names = set(db.session.scalars(select(Contact.name).where(Contact.owner_id == user.id)))
     assert names == {f"Met {local}", f"API {local}"}
+
+
+def test_a_first_met_medium_deleted_since_the_form_was_shown_is_said_on_the_field(
+        app, client, logged_in, make_medium, count):
+    from crm.mediums.services import delete_medium
+
+    zoom = make_medium(logged_in, "Zoom")
+    with app.app_context():
+        delete_medium(db.session.get(User, logged_in.id), db.session.get(Medium, zoom.id), None)
+        db.session.commit()
+
+    response = client.post("/contacts/new", data={
+        "name": "Finn", "company": "Les Éditions", "origin_medium": str(zoom.id)})
+
+    assert response.status_code == 422
+    assert field_error(response.data, "origin_medium") == (
+        "The medium you chose was deleted since you opened the form: choose another.")
+    assert form_values(response.data)["company"] == ["Les Éditions"]
+    assert count(Contact) == 0

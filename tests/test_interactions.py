@@ -9,7 +9,7 @@ from html import unescape
 import pytest
 import time_machine
 from sqlalchemy import select
-from support import form_values, order_in, page_text
+from support import field_error, form_values, order_in, page_text
 
 from crm.extensions import db
 from crm.models import BUILTIN_MEDIUMS, Contact, Interaction
@@ -450,3 +450,28 @@ def test_cancel_goes_back_where_the_form_was_opened(client, people, logged_in, m
         assert _cancel(client.get(url, query_string={"next": "https://evil.example/"})) in (
             "/", "/reminders", f"/contacts/{ada.id}"), url
     assert _cancel(client.get(f"/interactions/new?contact={ada.id}")) == f"/contacts/{ada.id}"
+
+
+def test_a_medium_deleted_since_the_form_was_shown_is_said_on_the_field(
+        app, client, logged_in, people, make_medium, make_user, count):
+    """Chosen in one tab, deleted in another: the medium field says so, nothing typed lost;
+    someone else's medium stays "not yours", whatever becomes of it."""
+    from crm.mediums.services import delete_medium
+    from crm.models import Medium, User
+
+    zoom = make_medium(logged_in, "Zoom")
+    theirs = make_medium(make_user(email="other@example.com"), "Their conference")
+    with app.app_context():
+        delete_medium(db.session.get(User, logged_in.id), db.session.get(Medium, zoom.id), None)
+        db.session.commit()
+    for chosen, message in ((zoom, "The medium you chose was deleted since you opened the "
+                                    "form: choose another."),
+                            (theirs, "Choose one of your mediums.")):
+        response = client.post("/interactions/new", data=_form(
+            chosen.id, people, summary="Café chat", notes="Talked about Zürich"))
+        assert response.status_code == 422
+        assert field_error(response.data, "medium") == message
+        kept = form_values(response.data)
+        assert kept["participants"] == [str(c.id) for c in people]
+        assert (kept["summary"], kept["notes"]) == (["Café chat"], ["Talked about Zürich"])
+    assert count(Interaction) == 0

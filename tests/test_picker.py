@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
-from support import as_user, form_values, page_text
+from support import as_user, field_error, form_values, page_text
 
 from crm.contacts.picker import SUGGESTIONS
 from crm.contacts.services import ContactData, create_contact, set_archived
@@ -131,7 +131,7 @@ def test_find_without_javascript_keeps_what_was_typed_and_saves_nothing(
     zoe = make_contact(logged_in, name="Zoë Okafor")
     before = count(Interaction)
     response = client.post("/interactions/new", data={
-        "medium": "", "occurred_at": "2026-01-05T10:00", "initiated_by": "them",
+        "medium": "", "occurred_at": "2025-01-05T10:00", "initiated_by": "them",
         "participants": [people[0]], "participants_q": "okafor", "find": "participants",
         "summary": "Talked about the Berlin trip", "notes": "Bring the slides"})
     assert response.status_code == 200
@@ -164,7 +164,7 @@ def test_anyone_can_be_saved_though_not_listed(app, client, logged_in, crowd):
     oldest = people[0]
     assert oldest not in ids(listed(client.get("/interactions/new").data, "participants"))
     response = client.post("/interactions/new", data={
-        "medium": _phone_id(client), "occurred_at": "2026-01-05T10:00", "initiated_by": "me",
+        "medium": _phone_id(client), "occurred_at": "2025-01-05T10:00", "initiated_by": "me",
         "participants": oldest, "summary": "Caught up"})
     assert response.status_code == 302
     with app.app_context():
@@ -178,7 +178,7 @@ def test_enter_after_typing_a_term_finds_and_otherwise_saves(client, logged_in, 
     as searched (or none), the form is saved. The visible button always saves."""
     people = crowd(SUGGESTIONS + 5)
     zoe = make_contact(logged_in, name="Zoë Okafor")
-    form = {"medium": _phone_id(client), "occurred_at": "2026-01-05T10:00",
+    form = {"medium": _phone_id(client), "occurred_at": "2025-01-05T10:00",
             "initiated_by": "me", "participants": people[0], "summary": "Hello"}
     before = count(Interaction)
     typed = client.post("/interactions/new", data={**form, "participants_q": "zoe",
@@ -201,7 +201,7 @@ def test_a_failed_form_lists_the_people_the_term_found(client, logged_in, crowd,
     crowd(SUGGESTIONS + 5)
     zoe = make_contact(logged_in, name="Zoë Okafor")
     response = client.post("/interactions/new", data={
-        "medium": "", "occurred_at": "2026-01-05T10:00", "initiated_by": "me",
+        "medium": "", "occurred_at": "2025-01-05T10:00", "initiated_by": "me",
         "participants_q": "zoe", "participants_q_shown": "zoe", "summary": "Hello"})
     assert response.status_code == 422
     assert "Choose at least one person." in page_text(response.data)
@@ -274,16 +274,19 @@ def test_an_archived_or_someone_elses_contact_cannot_be_chosen(
         set_archived(db.session.get(Contact, gone.id), True)
         db.session.commit()
     theirs = make_contact(make_user(email="other@example.com"), name="Theirs")
-    for chosen in (gone.id, theirs.id):
+    # The archived one is named, that the user may restore them; someone else's is not.
+    for chosen, message in ((gone.id, "Gone is archived: restore them or choose someone else."),
+                            (theirs.id, "Choose one of your contacts.")):
         edit = client.post(f"/contacts/{ines.id}/edit", data={
             "name": "Ines", "introduced_by": chosen})
         assert edit.status_code == 422
-        assert "Choose one of your contacts." in page_text(edit.data)
+        assert field_error(edit.data, "introduced_by") == message
         reminder = client.post("/reminders/new", data={
             "title": "Call", "contact": chosen, "local_date": "2030-01-01",
             "local_time": "09:00", "recurrence": "none"})
         assert reminder.status_code == 422
-        assert "Choose one of your contacts." in page_text(reminder.data)
+        assert field_error(reminder.data, "contact") == message
+        assert "Theirs" not in page_text(edit.data) + page_text(reminder.data)
         # Neither is written into the page that says so.
         assert str(chosen) not in listed(edit.data, "introduced_by")
         assert str(chosen) not in listed(reminder.data, "contact")
@@ -315,3 +318,43 @@ def test_choices_are_the_users_own_people_only(app, client, logged_in, make_cont
                          "status": f"Nobody found for “{q}”." if q else ""}
     # Naming someone else's contact in a picker's request finds nothing either.
     assert other.get(f"/contacts/choices?exclude={secret.id}").get_json()["choices"] == []
+
+
+def test_a_person_deleted_or_archived_since_the_form_was_shown_is_said_on_the_field(
+        app, client, logged_in, make_contact, medium, count):
+    """Chosen in one tab, deleted or archived in another: the field says what happened and
+    everything else typed stays."""
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    chen = make_contact(logged_in, name="Chen Wei")
+    dana = make_contact(logged_in, name="Dana Scully")
+    with app.app_context():
+        set_archived(db.session.get(Contact, chen.id), True)
+        db.session.delete(db.session.get(Contact, dana.id))
+        db.session.commit()
+    archived = "Chen Wei is archived: restore them or choose someone else."
+    deleted = "A person you chose was deleted since you opened the form: choose someone else."
+    for gone, message in ((chen, archived), (dana, deleted)):
+        logged = client.post("/interactions/new", data={
+            "medium": str(medium("phone").id), "occurred_at": "2025-01-05T10:00",
+            "initiated_by": "me", "participants": [str(ada.id), str(gone.id)],
+            "summary": "Café chat", "notes": "Talked about Zürich", "save": ""})
+        assert logged.status_code == 422
+        assert field_error(logged.data, "participants") == message
+        kept = form_values(logged.data)
+        assert kept["participants"] == [str(ada.id)]
+        assert (kept["summary"], kept["notes"]) == (["Café chat"], ["Talked about Zürich"])
+
+        added = client.post("/contacts/new", data={
+            "name": "Finn", "company": "Les Éditions", "introduced_by": str(gone.id)})
+        assert added.status_code == 422
+        assert field_error(added.data, "introduced_by") == message
+        assert form_values(added.data)["company"] == ["Les Éditions"]
+
+        reminder = client.post("/reminders/new", data={
+            "title": "Call back", "contact": str(gone.id), "local_date": "2030-01-01",
+            "local_time": "09:00", "recurrence": "none", "notes": "About the book"})
+        assert reminder.status_code == 422
+        assert field_error(reminder.data, "contact") == message
+        assert form_values(reminder.data)["notes"] == ["About the book"]
+    assert count(Interaction) == 0
+    assert count(Reminder) == 0

@@ -151,7 +151,8 @@ def test_done_called_them_logs_the_interaction_and_ends_the_reminder(app, client
 
 @pytest.mark.parametrize("data, message", [
     ({"summary": "x" * 201}, "Field cannot be longer than 200 characters."),
-    ({"medium": "999999"}, "Choose one of your mediums."),
+    ({"medium": "999999"}, "The medium you chose was deleted since you opened the form: "
+                           "choose another."),
 ])
 def test_done_with_a_bad_field_says_what_is_wrong_and_nothing_else(app, client, user, fired,
                                                                    medium, data, message):
@@ -162,7 +163,7 @@ def test_done_with_a_bad_field_says_what_is_wrong_and_nothing_else(app, client, 
     assert response.status_code == 422
     text = page_text(response.data)
     assert message in text
-    assert ("Choose one of your mediums." in text) == ("medium" in data)
+    assert ("The medium you chose" in text) == ("medium" in data)
     assert 'class="flashes"' not in response.get_data(as_text=True)  # the field says it
     assert load(app, fired).status == ReminderStatus.DELIVERED
 

@@ -18,7 +18,7 @@ from crm.api.registry import API_PREFIX, ApiSpec, BadBody, Response, Unsupported
 from crm.api.schema import Field, Schema, ValidationFailed, example_for
 from crm.contacts import services as contacts
 from crm.contacts.channels import ChannelError, normalise_channel
-from crm.contacts.picker import choosable
+from crm.contacts.picker import choosable, joined
 from crm.database import lock_user, writing_request
 from crm.errors import problem
 from crm.extensions import db
@@ -384,8 +384,8 @@ def _chosen(ids: list[int], unknown: str, *, keep: Iterable[Contact] = ()
     if len(archived) != len(missing):
         return found, unknown
     names = [c.name for c in archived]
-    who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    return found, f"{who} {'is' if len(names) == 1 else 'are'} archived: restore them first."
+    return found, (f"{joined(names)} {'is' if len(names) == 1 else 'are'} archived: "
+                   "restore them first.")
 
 
 def _contact_data(body: dict, current: Contact | None = None) -> contacts.ContactData:

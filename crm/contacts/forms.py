@@ -6,12 +6,14 @@ from flask_login import current_user
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
+from crm.contacts.picker import refusal
 from crm.contacts.services import (
     FIRST_MET_LATER_THAN_TODAY,
     first_met_later_than_today,
     parse_tags,
 )
 from crm.forms import Form, TimeZoneField, optional_int, strip_filter
+from crm.mediums.services import medium_refusal
 from crm.models.contact import CADENCE_MAX_DAYS, TAG_MAX_LENGTH
 
 
@@ -57,11 +59,13 @@ class ContactForm(Form):
 
     def validate_origin_medium(self, field):
         if field.data is not None and field.data not in {c[0] for c in field.choices}:
-            raise ValidationError("Choose one of your mediums.")
+            raise ValidationError(medium_refusal(field.data))
 
     def validate_introduced_by(self, field):
-        if field.data is not None and field.data not in {c[0] for c in field.choices}:
-            raise ValidationError("Choose one of your contacts.")
+        message = refusal(current_user, [field.data], field.choices,
+                          "Choose one of your contacts.")
+        if message:
+            raise ValidationError(message)
 
 
 class ChannelForm(Form):
@@ -80,7 +84,7 @@ class ChannelForm(Form):
         if field.data is None:
             raise ValidationError("Choose the medium this handle is on.")
         if field.data not in {c[0] for c in field.choices}:
-            raise ValidationError("Choose one of your mediums.")
+            raise ValidationError(medium_refusal(field.data))
 
 
 class ConfirmForm(Form):

@@ -23,6 +23,7 @@ from sqlalchemy import Row
 from crm.contacts.services import (
     active_contact_count,
     contacts_for,
+    count_existing,
     get_contacts,
     searched_contacts,
 )
@@ -129,6 +130,30 @@ def choosable(user: User, ids: Iterable[int], *, keep: Iterable[Contact] = (),
     kept = {c.id for c in keep}
     return [c for c in get_contacts(user, [i for i in ids if i != exclude_id])
             if not c.is_archived or c.id in kept]
+
+
+def joined(names: list[str]) -> str:
+    """Names as a sentence says them: "Ada", "Ada and Bob", "Ada, Bob and Chen"."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def refusal(user: User, ids: Iterable, choices, generic: str) -> str | None:
+    """Why a picker's submission names people it may not choose, or None when every id is
+    among its choices: who is archived (restore them or choose someone else), that someone
+    chosen was deleted since the form was shown, else `generic` (an id of someone else's
+    contact says nothing about it). Only a refusal pays for the queries."""
+    allowed = {c[0] for c in choices}
+    missing = [i for i in dict.fromkeys(ids) if i is not None and i not in allowed]
+    if not missing:
+        return None
+    rows = [i for i in missing if isinstance(i, int) and is_record_id(i)]
+    archived = [c.name for c in get_contacts(user, rows) if c.is_archived]
+    if archived:
+        return (f"{joined(archived)} {'is' if len(archived) == 1 else 'are'} archived: "
+                "restore them or choose someone else.")
+    if count_existing(rows) < len(rows):
+        return "A person you chose was deleted since you opened the form: choose someone else."
+    return generic
 
 
 def submitted_one(user: User, field_name: str, *, keep: Contact | None = None,

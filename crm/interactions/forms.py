@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from flask_login import current_user
 from wtforms import (
     BooleanField,
     DateField,
@@ -18,8 +19,10 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
+from crm.contacts.picker import refusal
 from crm.forms import Form, optional_int, strip_filter, time_passed
 from crm.interactions.services import MORE_THAN_A_DAY_AHEAD, more_than_a_day_ahead
+from crm.mediums.services import NOT_YOUR_MEDIUM, medium_refusal
 from crm.models import Initiator
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 
@@ -57,15 +60,18 @@ class InteractionForm(Form):
         self.now_local = now_local
 
     def validate_medium(self, field):
-        if field.data is None or field.data not in {c[0] for c in field.choices}:
-            raise ValidationError("Choose one of your mediums.")
+        if field.data is None:
+            raise ValidationError(NOT_YOUR_MEDIUM)
+        if field.data not in {c[0] for c in field.choices}:
+            raise ValidationError(medium_refusal(field.data))
 
     def validate_participants(self, field):
         if not field.data:
             raise ValidationError("Choose at least one person.")
-        allowed = {c[0] for c in field.choices}
-        if any(cid not in allowed for cid in field.data):
-            raise ValidationError("Choose people from your contacts.")
+        message = refusal(current_user, field.data, field.choices,
+                          "Choose people from your contacts.")
+        if message:
+            raise ValidationError(message)
 
     def validate_occurred_at(self, field):
         if field.errors:  # outside the years Rapport takes: that message says it all

@@ -19,6 +19,7 @@ from crm.models import (
     User,
     name_key,
 )
+from crm.params import is_record_id
 
 
 class MediumNameTaken(Exception):
@@ -65,6 +66,19 @@ def get_medium_or_404(user: User, medium_id: int) -> Medium:
     if medium is None:
         abort(404)
     return medium
+
+
+MEDIUM_DELETED = ("The medium you chose was deleted since you opened the form: choose "
+                  "another.")
+NOT_YOUR_MEDIUM = "Choose one of your mediums."
+
+
+def medium_refusal(medium_id: int) -> str:
+    """Why a form may not use this medium id, not one of the user's: deleted since the form
+    was shown, or (someone else's, or no id a row can have) not theirs to choose."""
+    if is_record_id(medium_id) and db.session.get(Medium, medium_id) is None:
+        return MEDIUM_DELETED
+    return NOT_YOUR_MEDIUM
 
 
 def get_own_medium_or_404(user: User, medium_id: int) -> Medium:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_login import current_user
 from wtforms import DateField, RadioField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from crm.contacts.picker import refusal
 from crm.forms import Form, optional_int, strip_filter, time_passed
+from crm.mediums.services import medium_refusal
 from crm.models.reminder import Recurrence
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 
@@ -45,8 +48,10 @@ class ReminderForm(Form):
         self.shown = shown  # an edit's date and time as shown: kept as they are, even if past
 
     def validate_contact(self, field):
-        if field.data is not None and field.data not in {c[0] for c in field.choices}:
-            raise ValidationError("Choose one of your contacts.")
+        message = refusal(current_user, [field.data], field.choices,
+                          "Choose one of your contacts.")
+        if message:
+            raise ValidationError(message)
 
     def validate_local_date(self, field):
         if field.data and field.data.year < 1970:
@@ -86,4 +91,4 @@ class DoneForm(Form):
 
     def validate_medium(self, field):
         if field.data is not None and field.data not in {c[0] for c in field.choices}:
-            raise ValidationError("Choose one of your mediums.")
+            raise ValidationError(medium_refusal(field.data))
