@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from html import unescape
 
 import pytest
 import support
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from support import as_user, counting_queries, order_in, page_text
 
 from crm.extensions import db
-from crm.models import CoachLink, CoachLinkStatus
+from crm.models import CoachingNote, CoachLink, CoachLinkStatus
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -768,3 +769,29 @@ def test_a_coach_finds_a_shared_name_with_its_accents_left_out(app, people, make
     listed = colin.get(f"/coach/clients/{client_user.id}/contacts").data
     assert order_in(listed, ["Émile Zola", "José Álvarez", "Zoë Adams"]) == [
         "Émile Zola", "José Álvarez", "Zoë Adams"]
+
+
+def test_a_note_sent_after_the_client_ended_coaching_comes_back_to_copy(app, people, make_user):
+    """Found by the review: a coach writing a note while the client revoked access got a
+    bare 404 and lost the text. Now the page says the client ended coaching and the note
+    was not saved, and shows the text; a coach who never had the client still gets 404."""
+    client_user, coach = people
+    link_id = link(app, client_user, coach)
+    colin, clara = as_user(app, coach), as_user(app, client_user)
+    assert clara.post(f"/coaching/links/{link_id}/revoke").status_code == 302
+    note = "Reconnect with <b>three</b> people\nyou first met on LinkedIn."
+
+    response = colin.post(f"/coach/clients/{client_user.id}/notes", data={"body": note})
+
+    assert response.status_code == 403
+    text = page_text(response.data)
+    assert "Clara Client ended coaching" in text and "your note was not saved" in text
+    textarea = re.search(r"<textarea[^>]*readonly[^>]*>\n(.*?)</textarea>",
+                         response.get_data(as_text=True), re.S)
+    assert textarea and unescape(textarea.group(1)) == note
+    with app.app_context():
+        assert not db.session.scalars(select(CoachingNote)).all()
+    stranger = as_user(app, make_user(name="Sam Stranger", email="sam@example.com"))
+    never = stranger.post(f"/coach/clients/{client_user.id}/notes", data={"body": note})
+    assert never.status_code == 404
+    assert "Clara" not in page_text(never.data) and "LinkedIn" not in page_text(never.data)

@@ -230,17 +230,39 @@ def active_links_for_coach(coach: User, *, page: int = 1, per_page: int = 10):
     )
 
 
-def active_link_or_404(coach: User, client_id: int) -> CoachLink:
-    """The scoping check of every coach view: an active link, now, or 404."""
-    link = db.session.scalar(
+def _link(coach: User, client_id: int, status: CoachLinkStatus) -> CoachLink | None:
+    """The coach's latest link to this client in this status, the client loaded."""
+    return db.session.scalar(
         select(CoachLink)
         .where(
             CoachLink.coach_id == coach.id,
             CoachLink.client_id == client_id,
-            CoachLink.status == CoachLinkStatus.ACTIVE,
+            CoachLink.status == status,
         )
+        .order_by(CoachLink.id.desc())
+        .limit(1)
         .options(joinedload(CoachLink.client))
     )
+
+
+def active_link(coach: User, client_id: int) -> CoachLink | None:
+    """The coach's active link to this client, now, or None."""
+    return _link(coach, client_id, CoachLinkStatus.ACTIVE)
+
+
+def active_link_or_404(coach: User, client_id: int) -> CoachLink:
+    """The scoping check of every coach view: an active link, now, or 404."""
+    link = active_link(coach, client_id)
+    if link is None:
+        abort(404)
+    return link
+
+
+def ended_link_or_404(coach: User, client_id: int) -> CoachLink:
+    """The coach's link to this client that the client ended, or 404: it tells a coach
+    whose client revoked access what became of their request, and a coach who never had
+    this client nothing."""
+    link = _link(coach, client_id, CoachLinkStatus.REVOKED)
     if link is None:
         abort(404)
     return link

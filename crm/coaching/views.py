@@ -212,7 +212,9 @@ def _render_client(link, form: CoachingNoteForm, status: int = 200):
 
 @bp.post("/coach/clients/<int:client_id>/notes")
 def add_note(client_id: int):
-    link = services.active_link_or_404(current_user, client_id)
+    link = services.active_link(current_user, client_id)
+    if link is None:
+        return _note_not_saved(client_id)
     form = CoachingNoteForm()
     if form.validate_on_submit():
         services.add_note(current_user, link, form.body.data)
@@ -220,6 +222,14 @@ def add_note(client_id: int):
         flash(f"Note saved; {link.client.name} sees it on their dashboard.", "success")
         return redirect(url_for(".client", client_id=client_id) + "#notes")
     return _render_client(link, form, 422)
+
+
+def _note_not_saved(client_id: int):
+    """A note sent after the client ended coaching: say so and give the text back to copy
+    (403). A coach who never coached this client gets the 404 every coach view gives."""
+    ended = services.ended_link_or_404(current_user, client_id)
+    return render_template("coaching/note_not_saved.html", link=ended,
+                           body=request.form.get("body", "")), 403
 
 
 @bp.get("/coach/clients/<int:client_id>/contacts")
