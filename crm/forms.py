@@ -111,6 +111,9 @@ def no_nul(form, field):
         raise ValidationError("Remove the NUL character from this text.")
 
 
+PAST_DATE = "Choose today or a later date."  # a reminder's, follow-up's or snooze's date
+
+
 def time_passed(now_local: datetime) -> str:
     """What a form says of a reminder or follow-up set at a wall time already past."""
     return (f"That time has passed (it is {now_local:%-d %b %Y, %H:%M} now): choose a later "

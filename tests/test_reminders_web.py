@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 import time_machine
 from sqlalchemy import select
-from support import form_values, page_text
+from support import field_error, form_values, page_text
 
 from crm.extensions import db
 from crm.jobs import tasks
@@ -822,6 +822,41 @@ def test_a_new_reminder_in_the_past_is_refused(app, client, user, count):
     assert ("That time has passed (it is 27 Mar 2025, 11:00 now): choose a later date or "
             "time.") in page_text(past.data)
     assert ahead.status_code == 302
+    assert count(Reminder) == 1
+
+
+def test_a_reminder_on_a_day_already_past_is_refused_on_its_date(client, user, make_reminder,
+                                                                 count):
+    """Found by the review: a date before today was flagged on Time ("That time has
+    passed") and the Date left unmarked. The date says it; today at an hour already past
+    is still the time's fault."""
+    form = {"title": "Call the bank", "recurrence": "none", "notes": "Ask about the loan"}
+
+    yesterday = client.post("/reminders/new", data={**form, "local_date": "2025-03-26",
+                                                    "local_time": "18:00"})
+    earlier_today = client.post("/reminders/new", data={**form, "local_date": "2025-03-27",
+                                                        "local_time": "10:59"})
+
+    assert yesterday.status_code == 422
+    assert field_error(yesterday.data, "local_date") == "Choose today or a later date."
+    assert field_error(yesterday.data, "local_time") is None
+    assert form_values(yesterday.data)["notes"] == ["Ask about the loan"]
+    assert earlier_today.status_code == 422
+    assert field_error(earlier_today.data, "local_date") is None
+    assert field_error(earlier_today.data, "local_time").startswith("That time has passed")
+    # An edit of a reminder due days ago keeps its date when sent back as shown; another
+    # day already past is refused on the date.
+    overdue = make_reminder(user, title="Write to Ada", local_date=date(2025, 3, 20),
+                            local_time=time(9, 0))
+    shown = {k: v[0] for k, v in form_values(client.get(f"/reminders/{overdue.id}/edit").data)
+             .items()}
+    assert shown["local_date"] == "2025-03-20"
+    moved = client.post(f"/reminders/{overdue.id}/edit", data={**shown, "local_date": "2025-03-21"})
+    assert moved.status_code == 422
+    assert field_error(moved.data, "local_date") == "Choose today or a later date."
+    assert field_error(moved.data, "local_time") is None
+    kept = client.post(f"/reminders/{overdue.id}/edit", data={**shown, "title": "Write to Ada!"})
+    assert kept.status_code == 302
     assert count(Reminder) == 1
 
 

@@ -20,7 +20,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from crm.contacts.picker import refusal
-from crm.forms import Form, optional_int, strip_filter, time_passed
+from crm.forms import PAST_DATE, Form, optional_int, strip_filter, time_passed
 from crm.interactions.services import MORE_THAN_A_DAY_AHEAD, more_than_a_day_ahead
 from crm.mediums.services import NOT_YOUR_MEDIUM, medium_refusal
 from crm.models import Initiator
@@ -85,7 +85,7 @@ class InteractionForm(Form):
         if field.data and self.follow_up_days.data:
             raise ValidationError("Give a number of days or a date, not both.")
         if field.data and self.now_local and field.data < self.now_local.date():
-            raise ValidationError("Choose today or a later date.")
+            raise ValidationError(PAST_DATE)
         # Today at a time already past, the time left blank (09:00) included.
         at = self.follow_up_time.data or DEFAULT_LOCAL_TIME
         if field.data and self.now_local and field.data == self.now_local.date() \

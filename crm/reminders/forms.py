@@ -9,7 +9,7 @@ from wtforms import DateField, RadioField, SelectField, StringField, TextAreaFie
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.contacts.picker import refusal
-from crm.forms import Form, optional_int, strip_filter, time_passed
+from crm.forms import PAST_DATE, Form, optional_int, strip_filter, time_passed
 from crm.mediums.services import medium_refusal
 from crm.models.reminder import Recurrence
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
@@ -53,15 +53,25 @@ class ReminderForm(Form):
         if message:
             raise ValidationError(message)
 
+    def _sent_as_shown(self) -> bool:
+        """Whether the date and time are an edit's own, sent back unchanged."""
+        return (self.shown is not None and self.local_time.data is not None
+                and datetime.combine(self.local_date.data, self.local_time.data) == self.shown)
+
     def validate_local_date(self, field):
         if field.data and field.data.year < 1970:
             raise ValidationError("Choose a date after 1970.")
+        # A day already past is the date's fault, whatever the time.
+        if (field.data and self.now_local and field.data < self.now_local.date()
+                and not self._sent_as_shown()):
+            raise ValidationError(PAST_DATE)
 
     def validate_local_time(self, field):
-        if not (self.now_local and self.local_date.data and field.data):
+        if not (self.now_local and self.local_date.data and field.data) \
+                or self.local_date.errors:
             return
         wall = datetime.combine(self.local_date.data, field.data)
-        if wall < self.now_local and wall != self.shown:
+        if wall < self.now_local and not self._sent_as_shown():
             raise ValidationError(time_passed(self.now_local))
 
 
