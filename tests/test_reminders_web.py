@@ -336,17 +336,32 @@ def test_snooze_moves_the_reminder_and_it_is_delivered_again_then(
     assert load(app, fired).status == ReminderStatus.DELIVERED
 
 
-def test_snooze_into_the_past_is_refused(app, client, user, fired):
+@pytest.mark.parametrize(("day", "at", "wrong", "message"), [
+    ("2025-03-20", "12:00", "date", "Choose today or a later date."),
+    # Berlin's 10:30 today, though UTC's 10:30 is still ahead: the user's zone decides.
+    ("2025-03-27", "10:30", "time", "That time has passed (it is 27 Mar 2025, 11:00 now): "
+                                    "choose a later date or time."),
+    ("2025-03-27", "", "time", "That time has passed (it is 27 Mar 2025, 11:00 now): "
+                               "choose a later date or time."),  # blank: 09:00
+])
+def test_snooze_into_the_past_is_refused_on_the_field_at_fault(app, client, user, fired,
+                                                               day, at, wrong, message):
+    """Found by the review: only a summary said "Snooze to a time in the future.", no
+    field marked. The date says a day already past; the time, today at an hour past."""
     before = load(app, fired)
+    prefix = f"snooze{fired.id}-"
 
     response = client.post(
         f"/reminders/{fired.id}/snooze",
-        data={f"snooze{fired.id}-until": "date", f"snooze{fired.id}-date": "2025-03-20",
-              f"snooze{fired.id}-time": "09:00"},
+        data={prefix + "until": "date", prefix + "date": day, prefix + "time": at},
     )
 
     assert response.status_code == 422
-    assert "Snooze to a time in the future." in page_text(response.data)
+    assert field_error(response.data, prefix + wrong) == message
+    other = "time" if wrong == "date" else "date"
+    assert field_error(response.data, prefix + other) is None
+    kept = form_values(response.data)
+    assert (kept[prefix + "until"], kept[prefix + "date"]) == (["date"], [day])
     after = load(app, fired)
     assert (after.status, after.due_at, after.snoozed_count) == (
         before.status, before.due_at, before.snoozed_count

@@ -86,11 +86,32 @@ class SnoozeForm(Form):
     date = DateField("Date", validators=[Optional()])
     time = TimeField("Time", default=DEFAULT_LOCAL_TIME, validators=[Optional()])
 
+    def __init__(self, *args, now_local: datetime | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.now_local = now_local  # the user's wall time now, to the minute
+
     def validate_until(self, field):
         # Here, not on the date: an empty date stops its own checks (Optional); a date
         # that is not one says so itself.
         if field.data == "date" and not any(self.date.raw_data or ()):
             raise ValidationError("Choose the date to snooze until.")
+
+    def validate(self, extra_validators=None):
+        """Also refuse a chosen date and time already past, on the field at fault: the
+        date for a day before today, the time (09:00 when left blank, which stops the
+        time's own checks) for today at a time already past or this very minute."""
+        if not super().validate(extra_validators):
+            return False
+        if self.until.data != "date" or self.now_local is None:
+            return True
+        day = self.date.data
+        if day < self.now_local.date():
+            self.date.errors.append(PAST_DATE)
+        elif datetime.combine(day, self.time.data or DEFAULT_LOCAL_TIME) <= self.now_local:
+            self.time.errors.append(time_passed(self.now_local))
+        else:
+            return True
+        return False
 
 
 class DoneForm(Form):

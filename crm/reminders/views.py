@@ -250,7 +250,8 @@ def sync_after_interaction(contact_id: int) -> None:
 @login_required
 def snooze(reminder_id: int):
     reminder = services.get_reminder_or_404(current_user, reminder_id)
-    form = SnoozeForm(prefix=f"snooze{reminder.id}")
+    form = SnoozeForm(prefix=f"snooze{reminder.id}",
+                      now_local=wall_minute(utcnow(), current_user.time_zone))
     if form.validate_on_submit():
         until = _snooze_until(current_user, form)
         try:
