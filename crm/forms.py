@@ -111,6 +111,24 @@ def no_nul(form, field):
         raise ValidationError("Remove the NUL character from this text.")
 
 
+def days_wanted(most: int) -> str:
+    """What a field for a number of days asks for, whatever was wrong with what it got."""
+    return f"Enter a number of days from 1 to {most}, or leave it empty."
+
+
+def days_up_to(most: int):
+    """A validator, after Optional, for a number of days from 1 to `most`: one message for
+    text that is no whole number and for a number out of range (WTForms would run its "Not
+    a valid integer value." and the range's message together)."""
+
+    def check(form, field):
+        if field.data is None or not 1 <= field.data <= most:
+            field.errors.clear()
+            raise ValidationError(days_wanted(most))
+
+    return check
+
+
 PAST_DATE = "Choose today or a later date."  # a reminder's, follow-up's or snooze's date
 
 

@@ -32,8 +32,8 @@ def test_a_failed_form_opens_with_a_summary_that_links_each_error(client, logged
     assert 'role="alert"' in summary and 'tabindex="-1"' in summary
     assert 'data-error-summary' in summary
     assert re.search(r'<a href="#name">Name: Give the contact a name\.</a>', body)
-    assert re.search(r'<a href="#keep_in_touch_days">Keep in touch every \(days\): Between 1 '
-                     r'and 3650 days\.</a>', body)
+    assert re.search(r'<a href="#keep_in_touch_days">Keep in touch every \(days\): Enter a '
+                     r'number of days from 1 to 3650, or leave it empty\.</a>', body)
 
 
 def test_a_radio_group_error_is_tied_to_its_radios(client, logged_in, make_reminder):

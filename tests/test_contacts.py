@@ -590,3 +590,16 @@ def test_a_first_met_medium_deleted_since_the_form_was_shown_is_said_on_the_fiel
         "The medium you chose was deleted since you opened the form: choose another.")
     assert form_values(response.data)["company"] == ["Les Éditions"]
     assert count(Contact) == 0
+
+
+@pytest.mark.parametrize("raw", ["often", "0", "99999999999999999999", "²"])
+def test_a_cadence_that_is_not_a_number_of_days_gets_one_message(client, logged_in, raw, count):
+    """Found by the review: a word showed "Not a valid integer value. Between 1 and 3650
+    days.", two messages run together. Any bad value gets the one the cadences page says."""
+    response = client.post("/contacts/new", data={"name": "Finn", "keep_in_touch_days": raw})
+
+    assert response.status_code == 422
+    assert field_error(response.data, "keep_in_touch_days") == (
+        "Enter a number of days from 1 to 3650, or leave it empty.")
+    assert form_values(response.data)["name"] == ["Finn"]
+    assert count(Contact) == 0

@@ -475,3 +475,12 @@ def test_a_medium_deleted_since_the_form_was_shown_is_said_on_the_field(
         assert kept["participants"] == [str(c.id) for c in people]
         assert (kept["summary"], kept["notes"]) == (["Café chat"], ["Talked about Zürich"])
     assert count(Interaction) == 0
+
+
+def test_follow_up_days_that_are_not_a_number_get_one_message(client, logged_in, people, medium):
+    response = client.post("/interactions/new", data=_form(
+        medium("phone").id, people, follow_up_days="soon"))
+
+    assert response.status_code == 422
+    assert field_error(response.data, "follow_up_days") == (
+        "Enter a number of days from 1 to 3650, or leave it empty.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_login import current_user
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.contacts.picker import refusal
 from crm.contacts.services import (
@@ -12,7 +12,7 @@ from crm.contacts.services import (
     first_met_later_than_today,
     parse_tags,
 )
-from crm.forms import Form, TimeZoneField, optional_int, strip_filter
+from crm.forms import Form, TimeZoneField, days_up_to, optional_int, strip_filter
 from crm.mediums.services import medium_refusal
 from crm.models.contact import CADENCE_MAX_DAYS, TAG_MAX_LENGTH
 
@@ -37,8 +37,7 @@ class ContactForm(Form):
     introduced_by = SelectField("Introduced by", coerce=optional_int, validate_choice=False)
     keep_in_touch_days = IntegerField(
         "Keep in touch every (days)",
-        validators=[Optional(), NumberRange(min=1, max=CADENCE_MAX_DAYS,
-                                            message=f"Between 1 and {CADENCE_MAX_DAYS} days.")],
+        validators=[Optional(), days_up_to(CADENCE_MAX_DAYS)],
     )
     notes = TextAreaField("Notes", validators=[Length(max=20000)])
     is_private = BooleanField("Private (never shown to a coach)")

@@ -17,10 +17,10 @@ from wtforms import (
     TextAreaField,
     TimeField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.contacts.picker import refusal
-from crm.forms import PAST_DATE, Form, optional_int, strip_filter, time_passed
+from crm.forms import PAST_DATE, Form, days_up_to, optional_int, strip_filter, time_passed
 from crm.interactions.services import MORE_THAN_A_DAY_AHEAD, more_than_a_day_ahead
 from crm.mediums.services import NOT_YOUR_MEDIUM, medium_refusal
 from crm.models import Initiator
@@ -50,7 +50,7 @@ class InteractionForm(Form):
     is_private = BooleanField("Private (never shown to a coach)")
     follow_up_days = IntegerField(
         "Follow up in (days)",
-        validators=[Optional(), NumberRange(min=1, max=3650, message="Between 1 and 3650 days.")],
+        validators=[Optional(), days_up_to(3650)],
     )
     follow_up_date = DateField("…or follow up on", validators=[Optional()])
     follow_up_time = TimeField("Follow up at", default=DEFAULT_LOCAL_TIME, validators=[Optional()])

@@ -23,6 +23,7 @@ from crm.contacts.forms import ConfirmForm
 from crm.contacts.picker import chosen_ids, finding, picker, submitted_one, term_for
 from crm.contacts.services import get_contact_or_404
 from crm.extensions import csrf, db
+from crm.forms import days_wanted
 from crm.interactions.services import InteractionData, log_interaction
 from crm.mediums.services import get_medium_or_404, mediums_for
 from crm.models import Initiator, User, utcnow
@@ -315,8 +316,7 @@ def cadences():
                   and 1 <= int(raw) <= CADENCE_MAX_DAYS):
                 parsed[tag.id] = int(raw)
             else:
-                errors[tag.id] = (f"Enter a number of days from 1 to {CADENCE_MAX_DAYS}, or "
-                                  "leave it empty.")
+                errors[tag.id] = days_wanted(CADENCE_MAX_DAYS)
         if not errors:
             count = services.set_tag_cadences(current_user, parsed)
             db.session.commit()
