@@ -146,7 +146,10 @@ def test_origin_medium_must_be_visible_to_the_user(
     response = client.post("/contacts/new", data={"name": "Ada", "origin_medium": str(theirs.id)})
 
     assert response.status_code == 422
-    assert "Choose one of your mediums." in page_text(response.data)
+    # Read as one deleted meanwhile: nothing about someone else's medium is told.
+    assert "The medium you chose was deleted since you opened the form" in page_text(
+        response.data)
+    assert "Their conference" not in page_text(response.data)
     assert count(Contact) == 0
 
 

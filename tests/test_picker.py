@@ -274,9 +274,11 @@ def test_an_archived_or_someone_elses_contact_cannot_be_chosen(
         set_archived(db.session.get(Contact, gone.id), True)
         db.session.commit()
     theirs = make_contact(make_user(email="other@example.com"), name="Theirs")
-    # The archived one is named, that the user may restore them; someone else's is not.
+    # The archived one is named, that the user may restore them; someone else's is not, and
+    # is told apart from an id no contact has by nothing: both read as deleted meanwhile.
+    deleted = "A person you chose was deleted since you opened the form: choose someone else."
     for chosen, message in ((gone.id, "Gone is archived: restore them or choose someone else."),
-                            (theirs.id, "Choose one of your contacts.")):
+                            (theirs.id, deleted), (theirs.id + 1000, deleted)):
         edit = client.post(f"/contacts/{ines.id}/edit", data={
             "name": "Ines", "introduced_by": chosen})
         assert edit.status_code == 422

@@ -23,7 +23,6 @@ from sqlalchemy import Row
 from crm.contacts.services import (
     active_contact_count,
     contacts_for,
-    count_existing,
     get_contacts,
     searched_contacts,
 )
@@ -140,18 +139,20 @@ def joined(names: list[str]) -> str:
 def refusal(user: User, ids: Iterable, choices, generic: str) -> str | None:
     """Why a picker's submission names people it may not choose, or None when every id is
     among its choices: who is archived (restore them or choose someone else), that someone
-    chosen was deleted since the form was shown, else `generic` (an id of someone else's
-    contact says nothing about it). Only a refusal pays for the queries."""
+    chosen was deleted since the form was shown (any id that is not one of the user's
+    contacts: an id of someone else's is told apart from a deleted one by nothing), else
+    `generic`. Only a refusal pays for the query."""
     allowed = {c[0] for c in choices}
     missing = [i for i in dict.fromkeys(ids) if i is not None and i not in allowed]
     if not missing:
         return None
     rows = [i for i in missing if isinstance(i, int) and is_record_id(i)]
-    archived = [c.name for c in get_contacts(user, rows) if c.is_archived]
+    own = get_contacts(user, rows)
+    archived = [c.name for c in own if c.is_archived]
     if archived:
         return (f"{joined(archived)} {'is' if len(archived) == 1 else 'are'} archived: "
                 "restore them or choose someone else.")
-    if count_existing(rows) < len(rows):
+    if len(own) < len(rows):
         return "A person you chose was deleted since you opened the form: choose someone else."
     return generic
 

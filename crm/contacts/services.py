@@ -79,15 +79,6 @@ def get_contact_or_404(user: User, contact_id: int) -> Contact:
     return contact
 
 
-def count_existing(ids: list[int]) -> int:
-    """How many of these ids name a contact, anyone's: tells a contact deleted since a form
-    was shown from someone else's, and nothing else about anyone's."""
-    if not ids:
-        return 0
-    return db.session.scalar(select(func.count()).select_from(Contact)
-                             .where(Contact.id.in_(ids))) or 0
-
-
 def get_contact_page_or_404(user: User, contact_id: int) -> Contact:
     """A contact with what its page shows loaded up front: introducer, tags, channels."""
     contact = db.session.scalar(

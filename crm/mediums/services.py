@@ -74,11 +74,10 @@ NOT_YOUR_MEDIUM = "Choose one of your mediums."
 
 
 def medium_refusal(medium_id: int) -> str:
-    """Why a form may not use this medium id, not one of the user's: deleted since the form
-    was shown, or (someone else's, or no id a row can have) not theirs to choose."""
-    if is_record_id(medium_id) and db.session.get(Medium, medium_id) is None:
-        return MEDIUM_DELETED
-    return NOT_YOUR_MEDIUM
+    """Why a form may not use this medium id, not one the user sees: deleted since the form
+    was shown (an id of someone else's medium is told apart from a deleted one by nothing),
+    or, for no id a row can have, not theirs to choose."""
+    return MEDIUM_DELETED if is_record_id(medium_id) else NOT_YOUR_MEDIUM
 
 
 def get_own_medium_or_404(user: User, medium_id: int) -> Medium:
