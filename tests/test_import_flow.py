@@ -5,7 +5,13 @@ from __future__ import annotations
 import io
 
 import pytest
-from fixtures.portability import google_csv, linkedin_csv, sample_linkedin_rows
+from fixtures.portability import (
+    google_csv,
+    linkedin_csv,
+    sample_linkedin_rows,
+    unclosed_quote_csv,
+    unclosed_quote_linkedin,
+)
 from support import page_text
 
 from crm.models import Contact, ImportJob, ImportStatus
@@ -138,6 +144,24 @@ def test_a_file_with_a_nul_character_is_refused_at_upload(client, logged_in, cou
     response = upload(client, data, kind=kind)
     assert response.status_code == 422
     assert f"Line {line} holds a NUL character" in page_text(response.data)
+    assert count(ImportJob) == 0 and count(Contact) == 0
+
+
+@pytest.mark.parametrize("kind, data, line", [
+    ("csv", unclosed_quote_csv(), 3),
+    ("linkedin", unclosed_quote_linkedin(), 8),
+    # The quote closes, but text follows it: the value was not quoted as CSV quotes.
+    ("csv", b'Name,Company\r\nAda Lovelace,"Analytical" Engines\r\nAlan Turing,Bletchley\r\n',
+     2),
+    ("csv", b'sep=;\nName;Company;Notes\nAda;"Analytical\nEngines";ok\nAlan;"Bletchley;x\n', 5),
+], ids=["csv", "linkedin", "text-after-quote", "sep-line"])
+def test_a_quote_left_open_is_refused_naming_its_line(client, logged_in, count, kind, data,
+                                                      line):
+    # Read leniently, every row after the open quote was one cell of one contact.
+    response = upload(client, data, kind=kind)
+    assert response.status_code == 422
+    assert (f"Line {line} opens a quoted value (a double quote) that is not closed"
+            in page_text(response.data))
     assert count(ImportJob) == 0 and count(Contact) == 0
 
 

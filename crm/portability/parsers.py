@@ -102,16 +102,54 @@ def _line_of(data: bytes, offset: int) -> int:
 # --- CSV ---------------------------------------------------------------------------
 
 
-def _records(text: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
-    """(line where the record starts, fields) for each CSV record; quoted line breaks kept."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+def _records(text: str, delimiter: str = ",",
+             skipped: int = 0) -> Iterator[tuple[int, list[str]]]:
+    """(line where the record starts, fields) for each CSV record; quoted line breaks kept.
+    Lines are numbered as the user sees the file, `skipped` lines before the text.
+
+    Strict: a quote never closed would otherwise take every later row into one cell."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     start = 1
     try:
         for fields in reader:
-            yield start, fields
+            yield start + skipped, fields
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise FileError(f"The CSV is malformed near line {reader.line_num}: {exc}") from exc
+        opened = _open_quote_line(text, start, delimiter)
+        if opened is None:
+            raise FileError(f"The CSV is malformed near line {reader.line_num + skipped}: "
+                            f"{exc}") from exc
+        raise FileError(
+            f"Line {opened + skipped} opens a quoted value (a double quote) that is not "
+            "closed where the value ends, so the rows after it would run into one cell: close "
+            "the quote, or double a quote inside the value (\"\"), and upload the file "
+            "again.") from exc
+
+
+def _open_quote_line(text: str, start: int, delimiter: str) -> int | None:
+    """The line where the quoted value that breaks the record starting on line `start`
+    opens: one never closed, or text after its closing quote. None if there is none."""
+    breaks = [m.end() for m in _LINE_BREAK.finditer(text)]
+    position = breaks[start - 2] if start > 1 else 0
+    line, opened, field_start = start, None, True
+    while position < len(text):
+        char = text[position]
+        if opened is not None:  # inside a quoted value
+            if char == '"' and text.startswith('""', position):
+                position += 2
+                continue
+            if char == '"':
+                after = text[position + 1:position + 2]
+                if after not in ("", delimiter, "\r", "\n"):
+                    return opened
+                opened = None
+        elif char == '"' and field_start:
+            opened = line
+        field_start = opened is None and char in (delimiter, "\r", "\n")
+        if char == "\n" or (char == "\r" and not text.startswith("\r\n", position)):
+            line += 1
+        position += 1
+    return opened
 
 
 def sniff_delimiter(text: str) -> str:
@@ -300,8 +338,7 @@ def read_csv_table(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
         delimiter, skipped = sniff_delimiter(text), 0
     header: list[str] | None = None
     body: list[tuple[int, list[str]]] = []
-    for line, fields in _records(text, delimiter):
-        line += skipped  # numbered as the user sees the file
+    for line, fields in _records(text, delimiter, skipped):
         if header is None:
             if any(f.strip() for f in fields):
                 header = [f.strip() for f in fields]
