@@ -9,6 +9,7 @@ from fixtures.portability import (
     VCARD4,
     VCARD_BROKEN,
     google_csv,
+    outlook_csv,
     vcard_file,
 )
 from sqlalchemy import select
@@ -72,6 +73,36 @@ def test_csv_import_with_the_mapping(app, make_user, medium):
     assert ada["notes"] == "Met at the Royal Society,\nloves poetry"
     assert (ada["company"], ada["title"]) == ("Analytical Engines", "Mathematician")
     assert "Grace Hopper" in found  # first and last name make the name
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "utf-16"])
+def test_an_outlook_export_imports_with_the_guessed_columns(app, make_user, encoding):
+    # The display name "Ann Lee (ann@example.com)" was guessed an email, so every row was
+    # invalid; "Title" (Dr.) took the title and "Job Title" was dropped.
+    user = make_user()
+    header, _ = parsers.read_csv_table(parsers.decode_upload(outlook_csv(encoding)))
+    named = {header[i]: field for i, field in parsers.guess_mapping(header, []).items()}
+    assert named["Job Title"] == "title" and named["E-mail 2 Address"] == "email"
+    assert not {"Title", "E-mail Display Name", "E-mail 2 Display Name"} & set(named)
+
+    plan, result = run(app, user, ImportKind.CSV, outlook_csv(encoding))
+
+    assert plan.invalid == [] and result.created == 2
+    found = people(app, user)
+    francois = found["François Müller"]
+    assert (francois["title"], francois["company"]) == ("Directeur financier",
+                                                        "Société Générale")
+    assert francois["channels"] == [("Email", "f.muller@example.fr", ""),
+                                    ("Phone", "+33142142000", ""), ("Phone", "+33698765432", "")]
+    assert francois["tags"] == ["Clients", "Finance"]
+    assert francois["notes"] == "Préfère le café noir – “strong”."
+    assert found["Søren Kierkegaard"]["channels"] == [("Email", "sk@example.org", ""),
+                                                      ("Email", "soren@example.dk", "")]
+
+
+def test_a_bare_title_column_is_still_the_title():
+    assert parsers.guess_mapping(["Name", "Title"], []) == {0: "name", 1: "title"}
+    assert parsers.guess_mapping(["Display Name", "Email"], []) == {0: "name", 1: "email"}
 
 
 def test_csv_with_semicolons_and_a_handle_column(app, make_user, medium, make_medium):

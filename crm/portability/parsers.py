@@ -281,10 +281,17 @@ _PHRASES = {
 _YES = {"yes", "y", "true", "1", "x"}
 
 
-def _guess_field(heading: str) -> str:
+def _phrase(heading: str) -> tuple[list[str], str]:
+    """A heading's words, and its phrase without numbers ("E-mail 2 Address": e mail address)."""
     words = re.sub(r"[^a-z]+", " ", heading.lower()).split()
-    phrase = " ".join(w for w in words if not w.isdigit())
-    if {"type", "label"} & set(words):
+    return words, " ".join(w for w in words if not w.isdigit())
+
+
+def _guess_field(heading: str) -> str:
+    words, phrase = _phrase(heading)
+    # About a value, not the value: Google's "E-mail 1 - Type", Outlook's "E-mail Display
+    # Name" ("Ann Lee (ann@example.com)"), which is no email address.
+    if {"type", "label"} & set(words) or ("display" in words and phrase != "display name"):
         return ""
     if "email" in words or "mail" in words:
         return "email"
@@ -305,8 +312,12 @@ def guess_mapping(header: list[str], mediums: list[tuple[int, str, str | None]])
     ("LinkedIn", "Twitter handle", "Mastodon") becomes a handle on it.
     """
     mapping: dict[int, str] = {}
+    # Outlook has "Title" (Mr., Dr.) beside "Job Title": the job is the title then.
+    job_title = any(_guess_field(h) == "title" and _phrase(h)[1] != "title" for h in header)
     for index, heading in enumerate(header):
         guess = _guess_field(heading)
+        if guess == "title" and job_title and _phrase(heading)[1] == "title":
+            continue
         if not guess:
             h = " ".join(heading.lower().split())
             for medium_id, medium_name, key in mediums:
