@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fixtures.portability import (
     VCARD3_APPLE,
+    VCARD3_APPLE_SOCIAL,
     VCARD3_GOOGLE,
     VCARD4,
     VCARD_BROKEN,
@@ -118,6 +119,25 @@ def test_csv_with_semicolons_and_a_handle_column(app, make_user, medium, make_me
     ada = people(app, user)["Ada Lovelace"]
     assert ada["channels"] == [("Mastodon", "@ada@hachyderm.io", "")]
     assert sorted(ada["tags"]) == ["math", "poetry"]
+
+
+def test_apple_social_profiles_by_user_name_make_their_links(app, make_user):
+    # "x-apple:jane-doe-123" as a LinkedIn link made Jane's whole card invalid.
+    user = make_user()
+
+    plan, result = run(app, user, ImportKind.VCARD, vcard_file(VCARD3_APPLE_SOCIAL))
+
+    assert plan.invalid == [] and result.created == 2
+    found = people(app, user)
+    assert found["Jane Doe"]["channels"] == [
+        ("Email", "jane.doe@example.com", "work"),
+        ("Facebook", "https://www.facebook.com/jane.doe", ""),
+        ("LinkedIn", "https://www.linkedin.com/in/jane-doe-123", ""),
+        ("Twitter", "@janedoe", "")]
+    # A profile with neither a link nor a user name is left out; the card imports.
+    assert found["Chidi Okafor"]["channels"] == [
+        ("Facebook", "https://www.facebook.com/chidi.okafor", ""),
+        ("Phone", "+447911123456", "")]
 
 
 def test_vcards_from_google_apple_and_vcard4(app, make_user):

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from urllib.parse import quote
 
 from crm.models.types import name_key
 
@@ -706,8 +707,21 @@ def _social(row: ImportRow, value: str, types: set[str], user: str, label: str =
     )
     if key is None or not (value or user):
         return
+    if value.lower().startswith("x-apple:"):  # Apple's "x-apple:name": the name, no link
+        value, user = "", user or value.split(":", 1)[1]
     if key == "skype":
         value = user or value.split(":", 1)[-1].lstrip("/")
     elif key == "twitter" and user and not value.startswith(("http", "@")):
         value = user
+    elif key in _PROFILE_LINKS and _host_medium(value) != key:
+        if not user.strip():
+            # No link to the profile and no name to make one: left out, as a URL of no
+            # medium's site is, rather than making the whole card invalid.
+            return
+        value = _PROFILE_LINKS[key] + quote(user.strip(), safe="")
     row.handles.append((f"key:{key}", value or user, label))
+
+
+# A profile's link from its user name, where a card gives only the name.
+_PROFILE_LINKS = {"linkedin": "https://www.linkedin.com/in/",
+                  "facebook": "https://www.facebook.com/"}
