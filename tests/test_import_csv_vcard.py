@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 from fixtures.portability import (
     VCARD3_APPLE,
+    VCARD3_APPLE_LABELS,
     VCARD3_APPLE_SOCIAL,
     VCARD3_GOOGLE,
     VCARD4,
     VCARD_BROKEN,
     google_csv,
+    google_csv_2023,
     outlook_csv,
     vcard_file,
 )
@@ -68,8 +70,10 @@ def test_csv_import_with_the_mapping(app, make_user, medium):
     assert result.created == 2
     found = people(app, user)
     ada = found["Ada Lovelace"]
-    assert ada["channels"] == [("Email", "ada.l@example.org", ""), ("Email", "ada@example.com", ""),
-                               ("Phone", "+442079460958", ""), ("Twitter", "@ada", "")]
+    # Google's "E-mail 1 - Type" labels each address of its cell, without the "* ".
+    assert ada["channels"] == [("Email", "ada.l@example.org", "Work"),
+                               ("Email", "ada@example.com", "Work"),
+                               ("Phone", "+442079460958", "Mobile"), ("Twitter", "@ada", "")]
     assert ada["tags"] == ["Friends", "Math"]  # Google's "* myContacts" is not a tag
     assert ada["notes"] == "Met at the Royal Society,\nloves poetry"
     assert (ada["company"], ada["title"]) == ("Analytical Engines", "Mathematician")
@@ -104,6 +108,30 @@ def test_an_outlook_export_imports_with_the_guessed_columns(app, make_user, enco
 def test_a_bare_title_column_is_still_the_title():
     assert parsers.guess_mapping(["Name", "Title"], []) == {0: "name", 1: "title"}
     assert parsers.guess_mapping(["Display Name", "Email"], []) == {0: "name", 1: "email"}
+
+
+def test_google_csv_labels_of_2023_reach_the_handles(app, make_user):
+    user = make_user()
+
+    run(app, user, ImportKind.CSV, google_csv_2023())
+
+    found = people(app, user)
+    assert [ch for ch in found["John Tolkien"]["channels"] if ch[0] != "LinkedIn"] == [
+        ("Email", "jrrt@ox.example.ac.uk", "Work"), ("Email", "tolkien@example.com", "Home"),
+        ("Phone", "+442079460958", "Mobile")]
+    assert found["Zoë Ångström"]["channels"] == [("Email", "zoe@example.se", "Other"),
+                                                ("Phone", "+4687906000", "Lab")]
+
+
+def test_apple_item_labels_reach_the_handles(app, make_user):
+    user = make_user()
+
+    run(app, user, ImportKind.VCARD, vcard_file(VCARD3_APPLE_LABELS))
+
+    assert people(app, user)["Zoë Ångström"]["channels"] == [
+        ("Email", "zoe.private@example.com", "Old uni"), ("Email", "zoe@kth.example.se", "Other"),
+        ("LinkedIn", "https://www.linkedin.com/in/zoe-angstrom", ""),
+        ("Phone", "+46701234567", ""), ("Phone", "+4687906000", "Lab")]
 
 
 def test_csv_with_semicolons_and_a_handle_column(app, make_user, medium, make_medium):

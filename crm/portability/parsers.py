@@ -416,6 +416,7 @@ def parse_csv(text: str, mapping: dict[int, str]) -> list[ImportRow]:
     header, body = read_csv_table(text)
     # Rapport's own export: its tags are separated by commas only.
     ours = header == CSV_EXPORT_COLUMNS
+    label_columns = _label_columns(header)
     rows = []
     for line, fields in body:
         row = ImportRow(number=line)
@@ -433,6 +434,7 @@ def parse_csv(text: str, mapping: dict[int, str]) -> list[ImportRow]:
             value = unguard_cell(fields[index].strip())
             if not value:
                 continue
+            label = _cell_label(fields, label_columns.get(index, ()))
             if target == "name":
                 row.name = value
             elif target == "first_name":
@@ -442,11 +444,11 @@ def parse_csv(text: str, mapping: dict[int, str]) -> list[ImportRow]:
             elif target == "email":
                 for part in re.split(r"\s*(?::::|;)\s*", value):
                     if part:
-                        row.handles.append(("key:email", part, ""))
+                        row.handles.append(("key:email", part, label))
             elif target == "phone":
                 for part in re.split(r"\s*(?::::|;)\s*", value):
                     if part:
-                        row.handles.append(("key:phone", part, ""))
+                        row.handles.append(("key:phone", part, label))
             elif target in ("company", "title", "location"):
                 setattr(row, target, value)
             elif target == "tags":
@@ -468,12 +470,35 @@ def parse_csv(text: str, mapping: dict[int, str]) -> list[ImportRow]:
             elif target == "other_handles":
                 _other_handles(row, value)
             elif target.startswith("medium:"):
-                row.handles.append(("id:" + target.split(":", 1)[1], value, ""))
+                row.handles.append(("id:" + target.split(":", 1)[1], value, label))
         if not row.name:
             row.name = " ".join(f"{first} {last}".split())
         row.notes = "\n\n".join(notes)
         rows.append(row)
     return rows
+
+
+def _label_columns(header: list[str]) -> dict[int, tuple[int, ...]]:
+    """Google's label columns of each "… - Value" column: "E-mail 1 - Label" (its 2023
+    layout) or "E-mail 1 - Type" (before), the first written taking precedence."""
+    index = {heading.lower(): i for i, heading in enumerate(header)}
+    found = {}
+    for i, heading in enumerate(header):
+        value = re.fullmatch(r"(.+?)\s*-\s*value", heading.strip(), re.IGNORECASE)
+        if value:
+            found[i] = tuple(index[f"{value.group(1).lower()} - {kind}"]
+                             for kind in ("label", "type")
+                             if f"{value.group(1).lower()} - {kind}" in index)
+    return found
+
+
+def _cell_label(fields: list[str], columns: tuple[int, ...]) -> str:
+    """A handle's label from its label columns; Google's "* " marks the primary one."""
+    for column in columns:
+        label = fields[column].strip().removeprefix("*").strip() if column < len(fields) else ""
+        if label:
+            return label[:40]
+    return ""
 
 
 def _other_handles(row: ImportRow, cell: str) -> None:
@@ -589,16 +614,31 @@ def _types(line) -> set[str]:
     return found
 
 
-def _label(types: set[str], line=None) -> str:
+def _label(types: set[str], line=None, grouped: dict[str, str] | None = None) -> str:
     if line is not None and line.params.get("X-LABEL"):
         return unparam(line.params["X-LABEL"][0]).strip()[:40]
+    if line is not None and line.group and (grouped or {}).get(line.group.lower()):
+        return grouped[line.group.lower()]
     extra = sorted(t for t in types - _KNOWN_TYPES if re.fullmatch(r"[a-z][a-z0-9 _-]{0,39}", t))
     return extra[0] if extra else ("work" if "work" in types else "home" if "home" in types
                                    else "")
 
 
+def _grouped_labels(contents) -> dict[str, str]:
+    """Apple's labels: "item1.X-ABLabel:Old uni" names the item1 line; its own labels are
+    wrapped as "_$!<Other>!$_"."""
+    labels = {}
+    for line in contents.get("x-ablabel", []):
+        value = _text(line.value)
+        value = re.sub(r"^_\$!<(.*)>!\$_$", r"\1", value).strip()
+        if line.group and value:
+            labels[line.group.lower()] = value[:40]
+    return labels
+
+
 def _fill_from_card(row: ImportRow, card) -> None:
     contents = card.contents
+    grouped = _grouped_labels(contents)
     fn = _text(contents["fn"][0].value) if "fn" in contents else ""
     if not fn and "n" in contents:
         n = contents["n"][0].value
@@ -633,16 +673,16 @@ def _fill_from_card(row: ImportRow, card) -> None:
     for line in contents.get("email", []):
         value = _text(line.value).removeprefix("mailto:")
         if value:
-            row.handles.append(("key:email", value, _label(_types(line), line)))
+            row.handles.append(("key:email", value, _label(_types(line), line, grouped)))
     for line in contents.get("tel", []):
         value = _text(line.value).removeprefix("tel:")
         if value:
             types = _types(line)
             key = "text_message" if types & {"text", "msg"} and "voice" not in types else "phone"
-            row.handles.append((f"key:{key}", value, _label(types, line)))
+            row.handles.append((f"key:{key}", value, _label(types, line, grouped)))
     for line in contents.get("x-socialprofile", []) + contents.get("socialprofile", []):
         _social(row, _text(line.value), _types(line), line.params.get("X-USER", [""])[0],
-                _label(set(), line))
+                _label(set(), line, grouped))
     for line in contents.get("url", []):
         value = re.sub(r"\\([:,;\\])", r"\1", _text(line.value))  # Google writes https\://
         key = _host_medium(value)
@@ -653,7 +693,8 @@ def _fill_from_card(row: ImportRow, card) -> None:
         types = _types(line)
         if value.lower().startswith("skype:") or "skype" in types or line.name == "X-SKYPE":
             handle = value.split(":", 1)[1] if ":" in value else value
-            row.handles.append(("key:skype", handle.split("?")[0], _label(set(), line)))
+            row.handles.append(("key:skype", handle.split("?")[0],
+                                _label(set(), line, grouped)))
     for line in contents.get("x-twitter", []):
         row.handles.append(("key:twitter", _text(line.value), ""))
     for line in contents.get("x-rapport-channel", []):
