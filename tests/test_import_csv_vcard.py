@@ -10,6 +10,7 @@ from fixtures.portability import (
     VCARD3_GOOGLE,
     VCARD4,
     VCARD_BROKEN,
+    VCARD_DAMAGED_PHOTOS,
     google_csv,
     google_csv_2023,
     outlook_csv,
@@ -166,6 +167,20 @@ def test_apple_social_profiles_by_user_name_make_their_links(app, make_user):
     assert found["Chidi Okafor"]["channels"] == [
         ("Facebook", "https://www.facebook.com/chidi.okafor", ""),
         ("Phone", "+447911123456", "")]
+
+
+def test_a_damaged_photo_leaves_the_card_readable(app, make_user):
+    # Rapport keeps no photos; a damaged one made vobject refuse the whole card.
+    user = make_user()
+
+    plan, result = run(app, user, ImportKind.VCARD, vcard_file(VCARD_DAMAGED_PHOTOS))
+
+    assert plan.invalid == [] and result.created == 2
+    found = people(app, user)
+    assert (found["Card Broken"]["title"], found["Card Broken"]["channels"]) == (
+        "Archivist", [("Email", "broken@example.com", "")])
+    assert (found["Ann Lee"]["company"], found["Ann Lee"]["channels"]) == (
+        "Initech", [("Phone", "+447911123456", "")])
 
 
 def test_vcards_from_google_apple_and_vcard4(app, make_user):

@@ -580,7 +580,7 @@ def parse_vcards(text: str) -> list[ImportRow]:
     for position, (line, block) in enumerate(blocks, 1):
         row = ImportRow(number=position)
         try:
-            card = vobject.readOne(block)
+            card = vobject.readOne(_without_media(block))
         except Exception as exc:  # vobject raises several kinds for broken input
             row.error = f"The card starting on line {line} cannot be read ({_short(exc)})."
             rows.append(row)
@@ -591,6 +591,24 @@ def parse_vcards(text: str) -> list[ImportRow]:
             row.error = f"The card starting on line {line} cannot be read ({_short(exc)})."
         rows.append(row)
     return rows
+
+
+# A picture or sound, Base64 over many folded lines: Rapport keeps none, and a damaged one
+# would make vobject refuse the whole card.
+_MEDIA = re.compile(r"(?:[a-z0-9-]+\.)?(?:photo|logo|sound)[;:]", re.IGNORECASE)
+
+
+def _without_media(card: str) -> str:
+    """A card's text without its PHOTO, LOGO and SOUND properties and their folded lines
+    (vCard 2.1 ends Base64 with a blank line)."""
+    kept, dropping = [], False
+    for line in _LINE_BREAK.split(card):
+        if dropping and (not line.strip() or line[:1] in (" ", "\t")):
+            continue
+        dropping = bool(_MEDIA.match(line))
+        if not dropping:
+            kept.append(line)
+    return "\r\n".join(kept)
 
 
 def _short(exc: Exception) -> str:
