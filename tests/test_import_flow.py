@@ -6,6 +6,8 @@ import io
 
 import pytest
 from fixtures.portability import (
+    NOT_TEXT_FILES,
+    VCARD3_APPLE,
     google_csv,
     linkedin_csv,
     sample_linkedin_rows,
@@ -163,6 +165,34 @@ def test_a_quote_left_open_is_refused_naming_its_line(client, logged_in, count, 
     assert (f"Line {line} opens a quoted value (a double quote) that is not closed"
             in page_text(response.data))
     assert count(ImportJob) == 0 and count(Contact) == 0
+
+
+@pytest.mark.parametrize("kind", ["csv", "linkedin", "vcard"])
+@pytest.mark.parametrize("name, what", [
+    ("xlsx", "an Excel workbook (.xlsx)"), ("pdf", "a PDF document"), ("png", "a PNG picture"),
+    ("jpeg", "a JPEG picture"), ("xls", "an older Office file (an Excel .xls"),
+])
+def test_a_file_that_is_not_text_is_refused_saying_what_it_is(client, logged_in, count, kind,
+                                                              name, what):
+    # It was "Line 1 is not UTF-8 text" or "holds a NUL character": no help to the user.
+    response = upload(client, NOT_TEXT_FILES[name], kind=kind, name=f"contacts.{name}")
+    assert response.status_code == 422
+    text = page_text(response.data)
+    assert f"This file is {what}" in text and "export the contacts as CSV or vCard" in text
+    assert count(ImportJob) == 0
+
+
+@pytest.mark.parametrize("data, kind", [
+    (VCARD3_APPLE.encode(), "“vCard”"),
+    (linkedin_csv(sample_linkedin_rows()), "“LinkedIn connections”"),
+    (linkedin_csv(sample_linkedin_rows(), notes=False, bom=False), "“LinkedIn connections”"),
+], ids=["vcard", "linkedin", "linkedin-without-notes"])
+def test_another_kind_of_export_uploaded_as_csv_names_its_kind(client, logged_in, count, data,
+                                                               kind):
+    response = upload(client, data, kind="csv")
+    assert response.status_code == 422
+    assert f"choose {kind} as what you are importing" in page_text(response.data)
+    assert count(ImportJob) == 0
 
 
 def test_the_cli_refuses_a_file_with_a_nul_character(runner, make_user, count, tmp_path):

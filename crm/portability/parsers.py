@@ -52,13 +52,28 @@ class FileError(ValueError):
 def decode_upload(data: bytes) -> str:
     """Decode an uploaded file: UTF-8 (with or without a byte-order mark), else Windows-1252.
     FileError if the text holds a NUL character: no export has one (PostgreSQL could not
-    store it), so the file is damaged or not text."""
+    store it), so the file is damaged or not text. A file of a known binary kind (a
+    workbook, a PDF, a picture) is refused by its kind first."""
+    for magic, kind in _BINARY_KINDS:
+        if data.startswith(magic):
+            raise FileError(f"This file is {kind}, not a contacts export in text: save or "
+                            "export the contacts as CSV or vCard (.vcf) and upload that file.")
     text = _decode(data)
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise FileError(f"Line {line} holds a NUL character, which no contacts export has: "
                         "the file is damaged or is not a text file. Export it again.")
     return text
+
+
+# The first bytes of files people upload instead of an export: what each file is.
+_BINARY_KINDS = (
+    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive"),
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG picture"),
+    (b"\xff\xd8\xff", "a JPEG picture"),
+    (b"\xd0\xcf\x11\xe0", "an older Office file (an Excel .xls, a Word .doc or an Outlook .msg)"),
+)
 
 
 # A character UTF-8 writes in two to four bytes: a file holding one is UTF-8.
@@ -163,6 +178,9 @@ def sniff_delimiter(text: str) -> str:
 
 
 LINKEDIN_HEADER = ["first name", "last name", "url", "email address", "company", "position"]
+
+_LINKEDIN_HEADER_LINE = re.compile(r"^first name,last name,url,email address,.*connected on",
+                                   re.IGNORECASE | re.MULTILINE)
 
 _MONTHS = {m: i for i, m in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
@@ -343,6 +361,9 @@ _SEP_LINE = re.compile(r"sep=([,;\t|])[ \t]*(?:\r\n|\r|\n)", re.IGNORECASE)
 
 def read_csv_table(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header and the (line, fields) records of a generic CSV."""
+    if _BEGIN.match(text.lstrip().split("\n", 1)[0].strip()):
+        raise FileError("This file is a vCard (it starts with BEGIN:VCARD): choose “vCard” "
+                        "as what you are importing and upload it again.")
     sep_line = _SEP_LINE.match(text)
     if sep_line:
         delimiter, text, skipped = sep_line.group(1), text[sep_line.end():], 1
@@ -359,6 +380,11 @@ def read_csv_table(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
             body.append((line, fields))
     if header is None:
         raise FileError("The file is empty: there is no header row.")
+    lowered = [h.lower() for h in header]
+    if (set(LINKEDIN_HEADER) <= set(lowered) and "connected on" in lowered) or (
+            lowered == ["notes:"] and _LINKEDIN_HEADER_LINE.search(text)):
+        raise FileError("This file is LinkedIn's Connections.csv: choose “LinkedIn "
+                        "connections” as what you are importing and upload it again.")
     return header, body
 
 
