@@ -73,7 +73,8 @@ def mapping_form(header: list[str], mediums, mapping: dict[int, str]) -> Form:
                 self.form_errors.append(
                     "Map at least one column to Name, First name or Last name.")
                 ok = False
-            for single in ("name", "first_name", "last_name", "company", "title", "location"):
+            for single in ("name", "first_name", "middle_name", "last_name", "company", "title",
+                           "location"):
                 if chosen.count(single) > 1:
                     self.form_errors.append(
                         f"Only one column can be {FIELD_LABELS[single]}.")

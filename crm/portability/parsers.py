@@ -261,6 +261,7 @@ FIELD_LABELS = {
     "": "— Ignore this column —",
     "name": "Name",
     "first_name": "First name",
+    "middle_name": "Middle name",
     "last_name": "Last name",
     "email": "Email address",
     "phone": "Phone number",
@@ -281,6 +282,7 @@ FIELD_LABELS = {
 
 _PHRASES = {
     "first_name": {"first name", "given name", "firstname", "first"},
+    "middle_name": {"middle name", "additional name", "middle names", "middlename"},
     "last_name": {"last name", "family name", "surname", "lastname"},
     "name": {"name", "full name", "display name", "contact", "contact name", "fn"},
     "title": {"title", "job title", "position", "role"},
@@ -452,7 +454,7 @@ def parse_csv(text: str, mapping: dict[int, str]) -> list[ImportRow]:
                          "a value holding the delimiter needs double quotes around it.")
             rows.append(row)
             continue
-        first = last = ""
+        first = middle = last = ""
         notes: list[str] = []
         for index, target in mapping.items():
             if not target or index >= len(fields):
@@ -465,6 +467,8 @@ def parse_csv(text: str, mapping: dict[int, str]) -> list[ImportRow]:
                 row.name = value
             elif target == "first_name":
                 first = value
+            elif target == "middle_name":
+                middle = value
             elif target == "last_name":
                 last = value
             elif target == "email":
@@ -498,7 +502,7 @@ def parse_csv(text: str, mapping: dict[int, str]) -> list[ImportRow]:
             elif target.startswith("medium:"):
                 row.handles.append(("id:" + target.split(":", 1)[1], value, label))
         if not row.name:
-            row.name = " ".join(f"{first} {last}".split())
+            row.name = " ".join(f"{first} {middle} {last}".split())
         row.notes = "\n\n".join(notes)
         rows.append(row)
     return rows
