@@ -117,13 +117,31 @@ def test_google_csv_labels_of_2023_reach_the_handles(app, make_user):
     run(app, user, ImportKind.CSV, google_csv_2023())
 
     found = people(app, user)
-    # "Middle Name" belongs to the name (it was left out: "John Tolkien").
-    assert [ch for ch in found["John Ronald Reuel Tolkien"]["channels"]
-            if ch[0] != "LinkedIn"] == [
+    # "Middle Name" belongs to the name (it was left out: "John Tolkien"); a web page on
+    # LinkedIn is the LinkedIn handle, as a vCard's URL is (it was left out).
+    assert found["John Ronald Reuel Tolkien"]["channels"] == [
         ("Email", "jrrt@ox.example.ac.uk", "Work"), ("Email", "tolkien@example.com", "Home"),
+        ("LinkedIn", "https://www.linkedin.com/in/jrr-tolkien", "Profile"),
         ("Phone", "+442079460958", "Mobile")]
     assert found["Zoë Ångström"]["channels"] == [("Email", "zoe@example.se", "Other"),
                                                 ("Phone", "+4687906000", "Lab")]
+
+
+def test_web_pages_of_a_csv_go_to_the_medium_of_their_site():
+    text = ("Name,Website 1 - Label,Website 1 - Value,Website 2 - Value,Web Page\r\n"
+            "Ada Lovelace,Profile,https://x.com/ada ::: https://ada.example.org,"
+            "www.facebook.com/ada.lovelace,https://www.linkedin.com/in/ada-lovelace\r\n")
+    header, _ = parsers.read_csv_table(text)
+    mapping = parsers.guess_mapping(header, [])
+    assert [mapping.get(i, "") for i in range(len(header))] == [
+        "name", "", "website", "website", "website"]
+
+    [ada] = parsers.parse_csv(text, mapping)
+
+    # A page on no medium's site is left out, as a vCard's URL is.
+    assert ada.handles == [("key:twitter", "https://x.com/ada", "Profile"),
+                           ("key:facebook", "www.facebook.com/ada.lovelace", ""),
+                           ("key:linkedin", "https://www.linkedin.com/in/ada-lovelace", "")]
 
 
 def test_apple_item_labels_reach_the_handles(app, make_user):

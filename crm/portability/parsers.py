@@ -278,6 +278,7 @@ FIELD_LABELS = {
     "introduced_by": "Introduced by (a contact's name)",
     "keep_in_touch": "Keep in touch every (days)",
     "other_handles": "Other handles (“Medium: handle; …”)",
+    "website": "Web page (a LinkedIn, Twitter or Facebook profile becomes a handle there)",
 }
 
 _PHRASES = {
@@ -298,6 +299,8 @@ _PHRASES = {
     "keep_in_touch": {"keep in touch days", "keep in touch", "keep in touch every days",
                       "cadence"},
     "other_handles": {"other handles", "handles"},
+    "website": {"website", "website value", "web site", "web page", "homepage", "home page",
+                "url"},
 }
 _YES = {"yes", "y", "true", "1", "x"}
 
@@ -354,7 +357,9 @@ def guess_mapping(header: list[str], mediums: list[tuple[int, str, str | None]])
     return mapping
 
 
-_REPEATABLE = {"email", "phone", "tags", "notes"}
+_REPEATABLE = {"email", "phone", "tags", "notes", "website"}
+# Values in one cell: Google's " ::: ", or semicolons.
+_CELL_VALUES = re.compile(r"\s*(?::::|;)\s*")
 
 
 # Excel's first line naming the delimiter ("sep=;"), written for spreadsheets elsewhere.
@@ -471,14 +476,12 @@ def parse_csv(text: str, mapping: dict[int, str]) -> list[ImportRow]:
                 middle = value
             elif target == "last_name":
                 last = value
-            elif target == "email":
-                for part in re.split(r"\s*(?::::|;)\s*", value):
-                    if part:
-                        row.handles.append(("key:email", part, label))
-            elif target == "phone":
-                for part in re.split(r"\s*(?::::|;)\s*", value):
-                    if part:
-                        row.handles.append(("key:phone", part, label))
+            elif target in ("email", "phone", "website"):
+                for part in _CELL_VALUES.split(value):
+                    # A web page is a handle where it is a profile on a medium, as in a vCard.
+                    key = _host_medium(part) if target == "website" else target
+                    if part and key:
+                        row.handles.append((f"key:{key}", part, label))
             elif target in ("company", "title", "location"):
                 setattr(row, target, value)
             elif target == "tags":
