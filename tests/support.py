@@ -197,20 +197,49 @@ _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 def counting_queries(app):
     """Collect the SQL statements run inside the block, leaving out transaction control
     (BEGIN/COMMIT): those are not queries a page chooses to make."""
-    from sqlalchemy import event
-
-    from crm.extensions import db
-
     statements: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
         if not statement.lstrip().upper().startswith(_TRANSACTION_CONTROL):
             statements.append(statement)
 
+    with before_each_statement(app, record):
+        yield statements
+
+
+@contextmanager
+def before_each_statement(app, listener):
+    """Call listener(conn, cursor, statement, parameters, context, executemany) before each
+    SQL statement the app's engine runs inside the block."""
+    from sqlalchemy import event
+
+    from crm.extensions import db
+
     with app.app_context():
         engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, "before_cursor_execute", listener)
     try:
-        yield statements
+        yield
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "before_cursor_execute", listener)
+
+
+# --- a connection that drops ------------------------------------------------------------
+
+
+@contextmanager
+def connection_drops(app, sql: str, times: int = 1):
+    """The next `times` statements that hold `sql` (any case) fail as on a dropped
+    connection (sqlalchemy's OperationalError), before they reach the database."""
+    from sqlalchemy.exc import OperationalError
+
+    left = [times]
+
+    def drop(conn, cursor, statement, parameters, context, executemany):
+        if left[0] and sql.upper() in statement.upper():
+            left[0] -= 1
+            raise OperationalError(statement, parameters, Exception(
+                "consuming input failed: server closed the connection unexpectedly"))
+
+    with before_each_statement(app, drop):
+        yield left

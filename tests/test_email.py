@@ -12,10 +12,11 @@ import time_machine
 from itsdangerous import URLSafeTimedSerializer
 from smtp import HangingServer, free_port
 from sqlalchemy import select
-from support import page_text
+from support import connection_drops, page_text
 
 from crm.extensions import db
 from crm.jobs import tasks
+from crm.jobs.scheduler import _job
 from crm.models.reminder import (
     Delivery,
     DeliveryChannel,
@@ -538,6 +539,31 @@ def test_a_retry_after_the_server_is_back_sends_once_with_the_same_message_id(
     [sent] = email_deliveries(app)
     assert (sent.status, sent.attempts, sent.last_error) == (DeliveryStatus.SENT, 2, None)
     assert message["Message-ID"] == sent.message_id == failed.message_id
+
+
+def test_a_connection_drop_mid_batch_does_not_hold_the_emails_for_the_lease(
+        mail_app, smtp_server, frozen, user, make_reminder):
+    """The database went away after the batch was claimed: the running worker forgot its
+    claims, and the emails waited five minutes for the reaper."""
+    for n in range(3):
+        make_reminder(user, title=f"Call {n}", due_at=NOW - timedelta(minutes=1))
+    run(mail_app, tasks.deliver_in_app, NOW, "worker-1")
+    send = _job(mail_app, tasks.send_pending_emails, "worker-1")
+
+    # The first message's claim is renewed just before it is built: the statement fails.
+    with connection_drops(mail_app, "UPDATE deliveries SET claim_expires_at") as left:
+        send()
+    assert left == [0]
+    assert smtp_server.messages == []
+    assert {d.claimed_by for d in email_deliveries(mail_app)} == {"worker-1"}
+
+    frozen.shift(30)  # the next run, well within the lease
+    send()
+    send()
+    assert len(smtp_server.messages) == 3
+    assert {m["Subject"] for m in smtp_server.messages} == {"Call 0", "Call 1", "Call 2"}
+    assert {(d.status, d.claimed_by) for d in email_deliveries(mail_app)} == {
+        (DeliveryStatus.SENT, None)}
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 import time_machine
 from sqlalchemy import func, select
-from support import page_text
+from support import connection_drops, page_text
 
 from crm.extensions import db
 from crm.jobs import tasks
-from crm.jobs.scheduler import build_scheduler
+from crm.jobs.scheduler import _job, build_scheduler
 from crm.models import utcnow
 from crm.models.reminder import (
     Delivery,
@@ -217,6 +217,42 @@ def test_a_dead_workers_claim_is_reaped_after_its_lease_and_delivered_once(app, 
 
 
 # --- catching up --------------------------------------------------------------------------
+
+
+def test_a_connection_drop_mid_delivery_does_not_hold_the_claims_for_the_lease(
+        app, user, make_reminder):
+    """The delivery transaction failed after the claim had committed: the running worker
+    forgot its claims, and their reminders waited five minutes for the reaper."""
+    due = [make_reminder(user, title=f"Call {n}", due_at=NOW - timedelta(minutes=1))
+           for n in range(3)]
+    deliver = _job(app, tasks.deliver_in_app, "worker-1")  # as the running worker runs it
+
+    with time_machine.travel(NOW, tick=False), \
+            connection_drops(app, "INSERT INTO deliveries") as left:
+        deliver()
+    assert left == [0]
+    assert deliveries(app) == []
+    assert {load(app, r.id).claimed_by for r in due} == {"worker-1"}
+
+    later = NOW + timedelta(seconds=30)  # the next run, well within the lease
+    with time_machine.travel(later, tick=False):
+        deliver()
+        deliver()
+    assert sorted(d.reminder_id for d in deliveries(app)) == sorted(r.id for r in due)
+    for reminder in due:
+        after = load(app, reminder.id)
+        assert (after.status, after.delivered_at, after.claimed_by) == (
+            ReminderStatus.DELIVERED, later, None)
+
+
+def test_a_worker_leaves_another_workers_claims_alone(app, user, make_reminder):
+    theirs = make_reminder(user, due_at=NOW - timedelta(minutes=1))
+    assert run(app, tasks.claim_due_reminders, NOW, "worker-2", 10) == [theirs.id]
+
+    assert run(app, tasks.deliver_in_app, NOW, "worker-1") == 0
+
+    assert load(app, theirs.id).claimed_by == "worker-2"
+    assert run(app, tasks.deliver_in_app, NOW, "worker-2") == 1
 
 
 def test_a_worker_down_for_two_days_delivers_every_overdue_reminder_once(app, user,

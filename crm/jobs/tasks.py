@@ -252,10 +252,26 @@ def deliver_due(now: datetime, worker_id: str) -> int:
     return total
 
 
+def _still_held(model, claimed, worker_id: str, limit: int) -> list[int]:
+    """Rows this worker claimed and never settled: a pass that failed after its claim
+    committed (the connection dropped mid-delivery) left them claimed until the lease ran
+    out. The pass after it takes them up at once; each is re-asserted before it is used, so
+    one reaped and taken by another worker meanwhile stays that worker's."""
+    held = list(db.session.scalars(
+        select(model.id)
+        .where(model.status == claimed, model.claimed_by == worker_id)
+        .order_by(model.id)
+        .limit(limit)
+    ))
+    db.session.rollback()  # a read: leave no transaction open
+    return held
+
+
 def deliver_in_app(now: datetime, worker_id: str) -> int:
     """Claim and deliver every due reminder in batches, queueing their emails; no SMTP."""
     batch = int(_cfg("REMINDER_BATCH_SIZE"))
-    total = 0
+    total = deliver_claimed(_still_held(Reminder, ReminderStatus.CLAIMED, worker_id, batch),
+                            now, worker_id)
     while True:
         ids = claim_due_reminders(now, worker_id, batch)
         if not ids:
@@ -305,14 +321,15 @@ def send_pending_emails(now: datetime, worker_id: str,
         return 0
     batch = int(_cfg("REMINDER_BATCH_SIZE"))
     clock = clock or PassClock(now)
-    sent = 0
-    while True:
+    sent, more = _send_batch(_still_held(Delivery, DeliveryStatus.SENDING, worker_id, batch),
+                             now, worker_id, clock)
+    while more:
         ids = claim_pending_emails(clock(), worker_id, batch)
         if not ids:
             break
         done, more = _send_batch(sorted(ids), now, worker_id, clock)
         sent += done
-        if not more or len(ids) < batch:
+        if len(ids) < batch:
             break
     return sent
 
