@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import functools
+import logging
 import sys
+import time
+from collections.abc import Callable
 
 import click
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
+
+log = logging.getLogger(__name__)
 
 
 def _make_app():
@@ -43,9 +48,10 @@ def _database_errors(callback):
 def _explain(exc) -> str:
     from sqlalchemy.exc import DataError
 
-    text = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-    if ("no such table" in text or "no such column" in text
-            or (("relation" in text or "column" in text) and "does not exist" in text)):
+    from crm.jobs.outage import first_line, schema_missing
+
+    text = first_line(exc)
+    if schema_missing(text):
         return (f"the database has no Rapport tables yet, or an older schema ({text}): run "
                 "`crm db upgrade` first.")
     if isinstance(exc, DataError):
@@ -167,6 +173,35 @@ def demo(email: str, password: str | None, seed: int):
         click.echo(f"Log in as {user.email} with password: {generated}")
 
 
+# The long-running worker's waits for an unreachable database: 1, 2, 4, … up to 30 s.
+DATABASE_RETRY_FIRST_SECONDS = 1
+DATABASE_RETRY_MAX_SECONDS = 30
+
+
+def wait_for_database(check: Callable[[], None],
+                      sleep: Callable[[float], None] = time.sleep) -> None:
+    """Run check until the database answers, waiting a capped backoff while it cannot be
+    reached: a worker started before its database (a reboot, a failover) waits for it
+    instead of exiting, which under systemd's start limit left it stopped for good. Any
+    other error (no schema, migrations pending) is raised at once."""
+    from crm.extensions import db
+    from crm.jobs.outage import unreachable
+
+    delay = DATABASE_RETRY_FIRST_SECONDS
+    while True:
+        try:
+            check()
+            return
+        except Exception as exc:
+            db.session.rollback()
+            reason = unreachable(exc)
+            if reason is None:
+                raise
+        log.warning("database unreachable (%s); retrying in %ss", reason, delay)
+        sleep(delay)
+        delay = min(delay * 2, DATABASE_RETRY_MAX_SECONDS)
+
+
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run every job once and exit (for cron or tests).")
 @click.option("--worker-id", default=None, help="Name in claims and heartbeats (default host:pid).")
@@ -174,7 +209,6 @@ def demo(email: str, password: str | None, seed: int):
 def worker(once: bool, worker_id: str | None):
     """Deliver reminders: run the APScheduler worker until stopped (Ctrl-C or SIGTERM)."""
     import contextlib
-    import logging
     import signal
 
     from flask import current_app
@@ -190,20 +224,25 @@ def worker(once: bool, worker_id: str | None):
                                  param_hint="--worker-id")
     worker_id = worker_id or tasks.default_worker_id()
     app = current_app._get_current_object()
-    # A database that cannot serve the jobs, or whose migrations are behind this code, stops
-    # the worker here with a message, instead of every job logging a traceback every few
-    # seconds, forever (or --once doing half its work and exiting 0).
-    pending = migrations_pending(db.session)
-    if pending is not None:
-        raise click.ClickException(
-            f"migrations pending: the database is at {pending[0]} and this code needs "
-            f"{pending[1]}: run `crm db upgrade` first.")
-    tasks.check_database(utcnow(), worker_id)
-    if once:
+
+    def check_database() -> None:
+        # A database without the schema, or whose migrations are behind this code, stops the
+        # worker here with a message, instead of every job logging a failure every few
+        # seconds, forever (or --once doing half its work and exiting 0).
+        pending = migrations_pending(db.session)
+        if pending is not None:
+            raise click.ClickException(
+                f"migrations pending: the database is at {pending[0]} and this code needs "
+                f"{pending[1]}: run `crm db upgrade` first.")
+        tasks.check_database(utcnow(), worker_id)
+
+    if once:  # cron or a script: say so at once
+        check_database()
         counts = tasks.run_all_once(utcnow(), worker_id)
         click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    wait_for_database(check_database)
     # APScheduler logs two lines per run of every job (figures are refreshed every 5 s);
     # the jobs log what they did themselves (crm.jobs.scheduler), and failures.
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
+import pytest
 import time_machine
 from sqlalchemy import func, select
 
@@ -198,21 +200,87 @@ def test_an_unmigrated_database_says_to_run_db_upgrade(tmp_path, monkeypatch):
     assert "crm db upgrade" in response.get_json()["database"]
 
 
-def test_the_worker_stops_at_once_on_an_unreachable_database(monkeypatch):
+class Stop(Exception):
+    """Ends a wait the test has seen enough of."""
+
+
+def fake_sleep(slept: list[float], stop_after: int | None = None):
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if stop_after is not None and len(slept) >= stop_after:
+            raise Stop
+
+    return sleep
+
+
+def test_the_worker_waits_for_an_unreachable_database_and_once_stops_at_once(
+        monkeypatch, caplog):
+    """`crm worker` exited 1 at start when the database was down: systemd restarted it five
+    times in a second, marked the unit failed, and reminders stopped for good."""
+    import functools
+
     from click.testing import CliRunner
     from smtp import free_port
 
+    from crm import cli as cli_module
     from crm.cli import cli
 
     monkeypatch.setenv("CRM_SECRET_KEY", "a-secret-key-for-this-test-only")
-    monkeypatch.setenv("CRM_DATABASE_URL", f"postgresql://nobody@127.0.0.1:{free_port()}/x")
+    monkeypatch.setenv("CRM_DATABASE_URL",
+                       f"postgresql://nobody:hunter2@127.0.0.1:{free_port()}/x")
     never_start_a_scheduler(monkeypatch)
+    slept: list[float] = []
+    monkeypatch.setattr(cli_module, "wait_for_database", functools.partial(
+        cli_module.wait_for_database, sleep=fake_sleep(slept, stop_after=3)))
 
-    result = CliRunner().invoke(cli, ["worker"])
+    with caplog.at_level(logging.INFO, logger="crm.cli"):
+        result = CliRunner().invoke(cli, ["worker"])
 
-    assert result.exit_code == 1, result.output
-    assert "cannot use the database" in result.output
-    assert "Traceback" not in result.output
+    assert isinstance(result.exception, Stop), result.output  # still waiting, not exited
+    assert slept == [1, 2, 4]
+    lines = [r.getMessage() for r in caplog.records if r.name == "crm.cli"]
+    assert len(lines) == 3
+    for line, seconds in zip(lines, slept, strict=True):
+        assert line.startswith("database unreachable (") and "Connection refused" in line
+        assert line.endswith(f"); retrying in {seconds}s")
+        assert "\n" not in line and "hunter2" not in line
+    assert all(r.levelno == logging.WARNING and r.exc_info is None for r in caplog.records
+               if r.name == "crm.cli")
+
+    slept.clear()
+    once = CliRunner().invoke(cli, ["worker", "--once"])
+    assert once.exit_code == 1, once.output
+    assert "cannot use the database" in once.output and "Traceback" not in once.output
+    assert slept == []
+
+
+def test_the_wait_for_the_database_backs_off_to_a_cap_and_ends_when_it_answers(app):
+    from sqlalchemy.exc import OperationalError
+
+    from crm.cli import wait_for_database
+
+    failures = [OperationalError("SELECT 1", {}, Exception("connection refused"))] * 8
+    calls = []
+
+    def check():
+        calls.append(1)
+        if failures:
+            raise failures.pop()
+
+    slept: list[float] = []
+    with app.app_context():
+        wait_for_database(check, sleep=fake_sleep(slept))
+    assert slept == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert len(calls) == 9
+
+    # What waiting does not mend is raised at once.
+    def no_schema():
+        raise OperationalError("SELECT", {}, Exception("no such table: alembic_version"))
+
+    slept.clear()
+    with app.app_context(), pytest.raises(OperationalError):
+        wait_for_database(no_schema, sleep=fake_sleep(slept))
+    assert slept == []
 
 
 def test_a_setting_of_the_wrong_kind_stops_every_command_with_its_name(tmp_path, monkeypatch):
@@ -290,8 +358,10 @@ def test_the_worker_once_refuses_a_database_behind_the_code(tmp_path, monkeypatc
     with create_app().app_context():
         upgrade(revision="0014")
 
-    result = CliRunner().invoke(cli, ["worker", "--once"])
+    never_start_a_scheduler(monkeypatch)
+    for args in (["worker", "--once"], ["worker"]):
+        result = CliRunner().invoke(cli, args)
 
-    assert result.exit_code == 1, result.output
-    assert "migrations pending: the database is at 0014" in result.output
-    assert "crm db upgrade" in result.output
+        assert result.exit_code == 1, result.output
+        assert "migrations pending: the database is at 0014" in result.output
+        assert "crm db upgrade" in result.output
