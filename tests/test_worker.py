@@ -4,6 +4,7 @@ claims, reaping dead workers' claims, catching up after downtime, the heartbeat 
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -14,7 +15,7 @@ from support import connection_drops, page_text
 
 from crm.extensions import db
 from crm.jobs import tasks
-from crm.jobs.scheduler import _job, build_scheduler
+from crm.jobs.scheduler import Outage, _job, build_scheduler
 from crm.models import utcnow
 from crm.models.reminder import (
     Delivery,
@@ -425,6 +426,48 @@ def test_crm_worker_once_runs_every_job_and_delivers(app, runner, user, make_rem
     again = runner.invoke(args=["worker", "--once", "--worker-id", "cli-worker"])
     assert "delivered: 0" in again.output
     assert len(deliveries(app)) == 1
+
+
+def test_an_outage_is_one_line_per_job_and_one_when_the_database_is_back(
+        app, user, make_reminder, caplog):
+    """A database down for 35 s made the worker log 84 tracebacks, 5,029 lines."""
+    make_reminder(user, due_at=NOW - timedelta(minutes=1))
+    outage = Outage()
+    deliver = _job(app, tasks.deliver_in_app, "worker-1", outage=outage)
+    beat = _job(app, tasks.heartbeat, "worker-1", outage=outage)
+
+    def messages():
+        return [(r.levelno, r.getMessage()) for r in caplog.records
+                if r.name == "crm.jobs.scheduler"]
+
+    with caplog.at_level(logging.INFO, logger="crm.jobs.scheduler"), \
+            time_machine.travel(NOW, tick=False):
+        with connection_drops(app, "", times=1000):  # every statement, every run
+            for _ in range(5):
+                deliver()
+                beat()
+        assert messages() == [
+            (logging.WARNING, "job deliver_in_app: database unreachable (consuming input "
+                              "failed: server closed the connection unexpectedly); retrying "
+                              "each run"),
+            (logging.WARNING, "job heartbeat: database unreachable (consuming input failed: "
+                              "server closed the connection unexpectedly); retrying each run"),
+        ]
+        assert all(r.exc_info is None for r in caplog.records)
+
+        caplog.clear()
+        beat()
+        deliver()
+        beat()
+        assert messages() == [(logging.INFO, "database reachable again"),
+                              (logging.INFO, "deliver_in_app: 1")]
+
+        # Anything else keeps its traceback, every time.
+        caplog.clear()
+        broken = _job(app, lambda now: 1 / 0, outage=outage)
+        broken()
+        broken()
+        assert [r.exc_info[0] for r in caplog.records] == [ZeroDivisionError] * 2
 
 
 @pytest.mark.app_config(FIGURES_REFRESH_SECONDS=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 
@@ -13,27 +14,60 @@ from flask import Flask
 
 from crm.extensions import db
 from crm.jobs import tasks
+from crm.jobs.outage import unreachable
 from crm.models import utcnow
 
 log = logging.getLogger(__name__)
 
 
-def _job(app: Flask, func: Callable[..., object], *args) -> Callable[[], None]:
+class Outage:
+    """What a worker's jobs have said about an unreachable database: one warning per job
+    kind while it lasts (they used to log a traceback each per run: 84 in 35 s), and one
+    line when a job next succeeds."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failing: set[str] = set()
+
+    def failed(self, job: str, reason: str) -> None:
+        with self._lock:
+            first = job not in self._failing
+            self._failing.add(job)
+        if first:
+            log.warning("job %s: database unreachable (%s); retrying each run", job, reason)
+
+    def succeeded(self) -> None:
+        with self._lock:
+            was_down, self._failing = bool(self._failing), set()
+        if was_down:
+            log.info("database reachable again")
+
+
+def _job(app: Flask, func: Callable[..., object], *args,
+         outage: Outage | None = None) -> Callable[[], None]:
     """Run a task in an app context with the current time; what it did (a non-zero count)
-    is logged, and a failure is logged, not fatal."""
+    is logged, and a failure is logged, not fatal: an unreachable database in a line (see
+    Outage), anything else with its traceback."""
+    outage = outage or Outage()
 
     def run() -> None:
         with app.app_context():
             now: datetime = utcnow()
             try:
                 done = func(now, *args)
-                if done:  # a count of what the job did: quiet when there was nothing to do
-                    log.info("%s: %s", func.__name__, done)
-            except Exception:
+            except Exception as exc:
                 db.session.rollback()
-                log.exception("job %s failed", func.__name__)
+                reason = unreachable(exc)
+                if reason is None:
+                    log.exception("job %s failed", func.__name__)
+                else:
+                    outage.failed(func.__name__, reason)
+                return
             finally:
                 db.session.remove()
+            outage.succeeded()
+            if done:  # a count of what the job did: quiet when there was nothing to do
+                log.info("%s: %s", func.__name__, done)
 
     run.__name__ = func.__name__
     return run
@@ -54,21 +88,25 @@ def build_scheduler(app: Flask, worker_id: str) -> BlockingScheduler:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone="UTC",
     )
+    outage = Outage()
+
+    def job(func, *args):
+        return _job(app, func, *args, outage=outage)
+
     jobs = [
-        ("heartbeat", _job(app, tasks.heartbeat, worker_id), config["WORKER_HEARTBEAT_SECONDS"]),
-        ("deliver-due", _job(app, tasks.deliver_in_app, worker_id),
+        ("heartbeat", job(tasks.heartbeat, worker_id), config["WORKER_HEARTBEAT_SECONDS"]),
+        ("deliver-due", job(tasks.deliver_in_app, worker_id),
          config["REMINDER_DELIVERY_INTERVAL_SECONDS"]),
         # Email in a job of its own: a slow or hanging SMTP server never holds up in-app.
-        ("send-emails", _job(app, tasks.send_pending_emails, worker_id),
+        ("send-emails", job(tasks.send_pending_emails, worker_id),
          config["REMINDER_DELIVERY_INTERVAL_SECONDS"]),
-        ("send-digests", _job(app, tasks.send_digests, worker_id),
-         config["DIGEST_INTERVAL_SECONDS"]),
-        ("sweep-keep-in-touch", _job(app, tasks.sweep_keep_in_touch),
+        ("send-digests", job(tasks.send_digests, worker_id), config["DIGEST_INTERVAL_SECONDS"]),
+        ("sweep-keep-in-touch", job(tasks.sweep_keep_in_touch),
          config["KEEP_IN_TOUCH_SWEEP_SECONDS"]),
-        ("reap-stale-claims", _job(app, tasks.reap_stale_claims), config["REAP_INTERVAL_SECONDS"]),
+        ("reap-stale-claims", job(tasks.reap_stale_claims), config["REAP_INTERVAL_SECONDS"]),
     ]
     if tasks.figures_refresh_enabled(config):  # else pages compute figures themselves
-        jobs.append(("refresh-figures", _job(app, tasks.refresh_figures),
+        jobs.append(("refresh-figures", job(tasks.refresh_figures),
                      config["FIGURES_REFRESH_SECONDS"]))
     for job_id, func, seconds in jobs:
         # next_run_time=now: a worker that starts catches up at once.
