@@ -48,7 +48,7 @@ def _database_errors(callback):
 def _explain(exc) -> str:
     from sqlalchemy.exc import DataError
 
-    from crm.jobs.outage import first_line, schema_missing
+    from crm.database import first_line, schema_missing
 
     text = first_line(exc)
     if schema_missing(text):
@@ -184,8 +184,8 @@ def wait_for_database(check: Callable[[], None],
     reached: a worker started before its database (a reboot, a failover) waits for it
     instead of exiting, which under systemd's start limit left it stopped for good. Any
     other error (no schema, migrations pending) is raised at once."""
+    from crm.database import unavailable
     from crm.extensions import db
-    from crm.jobs.outage import unreachable
 
     delay = DATABASE_RETRY_FIRST_SECONDS
     while True:
@@ -194,7 +194,7 @@ def wait_for_database(check: Callable[[], None],
             return
         except Exception as exc:
             db.session.rollback()
-            reason = unreachable(exc)
+            reason = unavailable(exc)
             if reason is None:
                 raise
         log.warning("database unreachable (%s); retrying in %ss", reason, delay)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 _configured = False
@@ -223,3 +224,57 @@ def migrations_pending(session) -> tuple[str, str] | None:
     if current == head or (current is not None and current not in known):
         return None
     return current or "none", head
+
+
+# -- telling an unavailable database from a fault ------------------------------------------
+
+# A password in a URL or a libpq keyword string, should a driver ever quote one.
+_SECRET = re.compile(r"(?P<keep>://[^:/@\s]*:|password\s*=\s*)[^@\s]+(?P<at>@?)", re.IGNORECASE)
+# PostgreSQL's SQLSTATEs that waiting may mend: a connection exception (class 08), the server
+# shutting down or starting (57P01-03), too many connections, a lock or statement timeout,
+# a serialization failure or deadlock (class 40).
+_TRANSIENT_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300", "55P03", "57014", "40")
+# SQLite's messages for a database another process holds or that cannot be opened.
+_SQLITE_UNAVAILABLE = ("database is locked", "database table is locked",
+                       "unable to open database", "disk i/o error")
+# A connection the server refused for good: waiting mends none of these.
+_REFUSED_FOR_GOOD = ("does not exist", "authentication failed", "no pg_hba.conf entry")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of the database's own message, without a password."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    line = text.splitlines()[0] if text else exc.__class__.__name__
+    return _SECRET.sub(lambda m: f"{m['keep']}***{m['at']}", line)
+
+
+def schema_missing(text: str) -> bool:
+    """Whether a database's message says a table or column is missing (not migrated)."""
+    return ("no such table" in text or "no such column" in text
+            or (("relation" in text or "column" in text) and "does not exist" in text))
+
+
+def unavailable(exc: BaseException) -> str | None:
+    """The first line of the error when it says the database cannot be used right now and
+    waiting may mend it (unreachable, dropped, restarting, locked by another writer past the
+    timeout, a statement cancelled), else None: an error in a statement, a missing table, a
+    wrong database name or password are faults, reported as such. One rule for the web's 503
+    and the worker's retries."""
+    if isinstance(exc, (DisconnectionError, PoolTimeout)):
+        return first_line(exc)
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig, line = exc.orig, first_line(exc)
+    if exc.connection_invalidated:
+        return line
+    code = getattr(orig, "sqlstate", None)
+    if code:
+        return line if code.startswith(_TRANSIENT_SQLSTATES) else None
+    if isinstance(orig, sqlite3.Error):
+        return line if any(m in line.lower() for m in _SQLITE_UNAVAILABLE) else None
+    # A driver error without a SQLSTATE (psycopg's) is the connection itself failing:
+    # refused, timed out, closed under it.
+    lowered = line.lower()
+    if any(m in lowered for m in _REFUSED_FOR_GOOD) or schema_missing(line):
+        return None
+    return line

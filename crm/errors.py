@@ -12,11 +12,11 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError,
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from crm.database import unavailable
 from crm.extensions import db
 
 # What a 503 for an unreachable database asks clients to wait.
 UNAVAILABLE_RETRY_SECONDS = 30
-SQLITE_SCHEMA_ERRORS = ("no such table", "no such column")
 
 
 def wants_problem_json() -> bool:
@@ -148,15 +148,15 @@ def register(app: Flask) -> None:
         reads nothing from the database: the layout's user, unread count and worker banner
         would each try it again (on SQLite, a second wait for the lock) and fail inside the
         handler, leaving the server's bare "Internal Server Error"."""
-        if str(getattr(error, "orig", "")).startswith(SQLITE_SCHEMA_ERRORS):
-            # A table or column missing is a fault of this code or its migrations, which
-            # SQLite reports as an OperationalError: a 500, logged with its traceback.
+        reason = unavailable(error)
+        if reason is None:
+            # A fault (an error in a statement, a missing table: SQLite reports both as an
+            # OperationalError), not an outage to wait out: a 500, logged with its traceback.
             current_app.logger.error("Exception on %s [%s]", request.path, request.method,
                                      exc_info=error)
             return server_error(error)
         current_app.logger.warning("database unavailable for %s %s: %s", request.method,
-                                   request.path, str(error).splitlines()[0] if str(error) else
-                                   type(error).__name__)
+                                   request.path, reason)
         try:
             db.session.rollback()
         except SQLAlchemyError:

@@ -470,6 +470,41 @@ def test_an_outage_is_one_line_per_job_and_one_when_the_database_is_back(
         assert [r.exc_info[0] for r in caplog.records] == [ZeroDivisionError] * 2
 
 
+def test_one_job_failing_for_the_database_while_others_run_is_still_one_warning(
+        app, user, make_reminder, caplog):
+    """The heartbeat succeeding between two failed deliveries said "database reachable
+    again" each time, and the next failure warned anew."""
+    make_reminder(user, due_at=NOW - timedelta(minutes=1))
+    outage = Outage()
+    deliver = _job(app, tasks.deliver_in_app, "worker-1", outage=outage)
+    beat = _job(app, tasks.heartbeat, "worker-1", outage=outage)
+    with caplog.at_level(logging.INFO, logger="crm.jobs.scheduler"), \
+            time_machine.travel(NOW, tick=False):
+        with connection_drops(app, "reminders", times=1000):
+            for _ in range(3):
+                deliver()
+                beat()
+        levels = [r.levelno for r in caplog.records if r.name == "crm.jobs.scheduler"]
+        assert levels == [logging.WARNING]
+        caplog.clear()
+        deliver()
+        assert [r.getMessage() for r in caplog.records] == [
+            "database reachable again", "deliver_in_app: 1"]
+
+
+def test_a_fault_in_a_statement_is_logged_with_its_traceback_not_as_an_outage(app, caplog):
+    """SQLite reports a mistake in a statement as an OperationalError, as it does a locked
+    database: the worker logged it once as "database unreachable", then nothing."""
+    from sqlalchemy import text
+
+    outage = Outage()
+    faulty = _job(app, lambda now: db.session.execute(text("SELEC 1")), outage=outage)
+    with caplog.at_level(logging.INFO, logger="crm.jobs.scheduler"):
+        faulty()
+        faulty()
+    assert [(r.levelno, bool(r.exc_info)) for r in caplog.records] == [(logging.ERROR, True)] * 2
+
+
 @pytest.mark.app_config(FIGURES_REFRESH_SECONDS=0)
 def test_a_worker_can_leave_figure_refreshing_to_others(app):
     jobs = {job.id for job in build_scheduler(app, "worker-2").get_jobs()}

@@ -12,9 +12,9 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
+from crm.database import unavailable
 from crm.extensions import db
 from crm.jobs import tasks
-from crm.jobs.outage import unreachable
 from crm.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,14 @@ class Outage:
         if first:
             log.warning("job %s: database unreachable (%s); retrying each run", job, reason)
 
-    def succeeded(self) -> None:
+    def succeeded(self, job: str) -> None:
+        """The job ran: once every job that failed for the database has run again, one
+        line says so (a job that succeeds meanwhile says nothing of the others)."""
         with self._lock:
-            was_down, self._failing = bool(self._failing), set()
-        if was_down:
+            was_failing = job in self._failing
+            self._failing.discard(job)
+            back = was_failing and not self._failing
+        if back:
             log.info("database reachable again")
 
 
@@ -57,7 +61,7 @@ def _job(app: Flask, func: Callable[..., object], *args,
                 done = func(now, *args)
             except Exception as exc:
                 db.session.rollback()
-                reason = unreachable(exc)
+                reason = unavailable(exc)
                 if reason is None:
                     log.exception("job %s failed", func.__name__)
                 else:
@@ -65,7 +69,7 @@ def _job(app: Flask, func: Callable[..., object], *args,
                 return
             finally:
                 db.session.remove()
-            outage.succeeded()
+            outage.succeeded(func.__name__)
             if done:  # a count of what the job did: quiet when there was nothing to do
                 log.info("%s: %s", func.__name__, done)
 
