@@ -277,6 +277,33 @@ def test_a_snooze_outlasts_archiving_and_restoring_the_contact(app, client, user
         assert db.session.get(Reminder, open_one.id).due_at == NOW + timedelta(days=7)
 
 
+def test_a_snooze_taken_over_on_restoring_ends_when_the_user_ends_the_reminder(
+        app, client, user, make_contact, make_interaction):
+    """Restored, the reminder waits until the snooze; once the user marks it done, the next
+    one is a cadence later, not the old snooze again (it came back on every done)."""
+    grace = make_contact(user, name="Grace Hopper", keep_in_touch_days=7)
+    make_interaction(user, grace, "email", datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
+    assert deliver(app) == 1
+    with app.app_context():
+        kit_id = db.session.scalar(select(Reminder.id))
+    client.post(f"/reminders/{kit_id}/snooze", data={
+        f"snooze{kit_id}-until": "date", f"snooze{kit_id}-date": "2025-06-30",
+        f"snooze{kit_id}-time": "09:00"})
+    client.post(f"/contacts/{grace.id}/archive")
+    client.post(f"/contacts/{grace.id}/archive", data={"restore": "1"})
+    with app.app_context():
+        restored = db.session.scalar(select(Reminder).where(
+            Reminder.contact_id == grace.id, Reminder.status == ReminderStatus.PENDING))
+        assert restored.due_at == datetime(2025, 6, 30, 7, 0, tzinfo=UTC)  # 09:00 CEST
+
+    client.post(f"/reminders/{restored.id}/done")
+
+    with app.app_context():
+        [following] = db.session.scalars(select(Reminder).where(
+            Reminder.contact_id == grace.id, Reminder.status == ReminderStatus.PENDING))
+        assert following.due_at == NOW + timedelta(days=7)
+
+
 def test_done_on_a_recurring_reminder_keeps_the_series(app, client, user, make_reminder):
     weekly = make_reminder(user, title="Weekly review", recurrence="weekly",
                            local_date=date(2025, 3, 27), local_time=time(9, 0))

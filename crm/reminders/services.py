@@ -424,10 +424,13 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
             if snoozes is None:
                 snoozes = _snoozes_set_aside(owner_id, [c.id for c in contacts])
             new = _new_keep_in_touch(owner_id, contact, cadence, due, owner_zone)
-            if contact.id in snoozes:
+            set_aside = snoozes.get(contact.id)
+            if set_aside is not None and _later(set_aside[2], ended.get(contact.id)):
                 # Its cadence comes back (restored from the archive, given again): the
-                # snooze the user chose for the last one still holds.
-                until, new.snoozed_count = snoozes[contact.id]
+                # snooze the user chose for the last one still holds, unless they have
+                # ended a keep-in-touch reminder since (it took the snooze over, or began
+                # a new cycle).
+                until, new.snoozed_count, _ = set_aside
                 new.due_at = keep_in_touch_due_from(start, cadence, ended_at=ended.get(contact.id),
                                                     snoozed_until=until)
             db.session.add(new)
@@ -464,13 +467,23 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
     return changed
 
 
-def _snoozes_set_aside(owner_id: int, contact_ids: list[int]) -> dict[int, tuple[datetime, int]]:
-    """contact id -> (until, times snoozed) of each contact's latest snoozed keep-in-touch
-    reminder that Rapport cancelled (archived, cadence taken away) before its snooze ran
-    out."""
-    found: dict[int, tuple[datetime, int]] = {}
-    for contact_id, until, times in db.session.execute(
-        select(Reminder.contact_id, Reminder.due_at, Reminder.snoozed_count)
+def _later(when: datetime | None, than: datetime | None) -> bool:
+    """Whether `when` comes after `than` (None: never happened), whatever tzinfo a backend
+    gives them."""
+    if when is None or than is None:
+        return than is None
+    return when.replace(tzinfo=when.tzinfo or UTC) > than.replace(tzinfo=than.tzinfo or UTC)
+
+
+def _snoozes_set_aside(owner_id: int, contact_ids: list[int]
+                       ) -> dict[int, tuple[datetime, int, datetime | None]]:
+    """contact id -> (until, times snoozed, cancelled at) of each contact's latest snoozed
+    keep-in-touch reminder that Rapport cancelled (archived, cadence taken away) before its
+    snooze ran out."""
+    found: dict[int, tuple[datetime, int, datetime | None]] = {}
+    for contact_id, until, times, cancelled_at in db.session.execute(
+        select(Reminder.contact_id, Reminder.due_at, Reminder.snoozed_count,
+               Reminder.completed_at)
         .where(
             Reminder.owner_id == owner_id,
             Reminder.kind == ReminderKind.KEEP_IN_TOUCH,
@@ -481,7 +494,7 @@ def _snoozes_set_aside(owner_id: int, contact_ids: list[int]) -> dict[int, tuple
         )
         .order_by(Reminder.completed_at, Reminder.id)
     ):
-        found[contact_id] = (until, times)  # the latest cancelled wins
+        found[contact_id] = (until, times, cancelled_at)  # the latest cancelled wins
     return found
 
 
