@@ -17,6 +17,7 @@ from support import connection_drops, page_text
 from crm.extensions import db
 from crm.jobs import tasks
 from crm.jobs.scheduler import _job
+from crm.mail import Mailer
 from crm.models.reminder import (
     Delivery,
     DeliveryChannel,
@@ -564,6 +565,27 @@ def test_a_connection_drop_mid_batch_does_not_hold_the_emails_for_the_lease(
     assert {m["Subject"] for m in smtp_server.messages} == {"Call 0", "Call 1", "Call 2"}
     assert {(d.status, d.claimed_by) for d in email_deliveries(mail_app)} == {
         (DeliveryStatus.SENT, None)}
+
+
+def test_a_worker_never_sends_what_another_process_with_its_id_holds(
+        mail_app, smtp_server, user, make_reminder, monkeypatch):
+    """Two workers share an ID (containers that share a hostname, each worker pid 1): while
+    one is in the middle of its batch, the other's pass sends none of it."""
+    make_reminder(user, due_at=NOW - timedelta(minutes=1))
+    run(mail_app, tasks.deliver_in_app, NOW, "host:1")
+    real_send = Mailer.send
+    other: list[int | None] = []
+
+    def send(self, message):
+        real_send(self, message)
+        if not other:  # sent, not yet settled: the other process runs a pass
+            other.append(None)
+            other[0] = run(mail_app, tasks.send_pending_emails, NOW, "host:1")
+
+    monkeypatch.setattr(Mailer, "send", send)
+    assert run(mail_app, tasks.send_pending_emails, NOW, "host:1") == 1
+    assert other == [0]
+    assert len(smtp_server.messages) == 1
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ claims, reaping dead workers' claims, catching up after downtime, the heartbeat 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -248,12 +250,53 @@ def test_a_connection_drop_mid_delivery_does_not_hold_the_claims_for_the_lease(
 
 def test_a_worker_leaves_another_workers_claims_alone(app, user, make_reminder):
     theirs = make_reminder(user, due_at=NOW - timedelta(minutes=1))
-    assert run(app, tasks.claim_due_reminders, NOW, "worker-2", 10) == [theirs.id]
+    deliver = _job(app, tasks.deliver_in_app, "worker-2")
+    with time_machine.travel(NOW, tick=False), \
+            connection_drops(app, "INSERT INTO deliveries"):
+        deliver()  # worker-2's pass failed after its claim committed
 
     assert run(app, tasks.deliver_in_app, NOW, "worker-1") == 0
 
     assert load(app, theirs.id).claimed_by == "worker-2"
     assert run(app, tasks.deliver_in_app, NOW, "worker-2") == 1
+
+
+def test_a_worker_leaves_the_claims_of_another_process_with_its_id_alone(app, user,
+                                                                        make_reminder):
+    """Two containers that share a hostname each run their worker as pid 1, or one
+    --worker-id is given twice: a claim under this worker's ID that no failed pass of this
+    process left is the other process's, in the middle of its batch."""
+    theirs = make_reminder(user, due_at=NOW - timedelta(minutes=1))
+    assert run(app, tasks.claim_due_reminders, NOW, "host:1", 10) == [theirs.id]
+
+    assert run(app, tasks.deliver_in_app, NOW + timedelta(seconds=30), "host:1") == 0
+    assert load(app, theirs.id).status == ReminderStatus.CLAIMED
+    assert deliveries(app) == []
+
+
+def test_a_failed_pass_never_takes_up_a_claim_reaped_and_taken_under_its_id(
+        app, user, make_reminder):
+    """The database was away for longer than the lease: the failed pass's claim was reaped,
+    and another process with the same ID claimed the reminder afresh. It is that process's."""
+    reminder = make_reminder(user, due_at=NOW - timedelta(minutes=1))
+    deliver = _job(app, tasks.deliver_in_app, "host:1")
+    with time_machine.travel(NOW, tick=False), \
+            connection_drops(app, "INSERT INTO deliveries"):
+        deliver()
+    after_lease = NOW + timedelta(seconds=app.config["REMINDER_LEASE_SECONDS"] + 1)
+    assert run(app, tasks.reap_stale_claims, after_lease) == 1
+    assert run(app, tasks.claim_due_reminders, after_lease, "host:1", 10) == [reminder.id]
+
+    assert run(app, tasks.deliver_in_app, after_lease + timedelta(seconds=1), "host:1") == 0
+    assert load(app, reminder.id).status == ReminderStatus.CLAIMED
+    assert deliveries(app) == []
+
+
+def test_the_default_worker_id_is_host_pid_and_differs_in_every_process():
+    first, second = tasks.default_worker_id(), tasks.default_worker_id()
+    assert first.startswith(f"{socket.gethostname()}:{os.getpid()}:")
+    assert first != second
+    assert len(first) <= tasks.WORKER_ID_MAX_LENGTH
 
 
 def test_a_worker_down_for_two_days_delivers_every_overdue_reminder_once(app, user,

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -68,8 +70,10 @@ class PassClock:
 
 
 def default_worker_id() -> str:
-    """host:pid, unique enough across machines."""
-    return f"{socket.gethostname()}:{os.getpid()}"[:WORKER_ID_MAX_LENGTH]
+    """host:pid:random. host:pid alone is not unique: containers that share a hostname
+    (host networking) each run their worker as pid 1."""
+    suffix = f":{os.getpid()}:{secrets.token_hex(3)}"
+    return socket.gethostname()[:WORKER_ID_MAX_LENGTH - len(suffix)] + suffix
 
 
 def _is_postgres() -> bool:
@@ -252,33 +256,73 @@ def deliver_due(now: datetime, worker_id: str) -> int:
     return total
 
 
-def _still_held(model, claimed, worker_id: str, limit: int) -> list[int]:
-    """Rows this worker claimed and never settled: a pass that failed after its claim
-    committed (the connection dropped mid-delivery) left them claimed until the lease ran
-    out. The pass after it takes them up at once; each is re-asserted before it is used, so
-    one reaped and taken by another worker meanwhile stays that worker's."""
-    held = list(db.session.scalars(
-        select(model.id)
-        .where(model.status == claimed, model.claimed_by == worker_id)
+# What this process's failed passes left claimed, per (table, worker ID): each row's id and
+# the latest its lease may run to (None: not known yet, the pass is still going). A pass that
+# failed after its claim committed (the connection dropped mid-delivery) would otherwise leave
+# its rows claimed until the lease ran out. Kept in this process's memory, never found by the
+# worker ID in the database: another live process may share the ID (containers that share a
+# hostname, each worker pid 1, or one --worker-id given twice) and hold rows of its own.
+InHand = dict[int, datetime | None]
+
+
+def _left_over() -> dict[tuple[str, str], InHand]:
+    return current_app.extensions.setdefault("crm.jobs.left_over", {})
+
+
+@contextmanager
+def _pass_claims(model, worker_id: str, lease_end: Callable[[], datetime]) -> Iterator[InHand]:
+    """The claims one pass has in hand, starting with those the failed pass before it left.
+    The pass adds what it claims and drops what it settles or gives back; when it fails,
+    what is still in hand is kept for the next pass, with lease_end() (the latest lease the
+    pass may have set) for the rows it claimed or took up itself."""
+    key = (model.__tablename__, worker_id)
+    in_hand: InHand = dict(_left_over().pop(key, {}))
+    try:
+        yield in_hand
+    except Exception:
+        if in_hand:
+            until = lease_end()
+            _left_over()[key] = {row: held or until for row, held in in_hand.items()}
+        raise
+
+
+def _take_up(model, claimed, worker_id: str, now: datetime, in_hand: InHand) -> list[int]:
+    """The rows a failed pass left in hand that are still this worker's: claimed under its
+    ID, under a lease still running (a lapsed one is the reaper's) and no later than any this
+    process set (a later one is another process's that shares the ID and claimed the row
+    after it was reaped). Each is re-asserted again before it is used."""
+    if not in_hand:
+        return []
+    rows = db.session.execute(
+        select(model.id, model.claim_expires_at)
+        .where(model.id.in_(in_hand), model.status == claimed, model.claimed_by == worker_id)
         .order_by(model.id)
-        .limit(limit)
-    ))
+    ).all()
     db.session.rollback()  # a read: leave no transaction open
+    held = [row.id for row in rows if row.claim_expires_at is not None
+            and now < row.claim_expires_at <= (in_hand[row.id] or row.claim_expires_at)]
+    in_hand.clear()
+    in_hand.update(dict.fromkeys(held))  # this pass re-asserts them: its own lease decides
     return held
 
 
 def deliver_in_app(now: datetime, worker_id: str) -> int:
     """Claim and deliver every due reminder in batches, queueing their emails; no SMTP."""
     batch = int(_cfg("REMINDER_BATCH_SIZE"))
-    total = deliver_claimed(_still_held(Reminder, ReminderStatus.CLAIMED, worker_id, batch),
-                            now, worker_id)
-    while True:
-        ids = claim_due_reminders(now, worker_id, batch)
-        if not ids:
-            break
-        total += deliver_claimed(ids, now, worker_id)
-        if len(ids) < batch:
-            break
+    lease_until = now + timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
+    with _pass_claims(Reminder, worker_id, lambda: lease_until) as in_hand:
+        total = deliver_claimed(
+            _take_up(Reminder, ReminderStatus.CLAIMED, worker_id, now, in_hand), now, worker_id)
+        in_hand.clear()  # delivered in one transaction, or left to another worker
+        while True:
+            ids = claim_due_reminders(now, worker_id, batch)
+            if not ids:
+                break
+            in_hand.update(dict.fromkeys(ids))
+            total += deliver_claimed(ids, now, worker_id)
+            in_hand.clear()
+            if len(ids) < batch:
+                break
     return total
 
 
@@ -321,30 +365,34 @@ def send_pending_emails(now: datetime, worker_id: str,
         return 0
     batch = int(_cfg("REMINDER_BATCH_SIZE"))
     clock = clock or PassClock(now)
-    sent, more = _send_batch(_still_held(Delivery, DeliveryStatus.SENDING, worker_id, batch),
-                             now, worker_id, clock)
-    while more:
-        ids = claim_pending_emails(clock(), worker_id, batch)
-        if not ids:
-            break
-        done, more = _send_batch(sorted(ids), now, worker_id, clock)
-        sent += done
-        if len(ids) < batch:
-            break
+    lease = timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
+    with _pass_claims(Delivery, worker_id, lambda: clock() + lease) as in_hand:
+        held = _take_up(Delivery, DeliveryStatus.SENDING, worker_id, clock(), in_hand)
+        sent, more = _send_batch(held, now, worker_id, clock, in_hand)
+        while more:
+            ids = claim_pending_emails(clock(), worker_id, batch)
+            if not ids:
+                break
+            in_hand.update(dict.fromkeys(ids))
+            done, more = _send_batch(sorted(ids), now, worker_id, clock, in_hand)
+            sent += done
+            if len(ids) < batch:
+                break
     return sent
 
 
 def _send_batch(ids: list[int], now: datetime, worker_id: str,
-                clock: Callable[[], datetime]) -> tuple[int, bool]:
+                clock: Callable[[], datetime], in_hand: InHand) -> tuple[int, bool]:
     """Send claimed deliveries in order on one connection: how many went, and whether the
-    pass may go on (not when the server is down or the worker is stopping)."""
+    pass may go on (not when the server is down or the worker is stopping). Each one
+    settled or given back leaves in_hand."""
     lease = timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
     renewed = clock()
     sent = 0
     with Mailer() as mailer:
         for index, delivery_id in enumerate(ids):
             if stop_requested.is_set():
-                _give_back(ids[index:], worker_id, clock())
+                _give_back(ids[index:], worker_id, clock(), in_hand)
                 return sent, False
             # The rest of the batch stays this worker's: renewed well before it could lapse
             # (one message takes at most a few SMTP timeouts).
@@ -354,6 +402,7 @@ def _send_batch(ids: list[int], now: datetime, worker_id: str,
             prepared = _prepare_email(delivery_id, worker_id, clock() + lease)
             db.session.commit()  # nothing open while SMTP talks
             if prepared is None:
+                in_hand.pop(delivery_id, None)  # settled, or not this worker's any more
                 continue
             attempts, message = prepared
             server_down = False
@@ -370,9 +419,10 @@ def _send_batch(ids: list[int], now: datetime, worker_id: str,
                 sent += 1
             # One commit per message: a crash resends at most the message in flight.
             _settle(delivery_id, **values)
+            in_hand.pop(delivery_id, None)
             if server_down:
                 retry_at = clock() + timedelta(seconds=int(_cfg("EMAIL_RETRY_BASE_SECONDS")))
-                _give_back(ids[index + 1:], worker_id, retry_at)
+                _give_back(ids[index + 1:], worker_id, retry_at, in_hand)
                 return sent, False
     return sent, True
 
@@ -458,13 +508,16 @@ def _renew_one(delivery_id: int, worker_id: str, lease_until: datetime) -> bool:
     return bool(db.session.execute(held).rowcount)
 
 
-def _give_back(ids: list[int], worker_id: str, next_attempt_at: datetime) -> None:
+def _give_back(ids: list[int], worker_id: str, next_attempt_at: datetime,
+               in_hand: InHand) -> None:
     """Release claimed email deliveries untried: no attempt counted."""
     if ids:
         db.session.execute(_held(ids, worker_id).values(
             status=DeliveryStatus.PENDING, claimed_by=None, claim_expires_at=None,
             next_attempt_at=next_attempt_at))
     db.session.commit()
+    for given in ids:
+        in_hand.pop(given, None)
 
 
 def _failure_values(attempts: int, error: str, now: datetime) -> dict:
