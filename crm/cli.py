@@ -205,8 +205,7 @@ def wait_for_database(check: Callable[[], None],
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run every job once and exit (for cron or tests).")
 @click.option("--worker-id", default=None,
-              help="Name in claims and heartbeats (default host:pid); unique among running "
-                   "workers, as a worker takes up its ID's unfinished claims.")
+              help="Name in claims and heartbeats (default host:pid and a random suffix).")
 @with_appcontext
 def worker(once: bool, worker_id: str | None):
     """Deliver reminders: run the APScheduler worker until stopped (Ctrl-C or SIGTERM)."""
