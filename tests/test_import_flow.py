@@ -14,8 +14,10 @@ from fixtures.portability import (
     unclosed_quote_csv,
     unclosed_quote_linkedin,
 )
+from sqlalchemy import select
 from support import page_text
 
+from crm.extensions import db
 from crm.models import Contact, ImportJob, ImportStatus
 
 
@@ -149,22 +151,48 @@ def test_a_file_with_a_nul_character_is_refused_at_upload(client, logged_in, cou
     assert count(ImportJob) == 0 and count(Contact) == 0
 
 
-@pytest.mark.parametrize("kind, data, line", [
-    ("csv", unclosed_quote_csv(), 3),
-    ("linkedin", unclosed_quote_linkedin(), 8),
+@pytest.mark.parametrize("kind, data, message", [
+    ("csv", unclosed_quote_csv(), "Line 3 opens a quoted value (a double quote) that is not "
+     "closed"),
+    ("linkedin", unclosed_quote_linkedin(), "Line 8 opens a quoted value (a double quote) that "
+     "is not closed"),
     # The quote closes, but text follows it: the value was not quoted as CSV quotes.
     ("csv", b'Name,Company\r\nAda Lovelace,"Analytical" Engines\r\nAlan Turing,Bletchley\r\n',
-     2),
-    ("csv", b'sep=;\nName;Company;Notes\nAda;"Analytical\nEngines";ok\nAlan;"Bletchley;x\n', 5),
-], ids=["csv", "linkedin", "text-after-quote", "sep-line"])
+     "Line 2 has text after the closing quote of a value"),
+    # The quote on line 2 is not closed: the next quote, on line 3, has text after it.
+    ("csv", b'Name,Company\r\nAda,"Analytical Engines\r\nAlan,"Bletchley" Park\r\n',
+     "Line 2 opens a quoted value (a double quote) that is not closed where the value ends "
+     "(line 3 has text after the quote that would close it)"),
+    ("csv", b'sep=;\nName;Company;Notes\nAda;"Analytical\nEngines";ok\nAlan;"Bletchley;x\n',
+     "Line 5 opens a quoted value (a double quote) that is not closed"),
+], ids=["csv", "linkedin", "text-after-quote", "text-after-a-later-quote", "sep-line"])
 def test_a_quote_left_open_is_refused_naming_its_line(client, logged_in, count, kind, data,
-                                                      line):
+                                                      message):
     # Read leniently, every row after the open quote was one cell of one contact.
     response = upload(client, data, kind=kind)
     assert response.status_code == 422
-    assert (f"Line {line} opens a quoted value (a double quote) that is not closed"
-            in page_text(response.data))
+    assert message in page_text(response.data)
     assert count(ImportJob) == 0 and count(Contact) == 0
+
+
+@pytest.mark.parametrize("kind, data, companies", [
+    ("csv", b'Name,Company\r\n"Lovelace, Ada","Analytical Engines" \r\nBob,"Y"\t,\r\n',
+     {"Analytical Engines", "Y"}),
+    ("linkedin", linkedin_csv(sample_linkedin_rows()[:2]).replace(
+        b'"Analytical Engines, Ltd"', b'"Analytical Engines, Ltd" \t'),
+     {"Analytical Engines, Ltd", "US Navy"}),
+    ("csv", b'sep=;\nName;Company\n"Lovelace, Ada";"Analytical\nEngines"  \nBob;Y\n',
+     {"Analytical\nEngines", "Y"}),
+], ids=["csv", "linkedin", "sep-line"])
+def test_blanks_after_a_closing_quote_are_passed_over(app, client, logged_in, row, kind, data,
+                                                      companies):
+    # They were refused as a quote left open, though it closes and no rows run together.
+    response = upload(client, data, kind=kind)
+    assert response.status_code == 302
+    client.post("/import/1/run")
+    assert row(ImportJob, 1).status == ImportStatus.DONE
+    with app.app_context():
+        assert set(db.session.scalars(select(Contact.company))) == companies
 
 
 @pytest.mark.parametrize("kind", ["csv", "linkedin", "vcard"])

@@ -124,48 +124,73 @@ def _records(text: str, delimiter: str = ",",
     Lines are numbered as the user sees the file, `skipped` lines before the text.
 
     Strict: a quote never closed would otherwise take every later row into one cell."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    start = 1
-    try:
-        for fields in reader:
-            yield start + skipped, fields
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        opened = _open_quote_line(text, start, delimiter)
-        if opened is None:
-            raise FileError(f"The CSV is malformed near line {reader.line_num + skipped}: "
-                            f"{exc}") from exc
-        raise FileError(
-            f"Line {opened + skipped} opens a quoted value (a double quote) that is not "
-            "closed where the value ends, so the rows after it would run into one cell: close "
-            "the quote, or double a quote inside the value (\"\"), and upload the file "
-            "again.") from exc
+    mended = False
+    while True:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        start = 1
+        try:
+            for fields in reader:
+                yield start + skipped, fields
+                start = reader.line_num + 1
+            return
+        except csv.Error as exc:
+            if mended:
+                raise FileError(f"The CSV is malformed near line {reader.line_num + skipped}: "
+                                f"{exc}") from exc
+        # The strict reader refuses blanks after a closing quote too, which a spreadsheet
+        # passes over: read again from this record with them dropped, or say what is wrong.
+        text = _mend_quotes(text, start, delimiter, skipped)
+        skipped += start - 1
+        mended = True
 
 
-def _open_quote_line(text: str, start: int, delimiter: str) -> int | None:
-    """The line where the quoted value that breaks the record starting on line `start`
-    opens: one never closed, or text after its closing quote. None if there is none."""
+def _mend_quotes(text: str, start: int, delimiter: str, skipped: int) -> str:
+    """The text from line `start` on, without the blanks between a closing quote and the
+    delimiter or the line's end. FileError naming the line of a quote never closed, or of
+    text after a closing quote; lines numbered after `skipped` others, as in _records."""
     breaks = [m.end() for m in _LINE_BREAK.finditer(text)]
-    position = breaks[start - 2] if start > 1 else 0
-    line, opened, field_start = start, None, True
-    while position < len(text):
-        char = text[position]
-        if opened is not None:  # inside a quoted value
-            if char == '"' and text.startswith('""', position):
-                position += 2
-                continue
-            if char == '"':
-                after = text[position + 1:position + 2]
-                if after not in ("", delimiter, "\r", "\n"):
-                    return opened
-                opened = None
-        elif char == '"' and field_start:
-            opened = line
-        field_start = opened is None and char in (delimiter, "\r", "\n")
-        if char == "\n" or (char == "\r" and not text.startswith("\r\n", position)):
-            line += 1
-        position += 1
-    return opened
+    text = text[breaks[start - 2] if start > 1 else 0:]
+    value_end = re.compile(f"[{re.escape(delimiter)}\r\n]")
+    blanks = re.compile(" *" if delimiter == "\t" else "[ \t]*")
+    pieces: list[str] = []
+    position, line = 0, start + skipped
+    while position < len(text):  # at the start of a value
+        if text[position] == '"':
+            close = text.find('"', position + 1)
+            while close >= 0 and text.startswith('""', close):  # a quote inside the value
+                close = text.find('"', close + 2)
+            if close < 0:
+                raise FileError(_quote_not_closed(line))
+            opened, line = line, line + len(_LINE_BREAK.findall(text, position, close))
+            end = blanks.match(text, close + 1).end()
+            if end < len(text) and text[end] not in (delimiter, "\r", "\n"):
+                if opened != line:  # the quote that would close it is lines later
+                    raise FileError(_quote_not_closed(opened, text_on=line))
+                raise FileError(
+                    f"Line {line} has text after the closing quote of a value: put the whole "
+                    "value in double quotes, doubling each quote inside it (\"\"), and "
+                    "upload the file again.")
+            pieces.append(text[position:close + 1])
+        else:
+            found = value_end.search(text, position)
+            end = found.start() if found else len(text)
+            pieces.append(text[position:end])
+        position = end
+        if position < len(text):  # a delimiter or a line break, then the next value
+            after = 2 if text.startswith("\r\n", position) else 1
+            if text[position] != delimiter:
+                line += 1
+            pieces.append(text[position:position + after])
+            position += after
+    return "".join(pieces)
+
+
+def _quote_not_closed(line: int, text_on: int | None = None) -> str:
+    where = (f" (line {text_on} has text after the quote that would close it)"
+             if text_on is not None else "")
+    return (f"Line {line} opens a quoted value (a double quote) that is not closed where the "
+            f"value ends{where}, so the rows after it would run into one cell: close the "
+            "quote, or double a quote inside the value (\"\"), and upload the file again.")
 
 
 def sniff_delimiter(text: str) -> str:
