@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from crm.contacts.channels import normalise_channel
 from crm.extensions import db
+from crm.mediums.services import mediums_for
 from crm.models import Contact, ContactChannel, ImportKind, Medium, User
 from crm.portability import parsers
 from crm.portability.importer import ImportRefused
@@ -142,6 +143,29 @@ def test_web_pages_of_a_csv_go_to_the_medium_of_their_site():
     assert ada.handles == [("key:twitter", "https://x.com/ada", "Profile"),
                            ("key:facebook", "www.facebook.com/ada.lovelace", ""),
                            ("key:linkedin", "https://www.linkedin.com/in/ada-lovelace", "")]
+
+
+@pytest.mark.parametrize("heading", ["Website", "URL", "Home page"])
+def test_a_column_named_after_a_medium_of_yours_is_that_medium_not_a_web_page(
+        app, make_user, make_medium, heading):
+    # Guessed as a web page, it kept only LinkedIn, Twitter and Facebook links: the rest,
+    # handles on the user's own medium of that name, were dropped without a word.
+    user = make_user()
+    own = make_medium(user, heading.upper())  # the same name as the app compares names
+    make_medium(user, "Blog")
+    data = (f"Name,{heading},Web Page,Website 1 - Value\r\n"
+            "Ada Lovelace,https://ada.example.org,https://x.com/ada,https://ada.blog\r\n")
+    header, _ = parsers.read_csv_table(data)
+    with app.app_context():
+        mediums = [(m.id, m.name, m.key) for m in mediums_for(db.session.get(User, user.id))]
+    mapping = parsers.guess_mapping(header, mediums)
+    # Only the heading that is a medium's name changes: the others stay web pages.
+    assert mapping == {0: "name", 1: f"medium:{own.id}", 2: "website", 3: "website"}
+
+    run(app, user, ImportKind.CSV, data.encode(), mapping=mapping)
+
+    assert people(app, user)["Ada Lovelace"]["channels"] == sorted([
+        (heading.upper(), "https://ada.example.org", ""), ("Twitter", "@ada", "")])
 
 
 def test_apple_item_labels_reach_the_handles(app, make_user):

@@ -358,7 +358,8 @@ def guess_mapping(header: list[str], mediums: list[tuple[int, str, str | None]])
     """A first guess at each column's field from its heading.
 
     mediums: (id, name, key) of every medium the user can use; a column named after one
-    ("LinkedIn", "Twitter handle", "Mastodon") becomes a handle on it.
+    ("LinkedIn", "Twitter handle", "Mastodon") becomes a handle on it, also where its
+    heading reads as a web page when it is exactly that medium's name ("Website", "URL").
     """
     mapping: dict[int, str] = {}
     # Outlook has "Title" (Mr., Dr.) beside "Job Title": the job is the title then.
@@ -367,6 +368,11 @@ def guess_mapping(header: list[str], mediums: list[tuple[int, str, str | None]])
         guess = _guess_field(heading)
         if guess == "title" and job_title and _phrase(heading)[1] == "title":
             continue
+        if guess == "website":
+            # A column named after a medium of the user's ("Website", "URL") holds handles on
+            # it: every value is kept, where a web page keeps only profiles of known sites.
+            guess = next((f"medium:{medium_id}" for medium_id, medium_name, _ in mediums
+                          if name_key(medium_name) == name_key(heading)), guess)
         if not guess:
             h = " ".join(heading.lower().split())
             for medium_id, medium_name, key in mediums:
