@@ -107,6 +107,19 @@ def test_an_outlook_export_imports_with_the_guessed_columns(app, make_user, enco
                                                       ("Email", "soren@example.dk", "")]
 
 
+
+def test_a_heading_naming_two_mediums_is_guessed_by_its_longest_name_in_any_order():
+    """"Zoom URL" with mediums Zoom and URL was the medium that came first in the list (by
+    name): the order of mediums decided. Now the longest name the heading starts or ends
+    with, exactly one, whatever the order; two as long are no guess."""
+    mediums = [(1, "Mastodon", "custom"), (2, "URL", "custom"), (3, "Zoom", "custom"),
+               (4, "Work", "custom"), (5, "Chat", "custom")]
+    header = ["Name", "Mastodon URL", "Zoom URL", "URL", "Work Chat"]
+    for order in (mediums, list(reversed(mediums))):
+        assert parsers.guess_mapping(header, order) == {
+            0: "name", 1: "medium:1", 2: "medium:3", 3: "medium:2"}
+
+
 def test_a_bare_title_column_is_still_the_title():
     assert parsers.guess_mapping(["Name", "Title"], []) == {0: "name", 1: "title"}
     assert parsers.guess_mapping(["Display Name", "Email"], []) == {0: "name", 1: "email"}

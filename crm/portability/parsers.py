@@ -374,18 +374,29 @@ def guess_mapping(header: list[str], mediums: list[tuple[int, str, str | None]])
             guess = next((f"medium:{medium_id}" for medium_id, medium_name, _ in mediums
                           if name_key(medium_name) == name_key(heading)), guess)
         if not guess:
-            h = " ".join(heading.lower().split())
-            for medium_id, medium_name, key in mediums:
-                lowered = medium_name.lower()
-                if key in ("email", "phone"):
-                    continue
-                if h == lowered or h.startswith(lowered + " ") or h.endswith(" " + lowered):
-                    guess = f"medium:{medium_id}"
-                    break
+            guess = _medium_named_in(heading, mediums)
         if guess and (guess not in mapping.values() or guess in _REPEATABLE
                       or guess.startswith("medium:")):
             mapping[index] = guess
     return mapping
+
+
+def _medium_named_in(heading: str, mediums) -> str | None:
+    """The medium a heading names: the one it is exactly, else the one whose name it starts
+    or ends with, the longest such name ("Zoom URL" with mediums Zoom and URL is Zoom's,
+    whichever comes first in a list); two as long, or none, is no guess."""
+    h = " ".join(heading.lower().split())
+    found: dict[int, list[int]] = {}
+    for medium_id, medium_name, key in mediums:
+        lowered = " ".join(medium_name.lower().split())
+        if key in ("email", "phone"):  # the email and phone fields take those
+            continue
+        if h == lowered:
+            return f"medium:{medium_id}"
+        if h.startswith(lowered + " ") or h.endswith(" " + lowered):
+            found.setdefault(len(lowered), []).append(medium_id)
+    longest = found.get(max(found, default=0), [])
+    return f"medium:{longest[0]}" if len(longest) == 1 else None
 
 
 _REPEATABLE = {"email", "phone", "tags", "notes", "website"}
