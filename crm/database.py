@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 _configured = False
@@ -234,9 +234,14 @@ _SECRET = re.compile(r"(?P<keep>://[^:/@\s]*:|password\s*=\s*)[^@\s]+(?P<at>@?)"
 # shutting down or starting (57P01-03), too many connections, a lock or statement timeout,
 # a serialization failure or deadlock (class 40).
 _TRANSIENT_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300", "55P03", "57014", "40")
-# SQLite's messages for a database another process holds or that cannot be opened.
-_SQLITE_UNAVAILABLE = ("database is locked", "database table is locked",
-                       "unable to open database", "disk i/o error")
+# SQLite's messages for a database another process holds. (A file that cannot be opened is
+# a wrong path or permission: a fault, which waiting does not mend.)
+_SQLITE_UNAVAILABLE = ("database is locked", "database table is locked")
+# What a driver error without a SQLSTATE (psycopg's) says when the connection itself failed:
+# refused, timed out, closed under it. Its other such errors are the app's own faults (too
+# many parameters in a statement, a NUL in text).
+_CONNECTION_FAILED = ("connection", "consuming input failed", "could not send data",
+                      "could not receive data", "timeout expired", "server closed")
 # A connection the server refused for good: waiting mends none of these.
 _REFUSED_FOR_GOOD = ("does not exist", "authentication failed", "no pg_hba.conf entry")
 
@@ -272,9 +277,10 @@ def unavailable(exc: BaseException) -> str | None:
         return line if code.startswith(_TRANSIENT_SQLSTATES) else None
     if isinstance(orig, sqlite3.Error):
         return line if any(m in line.lower() for m in _SQLITE_UNAVAILABLE) else None
-    # A driver error without a SQLSTATE (psycopg's) is the connection itself failing:
-    # refused, timed out, closed under it.
     lowered = line.lower()
-    if any(m in lowered for m in _REFUSED_FOR_GOOD) or schema_missing(line):
+    if not isinstance(exc, (OperationalError, InterfaceError)) or not any(
+            m in lowered for m in _CONNECTION_FAILED):
+        return None
+    if any(m in lowered for m in _REFUSED_FOR_GOOD):
         return None
     return line

@@ -254,33 +254,50 @@ def test_the_worker_waits_for_an_unreachable_database_and_once_stops_at_once(
     assert slept == []
 
 
-def test_the_worker_stops_at_once_for_a_database_that_is_not_there(monkeypatch):
-    """A database name or role that does not exist is a mistake to fix, not an outage to
-    wait out: the worker retried it forever."""
+def _worker_on(monkeypatch, url: str):
+    """`crm worker` on url, with its waits recorded instead of slept: (result, waits)."""
     import functools
-    import os
 
     from click.testing import CliRunner
-    from sqlalchemy.engine import make_url
 
     from crm import cli as cli_module
     from crm.cli import cli
+
+    monkeypatch.setenv("CRM_SECRET_KEY", "a-secret-key-for-this-test-only")
+    monkeypatch.setenv("CRM_DATABASE_URL", url)
+    never_start_a_scheduler(monkeypatch)
+    slept: list[float] = []
+    monkeypatch.setattr(cli_module, "wait_for_database", functools.partial(
+        cli_module.wait_for_database, sleep=fake_sleep(slept, stop_after=3)))
+    return CliRunner().invoke(cli, ["worker"]), slept
+
+
+def test_the_worker_stops_at_once_for_a_database_that_is_not_there(monkeypatch):
+    """A database name or role that does not exist is a mistake to fix, not an outage to
+    wait out: the worker retried it forever."""
+    import os
+
+    from sqlalchemy.engine import make_url
 
     if not os.environ.get("CRM_TEST_DATABASE_URL"):
         pytest.skip("needs a PostgreSQL server to refuse the name")
     missing = make_url(os.environ["CRM_TEST_DATABASE_URL"]).set(
         database="rapport_no_such_database")
-    monkeypatch.setenv("CRM_SECRET_KEY", "a-secret-key-for-this-test-only")
-    monkeypatch.setenv("CRM_DATABASE_URL", missing.render_as_string(hide_password=False))
-    never_start_a_scheduler(monkeypatch)
-    slept: list[float] = []
-    monkeypatch.setattr(cli_module, "wait_for_database", functools.partial(
-        cli_module.wait_for_database, sleep=fake_sleep(slept, stop_after=3)))
 
-    result = CliRunner().invoke(cli, ["worker"])
+    result, slept = _worker_on(monkeypatch, missing.render_as_string(hide_password=False))
 
     assert result.exit_code == 1, result.output
     assert 'database "rapport_no_such_database" does not exist' in result.output
+    assert slept == []
+
+
+def test_the_worker_stops_at_once_for_a_sqlite_file_it_cannot_open(monkeypatch, tmp_path):
+    """A wrong path is a mistake to fix: the worker retried "unable to open database file"
+    forever."""
+    result, slept = _worker_on(monkeypatch, f"sqlite:///{tmp_path}/no/such/folder/rapport.db")
+
+    assert result.exit_code == 1, result.output
+    assert "unable to open database file" in result.output
     assert slept == []
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from fixtures.api_client import problem_of
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import make_url
 from support import page_text
 
@@ -94,14 +94,19 @@ def test_an_api_write_while_the_database_is_busy_is_a_503_problem(app, api, db_b
     "SELEC 1",  # a mistake in a query
     "INSERT INTO mediums (name, no_such_col) VALUES ('x', 1)",  # a column the schema lacks
     "SELECT * FROM no_such_table",
+    "too many parameters",
 ])
 def test_a_fault_in_a_statement_is_a_server_error_not_an_outage(app, client, logged_in,
                                                                 statement, caplog):
-    """SQLite reports these as OperationalErrors, as it does a locked database: they are
-    faults to fix, with their traceback in the log, not an outage to wait out (a 503 that
-    told the user to try again, on SQLite only)."""
+    """SQLite reports these as OperationalErrors, as it does a locked database, and psycopg
+    reports too many parameters without a SQLSTATE, as it does a dropped connection: they
+    are faults to fix, with their traceback in the log, not an outage to wait out (a 503
+    that told the user to try again)."""
     def faulty():
-        db.session.execute(text(statement))
+        if statement == "too many parameters":
+            db.session.execute(select(Contact.id).where(Contact.id.in_(range(300_000))))
+        else:
+            db.session.execute(text(statement))
         return "never"
 
     app.add_url_rule("/faulty", "faulty", faulty)

@@ -535,6 +535,34 @@ def test_one_job_failing_for_the_database_while_others_run_is_still_one_warning(
             "database reachable again", "deliver_in_app: 1"]
 
 
+def test_a_job_that_fails_for_a_fault_after_an_outage_is_no_longer_waiting_for_it(
+        app, caplog):
+    """It stayed "failing for the database" for good: no "reachable again", and no warning
+    when the next outage came."""
+    from sqlalchemy import text
+
+    outage = Outage()
+    mode = ["down"]
+
+    def job(now):
+        if mode[0] == "fault":
+            return db.session.execute(text("SELEC 1"))
+        return db.session.execute(text("SELECT 1"))
+
+    run = _job(app, job, outage=outage)
+    with caplog.at_level(logging.INFO, logger="crm.jobs.scheduler"):
+        with connection_drops(app, "SELECT 1", times=1):
+            run()
+        mode[0] = "fault"
+        run()
+        mode[0] = "down"
+        with connection_drops(app, "SELECT 1", times=1):
+            run()
+    assert [(r.levelno, r.getMessage().split(":")[0]) for r in caplog.records] == [
+        (logging.WARNING, "job job"), (logging.ERROR, "job job failed"),
+        (logging.INFO, "database reachable again"), (logging.WARNING, "job job")]
+
+
 def test_a_fault_in_a_statement_is_logged_with_its_traceback_not_as_an_outage(app, caplog):
     """SQLite reports a mistake in a statement as an OperationalError, as it does a locked
     database: the worker logged it once as "database unreachable", then nothing."""

@@ -36,6 +36,11 @@ class Outage:
         if first:
             log.warning("job %s: database unreachable (%s); retrying each run", job, reason)
 
+    def faulted(self, job: str) -> None:
+        """The job failed for a fault of its own (logged with its traceback): it no longer
+        waits for the database, nor holds back the line that says it is reachable."""
+        self.succeeded(job)
+
     def succeeded(self, job: str) -> None:
         """The job ran: once every job that failed for the database has run again, one
         line says so (a job that succeeds meanwhile says nothing of the others)."""
@@ -64,6 +69,7 @@ def _job(app: Flask, func: Callable[..., object], *args,
                 reason = unavailable(exc)
                 if reason is None:
                     log.exception("job %s failed", func.__name__)
+                    outage.faulted(func.__name__)
                 else:
                     outage.failed(func.__name__, reason)
                 return
