@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from sqlalchemy import select
-from support import field_value, form_values, page_text
+from support import before_each_statement, field_value, form_values, page_text
 
 from crm.extensions import db
 from crm.jobs import tasks
@@ -579,3 +579,25 @@ def test_the_sweep_repairs_duplicates_and_missing_reminders(
     assert kept.id == first.id
     assert reminders(app, id=duplicate.id)[0].status == ReminderStatus.CANCELLED
     assert kept.due_at == datetime(2025, 4, 19, 12, 0, tzinfo=UTC)
+
+
+def test_the_keep_in_touch_sweep_never_lists_every_contact_in_one_statement(app, make_user):
+    """The sweep named every contact of a network in IN lists: past 65,535 contacts
+    PostgreSQL refuses the statement, and the sweep stopped at that user, every run."""
+    from crm.models import Contact
+
+    user = make_user()
+    with app.app_context():
+        db.session.add_all(Contact(owner_id=user.id, name=f"Person {n}", keep_in_touch_days=30)
+                           for n in range(300))
+        db.session.commit()
+    most = [0]
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        # What the sweep reads of reminders (contacts and their tags are read in batches).
+        if statement.lstrip().startswith("SELECT") and "FROM reminders" in statement:
+            most[0] = max(most[0], len(parameters or ()))
+
+    with before_each_statement(app, count), app.app_context():
+        assert tasks.sweep_keep_in_touch(datetime.now(UTC)) == 300  # a reminder each
+    assert most[0] < 50

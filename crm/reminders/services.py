@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask import abort
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, select, true, update
 from sqlalchemy.orm import selectinload
 
 from crm.database import off_index
@@ -364,6 +364,9 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
     contacts = list(db.session.scalars(query))
     if not contacts:
         return 0
+    # The reminders of these contacts: all the owner's when sweeping them all (an IN list
+    # of every contact would pass PostgreSQL's 65,535 parameters at a very large network).
+    of_these = true() if contact_ids is None else Reminder.contact_id.in_(ids)
     tag_cadences = dict(
         db.session.execute(
             select(Tag.id, Tag.keep_in_touch_days).where(
@@ -377,7 +380,7 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
             Reminder.owner_id == owner_id,
             Reminder.kind == ReminderKind.KEEP_IN_TOUCH,
             Reminder.status.in_(OPEN_STATUSES),
-            Reminder.contact_id.in_([c.id for c in contacts]),
+            of_these,
         )
     ):
         open_reminders.setdefault(reminder.contact_id, []).append(reminder)
@@ -390,7 +393,7 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
                 Reminder.owner_id == owner_id,
                 Reminder.kind == ReminderKind.KEEP_IN_TOUCH,
                 Reminder.status.in_((ReminderStatus.DONE, ReminderStatus.DISMISSED)),
-                Reminder.contact_id.in_([c.id for c in contacts]),
+                of_these,
             )
             .group_by(Reminder.contact_id)
         ).all()
@@ -422,7 +425,7 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
                 changed += 1
         if keep is None:
             if snoozes is None:
-                snoozes = _snoozes_set_aside(owner_id, [c.id for c in contacts])
+                snoozes = _snoozes_set_aside(owner_id, of_these)
             new = _new_keep_in_touch(owner_id, contact, cadence, due, owner_zone)
             set_aside = snoozes.get(contact.id)
             if set_aside is not None and _later(set_aside[2], ended.get(contact.id)):
@@ -475,7 +478,7 @@ def _later(when: datetime | None, than: datetime | None) -> bool:
     return when.replace(tzinfo=when.tzinfo or UTC) > than.replace(tzinfo=than.tzinfo or UTC)
 
 
-def _snoozes_set_aside(owner_id: int, contact_ids: list[int]
+def _snoozes_set_aside(owner_id: int, of_these
                        ) -> dict[int, tuple[datetime, int, datetime | None]]:
     """contact id -> (until, times snoozed, cancelled at) of each contact's latest snoozed
     keep-in-touch reminder that Rapport cancelled (archived, cadence taken away) before its
@@ -490,7 +493,7 @@ def _snoozes_set_aside(owner_id: int, contact_ids: list[int]
             Reminder.status == ReminderStatus.CANCELLED,
             Reminder.snoozed_count > 0,
             Reminder.due_at > utcnow(),
-            Reminder.contact_id.in_(contact_ids),
+            of_these,
         )
         .order_by(Reminder.completed_at, Reminder.id)
     ):
