@@ -152,10 +152,28 @@ def test_web_pages_of_a_csv_go_to_the_medium_of_their_site():
 
     [ada] = parsers.parse_csv(text, mapping)
 
-    # A page on no medium's site is left out, as a vCard's URL is.
     assert ada.handles == [("key:twitter", "https://x.com/ada", "Profile"),
                            ("key:facebook", "www.facebook.com/ada.lovelace", ""),
                            ("key:linkedin", "https://www.linkedin.com/in/ada-lovelace", "")]
+    # A page on no medium's site (a personal site) is kept in the notes: it was left out.
+    assert ada.notes == "Web page (Profile): https://ada.example.org"
+
+
+def test_a_vcards_web_page_on_no_mediums_site_is_kept_in_the_notes_once(app, make_user):
+    """A blog's URL was left out of the contact; now a line of the notes, which a second
+    import of the same file does not repeat."""
+    user = make_user()
+    card = (b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ada Lovelace\r\nNOTE:Met at the Royal Society\r\n"
+            b"URL:https://ada.blog\r\nitem1.URL:https\\://www.linkedin.com/in/ada-lovelace\r\n"
+            b"END:VCARD\r\n")
+
+    run(app, user, ImportKind.VCARD, card)
+    _, again = run(app, user, ImportKind.VCARD, card)
+
+    ada = people(app, user)["Ada Lovelace"]
+    assert ada["notes"] == "Met at the Royal Society\n\nWeb page: https://ada.blog"
+    assert ada["channels"] == [("LinkedIn", "https://www.linkedin.com/in/ada-lovelace", "")]
+    assert again.unchanged == 1
 
 
 @pytest.mark.parametrize("heading", ["Website", "URL", "Home page"])

@@ -520,10 +520,13 @@ def parse_csv(text: str, mapping: dict[int, str]) -> list[ImportRow]:
                 last = value
             elif target in ("email", "phone", "website"):
                 for part in _CELL_VALUES.split(value):
-                    # A web page is a handle where it is a profile on a medium, as in a vCard.
+                    # A web page is a handle where it is a profile on a medium, as in a vCard;
+                    # any other page is kept in the notes.
                     key = _host_medium(part) if target == "website" else target
                     if part and key:
                         row.handles.append((f"key:{key}", part, label))
+                    elif part:
+                        notes.append(web_page_note(part, label))
             elif target in ("company", "title", "location"):
                 setattr(row, target, value)
             elif target == "tags":
@@ -781,6 +784,9 @@ def _fill_from_card(row: ImportRow, card) -> None:
         key = _host_medium(value)
         if key:
             row.handles.append((f"key:{key}", value, ""))
+        elif value:  # a page on no medium's site: kept in the notes
+            row.notes = "\n\n".join(n for n in (row.notes, web_page_note(
+                value, _label(_types(line), line, grouped))) if n)
     for line in contents.get("impp", []) + contents.get("x-skype", []):
         value = _text(line.value)
         types = _types(line)
@@ -822,6 +828,12 @@ _CARET = re.compile(r"\^([\^n'])")
 def unparam(value: str) -> str:
     """A vCard parameter value with its RFC 6868 caret encoding undone."""
     return _CARET.sub(lambda m: {"^": "^", "n": "\n", "'": '"'}[m.group(1)], value)
+
+
+def web_page_note(url: str, label: str = "") -> str:
+    """A web page on no medium's site (a personal site, a blog), as a line of the notes: an
+    import keeps it there rather than leave it out."""
+    return f"Web page{f' ({label})' if label else ''}: {url}"
 
 
 def _host_medium(url: str) -> str | None:
