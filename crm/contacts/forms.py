@@ -13,7 +13,7 @@ from crm.contacts.services import (
     parse_tags,
 )
 from crm.forms import Form, TimeZoneField, days_up_to, optional_int, strip_filter
-from crm.mediums.services import medium_refusal
+from crm.mediums.forms import check_chosen_medium
 from crm.models.contact import CADENCE_MAX_DAYS, TAG_MAX_LENGTH
 
 
@@ -57,8 +57,7 @@ class ContactForm(Form):
             raise ValidationError(FIRST_MET_LATER_THAN_TODAY)
 
     def validate_origin_medium(self, field):
-        if field.data is not None and field.data not in {c[0] for c in field.choices}:
-            raise ValidationError(medium_refusal(field.data))
+        check_chosen_medium(field)
 
     def validate_introduced_by(self, field):
         message = refusal(current_user, [field.data], field.choices,
@@ -82,8 +81,7 @@ class ChannelForm(Form):
     def validate_medium(self, field):
         if field.data is None:
             raise ValidationError("Choose the medium this handle is on.")
-        if field.data not in {c[0] for c in field.choices}:
-            raise ValidationError(medium_refusal(field.data))
+        check_chosen_medium(field)
 
 
 class ConfirmForm(Form):

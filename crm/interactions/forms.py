@@ -22,7 +22,8 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from crm.contacts.picker import refusal
 from crm.forms import PAST_DATE, Form, days_up_to, optional_int, strip_filter, time_passed
 from crm.interactions.services import MORE_THAN_A_DAY_AHEAD, more_than_a_day_ahead
-from crm.mediums.services import NOT_YOUR_MEDIUM, medium_refusal
+from crm.mediums.forms import check_chosen_medium
+from crm.mediums.services import NOT_YOUR_MEDIUM
 from crm.models import Initiator
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 
@@ -62,8 +63,7 @@ class InteractionForm(Form):
     def validate_medium(self, field):
         if field.data is None:
             raise ValidationError(NOT_YOUR_MEDIUM)
-        if field.data not in {c[0] for c in field.choices}:
-            raise ValidationError(medium_refusal(field.data))
+        check_chosen_medium(field)
 
     def validate_participants(self, field):
         if not field.data:

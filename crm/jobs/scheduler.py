@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class Outage:
     """What a worker's jobs have said about an unreachable database: one warning per job
     kind while it lasts (they used to log a traceback each per run: 84 in 35 s), and one
-    line when a job next succeeds."""
+    line once every job that warned has run again."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -10,7 +10,7 @@ from flask_login import current_user
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from crm.database import migrations_pending
+from crm.database import first_line, migrations_pending
 from crm.extensions import db
 from crm.interactions.services import recent_interactions
 from crm.models import utcnow
@@ -92,8 +92,7 @@ def healthz():
     except Exception as exc:  # noqa: BLE001 - report any database failure
         db.session.rollback()
         # The reason (host, port, refusal) goes to the log only: /healthz answers anyone.
-        current_app.logger.warning("healthz: database unreachable: %s",
-                                   (str(exc).splitlines() or [exc.__class__.__name__])[0])
+        current_app.logger.warning("healthz: database unreachable: %s", first_line(exc))
         body["database"] = f"error: {exc.__class__.__name__}"
         body["status"] = "error"
         return jsonify(body), 503

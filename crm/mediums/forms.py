@@ -6,6 +6,15 @@ from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from crm.forms import Form, optional_int, strip_filter
+from crm.mediums.services import medium_refusal
+
+
+def check_chosen_medium(field) -> None:
+    """A medium field's check in every form that offers the user's mediums: an id sent that
+    is not among its choices is refused, saying why (deleted since the form was shown, or
+    none of theirs: medium_refusal)."""
+    if field.data is not None and field.data not in {c[0] for c in field.choices}:
+        raise ValidationError(medium_refusal(field.data))
 
 
 class MediumForm(Form):

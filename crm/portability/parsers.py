@@ -303,7 +303,8 @@ FIELD_LABELS = {
     "introduced_by": "Introduced by (a contact's name)",
     "keep_in_touch": "Keep in touch every (days)",
     "other_handles": "Other handles (“Medium: handle; …”)",
-    "website": "Web page (a LinkedIn, Twitter or Facebook profile becomes a handle there)",
+    "website": "Web page (a LinkedIn, Twitter or Facebook profile becomes a handle there, "
+               "any other page a line of the notes)",
 }
 
 _PHRASES = {
@@ -370,7 +371,7 @@ def guess_mapping(header: list[str], mediums: list[tuple[int, str, str | None]])
             continue
         if guess == "website":
             # A column named after a medium of the user's ("Website", "URL") holds handles on
-            # it: every value is kept, where a web page keeps only profiles of known sites.
+            # it: every value a handle there, where a web page keeps only profiles as handles.
             guess = next((f"medium:{medium_id}" for medium_id, medium_name, _ in mediums
                           if name_key(medium_name) == name_key(heading)), guess)
         if not guess:
@@ -861,8 +862,8 @@ def _social(row: ImportRow, value: str, types: set[str], user: str, label: str =
         value = user
     elif key in _PROFILE_LINKS and _host_medium(value) != key:
         if not user.strip():
-            # No link to the profile and no name to make one: left out, as a URL of no
-            # medium's site is, rather than making the whole card invalid.
+            # No link to the profile and no name to make one: left out, rather than making
+            # the whole card invalid.
             return
         value = _PROFILE_LINKS[key] + quote(user.strip(), safe="")
     row.handles.append((f"key:{key}", value or user, label))

@@ -10,7 +10,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.contacts.picker import refusal
 from crm.forms import PAST_DATE, Form, optional_int, strip_filter, time_passed
-from crm.mediums.services import medium_refusal
+from crm.mediums.forms import check_chosen_medium
 from crm.models.reminder import Recurrence
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 
@@ -121,5 +121,4 @@ class DoneForm(Form):
     summary = StringField("Summary", filters=[strip_filter], validators=[Length(max=200)])
 
     def validate_medium(self, field):
-        if field.data is not None and field.data not in {c[0] for c in field.choices}:
-            raise ValidationError(medium_refusal(field.data))
+        check_chosen_medium(field)

@@ -400,7 +400,7 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
     )
     owner = db.session.get(User, owner_id)  # usually loaded already: no query
     owner_zone = (owner.time_zone if owner is not None else None) or "UTC"
-    snoozes: dict[int, tuple[datetime, int]] | None = None  # read when first needed
+    snoozes: dict[int, tuple[datetime, int, datetime | None]] | None = None  # when needed
     changed = 0
     ended_ids: list[int] = []  # their notifications are read: nothing left to act on
     for contact in contacts:
