@@ -79,6 +79,7 @@ def main() -> None:
 def register_commands(app: Flask) -> None:
     """Attach Rapport's commands so `flask --app crm` and `crm` offer the same ones."""
     app.cli.add_command(create_user)
+    app.cli.add_command(set_password)
     app.cli.add_command(demo)
     app.cli.add_command(worker)
     app.cli.add_command(backup)
@@ -115,6 +116,27 @@ def create_user(email: str, name: str | None, time_zone: str, password: str):
         raise click.ClickException(f"an account with {email} exists already") from exc
     db.session.commit()
     click.echo(f"Created {user.email} (id {user.id}).")
+
+
+@click.command("set-password")
+@click.argument("email")
+@click.password_option(help="The new password (asked for twice when not given).")
+@with_appcontext
+def set_password(email: str, password: str):
+    """Set an account's password (someone who forgot theirs) and log out all its sessions."""
+
+    from crm.auth.forms import PASSWORD_MIN
+    from crm.auth.services import change_password, find_user_by_email
+    from crm.extensions import db
+
+    if len(password) < PASSWORD_MIN:
+        raise click.BadParameter(f"use at least {PASSWORD_MIN} characters", param_hint="password")
+    user = find_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"no account has the address {email}")
+    change_password(user, password)
+    db.session.commit()
+    click.echo(f"New password set for {user.email}; every session of the account is logged out.")
 
 
 def _check_account(email: str, name: str, password: str | None, *, email_hint: str) -> None:

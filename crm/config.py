@@ -33,6 +33,11 @@ class Defaults:
     LOGIN_LIMIT_PER_IP = "20 per minute; 200 per hour"
     LOGIN_LIMIT_PER_ACCOUNT = "5 per minute; 30 per hour"
     REGISTER_LIMIT_PER_IP = "10 per hour"
+    # "Forgot your password?": requests per IP, and emails per address (so nobody can
+    # flood someone's inbox); the emailed link works once, for this long.
+    PASSWORD_RESET_LIMIT_PER_IP = "10 per hour"  # noqa: S105 - a rate, not a password
+    PASSWORD_RESET_LIMIT_PER_ADDRESS = "3 per hour"  # noqa: S105
+    PASSWORD_RESET_MAX_AGE_SECONDS = 3600
     # Production behind TLS: Secure cookies and HSTS. PROXY_FIX = number of proxies
     # in front (trust their X-Forwarded-* headers).
     HTTPS = False
@@ -85,7 +90,8 @@ class ConfigError(ValueError):
 SMTP_TLS_VALUES = ("starttls", "ssl", "none", "true", "false", "yes", "no", "1", "0")
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 # Rate limits, in Flask-Limiter's notation ("20 per minute; 200 per hour").
-LIMIT_SETTINGS = ("LOGIN_LIMIT_PER_IP", "LOGIN_LIMIT_PER_ACCOUNT", "REGISTER_LIMIT_PER_IP")
+LIMIT_SETTINGS = ("LOGIN_LIMIT_PER_IP", "LOGIN_LIMIT_PER_ACCOUNT", "REGISTER_LIMIT_PER_IP",
+                  "PASSWORD_RESET_LIMIT_PER_IP", "PASSWORD_RESET_LIMIT_PER_ADDRESS")
 # Text settings: an environment value that looks like JSON (CRM_SECRET_KEY=12345) is read
 # as a number by Flask; these are always the text written.
 TEXT_SETTINGS = ("SECRET_KEY", "BASE_URL", "MAIL_FROM", "SMTP_HOST", "SMTP_USER",

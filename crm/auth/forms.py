@@ -18,6 +18,19 @@ from crm.forms import Form, TimeZoneField, strip_filter
 PASSWORD_MIN = 10
 
 
+def new_password_rules(missing: str) -> list:
+    """The rules every new password follows (registration, change, reset)."""
+    return [DataRequired(message=missing),
+            Length(min=PASSWORD_MIN, max=200, message=f"Use at least {PASSWORD_MIN} characters.")]
+
+
+def repeat_password(label: str, of: str, missing: str) -> PasswordField:
+    """The field that asks for a new password again."""
+    return PasswordField(label, validators=[
+        DataRequired(message=missing),
+        EqualTo(of, message="The passwords do not match.")])
+
+
 class RegisterForm(Form):
     name = StringField(
         "Your name", filters=[strip_filter],
@@ -29,18 +42,8 @@ class RegisterForm(Form):
         validators=[DataRequired(message="Enter your email address."), Length(max=254),
                     Email(message="Enter a valid email address.")],
     )
-    password = PasswordField(
-        "Password",
-        validators=[
-            DataRequired(message="Choose a password."),
-            Length(min=PASSWORD_MIN, max=200, message=f"Use at least {PASSWORD_MIN} characters."),
-        ],
-    )
-    confirm = PasswordField(
-        "Repeat password",
-        validators=[DataRequired(message="Type the password again."),
-                    EqualTo("password", message="The passwords do not match.")],
-    )
+    password = PasswordField("Password", validators=new_password_rules("Choose a password."))
+    confirm = repeat_password("Repeat password", "password", "Type the password again.")
     time_zone = TimeZoneField("Time zone", default="UTC")
     next = HiddenField()  # where to go once the account exists (a coach's invitation link)
 
@@ -67,24 +70,29 @@ class ProfileForm(Form):
 class PasswordForm(Form):
     current_password = PasswordField("Current password", validators=[
         DataRequired(message="Enter your current password.")])
-    new_password = PasswordField(
-        "New password",
-        validators=[
-            DataRequired(message="Choose a new password."),
-            Length(min=PASSWORD_MIN, max=200, message=f"Use at least {PASSWORD_MIN} characters."),
-        ],
-    )
-    confirm = PasswordField(
-        "Repeat new password",
-        validators=[
-            DataRequired(message="Type the new password again."),
-            EqualTo("new_password", message="The passwords do not match."),
-        ],
-    )
+    new_password = PasswordField("New password",
+                                 validators=new_password_rules("Choose a new password."))
+    confirm = repeat_password("Repeat new password", "new_password",
+                              "Type the new password again.")
 
     def validate_new_password(self, field):
         if field.data and field.data == self.current_password.data:
             raise ValidationError("Choose a password different from the current one.")
+
+
+class ForgotPasswordForm(Form):
+    email = EmailField(
+        "Email", filters=[strip_filter],
+        validators=[DataRequired(message="Enter the email address you log in with."),
+                    Length(max=254), Email(message="Enter a valid email address.")],
+    )
+
+
+class ResetPasswordForm(Form):
+    new_password = PasswordField("New password",
+                                 validators=new_password_rules("Choose a new password."))
+    confirm = repeat_password("Repeat new password", "new_password",
+                              "Type the new password again.")
 
 
 class ReminderSettingsForm(Form):

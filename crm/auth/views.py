@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     redirect,
@@ -16,13 +17,15 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from crm.api.forms import TokenForm
 from crm.api.tokens import list_tokens
-from crm.auth import services
+from crm.auth import recovery, services
 from crm.auth.forms import (
+    ForgotPasswordForm,
     LoginForm,
     PasswordForm,
     ProfileForm,
     RegisterForm,
     ReminderSettingsForm,
+    ResetPasswordForm,
 )
 from crm.contacts.forms import ConfirmForm
 from crm.extensions import db, limiter
@@ -82,6 +85,67 @@ def login():
             target = form.next.data
             return redirect(target if services.is_safe_next(target) else url_for("main.home"))
     return render_template("auth/login.html", form=form), 422 if form.errors else 200
+
+
+def _address_key() -> str:
+    """Throttle key for reset emails to one address, whether it has an account or not."""
+    return "reset:" + services.normalise_email(request.form.get("email", ""))[:254]
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["PASSWORD_RESET_LIMIT_PER_IP"], methods=["POST"],
+               error_message="Too many password reset requests from your network. "
+                             "Try again later.")
+@limiter.limit(lambda: current_app.config["PASSWORD_RESET_LIMIT_PER_ADDRESS"], methods=["POST"],
+               key_func=_address_key,
+               error_message="Too many password reset emails for this address. Check the "
+                             "inbox (and the spam folder) for the last one, or try again later.")
+def forgot_password():
+    # Open to a logged-in user too: logged in on one device, the password forgotten, they
+    # cannot change it in Settings (which asks for the current one).
+    if not recovery.can_email():
+        return render_template("auth/forgot_password.html", form=None)
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        user = services.find_user_by_email(form.email.data)
+        response = redirect(url_for("auth.login"))
+        if user is not None and user.is_active:
+            # After the response: the page takes as long, and says the same, either way.
+            app, user_id = current_app._get_current_object(), user.id
+            response.call_on_close(lambda: recovery.send_reset_email(app, user_id))
+        flash(f"If {services.normalise_email(form.email.data)} is the address of an account, "
+              "an email with a link to choose a new password is on its way to it. The link "
+              f"works once, for {current_app.config['PASSWORD_RESET_MAX_AGE_SECONDS'] // 60} "
+              "minutes.", "info")
+        return response
+    return render_template("auth/forgot_password.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    try:
+        user = recovery.user_for_token(token)
+    except recovery.ResetLinkSpent:
+        return _no_store(render_template("auth/reset_link_spent.html"), 410)
+    if user is None:
+        abort(404)
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        services.change_password(user, form.new_password.data)  # every session ends
+        db.session.commit()
+        logout_user()
+        session.pop("csrf_token", None)
+        login_user(user)
+        flash("Your password is changed, and you are logged in. Any other sessions of your "
+              "account have been logged out.", "success")
+        return redirect(url_for("main.home"))
+    return _no_store(render_template("auth/reset_password.html", form=form, user=user),
+                     422 if form.errors else 200)
+
+
+def _no_store(body: str, status: int):
+    """A page behind a secret link: not kept by the browser or a proxy."""
+    return body, status, {"Cache-Control": "no-store"}
 
 
 @bp.post("/logout")

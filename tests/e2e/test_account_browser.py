@@ -1,0 +1,64 @@
+"""In a real browser: a forgotten password, from the login page to logged in again."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import screenshot
+from tests.e2e.test_coaching_browser import register
+
+pytestmark = pytest.mark.e2e
+
+
+def wait_for_email(smtp_server, count: int = 1):
+    """The server sends the email once its response is out: wait for the SMTP server to
+    have it (an event from the real server, not a guess at how long it takes)."""
+    arrived = threading.Event()
+    for _ in range(200):
+        if len(smtp_server.received) >= count:
+            return smtp_server.received[count - 1].message
+        arrived.wait(0.05)
+    raise AssertionError("no email arrived")
+
+
+def test_a_forgotten_password_is_replaced_from_an_emailed_link(live_server, page, smtp_server):
+    base, app = live_server
+    app.config.update(smtp_server.app_config(), BASE_URL=base)
+    register(page, base, "Nia Networker", "nia@example.com")
+    page.get_by_role("button", name="Log out").click()
+
+    page.get_by_role("link", name="Forgot your password?").click()
+    expect(page.get_by_role("heading", name="Forgot your password?")).to_be_visible()
+    page.get_by_role("button", name="Email me a link").click()
+    expect(page.get_by_text("Enter the email address you log in with.").first).to_be_visible()
+    screenshot(page, "forgot-password")
+    page.get_by_label("Email").fill("nia@example.com")
+    page.get_by_role("button", name="Email me a link").click()
+    expect(page.get_by_text("If nia@example.com is the address of an account")).to_be_visible()
+
+    text = wait_for_email(smtp_server).get_body(("plain",)).get_content()
+    link = re.search(r"http://\S+/reset-password/\S+", text).group(0)
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Choose a new password")).to_be_visible()
+    page.get_by_label("New password", exact=True).fill("a brand new passphrase")
+    page.get_by_label("Repeat new password").fill("a different passphrase")
+    page.get_by_role("button", name="Save the new password").click()
+    expect(page.get_by_text("The passwords do not match.").first).to_be_visible()
+    screenshot(page, "reset-password")
+    page.get_by_label("New password", exact=True).fill("a brand new passphrase")
+    page.get_by_label("Repeat new password").fill("a brand new passphrase")
+    page.get_by_role("button", name="Save the new password").click()
+    expect(page.get_by_text("Your password is changed, and you are logged in.")).to_be_visible()
+
+    page.goto(link)  # once only
+    expect(page.get_by_role("heading", name="This link no longer works")).to_be_visible()
+    screenshot(page, "reset-link-spent")
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_label("Email").fill("nia@example.com")
+    page.get_by_label("Password", exact=True).fill("a brand new passphrase")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()

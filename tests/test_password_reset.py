@@ -1,0 +1,252 @@
+"""A forgotten password: a link by email (one use, one hour), and `crm set-password` for a
+server that sends no email."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from sqlalchemy import select
+from support import PASSWORD, AuthActions, as_user, page_text
+
+from crm.extensions import db
+from crm.models import User
+
+NEW = "a brand new passphrase"
+BASE = "https://rapport.example.org"
+NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock():
+    """One clock for link signatures and session cookies."""
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def mail_app(app, smtp_server):
+    app.config.update(smtp_server.app_config(), BASE_URL=BASE)
+    return app
+
+
+def ask(client, email: str, **kwargs):
+    """Ask for a link; the email goes once the response is closed, as a server does."""
+    response = client.post("/forgot-password", data={"email": email}, **kwargs)
+    response.close()
+    return response
+
+
+def the_link(smtp_server, to: str = "ada@example.com") -> str:
+    """The path of the reset link in the only email sent, checking where it points."""
+    assert [m.rcpt_tos for m in smtp_server.received] == [[to]]
+    text = smtp_server.received[0].message.get_body(("plain",)).get_content()
+    url = re.search(r"https?://\S+/reset-password/\S+", text).group(0)
+    assert url.startswith(BASE + "/reset-password/"), url  # BASE_URL, never the Host header
+    return url.removeprefix(BASE)
+
+
+def choose(client, path: str, password: str = NEW, confirm: str | None = None):
+    return client.post(path, data={"new_password": password,
+                                   "confirm": password if confirm is None else confirm})
+
+
+def password_is(app, email: str, password: str) -> bool:
+    from werkzeug.security import check_password_hash
+
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == email))
+        return check_password_hash(user.password_hash, password)
+
+
+def test_the_login_page_and_settings_lead_to_the_reset(mail_app, client, make_user):
+    assert 'href="/forgot-password"' in client.get("/login").get_data(as_text=True)
+    page = client.get("/forgot-password")
+    assert page.status_code == 200
+    assert "Email me a link" in page_text(page.data)
+    user = make_user(email="ada@example.com")
+    AuthActions(client).login_as(user)
+    assert 'href="/forgot-password"' in client.get("/settings").get_data(as_text=True)
+
+
+def test_a_link_by_email_sets_a_new_password_and_ends_every_session(
+        mail_app, client, make_user, smtp_server, clock):
+    user = make_user(name="Ada Lovelace", email="ada@example.com")
+    elsewhere = as_user(mail_app, user)  # logged in on another device, perhaps not by Ada
+    assert elsewhere.get("/contacts").status_code == 200
+
+    # Whatever Host the request names (a forged one here), the link is on BASE_URL.
+    response = ask(mail_app.test_client(), "  ADA@example.com ", headers={"Host": "evil.example"})
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    message = smtp_server.received[0].message
+    assert message["Subject"] == "Rapport: choose a new password"
+    assert "Auto-Submitted" in message and "List-Unsubscribe" not in message
+    path = the_link(smtp_server)
+    html = message.get_body(("html",)).get_content()
+    assert f'href="{BASE}{path}"' in html
+
+    form = client.get(path)
+    assert form.status_code == 200
+    assert form.headers["Cache-Control"] == "no-store"
+    assert "For ada@example.com" in page_text(form.data)
+
+    done = choose(client, path)
+    assert done.status_code == 302 and done.headers["Location"] == "/"
+    assert "Your password is changed" in page_text(client.get("/").data)
+    assert password_is(mail_app, "ada@example.com", NEW)
+    assert elsewhere.get("/contacts").status_code == 302  # logged out there
+    assert client.get("/contacts").status_code == 200  # logged in here
+    # Used once, it no longer works.
+    again = client.get(path)
+    assert again.status_code == 410
+    assert "This link no longer works" in page_text(again.data)
+    assert choose(mail_app.test_client(), path, "yet another one!").status_code == 410
+    assert password_is(mail_app, "ada@example.com", NEW)
+    assert AuthActions(mail_app.test_client()).login("ada@example.com", NEW).status_code == 302
+
+
+def test_an_unknown_address_gets_the_same_answer_and_no_email(mail_app, client, smtp_server,
+                                                               make_user):
+    make_user(email="ada@example.com")
+    known, unknown = ask(client, "ada@example.com"), ask(client, " Nobody@Example.com")
+    assert (unknown.status_code, unknown.headers["Location"]) == (
+        known.status_code, known.headers["Location"])
+    flashed = page_text(client.get("/login").data)
+    assert "If nobody@example.com is the address of an account" in flashed
+    assert [m.rcpt_tos for m in smtp_server.received] == [["ada@example.com"]]
+
+
+def test_the_link_expires_after_an_hour(mail_app, client, make_user, smtp_server, clock):
+    make_user(email="ada@example.com")
+    ask(client, "ada@example.com")
+    path = the_link(smtp_server)
+    clock.shift(timedelta(minutes=59))
+    assert client.get(path).status_code == 200
+    clock.shift(timedelta(minutes=2))
+    assert client.get(path).status_code == 410
+    assert choose(client, path).status_code == 410
+    assert password_is(mail_app, "ada@example.com", PASSWORD)
+
+
+def test_a_password_changed_since_the_email_spends_the_link(mail_app, client, make_user,
+                                                            smtp_server):
+    user = make_user(email="ada@example.com")
+    ask(client, "ada@example.com")
+    path = the_link(smtp_server)
+    remembered = as_user(mail_app, user)
+    changed = remembered.post("/settings", data={
+        "action": "password", "password-current_password": PASSWORD,
+        "password-new_password": "changed in settings", "password-confirm": "changed in settings"})
+    assert changed.status_code == 302
+    assert client.get(path).status_code == 410
+    assert password_is(mail_app, "ada@example.com", "changed in settings")
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda token: token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
+    lambda token: "not-a-token",
+])
+def test_a_forged_link_is_not_found(mail_app, client, make_user, smtp_server, mangle):
+    make_user(email="ada@example.com")
+    ask(client, "ada@example.com")
+    token = the_link(smtp_server).rsplit("/", 1)[1]
+    assert client.get(f"/reset-password/{mangle(token)}").status_code == 404
+    assert choose(client, f"/reset-password/{mangle(token)}").status_code == 404
+
+
+def test_a_mistyped_new_password_keeps_the_link_and_says_why(mail_app, client, make_user,
+                                                              smtp_server):
+    make_user(email="ada@example.com")
+    ask(client, "ada@example.com")
+    path = the_link(smtp_server)
+    for password, confirm, message in [("short", "short", "Use at least 10 characters."),
+                                       (NEW, NEW + "!", "The passwords do not match."),
+                                       ("", "", "Choose a new password.")]:
+        response = choose(client, path, password, confirm)
+        assert response.status_code == 422
+        assert message in page_text(response.data)
+    assert password_is(mail_app, "ada@example.com", PASSWORD)
+    assert choose(client, path).status_code == 302  # the link still works
+
+
+def test_a_bad_address_is_refused_on_the_form(mail_app, client, smtp_server):
+    for typed, message in [("", "Enter the email address you log in with."),
+                           ("not an address", "Enter a valid email address.")]:
+        response = ask(client, typed)
+        assert response.status_code == 422
+        assert message in page_text(response.data)
+    assert smtp_server.received == []
+
+
+def test_a_deactivated_or_deleted_account_gets_no_link(mail_app, client, make_user,
+                                                       smtp_server):
+    user = make_user(email="ada@example.com")
+    ask(client, "ada@example.com")
+    path = the_link(smtp_server)
+    with mail_app.app_context():
+        db.session.delete(db.session.get(User, user.id))
+        db.session.commit()
+    assert client.get(path).status_code == 404
+
+
+@pytest.mark.app_config(RATELIMIT_ENABLED=True, PASSWORD_RESET_LIMIT_PER_ADDRESS="2 per hour",
+                        PASSWORD_RESET_LIMIT_PER_IP="100 per hour")
+def test_one_address_gets_only_a_few_emails(mail_app, smtp_server, make_user):
+    make_user(email="ada@example.com")
+    codes = [ask(mail_app.test_client(), "ada@example.com").status_code for _ in range(3)]
+    assert codes == [302, 302, 429]
+    assert len(smtp_server.received) == 2
+    # Another address is not held back by it.
+    assert ask(mail_app.test_client(), "bob@example.com").status_code == 302
+
+
+@pytest.mark.app_config(RATELIMIT_ENABLED=True, PASSWORD_RESET_LIMIT_PER_IP="2 per hour",
+                        PASSWORD_RESET_LIMIT_PER_ADDRESS="100 per hour")
+def test_one_network_asks_only_a_few_times(mail_app, smtp_server):
+    client = mail_app.test_client()
+    codes = [ask(client, f"someone{i}@example.com").status_code for i in range(3)]
+    assert codes == [302, 302, 429]
+    assert "Too many password reset requests" in page_text(
+        ask(client, "another@example.com").data)
+
+
+def test_a_mail_server_that_is_down_is_logged_not_shown(app, client, make_user, caplog):
+    from smtp import free_port
+
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_TLS="none",
+                      SMTP_TIMEOUT_SECONDS=2)
+    make_user(email="ada@example.com")
+    with caplog.at_level(logging.WARNING):
+        response = ask(client, "ada@example.com")
+    assert response.status_code == 302
+    assert any("password reset email" in r.getMessage() and "not sent" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_without_email_the_page_says_who_can_help(app, client, make_user):
+    make_user(email="ada@example.com")
+    for response in (client.get("/forgot-password"), ask(client, "ada@example.com")):
+        assert response.status_code == 200
+        text = page_text(response.data)
+        assert "does not send email" in text and "crm set-password" in text
+        assert "<form" not in response.get_data(as_text=True).split("<main", 1)[-1]
+
+
+def test_crm_set_password_for_someone_locked_out(app, runner, make_user):
+    user = make_user(email="ada@example.com")
+    elsewhere = as_user(app, user)
+    result = runner.invoke(args=["set-password", "Ada@Example.com"],
+                           input=f"{NEW}\n{NEW}\n")
+    assert result.exit_code == 0, result.output
+    assert "New password set for ada@example.com" in result.output
+    assert password_is(app, "ada@example.com", NEW)
+    assert elsewhere.get("/contacts").status_code == 302
+
+    short = runner.invoke(args=["set-password", "ada@example.com", "--password", "short"])
+    assert short.exit_code != 0 and "at least 10 characters" in short.output
+    missing = runner.invoke(args=["set-password", "nobody@example.com", "--password", NEW])
+    assert missing.exit_code != 0 and "no account has the address" in missing.output
+    assert password_is(app, "ada@example.com", NEW)
