@@ -55,6 +55,16 @@ class AuthActions:
 _INLINE = "a|abbr|b|code|em|i|kbd|mark|s|small|span|strong|sub|sup|time|u"
 
 
+def days_later(start, days: int, zone: str):
+    """`days` days after start in the zone, at the same wall time: when a keep-in-touch
+    cadence counted from start falls due."""
+    from datetime import UTC, timedelta
+    from zoneinfo import ZoneInfo
+
+    wall = start.astimezone(ZoneInfo(zone)).replace(tzinfo=None) + timedelta(days=days)
+    return wall.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
 def as_user(app, user):
     """A test client of its own, logged in as user."""
     client = app.test_client()

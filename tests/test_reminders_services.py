@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from sqlalchemy import select
-from support import before_each_statement, field_value, form_values, page_text
+from support import before_each_statement, days_later, field_value, form_values, page_text
 
 from crm.extensions import db
 from crm.jobs import tasks
@@ -69,6 +69,10 @@ def open_kit(app, contact) -> list[Reminder]:
         )
         db.session.expunge_all()
         return rows
+
+
+def in_days(start: datetime, days: int) -> datetime:
+    return days_later(start, days, BERLIN)
 
 
 def kit_due(app, contact) -> datetime:
@@ -312,13 +316,13 @@ def test_a_cadence_gives_exactly_one_reminder_from_the_last_interaction(
 ):
     ada = make_contact(user, name="Ada Byron", keep_in_touch_days=30)
     # Never in touch yet: counted from when the contact was added.
-    assert kit_due(app, ada) == NOW + timedelta(days=30)
+    assert kit_due(app, ada) == in_days(NOW, 30)
 
     make_interaction(user, ada, "face_to_face", datetime(2025, 3, 20, 18, 0, tzinfo=UTC))
     make_interaction(user, ada, "twitter", datetime(2025, 3, 10, 9, 0, tzinfo=UTC))  # older
 
     [reminder] = open_kit(app, ada)
-    assert reminder.due_at == datetime(2025, 4, 19, 18, 0, tzinfo=UTC)
+    assert reminder.due_at == datetime(2025, 4, 19, 17, 0, tzinfo=UTC)  # 19:00 in Berlin, CET then CEST
     assert reminder.title == "Keep in touch with Ada Byron (every 30 days)"
     assert reminder.owner_id == user.id
 
@@ -346,8 +350,8 @@ def test_a_new_interaction_on_any_medium_moves_the_reminder_identically(
         dues[key] = kit_due(app, contact)
         assert dues[key] != before, key
 
-    # 18:45 in Berlin (CET) is 17:45 UTC; 21 days later, whatever the medium.
-    assert set(dues.values()) == {datetime(2025, 4, 16, 17, 45, tzinfo=UTC)}
+    # 18:45 in Berlin (CET); 21 days later, 18:45 CEST (16:45 UTC), whatever the medium.
+    assert set(dues.values()) == {datetime(2025, 4, 16, 16, 45, tzinfo=UTC)}
 
 
 def test_a_call_logged_late_after_the_reminder_fired_counts_from_the_call(
@@ -361,11 +365,11 @@ def test_a_call_logged_late_after_the_reminder_fired_counts_from_the_call(
         assert tasks.deliver_due(NOW, "w") == 1
     # Logged today, the call happened yesterday: the next reminder counts from the call...
     make_interaction(user, ada, "phone", NOW - timedelta(days=1))
-    assert kit_due(app, ada) == NOW + timedelta(days=6)
+    assert kit_due(app, ada) == in_days(NOW, 6)
     # ...and stays there when the worker settles cadences later.
     with app.app_context():
         tasks.sweep_keep_in_touch(NOW + timedelta(hours=1))
-    assert kit_due(app, ada) == NOW + timedelta(days=6)
+    assert kit_due(app, ada) == in_days(NOW, 6)
 
 
 def test_editing_and_deleting_the_last_interaction_moves_the_due_date_back(
@@ -374,14 +378,14 @@ def test_editing_and_deleting_the_last_interaction_moves_the_due_date_back(
     ada = make_contact(user, keep_in_touch_days=10)
     make_interaction(user, ada, "phone", datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
     last = make_interaction(user, ada, "linkedin", datetime(2025, 3, 20, 12, 0, tzinfo=UTC))
-    assert kit_due(app, ada) == datetime(2025, 3, 30, 12, 0, tzinfo=UTC)
+    assert kit_due(app, ada) == datetime(2025, 3, 30, 11, 0, tzinfo=UTC)
 
     edit = client.post(
         f"/interactions/{last.id}/edit",
         data=interaction_form(medium("linkedin").id, [ada], when="2025-03-22T13:00"),
     )
     assert edit.status_code == 302
-    assert kit_due(app, ada) == datetime(2025, 4, 1, 12, 0, tzinfo=UTC)
+    assert kit_due(app, ada) == datetime(2025, 4, 1, 11, 0, tzinfo=UTC)
 
     delete = client.post(f"/interactions/{last.id}/delete")
     assert delete.status_code == 302
@@ -433,7 +437,7 @@ def test_archiving_cancels_the_reminder_and_restoring_brings_it_back(
 
     client.post(f"/contacts/{ada.id}/archive", data={"restore": "1"})
 
-    assert kit_due(app, ada) == datetime(2025, 4, 19, 12, 0, tzinfo=UTC)
+    assert kit_due(app, ada) == datetime(2025, 4, 19, 11, 0, tzinfo=UTC)
 
 
 def test_a_tag_cadence_applies_to_contacts_without_their_own(
@@ -458,9 +462,9 @@ def test_a_tag_cadence_applies_to_contacts_without_their_own(
     )
 
     assert response.status_code == 302
-    assert kit_due(app, ada) == met + timedelta(days=14)
-    assert kit_due(app, grace) == met + timedelta(days=14)  # the shortest of its tags
-    assert kit_due(app, own) == met + timedelta(days=30)  # its own cadence wins
+    assert kit_due(app, ada) == in_days(met, 14)
+    assert kit_due(app, grace) == in_days(met, 14)  # the shortest of its tags
+    assert kit_due(app, own) == in_days(met, 30)  # its own cadence wins
     assert open_kit(app, untagged) == []
     # Their pages say the same (found by the walk-through: "no cadence set" beside the
     # tag's keep-in-touch reminder).
@@ -474,8 +478,8 @@ def test_a_tag_cadence_applies_to_contacts_without_their_own(
                 data={f"tag-{tags['conference']}": "", f"tag-{tags['family']}": "60"})
 
     assert open_kit(app, ada) == []
-    assert kit_due(app, grace) == met + timedelta(days=60)
-    assert kit_due(app, own) == met + timedelta(days=30)
+    assert kit_due(app, grace) == in_days(met, 60)
+    assert kit_due(app, own) == in_days(met, 30)
 
 
 def test_a_bad_tag_cadence_is_refused(app, client, user, make_contact):
@@ -505,7 +509,7 @@ def test_an_interaction_after_the_reminder_fired_closes_it_and_schedules_the_nex
                 data=interaction_form(medium("text_message").id, [ada], when="2025-03-27T10:00"))
 
     assert reminders(app, id=fired.id)[0].status == ReminderStatus.DONE
-    assert kit_due(app, ada) == datetime(2025, 4, 1, 9, 0, tzinfo=UTC)
+    assert kit_due(app, ada) == datetime(2025, 4, 1, 8, 0, tzinfo=UTC)
     assert count(Delivery) == 1
 
 
@@ -536,7 +540,7 @@ def test_a_longer_cadence_while_the_reminder_is_out_keeps_it_open_without_a_seco
     make_interaction(user, ada, "phone", NOW - timedelta(days=2))
     [done] = reminders(app, id=out.id)
     assert (done.status, done.completed_at) == (ReminderStatus.DONE, NOW - timedelta(days=2))
-    assert kit_due(app, ada) == NOW + timedelta(days=8)
+    assert kit_due(app, ada) == in_days(NOW, 8)
 
 
 def test_putting_the_last_interactions_date_right_ends_the_lapse_it_told_of(
@@ -559,7 +563,7 @@ def test_putting_the_last_interactions_date_right_ends_the_lapse_it_told_of(
 
     [was] = [r for r in reminders(app) if r.contact_id == ada.id and r.delivered_at]
     assert (was.status, was.completed_at) == (ReminderStatus.DONE, NOW - timedelta(days=2))
-    assert kit_due(app, ada) == NOW + timedelta(days=5)
+    assert kit_due(app, ada) == in_days(NOW, 5)
 
 
 def test_the_sweep_repairs_duplicates_and_missing_reminders(
@@ -578,7 +582,7 @@ def test_the_sweep_repairs_duplicates_and_missing_reminders(
     [kept] = open_kit(app, ada)
     assert kept.id == first.id
     assert reminders(app, id=duplicate.id)[0].status == ReminderStatus.CANCELLED
-    assert kept.due_at == datetime(2025, 4, 19, 12, 0, tzinfo=UTC)
+    assert kept.due_at == datetime(2025, 4, 19, 11, 0, tzinfo=UTC)
 
 
 def test_the_keep_in_touch_sweep_never_lists_every_contact_in_one_statement(app, make_user):
@@ -601,3 +605,24 @@ def test_the_keep_in_touch_sweep_never_lists_every_contact_in_one_statement(app,
     with before_each_statement(app, count), app.app_context():
         assert tasks.sweep_keep_in_touch(datetime.now(UTC)) == 300  # a reminder each
     assert most[0] < 50
+
+
+@pytest.mark.parametrize(("last", "due", "that_evening"), [
+    # 23:30 GMT; 14 days later the clocks have gone forward: 23:30 BST, so it is due that
+    # evening (24-hour days put it at 00:30 the next day).
+    (datetime(2025, 3, 20, 23, 30, tzinfo=UTC), datetime(2025, 4, 3, 22, 30, tzinfo=UTC), True),
+    # 00:30 BST; after the clocks go back: 00:30 GMT, not 23:30 the evening before.
+    (datetime(2025, 10, 19, 23, 30, tzinfo=UTC), datetime(2025, 11, 3, 0, 30, tzinfo=UTC), False),
+])
+def test_a_cadence_counts_days_on_the_owners_clock_across_a_clock_change(
+        app, client, auth, make_user, make_contact, make_interaction, last, due, that_evening):
+    """Found by the time-zone review: 24-hour days in UTC put the reminder on the next (or
+    previous) local day near midnight, so the dashboard's "due today" was a day off."""
+    london = make_user(email="lon@example.com", time_zone="Europe/London")
+    ada = make_contact(london, name="Ada", keep_in_touch_days=14)
+    make_interaction(london, ada, "phone", last)
+    assert kit_due(app, ada) == due
+    with time_machine.travel(due - timedelta(hours=1), tick=False):  # late evening
+        auth.login_as(london)
+        shown = "Keep in touch with Ada" in page_text(client.get("/").data)
+    assert shown == that_evening

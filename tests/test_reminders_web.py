@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 import time_machine
 from sqlalchemy import select
-from support import field_error, form_values, page_text
+from support import days_later, field_error, form_values, page_text
 
 from crm.extensions import db
 from crm.jobs import tasks
@@ -198,7 +198,7 @@ def test_done_called_them_on_a_fired_keep_in_touch_reminder(app, client, user, m
         assert kits[0].status == ReminderStatus.DONE
         # The next keep-in-touch reminder counts from the interaction just logged.
         [following] = [r for r in kits if r.status == ReminderStatus.PENDING]
-        assert following.due_at == NOW + timedelta(days=7)
+        assert following.due_at == days_later(NOW, 7, BERLIN)
 
 
 @pytest.mark.parametrize("action", ["done", "dismiss"])
@@ -244,7 +244,7 @@ def test_a_snoozed_keep_in_touch_reminder_stays_snoozed(app, client, user, make_
     # Being in touch again still counts: the next one is a cadence after that.
     make_interaction(user, grace, "phone", NOW)
     with app.app_context():
-        assert db.session.get(Reminder, kit_id).due_at == NOW + timedelta(days=7)
+        assert db.session.get(Reminder, kit_id).due_at == days_later(NOW, 7, BERLIN)
 
 
 def test_a_snooze_outlasts_archiving_and_restoring_the_contact(app, client, user, make_contact,
@@ -274,7 +274,7 @@ def test_a_snooze_outlasts_archiving_and_restoring_the_contact(app, client, user
         assert db.session.get(Reminder, open_one.id).due_at == snoozed_until
     make_interaction(user, grace, "phone", NOW)
     with app.app_context():
-        assert db.session.get(Reminder, open_one.id).due_at == NOW + timedelta(days=7)
+        assert db.session.get(Reminder, open_one.id).due_at == days_later(NOW, 7, BERLIN)
 
 
 def test_a_snooze_taken_over_on_restoring_ends_when_the_user_ends_the_reminder(
@@ -301,7 +301,7 @@ def test_a_snooze_taken_over_on_restoring_ends_when_the_user_ends_the_reminder(
     with app.app_context():
         [following] = db.session.scalars(select(Reminder).where(
             Reminder.contact_id == grace.id, Reminder.status == ReminderStatus.PENDING))
-        assert following.due_at == NOW + timedelta(days=7)
+        assert following.due_at == days_later(NOW, 7, BERLIN)
 
 
 def test_done_on_a_recurring_reminder_keeps_the_series(app, client, user, make_reminder):
@@ -683,7 +683,7 @@ def test_the_next_keep_in_touch_reminder_follows_done_or_dismiss_at_once(
         assert client.post(f"/reminders/{kit_id}/{how.split()[1]}").status_code == 302
 
     assert _open_keep_in_touch(app, user.id) == [
-        (grace.id, ReminderStatus.PENDING, NOW + timedelta(days=7))]
+        (grace.id, ReminderStatus.PENDING, days_later(NOW, 7, BERLIN))]
 
 
 def test_a_keep_in_touch_reminder_is_not_edited_like_a_one_off(app, client, user,

@@ -524,13 +524,17 @@ def _shared_lapsed(owner_ids, now: datetime) -> list[tuple]:
         # else changes on a keep-in-touch reminder.
         until = occurrence_utc(day, at, zone)
         snoozed[contact_id] = max(until, snoozed.get(contact_id, until))
+    zones = dict(db.session.execute(  # cadences count days in the owner's zone
+        select(User.id, User.time_zone).where(User.id.in_({c.owner_id for c, _ in found}))
+    ).all())
     rows = []
     for contact, last_at in found:
         cadence = effective_cadence(contact, tag_cadences)
         start = _to_aware(last_at or contact.created_at)
         if not cadence or start is None:
             continue
-        due = keep_in_touch_due_from(start, cadence, ended_at=_to_aware(ended.get(contact.id)),
+        due = keep_in_touch_due_from(start, cadence, zones.get(contact.owner_id),
+                                     ended_at=_to_aware(ended.get(contact.id)),
                                      snoozed_until=snoozed.get(contact.id))
         if due < now:
             rows.append((contact.owner_id, contact.id, 1, due))

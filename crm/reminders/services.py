@@ -26,7 +26,7 @@ from crm.models.reminder import (
     ReminderStatus,
 )
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME, next_occurrence, occurrence_utc
-from crm.timezones import to_local, wall_minute
+from crm.timezones import local_to_utc, to_local, wall_minute
 
 ENDED_STATUSES = (ReminderStatus.DONE, ReminderStatus.DISMISSED, ReminderStatus.CANCELLED)
 
@@ -324,23 +324,27 @@ def effective_cadence(contact: Contact, tag_cadences: dict[int, int]) -> int | N
     return min(days) if days else None
 
 
-def cadence_due(start: datetime, cadence: int) -> datetime:
-    """When a keep-in-touch cadence counted from start falls due: exactly `cadence` days on."""
-    return start + timedelta(days=cadence)
+def cadence_due(start: datetime, cadence: int, zone_name: str | None) -> datetime:
+    """When a keep-in-touch cadence counted from start falls due: `cadence` days on in the
+    owner's zone, at the same wall time (24-hour days in UTC would put it an hour off after
+    a clock change, and on another day near midnight)."""
+    wall = to_local(start, zone_name).replace(tzinfo=None)
+    return local_to_utc(wall + timedelta(days=cadence), zone_name)
 
 
-def keep_in_touch_due_from(start: datetime, cadence: int, *, ended_at: datetime | None = None,
+def keep_in_touch_due_from(start: datetime, cadence: int, zone_name: str | None, *,
+                           ended_at: datetime | None = None,
                            snoozed_until: datetime | None = None) -> datetime:
     """The keep-in-touch rule, the one place it is written: a cadence after start (the last
     interaction, else when the contact was added); a reminder the user ended (done or
     dismissed) at ended_at starts the next cycle from then unless start is later; one they
     snoozed waits at least until snoozed_until. The owner's reminders and a coach's view of
     them (counted from shared interactions only) both use it, so they cannot drift apart."""
-    due = cadence_due(start, cadence)
+    due = cadence_due(start, cadence, zone_name)
     if ended_at is not None:
         if ended_at.tzinfo is None:  # func.max loses the column type on some backends
             ended_at = ended_at.replace(tzinfo=UTC)
-        due = max(due, cadence_due(ended_at, cadence))
+        due = max(due, cadence_due(ended_at, cadence, zone_name))
     if snoozed_until is not None:
         due = max(due, snoozed_until)
     return due
@@ -415,7 +419,7 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
                     changed += 1
             continue
         start = contact.last_interaction_at or contact.created_at or utcnow()
-        due = keep_in_touch_due_from(start, cadence, ended_at=ended.get(contact.id))
+        due = keep_in_touch_due_from(start, cadence, owner_zone, ended_at=ended.get(contact.id))
         keep = existing[0] if existing else None
         for extra in existing[1:]:
             if extra.status != ReminderStatus.CLAIMED:
@@ -434,14 +438,16 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
                 # ended a keep-in-touch reminder since (it took the snooze over, or began
                 # a new cycle).
                 until, new.snoozed_count, _ = set_aside
-                new.due_at = keep_in_touch_due_from(start, cadence, ended_at=ended.get(contact.id),
-                                                    snoozed_until=until)
+                new.due_at = keep_in_touch_due_from(
+                    start, cadence, owner_zone, ended_at=ended.get(contact.id),
+                    snoozed_until=until)
             db.session.add(new)
             changed += 1
         elif keep.status == ReminderStatus.PENDING:
             if keep.snoozed_count:
                 # Snoozed: it waits at least until the time the user chose.
-                due = keep_in_touch_due_from(start, cadence, ended_at=ended.get(contact.id),
+                due = keep_in_touch_due_from(start, cadence, owner_zone,
+                                             ended_at=ended.get(contact.id),
                                              snoozed_until=keep.due_at)
             if keep.due_at != due or keep.title != _kit_title(contact, cadence):
                 keep.due_at = due
