@@ -388,6 +388,32 @@ def test_a_series_being_delivered_when_its_owner_changes_zone_follows_them(
     assert (after.time_zone, after.due_at) == (BERLIN, datetime(2025, 6, 3, 7, 0, tzinfo=UTC))
 
 
+def test_a_weekly_series_moving_west_while_delivered_keeps_its_weekday(app, user,
+                                                                      make_reminder):
+    """Found by the time-zone review: Monday 09:00 in Sydney is Sunday in New York, and the
+    next occurrence was stepped from that Sunday: the series moved to Sundays for good."""
+    from crm.models import User
+    from crm.reminders.services import follow_time_zone
+
+    with app.app_context():
+        db.session.get(User, user.id).time_zone = "Australia/Sydney"
+        db.session.commit()
+    weekly = make_reminder(user, title="Weekly review", recurrence="weekly",
+                           local_date=date(2025, 6, 2), local_time=time(9, 0))  # a Monday
+    now = weekly.due_at + timedelta(seconds=5)
+    assert run(app, tasks.claim_due_reminders, now, "worker-1", 10) == [weekly.id]
+    with app.app_context():
+        owner = db.session.get(User, user.id)
+        owner.time_zone = "America/New_York"
+        follow_time_zone(owner)
+        db.session.commit()
+
+    assert run(app, tasks.deliver_claimed, [weekly.id], now, "worker-1") == 1
+    after = load(app, weekly.id)
+    # Monday 9 June, 09:00 in New York.
+    assert after.due_at == datetime(2025, 6, 9, 13, 0, tzinfo=UTC)
+
+
 def test_a_weekly_reminder_keeps_nine_local_across_the_autumn_change(app, user,
                                                                      make_reminder):
     weekly = make_reminder(user, recurrence="weekly", local_date=date(2025, 10, 20),

@@ -234,7 +234,6 @@ def _advance(reminder: Reminder, now: datetime, overdue_since: datetime | None,
         reminder.status = ReminderStatus.DELIVERED
         reminder.missed_occurrences = 0
         return
-    reminder.time_zone = zone
     following, skipped = next_occurrence(
         reminder.due_at,
         recurrence=reminder.recurrence,
@@ -242,7 +241,9 @@ def _advance(reminder: Reminder, now: datetime, overdue_since: datetime | None,
         tz_name=zone,
         anchor=reminder.anchor_date,
         after=now,
+        current_zone=reminder.time_zone,  # the delivered occurrence's date is in its zone
     )
+    reminder.time_zone = zone
     reminder.missed_occurrences = skipped
     reminder.due_at = following
     reminder.status = ReminderStatus.PENDING

@@ -48,13 +48,16 @@ def next_occurrence(
     tz_name: str,
     anchor: date | None,
     after: datetime,
+    current_zone: str | None = None,
 ) -> tuple[datetime, int]:
     """The first occurrence after `after`, and how many occurrences were skipped to reach it.
 
-    Steps from the current occurrence's local date in the reminder's zone, so a
-    09:00 reminder stays at 09:00 across daylight-saving changes.
+    Steps from the current occurrence's local date, so a 09:00 reminder stays at 09:00
+    across daylight-saving changes. That date is read in current_zone, the zone the
+    current occurrence was set in, when the series moves on to another (tz_name): Monday
+    09:00 in Sydney is Sunday in New York, and a weekly series would move to Sundays.
     """
-    local_date = to_local(current_due, tz_name).date()
+    local_date = to_local(current_due, current_zone or tz_name).date()
     skipped = 0
     candidate = current_due
     while candidate <= after:
