@@ -50,18 +50,26 @@ def wall_minute(value: datetime, tz_name: str | None) -> datetime:
     return to_local(value, tz_name).replace(tzinfo=None, second=0, microsecond=0)
 
 
-def local_to_utc(naive_local: datetime, tz_name: str | None) -> datetime:
+def local_to_utc(naive_local: datetime, tz_name: str | None,
+                 ahead_of: datetime | None = None) -> datetime:
     """Interpret a wall-clock time in the zone and return it in UTC.
 
     A wall time skipped by a spring-forward change moves to the first valid
-    minute after it; an ambiguous one (fall back) takes its first occurrence.
+    minute after it; an ambiguous one (fall back) takes its first occurrence, unless
+    ahead_of is given (a time someone chose to come, at that moment) and only the second
+    is still ahead of it: at the second 01:10, "01:40 today" is the 01:40 to come.
     """
     tz = zone(tz_name)
     candidate = naive_local.replace(tzinfo=None)
     # Gaps are at most a few hours; a day of minutes bounds the search.
     for _ in range(24 * 60):
         if _exists(candidate, tz):
-            return candidate.replace(tzinfo=tz, fold=0).astimezone(UTC)
+            first = candidate.replace(tzinfo=tz, fold=0).astimezone(UTC)
+            if ahead_of is not None and first <= ahead_of:
+                second = candidate.replace(tzinfo=tz, fold=1).astimezone(UTC)
+                if second > ahead_of:
+                    return second
+            return first
         candidate = candidate.replace(second=0, microsecond=0) + timedelta(minutes=1)
     raise ValueError(f"no valid local time near {naive_local} in {tz}")
 

@@ -917,3 +917,39 @@ def test_an_overdue_reminder_keeps_its_time_when_left_as_shown_but_is_not_moved_
     after = load(app, fired)
     assert (after.title, after.due_at, after.status) == (
         "Write to Ada", NOW - timedelta(hours=1), ReminderStatus.DELIVERED)
+
+
+# At the second 01:10 of 26 October 2025 in London (01:10 GMT, after the clocks went back):
+# 01:40 today is still to come, once.
+SECOND_ONE_TEN = datetime(2025, 10, 26, 1, 10, tzinfo=UTC)
+
+
+def test_a_time_later_in_the_repeated_autumn_hour_is_the_one_to_come(app, client, auth,
+                                                                      make_user):
+    """Found by the time-zone review: the first 01:40 (BST), already past, was taken, and
+    the worker delivered the new reminder at once as overdue."""
+    with time_machine.travel(SECOND_ONE_TEN, tick=False):
+        london = make_user(email="lon@example.com", time_zone="Europe/London")
+        auth.login_as(london)
+        assert client.post("/reminders/new", data={
+            "title": "Call Ada", "local_date": "2025-10-26", "local_time": "01:40",
+            "recurrence": "none", "contact": ""}).status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(Reminder.due_at)) == datetime(2025, 10, 26, 1, 40,
+                                                                      tzinfo=UTC)
+
+
+def test_a_snooze_to_later_in_the_repeated_autumn_hour_is_taken(app, client, auth, make_user,
+                                                                 make_reminder):
+    with time_machine.travel(SECOND_ONE_TEN, tick=False):
+        london = make_user(email="lon@example.com", time_zone="Europe/London")
+        auth.login_as(london)
+        fired = make_reminder(london, due_at=SECOND_ONE_TEN - timedelta(minutes=5),
+                              status=ReminderStatus.DELIVERED)
+        response = client.post(f"/reminders/{fired.id}/snooze", data={
+            f"snooze{fired.id}-until": "date", f"snooze{fired.id}-date": "2025-10-26",
+            f"snooze{fired.id}-time": "01:40"})
+        assert response.status_code == 302, page_text(response.data)
+    with app.app_context():
+        assert db.session.get(Reminder, fired.id).due_at == datetime(2025, 10, 26, 1, 40,
+                                                                     tzinfo=UTC)

@@ -11,9 +11,11 @@ from crm.timezones import local_to_utc, to_local
 DEFAULT_LOCAL_TIME = time(9, 0)
 
 
-def occurrence_utc(local_date: date, local_time: time, tz_name: str) -> datetime:
-    """The UTC instant of a wall time on a local date (gaps move forward, folds take the first)."""
-    return local_to_utc(datetime.combine(local_date, local_time), tz_name)
+def occurrence_utc(local_date: date, local_time: time, tz_name: str,
+                   ahead_of: datetime | None = None) -> datetime:
+    """The UTC instant of a wall time on a local date (gaps move forward, folds take the
+    first, or the second when only it is ahead of ahead_of: see local_to_utc)."""
+    return local_to_utc(datetime.combine(local_date, local_time), tz_name, ahead_of)
 
 
 def _add_months(day: date, months: int, anchor_day: int) -> date:

@@ -87,7 +87,7 @@ def create_reminder(
         title=data.title,
         notes=data.notes,
         status=ReminderStatus.PENDING,
-        due_at=occurrence_utc(data.local_date, data.local_time, user.time_zone),
+        due_at=occurrence_utc(data.local_date, data.local_time, user.time_zone, utcnow()),
         local_time=data.local_time,
         time_zone=user.time_zone,
         recurrence=data.recurrence,
@@ -144,7 +144,7 @@ def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> bool:
     reminder.local_time = data.local_time
     reminder.time_zone = user.time_zone
     reminder.recurrence = data.recurrence
-    reminder.due_at = occurrence_utc(data.local_date, data.local_time, user.time_zone)
+    reminder.due_at = occurrence_utc(data.local_date, data.local_time, user.time_zone, utcnow())
     # Its notifications and emails are about the time it had: nothing to read or act on.
     _mark_notifications_read([reminder.id], utcnow())
     _skip_waiting_emails(reminder.id, "not sent: the reminder was moved")

@@ -277,7 +277,7 @@ def _snooze_until(user: User, form: SnoozeForm):
     if form.until.data in choices:
         return choices[form.until.data]
     return occurrence_utc(form.date.data, form.time.data or services.DEFAULT_LOCAL_TIME,
-                          user.time_zone)
+                          user.time_zone, utcnow())
 
 
 @bp.post("/reminders/<int:reminder_id>/dismiss")
