@@ -314,3 +314,43 @@ def test_a_failed_settings_form_shows_the_others_as_stored(client, logged_in, fa
     assert field_value(response.data, "profile-name") == ("Ada Lovelace"
                                                           if failed["action"] == "password"
                                                           else "")
+
+
+# --- changing one's email address ---------------------------------------------------------
+
+
+def change_email(client, email, password=PASSWORD):
+    return client.post("/settings", data={"action": "email", "email-email": email,
+                                          "email-current_password": password})
+
+
+def test_changing_the_email_address_moves_the_login_to_it(app, client, auth, make_user):
+    """People change jobs and addresses; the login and the reminders follow them."""
+    user = make_user(email="ada@old.example")
+    auth.login_as(user)
+    response = change_email(client, " Ada@New.Example ")
+    assert response.status_code == 302
+    assert "Your address is now ada@new.example" in page_text(client.get("/settings").data)
+    assert _user(app, "ada@new.example").id == user.id
+    fresh = AuthActions(app.test_client())
+    assert fresh.login("ada@old.example").status_code == 422
+    assert fresh.login("ada@new.example").status_code == 302
+
+
+@pytest.mark.parametrize(("email", "password", "message"), [
+    ("ada@new.example", "not my password at all", "That is not your current password."),
+    ("bob@example.com", PASSWORD, "Another account has this address."),
+    ("ADA@old.example", PASSWORD, "That is your address already."),
+    ("not an address", PASSWORD, "Enter a valid email address."),
+    ("", PASSWORD, "Enter the new address."),
+    ("ada@new.example", "", "Enter your current password."),
+])
+def test_a_refused_email_change_says_why_and_changes_nothing(app, client, auth, make_user,
+                                                             email, password, message):
+    auth.login_as(make_user(email="ada@old.example"))
+    make_user(email="bob@example.com")
+    response = change_email(client, email, password)
+    assert response.status_code == 422
+    assert message in page_text(response.data)
+    assert field_value(response.data, "email-email") == email
+    assert _user(app, "ada@old.example") is not None

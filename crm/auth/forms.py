@@ -67,6 +67,16 @@ class ProfileForm(Form):
     time_zone = TimeZoneField("Time zone")
 
 
+class EmailForm(Form):
+    email = EmailField(
+        "New email address", filters=[strip_filter],
+        validators=[DataRequired(message="Enter the new address."), Length(max=254),
+                    Email(message="Enter a valid email address.")],
+    )
+    current_password = PasswordField("Current password", validators=[
+        DataRequired(message="Enter your current password.")])
+
+
 class PasswordForm(Form):
     current_password = PasswordField("Current password", validators=[
         DataRequired(message="Enter your current password.")])

@@ -57,6 +57,22 @@ def register_user(email: str, name: str, password: str, time_zone: str = "UTC") 
     return user
 
 
+def change_email(user: User, email: str) -> None:
+    """Log in with, and receive reminders at, another address; EmailTaken if another
+    account has it."""
+    email = normalise_email(email)
+    if email == user.email:
+        return
+    if find_user_by_email(email) is not None:
+        raise EmailTaken(email)
+    try:
+        with db.session.begin_nested():  # two accounts taking one address at once: one wins
+            user.email = email
+            db.session.flush()
+    except IntegrityError:
+        raise EmailTaken(email) from None
+
+
 def authenticate(email: str, password: str) -> User | None:
     """Return the user if the email and password match an active account."""
     user = find_user_by_email(email)

@@ -19,6 +19,7 @@ from crm.api.forms import TokenForm
 from crm.api.tokens import list_tokens
 from crm.auth import recovery, services
 from crm.auth.forms import (
+    EmailForm,
     ForgotPasswordForm,
     LoginForm,
     PasswordForm,
@@ -166,6 +167,7 @@ def logout():
 def settings():
     profile = ProfileForm(obj=current_user, prefix="profile")
     password = PasswordForm(prefix="password")
+    email = EmailForm(prefix="email")
     reminders = ReminderSettingsForm(prefix="reminders")
     if request.form.get("action") != "reminders":  # shown as stored unless it was posted
         reminders.email_mode.data = services.email_mode(current_user)
@@ -202,6 +204,23 @@ def settings():
                 return redirect(url_for("auth.settings"))
         else:
             status = 422
+    elif request.method == "POST" and request.form.get("action") == "email":
+        status = 422
+        if email.validate_on_submit():
+            if services.normalise_email(email.email.data) == current_user.email:
+                email.email.errors.append("That is your address already.")
+            elif not services.password_matches(current_user, email.current_password.data):
+                email.current_password.errors.append("That is not your current password.")
+            else:
+                try:
+                    services.change_email(current_user, email.email.data)
+                except services.EmailTaken:
+                    email.email.errors.append("Another account has this address.")
+                else:
+                    db.session.commit()
+                    flash(f"Your address is now {current_user.email}: you log in with it, "
+                          "and reminder emails go to it.", "success")
+                    return redirect(url_for("auth.settings"))
     elif request.method == "POST" and request.form.get("action") == "reminders":
         if reminders.validate_on_submit():
             services.update_reminder_settings(
@@ -226,6 +245,7 @@ def settings():
         "auth/settings.html",
         profile=profile,
         password=password,
+        email=email,
         reminders=reminders,
         confirm=ConfirmForm(),
         # API tokens, export, delete account (crm/api, crm/portability)
