@@ -50,8 +50,10 @@ def the_link(smtp_server, to: str = "ada@example.com") -> str:
 
 
 def choose(client, path: str, password: str = NEW, confirm: str | None = None):
-    return client.post(path, data={"new_password": password,
-                                   "confirm": password if confirm is None else confirm})
+    response = client.post(path, data={"new_password": password,
+                                       "confirm": password if confirm is None else confirm})
+    response.close()  # the notice of the change goes once the response is out
+    return response
 
 
 def password_is(app, email: str, password: str) -> bool:
@@ -250,3 +252,35 @@ def test_crm_set_password_for_someone_locked_out(app, runner, make_user):
     missing = runner.invoke(args=["set-password", "nobody@example.com", "--password", NEW])
     assert missing.exit_code != 0 and "no account has the address" in missing.output
     assert password_is(app, "ada@example.com", NEW)
+
+
+def test_a_changed_password_is_told_to_the_account(mail_app, client, make_user, smtp_server,
+                                                   clock):
+    """So that a change nobody asked for (a session in someone else's hands) is noticed."""
+    make_user(name="Ada Lovelace", email="ada@example.com", time_zone="Europe/Paris")
+    ask(client, "ada@example.com")
+    choose(client, the_link(smtp_server))  # and logged in
+    client.post("/settings", data={
+        "action": "password", "password-current_password": NEW,
+        "password-new_password": "changed in settings", "password-confirm": "changed in settings",
+    }).close()
+    notices = [m.message for m in smtp_server.received[1:]]
+    assert [(n["To"], n["Subject"]) for n in notices] == [
+        ("ada@example.com", "Rapport: your password was changed")] * 2
+    text = notices[0].get_body(("plain",)).get_content()
+    assert "changed on Friday 27 November 2026 at 11:00 (Europe/Paris)" in text
+    assert f"{BASE}/forgot-password" in text
+
+
+def test_a_changed_address_is_told_at_the_old_one(mail_app, client, make_user, smtp_server):
+    user = make_user(email="ada@old.example")
+    settings = as_user(mail_app, user)
+    response = settings.post("/settings", data={
+        "action": "email", "email-email": "ada@new.example",
+        "email-current_password": PASSWORD})
+    response.close()
+    assert response.status_code == 302
+    [notice] = [m.message for m in smtp_server.received]
+    assert (notice["To"], notice["Subject"]) == (
+        "ada@old.example", "Rapport: your email address was changed")
+    assert "from ada@old.example to ada@new.example" in notice.get_body(("plain",)).get_content()

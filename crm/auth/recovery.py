@@ -5,6 +5,8 @@ new password (or any change of password since the email) changes the fingerprint
 expires after PASSWORD_RESET_MAX_AGE_SECONDS. The email is sent after the response has
 gone out, so the page answers the same, as fast, whether the address has an account or
 not, and the link is built on BASE_URL, never on the Host a request names.
+
+A changed password, and a changed address (at the old address), are told by email too.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
+from email.message import EmailMessage
 
 from flask import Flask, current_app, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -19,7 +23,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from crm.database import first_line, lock_user, writing_request
 from crm.extensions import db
 from crm.mail import Mailer, MailError, build_message, make_message_id
-from crm.models import User
+from crm.models import User, utcnow
+from crm.timezones import to_local
 
 _SALT = "rapport.password-reset"
 
@@ -71,36 +76,67 @@ def can_email(app: Flask | None = None) -> bool:
     return bool((app or current_app).config.get("SMTP_HOST"))
 
 
-def reset_message(user: User):
-    """The email with the link (builds its URL on BASE_URL)."""
-    base = current_app.config["BASE_URL"].rstrip("/")
-    with current_app.test_request_context(base_url=base):
-        return build_message(
-            to=user.email,
-            subject="Rapport: choose a new password",
-            template="password_reset",
-            message_id=make_message_id(f"password-reset.{user.id}.{secrets.token_hex(8)}"),
-            user=user,
-            reset_url=url_for("auth.reset_password", token=make_token(user), _external=True),
-            minutes=current_app.config["PASSWORD_RESET_MAX_AGE_SECONDS"] // 60,
-        )
+def email_after_response(response, kind: str, user: User,
+                         build: Callable[[User], EmailMessage]) -> None:
+    """Send an account email once the response has gone out, when this server sends email:
+    the page takes no longer for it, and a mail server that is down fails nothing."""
+    if not can_email():
+        return
+    app, user_id = current_app._get_current_object(), user.id
+    response.call_on_close(lambda: send_account_email(app, kind, user_id, build))
 
 
-def send_reset_email(app: Flask, user_id: int) -> bool:
-    """Email the account its link; a failure is logged (the page said nothing of the
-    account, so it cannot say the email failed)."""
+def send_account_email(app: Flask, kind: str, user_id: int,
+                       build: Callable[[User], EmailMessage]) -> bool:
+    """Build (links on BASE_URL) and send one account email; a failure is logged, as the
+    page that caused it has been answered already."""
     with app.app_context():
-        user = db.session.get(User, user_id)
-        if user is None or not user.is_active:
-            return False
         try:
+            user = db.session.get(User, user_id)
+            if user is None or not user.is_active:
+                return False
+            with app.test_request_context(base_url=app.config["BASE_URL"].rstrip("/")):
+                message = build(user)
             with Mailer() as mailer:
-                mailer.send(reset_message(user))
+                mailer.send(message)
         except MailError as exc:
-            app.logger.warning("password reset email to user %s not sent: %s",
-                               user_id, first_line(exc))
+            app.logger.warning("%s email to user %s not sent: %s", kind, user_id,
+                               first_line(exc))
             return False
         finally:
             db.session.remove()
-        app.logger.info("password reset email sent to user %s", user_id)
+        app.logger.info("%s email sent to user %s", kind, user_id)
         return True
+
+
+def _message(user: User, to: str, subject: str, template: str, **context) -> EmailMessage:
+    return build_message(
+        to=to, subject=subject, template=template,
+        message_id=make_message_id(f"{template}.{user.id}.{secrets.token_hex(8)}"),
+        user=user, **context)
+
+
+def reset_message(user: User) -> EmailMessage:
+    """The email with the link to choose a new password."""
+    return _message(
+        user, user.email, "Rapport: choose a new password", "password_reset",
+        reset_url=url_for("auth.reset_password", token=make_token(user), _external=True),
+        minutes=current_app.config["PASSWORD_RESET_MAX_AGE_SECONDS"] // 60)
+
+
+def password_changed_message(user: User) -> EmailMessage:
+    """Tell the account its password changed, so a change nobody asked for is noticed."""
+    return _message(
+        user, user.email, "Rapport: your password was changed", "password_changed",
+        when=to_local(utcnow(), user.time_zone),
+        forgot_url=url_for("auth.forgot_password", _external=True))
+
+
+def address_changed_message(old_address: str) -> Callable[[User], EmailMessage]:
+    """Tell the old address the account now has another: its owner loses the account's
+    emails, password links included, so a change nobody asked for must be seen there."""
+    def build(user: User) -> EmailMessage:
+        return _message(user, old_address, "Rapport: your email address was changed",
+                        "address_changed", old_address=old_address,
+                        when=to_local(utcnow(), user.time_zone))
+    return build

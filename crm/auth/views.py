@@ -112,8 +112,8 @@ def forgot_password():
         response = redirect(url_for("auth.login"))
         if user is not None and user.is_active:
             # After the response: the page takes as long, and says the same, either way.
-            app, user_id = current_app._get_current_object(), user.id
-            response.call_on_close(lambda: recovery.send_reset_email(app, user_id))
+            recovery.email_after_response(response, "password reset", user,
+                                          recovery.reset_message)
         flash(f"If {services.normalise_email(form.email.data)} is the address of an account, "
               "an email with a link to choose a new password is on its way to it. The link "
               f"works once, for {current_app.config['PASSWORD_RESET_MAX_AGE_SECONDS'] // 60} "
@@ -139,9 +139,16 @@ def reset_password(token: str):
         login_user(user)
         flash("Your password is changed, and you are logged in. Any other sessions of your "
               "account have been logged out.", "success")
-        return redirect(url_for("main.home"))
+        return _password_changed(redirect(url_for("main.home")), user)
     return _no_store(render_template("auth/reset_password.html", form=form, user=user),
                      422 if form.errors else 200)
+
+
+def _password_changed(response, user):
+    """The response, and after it an email telling the account its password changed."""
+    recovery.email_after_response(response, "password changed", user,
+                                  recovery.password_changed_message)
+    return response
 
 
 def _no_store(body: str, status: int):
@@ -199,15 +206,19 @@ def settings():
                 # "keep me logged in" cookie too (it names the old version), or the device
                 # the password was changed on would be logged out when the browser restarts.
                 remembered = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
-                login_user(current_user, remember=remembered in request.cookies)
+                # The user itself, not the proxy: Flask-Login keeps what it is given as the
+                # request's user, and a proxy of itself would recurse.
+                user = current_user._get_current_object()
+                login_user(user, remember=remembered in request.cookies)
                 flash("Password changed. Your other sessions have been logged out.", "success")
-                return redirect(url_for("auth.settings"))
+                return _password_changed(redirect(url_for("auth.settings")), user)
         else:
             status = 422
     elif request.method == "POST" and request.form.get("action") == "email":
         status = 422
         if email.validate_on_submit():
-            if services.normalise_email(email.email.data) == current_user.email:
+            old = current_user.email
+            if services.normalise_email(email.email.data) == old:
                 email.email.errors.append("That is your address already.")
             elif not services.password_matches(current_user, email.current_password.data):
                 email.current_password.errors.append("That is not your current password.")
@@ -220,7 +231,10 @@ def settings():
                     db.session.commit()
                     flash(f"Your address is now {current_user.email}: you log in with it, "
                           "and reminder emails go to it.", "success")
-                    return redirect(url_for("auth.settings"))
+                    response = redirect(url_for("auth.settings"))
+                    recovery.email_after_response(response, "address changed", current_user,
+                                                  recovery.address_changed_message(old))
+                    return response
     elif request.method == "POST" and request.form.get("action") == "reminders":
         if reminders.validate_on_submit():
             services.update_reminder_settings(
