@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, time
+from enum import Enum
 from functools import lru_cache
+from typing import Any, ClassVar
 
 from flask import request
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 from werkzeug.datastructures import CombinedMultiDict
-from wtforms import DateTimeField, SelectField, StringField
+from wtforms import DateTimeField, Field, SelectField, StringField
 from wtforms.meta import DefaultMeta
 from wtforms.validators import ValidationError
-from wtforms.widgets import Select, html_params
+from wtforms.widgets import HiddenInput, Select, html_params
 
 from crm.params import YEAR_MAX, YEAR_MIN, in_year_range
 from crm.timezones import is_valid_timezone, timezone_names
@@ -173,3 +179,156 @@ class Form(FlaskForm):
     whose text fields refuse NUL characters and whose dates stay within YEAR_MIN..YEAR_MAX."""
 
     Meta = _Meta
+
+
+# -- edits from a stale page ---------------------------------------------------------------
+
+BASE_MAX = 4096  # characters: a digest per field of the longest form is some 400
+
+
+def comparable(value: Any) -> Any:
+    """A field's value as an edit compares it: text without surrounding blanks and with one
+    kind of line break (a browser sends a text area's lines back with CRLF), empty text as
+    nothing, a date or time in ISO form, a list as a set."""
+    if isinstance(value, str):
+        return re.sub(r"\r\n?", "\n", value.strip()) or None
+    if isinstance(value, list | tuple | set):
+        return sorted({json.dumps(comparable(v), sort_keys=True, default=str) for v in value})
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _digest(value: Any) -> str:
+    """A short digest of a comparable value: a base carries these, not the text itself (a
+    contact's notes would double the size of every save)."""
+    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _read_base(text: str) -> dict[str, str] | None:
+    """A base as a form sent it back, or None for anything else (a form shown before bases
+    existed sends none; a mangled one is no base either, never an error)."""
+    if len(text) > BASE_MAX:
+        return None
+    try:
+        base = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(base, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in base.items()):
+        return None
+    return base
+
+
+class BaseField(Field):
+    """The hidden field of an EditForm: a digest of each field as the form showed it."""
+
+    widget = HiddenInput()
+
+    def process_formdata(self, valuelist):
+        self.data = _read_base(valuelist[0]) if valuelist else None
+
+    def _value(self):
+        return json.dumps(self.data, separators=(",", ":")) if self.data else ""
+
+
+def _shortened(text: str, most: int = 80) -> str:
+    return text if len(text) <= most else text[:most].rstrip() + "…"
+
+
+class EditForm(Form):
+    """A form that edits a stored record. It carries in `base` what each field showed when
+    the form was opened, so that a save from a stale page (another tab, another device, an
+    import or the API since) changes only what the user changed there: a field sent back as
+    it was shown keeps the value stored now, and a field changed both here and since, to
+    different values, is a conflict shown on it, saving nothing. Without a base (a form
+    opened before there were bases), every field is saved as sent, as it always was."""
+
+    base = BaseField()
+    # Fields compared otherwise than by their value (tags typed as text compared as a set).
+    compared_as: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.conflicts: list[str] = []
+
+    def _comparable(self, name: str, value: Any) -> Any:
+        how = self.compared_as.get(name)
+        return comparable(how(value) if how is not None else value)
+
+    def show(self, current: Mapping[str, Any]) -> None:
+        """Fill the form with the record's values as stored (each field's name, and what it
+        holds), and remember them as the base a save is compared with."""
+        for name, value in current.items():
+            self[name].data = value
+        self.base.data = {name: _digest(self._comparable(name, value))
+                          for name, value in current.items()}
+
+    def left_as_opened(self, *names: str) -> bool:
+        """Whether these fields were sent back as the form showed them when it was opened
+        (without a base, nobody can tell)."""
+        base = self.base.data or {}
+        return all(base.get(name) == _digest(self._comparable(name, self[name].data))
+                   for name in names)
+
+    def validate_edit(self, current: Mapping[str, Any],
+                      said: Mapping[str, Callable[[], str]] | None = None) -> bool:
+        """Validate a submitted edit against the record as stored now (`current`, as show()
+        takes it). A field left as the form was opened takes the stored value, so edits
+        elsewhere to other fields survive; a field changed here and since, to different
+        values, gets a message naming what it holds now (from `said`, for a field whose
+        value is an id its choices may not name), and its base moves to that, so saving
+        the form again replaces it. Whether the edit may be saved."""
+        valid = self.validate_on_submit()
+        base = self.base.data
+        if not base:
+            return valid
+        kept = {}
+        for name, value in current.items():
+            field, opened = self[name], base.get(name)
+            theirs = self._comparable(name, value)
+            mine = self._comparable(name, field.data)
+            if opened is None or mine == theirs:
+                continue
+            if _digest(mine) == opened:
+                kept[name] = value
+            elif _digest(theirs) != opened:
+                words = said[name]() if said and name in said and theirs is not None \
+                    else _words(field, value)
+                field.errors = [*field.errors, _changed_since(words)]
+                base[name] = _digest(theirs)
+                self.conflicts.append(name)
+        if self.conflicts or not valid:
+            return False
+        for name, value in kept.items():
+            self[name].data = value
+        return True
+
+
+def _words(field: Field, value: Any) -> str | None:
+    """How a stored value reads in a message about its field, or None when it is empty."""
+    if comparable(value) in (None, []):
+        return None
+    labels = {choice[0]: str(choice[1]) for choice in getattr(field, "choices", None) or ()}
+    if isinstance(value, list | tuple):
+        return ", ".join(labels.get(v, str(v)) for v in value)
+    if value in labels:
+        return labels[value]
+    if isinstance(value, datetime):
+        return f"{value:%-d %b %Y, %H:%M}"
+    if isinstance(value, date):
+        return f"{value:%-d %b %Y}"
+    if isinstance(value, time):
+        return f"{value:%H:%M}"
+    return _shortened(" ".join(str(value).split()))
+
+
+def _changed_since(words: str | None) -> str:
+    """What a field changed both in the form and since it was opened says."""
+    if words is None:
+        return "Cleared since you opened this form. Save again to keep yours."
+    return (f"Changed since you opened this form, to “{words}”. Save again to replace it "
+            "with yours.")

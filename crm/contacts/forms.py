@@ -12,12 +12,16 @@ from crm.contacts.services import (
     first_met_later_than_today,
     parse_tags,
 )
-from crm.forms import Form, TimeZoneField, days_up_to, optional_int, strip_filter
+from crm.forms import EditForm, Form, TimeZoneField, days_up_to, optional_int, strip_filter
 from crm.mediums.forms import check_chosen_medium
 from crm.models.contact import CADENCE_MAX_DAYS, TAG_MAX_LENGTH
+from crm.models.types import name_key
 
 
-class ContactForm(Form):
+class ContactForm(EditForm):
+    # Tags are one tag whatever their order or case: "b, A" leaves "a, b" as it was.
+    compared_as = {"tags": lambda text: [name_key(tag) for tag in parse_tags(text or "")]}
+
     name = StringField(
         "Name",
         filters=[strip_filter],

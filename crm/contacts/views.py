@@ -73,17 +73,26 @@ def index():
     )
 
 
+def _shown(contact) -> dict:
+    """The contact as its edit form shows it, field by field."""
+    return {
+        "name": contact.name, "company": contact.company, "title": contact.title,
+        "location": contact.location, "time_zone": contact.time_zone, "notes": contact.notes,
+        "tags": ", ".join(contact.tag_names), "origin_medium": contact.origin_medium_id,
+        "origin_date": contact.origin_date, "introduced_by": contact.introduced_by_id,
+        "keep_in_touch_days": contact.keep_in_touch_days, "is_private": contact.is_private,
+    }
+
+
 def _contact_form(contact=None) -> ContactForm:
     # The stored contact fills the form to show it; a submission is read on its own (a
     # field it leaves out is empty, never the stored tags or the like).
-    form = ContactForm(obj=contact if request.method == "GET" else None)
+    form = ContactForm()
     form.origin_medium.choices = [(None, "— Not recorded —")] + [
         (m.id, m.name) for m in mediums_for(current_user)
     ]
     if contact is not None and request.method == "GET":
-        form.tags.data = ", ".join(contact.tag_names)
-        form.origin_medium.data = contact.origin_medium_id
-        form.introduced_by.data = contact.introduced_by_id
+        form.show(_shown(contact))
     if request.method == "POST":  # validated against the one contact sent, not the network
         form.introduced_by.choices = submitted_one(
             current_user, "introduced_by", keep=contact.introduced_by if contact else None,
@@ -101,7 +110,7 @@ def _render_form(form: ContactForm, contact=None):
                     keep=[introducer] if introducer is not None else ())
     form.introduced_by.choices = [(None, "— Nobody —"), *people.choices]
     return render_template("contacts/form.html", form=form, contact=contact, people=people), (
-        422 if form.errors else 200
+        409 if form.conflicts else 422 if form.errors else 200
     )
 
 
@@ -204,7 +213,8 @@ def _render_show(contact, channel_form: ChannelForm, status: int = 200):
 def edit(contact_id: int):
     contact = services.get_contact_or_404(current_user, contact_id)
     form = _contact_form(contact)
-    if not finding() and form.validate_on_submit():
+    said = {"introduced_by": lambda: contact.introduced_by.name}
+    if not finding() and form.validate_edit(_shown(contact), said):
         try:
             services.update_contact(current_user, contact, _contact_data(form))
         except ValueError:
