@@ -6,12 +6,13 @@ field changed on both sides to different values is a conflict the user settles, 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from support import field_error, field_value, form_values, page_text
 
 from crm.extensions import db
-from crm.models import Contact
+from crm.models import Contact, Interaction
 
 GARBAGE_BASES = [None, "", "garbage", "[1, 2]", '{"company": 5}', '{"phone": "0"}',
                  "[" * 4000, "[" * 5000, "\x00"]
@@ -22,6 +23,20 @@ def _opened(client, url: str) -> dict[str, list[str]]:
     values = form_values(client.get(url).data)
     assert values["base"][0]  # the form carries what it showed
     return values
+
+
+def _saved_from_stale(client, url: str, elsewhere: dict[str, str], base: str | None):
+    """Save `elsewhere` from one form at url, then from a form opened before it, with its
+    base replaced by `base` (None: left out), new notes: the second save's answer."""
+    stale, fresh = _opened(client, url), _opened(client, url)
+    assert client.post(url, data={**fresh, **{k: [v] for k, v in elsewhere.items()}}
+                       ).status_code == 302
+    stale["notes"] = ["Typed."]
+    if base is None:
+        del stale["base"]
+    else:
+        stale["base"] = [base]
+    return client.post(url, data=stale)
 
 
 def _summary_links(body: bytes, field: str, label: str) -> bool:
@@ -107,19 +122,92 @@ def test_a_contact_cleared_since_the_form_opened_says_so(app, client, logged_in,
 def test_a_contact_form_without_a_base_saves_as_sent(app, client, logged_in, make_contact,
                                                     base):
     ada = make_contact(logged_in, name="Ada Lovelace", company="Old Co", notes="Kept.")
-    url = f"/contacts/{ada.id}/edit"
-    stale = _opened(client, url)
-    fresh = _opened(client, url)
-    fresh["company"] = ["Acme Ltd"]
-    assert client.post(url, data=fresh).status_code == 302
-
-    stale["notes"] = ["Typed."]
-    if base is None:
-        del stale["base"]
-    else:
-        stale["base"] = [base]
-    response = client.post(url, data=stale)
+    response = _saved_from_stale(client, f"/contacts/{ada.id}/edit", {"company": "Acme Ltd"},
+                                 base)
     assert response.status_code == 302  # as before bases: every field as sent
     saved = _contact(app, ada.id)
     assert (saved.company, saved.notes) == ("Old Co", "Typed.")
     assert "Changes saved." in page_text(client.get(f"/contacts/{ada.id}").data)
+
+
+# -- interactions --------------------------------------------------------------------------
+
+
+def _interaction(app, interaction_id):
+    with app.app_context():
+        interaction = db.session.get(Interaction, interaction_id)
+        return (interaction.medium.key, interaction.summary, interaction.notes,
+                sorted(c.name for c in interaction.participants))
+
+
+def test_two_stale_interaction_forms_keep_both_changes(app, client, logged_in, make_contact,
+                                                      make_interaction, medium):
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    bob = make_contact(logged_in, name="Bob Babbage")
+    talk = make_interaction(logged_in, ada, "email", summary="Talked engines",
+                            occurred_at=datetime(2025, 6, 1, 12, 0, 37, tzinfo=UTC))
+    url = f"/interactions/{talk.id}/edit"
+    tab_a, tab_b = _opened(client, url), _opened(client, url)
+
+    tab_a["notes"] = ["She sketched the loop.\r\nSend her the tables."]
+    tab_a["participants"] = [str(ada.id), str(bob.id)]
+    tab_a["occurred_at"] = ["2025-06-01T13:00"]
+    assert client.post(url, data=tab_a).status_code == 302
+    tab_b["medium"] = [str(medium("phone").id)]
+    tab_b["summary"] = ["Called about engines"]
+    assert client.post(url, data=tab_b).status_code == 302
+
+    assert _interaction(app, talk.id) == (
+        "phone", "Called about engines", "She sketched the loop.\r\nSend her the tables.",
+        ["Ada Lovelace", "Bob Babbage"])
+    with app.app_context():  # "When", shown to the minute, was tab B's as shown: tab A's kept
+        assert db.session.get(Interaction, talk.id).occurred_at == datetime(
+            2025, 6, 1, 13, 0, tzinfo=UTC)
+
+
+def test_two_stale_interaction_forms_changing_one_field_is_a_conflict_nothing_lost(
+        app, client, logged_in, make_contact, make_interaction):
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    bob = make_contact(logged_in, name="Bob Babbage")
+    chen = make_contact(logged_in, name="Chen Wu")
+    talk = make_interaction(logged_in, ada, "email", summary="Talked engines")
+    url = f"/interactions/{talk.id}/edit"
+    tab_a, tab_b = _opened(client, url), _opened(client, url)
+    tab_a["summary"], tab_a["notes"] = ["Talked looms"], ["Notes from tab A."]
+    tab_a["participants"] = [str(ada.id), str(bob.id)]
+    assert client.post(url, data=tab_a).status_code == 302
+
+    tab_b["summary"] = ["Talked poetry"]
+    tab_b["participants"] = [str(ada.id), str(chen.id)]
+    response = client.post(url, data=tab_b)
+
+    assert response.status_code == 409
+    assert field_error(response.data, "summary") == (
+        "Changed since you opened this form, to “Talked looms”. Save again to replace it with "
+        "yours.")
+    assert field_error(response.data, "participants") == (
+        "Changed since you opened this form, to “Ada Lovelace, Bob Babbage”. Save again to "
+        "replace it with yours.")
+    assert _summary_links(response.data, "summary", "Summary")
+    assert field_value(response.data, "summary") == "Talked poetry"
+    assert sorted(form_values(response.data)["participants"]) == sorted(
+        [str(ada.id), str(chen.id)])
+    assert _interaction(app, talk.id) == ("email", "Talked looms", "Notes from tab A.",
+                                          ["Ada Lovelace", "Bob Babbage"])
+
+    again = client.post(url, data=form_values(response.data))
+    assert again.status_code == 302
+    assert _interaction(app, talk.id) == ("email", "Talked poetry", "Notes from tab A.",
+                                          ["Ada Lovelace", "Chen Wu"])
+
+
+@pytest.mark.parametrize("base", GARBAGE_BASES)
+def test_an_interaction_form_without_a_base_saves_as_sent(app, client, logged_in,
+                                                          make_contact, make_interaction,
+                                                          base):
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    talk = make_interaction(logged_in, ada, "email", summary="Talked engines", notes="Kept.")
+    response = _saved_from_stale(client, f"/interactions/{talk.id}/edit",
+                                 {"summary": "Talked looms"}, base)
+    assert response.status_code == 302  # as before bases: every field as sent
+    assert _interaction(app, talk.id) == ("email", "Talked engines", "Typed.", ["Ada Lovelace"])

@@ -20,7 +20,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.contacts.picker import refusal
-from crm.forms import PAST_DATE, Form, days_up_to, optional_int, strip_filter, time_passed
+from crm.forms import PAST_DATE, EditForm, days_up_to, optional_int, strip_filter, time_passed
 from crm.interactions.services import MORE_THAN_A_DAY_AHEAD, more_than_a_day_ahead
 from crm.mediums.forms import check_chosen_medium
 from crm.mediums.services import NOT_YOUR_MEDIUM
@@ -28,7 +28,7 @@ from crm.models import Initiator
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 
 
-class InteractionForm(Form):
+class InteractionForm(EditForm):
     medium = SelectField("Medium", coerce=optional_int, validate_choice=False)
     occurred_at = DateTimeLocalField(
         "When",

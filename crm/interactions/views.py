@@ -34,10 +34,21 @@ def _now_local() -> datetime:
     return to_local(utcnow(), current_user.time_zone).replace(tzinfo=None, second=0, microsecond=0)
 
 
+def _shown(interaction) -> dict:
+    """The interaction as its edit form shows it, field by field ("When" to the minute)."""
+    return {
+        "medium": interaction.medium_id,
+        "occurred_at": wall_minute(interaction.occurred_at, current_user.time_zone),
+        "initiated_by": interaction.initiated_by.value,
+        "participants": [c.id for c in interaction.participants],
+        "summary": interaction.summary, "notes": interaction.notes,
+        "is_private": interaction.is_private,
+    }
+
+
 def _form(interaction=None) -> InteractionForm:
     # The stored interaction fills the form to show it; a submission is read on its own.
-    form = InteractionForm(obj=interaction if request.method == "GET" else None,
-                           now_local=_now_local())
+    form = InteractionForm(now_local=_now_local())
     mediums = mediums_for(current_user)
     form.medium.choices = [(None, "— Choose a medium —")] + [(m.id, m.name) for m in mediums]
     form.loaded_mediums = {m.id: m for m in mediums}
@@ -51,19 +62,17 @@ def _form(interaction=None) -> InteractionForm:
         if interaction is None:
             form.occurred_at.data = _now_local()
         else:
-            form.medium.data = interaction.medium_id
-            form.occurred_at.data = to_local(
-                interaction.occurred_at, current_user.time_zone
-            ).replace(tzinfo=None)
-            form.participants.data = [c.id for c in interaction.participants]
-            form.initiated_by.data = interaction.initiated_by.value
+            form.show(_shown(interaction))
     return form
 
 
 def _submitted_contacts(interaction=None) -> list[Contact]:
-    """The submitted participants that the user may choose (one query)."""
+    """The submitted participants that the user may choose, and an edited interaction's own
+    (whom a stale form's people left as shown are saved as, and named by a conflict): one
+    query."""
     keep = interaction.participants if interaction is not None else ()
-    return choosable(current_user, submitted("participants"), keep=keep)
+    return choosable(current_user, [*submitted("participants"), *(c.id for c in keep)],
+                     keep=keep)
 
 
 def _render_form(form: InteractionForm, interaction, contact, **extra):
@@ -74,7 +83,7 @@ def _render_form(form: InteractionForm, interaction, contact, **extra):
                     term=term_for("participants"),
                     keep=interaction.participants if interaction is not None else ())
     form.participants.choices = people.choices
-    status = 422 if form.errors else 200
+    status = 409 if form.conflicts else 422 if form.errors else 200
     return render_template("interactions/form.html", form=form, interaction=interaction,
                            contact=contact, people=people, **extra), status
 
@@ -169,7 +178,7 @@ def new():
 def edit(interaction_id: int):
     interaction = services.get_interaction_or_404(current_user, interaction_id)
     form = _form(interaction)
-    if not finding() and form.validate_on_submit():
+    if not finding() and form.validate_edit(_shown(interaction)):
         kept = services.update_interaction(interaction, _data(form, interaction))
         target = back_to(url_for("contacts.show", contact_id=interaction.participants[0].id))
         db.session.commit()
