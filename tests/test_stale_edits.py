@@ -6,7 +6,7 @@ field changed on both sides to different values is a conflict the user settles, 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from support import field_error, field_value, form_values, page_text
@@ -37,6 +37,12 @@ def _saved_from_stale(client, url: str, elsewhere: dict[str, str], base: str | N
     else:
         stale["base"] = [base]
     return client.post(url, data=stale)
+
+
+def _changed_to(body: bytes, field: str, words: str) -> bool:
+    """Whether the field says it changed since the form was opened, to what `words` say."""
+    return field_error(body, field) == (f"Changed since you opened this form, to “{words}”. "
+                                        "Save again to replace it with yours.")
 
 
 def _summary_links(body: bytes, field: str, label: str) -> bool:
@@ -87,9 +93,7 @@ def test_two_stale_contact_forms_changing_one_field_is_a_conflict_nothing_lost(
     response = client.post(url, data=tab_b)
 
     assert response.status_code == 409
-    assert field_error(response.data, "company") == (
-        "Changed since you opened this form, to “Acme Ltd”. Save again to replace it with "
-        "yours.")
+    assert _changed_to(response.data, "company", "Acme Ltd")
     assert _summary_links(response.data, "company", "Company")
     assert field_value(response.data, "company") == "Babbage & Co"
     assert field_value(response.data, "notes") == "Typed in tab B."
@@ -182,12 +186,8 @@ def test_two_stale_interaction_forms_changing_one_field_is_a_conflict_nothing_lo
     response = client.post(url, data=tab_b)
 
     assert response.status_code == 409
-    assert field_error(response.data, "summary") == (
-        "Changed since you opened this form, to “Talked looms”. Save again to replace it with "
-        "yours.")
-    assert field_error(response.data, "participants") == (
-        "Changed since you opened this form, to “Ada Lovelace, Bob Babbage”. Save again to "
-        "replace it with yours.")
+    assert _changed_to(response.data, "summary", "Talked looms")
+    assert _changed_to(response.data, "participants", "Ada Lovelace, Bob Babbage")
     assert _summary_links(response.data, "summary", "Summary")
     assert field_value(response.data, "summary") == "Talked poetry"
     assert sorted(form_values(response.data)["participants"]) == sorted(
@@ -211,3 +211,87 @@ def test_an_interaction_form_without_a_base_saves_as_sent(app, client, logged_in
                                  {"summary": "Talked looms"}, base)
     assert response.status_code == 302  # as before bases: every field as sent
     assert _interaction(app, talk.id) == ("email", "Talked engines", "Typed.", ["Ada Lovelace"])
+
+
+# -- reminders -----------------------------------------------------------------------------
+
+
+def _reminder(app, reminder_id):
+    from crm.models.reminder import Reminder
+
+    with app.app_context():
+        reminder = db.session.get(Reminder, reminder_id)
+        return (reminder.title, reminder.notes, reminder.contact_id, reminder.due_at)
+
+
+def test_two_stale_reminder_forms_keep_both_changes(app, client, logged_in, make_reminder):
+    call = make_reminder(logged_in, title="Call Ada", notes="About the engine.",
+                         local_date=date(2030, 1, 7))
+    url = f"/reminders/{call.id}/edit"
+    tab_a, tab_b = _opened(client, url), _opened(client, url)
+
+    tab_a["notes"] = ["About the engine.\r\nAnd the loom."]
+    assert client.post(url, data=tab_a).status_code == 302
+    tab_b["title"], tab_b["local_date"] = ["Call Ada Lovelace"], ["2030-01-09"]
+    assert client.post(url, data=tab_b).status_code == 302
+
+    assert _reminder(app, call.id) == ("Call Ada Lovelace", "About the engine.\r\nAnd the loom.",
+                                       None, datetime(2030, 1, 9, 9, 0, tzinfo=UTC))
+
+
+def test_a_stale_reminder_form_left_at_a_time_now_past_keeps_the_new_time(
+        app, client, logged_in, make_reminder):
+    call = make_reminder(logged_in, title="Call Ada",
+                         due_at=datetime.now(UTC).replace(second=0, microsecond=0)
+                         - timedelta(days=2))
+    url = f"/reminders/{call.id}/edit"
+    tab_a, tab_b = _opened(client, url), _opened(client, url)
+    tab_a["local_date"] = ["2030-01-07"]
+    assert client.post(url, data=tab_a).status_code == 302
+
+    tab_b["title"] = ["Call Ada Lovelace"]  # its date, as opened, is two days ago
+    assert client.post(url, data=tab_b).status_code == 302
+    title, _, _, due_at = _reminder(app, call.id)
+    assert (title, due_at.date()) == ("Call Ada Lovelace", date(2030, 1, 7))
+
+
+def test_two_stale_reminder_forms_changing_one_field_is_a_conflict_nothing_lost(
+        app, client, logged_in, make_contact, make_reminder):
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    bob = make_contact(logged_in, name="Bob Babbage")
+    chen = make_contact(logged_in, name="Chen Wu")
+    call = make_reminder(logged_in, title="Call Ada", contact=ada, local_date=date(2030, 1, 7))
+    url = f"/reminders/{call.id}/edit"
+    tab_a, tab_b = _opened(client, url), _opened(client, url)
+    tab_a["title"], tab_a["contact"] = ["Call Bob"], [str(bob.id)]
+    tab_a["local_time"] = ["10:30"]
+    assert client.post(url, data=tab_a).status_code == 302
+
+    tab_b["title"], tab_b["contact"] = ["Call Chen"], [str(chen.id)]
+    tab_b["notes"] = ["Typed in tab B."]
+    response = client.post(url, data=tab_b)
+
+    assert response.status_code == 409
+    assert _changed_to(response.data, "title", "Call Bob")
+    assert _changed_to(response.data, "contact", "Bob Babbage")
+    assert _summary_links(response.data, "title", "What to do")
+    typed = form_values(response.data)
+    assert (typed["title"], typed["contact"], typed["notes"]) == (
+        ["Call Chen"], [str(chen.id)], ["Typed in tab B."])
+    moved = datetime(2030, 1, 7, 10, 30, tzinfo=UTC)
+    assert _reminder(app, call.id) == ("Call Bob", "", bob.id, moved)
+
+    again = client.post(url, data=typed)
+    assert again.status_code == 302
+    # Tab B's title, person and notes; tab A's time, which tab B never touched.
+    assert _reminder(app, call.id) == ("Call Chen", "Typed in tab B.", chen.id, moved)
+
+
+@pytest.mark.parametrize("base", GARBAGE_BASES)
+def test_a_reminder_form_without_a_base_saves_as_sent(app, client, logged_in, make_reminder,
+                                                      base):
+    call = make_reminder(logged_in, title="Call Ada", notes="Kept.", local_date=date(2030, 1, 7))
+    response = _saved_from_stale(client, f"/reminders/{call.id}/edit", {"title": "Call Bob"},
+                                 base)
+    assert response.status_code == 302  # as before bases: every field as sent
+    assert _reminder(app, call.id)[:2] == ("Call Ada", "Typed.")

@@ -9,7 +9,7 @@ from wtforms import DateField, RadioField, SelectField, StringField, TextAreaFie
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.contacts.picker import refusal
-from crm.forms import PAST_DATE, Form, optional_int, strip_filter, time_passed
+from crm.forms import PAST_DATE, EditForm, Form, optional_int, strip_filter, time_passed
 from crm.mediums.forms import check_chosen_medium
 from crm.models.reminder import Recurrence
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
@@ -24,7 +24,7 @@ RECURRENCE_LABELS = {
 
 
 
-class ReminderForm(Form):
+class ReminderForm(EditForm):
     title = StringField(
         "What to do",
         filters=[strip_filter],
@@ -54,9 +54,11 @@ class ReminderForm(Form):
             raise ValidationError(message)
 
     def _sent_as_shown(self) -> bool:
-        """Whether the date and time are an edit's own, sent back unchanged."""
+        """Whether the date and time are an edit's own, sent back unchanged: as stored now,
+        or as the form was opened (a stale page's, which the save leaves as stored now)."""
         return (self.shown is not None and self.local_time.data is not None
-                and datetime.combine(self.local_date.data, self.local_time.data) == self.shown)
+                and (datetime.combine(self.local_date.data, self.local_time.data) == self.shown
+                     or self.left_as_opened("local_date", "local_time")))
 
     def validate_local_date(self, field):
         if field.data and field.data.year < 1970:

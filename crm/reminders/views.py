@@ -40,6 +40,15 @@ bp = Blueprint("reminders", __name__)
 
 
 
+def _shown(reminder: Reminder) -> dict:
+    """The reminder as its edit form shows it, field by field: its next occurrence's local
+    date and time, to the minute."""
+    shown = wall_minute(reminder.due_at, current_user.time_zone)
+    return {"title": reminder.title, "contact": reminder.contact_id, "local_date": shown.date(),
+            "local_time": shown.time(), "recurrence": reminder.recurrence.value,
+            "notes": reminder.notes}
+
+
 def _reminder_form(reminder: Reminder | None = None) -> ReminderForm:
     # The date and time an edit shows, and keeps when sent back unchanged, even if past.
     shown = wall_minute(reminder.due_at, current_user.time_zone) if reminder else None
@@ -48,11 +57,8 @@ def _reminder_form(reminder: Reminder | None = None) -> ReminderForm:
     if request.method == "POST":  # validated against the one contact sent, not the network
         form.contact.choices = submitted_one(
             current_user, "contact", keep=reminder.contact if reminder else None)
-    if reminder is not None and shown is not None and request.method == "GET":
-        form.contact.data = reminder.contact_id
-        form.local_date.data = shown.date()
-        form.local_time.data = shown.time()
-        form.recurrence.data = reminder.recurrence.value
+    if reminder is not None and request.method == "GET":
+        form.show(_shown(reminder))
     return form
 
 
@@ -64,7 +70,8 @@ def _render_form(form: ReminderForm, reminder: Reminder | None, contact):
                     keep=[about] if about is not None else ())
     form.contact.choices = [(None, "— Nobody in particular —"), *people.choices]
     return render_template("reminders/form.html", form=form, reminder=reminder,
-                           contact=contact, people=people), (422 if form.errors else 200)
+                           contact=contact, people=people), (
+        409 if form.conflicts else 422 if form.errors else 200)
 
 
 def _reminder_data(form: ReminderForm) -> services.ReminderData:
@@ -161,7 +168,8 @@ def edit(reminder_id: int):
         flash(services.KEEP_IN_TOUCH_NOT_EDITED.capitalize() + ".", "info")
         return redirect(url_for("contacts.show", contact_id=reminder.contact_id))
     form = _reminder_form(reminder)
-    if not finding() and form.validate_on_submit():
+    said = {"contact": lambda: reminder.contact.name}
+    if not finding() and form.validate_edit(_shown(reminder), said):
         try:
             moved = services.update_reminder(current_user, reminder, _reminder_data(form))
         except services.ReminderStateError as exc:
