@@ -417,7 +417,10 @@ def test_removing_the_cadence_cancels_the_reminder_into_history(
         client.get("/reminders/history").data
     )
 
-    # Giving the cadence back schedules a fresh one from the same last interaction.
+    # Giving the cadence back schedules a fresh one from the same last interaction (from the
+    # form opened again: the first one, sent back with 7, would say the cadence was cleared
+    # since it was opened).
+    form = _contact_form(client, ada.id)
     form["keep_in_touch_days"] = ["7"]
     client.post(f"/contacts/{ada.id}/edit", data=form)
     assert kit_due(app, ada) == datetime(2025, 3, 27, 12, 0, tzinfo=UTC)
