@@ -281,7 +281,8 @@ class EditForm(Form):
         elsewhere to other fields survive; a field changed here and since, to different
         values, gets a message naming what it holds now (from `said`, for a field whose
         value is an id its choices may not name), and its base moves to that, so saving
-        the form again replaces it. Whether the edit may be saved."""
+        the form again replaces it. Fields left as opened are shown again as stored now,
+        when the form comes back. Whether the edit may be saved."""
         valid = self.validate_on_submit()
         base = self.base.data
         if not base:
@@ -301,11 +302,14 @@ class EditForm(Form):
                 field.errors = [*field.errors, _changed_since(words)]
                 base[name] = _digest(theirs)
                 self.conflicts.append(name)
-        if self.conflicts or not valid:
-            return False
         for name, value in kept.items():
+            # Saved, or shown again, as stored now: a form sent back shows what a save of
+            # it would keep, not the stale values it was opened with.
             self[name].data = value
-        return True
+            self[name].raw_data = None  # a date or time field shows what it was sent else
+            self[name].shown_as_stored = True
+            base[name] = _digest(self._comparable(name, value))
+        return valid and not self.conflicts
 
 
 def _words(field: Field, value: Any) -> str | None:

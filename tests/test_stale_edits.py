@@ -97,6 +97,8 @@ def test_two_stale_contact_forms_changing_one_field_is_a_conflict_nothing_lost(
     assert _summary_links(response.data, "company", "Company")
     assert field_value(response.data, "company") == "Babbage & Co"
     assert field_value(response.data, "notes") == "Typed in tab B."
+    # The title tab B never touched shows as stored now: what saving it again keeps.
+    assert field_value(response.data, "title") == "Analyst"
     saved = _contact(app, ada.id)
     assert (saved.company, saved.title, saved.notes) == ("Acme Ltd", "Analyst", "")
 

@@ -96,8 +96,9 @@ def finding() -> bool:
 
 def chosen_ids(field) -> list:
     """The ids a picker's field holds: as sent (each id a row can have, any other value
-    left out) or as the form was filled to be shown."""
-    if request.method == "POST":
+    left out) or as the form was filled to be shown (a stale edit's field left as opened
+    is shown as stored now: crm.forms.EditForm)."""
+    if request.method == "POST" and not getattr(field, "shown_as_stored", False):
         return submitted(field.name)
     data = field.data
     return list(data or ()) if isinstance(data, list | tuple) else [data]

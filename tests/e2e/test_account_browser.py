@@ -62,3 +62,38 @@ def test_a_forgotten_password_is_replaced_from_an_emailed_link(live_server, page
     page.get_by_label("Password", exact=True).fill("a brand new passphrase")
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def test_two_tabs_editing_one_contact_keep_both_and_settle_a_clash(live_server, page):
+    """A phone and a laptop open one contact's edit form: what each changed is kept, and a
+    field both changed comes back for the person to settle, typed text intact."""
+    base, app = live_server
+    register(page, base, "Nia Networker", "nia@example.com")
+    page.goto(base + "/contacts/new")
+    page.get_by_label("Name", exact=True).fill("Ada Lovelace")
+    page.get_by_role("button", name="Add contact").click()
+    edit_url = page.url.rstrip("/") + "/edit"
+    other = page.context.new_page()
+    page.goto(edit_url)
+    other.goto(edit_url)
+
+    page.get_by_label("Company").fill("Analytical Engines")
+    page.get_by_label("Notes").fill("Met at the Babbage talk.")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_text("Analytical Engines").first).to_be_visible()
+
+    other.get_by_label("Title", exact=True).fill("Mathematician")
+    other.get_by_label("Notes").fill("Wants the notes on the engine.")
+    other.get_by_role("button", name="Save changes").click()
+    expect(other.get_by_text("Changed since you opened this form, to “Met at the Babbage "
+                             "talk.”").first).to_be_visible()
+    expect(other.get_by_label("Notes")).to_have_value("Wants the notes on the engine.")
+    # What the other tab saved shows as it is now, and the title as typed here.
+    expect(other.get_by_label("Company")).to_have_value("Analytical Engines")
+    expect(other.get_by_label("Title", exact=True)).to_have_value("Mathematician")
+    screenshot(other, "stale-edit-conflict")
+    other.get_by_role("button", name="Save changes").click()  # mine, on purpose
+    expect(other.get_by_text("Mathematician").first).to_be_visible()
+    expect(other.get_by_text("Analytical Engines").first).to_be_visible()  # theirs, kept
+    expect(other.get_by_text("Wants the notes on the engine.").first).to_be_visible()
+    other.close()
