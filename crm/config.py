@@ -18,6 +18,7 @@ class Defaults:
     SQLITE_BUSY_TIMEOUT_MS = 15000
     CONTACTS_PER_PAGE = 25
     INTERACTIONS_PER_PAGE = 25
+    REMINDERS_PER_PAGE = 25  # open reminders on /reminders
     COACH_CLIENTS_PER_PAGE = 10  # client cards on /coach, each with its charts
     PHONE_DEFAULT_REGION: str | None = None  # e.g. "GB" to accept national numbers
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024

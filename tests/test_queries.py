@@ -63,16 +63,21 @@ def grow(app, logged_in):
     return add
 
 
-def test_contact_list_query_count_is_bounded(app, client, grow):
-    urls = ["/contacts", "/contacts?sort=last", "/contacts?q=person", "/contacts?tag=all"]
-    grow(3)
+def assert_flat(app, client, urls: list[str], more) -> None:
+    """Assert each page runs as many statements after more() adds data as before, and no
+    more than MAX_QUERIES."""
     small = {url: queries_for(app, client, url) for url in urls}
-    grow(37)
+    more()
     large = {url: queries_for(app, client, url) for url in urls}
-
     for url in urls:
         assert len(large[url]) == len(small[url]), url + "\n" + "\n".join(large[url])
         assert len(large[url]) <= MAX_QUERIES, url + "\n" + "\n".join(large[url])
+
+
+def test_contact_list_query_count_is_bounded(app, client, grow):
+    grow(3)
+    assert_flat(app, client, ["/contacts", "/contacts?sort=last", "/contacts?q=person",
+                              "/contacts?tag=all"], lambda: grow(37))
 
 
 def test_forms_that_choose_people_are_the_same_at_any_network_size(app, client, grow):
@@ -162,6 +167,21 @@ def test_logging_an_interaction_query_count_is_bounded(app, client, logged_in, g
         contact = db.session.get(Contact, busy)
         assert contact.last_interaction.summary == "Catch-up"
         assert contact.last_interaction_at == datetime(2026, 3, 1, 10, tzinfo=UTC)
+
+
+def test_reminders_page_query_count_is_bounded(app, client, logged_in, grow, make_reminder):
+    """The reminders page runs as many statements for two pages of reminders as for four,
+    about contacts or not, on its first page and on a later one."""
+    people = grow(3)
+    soon = datetime.now(UTC) + timedelta(days=2)
+
+    def add(n):
+        for i in range(n):
+            make_reminder(logged_in, due_at=soon + timedelta(hours=i),
+                          contact=Contact(id=people[i % 3]) if i % 2 else None)
+
+    add(30)  # a second page to read
+    assert_flat(app, client, ["/reminders", "/reminders?page=2"], lambda: add(60))
 
 
 def test_a_contacts_open_reminders_are_read_through_the_contact_index(
@@ -295,6 +315,7 @@ def test_no_page_reads_through_other_users_rows(
         "contact list by name": lambda: client.get("/contacts"),
         "search": lambda: client.get("/contacts?q=person"),
         "contact page": lambda: client.get(f"/contacts/{people[-1]}"),
+        "reminders": lambda: client.get("/reminders"),
         "api contacts": lambda: client.get(
             "/api/v1/contacts", headers={"Authorization": f"Bearer {token}"}),
         "log-interaction form": lambda: client.get("/interactions/new"),

@@ -98,6 +98,50 @@ def test_the_list_shows_due_and_upcoming_reminders_in_the_users_time(client, use
     assert "31 Mar 2025, 16:30" in upcoming or "31 Mar 2025 16:30" in upcoming
 
 
+def _pages(client, url):
+    """Each page of a paged list as text, following its "Next" links from url."""
+    while url:
+        body = client.get(url).get_data(as_text=True)
+        yield page_text(body)
+        found = re.search(r'href="([^"]+)" rel="next"', body)
+        url = found and found.group(1).replace("&amp;", "&")
+
+
+def test_every_open_reminder_is_on_a_page_of_the_list(app, client, user, make_reminder):
+    """A networker with 201 cadences still sees a reminder due after all of them: the list
+    goes on over pages (it stopped at 200 without a word), and what is due now leads, all
+    of it, however much there is."""
+    from crm.contacts.services import ContactData, create_contact
+    from crm.models import User
+
+    with app.app_context():
+        owner = db.session.get(User, user.id)
+        for i in range(201):
+            create_contact(owner, ContactData(name=f"Person {i:03d}", keep_in_touch_days=30))
+        db.session.commit()
+    make_reminder(user, title="Renew passport", due_at=NOW + timedelta(days=60))
+    for i in range(30):
+        make_reminder(user, title=f"Overdue {i:02d}", due_at=NOW - timedelta(days=1, hours=i))
+    assert deliver(app) == 30
+
+    pages = list(_pages(client, "/reminders"))
+
+    everything = "\n".join(pages)
+    assert "Renew passport" in pages[-1]
+    assert all(f"Person {i:03d}" in everything for i in range(201))
+    assert all(f"Overdue {i:02d}" in everything for i in range(30))
+    per_page = app.config["REMINDERS_PER_PAGE"]
+    assert len(pages) == -(-232 // per_page)
+    assert f"Page 1 of {len(pages)} · 232 open reminders" in pages[0]
+    due_now = pages[0].split("Due now (30)", 1)[1].split("more due now", 1)[0]
+    assert len(set(re.findall(r"Overdue \d\d", due_now))) == per_page
+    assert f"{30 - per_page} more due now on the next pages" in pages[0]
+
+    past = page_text(client.get(f"/reminders?page={len(pages) + 1}").data)
+    assert f"Nothing on page {len(pages) + 1}" in past
+    assert "No reminders scheduled" not in past
+
+
 def test_a_delivered_reminder_is_in_the_inbox_until_read(app, client, user, fired):
     assert unread(app, user) == 1
     assert "Follow up with Ada" in page_text(client.get("/notifications").data)

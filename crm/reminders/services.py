@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask import abort
-from sqlalchemy import Select, func, select, true, update
+from sqlalchemy import Select, case, func, select, true, update
 from sqlalchemy.orm import selectinload
 
 from crm.database import off_index
@@ -547,21 +547,32 @@ def _new_keep_in_touch(owner_id, contact, cadence, due, zone) -> Reminder:
 # -- reading -------------------------------------------------------------------
 
 
-def open_reminders(user: User, *, contact: Contact | None = None, limit: int = 200):
-    """Open reminders, soonest first."""
-    if contact is not None:
-        # Through the contact's index, not (owner_id, status, due_at), which walks every
-        # open reminder of the owner. The contact is loaded already, so each
-        # reminder.contact comes from the identity map.
-        query = select(Reminder).where(
-            Reminder.contact_id == contact.id,
-            off_index(Reminder.owner_id) == user.id,
-            Reminder.status.in_(OPEN_STATUSES),
-        )
-    else:
-        query = reminders_for(user).where(Reminder.status.in_(OPEN_STATUSES))
-        query = query.options(selectinload(Reminder.contact))
+def open_reminders(user: User, *, contact: Contact, limit: int = 20) -> list[Reminder]:
+    """A contact's open reminders, soonest first."""
+    # Through the contact's index, not (owner_id, status, due_at), which walks every open
+    # reminder of the owner. The contact is loaded already, so each reminder.contact comes
+    # from the identity map.
+    query = select(Reminder).where(
+        Reminder.contact_id == contact.id,
+        off_index(Reminder.owner_id) == user.id,
+        Reminder.status.in_(OPEN_STATUSES),
+    )
     return list(db.session.scalars(query.order_by(Reminder.due_at, Reminder.id).limit(limit)))
+
+
+def open_reminders_page(user: User, *, page: int = 1, per_page: int = 25):
+    """A page of the user's open reminders, soonest first (so what is due now leads), and
+    how many of them all are due now (delivered, waiting for the user)."""
+    open_ones = reminders_for(user).where(Reminder.status.in_(OPEN_STATUSES))
+    # Both figures in one statement: the pagination's own count would be another.
+    total, due_now = db.session.execute(open_ones.with_only_columns(
+        func.count(), func.count(case((Reminder.status == ReminderStatus.DELIVERED, 1)))
+    )).one()
+    query = open_ones.order_by(Reminder.due_at, Reminder.id).options(
+        selectinload(Reminder.contact))
+    pagination = db.paginate(query, page=page, per_page=per_page, error_out=False, count=False)
+    pagination.total = total
+    return pagination, due_now
 
 
 def reminder_history(user: User, *, page: int = 1, per_page: int = 25):

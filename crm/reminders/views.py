@@ -10,6 +10,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -94,13 +95,14 @@ def _reminder_data(form: ReminderForm) -> services.ReminderData:
 @login_required
 def index():
     now = utcnow()
-    reminders = services.open_reminders(current_user)
-    needs_action = [r for r in reminders if r.status.value == "delivered"]
-    upcoming = [r for r in reminders if r.status.value != "delivered"]
+    page, due_count = services.open_reminders_page(
+        current_user, page=page_arg(), per_page=current_app.config["REMINDERS_PER_PAGE"])
     return render_template(
         "reminders/index.html",
-        needs_action=needs_action,
-        upcoming=upcoming,
+        page=page,
+        due_count=due_count,
+        needs_action=[r for r in page.items if r.status.value == "delivered"],
+        upcoming=[r for r in page.items if r.status.value != "delivered"],
         problems=services.email_problems(current_user),
         now=now,
         confirm=ConfirmForm(),
