@@ -58,6 +58,36 @@ def test_search_finds_name_company_tag_and_handle(client, people, q, expected):
     assert found(client, q) == expected
 
 
+@pytest.mark.parametrize("q", [
+    "+44 20 7946 0958",      # as it was typed in
+    "020 7946 0958",         # the national number, its leading 0
+    "0044 (20) 7946-0958",   # the international prefix, brackets and a dash
+    "7946 0958",             # a part of it, spaced
+    "2079460958",
+])
+def test_a_phone_number_is_found_as_people_write_it(client, people, medium, q):
+    """A phone handle is kept in E.164 (+442079460958): a number written with spaces, a
+    national 0 or brackets finds it, in the contact list and in the people picker."""
+    grace = people["grace"]
+    response = client.post(f"/contacts/{grace.id}/channels",
+                           data={"medium": str(medium("phone").id), "value": "+44 20 7946 0958"})
+    assert response.status_code == 302
+    client.post(f"/contacts/{people['katherine'].id}/channels",
+                data={"medium": str(medium("phone").id), "value": "+1 202 555 0143"})
+
+    assert found(client, q) == ["Grace Hopper"]
+    choices = client.get("/contacts/choices", query_string={"q": q}).get_json()["choices"]
+    assert [c["label"] for c in choices] == ["Grace Hopper (US Navy)"]
+
+
+@pytest.mark.parametrize("q", ["0 794", "(020)", "1-0958", "020 7946 0959"])
+def test_a_few_digits_or_another_number_find_no_phone(client, people, medium, q):
+    """Digits alone match only when there are four or more, and then only where they are."""
+    client.post(f"/contacts/{people['grace'].id}/channels",
+                data={"medium": str(medium("phone").id), "value": "+44 20 7946 0958"})
+    assert found(client, q) == []
+
+
 UNICODE_PEOPLE = ["Émile Zola", "Ωμέγα Οδός", "Jürgen Weiß"]
 
 

@@ -113,8 +113,26 @@ def search_condition(user: User, q: str):
         name_or_company_contains(q),
         Contact.id.in_(_ids_by_tag(user, contains)),
         Contact.id.in_(_ids_by_folded_tag(user, q)),
-        Contact.id.in_(_ids_by_channel(user, contains)),
+        *(Contact.id.in_(_ids_by_channel(user, containing(term)))
+          for term in handle_terms(q.strip())),
     )
+
+
+# A phone number as people write it: digits, with spaces and + - ( ) . / between them.
+_PHONE_WRITTEN = re.compile(r"[0-9\s+\-()./]+")
+
+
+def handle_terms(term: str) -> list[str]:
+    """What a handle is searched for: the term as typed and, for a term written as a phone
+    number, its digits as a phone handle stored in E.164 holds them: "+44 20 7946 0958",
+    "020 7946 0958" (a national leading 0 dropped; an international 00 too) and
+    "7946 0958" all find +442079460958."""
+    if not _PHONE_WRITTEN.fullmatch(term):
+        return [term]
+    digits = re.sub(r"[^0-9]", "", term)
+    digits = digits[2:] if digits.startswith("00") else digits.removeprefix("0")
+    # Fewer digits than four would find numbers by chance.
+    return [term, digits] if len(digits) >= 4 and digits != term else [term]
 
 
 def name_or_company_contains(q: str):
@@ -227,7 +245,7 @@ def _matching_ids(user: User, term: str):
         mine.where(folded(Contact.company_key)),
         _ids_by_tag(user, contains),
         _ids_by_folded_tag(user, term),
-        _ids_by_channel(user, contains),
+        *(_ids_by_channel(user, containing(handle)) for handle in handle_terms(term)),
     )
 
 
@@ -255,9 +273,10 @@ def _fts_matches(user: User, term: str):
             ))
         )),
         _ids_by_folded_tag(user, term),
-        select(ContactChannel.contact_id).where(ContactChannel.id.in_(
-            select(channels_fts.c.rowid).where(channels_fts.c.value.op("GLOB")(pattern))
-        )),
+        *(select(ContactChannel.contact_id).where(ContactChannel.id.in_(
+            select(channels_fts.c.rowid).where(
+                channels_fts.c.value.op("GLOB")(f"*{_escape_glob(handle)}*"))
+        )) for handle in handle_terms(term)),
     )
 
 
