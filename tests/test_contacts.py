@@ -218,6 +218,34 @@ def test_archive_and_restore(app, client, logged_in, make_contact):
     assert "Ada Lovelace" in page_text(client.get("/contacts").data)
 
 
+def test_a_network_all_archived_is_not_called_empty(client, logged_in, make_contact,
+                                                   make_interaction):
+    """With every contact archived, the contact list and the dashboard say so and lead to
+    the archived list, instead of asking for a first contact."""
+    gone = make_contact(logged_in, name="Gone Person")
+    make_interaction(logged_in, gone, summary="Farewell drinks")
+    assert client.get("/").status_code == 200  # figures counted before the archiving
+
+    client.post(f"/contacts/{gone.id}/archive")
+
+    for url in ("/contacts", "/"):
+        body = client.get(url).get_data(as_text=True)
+        text = page_text(body)
+        assert "Every contact is archived" in text, url
+        assert 'href="/contacts?archived=1"' in body, url
+        assert "first contact" not in text and "starts here" not in text, url
+    assert "1 archived contact," in page_text(client.get("/contacts").data)
+    # A search, a tag or the archived list itself are not that case.
+    assert "Every contact is archived" not in page_text(client.get("/contacts?q=zz").data)
+    assert "Gone Person" in page_text(client.get("/contacts?archived=1").data)
+
+
+def test_a_network_with_no_contacts_asks_for_the_first(client, logged_in):
+    for url in ("/contacts", "/"):
+        text = page_text(client.get(url).data)
+        assert "Add your first contact" in text and "is archived" not in text, url
+
+
 def test_an_archived_contacts_page_asks_to_restore_before_logging(client, logged_in,
                                                                   make_contact, count):
     """Found by the walk-through: "Log interaction" led to a form that could not choose

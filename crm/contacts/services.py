@@ -361,6 +361,12 @@ def active_contact_count(user: User) -> int:
                     contacts_for(user).where(Contact.archived_at.is_(None)))
 
 
+def archived_contact_count(user: User) -> int:
+    """The user's archived contacts (the archived list's own total)."""
+    return _counted(user, (True, name_key("")),
+                    contacts_for(user).where(Contact.archived_at.is_not(None)))
+
+
 class SearchPage:
     """A page of search results without a total: previous and next only."""
 

@@ -63,6 +63,8 @@ def index():
         per_page=current_app.config["CONTACTS_PER_PAGE"],
         count_search=False,
     )
+    # An empty list says whether the network is empty or every contact is archived.
+    empty = not page.items and page.page == 1 and not (q or tag or archived)
     return render_template(
         "contacts/index.html",
         page=page,
@@ -70,6 +72,7 @@ def index():
         tag=tag,
         sort=sort if sort in services.SORTS else "name",
         archived=archived,
+        archived_count=services.archived_contact_count(current_user) if empty else 0,
     )
 
 

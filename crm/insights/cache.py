@@ -47,8 +47,8 @@ REFRESH_LEASE = timedelta(minutes=5)
 _TRACKED = (Contact, Interaction, Medium, Tag)  # a medium's name labels the figures
 # Raised whenever a stored figure changes what it counts, so that snapshots stored before
 # are recomputed instead of shown. 2: "interactions" counts each interaction once, not once
-# per participant.
-PAYLOAD_FORMAT = 2
+# per participant. 3: "archived", whether the owner has archived contacts.
+PAYLOAD_FORMAT = 3
 
 
 def mark_changed(owner_ids, session: Session | None = None) -> None:
@@ -309,7 +309,8 @@ def _store(computed: dict[int, NetworkFigures], versions, now, shared_only) -> b
 def _encode(fig: NetworkFigures) -> str:
     return json.dumps({
         "format": PAYLOAD_FORMAT,
-        "contacts": fig.contacts, "active": fig.active, "interactions": fig.interactions,
+        "contacts": fig.contacts, "archived": fig.archived, "active": fig.active,
+        "interactions": fig.interactions,
         "strengths": [[s.contact_id, s.score, s.weight, s.interactions,
                        s.last_at.isoformat() if s.last_at else None] for s in fig.strengths],
         "cold": [[c.contact_id, c.reason, c.since.isoformat() if c.since else None, c.days]
@@ -335,7 +336,8 @@ def _decode(owner_id: int, payload: str, computed_at: datetime) -> NetworkFigure
 
     return NetworkFigures(
         owner_id=owner_id,
-        contacts=data["contacts"], active=data["active"], interactions=data["interactions"],
+        contacts=data["contacts"], archived=data["archived"], active=data["active"],
+        interactions=data["interactions"],
         strengths=[Strength(c, s, w, n, _when(t)) for c, s, w, n, t in data["strengths"]],
         cold=sorted((ColdContact(c, r, _when(t), d) for c, r, t, d in data["cold"]),
                     key=services.cold_order),

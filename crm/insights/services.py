@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
 from crm.extensions import db
@@ -77,6 +77,7 @@ class NetworkFigures:
 
     owner_id: int
     contacts: int = 0
+    archived: bool = False  # whether there are archived contacts, not counted in contacts
     active: int = 0
     interactions: int = 0
     strengths: list[Strength] = field(default_factory=list)
@@ -187,17 +188,23 @@ def _contact_filter(owner_ids, shared_only: bool):
 
 
 def _contact_counts(figures, owner_ids, now, shared_only) -> dict[int, str]:
-    """Each owner's number of contacts; returns each owner's time zone (same query)."""
+    """Each owner's number of contacts, and whether they have archived ones (an empty
+    network is not one whose contacts are all archived); returns each owner's time zone
+    (same query)."""
     counted = (select(Contact.owner_id, func.count().label("n"))
                .where(*_contact_filter(owner_ids, shared_only))
                .group_by(Contact.owner_id).subquery())
+    archived = exists().where(
+        Contact.owner_id == User.id, Contact.archived_at.is_not(None),
+        *([Contact.is_private.is_(False)] if shared_only else []))
     zones = dict.fromkeys(owner_ids, "UTC")
-    for owner_id, zone, count in db.session.execute(
-        select(User.id, User.time_zone, counted.c.n)
+    for owner_id, zone, count, has_archived in db.session.execute(
+        select(User.id, User.time_zone, counted.c.n, archived)
         .outerjoin(counted, counted.c.owner_id == User.id)
         .where(User.id.in_(owner_ids))
     ):
         figures[owner_id].contacts = count or 0
+        figures[owner_id].archived = bool(has_archived)
         zones[owner_id] = zone or "UTC"
     return zones
 
