@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 from html import unescape
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -244,6 +245,25 @@ def test_a_network_with_no_contacts_asks_for_the_first(client, logged_in):
     for url in ("/contacts", "/"):
         text = page_text(client.get(url).data)
         assert "Add your first contact" in text and "is archived" not in text, url
+
+
+def test_a_tag_on_the_archived_list_filters_the_archived_list(client, logged_in,
+                                                              make_contact):
+    """A tag's link keeps the list it is on (archived, and its sort) and starts its search
+    and pages afresh: it opened the active list, where nothing matched."""
+    ada = make_contact(logged_in, name="Ada Lovelace", tags=["Poets"])
+    make_contact(logged_in, name="Grace Hopper", tags=["Poets"])
+    client.post(f"/contacts/{ada.id}/archive")
+
+    body = client.get("/contacts?archived=1&sort=-name&q=love").get_data(as_text=True)
+    [link] = set(re.findall(r'class="tag" href="([^"]+)"', body))
+    link = unescape(link)
+
+    assert parse_qs(urlsplit(link).query) == {
+        "archived": ["1"], "sort": ["-name"], "tag": ["Poets"]}
+    text = page_text(client.get(link).data)
+    assert "Ada Lovelace" in text
+    assert "Grace Hopper" not in text and "Nothing matches" not in text
 
 
 def test_an_archived_contacts_page_asks_to_restore_before_logging(client, logged_in,
