@@ -138,6 +138,22 @@ def test_cannot_invite_oneself_or_twice(app, people):
     assert response.status_code == 422 and "already invited" in page_text(response.data)
 
 
+def test_past_the_last_page_a_coach_is_told_so_not_that_nothing_is_shared(
+        app, people, make_contact, make_interaction):
+    client_user, coach = people
+    sam = make_contact(client_user, name="Shared Sam")
+    make_interaction(client_user, sam, "skype", NOW - timedelta(days=1), summary="Open chat")
+    link(app, client_user, coach)
+    colin = as_user(app, coach)
+
+    for url in (f"/coach/clients/{client_user.id}/contacts?page=2",
+                f"/coach/clients/{client_user.id}/contacts/{sam.id}?page=2"):
+        body = colin.get(url).get_data(as_text=True)
+        assert "Nothing on page 2" in page_text(body), url
+        assert "No shared" not in page_text(body), url
+        assert re.search(r'href="[^"?]*">Go to the last page', body), url
+
+
 def test_private_contacts_and_interactions_never_reach_the_coach(app, people, make_contact,
                                                                   make_interaction):
     client_user, coach = people

@@ -154,6 +154,17 @@ def test_a_delivered_reminder_is_in_the_inbox_until_read(app, client, user, fire
     assert "Follow up with Ada" in page_text(client.get("/notifications").data)
 
 
+def test_past_the_last_page_the_inbox_and_history_say_so(client, user, fired):
+    """Not "No notifications yet" beside "Mark all read", nor an empty history."""
+    client.post(f"/reminders/{fired.id}/done")
+
+    for url, empty in (("/notifications?page=2", "No notifications yet"),
+                       ("/reminders/history?page=2", "Reminders you mark done or dismiss")):
+        text = page_text(client.get(url).data)
+        assert "Nothing on page 2" in text and "Go to the last page" in text, url
+        assert empty not in text, url
+
+
 # --- done -----------------------------------------------------------------------------
 
 
