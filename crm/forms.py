@@ -15,7 +15,7 @@ from flask import request
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 from werkzeug.datastructures import CombinedMultiDict
-from wtforms import DateTimeField, Field, SelectField, StringField
+from wtforms import DateTimeField, Field, FileField, SelectField, StringField
 from wtforms.meta import DefaultMeta
 from wtforms.validators import ValidationError
 from wtforms.widgets import HiddenInput, Select, html_params
@@ -158,8 +158,11 @@ class _Meta(DefaultMeta):
         if formdata is None or hasattr(formdata, "getlist"):
             return formdata
         if request.method in SUBMIT_METHODS:
-            return CombinedMultiDict((request.files, request.form)) if request.files \
-                else request.form
+            # Files only for a form that takes one: a file sent under a text field's name
+            # is no text (it was a 500), and reads as not sent.
+            takes_files = any(isinstance(field, FileField) for field in form)
+            return CombinedMultiDict((request.files, request.form)) \
+                if request.files and takes_files else request.form
         return None
 
     def bind_field(self, form, unbound_field, options):

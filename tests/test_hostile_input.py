@@ -237,3 +237,22 @@ def test_an_upload_named_with_a_nul_character_keeps_a_printable_name(app, client
 
 def test_a_calendar_token_with_a_nul_character_is_not_found(client):
     assert client.get("/calendar/" + "a" * 24 + "%00.ics").status_code == 404
+
+
+def test_a_file_sent_under_a_text_fields_name_is_a_form_error(app, client, logged_in,
+                                                             make_contact):
+    """Found by the review: a multipart POST with a file part named like a text field (the
+    name, or an edit form's base) was a 500; the field now reads as not sent."""
+    def upload():
+        return (io.BytesIO(b"x"), "x.txt")
+
+    new = client.post("/contacts/new", content_type="multipart/form-data",
+                      data={"name": upload()})
+    assert new.status_code == 422
+    assert "Give the contact a name." in page_text(new.data)
+    ada = make_contact(logged_in, name="Ada Lovelace")
+    edit = client.post(f"/contacts/{ada.id}/edit", content_type="multipart/form-data",
+                       data={"name": "Ada King", "base": upload()})
+    assert edit.status_code == 302
+    with app.app_context():
+        assert db.session.get(Contact, ada.id).name == "Ada King"
