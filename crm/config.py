@@ -39,6 +39,8 @@ class Defaults:
     PASSWORD_RESET_LIMIT_PER_IP = "10 per hour"  # noqa: S105 - a rate, not a password
     PASSWORD_RESET_LIMIT_PER_ADDRESS = "3 per hour"  # noqa: S105
     PASSWORD_RESET_MAX_AGE_SECONDS = 3600
+    # Tries at changing one's address (each says whether another account has it).
+    EMAIL_CHANGE_LIMIT_PER_ACCOUNT = "5 per hour"
     # Production behind TLS: Secure cookies and HSTS. PROXY_FIX = number of proxies
     # in front (trust their X-Forwarded-* headers).
     HTTPS = False
@@ -92,7 +94,8 @@ SMTP_TLS_VALUES = ("starttls", "ssl", "none", "true", "false", "yes", "no", "1",
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 # Rate limits, in Flask-Limiter's notation ("20 per minute; 200 per hour").
 LIMIT_SETTINGS = ("LOGIN_LIMIT_PER_IP", "LOGIN_LIMIT_PER_ACCOUNT", "REGISTER_LIMIT_PER_IP",
-                  "PASSWORD_RESET_LIMIT_PER_IP", "PASSWORD_RESET_LIMIT_PER_ADDRESS")
+                  "PASSWORD_RESET_LIMIT_PER_IP", "PASSWORD_RESET_LIMIT_PER_ADDRESS",
+                  "EMAIL_CHANGE_LIMIT_PER_ACCOUNT")
 # Text settings: an environment value that looks like JSON (CRM_SECRET_KEY=12345) is read
 # as a number by Flask; these are always the text written.
 TEXT_SETTINGS = ("SECRET_KEY", "BASE_URL", "MAIL_FROM", "SMTP_HOST", "SMTP_USER",

@@ -354,3 +354,17 @@ def test_a_refused_email_change_says_why_and_changes_nothing(app, client, auth, 
     assert message in page_text(response.data)
     assert field_value(response.data, "email-email") == email
     assert _user(app, "ada@old.example") is not None
+
+
+@pytest.mark.app_config(RATELIMIT_ENABLED=True, EMAIL_CHANGE_LIMIT_PER_ACCOUNT="2 per hour")
+def test_tries_at_changing_the_address_are_limited(app, client, auth, make_user):
+    """Found by the review: each try tells whether another account has the address, so a
+    session could ask about every address it liked."""
+    auth.login_as(make_user(email="ada@old.example"))
+    make_user(email="bob@example.com")
+    codes = [change_email(client, f"someone{i}@example.com", "wrong password at that").status_code
+             for i in range(2)]
+    third = change_email(client, "bob@example.com")
+    assert codes == [422, 422] and third.status_code == 429
+    assert "Another account has this address" not in page_text(third.data)
+    assert _user(app, "ada@old.example") is not None

@@ -284,3 +284,18 @@ def test_a_changed_address_is_told_at_the_old_one(mail_app, client, make_user, s
     assert (notice["To"], notice["Subject"]) == (
         "ada@old.example", "Rapport: your email address was changed")
     assert "from ada@old.example to ada@new.example" in notice.get_body(("plain",)).get_content()
+
+
+def test_a_link_sent_to_an_address_the_account_has_left_does_not_open_it(
+        mail_app, client, make_user, smtp_server):
+    """Found by the review: whoever reads the old mailbox (a former employer) could take
+    over the account its owner had just moved to another address."""
+    user = make_user(email="ada@old.example")
+    ask(client, "ada@old.example")
+    path = the_link(smtp_server, to="ada@old.example")
+    moved = as_user(mail_app, user).post("/settings", data={
+        "action": "email", "email-email": "ada@new.example", "email-current_password": PASSWORD})
+    assert moved.status_code == 302
+    assert client.get(path).status_code == 410
+    assert choose(client, path).status_code == 410
+    assert password_is(mail_app, "ada@new.example", PASSWORD)

@@ -1,7 +1,8 @@
 """A forgotten password: a signed link by email to choose a new one.
 
-The link names the account and a fingerprint of its password hash, so it works once: the
-new password (or any change of password since the email) changes the fingerprint. It
+The link names the account and a fingerprint of its password hash and address, so it works
+once: the new password (or any change of password or address since the email) changes the
+fingerprint. It
 expires after PASSWORD_RESET_MAX_AGE_SECONDS. The email is sent after the response has
 gone out, so the page answers the same, as fast, whether the address has an account or
 not, and the link is built on BASE_URL, never on the Host a request names.
@@ -39,10 +40,12 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def _fingerprint(user: User) -> str:
-    """Changes whenever the password does; reveals nothing of the hash (the token's
-    payload is signed, not encrypted)."""
+    """Changes whenever the password or the address does (a link sent to an address the
+    account has left must not open it); reveals nothing of the hash (the token's payload
+    is signed, not encrypted)."""
     key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, user.password_hash.encode(), hashlib.sha256).hexdigest()[:32]
+    held = f"{user.password_hash}\n{user.email}".encode()
+    return hmac.new(key, held, hashlib.sha256).hexdigest()[:32]
 
 
 def make_token(user: User) -> str:

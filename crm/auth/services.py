@@ -95,22 +95,46 @@ def password_matches(user: User, password: str) -> bool:
     deleting the account). Wrong answers count against the account like failed logins
     (LOGIN_LIMIT_PER_ACCOUNT): past the limit it answers 429 instead of checking, so a
     session someone else holds cannot be used to guess the password."""
-    from flask import current_app
-    from limits import parse_many
-    from werkzeug.exceptions import TooManyRequests
-
     from crm.extensions import limiter
 
-    items = (parse_many(current_app.config["LOGIN_LIMIT_PER_ACCOUNT"])
-             if current_app.config.get("RATELIMIT_ENABLED", True) else [])
-    key = f"password-check:{user.id}"
-    if any(not limiter.limiter.test(item, key) for item in items):
-        raise TooManyRequests("Too many wrong passwords for this account.")
+    key, items = f"password-check:{user.id}", _limits("LOGIN_LIMIT_PER_ACCOUNT")
+    _refuse_past(items, key, "Too many wrong passwords for this account.")
     if check_password_hash(user.password_hash, password):
         return True
     for item in items:
         limiter.limiter.hit(item, key)
     return False
+
+
+def count_address_change(user: User) -> None:
+    """Count a try at changing the account's address (EMAIL_CHANGE_LIMIT_PER_ACCOUNT): it
+    says whether another account has the address, so a session may not ask over and over
+    (past the limit, 429)."""
+    from crm.extensions import limiter
+
+    key, items = f"address-change:{user.id}", _limits("EMAIL_CHANGE_LIMIT_PER_ACCOUNT")
+    _refuse_past(items, key, "Too many address changes tried for this account. "
+                             "Try again later.")
+    for item in items:
+        limiter.limiter.hit(item, key)
+
+
+def _limits(setting: str) -> list:
+    from flask import current_app
+    from limits import parse_many
+
+    enabled = current_app.config.get("RATELIMIT_ENABLED", True)
+    return parse_many(current_app.config[setting]) if enabled else []
+
+
+def _refuse_past(items: list, key: str, message: str) -> None:
+    """429 when the key has used up any of the limits."""
+    from werkzeug.exceptions import TooManyRequests
+
+    from crm.extensions import limiter
+
+    if any(not limiter.limiter.test(item, key) for item in items):
+        raise TooManyRequests(message)
 
 
 def end_sessions(user: User) -> None:

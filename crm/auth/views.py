@@ -218,6 +218,7 @@ def settings():
         status = 422
         if email.validate_on_submit():
             old = current_user.email
+            services.count_address_change(current_user)
             if services.normalise_email(email.email.data) == old:
                 email.email.errors.append("That is your address already.")
             elif not services.password_matches(current_user, email.current_password.data):
