@@ -253,6 +253,8 @@ class EditForm(Form):
     base = BaseField()
     # Fields compared otherwise than by their value (tags typed as text compared as a set).
     compared_as: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+    # Fields that together make one value, kept or changed together.
+    together: ClassVar[tuple[tuple[str, ...], ...]] = ()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -290,6 +292,13 @@ class EditForm(Form):
         base = self.base.data
         if not base:
             return valid
+        # Fields that make one value (a reminder's date and time): one changed here counts
+        # as all of them changed here, so none takes a stored value the others do not fit.
+        changed_here = {name for name, value in current.items()
+                        if _digest(self._comparable(name, self[name].data)) != base.get(name)}
+        for group in self.together:
+            if changed_here.intersection(group):
+                changed_here.update(group)
         kept = {}
         for name, value in current.items():
             field, opened = self[name], base.get(name)
@@ -297,7 +306,7 @@ class EditForm(Form):
             mine = self._comparable(name, field.data)
             if opened is None or mine == theirs:
                 continue
-            if _digest(mine) == opened:
+            if name not in changed_here:
                 kept[name] = value
             elif _digest(theirs) != opened:
                 words = said[name]() if said and name in said and theirs is not None \

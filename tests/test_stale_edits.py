@@ -6,7 +6,7 @@ field changed on both sides to different values is a conflict the user settles, 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from support import field_error, field_value, form_values, page_text
@@ -297,3 +297,29 @@ def test_a_reminder_form_without_a_base_saves_as_sent(app, client, logged_in, ma
                                  base)
     assert response.status_code == 302  # as before bases: every field as sent
     assert _reminder(app, call.id)[:2] == ("Call Ada", "Typed.")
+
+
+def test_a_reminders_date_and_time_are_kept_or_changed_together(app, client, auth, make_user,
+                                                                 make_reminder):
+    """Found by the review: a stale tab's new time joined to a date moved since made a time
+    nobody chose, already past, and the reminder fired at once."""
+    import time_machine
+
+    with time_machine.travel(datetime(2030, 1, 7, 12, 0, tzinfo=UTC), tick=False):
+        user = make_user(email="ada@example.com")
+        auth.login_as(user)
+        call = make_reminder(user, title="Call Ada", local_date=date(2030, 1, 8),
+                             local_time=time(12, 30))  # tomorrow 12:30
+        url = f"/reminders/{call.id}/edit"
+        tab_a, tab_b = _opened(client, url), _opened(client, url)
+        tab_a["local_date"] = ["2030-01-07"]  # today 12:30, still ahead
+        assert client.post(url, data=tab_a).status_code == 302
+        tab_b["local_time"] = ["11:00"]  # tomorrow 11:00, as tab B sees it
+        response = client.post(url, data=tab_b)
+
+        assert response.status_code == 409
+        assert _changed_to(response.data, "local_date", "7 Jan 2030")
+        assert _reminder(app, call.id)[3] == datetime(2030, 1, 7, 12, 30, tzinfo=UTC)
+        again = client.post(url, data=form_values(response.data))  # tab B's, on purpose
+        assert again.status_code == 302
+        assert _reminder(app, call.id)[3] == datetime(2030, 1, 8, 11, 0, tzinfo=UTC)

@@ -25,6 +25,7 @@ RECURRENCE_LABELS = {
 
 
 class ReminderForm(EditForm):
+    together = (("local_date", "local_time"),)  # one moment: never half stored, half typed
     title = StringField(
         "What to do",
         filters=[strip_filter],
