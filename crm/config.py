@@ -64,6 +64,7 @@ class Defaults:
     WORKER_HEARTBEAT_SECONDS = 30
     WORKER_STALE_AFTER_SECONDS = 600
     DIGEST_INTERVAL_SECONDS = 60
+    ACCOUNT_EMAIL_INTERVAL_SECONDS = 5  # a link to choose a new password is waited for
     KEEP_IN_TOUCH_SWEEP_SECONDS = 900
     REAP_INTERVAL_SECONDS = 60
     # Network figures changed by a write are recomputed by the worker this often, at

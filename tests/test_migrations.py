@@ -322,7 +322,7 @@ def test_healthz_says_when_migrations_are_pending(empty_database):
     behind = client.get("/healthz")
     assert behind.status_code == 503
     assert behind.get_json()["database"] == (
-        "error: migrations pending, the database is at 0013 and this code needs 0015 "
+        "error: migrations pending, the database is at 0013 and this code needs 0016 "
         "(run crm db upgrade)")
     with app.app_context():
         upgrade()
@@ -371,7 +371,7 @@ def test_a_run_that_leaves_broken_references_is_rolled_back_whole(empty_database
             downgrade(revision="0011")
         with db.engine.connect() as connection:
             assert connection.exec_driver_sql(
-                "SELECT version_num FROM alembic_version").scalar() == "0015"
+                "SELECT version_num FROM alembic_version").scalar() == "0016"
             columns = {c[1] for c in connection.exec_driver_sql(
                 "PRAGMA table_info(coach_links)")}
             contact_columns = {c[1] for c in connection.exec_driver_sql(

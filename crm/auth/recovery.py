@@ -3,9 +3,10 @@
 The link names the account and a fingerprint of its password hash and address, so it works
 once: the new password (or any change of password or address since the email) changes the
 fingerprint. It
-expires after PASSWORD_RESET_MAX_AGE_SECONDS. The email is sent after the response has
-gone out, so the page answers the same, as fast, whether the address has an account or
-not, and the link is built on BASE_URL, never on the Host a request names.
+expires after PASSWORD_RESET_MAX_AGE_SECONDS. The request only queues the email (a row of
+account_emails); the worker sends it, as it sends reminder emails, so no web process
+waits for a mail server and the page says the same whether the address has an account or
+not. The link is built on BASE_URL, never on the Host a request names.
 
 A changed password, and a changed address (at the old address), are told by email too.
 """
@@ -14,17 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
-from collections.abc import Callable
+from datetime import datetime
 from email.message import EmailMessage
 
-from flask import Flask, current_app, url_for
+from flask import current_app, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from crm.database import first_line, lock_user, writing_request
+from crm.database import lock_user, writing_request
 from crm.extensions import db
-from crm.mail import Mailer, MailError, build_message, make_message_id
-from crm.models import User, utcnow
+from crm.mail import build_message, make_message_id
+from crm.models import AccountEmail, AccountEmailKind, User
 from crm.timezones import to_local
 
 _SALT = "rapport.password-reset"
@@ -74,72 +74,50 @@ def user_for_token(token: str) -> User | None:
     return user
 
 
-def can_email(app: Flask | None = None) -> bool:
+def can_email() -> bool:
     """Whether this server sends email at all (SMTP_HOST is set)."""
-    return bool((app or current_app).config.get("SMTP_HOST"))
+    return bool(current_app.config.get("SMTP_HOST"))
 
 
-def email_after_response(response, kind: str, user: User,
-                         build: Callable[[User], EmailMessage]) -> None:
-    """Send an account email once the response has gone out, when this server sends email:
-    the page takes no longer for it, and a mail server that is down fails nothing."""
-    if not can_email():
-        return
-    app, user_id = current_app._get_current_object(), user.id
-    response.call_on_close(lambda: send_account_email(app, kind, user_id, build))
+def queue_email(user: User, kind: AccountEmailKind, to: str | None = None) -> None:
+    """Queue an email about the account for the worker, in the caller's transaction: it
+    goes if the change that caused it is committed, and no web process waits for a mail
+    server. Nothing is queued when this server sends no email."""
+    if can_email():
+        db.session.add(AccountEmail(user_id=user.id, kind=kind, to_address=to or user.email))
+        db.session.flush()
 
 
-def send_account_email(app: Flask, kind: str, user_id: int,
-                       build: Callable[[User], EmailMessage]) -> bool:
-    """Build (links on BASE_URL) and send one account email; a failure is logged, as the
-    page that caused it has been answered already."""
-    with app.app_context():
-        try:
-            user = db.session.get(User, user_id)
-            if user is None or not user.is_active:
-                return False
-            with app.test_request_context(base_url=app.config["BASE_URL"].rstrip("/")):
-                message = build(user)
-            with Mailer() as mailer:
-                mailer.send(message)
-        except MailError as exc:
-            app.logger.warning("%s email to user %s not sent: %s", kind, user_id,
-                               first_line(exc))
-            return False
-        finally:
-            db.session.remove()
-        app.logger.info("%s email sent to user %s", kind, user_id)
-        return True
+def not_wanted(email: AccountEmail, user: User, now: datetime) -> str | None:
+    """Why a queued account email is not sent any more, or None."""
+    if not user.is_active:
+        return "not sent: the account is deactivated"
+    if email.kind == AccountEmailKind.PASSWORD_RESET:
+        age = (now - email.created_at).total_seconds()
+        if age >= current_app.config["PASSWORD_RESET_MAX_AGE_SECONDS"]:
+            return "not sent: its link would have expired"
+        if email.to_address != user.email:
+            return "not sent: the account's address has changed"
+    return None
 
 
-def _message(user: User, to: str, subject: str, template: str, **context) -> EmailMessage:
+def account_message(email: AccountEmail, user: User) -> EmailMessage:
+    """The email a queued row stands for (needs a request context on BASE_URL). Its
+    Message-ID is the row's, the same on every attempt."""
+    message_id = make_message_id(f"account-email.{email.id}")
+    when = to_local(email.created_at, user.time_zone)
+    if email.kind == AccountEmailKind.PASSWORD_RESET:
+        return build_message(
+            to=email.to_address, subject="Rapport: choose a new password",
+            template="password_reset", message_id=message_id, user=user,
+            reset_url=url_for("auth.reset_password", token=make_token(user), _external=True),
+            minutes=current_app.config["PASSWORD_RESET_MAX_AGE_SECONDS"] // 60)
+    if email.kind == AccountEmailKind.PASSWORD_CHANGED:
+        return build_message(
+            to=email.to_address, subject="Rapport: your password was changed",
+            template="password_changed", message_id=message_id, user=user, when=when,
+            forgot_url=url_for("auth.forgot_password", _external=True))
     return build_message(
-        to=to, subject=subject, template=template,
-        message_id=make_message_id(f"{template}.{user.id}.{secrets.token_hex(8)}"),
-        user=user, **context)
-
-
-def reset_message(user: User) -> EmailMessage:
-    """The email with the link to choose a new password."""
-    return _message(
-        user, user.email, "Rapport: choose a new password", "password_reset",
-        reset_url=url_for("auth.reset_password", token=make_token(user), _external=True),
-        minutes=current_app.config["PASSWORD_RESET_MAX_AGE_SECONDS"] // 60)
-
-
-def password_changed_message(user: User) -> EmailMessage:
-    """Tell the account its password changed, so a change nobody asked for is noticed."""
-    return _message(
-        user, user.email, "Rapport: your password was changed", "password_changed",
-        when=to_local(utcnow(), user.time_zone),
-        forgot_url=url_for("auth.forgot_password", _external=True))
-
-
-def address_changed_message(old_address: str) -> Callable[[User], EmailMessage]:
-    """Tell the old address the account now has another: its owner loses the account's
-    emails, password links included, so a change nobody asked for must be seen there."""
-    def build(user: User) -> EmailMessage:
-        return _message(user, old_address, "Rapport: your email address was changed",
-                        "address_changed", old_address=old_address,
-                        when=to_local(utcnow(), user.time_zone))
-    return build
+        to=email.to_address, subject="Rapport: your email address was changed",
+        template="address_changed", message_id=message_id, user=user, when=when,
+        old_address=email.to_address)

@@ -30,6 +30,7 @@ from crm.auth.forms import (
 )
 from crm.contacts.forms import ConfirmForm
 from crm.extensions import db, limiter
+from crm.models import AccountEmailKind
 from crm.reminders.services import follow_time_zone, regenerate_calendar_token
 
 bp = Blueprint("auth", __name__)
@@ -109,16 +110,14 @@ def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         user = services.find_user_by_email(form.email.data)
-        response = redirect(url_for("auth.login"))
-        if user is not None and user.is_active:
-            # After the response: the page takes as long, and says the same, either way.
-            recovery.email_after_response(response, "password reset", user,
-                                          recovery.reset_message)
+        if user is not None and user.is_active:  # the worker sends it
+            recovery.queue_email(user, AccountEmailKind.PASSWORD_RESET)
+            db.session.commit()
         flash(f"If {services.normalise_email(form.email.data)} is the address of an account, "
               "an email with a link to choose a new password is on its way to it. The link "
               f"works once, for {current_app.config['PASSWORD_RESET_MAX_AGE_SECONDS'] // 60} "
               "minutes.", "info")
-        return response
+        return redirect(url_for("auth.login"))
     return render_template("auth/forgot_password.html", form=form), 422 if form.errors else 200
 
 
@@ -133,22 +132,16 @@ def reset_password(token: str):
     form = ResetPasswordForm()
     if form.validate_on_submit():
         services.change_password(user, form.new_password.data)  # every session ends
+        recovery.queue_email(user, AccountEmailKind.PASSWORD_CHANGED)
         db.session.commit()
         logout_user()
         session.pop("csrf_token", None)
         login_user(user)
         flash("Your password is changed, and you are logged in. Any other sessions of your "
               "account have been logged out.", "success")
-        return _password_changed(redirect(url_for("main.home")), user)
+        return redirect(url_for("main.home"))
     return _no_store(render_template("auth/reset_password.html", form=form, user=user),
                      422 if form.errors else 200)
-
-
-def _password_changed(response, user):
-    """The response, and after it an email telling the account its password changed."""
-    recovery.email_after_response(response, "password changed", user,
-                                  recovery.password_changed_message)
-    return response
 
 
 def _no_store(body: str, status: int):
@@ -201,6 +194,7 @@ def settings():
                 status = 422
             else:
                 services.change_password(current_user, password.new_password.data)
+                recovery.queue_email(current_user, AccountEmailKind.PASSWORD_CHANGED)
                 db.session.commit()
                 # The session version changed: log this session in again, and renew its
                 # "keep me logged in" cookie too (it names the old version), or the device
@@ -211,7 +205,7 @@ def settings():
                 user = current_user._get_current_object()
                 login_user(user, remember=remembered in request.cookies)
                 flash("Password changed. Your other sessions have been logged out.", "success")
-                return _password_changed(redirect(url_for("auth.settings")), user)
+                return redirect(url_for("auth.settings"))
         else:
             status = 422
     elif request.method == "POST" and request.form.get("action") == "email":
@@ -229,13 +223,11 @@ def settings():
                 except services.EmailTaken:
                     email.email.errors.append("Another account has this address.")
                 else:
+                    recovery.queue_email(current_user, AccountEmailKind.ADDRESS_CHANGED, to=old)
                     db.session.commit()
                     flash(f"Your address is now {current_user.email}: you log in with it, "
                           "and reminder emails go to it.", "success")
-                    response = redirect(url_for("auth.settings"))
-                    recovery.email_after_response(response, "address changed", current_user,
-                                                  recovery.address_changed_message(old))
-                    return response
+                    return redirect(url_for("auth.settings"))
     elif request.method == "POST" and request.form.get("action") == "reminders":
         if reminders.validate_on_submit():
             services.update_reminder_settings(

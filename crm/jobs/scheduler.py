@@ -110,6 +110,9 @@ def build_scheduler(app: Flask, worker_id: str) -> BlockingScheduler:
         # Email in a job of its own: a slow or hanging SMTP server never holds up in-app.
         ("send-emails", job(tasks.send_pending_emails, worker_id),
          config["REMINDER_DELIVERY_INTERVAL_SECONDS"]),
+        # Links to choose a new password and notices of account changes: soon after asked.
+        ("send-account-emails", job(tasks.send_account_emails, worker_id),
+         config["ACCOUNT_EMAIL_INTERVAL_SECONDS"]),
         ("send-digests", job(tasks.send_digests, worker_id), config["DIGEST_INTERVAL_SECONDS"]),
         ("sweep-keep-in-touch", job(tasks.sweep_keep_in_touch),
          config["KEEP_IN_TOUCH_SWEEP_SECONDS"]),

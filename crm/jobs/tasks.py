@@ -33,6 +33,7 @@ from crm.mail import Mailer, MailError, MailServerError, build_message, make_mes
 from crm.models import User
 from crm.models.reminder import (
     OPEN_STATUSES,
+    AccountEmail,
     Delivery,
     DeliveryChannel,
     DeliveryStatus,
@@ -393,13 +394,13 @@ def _send_batch(ids: list[int], now: datetime, worker_id: str,
     with Mailer() as mailer:
         for index, delivery_id in enumerate(ids):
             if stop_requested.is_set():
-                _give_back(ids[index:], worker_id, clock(), in_hand)
+                _give_back(Delivery, ids[index:], worker_id, clock(), in_hand)
                 return sent, False
             # The rest of the batch stays this worker's: renewed well before it could lapse
             # (one message takes at most a few SMTP timeouts).
             if clock() - renewed > lease / 4:
                 renewed = clock()
-                _renew(ids[index:], worker_id, renewed + lease)
+                _renew(Delivery, ids[index:], worker_id, renewed + lease)
             prepared = _prepare_email(delivery_id, worker_id, clock() + lease)
             db.session.commit()  # nothing open while SMTP talks
             if prepared is None:
@@ -419,29 +420,30 @@ def _send_batch(ids: list[int], now: datetime, worker_id: str,
                           "attempts": attempts + 1, "last_error": None}
                 sent += 1
             # One commit per message: a crash resends at most the message in flight.
-            _settle(delivery_id, **values)
+            _settle(Delivery, delivery_id, **values)
             in_hand.pop(delivery_id, None)
             if server_down:
                 retry_at = clock() + timedelta(seconds=int(_cfg("EMAIL_RETRY_BASE_SECONDS")))
-                _give_back(ids[index + 1:], worker_id, retry_at, in_hand)
+                _give_back(Delivery, ids[index + 1:], worker_id, retry_at, in_hand)
                 return sent, False
     return sent, True
 
 
-def _held(ids: list[int], worker_id: str):
-    """An UPDATE of the email deliveries among ids that this worker still has claimed."""
+def _held(model, ids: list[int], worker_id: str):
+    """An UPDATE of the emails (Delivery, AccountEmail) among ids that this worker still has
+    claimed."""
     return (
-        update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING,
-               Delivery.claimed_by == worker_id)
+        update(model)
+        .where(model.id.in_(ids), model.status == DeliveryStatus.SENDING,
+               model.claimed_by == worker_id)
         .execution_options(synchronize_session=False)
     )
 
 
-def _renew(ids: list[int], worker_id: str, lease_until: datetime) -> None:
+def _renew(model, ids: list[int], worker_id: str, lease_until: datetime) -> None:
     """Extend this worker's claim on deliveries it still holds."""
     if ids:
-        db.session.execute(_held(ids, worker_id).values(claim_expires_at=lease_until))
+        db.session.execute(_held(model, ids, worker_id).values(claim_expires_at=lease_until))
     db.session.commit()
 
 
@@ -451,7 +453,7 @@ def _prepare_email(delivery_id: int, worker_id: str, lease_until: datetime):
     taken over, the delivery is gone (its reminder, contact or account was deleted), it is
     not wanted any more, or its email cannot be built (that fails for good: it would be
     built the same way again)."""
-    if not _renew_one(delivery_id, worker_id, lease_until):
+    if not _renew_one(Delivery, delivery_id, worker_id, lease_until):
         return None
     row = db.session.execute(
         select(Delivery, User)
@@ -464,14 +466,15 @@ def _prepare_email(delivery_id: int, worker_id: str, lease_until: datetime):
     delivery, user = row
     reason = _not_wanted(delivery, user)
     if reason:
-        _settle(delivery_id, status=DeliveryStatus.SKIPPED, last_error=reason,
+        _settle(Delivery, delivery_id, status=DeliveryStatus.SKIPPED, last_error=reason,
                 next_attempt_at=None)
         return None
     try:
         return delivery.attempts, _reminder_email(delivery, user)
     except Exception as exc:  # any error building one email is that email's
         log.exception("email delivery %s cannot be built", delivery_id)
-        _settle(delivery_id, status=DeliveryStatus.FAILED, attempts=delivery.attempts + 1,
+        _settle(Delivery, delivery_id, status=DeliveryStatus.FAILED,
+                attempts=delivery.attempts + 1,
                 last_error=f"the email cannot be built: {exc}"[:1000], next_attempt_at=None)
         return None
 
@@ -492,28 +495,28 @@ def _not_wanted(delivery: Delivery, user: User) -> str | None:
     return None
 
 
-def _settle(delivery_id: int, **values) -> None:
-    """Record what became of a claimed email delivery and release the claim."""
+def _settle(model, email_id: int, **values) -> None:
+    """Record what became of a claimed email and release the claim."""
     db.session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id)
+        update(model)
+        .where(model.id == email_id)
         .values(claimed_by=None, claim_expires_at=None, **values)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
 
 
-def _renew_one(delivery_id: int, worker_id: str, lease_until: datetime) -> bool:
+def _renew_one(model, email_id: int, worker_id: str, lease_until: datetime) -> bool:
     """Extend the claim on one delivery; False when this worker no longer holds it."""
-    held = _held([delivery_id], worker_id).values(claim_expires_at=lease_until)
+    held = _held(model, [email_id], worker_id).values(claim_expires_at=lease_until)
     return bool(db.session.execute(held).rowcount)
 
 
-def _give_back(ids: list[int], worker_id: str, next_attempt_at: datetime,
+def _give_back(model, ids: list[int], worker_id: str, next_attempt_at: datetime,
                in_hand: InHand) -> None:
     """Release claimed email deliveries untried: no attempt counted."""
     if ids:
-        db.session.execute(_held(ids, worker_id).values(
+        db.session.execute(_held(model, ids, worker_id).values(
             status=DeliveryStatus.PENDING, claimed_by=None, claim_expires_at=None,
             next_attempt_at=next_attempt_at))
     db.session.commit()
@@ -530,6 +533,94 @@ def _failure_values(attempts: int, error: str, now: datetime) -> dict:
     delay = int(_cfg("EMAIL_RETRY_BASE_SECONDS")) * 2 ** (attempts - 1)
     return {"attempts": attempts, "last_error": error[:1000], "status": DeliveryStatus.PENDING,
             "next_attempt_at": now + timedelta(seconds=delay)}
+
+
+# -- account emails -------------------------------------------------------------
+
+
+def send_account_emails(now: datetime, worker_id: str,
+                        clock: Callable[[], datetime] | None = None) -> int:
+    """Send the queued emails about accounts (crm.auth.recovery: a link to choose a new
+    password, a changed password or address), each once, on one SMTP connection, claimed
+    and retried as reminder emails are. A link that would have expired by now, or that
+    was asked for at an address the account has since left, is not sent."""
+    if not _cfg("SMTP_HOST"):
+        return 0
+    clock = clock or PassClock(now)
+    lease = timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
+    due = (select(AccountEmail.id)
+           .where(AccountEmail.status == DeliveryStatus.PENDING,
+                  AccountEmail.next_attempt_at <= now)
+           .order_by(AccountEmail.next_attempt_at, AccountEmail.id)
+           .limit(int(_cfg("REMINDER_BATCH_SIZE"))))
+    sent = 0
+    with _pass_claims(AccountEmail, worker_id, lambda: clock() + lease) as in_hand:
+        ids = _take_up(AccountEmail, DeliveryStatus.SENDING, worker_id, clock(), in_hand)
+        ids += _claim(AccountEmail, due, DeliveryStatus.PENDING, DeliveryStatus.SENDING,
+                      worker_id, clock() + lease)
+        in_hand.update(dict.fromkeys(ids))
+        ids = sorted(set(ids))
+        with Mailer() as mailer:
+            for index, email_id in enumerate(ids):
+                prepared = _prepare_account_email(email_id, worker_id, clock() + lease, now)
+                db.session.commit()  # nothing open while SMTP talks
+                if prepared is None:
+                    in_hand.pop(email_id, None)
+                    continue
+                attempts, message = prepared
+                try:
+                    mailer.send(message)
+                except MailError as exc:
+                    values = _failure_values(attempts, str(exc), clock())
+                    log.warning("account email %s failed (attempt %s): %s", email_id,
+                                values["attempts"], exc)
+                    _settle(AccountEmail, email_id, **values)
+                    in_hand.pop(email_id, None)
+                    if isinstance(exc, MailServerError):  # the rest waits, untried
+                        retry_at = clock() + timedelta(
+                            seconds=int(_cfg("EMAIL_RETRY_BASE_SECONDS")))
+                        _give_back(AccountEmail, ids[index + 1:], worker_id, retry_at,
+                                   in_hand)
+                        break
+                    continue
+                _settle(AccountEmail, email_id, status=DeliveryStatus.SENT, sent_at=now,
+                        attempts=attempts + 1, last_error=None)
+                in_hand.pop(email_id, None)
+                sent += 1
+    return sent
+
+
+def _prepare_account_email(email_id: int, worker_id: str, lease_until: datetime,
+                           now: datetime):
+    """(attempts, message) for a claimed account email, read afresh, its claim renewed;
+    None when there is nothing to send (the claim lapsed, the account is gone, the email is
+    no longer wanted, or it cannot be built)."""
+    from crm.auth import recovery
+
+    if not _renew_one(AccountEmail, email_id, worker_id, lease_until):
+        return None
+    row = db.session.execute(
+        select(AccountEmail, User).join(User, User.id == AccountEmail.user_id)
+        .where(AccountEmail.id == email_id)
+    ).first()
+    if row is None:
+        return None
+    email, user = row
+    reason = recovery.not_wanted(email, user, now)
+    if reason:
+        _settle(AccountEmail, email_id, status=DeliveryStatus.SKIPPED, last_error=reason,
+                next_attempt_at=None)
+        return None
+    try:
+        with current_app.test_request_context(
+                base_url=current_app.config["BASE_URL"].rstrip("/")):
+            return email.attempts, recovery.account_message(email, user)
+    except Exception as exc:  # any error building one email is that email's
+        log.exception("account email %s cannot be built", email_id)
+        _settle(AccountEmail, email_id, status=DeliveryStatus.FAILED,
+                attempts=email.attempts + 1, next_attempt_at=None,
+                last_error=f"the email cannot be built: {exc}"[:1000])
+        return None
 
 
 def _record_failure(run: DigestRun, error: str, now: datetime) -> None:
@@ -841,6 +932,14 @@ def reap_stale_claims(now: datetime) -> int:
                 next_attempt_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
+    account_emails = db.session.execute(
+        update(AccountEmail)
+        .where(AccountEmail.status == DeliveryStatus.SENDING,
+               AccountEmail.claim_expires_at < now)
+        .values(status=DeliveryStatus.PENDING, claimed_by=None, claim_expires_at=None,
+                next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     # A retry is claimed long after the row was created: its own claim decides, never
     # created_at (rows claimed before claim_expires_at existed fall back to it).
     stale_digest = now - timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
@@ -854,7 +953,7 @@ def reap_stale_claims(now: datetime) -> int:
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()
-    return (reminders or 0) + (emails or 0) + (digests or 0)
+    return (reminders or 0) + (emails or 0) + (account_emails or 0) + (digests or 0)
 
 
 def sweep_keep_in_touch(now: datetime) -> int:
@@ -898,7 +997,7 @@ def check_database(now: datetime, worker_id: str) -> None:
     missing or older than this code: a heartbeat, and a row read from each table the
     delivery jobs use. A running worker's jobs only log their failures."""
     heartbeat(now, worker_id)
-    for model in (User, Reminder, Delivery, DigestRun):
+    for model in (User, Reminder, Delivery, DigestRun, AccountEmail):
         db.session.execute(select(model).limit(1)).all()
     db.session.rollback()
 
@@ -909,6 +1008,7 @@ def run_all_once(now: datetime, worker_id: str) -> dict[str, int]:
     reaped = reap_stale_claims(now)
     swept = sweep_keep_in_touch(now)
     delivered = deliver_due(now, worker_id)
+    send_account_emails(now, worker_id)
     digests = send_digests(now, worker_id)
     figures = refresh_figures(now)
     return {"reaped": reaped, "swept": swept, "delivered": delivered, "digests": digests,

@@ -9,6 +9,8 @@ from crm.models.insight import InsightSnapshot
 from crm.models.interaction import Initiator, Interaction, interaction_participants
 from crm.models.medium import BUILTIN_MEDIUMS, Medium
 from crm.models.reminder import (
+    AccountEmail,
+    AccountEmailKind,
     Delivery,
     DeliveryChannel,
     DeliveryStatus,
@@ -23,6 +25,8 @@ from crm.models.types import UTCDateTime, name_key, utcnow
 from crm.models.user import User
 
 __all__ = [
+    "AccountEmail",
+    "AccountEmailKind",
     "ApiToken",
     "CoachLink",
     "CoachLinkStatus",

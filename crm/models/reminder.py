@@ -209,3 +209,34 @@ class WorkerHeartbeat(db.Model):
     pid: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class AccountEmailKind(enum.StrEnum):
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - the link to choose a new password
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - told to the account
+    ADDRESS_CHANGED = "address_changed"  # told at the old address
+
+
+class AccountEmail(db.Model):
+    """An email about the account itself, queued by the web request that caused it (in its
+    transaction) and sent by the worker, as reminder emails are: no web process talks to
+    the mail server, and a server that is down is retried, not lost."""
+
+    __tablename__ = "account_emails"
+    __table_args__ = (Index("ix_account_emails_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[AccountEmailKind] = mapped_column(str_enum(AccountEmailKind, "account_email_kind",
+                                                            length=32))
+    to_address: Mapped[str] = mapped_column(String(254))
+    status: Mapped[DeliveryStatus] = mapped_column(
+        str_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
