@@ -358,3 +358,48 @@ def test_a_link_a_dead_worker_held_is_sent_by_another(mail_app, client, make_use
         assert tasks.reap_stale_claims(utcnow() + timedelta(minutes=6)) == 1
     assert work(mail_app, utcnow() + timedelta(minutes=6)) == 1
     the_link(smtp_server)
+
+
+def test_a_stopping_worker_gives_back_the_account_emails_it_has_not_sent(
+        mail_app, client, make_user, smtp_server):
+    """Found by the second review: asked to stop (SIGTERM), the worker sent its whole batch,
+    and whatever a kill interrupted stayed claimed for the lease (a reset link 5 minutes
+    late)."""
+    for name in ("ada", "bob"):
+        make_user(email=f"{name}@example.com")
+        ask(client, f"{name}@example.com")
+    tasks.stop_requested.set()
+    try:
+        assert work(mail_app) == 0
+    finally:
+        tasks.stop_requested.clear()
+    with mail_app.app_context():
+        assert {e.status for e in db.session.scalars(select(AccountEmail))} == {
+            DeliveryStatus.PENDING}
+    assert work(mail_app) == 2  # the next worker, at once
+
+
+def test_the_address_notice_names_the_address_it_was_changed_to(mail_app, make_user,
+                                                                smtp_server):
+    """Found by the second review: moved twice before the worker ran, the first notice named
+    the last address."""
+    client = as_user(mail_app, make_user(email="ada@one.example"))
+    for new in ("ada@two.example", "ada@three.example"):
+        assert client.post("/settings", data={"action": "email", "email-email": new,
+                                              "email-current_password": PASSWORD}
+                           ).status_code == 302
+    assert work(mail_app) == 2
+    told = {m.rcpt_tos[0]: m.message.get_body(("plain",)).get_content()
+            for m in smtp_server.received}
+    assert "from ada@one.example to ada@two.example" in told["ada@one.example"]
+    assert "from ada@two.example to ada@three.example" in told["ada@two.example"]
+
+
+def test_crm_worker_once_sends_and_counts_account_emails(mail_app, client, make_user,
+                                                         smtp_server):
+    make_user(email="ada@example.com")
+    ask(client, "ada@example.com")
+    result = mail_app.test_cli_runner().invoke(args=["worker", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "account emails: 1" in result.output
+    the_link(smtp_server)

@@ -62,6 +62,7 @@ def test_search_finds_name_company_tag_and_handle(client, people, q, expected):
     "+44 20 7946 0958",      # as it was typed in
     "020 7946 0958",         # the national number, its leading 0
     "0044 (20) 7946-0958",   # the international prefix, brackets and a dash
+    "+44 (0)20 7946 0958",   # the national 0 in brackets after the country code
     "7946 0958",             # a part of it, spaced
     "2079460958",
 ])

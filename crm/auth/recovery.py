@@ -84,7 +84,9 @@ def queue_email(user: User, kind: AccountEmailKind, to: str | None = None) -> No
     goes if the change that caused it is committed, and no web process waits for a mail
     server. Nothing is queued when this server sends no email."""
     if can_email():
-        db.session.add(AccountEmail(user_id=user.id, kind=kind, to_address=to or user.email))
+        db.session.add(AccountEmail(
+            user_id=user.id, kind=kind, to_address=to or user.email,
+            new_address=user.email if kind == AccountEmailKind.ADDRESS_CHANGED else None))
         db.session.flush()
 
 
@@ -120,4 +122,4 @@ def account_message(email: AccountEmail, user: User) -> EmailMessage:
     return build_message(
         to=email.to_address, subject="Rapport: your email address was changed",
         template="address_changed", message_id=message_id, user=user, when=when,
-        old_address=email.to_address)
+        old_address=email.to_address, new_address=email.new_address or user.email)

@@ -125,11 +125,12 @@ _PHONE_WRITTEN = re.compile(r"[0-9\s+\-()./]+")
 def handle_terms(term: str) -> list[str]:
     """What a handle is searched for: the term as typed and, for a term written as a phone
     number, its digits as a phone handle stored in E.164 holds them: "+44 20 7946 0958",
-    "020 7946 0958" (a national leading 0 dropped; an international 00 too) and
-    "7946 0958" all find +442079460958."""
+    "020 7946 0958" (a national leading 0 dropped; an international 00 too), "+44 (0)20
+    7946 0958" (the national 0 shown in brackets after the country code) and "7946 0958"
+    all find +442079460958."""
     if not _PHONE_WRITTEN.fullmatch(term):
         return [term]
-    digits = re.sub(r"[^0-9]", "", term)
+    digits = re.sub(r"[^0-9]", "", re.sub(r"^(\s*(?:\+|00)\s*\d{1,3})\s*\(0\)", r"\1", term))
     digits = digits[2:] if digits.startswith("00") else digits.removeprefix("0")
     # Fewer digits than four would find numbers by chance.
     return [term, digits] if len(digits) >= 4 and digits != term else [term]

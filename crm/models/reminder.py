@@ -230,6 +230,8 @@ class AccountEmail(db.Model):
     kind: Mapped[AccountEmailKind] = mapped_column(str_enum(AccountEmailKind, "account_email_kind",
                                                             length=32))
     to_address: Mapped[str] = mapped_column(String(254))
+    # An address change: the address it was changed to (the account may move on again).
+    new_address: Mapped[str | None] = mapped_column(String(254))
     status: Mapped[DeliveryStatus] = mapped_column(
         str_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.PENDING
     )

@@ -26,6 +26,7 @@ def upgrade():
                                   name='account_email_kind', native_enum=False, length=32),
                   nullable=False),
         sa.Column('to_address', sa.String(length=254), nullable=False),
+        sa.Column('new_address', sa.String(length=254), nullable=True),
         sa.Column('status', sa.Enum('pending', 'sending', 'sent', 'failed', 'skipped',
                                     name='delivery_status', native_enum=False, length=20),
                   nullable=False),
