@@ -483,3 +483,58 @@ def test_follow_up_days_that_are_not_a_number_get_one_message(client, logged_in,
     assert response.status_code == 422
     assert field_error(response.data, "follow_up_days") == (
         "Enter a number of days from 1 to 3650, or leave it empty.")
+
+
+def _move_to(client, zone: str) -> None:
+    assert client.post("/settings", data={"action": "profile", "profile-name": "Ada",
+                                          "profile-time_zone": zone}).status_code == 302
+
+
+def test_a_time_typed_in_a_form_shown_in_another_zone_is_checked_first(
+        app, client, auth, make_user, make_contact, medium):
+    """Found by the time-zone review: a form opened in New York and saved after a move to
+    London (in another tab) read 09:00 as London's, five hours off, without a word."""
+    user = make_user(time_zone="America/New_York")
+    auth.login_as(user)
+    ada = make_contact(user, name="Ada Lovelace")
+    opened = form_values(client.get(f"/interactions/new?contact={ada.id}").data)
+    assert opened["zone"] == ["America/New_York"]
+    _move_to(client, "Europe/London")
+
+    sent = {**opened, **_form(medium("phone").id, [ada])}
+    response = client.post("/interactions/new", data=sent)
+    assert response.status_code == 422
+    assert field_error(response.data, "occurred_at") == (
+        "Your time zone changed from America/New York to Europe/London since this form was "
+        "opened: check that this time is in Europe/London and save again.")
+    assert _interactions(app) == []
+    again = form_values(response.data)
+    assert again["zone"] == ["Europe/London"] and again["occurred_at"] == ["2026-07-01T09:00"]
+    assert client.post("/interactions/new", data=again).status_code == 302
+    [logged] = _interactions(app)
+    assert logged.occurred_at == datetime(2026, 7, 1, 8, 0, tzinfo=UTC)  # 09:00 BST
+
+
+def test_an_edit_left_at_its_time_across_a_zone_change_keeps_the_instant(
+        app, client, auth, make_user, make_contact, make_interaction):
+    user = make_user(time_zone="America/New_York")
+    auth.login_as(user)
+    ada = make_contact(user, name="Ada Lovelace")
+    call = make_interaction(user, ada, "phone", datetime(2026, 6, 10, 18, 0, tzinfo=UTC))
+    opened = form_values(client.get(f"/interactions/{call.id}/edit").data)
+    _move_to(client, "Europe/London")
+    assert client.post(f"/interactions/{call.id}/edit",
+                       data={**opened, "summary": ["Talked about the paper"]}).status_code == 302
+    with app.app_context():
+        assert db.session.get(Interaction, call.id).occurred_at == datetime(
+            2026, 6, 10, 18, 0, tzinfo=UTC)
+    # A time typed in the stale New York form is refused (the stored time, shown in London
+    # now, reads as changed too: 409), and nothing moves.
+    opened["occurred_at"] = ["2026-06-10T15:00"]
+    refused = client.post(f"/interactions/{call.id}/edit", data=opened)
+    assert refused.status_code == 409
+    assert "Your time zone changed from America/New York to Europe/London" in page_text(
+        refused.data)
+    with app.app_context():
+        assert db.session.get(Interaction, call.id).occurred_at == datetime(
+            2026, 6, 10, 18, 0, tzinfo=UTC)

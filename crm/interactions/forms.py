@@ -9,6 +9,7 @@ from wtforms import (
     BooleanField,
     DateField,
     DateTimeLocalField,
+    HiddenField,
     IntegerField,
     RadioField,
     SelectField,
@@ -26,6 +27,7 @@ from crm.mediums.forms import check_chosen_medium
 from crm.mediums.services import NOT_YOUR_MEDIUM
 from crm.models import Initiator
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
+from crm.timezones import is_valid_timezone
 
 
 class InteractionForm(EditForm):
@@ -55,10 +57,29 @@ class InteractionForm(EditForm):
     )
     follow_up_date = DateField("…or follow up on", validators=[Optional()])
     follow_up_time = TimeField("Follow up at", default=DEFAULT_LOCAL_TIME, validators=[Optional()])
+    # The zone "When" was shown in: an instant typed in one zone and read in another would
+    # move the interaction (the user changed zone in another tab meanwhile).
+    zone = HiddenField(default=lambda: current_user.time_zone)
 
     def __init__(self, *args, now_local: datetime | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.now_local = now_local
+
+    def validate(self, extra_validators=None):
+        """Also refuse a "When" typed while the form showed another zone than the user's
+        now (one left as an edit form showed it keeps the stored instant: no harm)."""
+        valid = super().validate(extra_validators)
+        shown, now = self.zone.data, current_user.time_zone
+        self.zone.data = now  # shown again, the form is in the zone it is now
+        if (shown and shown != now and is_valid_timezone(shown)
+                and self.occurred_at.data is not None
+                and not (self.base.data and self.left_as_opened("occurred_at"))):
+            self.occurred_at.errors = [*self.occurred_at.errors, (
+                f"Your time zone changed from {shown.replace('_', ' ')} to "
+                f"{now.replace('_', ' ')} since this form was opened: check that this time "
+                f"is in {now.replace('_', ' ')} and save again.")]
+            return False
+        return valid
 
     def validate_medium(self, field):
         if field.data is None:
