@@ -147,7 +147,8 @@ def test_past_the_last_page_a_coach_is_told_so_not_that_nothing_is_shared(
     colin = as_user(app, coach)
 
     for url in (f"/coach/clients/{client_user.id}/contacts?page=2",
-                f"/coach/clients/{client_user.id}/contacts/{sam.id}?page=2"):
+                f"/coach/clients/{client_user.id}/contacts/{sam.id}?page=2",
+                "/coach?page=2"):
         body = colin.get(url).get_data(as_text=True)
         assert "Nothing on page 2" in page_text(body), url
         assert "No shared" not in page_text(body), url

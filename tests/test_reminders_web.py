@@ -1008,3 +1008,19 @@ def test_a_snooze_to_later_in_the_repeated_autumn_hour_is_taken(app, client, aut
     with app.app_context():
         assert db.session.get(Reminder, fired.id).due_at == datetime(2025, 10, 26, 1, 40,
                                                                      tzinfo=UTC)
+
+
+def test_a_contact_page_with_more_reminders_than_it_lists_says_so(client, user, make_contact,
+                                                                  make_reminder):
+    """Found by the lists fixer: a contact's page listed the 20 soonest of their open
+    reminders and said nothing of a 21st."""
+    ada = make_contact(user, name="Ada Byron")
+    for day in range(1, 22):
+        make_reminder(user, title=f"Call about part {day:02}", contact=ada,
+                      local_date=date(2025, 4, day))
+    text = page_text(client.get(f"/contacts/{ada.id}").data)
+    assert "Call about part 20" in text and "Call about part 21" not in text
+    assert "The 20 soonest are listed here; your reminders lists every one." in text
+    few = make_contact(user, name="Few Reminders")
+    make_reminder(user, title="Only one", contact=few, local_date=date(2025, 4, 2))
+    assert "soonest are listed here" not in page_text(client.get(f"/contacts/{few.id}").data)

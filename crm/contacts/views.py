@@ -179,6 +179,9 @@ def _channel_mediums(mediums) -> list[tuple[int | None, str]]:
     return [(None, "— Choose a medium —")] + [(m.id, m.name) for m in mediums]
 
 
+REMINDERS_SHOWN = 20  # a contact's open reminders on their page, the soonest first
+
+
 def _render_show(contact, channel_form: ChannelForm, status: int = 200):
     show_as("contacts.show", contact_id=contact.id)
     # Loading every visible medium first lets the timeline, the path and the
@@ -205,7 +208,10 @@ def _render_show(contact, channel_form: ChannelForm, status: int = 200):
                                   tz_name=current_user.time_zone),
         channel_form=channel_form,
         confirm=ConfirmForm(),
-        reminders=open_reminders(current_user, contact=contact, limit=20),
+        # One more than shown: the page says when there are more than it lists.
+        reminders=open_reminders(current_user, contact=contact,
+                                 limit=REMINDERS_SHOWN + 1),
+        reminders_shown=REMINDERS_SHOWN,
         figures=figures,
         strength_explanation=STRENGTH_EXPLANATION,
     )
