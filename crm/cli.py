@@ -125,12 +125,10 @@ def create_user(email: str, name: str | None, time_zone: str, password: str):
 def set_password(email: str, password: str):
     """Set an account's password (someone who forgot theirs) and log out all its sessions."""
 
-    from crm.auth.forms import PASSWORD_MIN
     from crm.auth.services import change_password, find_user_by_email
     from crm.extensions import db
 
-    if len(password) < PASSWORD_MIN:
-        raise click.BadParameter(f"use at least {PASSWORD_MIN} characters", param_hint="password")
+    _check_password(password)
     user = find_user_by_email(email)
     if user is None:
         raise click.ClickException(f"no account has the address {email}")
@@ -143,7 +141,6 @@ def _check_account(email: str, name: str, password: str | None, *, email_hint: s
     """The checks the registration form makes, for accounts made from a terminal."""
     from email_validator import EmailNotValidError, validate_email
 
-    from crm.auth.forms import PASSWORD_MIN
     from crm.models.user import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH
 
     try:
@@ -155,7 +152,15 @@ def _check_account(email: str, name: str, password: str | None, *, email_hint: s
                                  param_hint=email_hint)
     if len(name.strip()) > NAME_MAX_LENGTH:
         raise click.BadParameter(f"at most {NAME_MAX_LENGTH} characters", param_hint="--name")
-    if password is not None and len(password) < PASSWORD_MIN:
+    if password is not None:
+        _check_password(password)
+
+
+def _check_password(password: str) -> None:
+    """The registration form's rule for a new password, for one set from a terminal."""
+    from crm.auth.forms import PASSWORD_MIN
+
+    if len(password) < PASSWORD_MIN:
         raise click.BadParameter(f"use at least {PASSWORD_MIN} characters",
                                  param_hint="password")
 

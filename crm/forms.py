@@ -260,6 +260,12 @@ class EditForm(Form):
         super().__init__(*args, **kwargs)
         self.conflicts: list[str] = []
 
+    @property
+    def status(self) -> int:
+        """The status the form is answered with: 409 for a clash with a change made since
+        it was opened, 422 for a mistake, else 200."""
+        return 409 if self.conflicts else 422 if self.errors else 200
+
     def _comparable(self, name: str, value: Any) -> Any:
         how = self.compared_as.get(name)
         return comparable(how(value) if how is not None else value)

@@ -2,11 +2,10 @@
 
 The link names the account and a fingerprint of its password hash and address, so it works
 once: the new password (or any change of password or address since the email) changes the
-fingerprint. It
-expires after PASSWORD_RESET_MAX_AGE_SECONDS. The request only queues the email (a row of
-account_emails); the worker sends it, as it sends reminder emails, so no web process
-waits for a mail server and the page says the same whether the address has an account or
-not. The link is built on BASE_URL, never on the Host a request names.
+fingerprint. It expires after PASSWORD_RESET_MAX_AGE_SECONDS. The request only queues the
+email (a row of account_emails); the worker sends it, as it sends reminder emails, so no
+web process waits for a mail server and the page says the same whether the address has an
+account or not. The link is built on BASE_URL, never on the Host a request names.
 
 A changed password, and a changed address (at the old address), are told by email too.
 """
@@ -31,8 +30,8 @@ _SALT = "rapport.password-reset"
 
 
 class ResetLinkSpent(Exception):
-    """A link Rapport did sign that no longer works: too old, or the password has changed
-    since (it was used)."""
+    """A link Rapport did sign that no longer works: too old, or the password or address has
+    changed since (it was used)."""
 
 
 def _serializer() -> URLSafeTimedSerializer:

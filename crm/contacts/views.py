@@ -112,9 +112,8 @@ def _render_form(form: ContactForm, contact=None):
                     exclude_id=contact.id if contact is not None else None,
                     keep=[introducer] if introducer is not None else ())
     form.introduced_by.choices = [(None, "— Nobody —"), *people.choices]
-    return render_template("contacts/form.html", form=form, contact=contact, people=people), (
-        409 if form.conflicts else 422 if form.errors else 200
-    )
+    return render_template("contacts/form.html", form=form, contact=contact,
+                           people=people), form.status
 
 
 def _contact_data(form: ContactForm) -> services.ContactData:

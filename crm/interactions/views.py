@@ -83,9 +83,8 @@ def _render_form(form: InteractionForm, interaction, contact, **extra):
                     term=term_for("participants"),
                     keep=interaction.participants if interaction is not None else ())
     form.participants.choices = people.choices
-    status = 409 if form.conflicts else 422 if form.errors else 200
     return render_template("interactions/form.html", form=form, interaction=interaction,
-                           contact=contact, people=people, **extra), status
+                           contact=contact, people=people, **extra), form.status
 
 
 def _occurred_at(form: InteractionForm, interaction=None) -> datetime:

@@ -334,18 +334,21 @@ def deliver_in_app(now: datetime, worker_id: str) -> int:
 
 def claim_pending_emails(now: datetime, worker_id: str, limit: int) -> list[int]:
     """Atomically take email deliveries whose next attempt is due."""
+    return _claim_due_emails(Delivery, now, worker_id, limit,
+                             Delivery.channel == DeliveryChannel.EMAIL)
+
+
+def _claim_due_emails(model, now: datetime, worker_id: str, limit: int, *where) -> list[int]:
+    """Atomically take the emails of a table (Delivery, AccountEmail) whose next attempt is
+    due, soonest first."""
     due = (
-        select(Delivery.id)
-        .where(
-            Delivery.channel == DeliveryChannel.EMAIL,
-            Delivery.status == DeliveryStatus.PENDING,
-            Delivery.next_attempt_at <= now,
-        )
-        .order_by(Delivery.next_attempt_at, Delivery.id)
+        select(model.id)
+        .where(*where, model.status == DeliveryStatus.PENDING, model.next_attempt_at <= now)
+        .order_by(model.next_attempt_at, model.id)
         .limit(limit)
     )
     lease_until = now + timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
-    return _claim(Delivery, due, DeliveryStatus.PENDING, DeliveryStatus.SENDING, worker_id,
+    return _claim(model, due, DeliveryStatus.PENDING, DeliveryStatus.SENDING, worker_id,
                   lease_until)
 
 
@@ -481,17 +484,24 @@ def _prepare_email(delivery_id: int, worker_id: str, lease_until: datetime):
     if row is None:
         return None
     delivery, user = row
-    reason = _not_wanted(delivery, user)
-    if reason:
-        _settle(Delivery, delivery_id, status=DeliveryStatus.SKIPPED, last_error=reason,
+    return _built(Delivery, "email delivery", delivery_id, delivery.attempts,
+                  _not_wanted(delivery, user), lambda: _reminder_email(delivery, user))
+
+
+def _built(model, what: str, email_id: int, attempts: int, not_wanted: str | None,
+           build: Callable[[], EmailMessage]) -> tuple[int, EmailMessage] | None:
+    """(attempts, message) for a claimed email; None, the row settled, when it is no longer
+    wanted (skipped, the reason kept) or cannot be built (failed for good: it would be
+    built the same way again)."""
+    if not_wanted:
+        _settle(model, email_id, status=DeliveryStatus.SKIPPED, last_error=not_wanted,
                 next_attempt_at=None)
         return None
     try:
-        return delivery.attempts, _reminder_email(delivery, user)
+        return attempts, build()
     except Exception as exc:  # any error building one email is that email's
-        log.exception("email delivery %s cannot be built", delivery_id)
-        _settle(Delivery, delivery_id, status=DeliveryStatus.FAILED,
-                attempts=delivery.attempts + 1,
+        log.exception("%s %s cannot be built", what, email_id)
+        _settle(model, email_id, status=DeliveryStatus.FAILED, attempts=attempts + 1,
                 last_error=f"the email cannot be built: {exc}"[:1000], next_attempt_at=None)
         return None
 
@@ -570,14 +580,7 @@ def send_account_emails(now: datetime, worker_id: str,
 
 def claim_account_emails(now: datetime, worker_id: str, limit: int) -> list[int]:
     """Atomically take account emails whose next attempt is due."""
-    due = (select(AccountEmail.id)
-           .where(AccountEmail.status == DeliveryStatus.PENDING,
-                  AccountEmail.next_attempt_at <= now)
-           .order_by(AccountEmail.next_attempt_at, AccountEmail.id)
-           .limit(limit))
-    lease_until = now + timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
-    return _claim(AccountEmail, due, DeliveryStatus.PENDING, DeliveryStatus.SENDING,
-                  worker_id, lease_until)
+    return _claim_due_emails(AccountEmail, now, worker_id, limit)
 
 
 def _prepare_account_email(email_id: int, worker_id: str, lease_until: datetime,
@@ -596,21 +599,14 @@ def _prepare_account_email(email_id: int, worker_id: str, lease_until: datetime,
     if row is None:
         return None
     email, user = row
-    reason = recovery.not_wanted(email, user, now)
-    if reason:
-        _settle(AccountEmail, email_id, status=DeliveryStatus.SKIPPED, last_error=reason,
-                next_attempt_at=None)
-        return None
-    try:
+
+    def build() -> EmailMessage:
         with current_app.test_request_context(
                 base_url=current_app.config["BASE_URL"].rstrip("/")):
-            return email.attempts, recovery.account_message(email, user)
-    except Exception as exc:  # any error building one email is that email's
-        log.exception("account email %s cannot be built", email_id)
-        _settle(AccountEmail, email_id, status=DeliveryStatus.FAILED,
-                attempts=email.attempts + 1, next_attempt_at=None,
-                last_error=f"the email cannot be built: {exc}"[:1000])
-        return None
+            return recovery.account_message(email, user)
+
+    return _built(AccountEmail, "account email", email_id, email.attempts,
+                  recovery.not_wanted(email, user, now), build)
 
 
 def _record_failure(run: DigestRun, error: str, now: datetime) -> None:
@@ -919,21 +915,13 @@ def reap_stale_claims(now: datetime) -> int:
         .values(status=ReminderStatus.PENDING, claimed_by=None, claim_expires_at=None)
         .execution_options(synchronize_session=False)
     ).rowcount
-    emails = db.session.execute(
-        update(Delivery)
-        .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claim_expires_at < now)
+    emails = sum(db.session.execute(
+        update(model)
+        .where(model.status == DeliveryStatus.SENDING, model.claim_expires_at < now)
         .values(status=DeliveryStatus.PENDING, claimed_by=None, claim_expires_at=None,
                 next_attempt_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    account_emails = db.session.execute(
-        update(AccountEmail)
-        .where(AccountEmail.status == DeliveryStatus.SENDING,
-               AccountEmail.claim_expires_at < now)
-        .values(status=DeliveryStatus.PENDING, claimed_by=None, claim_expires_at=None,
-                next_attempt_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    ).rowcount or 0 for model in (Delivery, AccountEmail))
     # A retry is claimed long after the row was created: its own claim decides, never
     # created_at (rows claimed before claim_expires_at existed fall back to it).
     stale_digest = now - timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
@@ -947,7 +935,7 @@ def reap_stale_claims(now: datetime) -> int:
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()
-    return (reminders or 0) + (emails or 0) + (account_emails or 0) + (digests or 0)
+    return (reminders or 0) + emails + (digests or 0)
 
 
 def sweep_keep_in_touch(now: datetime) -> int:

@@ -71,8 +71,7 @@ def _render_form(form: ReminderForm, reminder: Reminder | None, contact):
                     keep=[about] if about is not None else ())
     form.contact.choices = [(None, "— Nobody in particular —"), *people.choices]
     return render_template("reminders/form.html", form=form, reminder=reminder,
-                           contact=contact, people=people), (
-        409 if form.conflicts else 422 if form.errors else 200)
+                           contact=contact, people=people), form.status
 
 
 def _reminder_data(form: ReminderForm) -> services.ReminderData:
