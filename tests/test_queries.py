@@ -182,7 +182,9 @@ def test_reminders_page_query_count_is_bounded(app, client, logged_in, grow, mak
                           contact=Contact(id=people[i % 3]) if i % 2 else None)
 
     add(30)  # a second page to read
-    assert_flat(app, client, ["/reminders", "/reminders?page=2"], lambda: add(60))
+    about = f"/reminders?contact={people[1]}"
+    assert_flat(app, client, ["/reminders", "/reminders?page=2", about,
+                              f"/reminders/history?contact={people[1]}"], lambda: add(60))
 
 
 def test_a_contacts_open_reminders_are_read_through_the_contact_index(

@@ -1020,7 +1020,82 @@ def test_a_contact_page_with_more_reminders_than_it_lists_says_so(client, user, 
                       local_date=date(2025, 4, day))
     text = page_text(client.get(f"/contacts/{ada.id}").data)
     assert "Call about part 20" in text and "Call about part 21" not in text
-    assert "The 20 soonest are listed here; your reminders lists every one." in text
+    assert ("The 20 soonest are listed here; every reminder about Ada Byron is on the"
+            " reminders page." in text)
     few = make_contact(user, name="Few Reminders")
     make_reminder(user, title="Only one", contact=few, local_date=date(2025, 4, 2))
     assert "soonest are listed here" not in page_text(client.get(f"/contacts/{few.id}").data)
+
+
+def test_the_reminders_page_about_one_contact_lists_theirs_alone(app, client, user,
+                                                                  make_contact, make_reminder):
+    """A contact with more open reminders than their page lists: the link leads to every
+    one of theirs, over pages, not to the whole list of the user's reminders (2,000 for a
+    busy networker) to look through."""
+    ada = make_contact(user, name="Ada Byron")
+    bob = make_contact(user, name="Bob Stone")
+    for day in range(1, 31):
+        make_reminder(user, title=f"Ada part {day:02}", contact=ada,
+                      due_at=NOW + timedelta(days=day))
+    make_reminder(user, title="Bob's birthday", contact=bob, due_at=NOW + timedelta(days=3))
+    make_reminder(user, title="Renew passport", due_at=NOW + timedelta(days=4))
+
+    shown = client.get(f"/contacts/{ada.id}").get_data(as_text=True)
+    assert f'href="/reminders?contact={ada.id}"' in shown
+    pages = list(_pages(client, f"/reminders?contact={ada.id}"))
+
+    everything = "\n".join(pages)
+    assert all(f"Ada part {day:02}" in everything for day in range(1, 31))
+    assert "Bob's birthday" not in everything and "Renew passport" not in everything
+    assert "Reminders about Ada Byron" in pages[0]
+    assert "30 open reminders" in pages[0] and len(pages) == 2
+
+
+def test_the_history_about_one_contact_lists_theirs_alone(app, client, user, make_contact,
+                                                          make_reminder):
+    ada = make_contact(user, name="Ada Byron")
+    bob = make_contact(user, name="Bob Stone")
+    for contact, title in ((ada, "Thank Ada"), (bob, "Thank Bob"), (None, "Renew passport")):
+        reminder = make_reminder(user, title=title, contact=contact,
+                                 due_at=NOW + timedelta(days=1))
+        assert client.post(f"/reminders/{reminder.id}/dismiss").status_code == 302
+
+    assert "Past reminders about Ada Byron" in page_text(client.get(f"/contacts/{ada.id}").data)
+    text = page_text(client.get(f"/reminders/history?contact={ada.id}").data)
+    assert "Reminder history: Ada Byron" in text
+    assert "Thank Ada" in text and "Thank Bob" not in text and "Renew passport" not in text
+    everyone = page_text(client.get("/reminders/history").data)
+    assert all(title in everyone for title in ("Thank Ada", "Thank Bob", "Renew passport"))
+    none_yet = make_contact(user, name="Cy Young")
+    assert "No reminder about Cy Young has ended yet" in page_text(
+        client.get(f"/reminders/history?contact={none_yet.id}").data)
+
+
+def test_acting_on_a_reminder_about_one_contact_comes_back_to_their_list(
+        client, user, make_contact, make_reminder):
+    ada = make_contact(user, name="Ada Byron")
+    reminder = make_reminder(user, title="Call Ada", contact=ada,
+                             due_at=NOW + timedelta(days=1))
+    listed = client.get(f"/reminders?contact={ada.id}").get_data(as_text=True)
+    assert f"next=/reminders?contact%3D{ada.id}" in listed
+    response = client.post(f"/reminders/{reminder.id}/dismiss",
+                           data={"next": f"/reminders?contact={ada.id}"})
+    assert response.headers["Location"] == f"/reminders?contact={ada.id}"
+    emptied = page_text(client.get(f"/reminders?contact={ada.id}").data)
+    assert "No reminders about Ada Byron scheduled" in emptied
+    assert "Set a follow-up" in emptied
+    assert client.post(f"/contacts/{ada.id}/archive").status_code == 302
+    archived = page_text(client.get(f"/reminders?contact={ada.id}").data)
+    assert "Ada Byron is archived: restore them to set reminders about them." in archived
+    assert "Set a follow-up" not in archived
+
+
+@pytest.mark.parametrize("value", ["someone-else", "abc", "0", str(2**31)])
+def test_a_list_about_a_contact_that_is_not_yours_is_not_found(client, app, user, make_user,
+                                                               make_contact, value):
+    other = make_user(email="other@example.com")
+    theirs = make_contact(other, name="Their Contact")
+    value = str(theirs.id) if value == "someone-else" else value
+    for url in (f"/reminders?contact={value}", f"/reminders/history?contact={value}",
+                f"/reminders/new?contact={value}"):
+        assert client.get(url).status_code == 404, url

@@ -547,23 +547,29 @@ def _new_keep_in_touch(owner_id, contact, cadence, due, zone) -> Reminder:
 # -- reading -------------------------------------------------------------------
 
 
+def _about(user: User, contact: Contact | None) -> Select:
+    """The user's reminders about one contact, or every one of them (contact None)."""
+    if contact is None:
+        return reminders_for(user)
+    # Through the contact's index, not (owner_id, status, due_at), which walks every open
+    # reminder of the owner.
+    return select(Reminder).where(
+        Reminder.contact_id == contact.id, off_index(Reminder.owner_id) == user.id)
+
+
 def open_reminders(user: User, *, contact: Contact, limit: int = 20) -> list[Reminder]:
     """A contact's open reminders, soonest first."""
-    # Through the contact's index, not (owner_id, status, due_at), which walks every open
-    # reminder of the owner. The contact is loaded already, so each reminder.contact comes
-    # from the identity map.
-    query = select(Reminder).where(
-        Reminder.contact_id == contact.id,
-        off_index(Reminder.owner_id) == user.id,
-        Reminder.status.in_(OPEN_STATUSES),
-    )
+    # The contact is loaded already, so each reminder.contact comes from the identity map.
+    query = _about(user, contact).where(Reminder.status.in_(OPEN_STATUSES))
     return list(db.session.scalars(query.order_by(Reminder.due_at, Reminder.id).limit(limit)))
 
 
-def open_reminders_page(user: User, *, page: int = 1, per_page: int = 25):
-    """A page of the user's open reminders, soonest first (so what is due now leads), and
-    how many of them all are due now (delivered, waiting for the user)."""
-    open_ones = reminders_for(user).where(Reminder.status.in_(OPEN_STATUSES))
+def open_reminders_page(user: User, *, page: int = 1, per_page: int = 25,
+                        contact: Contact | None = None):
+    """A page of the user's open reminders (about one contact, if given), soonest first
+    (so what is due now leads), and how many of them all are due now (delivered, waiting
+    for the user)."""
+    open_ones = _about(user, contact).where(Reminder.status.in_(OPEN_STATUSES))
     # Both figures in one statement: the pagination's own count would be another.
     total, due_now = db.session.execute(open_ones.with_only_columns(
         func.count(), func.count(case((Reminder.status == ReminderStatus.DELIVERED, 1)))
@@ -575,10 +581,11 @@ def open_reminders_page(user: User, *, page: int = 1, per_page: int = 25):
     return pagination, due_now
 
 
-def reminder_history(user: User, *, page: int = 1, per_page: int = 25):
-    """Ended reminders, most recent first."""
+def reminder_history(user: User, *, page: int = 1, per_page: int = 25,
+                     contact: Contact | None = None):
+    """Ended reminders (about one contact, if given), most recent first."""
     query = (
-        reminders_for(user)
+        _about(user, contact)
         .where(Reminder.status.in_(ENDED_STATUSES))
         .order_by(Reminder.completed_at.desc(), Reminder.id.desc())
         .options(selectinload(Reminder.contact))

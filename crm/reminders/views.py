@@ -27,7 +27,7 @@ from crm.extensions import csrf, db
 from crm.forms import days_wanted
 from crm.interactions.services import InteractionData, log_interaction
 from crm.mediums.services import get_medium_or_404, mediums_for
-from crm.models import Initiator, User, utcnow
+from crm.models import Contact, Initiator, User, utcnow
 from crm.models.contact import CADENCE_MAX_DAYS
 from crm.models.reminder import Recurrence, Reminder, ReminderKind
 from crm.params import page_arg, record_id
@@ -94,10 +94,13 @@ def _reminder_data(form: ReminderForm) -> services.ReminderData:
 @login_required
 def index():
     now = utcnow()
+    contact = _contact_arg()
     page, due_count = services.open_reminders_page(
-        current_user, page=page_arg(), per_page=current_app.config["REMINDERS_PER_PAGE"])
+        current_user, page=page_arg(), per_page=current_app.config["REMINDERS_PER_PAGE"],
+        contact=contact)
     return render_template(
         "reminders/index.html",
+        contact=contact,
         page=page,
         due_count=due_count,
         needs_action=[r for r in page.items if r.status.value == "delivered"],
@@ -111,17 +114,30 @@ def index():
 @bp.get("/reminders/history")
 @login_required
 def history():
+    contact = _contact_arg()
     return render_template(
-        "reminders/history.html", page=services.reminder_history(current_user, page=page_arg())
+        "reminders/history.html", contact=contact,
+        page=services.reminder_history(current_user, page=page_arg(), contact=contact),
     )
+
+
+def _contact_arg() -> Contact | None:
+    """The contact a page is about (?contact=, one of the user's, archived or not), or
+    None when it names none; 404 for anyone else's, or for what no contact's id can be."""
+    value = request.args.get("contact", "")
+    if not value:
+        return None
+    try:
+        return get_contact_or_404(current_user, record_id(value))
+    except ValueError:
+        abort(404)
 
 
 @bp.route("/reminders/new", methods=["GET", "POST"])
 @login_required
 def new():
     form = _reminder_form()
-    contact_id = request.args.get("contact", type=record_id)
-    contact = get_contact_or_404(current_user, contact_id) if contact_id else None
+    contact = _contact_arg()
     if contact is not None and contact.is_archived:  # not among the people to choose from
         flash(f"Restore {contact.name} to set reminders about them.", "info")
         return redirect(url_for("contacts.show", contact_id=contact.id))
