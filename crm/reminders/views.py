@@ -123,14 +123,10 @@ def history():
 
 def _contact_arg() -> Contact | None:
     """The contact a page is about (?contact=, one of the user's, archived or not), or
-    None when it names none; 404 for anyone else's, or for what no contact's id can be."""
-    value = request.args.get("contact", "")
-    if not value:
-        return None
-    try:
-        return get_contact_or_404(current_user, record_id(value))
-    except ValueError:
-        abort(404)
+    None when it names none (what no row's id can be is ignored, as every query id is);
+    404 for anyone else's."""
+    contact_id = request.args.get("contact", type=record_id)
+    return get_contact_or_404(current_user, contact_id) if contact_id else None
 
 
 @bp.route("/reminders/new", methods=["GET", "POST"])
