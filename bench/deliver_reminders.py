@@ -83,7 +83,7 @@ def seed(url: str, count: int) -> None:
         users = []
         for i in range(10):
             user = User(email=f"bench{i}@example.com", name=f"Bench {i}", password_hash="x",
-                        time_zone="Europe/Berlin")
+                        time_zone="Europe/Berlin", email_confirmed_at=utcnow())
             db.session.add(user)
             users.append(user)
         db.session.flush()

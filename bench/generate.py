@@ -264,8 +264,9 @@ class Loader:
 
     def user(self, key: str, name: str, time_zone: str) -> tuple[User, Account]:
         email = f"{key}@{EMAIL_DOMAIN}"
+        joined = self.now - timedelta(days=365 * self.years)
         user = User(email=email, name=name, password_hash=self.password_hash,
-                    time_zone=time_zone, created_at=self.now - timedelta(days=365 * self.years))
+                    time_zone=time_zone, created_at=joined, email_confirmed_at=joined)
         db.session.add(user)
         db.session.flush()
         raw = self.rng.getrandbits(256).to_bytes(32, "big")

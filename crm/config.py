@@ -41,6 +41,10 @@ class Defaults:
     PASSWORD_RESET_MAX_AGE_SECONDS = 3600
     # Tries at changing one's address (each says whether another account has it).
     EMAIL_CHANGE_LIMIT_PER_ACCOUNT = "5 per hour"
+    # The link that confirms an address: how long it works, and how often Settings may
+    # send it again.
+    ADDRESS_CONFIRM_MAX_AGE_SECONDS = 7 * 24 * 3600
+    ADDRESS_CONFIRM_LIMIT_PER_ACCOUNT = "3 per hour"
     # Production behind TLS: Secure cookies and HSTS. PROXY_FIX = number of proxies
     # in front (trust their X-Forwarded-* headers).
     HTTPS = False
@@ -96,7 +100,7 @@ _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 # Rate limits, in Flask-Limiter's notation ("20 per minute; 200 per hour").
 LIMIT_SETTINGS = ("LOGIN_LIMIT_PER_IP", "LOGIN_LIMIT_PER_ACCOUNT", "REGISTER_LIMIT_PER_IP",
                   "PASSWORD_RESET_LIMIT_PER_IP", "PASSWORD_RESET_LIMIT_PER_ADDRESS",
-                  "EMAIL_CHANGE_LIMIT_PER_ACCOUNT")
+                  "EMAIL_CHANGE_LIMIT_PER_ACCOUNT", "ADDRESS_CONFIRM_LIMIT_PER_ACCOUNT")
 # Text settings: an environment value that looks like JSON (CRM_SECRET_KEY=12345) is read
 # as a number by Flask; these are always the text written.
 TEXT_SETTINGS = ("SECRET_KEY", "BASE_URL", "MAIL_FROM", "SMTP_HOST", "SMTP_USER",

@@ -233,13 +233,15 @@ def make_user(app, password_hash):
     factory hands register_user the one hash precomputed for the session (a real scrypt
     hash of PASSWORD, so logging in through /login works). The substitution is scoped to
     the register_user call; any other password, and every other caller, hashes for real.
+    Its address is confirmed unless confirmed=False (as an account of `crm create-user`).
     """
     from crm.auth import services as auth_services
 
     def factory(**overrides):
         n = next(_serial)
         password = overrides.pop("password", PASSWORD)
-        fields = {"email": f"user{n}@example.com", "name": f"User {n}", "time_zone": "UTC"}
+        fields = {"email": f"user{n}@example.com", "name": f"User {n}", "time_zone": "UTC",
+                  "confirmed": True}
         fields.update(overrides)
         with app.app_context():
             if password == PASSWORD:
@@ -403,6 +405,15 @@ def smtp_server():
 
     with SMTPServer() as server:
         yield server
+
+
+@pytest.fixture
+def mail_app(app, smtp_server):
+    """The app sending email to smtp_server, its links built on support.MAIL_BASE_URL."""
+    from support import MAIL_BASE_URL
+
+    app.config.update(smtp_server.app_config(), BASE_URL=MAIL_BASE_URL)
+    return app
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from html.parser import HTMLParser
 
 PASSWORD = "correct horse battery staple"
+# The address links in emails are built on in tests that send them (the mail_app fixture).
+MAIL_BASE_URL = "https://rapport.example.org"
 
 
 class AuthActions:

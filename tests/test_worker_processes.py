@@ -97,7 +97,7 @@ def wait_for_beats_after(app, moment, workers: int, procs) -> None:
 def add_users(app, n: int) -> list[tuple[int, str]]:
     with app.app_context():
         users = [User(email=f"person{k}@example.com", name=f"Person {k}", password_hash="x",
-                      time_zone=zone)
+                      time_zone=zone, email_confirmed_at=utcnow())
                  for k, zone in zip(range(n), ["UTC", "Europe/Berlin", "America/New_York",
                                                "Asia/Tokyo"] * n, strict=False)]
         db.session.add_all(users)

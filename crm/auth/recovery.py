@@ -20,6 +20,7 @@ from email.message import EmailMessage
 from flask import current_app, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from crm.auth import confirmation
 from crm.database import lock_user, writing_request
 from crm.extensions import db
 from crm.mail import build_message, make_message_id
@@ -81,7 +82,11 @@ def can_email() -> bool:
 def queue_email(user: User, kind: AccountEmailKind, to: str | None = None) -> None:
     """Queue an email about the account for the worker, in the caller's transaction: it
     goes if the change that caused it is committed, and no web process waits for a mail
-    server. Nothing is queued when this server sends no email."""
+    server. Nothing is queued when this server sends no email, nor a notice of a changed
+    password to an address nobody has confirmed (the caller decides for the old address of
+    a changed one, which was confirmed or not before the change)."""
+    if kind == AccountEmailKind.PASSWORD_CHANGED and not user.email_confirmed:
+        return
     if can_email():
         db.session.add(AccountEmail(
             user_id=user.id, kind=kind, to_address=to or user.email,
@@ -93,13 +98,20 @@ def not_wanted(email: AccountEmail, user: User, now: datetime) -> str | None:
     """Why a queued account email is not sent any more, or None."""
     if not user.is_active:
         return "not sent: the account is deactivated"
-    if email.kind == AccountEmailKind.PASSWORD_RESET:
+    if email.kind in _LINKS:
         age = (now - email.created_at).total_seconds()
-        if age >= current_app.config["PASSWORD_RESET_MAX_AGE_SECONDS"]:
+        if age >= current_app.config[_LINKS[email.kind]]:
             return "not sent: its link would have expired"
         if email.to_address != user.email:
             return "not sent: the account's address has changed"
+    if email.kind == AccountEmailKind.CONFIRM_ADDRESS and user.email_confirmed:
+        return "not sent: the address is confirmed already"
     return None
+
+
+# Account emails that carry a link, and the setting that says how long it works.
+_LINKS = {AccountEmailKind.PASSWORD_RESET: "PASSWORD_RESET_MAX_AGE_SECONDS",
+          AccountEmailKind.CONFIRM_ADDRESS: "ADDRESS_CONFIRM_MAX_AGE_SECONDS"}
 
 
 def account_message(email: AccountEmail, user: User) -> EmailMessage:
@@ -113,6 +125,13 @@ def account_message(email: AccountEmail, user: User) -> EmailMessage:
             template="password_reset", message_id=message_id, user=user,
             reset_url=url_for("auth.reset_password", token=make_token(user), _external=True),
             minutes=current_app.config["PASSWORD_RESET_MAX_AGE_SECONDS"] // 60)
+    if email.kind == AccountEmailKind.CONFIRM_ADDRESS:
+        return build_message(
+            to=email.to_address, subject="Rapport: confirm your email address",
+            template="confirm_address", message_id=message_id, user=user,
+            confirm_url=url_for("auth.confirm_address", token=confirmation.make_token(user),
+                                _external=True),
+            days=current_app.config["ADDRESS_CONFIRM_MAX_AGE_SECONDS"] // 86400)
     if email.kind == AccountEmailKind.PASSWORD_CHANGED:
         return build_message(
             to=email.to_address, subject="Rapport: your password was changed",

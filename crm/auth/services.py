@@ -11,7 +11,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from crm.database import lock_user, writing_request
 from crm.extensions import db
-from crm.models import User
+from crm.models import User, utcnow
 from crm.models.user import new_session_version
 
 # A real hash to compare against when the email is unknown, so both failures
@@ -38,8 +38,10 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalise_email(email)))
 
 
-def register_user(email: str, name: str, password: str, time_zone: str = "UTC") -> User:
-    """Create an account; raise EmailTaken if the email is in use."""
+def register_user(email: str, name: str, password: str, time_zone: str = "UTC", *,
+                  confirmed: bool = False) -> User:
+    """Create an account; raise EmailTaken if the email is in use. Its address is
+    unconfirmed unless `confirmed` (an operator vouches for it, `crm create-user`)."""
     if find_user_by_email(email) is not None:
         raise EmailTaken(email)
     user = User(
@@ -47,6 +49,7 @@ def register_user(email: str, name: str, password: str, time_zone: str = "UTC") 
         name=name.strip(),
         password_hash=hash_password(password),
         time_zone=time_zone,
+        email_confirmed_at=utcnow() if confirmed else None,
     )
     try:
         with db.session.begin_nested():  # two sign-ups with one email at once: one wins
@@ -58,8 +61,9 @@ def register_user(email: str, name: str, password: str, time_zone: str = "UTC") 
 
 
 def change_email(user: User, email: str) -> None:
-    """Log in with, and receive reminders at, another address; EmailTaken if another
-    account has it."""
+    """Log in with another address at once; EmailTaken if another account has it. Emails go
+    to it once it is confirmed: until then none, and a digest waiting for a retry is not
+    sent to it."""
     email = normalise_email(email)
     if email == user.email:
         return
@@ -68,9 +72,11 @@ def change_email(user: User, email: str) -> None:
     try:
         with db.session.begin_nested():  # two accounts taking one address at once: one wins
             user.email = email
+            user.email_confirmed_at = None
             db.session.flush()
     except IntegrityError:
         raise EmailTaken(email) from None
+    _skip_waiting_digests(user, "not sent: the address changed and is not confirmed yet")
 
 
 def authenticate(email: str, password: str) -> User | None:
@@ -110,13 +116,26 @@ def count_address_change(user: User) -> None:
     """Count a try at changing the account's address (EMAIL_CHANGE_LIMIT_PER_ACCOUNT): it
     says whether another account has the address, so a session may not ask over and over
     (past the limit, 429)."""
+    _count(user, "address-change", "EMAIL_CHANGE_LIMIT_PER_ACCOUNT",
+           "Too many address changes tried for this account. Try again later.")
+
+
+def _count(user: User, what: str, setting: str, message: str) -> None:
+    """Count one try at something limited per account by `setting`; 429 past the limit."""
     from crm.extensions import limiter
 
-    key, items = f"address-change:{user.id}", _limits("EMAIL_CHANGE_LIMIT_PER_ACCOUNT")
-    _refuse_past(items, key, "Too many address changes tried for this account. "
-                             "Try again later.")
+    key, items = f"{what}:{user.id}", _limits(setting)
+    _refuse_past(items, key, message)
     for item in items:
         limiter.limiter.hit(item, key)
+
+
+def count_confirm_link(user: User) -> None:
+    """Count a request to send the confirmation link again (ADDRESS_CONFIRM_LIMIT_PER_ACCOUNT):
+    each emails an address nobody has confirmed, so a session may not ask over and over
+    (past the limit, 429)."""
+    _count(user, "confirm-link", "ADDRESS_CONFIRM_LIMIT_PER_ACCOUNT",
+           "The link has been sent several times already. Try again later.")
 
 
 def _limits(setting: str) -> list:
@@ -162,16 +181,19 @@ def update_reminder_settings(user: User, *, email_mode: str, digest_hour: int) -
     user.digest_enabled = email_mode == "digest"
     user.digest_hour = digest_hour
     if not user.digest_enabled:  # a digest waiting for a retry is no longer wanted
-        from crm.models.reminder import DeliveryStatus, DigestRun
-
-        db.session.execute(
-            update(DigestRun)
-            .where(DigestRun.user_id == user.id, DigestRun.status == DeliveryStatus.PENDING)
-            .values(status=DeliveryStatus.SKIPPED, next_attempt_at=None,
-                    last_error="not sent: the daily digest was turned off")
-            .execution_options(synchronize_session=False)
-        )
+        _skip_waiting_digests(user, "not sent: the daily digest was turned off")
     db.session.flush()
+
+
+def _skip_waiting_digests(user: User, reason: str) -> None:
+    from crm.models.reminder import DeliveryStatus, DigestRun
+
+    db.session.execute(
+        update(DigestRun)
+        .where(DigestRun.user_id == user.id, DigestRun.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.SKIPPED, next_attempt_at=None, last_error=reason)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def email_mode(user: User) -> str:

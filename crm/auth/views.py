@@ -17,7 +17,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from crm.api.forms import TokenForm
 from crm.api.tokens import list_tokens
-from crm.auth import recovery, services
+from crm.auth import confirmation, recovery, services
 from crm.auth.forms import (
     EmailForm,
     ForgotPasswordForm,
@@ -58,9 +58,12 @@ def register():
         except services.EmailTaken:
             form.email.errors.append("An account with this email exists already. Log in instead?")
         else:
+            recovery.queue_email(user, AccountEmailKind.CONFIRM_ADDRESS)
             db.session.commit()
             login_user(user)
-            flash(f"Welcome to Rapport, {user.name}.", "success")
+            flash(f"Welcome to Rapport, {user.name}." + (
+                f" To get reminder emails, open the link we sent to {user.email}."
+                if recovery.can_email() else ""), "success")
             target = form.next.data
             return redirect(target if services.is_safe_next(target) else url_for("contacts.index"))
     return render_template("auth/register.html", form=form), 422 if form.errors else 200
@@ -132,6 +135,7 @@ def reset_password(token: str):
     form = ResetPasswordForm()
     if form.validate_on_submit():
         services.change_password(user, form.new_password.data)  # every session ends
+        confirmation.mark_confirmed(user)  # the link reached the address
         recovery.queue_email(user, AccountEmailKind.PASSWORD_CHANGED)
         db.session.commit()
         logout_user()
@@ -142,6 +146,19 @@ def reset_password(token: str):
         return redirect(url_for("main.home"))
     return _no_store(render_template("auth/reset_password.html", form=form, user=user),
                      422 if form.errors else 200)
+
+
+@bp.get("/confirm-address/<token>")
+def confirm_address(token: str):
+    """The link sent to an address: opening it confirms the address (logged in or not)."""
+    try:
+        user = confirmation.confirm(token)
+    except confirmation.ConfirmLinkSpent:
+        return _no_store(render_template("auth/confirm_link_spent.html"), 410)
+    if user is None:
+        abort(404)
+    db.session.commit()
+    return _no_store(render_template("auth/address_confirmed.html", user=user), 200)
 
 
 def _no_store(body: str, status: int):
@@ -211,7 +228,7 @@ def settings():
     elif request.method == "POST" and request.form.get("action") == "email":
         status = 422
         if email.validate_on_submit():
-            old = current_user.email
+            old, was_confirmed = current_user.email, current_user.email_confirmed
             services.count_address_change(current_user)
             if services.normalise_email(email.email.data) == old:
                 email.email.errors.append("That is your address already.")
@@ -223,11 +240,27 @@ def settings():
                 except services.EmailTaken:
                     email.email.errors.append("Another account has this address.")
                 else:
-                    recovery.queue_email(current_user, AccountEmailKind.ADDRESS_CHANGED, to=old)
+                    if was_confirmed:  # told at the old address, if it was ever its owner's
+                        recovery.queue_email(current_user, AccountEmailKind.ADDRESS_CHANGED,
+                                             to=old)
+                    recovery.queue_email(current_user, AccountEmailKind.CONFIRM_ADDRESS)
                     db.session.commit()
-                    flash(f"Your address is now {current_user.email}: you log in with it, "
-                          "and reminder emails go to it.", "success")
+                    flash(f"Your address is now {current_user.email}: you log in with it." + (
+                        " Reminder emails go to it once you open the link we sent there."
+                        if recovery.can_email() else ""), "success")
                     return redirect(url_for("auth.settings"))
+    elif request.method == "POST" and request.form.get("action") == "confirm":
+        status = 400
+        if ConfirmForm().validate_on_submit() and recovery.can_email():
+            if current_user.email_confirmed:
+                flash(f"{current_user.email} is confirmed already.", "info")
+            else:
+                services.count_confirm_link(current_user)
+                recovery.queue_email(current_user, AccountEmailKind.CONFIRM_ADDRESS)
+                db.session.commit()
+                flash(f"A new link is on its way to {current_user.email}. Links sent "
+                      "before it still work.", "success")
+            return redirect(url_for("auth.settings"))
     elif request.method == "POST" and request.form.get("action") == "reminders":
         if reminders.validate_on_submit():
             services.update_reminder_settings(
@@ -255,6 +288,7 @@ def settings():
         email=email,
         reminders=reminders,
         confirm=ConfirmForm(),
+        sends_email=recovery.can_email(),
         # API tokens, export, delete account (crm/api, crm/portability)
         api_tokens=list_tokens(current_user),
         token_form=TokenForm(prefix="token"),

@@ -163,7 +163,7 @@ def deliver_claimed(ids: list[int], now: datetime, worker_id: str) -> int:
     rows = db.session.execute(
         select(
             Reminder.id, Reminder.owner_id, Reminder.due_at, Reminder.recurrence,
-            User.email_reminders, User.digest_enabled,
+            User.email_reminders, User.digest_enabled, User.email_confirmed_at,
         )
         .join(User, User.id == Reminder.owner_id)
         .where(Reminder.id.in_(owned))
@@ -191,7 +191,8 @@ def deliver_claimed(ids: list[int], now: datetime, worker_id: str) -> int:
         in_app.append({**common, "channel": DeliveryChannel.IN_APP,
                        "status": DeliveryStatus.SENT, "sent_at": now, "next_attempt_at": None,
                        "message_id": None})
-        if email_on and row.email_reminders and not row.digest_enabled:
+        if (email_on and row.email_reminders and not row.digest_enabled
+                and row.email_confirmed_at is not None):
             emails.append({**common, "channel": DeliveryChannel.EMAIL,
                            "status": DeliveryStatus.PENDING, "sent_at": None,
                            "next_attempt_at": now,
@@ -508,13 +509,16 @@ def _built(model, what: str, email_id: int, attempts: int, not_wanted: str | Non
 
 def _not_wanted(delivery: Delivery, user: User) -> str | None:
     """Why an email is no longer wanted (not sent), or None: the user turned reminder
-    emails off (or chose the digest), or already acted on this occurrence: ended the
+    emails off (or chose the digest), moved to an address not confirmed yet, or already
+    acted on this occurrence: ended the
     reminder, or moved or snoozed a one-off. (Done on a repeating reminder's occurrence, or
     moving the series, marks its waiting emails skipped there and then: reading the
     notification, "Mark all read" included, is not acting on it.)"""
     reminder = delivery.reminder
     if not user.email_reminders or user.digest_enabled:
         return "not sent: reminder emails were turned off"
+    if not user.email_confirmed:
+        return "not sent: the account's address is not confirmed"
     if reminder.status not in OPEN_STATUSES:
         return f"not sent: the reminder was {reminder.status.value}"
     if reminder.recurrence == Recurrence.NONE and reminder.due_at != delivery.occurrence:
@@ -680,7 +684,8 @@ def send_digests(now: datetime, worker_id: str,
     clock = clock or PassClock(now)
     users = list(
         db.session.scalars(
-            select(User).where(User.email_reminders.is_(True), User.digest_enabled.is_(True))
+            select(User).where(User.email_reminders.is_(True), User.digest_enabled.is_(True),
+                               User.email_confirmed_at.is_not(None))
         )
     )
     # A user who moved west lives a local day over again, or one before it: its digest (or

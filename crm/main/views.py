@@ -10,6 +10,7 @@ from flask_login import current_user
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from crm.auth.recovery import can_email
 from crm.database import first_line, migrations_pending
 from crm.extensions import db
 from crm.interactions.services import recent_interactions
@@ -73,6 +74,7 @@ def home():
         now=now,
         coaching_notes=notes_for_client(current_user, limit=5),
         recent=recent_interactions(current_user, limit=8),
+        sends_email=can_email(),
     )
 
 

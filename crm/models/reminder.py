@@ -215,6 +215,7 @@ class AccountEmailKind(enum.StrEnum):
     PASSWORD_RESET = "password_reset"  # noqa: S105 - the link to choose a new password
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - told to the account
     ADDRESS_CHANGED = "address_changed"  # told at the old address
+    CONFIRM_ADDRESS = "confirm_address"  # the link that confirms the account's address
 
 
 class AccountEmail(db.Model):

@@ -54,6 +54,13 @@ class User(UserMixin, db.Model):
     session_version: Mapped[int] = mapped_column(Integer, default=lambda: new_session_version())
     is_active_account: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the owner of `email` opened the link sent there (None: not yet, or the address
+    # changed since). Reminder emails and notices go only to a confirmed address.
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def email_confirmed(self) -> bool:
+        return self.email_confirmed_at is not None
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_version}"

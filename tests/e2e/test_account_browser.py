@@ -38,7 +38,8 @@ def test_a_forgotten_password_is_replaced_from_an_emailed_link(live_server, page
     expect(page.get_by_text("If nia@example.com is the address of an account")).to_be_visible()
 
     run_the_worker(app)
-    [email] = smtp_server.received
+    [email] = [m for m in smtp_server.received  # beside the link that confirms the address
+               if m.message["Subject"] == "Rapport: choose a new password"]
     text = email.message.get_body(("plain",)).get_content()
     link = re.search(r"http://\S+/reset-password/\S+", text).group(0)
     page.goto(link)
@@ -61,6 +62,30 @@ def test_a_forgotten_password_is_replaced_from_an_emailed_link(live_server, page
     page.get_by_label("Password", exact=True).fill("a brand new passphrase")
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def test_a_new_address_is_confirmed_from_the_emailed_link(live_server, page, smtp_server):
+    base, app = live_server
+    app.config.update(smtp_server.app_config(), BASE_URL=base)
+    register(page, base, "Nia Networker", "nia@example.com")
+    expect(page.get_by_text("open the link we sent to nia@example.com")).to_be_visible()
+    page.goto(base + "/")
+    expect(page.get_by_text("Confirm your address to get reminder emails.")).to_be_visible()
+    page.get_by_role("link", name="Send it again").click()
+    expect(page.get_by_text("nia@example.com is not confirmed yet.")).to_be_visible()
+    screenshot(page, "settings-address-not-confirmed")
+    page.get_by_role("button", name="Send the link again").click()
+    expect(page.get_by_text("A new link is on its way to nia@example.com.")).to_be_visible()
+
+    run_the_worker(app)
+    assert [m.rcpt_tos for m in smtp_server.received] == [["nia@example.com"]] * 2
+    text = smtp_server.received[0].message.get_body(("plain",)).get_content()
+    page.goto(re.search(r"http://\S+/confirm-address/\S+", text).group(0))
+    expect(page.get_by_role("heading", name="Address confirmed")).to_be_visible()
+    screenshot(page, "address-confirmed")
+    page.goto(base + "/settings")
+    expect(page.get_by_text("You log in with nia@example.com, and reminder emails go to it.")
+           ).to_be_visible()
 
 
 def test_two_tabs_editing_one_contact_keep_both_and_settle_a_clash(live_server, page):

@@ -1,0 +1,72 @@
+"""Confirming an account's address: a signed link sent to it.
+
+Anyone can type anyone's address when they register or change theirs. Until the owner of
+the address opens the link sent there, Rapport sends it no reminder emails, no digest and
+no notices (a link to choose a new password still goes, as the owner asked for it). The
+link names the account and a fingerprint of the address, so it confirms that address only:
+once the account moves to another, it confirms nothing. It expires after
+ADDRESS_CONFIRM_MAX_AGE_SECONDS; Settings sends a new one (ADDRESS_CONFIRM_LIMIT_PER_ACCOUNT).
+Opening it confirms (GET): a mail scanner that follows it proves the address receives mail,
+which is what confirming means. Choosing a new password from a reset link confirms too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from crm.extensions import db
+from crm.models import User, utcnow
+
+_SALT = "rapport.confirm-address"
+
+
+class ConfirmLinkSpent(Exception):
+    """A link Rapport did sign that confirms nothing now: too old, or for an address the
+    account no longer has."""
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
+
+
+def _fingerprint(address: str) -> str:
+    """Names the address without showing it (the token is signed, not encrypted)."""
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, address.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def make_token(user: User) -> str:
+    return _serializer().dumps({"u": user.id, "e": _fingerprint(user.email)})
+
+
+def confirm(token: str) -> User | None:
+    """Confirm the address a link was sent to; the account, or None for a forged link or
+    a deleted account. Raises ConfirmLinkSpent for a genuine link that confirms nothing
+    now. Opening a link twice is no error: the address stays confirmed."""
+    try:
+        data = _serializer().loads(
+            token, max_age=current_app.config["ADDRESS_CONFIRM_MAX_AGE_SECONDS"])
+    except SignatureExpired as exc:
+        raise ConfirmLinkSpent from exc
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("u"), int):
+        return None
+    user = db.session.get(User, data["u"])
+    if user is None or not user.is_active:
+        return None
+    if not hmac.compare_digest(str(data.get("e")), _fingerprint(user.email)):
+        raise ConfirmLinkSpent
+    mark_confirmed(user)
+    return user
+
+
+def mark_confirmed(user: User) -> None:
+    """The address is its owner's (they opened a link sent to it)."""
+    if user.email_confirmed_at is None:
+        user.email_confirmed_at = utcnow()
+        db.session.flush()

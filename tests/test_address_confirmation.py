@@ -1,0 +1,260 @@
+"""An address is confirmed before Rapport emails it: a link sent there at registration and
+on a change of address. Until then reminders are in the inbox only, with no email, no
+digest and no notices to an address that may be someone else's."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from sqlalchemy import select
+from support import MAIL_BASE_URL, PASSWORD, as_user, page_text
+
+from crm.extensions import db
+from crm.jobs import tasks
+from crm.models import AccountEmail, User
+from crm.models.reminder import Delivery, DeliveryChannel, DeliveryStatus, DigestRun
+
+BASE = MAIL_BASE_URL
+NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+CONFIRM_LINK = re.compile(re.escape(BASE) + r"(/confirm-address/\S+)")
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    """One clock for the worker, link signatures and session cookies."""
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+def register(client, email: str = "ada@example.com"):
+    response = client.post("/register", data={
+        "email": email, "name": "Ada Lovelace", "password": PASSWORD, "confirm": PASSWORD,
+        "time_zone": "UTC"})
+    assert response.status_code == 302, page_text(response.data)
+    return response
+
+
+def work(app, now: datetime | None = None) -> int:
+    """The worker's account-email job, once."""
+    with app.app_context():
+        return tasks.send_account_emails(now or NOW, "worker-1")
+
+
+def confirm_link(smtp_server, to: str) -> str:
+    """The path of the confirmation link in the last email to `to`."""
+    [message] = [m.message for m in smtp_server.received if m.rcpt_tos == [to]][-1:]
+    assert message["Subject"] == "Rapport: confirm your email address"
+    return CONFIRM_LINK.search(message.get_body(("plain",)).get_content()).group(1)
+
+
+def account(app, email: str) -> User:
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == email))
+        db.session.expunge(user)
+        return user
+
+
+def email_rows(app, model, **where):
+    with app.app_context():
+        return list(db.session.scalars(select(model).filter_by(**where)))
+
+
+def test_registering_sends_a_link_that_confirms_the_address(mail_app, client, smtp_server):
+    response = register(client)
+    welcome = page_text(client.get(response.headers["Location"]).data)
+    assert "To get reminder emails, open the link we sent to ada@example.com." in welcome
+    assert account(mail_app, "ada@example.com").email_confirmed_at is None
+    assert "ada@example.com is not confirmed yet" in page_text(client.get("/settings").data)
+
+    assert work(mail_app) == 1
+    path = confirm_link(smtp_server, "ada@example.com")
+    client.post("/logout")
+    opened = client.get(path)  # from the mail app on a phone: no session needed
+
+    assert opened.status_code == 200
+    assert "ada@example.com is confirmed" in page_text(opened.data)
+    assert opened.headers["Cache-Control"] == "no-store"
+    assert account(mail_app, "ada@example.com").email_confirmed_at == NOW
+    assert client.get(path).status_code == 200  # opened again: still confirmed, no error
+
+
+def test_reminders_reach_an_unconfirmed_address_in_the_inbox_only(mail_app, client,
+                                                                  make_user, make_reminder,
+                                                                  smtp_server):
+    user = make_user(email="ada@example.com", confirmed=False)
+    due = make_reminder(user, title="Call Bob", due_at=NOW - timedelta(minutes=1))
+
+    with mail_app.app_context():
+        assert tasks.deliver_due(NOW, "worker-1") == 1
+    channels = [d.channel for d in email_rows(mail_app, Delivery, reminder_id=due.id)]
+    assert channels == [DeliveryChannel.IN_APP]
+
+    assert work(mail_app) == 0  # make_user queues no link; nothing else is sent either
+    assert smtp_server.received == []
+    later = make_reminder(user, title="Call Cy", due_at=NOW + timedelta(hours=1))
+    with mail_app.app_context():
+        db.session.get(User, user.id).email_confirmed_at = NOW
+        db.session.commit()
+        assert tasks.deliver_due(NOW + timedelta(hours=1), "worker-1") == 1
+    assert {d.channel for d in email_rows(mail_app, Delivery, reminder_id=later.id)} == {
+        DeliveryChannel.IN_APP, DeliveryChannel.EMAIL}
+    assert [m.rcpt_tos for m in smtp_server.received] == [["ada@example.com"]]
+
+
+def test_no_digest_goes_to_an_unconfirmed_address(mail_app, make_user, make_reminder,
+                                                  smtp_server):
+    unconfirmed = make_user(email="ada@example.com", confirmed=False)
+    confirmed = make_user(email="bob@example.com")
+    for who in (unconfirmed, confirmed):
+        make_reminder(who, title=f"Due for {who.email}", due_at=NOW + timedelta(hours=2))
+    with mail_app.app_context():
+        for who in (unconfirmed, confirmed):
+            row = db.session.get(User, who.id)
+            row.digest_enabled, row.digest_hour = True, 8
+        db.session.commit()
+        tasks.send_digests(NOW, "worker-1")
+    assert [m.rcpt_tos for m in smtp_server.received] == [["bob@example.com"]]
+    assert [r.user_id for r in email_rows(mail_app, DigestRun)] == [confirmed.id]
+
+
+def test_a_new_address_waits_for_its_link_and_the_old_one_is_told(mail_app, make_user,
+                                                                  make_reminder, smtp_server):
+    user = make_user(email="ada@old.example")
+    fired = make_reminder(user, title="Call Bob", due_at=NOW - timedelta(minutes=1))
+    with mail_app.app_context():
+        tasks.deliver_in_app(NOW, "worker-1")  # its email waits for the sending job
+    client = as_user(mail_app, user)
+
+    moved = client.post("/settings", data={"action": "email", "email-email": "ada@new.example",
+                                           "email-current_password": PASSWORD})
+    assert moved.status_code == 302
+    told = page_text(client.get("/settings").data)
+    assert "Your address is now ada@new.example: you log in with it." in told
+    assert "ada@new.example is not confirmed yet" in told
+
+    with mail_app.app_context():
+        tasks.send_pending_emails(NOW, "worker-1")
+    [waiting] = email_rows(mail_app, Delivery, reminder_id=fired.id,
+                           channel=DeliveryChannel.EMAIL)
+    assert waiting.status == DeliveryStatus.SKIPPED
+    assert waiting.last_error == "not sent: the account's address is not confirmed"
+    assert work(mail_app) == 2
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.received) == [
+        "ada@new.example", "ada@old.example"]
+    assert client.get(confirm_link(smtp_server, "ada@new.example")).status_code == 200
+    assert account(mail_app, "ada@new.example").email_confirmed_at == NOW
+    assert "is not confirmed yet" not in page_text(client.get("/settings").data)
+
+
+def test_a_link_for_an_address_the_account_has_left_confirms_nothing(mail_app, client,
+                                                                     smtp_server):
+    register(client, "ada@typo.example")
+    assert work(mail_app) == 1
+    stale = confirm_link(smtp_server, "ada@typo.example")
+    assert client.post("/settings", data={
+        "action": "email", "email-email": "ada@example.com",
+        "email-current_password": PASSWORD}).status_code == 302
+
+    spent = client.get(stale)
+
+    assert spent.status_code == 410
+    assert "This link no longer works" in page_text(spent.data)
+    assert account(mail_app, "ada@example.com").email_confirmed_at is None
+    # The mistyped address was never confirmed: it is told nothing of the move.
+    assert work(mail_app) == 1
+    assert [m.rcpt_tos for m in smtp_server.received[1:]] == [["ada@example.com"]]
+
+
+def test_an_old_or_forged_link_confirms_nothing(mail_app, client, smtp_server, clock):
+    register(client)
+    work(mail_app)
+    path = confirm_link(smtp_server, "ada@example.com")
+    assert client.get(path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
+                      ).status_code == 404
+    assert client.get("/confirm-address/not-a-token").status_code == 404
+
+    clock.move_to(NOW + timedelta(days=7, seconds=1))
+
+    assert client.get(path).status_code == 410
+    assert account(mail_app, "ada@example.com").email_confirmed_at is None
+
+
+@pytest.mark.app_config(RATELIMIT_ENABLED=True)
+def test_settings_sends_the_link_again_a_few_times_an_hour(mail_app, client, smtp_server):
+    register(client)
+    work(mail_app)
+    first = confirm_link(smtp_server, "ada@example.com")
+    assert "A new link is on its way to ada@example.com" in page_text(client.post(
+        "/settings", data={"action": "confirm"}, follow_redirects=True).data)
+    sent = [client.post("/settings", data={"action": "confirm"}).status_code
+            for _ in range(3)]
+    assert sent == [302, 302, 429]
+    assert work(mail_app) == 3
+    assert client.get(first).status_code == 200  # links sent before still work
+
+
+def test_a_link_queued_before_confirming_is_skipped(mail_app, client, smtp_server):
+    register(client)
+    assert client.post("/settings", data={"action": "confirm"}).status_code == 302
+    assert work(mail_app) == 2
+    assert client.post("/settings", data={"action": "confirm"}).status_code == 302
+    client.get(confirm_link(smtp_server, "ada@example.com"))
+
+    assert work(mail_app) == 0
+    assert [e.last_error for e in email_rows(mail_app, AccountEmail,
+                                             status=DeliveryStatus.SKIPPED)] == [
+        "not sent: the address is confirmed already"]
+    assert "ada@example.com is confirmed already." in page_text(client.post(
+        "/settings", data={"action": "confirm"}, follow_redirects=True).data)
+    assert work(mail_app) == 0
+
+
+def test_no_password_notice_goes_to_an_unconfirmed_address(mail_app, client, smtp_server):
+    register(client)
+    client.post("/settings", data={
+        "action": "password", "password-current_password": PASSWORD,
+        "password-new_password": "another long passphrase",
+        "password-confirm": "another long passphrase"})
+    assert work(mail_app) == 1  # the link, not the notice
+    assert [m.message["Subject"] for m in smtp_server.received] == [
+        "Rapport: confirm your email address"]
+
+
+def test_a_new_password_from_a_reset_link_confirms_the_address(mail_app, client, make_user,
+                                                               smtp_server):
+    make_user(email="ada@example.com", confirmed=False)
+    client.post("/forgot-password", data={"email": "ada@example.com"})
+    assert work(mail_app) == 1
+    text = smtp_server.received[0].message.get_body(("plain",)).get_content()
+    path = re.search(re.escape(BASE) + r"(/reset-password/\S+)", text).group(1)
+    response = client.post(path, data={"new_password": "a brand new passphrase",
+                                       "confirm": "a brand new passphrase"})
+    assert response.status_code == 302
+    assert account(mail_app, "ada@example.com").email_confirmed_at == NOW
+
+
+def test_the_dashboard_asks_for_the_link_until_it_is_opened(mail_app, client, smtp_server):
+    register(client)
+    assert "Confirm your address to get reminder emails." in page_text(client.get("/").data)
+    work(mail_app)
+    client.get(confirm_link(smtp_server, "ada@example.com"))
+    assert "Confirm your address" not in page_text(client.get("/").data)
+
+
+def test_a_server_that_sends_no_email_asks_for_no_confirmation(app, client):
+    response = register(client)
+    assert "open the link" not in page_text(client.get(response.headers["Location"]).data)
+    assert "not confirmed" not in page_text(client.get("/settings").data)
+    assert "Confirm your address" not in page_text(client.get("/").data)
+    assert client.post("/settings", data={"action": "confirm"}).status_code == 400
+    assert email_rows(app, AccountEmail) == []
+
+
+def test_an_account_made_by_whoever_runs_rapport_is_confirmed(app, runner):
+    result = runner.invoke(args=["create-user", "ops@example.com", "--password",
+                                 "a long operator password"])
+    assert result.exit_code == 0, result.output
+    assert account(app, "ops@example.com").email_confirmed_at is not None
