@@ -40,11 +40,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     from crm.main.views import bp as main_bp
     from crm.mediums.views import bp as mediums_bp
     from crm.reminders.views import bp as reminders_bp
+    from crm.tags.views import bp as tags_bp
 
     for bp in (
         main_bp,
         auth_bp,
         contacts_bp,
+        tags_bp,
         interactions_bp,
         mediums_bp,
         reminders_bp,

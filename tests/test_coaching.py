@@ -304,14 +304,15 @@ def _snapshot(app):
 @pytest.fixture
 def client_world(app, people, make_user, make_contact, make_interaction, make_medium,
                  make_reminder, medium):
-    from crm.models import ContactChannel
+    from crm.models import Contact, ContactChannel
 
     client_user, coach = people
     stranger = make_user(name="Stan Stranger", email="stan@example.com")
     revoked = make_user(name="Rita Revoked", email="rita@example.com")
     own_medium = make_medium(client_user, "Clara's Mastodon")
     secret = make_contact(client_user, name="Secret Sue", is_private=True)
-    open_contact = make_contact(client_user, name="Open Olly", origin_medium=own_medium)
+    open_contact = make_contact(client_user, name="Open Olly", origin_medium=own_medium,
+                                tags="Clara's tag")
     interaction = make_interaction(client_user, [open_contact, secret], "phone",
                                    NOW - timedelta(days=2), summary="Clara's call")
     reminder = make_reminder(client_user, due_at=NOW + timedelta(days=1), contact=open_contact)
@@ -321,12 +322,13 @@ def client_world(app, people, make_user, make_contact, make_interaction, make_me
         db.session.add(channel)
         db.session.commit()
         channel_id = channel.id
+        tag_id = db.session.get(Contact, open_contact.id).tags[0].id
     active_link = link(app, client_user, coach)
     revoked_link = link(app, client_user, revoked, status=CoachLinkStatus.REVOKED)
     ids = {
         "client_id": client_user.id, "contact_id": secret.id, "interaction_id": interaction.id,
         "medium_id": own_medium.id, "channel_id": channel_id, "reminder_id": reminder.id,
-        "link_id": active_link, "answer": "accept",
+        "link_id": active_link, "answer": "accept", "tag_id": tag_id,
         # Import jobs and API tokens have no row here (404 for everyone); their own tests
         # walk them with real rows (tests/test_import_flow.py, tests/test_api.py).
         "job_id": 1, "token_id": 1,

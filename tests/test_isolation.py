@@ -9,14 +9,14 @@ from sqlalchemy import select
 from support import AuthActions, page_text
 
 from crm.extensions import db
-from crm.models import ContactChannel, Medium
+from crm.models import Contact, ContactChannel, Medium
 
 # Every URL argument that names a row, and which of A's rows to put in it.
-ID_ARGUMENTS = {"contact_id", "interaction_id", "medium_id", "channel_id"}
+ID_ARGUMENTS = {"contact_id", "interaction_id", "medium_id", "channel_id", "tag_id"}
 # The areas this walk covers. Later areas (reminders, coaching, import, the API, ...)
 # check their own isolation; within these, any new URL argument fails the walk until
 # this file is taught about it.
-FOUNDATION_BLUEPRINTS = {"contacts", "interactions", "mediums"}
+FOUNDATION_BLUEPRINTS = {"contacts", "interactions", "mediums", "tags"}
 
 
 def _hostile_form(ids, b_ids):
@@ -35,6 +35,7 @@ def _hostile_form(ids, b_ids):
         "participants": [str(b_ids["contact_id"])],
         "summary": "Changed by B",
         "move_to": str(ids["builtin_medium_id"]),
+        "name_shown": "secret",
         "restore": "1",
     }
 
@@ -69,6 +70,7 @@ def two_users(app, make_user, make_contact, make_interaction, make_medium, mediu
         db.session.add(channel)
         db.session.commit()
         a_channel_id = channel.id
+        a_tag_id = db.session.get(Contact, a_contact.id).tags[0].id
     b_medium = make_medium(b, "Bob's Zoom")
     b_contact = make_contact(b, name="Bob's Friend", origin_medium=b_medium)  # b_medium in use
     a_ids = {
@@ -76,6 +78,7 @@ def two_users(app, make_user, make_contact, make_interaction, make_medium, mediu
         "interaction_id": a_interaction.id,
         "medium_id": a_medium.id,
         "channel_id": a_channel_id,
+        "tag_id": a_tag_id,
         "builtin_medium_id": medium("email").id,
     }
     b_ids = {"contact_id": b_contact.id, "medium_id": b_medium.id}
@@ -107,7 +110,8 @@ def test_every_route_with_an_id_is_404_for_another_user(app, client, two_users):
     # The walk really covered each kind of row.
     assert {"contacts.show", "contacts.edit", "contacts.delete", "contacts.archive",
             "contacts.add_channel", "contacts.remove_channel", "interactions.edit",
-            "interactions.delete", "mediums.edit", "mediums.delete"} <= set(checked)
+            "interactions.delete", "mediums.edit", "mediums.delete", "tags.edit",
+            "tags.delete"} <= set(checked)
     assert snapshot(app) == before
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,7 +29,7 @@ from crm.models import (
     utcnow,
 )
 from crm.models.reminder import OPEN_STATUSES, Reminder
-from crm.models.types import alphabetical_key
+from crm.models.types import alphabetical_key, tidy_name
 from crm.timezones import local_today, to_local
 
 SORTS = ("name", "-name", "last", "-last")
@@ -397,7 +396,7 @@ def parse_tags(raw: str) -> list[str]:
     """Split a comma-separated tag list, dropping blanks and repeats (case-insensitively)."""
     seen: dict[str, str] = {}
     for part in (raw or "").split(","):
-        name = unicodedata.normalize("NFC", " ".join(part.split()))  # one spelling of "é"
+        name = tidy_name(part)
         if name and name_key(name) not in seen:
             seen[name_key(name)] = name
     return list(seen.values())

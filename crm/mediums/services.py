@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
-
 from flask import abort
 from sqlalchemy import func, or_, select, update
 
@@ -19,6 +17,7 @@ from crm.models import (
     User,
     name_key,
 )
+from crm.models.types import holds_hidden_characters, tidy_name
 from crm.params import is_record_id
 
 
@@ -30,20 +29,14 @@ class MediumNameInvalid(ValueError):
     """The name cannot be a medium's; the message says why."""
 
 
-# Characters nobody types in a name that would make two names look alike or break lines:
-# zero-width space, word joiner, byte-order mark, and the bidirectional controls.
-_INVISIBLE = frozenset("\u200b\u2060\ufeff\u202a\u202b\u202c\u202d\u202e"
-                       "\u2066\u2067\u2068\u2069")
-
-
 def medium_name(raw: str) -> str:
     """A medium's name as stored: inner white space collapsed to one space, as imports
     read names ("Text  message" would become the built-in "Text message" on the way back
     in), and no line breaks, tabs or invisible characters."""
-    if any(unicodedata.category(c) == "Cc" or c in _INVISIBLE for c in raw):
+    if holds_hidden_characters(raw):
         raise MediumNameInvalid(
             "A medium's name cannot hold line breaks, tabs or invisible characters.")
-    name = unicodedata.normalize("NFC", " ".join(raw.split()))  # one spelling of "é"
+    name = tidy_name(raw)
     if not name:
         raise MediumNameInvalid("Give the medium a name.")
     return name

@@ -26,6 +26,24 @@ def name_key(name: str) -> str:
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
 
 
+# Characters nobody types in a name that would make two names look alike or break lines:
+# zero-width space, word joiner, byte-order mark, and the bidirectional controls.
+_INVISIBLE = frozenset("\u200b\u2060\ufeff\u202a\u202b\u202c\u202d\u202e"
+                       "\u2066\u2067\u2068\u2069")
+
+
+def holds_hidden_characters(text: str) -> bool:
+    """Whether text holds line breaks, tabs or invisible characters, which no medium's or
+    tag's name given on its own page may hold."""
+    return any(unicodedata.category(c) == "Cc" or c in _INVISIBLE for c in text)
+
+
+def tidy_name(raw: str) -> str:
+    """A medium's or tag's name as stored: inner white space collapsed to one space and one
+    spelling of each letter (NFC: "é" typed as e and a combining accent is "é")."""
+    return unicodedata.normalize("NFC", " ".join(raw.split()))
+
+
 # Letters no Unicode decomposition takes to a base letter, as they are usually spelt
 # when a name is filed alphabetically (after case folding).
 _SPELT_OUT = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d",

@@ -682,11 +682,15 @@ def set_tag_cadences(user: User, cadences: dict[int, int | None]) -> int:
             changed_tags.append(tag_id)
     db.session.flush()
     if changed_tags:
-        contact_ids = db.session.scalars(
-            select(contact_tags.c.contact_id).where(contact_tags.c.tag_id.in_(changed_tags))
-        )
-        sync_keep_in_touch(user.id, list(contact_ids))
+        sync_keep_in_touch(user.id, contacts_tagged(changed_tags))
     return len(changed_tags)
+
+
+def contacts_tagged(tag_ids) -> list[int]:
+    """Ids of the contacts carrying any of these tags: those whose keep-in-touch reminder
+    a change of the tags' cadences (a new default, a merge, a deletion) may move."""
+    return list(db.session.scalars(
+        select(contact_tags.c.contact_id).where(contact_tags.c.tag_id.in_(tag_ids)).distinct()))
 
 
 def regenerate_calendar_token(user: User) -> str:

@@ -1,0 +1,1 @@
+"""Tags: every tag of the user with its use, to rename, merge and delete."""
