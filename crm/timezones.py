@@ -44,6 +44,13 @@ def local_today(tz_name: str | None, now: datetime | None = None) -> date:
     return to_local(now or datetime.now(UTC), tz_name).date()
 
 
+def local_day_start(day: date, tz_name: str | None) -> datetime:
+    """The instant (UTC) a local day begins in the zone: its midnight, or the first minute
+    after it where a clock change skips midnight. The next day's start ends it, so a day
+    lasts 23 or 25 hours across a change (never "add 24 hours in UTC")."""
+    return local_to_utc(datetime.combine(day, datetime.min.time()), tz_name)
+
+
 def wall_minute(value: datetime, tz_name: str | None) -> datetime:
     """The zone's wall time of an instant, naive and to the minute: what a form shows of it
     (and sends back unchanged when the user left it alone)."""

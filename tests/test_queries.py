@@ -133,6 +133,44 @@ def test_contact_page_query_count_is_bounded(app, client, logged_in, grow, make_
     assert len(large) <= MAX_QUERIES, "\n".join(large)
 
 
+@pytest.mark.app_config(INTERACTIONS_PER_PAGE=5)
+def test_interaction_list_query_count_is_bounded(app, client, grow, medium):
+    """All of one's interactions, filtered or not, on the newest page or a later one (by
+    position, either way), in as many statements at 6 interactions as at 80."""
+    people = grow(3)
+    assert_flat(app, client, [
+        "/interactions",
+        f"/interactions?medium={medium('phone').id}&by=me",
+        "/interactions?from=2025-01-01&to=2025-12-31",
+        f"/interactions?contact={people[1]}",
+        "/interactions?older=20250102T000000.000000Z_2147483647",
+        "/interactions?newer=20241231T000000.000000Z_1",
+    ], lambda: grow(37))
+
+
+def test_interaction_list_walks_an_index_in_its_order(app, client, grow, medium, db_backend):
+    """Each page of all one's interactions is one walk of ix_interactions_owner_occurred
+    (of the participants' index for one person's), in the list's order: the log is never
+    sorted, so a page costs the same at 100,000 interactions as at 100."""
+    if db_backend != "sqlite":
+        pytest.skip("PostgreSQL plans from its statistics")
+    people = grow(3)
+    for url, index in [
+        ("/interactions?older=20250102T000000.000000Z_9", "ix_interactions_owner_occurred"),
+        (f"/interactions?medium={medium('phone').id}&from=2025-01-01",
+         "ix_interactions_owner_occurred"),
+        (f"/interactions?contact={people[1]}&to=2025-12-31",
+         "ix_interaction_participants_contact_occurred"),
+    ]:
+        [query] = [s for s in queries_for(app, client, url)
+                   if "FROM interactions" in s and "LIMIT" in s]
+        with app.app_context():
+            plan = " ; ".join(row[3] for row in db.session.connection().exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + query, (None,) * query.count("?")))
+        assert index in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
+
+
 def test_logging_an_interaction_query_count_is_bounded(app, client, logged_in, grow):
     """The log-interaction POST runs as many statements for a contact with thirty
     interactions as for one with two: its last-interaction refresh probes an index."""

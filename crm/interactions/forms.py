@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from datetime import date, datetime, timedelta
 
 from flask_login import current_user
 from wtforms import (
     BooleanField,
     DateField,
     DateTimeLocalField,
+    Form,
     HiddenField,
     IntegerField,
     RadioField,
@@ -21,11 +23,25 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.contacts.picker import refusal
-from crm.forms import PAST_DATE, EditForm, days_up_to, optional_int, strip_filter, time_passed
-from crm.interactions.services import MORE_THAN_A_DAY_AHEAD, more_than_a_day_ahead
+from crm.contacts.services import get_contacts
+from crm.forms import (
+    PAST_DATE,
+    EditForm,
+    days_up_to,
+    optional_int,
+    strip_filter,
+    time_passed,
+    within_years,
+)
+from crm.interactions.services import (
+    MORE_THAN_A_DAY_AHEAD,
+    ActivityFilters,
+    more_than_a_day_ahead,
+)
 from crm.mediums.forms import check_chosen_medium
 from crm.mediums.services import NOT_YOUR_MEDIUM
-from crm.models import Initiator
+from crm.models import Contact, Initiator
+from crm.params import record_id
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 from crm.timezones import is_valid_timezone
 
@@ -121,3 +137,93 @@ class InteractionForm(EditForm):
         if self.follow_up_days.data and self.now_local:
             return self.now_local.date() + timedelta(days=self.follow_up_days.data)
         return None
+
+
+class LocalDayField(DateField):
+    """A day as a date input sends it (YYYY-MM-DD), read in the user's zone by its caller;
+    anything else, or a day no calendar has (30 February), says how to write one."""
+
+    _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+    def process_formdata(self, valuelist):
+        text = valuelist[0].replace("\x00", "").strip() if valuelist else ""
+        self.data = None
+        if not text:
+            return
+        try:
+            if not self._DAY.fullmatch(text):
+                raise ValueError(text)
+            self.data = date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"“{text[:20]}” is not a day: give one that exists, as "
+                             "YYYY-MM-DD (2026-03-31).") from None
+
+
+class ActivityFilterForm(Form):
+    """The filters of the list of all one's interactions, read from the query string (a GET
+    form: a filtered list is a link to keep or share, and nothing is written, so no CSRF
+    token). A value that is not one of the user's (a medium or person of someone else's,
+    a mangled id, an impossible day) is an error on its field, never ignored."""
+
+    medium = SelectField("Medium", validate_choice=False)
+    by = SelectField("Who reached out", validate_choice=False,
+                     choices=[("", "Anyone"), *((i.value, i.label) for i in Initiator)])
+    first_day = LocalDayField("From", name="from", validators=[within_years])
+    last_day = LocalDayField("To", name="to", validators=[within_years])
+    contact = StringField("With")
+
+    def __init__(self, formdata, *, user, mediums):
+        super().__init__(formdata)
+        self.user = user
+        # Alphabetical, as every list of mediums (never by use).
+        self.medium.choices = [("", "Any medium"), *((str(m.id), m.name) for m in mediums)]
+        self.mediums = {m.id: m for m in mediums}
+        self.person: Contact | None = None
+
+    def validate_medium(self, field):
+        if field.data and _known_id(field.data, self.mediums) is None:
+            raise ValidationError(NOT_YOUR_MEDIUM)
+
+    def validate_by(self, field):
+        if field.data and field.data not in {i.value for i in Initiator}:
+            raise ValidationError("Choose who reached out from the list.")
+
+    def validate_last_day(self, field):
+        if field.data and self.first_day.data and field.data < self.first_day.data:
+            raise ValidationError("Choose a day on or after the “From” day.")
+
+    def validate_contact(self, field):
+        if not field.data:
+            return
+        try:
+            found = get_contacts(self.user, [record_id(field.data)])
+        except ValueError:
+            found = []
+        if not found:
+            raise ValidationError("Choose one of your contacts.")
+        self.person = found[0]
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether any filter is set."""
+        return any(f.data for f in (self.medium, self.by, self.first_day, self.last_day,
+                                    self.contact))
+
+    def filters(self) -> ActivityFilters:
+        """The validated filters, for the service."""
+        return ActivityFilters(
+            medium_id=_known_id(self.medium.data, self.mediums),
+            initiated_by=Initiator(self.by.data) if self.by.data else None,
+            first_day=self.first_day.data,
+            last_day=self.last_day.data,
+            contact_id=self.person.id if self.person else None,
+        )
+
+
+def _known_id(value: str | None, rows: dict) -> int | None:
+    """The id a select sent, if it is one of rows' keys."""
+    try:
+        number = record_id(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number in rows else None

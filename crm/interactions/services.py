@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from flask import abort
 from sqlalchemy import Select, delete, or_, select, update
@@ -21,6 +22,8 @@ from crm.models import (
     User,
     interaction_participants,
 )
+from crm.params import record_id
+from crm.timezones import local_day_start
 
 
 @dataclass
@@ -111,6 +114,105 @@ def recent_interactions(user: User, limit: int = 10) -> list[Interaction]:
             .options(joinedload(Interaction.medium), selectinload(Interaction.participants))
         )
     )
+
+
+@dataclass(frozen=True)
+class ActivityFilters:
+    """What the list of all one's interactions is narrowed to; None is any."""
+
+    medium_id: int | None = None
+    initiated_by: Initiator | None = None
+    first_day: date | None = None  # local days of the user's zone, both included
+    last_day: date | None = None
+    contact_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page of the list ends: an interaction's (occurred_at, id), the list's order.
+
+    A page starts after a position instead of at an offset, so it costs one index walk of
+    a page's length however far back it is, and an interaction logged meanwhile neither
+    repeats nor hides one (interactions at the same instant are told apart by id)."""
+
+    occurred_at: datetime
+    id: int
+
+    _TOKEN = re.compile(r"(\d{8}T\d{6}\.\d{6})Z_(\d{1,10})")
+
+    @classmethod
+    def of(cls, interaction: Interaction) -> Position:
+        return cls(interaction.occurred_at, interaction.id)
+
+    @property
+    def token(self) -> str:
+        """The position as a page's link carries it (UTC, to the microsecond)."""
+        return f"{self.occurred_at.astimezone(UTC):%Y%m%dT%H%M%S.%f}Z_{self.id}"
+
+    @classmethod
+    def parse(cls, token: str) -> Position:
+        """A position from its token; ValueError for anything else."""
+        found = cls._TOKEN.fullmatch(token)
+        if found is None:
+            raise ValueError(f"{token!r} is not a position")
+        at = datetime.strptime(found[1], "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
+        return cls(at, record_id(found[2]))
+
+
+@dataclass(frozen=True)
+class ActivityPage:
+    """A page of the list, newest first, and where the pages beside it start."""
+
+    items: list[Interaction]
+    older: Position | None  # "Older →" continues after it; None: nothing older
+    newer: Position | None  # "← Newer" continues before it; None: this page is the newest
+
+
+def activity(user: User, filters: ActivityFilters, *, older: Position | None = None,
+             newer: Position | None = None, per_page: int = 25) -> ActivityPage:
+    """A page of every interaction of the user, newest first (ties by id), narrowed by the
+    filters: the page after `older`, the page before `newer`, or the newest page.
+
+    One statement walks ix_interactions_owner_occurred (or, for one person's,
+    ix_interaction_participants_contact_occurred) from the position and stops after a
+    page and one more row, which tells whether there is more: no count, no offset. The
+    page before `newer` is read oldest first and turned around; when it is short, it is
+    the newest page (newer is None) and the caller shows that one instead."""
+    query = interactions_for(user)
+    backwards = newer is not None
+    if filters.contact_id is not None:
+        # Ordered by the participants' copy of occurred_at, on their index.
+        query = with_contact(query, filters.contact_id, newest_first=not backwards)
+        at, key = interaction_participants.c.occurred_at, interaction_participants.c.interaction_id
+    else:
+        at, key = Interaction.occurred_at, Interaction.id
+        query = query.order_by(*((at.asc(), key.asc()) if backwards else (at.desc(), key.desc())))
+    if filters.medium_id is not None:
+        query = query.where(Interaction.medium_id == filters.medium_id)
+    if filters.initiated_by is not None:
+        query = query.where(Interaction.initiated_by == filters.initiated_by)
+    if filters.first_day is not None:
+        query = query.where(at >= local_day_start(filters.first_day, user.time_zone))
+    if filters.last_day is not None:
+        query = query.where(at < local_day_start(filters.last_day + timedelta(days=1),
+                                                 user.time_zone))
+    # "Before (t, id)" spelt with a bound on t alone first: both databases walk the index
+    # from there, whatever they make of the tie on id.
+    if older is not None:
+        query = query.where(at <= older.occurred_at,
+                            or_(at < older.occurred_at, key < older.id))
+    if newer is not None:
+        query = query.where(at >= newer.occurred_at,
+                            or_(at > newer.occurred_at, key > newer.id))
+    rows = list(db.session.scalars(
+        query.limit(per_page + 1).options(selectinload(Interaction.participants))))
+    more, items = len(rows) > per_page, rows[:per_page]
+    if backwards:
+        items.reverse()
+        return ActivityPage(items, older=Position.of(items[-1]) if items else None,
+                            newer=Position.of(items[0]) if more else None)
+    return ActivityPage(items, older=Position.of(items[-1]) if more else None,
+                        newer=Position.of(items[0]) if older is not None and items else None)
 
 
 def log_interaction(user: User, data: InteractionData) -> Interaction:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from crm.contacts.forms import ConfirmForm
@@ -12,13 +12,13 @@ from crm.contacts.picker import choosable, chosen_ids, finding, picker, submitte
 from crm.contacts.services import get_contact_or_404
 from crm.extensions import db
 from crm.interactions import services
-from crm.interactions.forms import InteractionForm
+from crm.interactions.forms import ActivityFilterForm, InteractionForm
 from crm.mediums.services import get_medium_or_404, mediums_for
 from crm.models import Contact, Initiator, ReminderKind, utcnow
 from crm.params import record_id
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 from crm.reminders.services import ReminderData, create_reminder, follow_up_title
-from crm.templating import back_to
+from crm.templating import back_to, url_with
 from crm.timezones import local_to_utc, to_local, wall_minute
 
 bp = Blueprint("interactions", __name__, url_prefix="/interactions")
@@ -28,6 +28,36 @@ bp = Blueprint("interactions", __name__, url_prefix="/interactions")
 @login_required
 def _require_login():
     """Every interaction page is for a logged-in user."""
+
+
+@bp.get("")
+def index():
+    """Every interaction of the user, newest first, narrowed by the filters in the URL."""
+    mediums = mediums_for(current_user)  # also what each item's medium is read from
+    form = ActivityFilterForm(request.args, user=current_user, mediums=mediums)
+    valid = form.validate()
+    try:  # where the page starts: after `older`, before `newer` (one, or neither)
+        older, newer = _position("older"), _position("newer")
+        broken_link = older is not None and newer is not None
+    except ValueError:
+        older = newer = None
+        broken_link = True
+    page = None
+    if valid and not broken_link:
+        page = services.activity(current_user, form.filters(), older=older, newer=newer,
+                                 per_page=current_app.config["INTERACTIONS_PER_PAGE"])
+        if newer is not None and page.newer is None:  # nothing newer: the newest page
+            return redirect(url_with(newer=None))
+    return render_template("interactions/index.html", form=form, page=page,
+                           paged=older is not None or newer is not None,
+                           broken_link=broken_link), 200 if page is not None else 422
+
+
+def _position(name: str) -> services.Position | None:
+    """A page's position in the query string, None when it has none; ValueError when the
+    link was cut short or mangled."""
+    token = request.args.get(name)
+    return services.Position.parse(token) if token else None
 
 
 def _now_local() -> datetime:
