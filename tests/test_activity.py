@@ -380,6 +380,16 @@ def test_past_the_last_page_it_leads_back_to_the_newest(client, logged_in, peopl
 # --- ways in and back -------------------------------------------------------------------
 
 
+def test_the_dashboard_and_a_contact_page_lead_here(client, logged_in, people, make_interaction):
+    ada, _ = people
+    make_interaction(logged_in, [ada], occurred_at=STAMP, summary="One")
+    make_interaction(logged_in, [ada], occurred_at=STAMP - timedelta(days=1), summary="Two")
+
+    assert 'href="/interactions">All interactions</a>' in client.get("/").data.decode()
+    assert f'href="/interactions?contact={ada.id}">Filter' in \
+        client.get(f"/contacts/{ada.id}").data.decode()
+
+
 def test_logging_or_editing_from_here_comes_back_to_the_same_filters(
         client, logged_in, people, medium, make_interaction):
     ada, _ = people
