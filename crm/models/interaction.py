@@ -93,7 +93,13 @@ class Initiator(enum.StrEnum):
 
 class Interaction(db.Model):
     __tablename__ = "interactions"
-    __table_args__ = (Index("ix_interactions_owner_occurred", "owner_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_interactions_owner_occurred", "owner_id", "occurred_at"),
+        # All one's interactions on one medium (/interactions?medium=), newest first: walked
+        # in order, however seldom the medium is used (the index above would read the whole
+        # log to fill a page of a medium used twice in ten years).
+        Index("ix_interactions_owner_medium_occurred", "owner_id", "medium_id", "occurred_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
