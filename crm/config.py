@@ -45,6 +45,8 @@ class Defaults:
     # send it again.
     ADDRESS_CONFIRM_MAX_AGE_SECONDS = 7 * 24 * 3600
     ADDRESS_CONFIRM_LIMIT_PER_ACCOUNT = "3 per hour"
+    # Links to confirm one address, whatever account asks: it may be someone else's.
+    ADDRESS_CONFIRM_LIMIT_PER_ADDRESS = "3 per day"
     # Production behind TLS: Secure cookies and HSTS. PROXY_FIX = number of proxies
     # in front (trust their X-Forwarded-* headers).
     HTTPS = False
@@ -100,7 +102,8 @@ _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 # Rate limits, in Flask-Limiter's notation ("20 per minute; 200 per hour").
 LIMIT_SETTINGS = ("LOGIN_LIMIT_PER_IP", "LOGIN_LIMIT_PER_ACCOUNT", "REGISTER_LIMIT_PER_IP",
                   "PASSWORD_RESET_LIMIT_PER_IP", "PASSWORD_RESET_LIMIT_PER_ADDRESS",
-                  "EMAIL_CHANGE_LIMIT_PER_ACCOUNT", "ADDRESS_CONFIRM_LIMIT_PER_ACCOUNT")
+                  "EMAIL_CHANGE_LIMIT_PER_ACCOUNT", "ADDRESS_CONFIRM_LIMIT_PER_ACCOUNT",
+                  "ADDRESS_CONFIRM_LIMIT_PER_ADDRESS")
 # Text settings: an environment value that looks like JSON (CRM_SECRET_KEY=12345) is read
 # as a number by Flask; these are always the text written.
 TEXT_SETTINGS = ("SECRET_KEY", "BASE_URL", "MAIL_FROM", "SMTP_HOST", "SMTP_USER",

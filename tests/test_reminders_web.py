@@ -1108,3 +1108,30 @@ def test_a_list_about_what_no_contact_id_can_be_is_the_whole_list(client, user, 
         response = client.get(url)
         assert response.status_code == 200, url
         assert f"<h1>{heading}</h1>" in response.get_data(as_text=True), url
+
+
+def test_reminders_about_one_contact_list_only_their_email_problems(app, client, user,
+                                                                     make_contact,
+                                                                     make_reminder):
+    """Found by the review: the page about Ada kept the whole "Email problems" card, a
+    failed email about Bob's reminder included."""
+    from crm.models.reminder import Delivery, DeliveryChannel, DeliveryStatus
+
+    ada = make_contact(user, name="Ada Byron")
+    bob = make_contact(user, name="Bob Stone")
+    soon = NOW + timedelta(days=1)
+    for contact, title in ((ada, "Call Ada about the notes"), (bob, "Call Bob about the engine")):
+        reminder = make_reminder(user, title=title, due_at=soon, contact=contact)
+        with app.app_context():
+            db.session.add(Delivery(
+                reminder_id=reminder.id, user_id=user.id, channel=DeliveryChannel.EMAIL,
+                occurrence=soon, status=DeliveryStatus.FAILED, attempts=5,
+                last_error="550 mailbox unavailable"))
+            db.session.commit()
+
+    about_ada = page_text(client.get(f"/reminders?contact={ada.id}").data)
+    everyone = page_text(client.get("/reminders").data)
+
+    problems = about_ada.split("Email problems", 1)[1]
+    assert "Call Ada about the notes" in problems and "Call Bob about the engine" not in problems
+    assert "Call Bob about the engine" in everyone.split("Email problems", 1)[1]

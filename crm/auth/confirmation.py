@@ -18,6 +18,7 @@ import hmac
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from crm.database import lock_user
 from crm.extensions import db
 from crm.models import User, utcnow
 
@@ -33,14 +34,17 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
 
 
-def _fingerprint(address: str) -> str:
-    """Names the address without showing it (the token is signed, not encrypted)."""
+def _fingerprint(user: User) -> str:
+    """Names the account's address without showing it (the token is signed, not
+    encrypted), and the account by when it was made too: SQLite hands a deleted account's
+    id to the next one, which must not be confirmed by the links of the first."""
     key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, address.encode(), hashlib.sha256).hexdigest()[:32]
+    held = f"{user.created_at:%Y%m%d%H%M%S%f}\n{user.email}".encode()
+    return hmac.new(key, held, hashlib.sha256).hexdigest()[:32]
 
 
 def make_token(user: User) -> str:
-    return _serializer().dumps({"u": user.id, "e": _fingerprint(user.email)})
+    return _serializer().dumps({"u": user.id, "e": _fingerprint(user)})
 
 
 def confirm(token: str) -> User | None:
@@ -56,10 +60,12 @@ def confirm(token: str) -> User | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("u"), int):
         return None
-    user = db.session.get(User, data["u"])
+    # Under the user's lock: an address changed at the same moment (in another tab) is
+    # read as it is after that change, never confirmed by a link for the one before.
+    user = lock_user(data["u"])
     if user is None or not user.is_active:
         return None
-    if not hmac.compare_digest(str(data.get("e")), _fingerprint(user.email)):
+    if not hmac.compare_digest(str(data.get("e")), _fingerprint(user)):
         raise ConfirmLinkSpent
     mark_confirmed(user)
     return user

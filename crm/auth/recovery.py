@@ -79,19 +79,27 @@ def can_email() -> bool:
     return bool(current_app.config.get("SMTP_HOST"))
 
 
-def queue_email(user: User, kind: AccountEmailKind, to: str | None = None) -> None:
+def queue_email(user: User, kind: AccountEmailKind, to: str | None = None) -> bool:
     """Queue an email about the account for the worker, in the caller's transaction: it
     goes if the change that caused it is committed, and no web process waits for a mail
-    server. Nothing is queued when this server sends no email, nor a notice of a changed
-    password to an address nobody has confirmed (the caller decides for the old address of
-    a changed one, which was confirmed or not before the change)."""
+    server. Whether it was queued: nothing is when this server sends no email, nor a notice
+    of a changed password to an address nobody has confirmed (the caller decides for the
+    old address of a changed one, which was confirmed or not before the change), nor a link
+    to confirm an address that has had its few links today."""
+    if not can_email():
+        return False
     if kind == AccountEmailKind.PASSWORD_CHANGED and not user.email_confirmed:
-        return
-    if can_email():
-        db.session.add(AccountEmail(
-            user_id=user.id, kind=kind, to_address=to or user.email,
-            new_address=user.email if kind == AccountEmailKind.ADDRESS_CHANGED else None))
-        db.session.flush()
+        return False
+    if kind == AccountEmailKind.CONFIRM_ADDRESS:
+        from crm.auth.services import may_send_confirm_link
+
+        if not may_send_confirm_link(user.email):
+            return False
+    db.session.add(AccountEmail(
+        user_id=user.id, kind=kind, to_address=to or user.email,
+        new_address=user.email if kind == AccountEmailKind.ADDRESS_CHANGED else None))
+    db.session.flush()
+    return True
 
 
 def not_wanted(email: AccountEmail, user: User, now: datetime) -> str | None:
@@ -128,7 +136,7 @@ def account_message(email: AccountEmail, user: User) -> EmailMessage:
     if email.kind == AccountEmailKind.CONFIRM_ADDRESS:
         return build_message(
             to=email.to_address, subject="Rapport: confirm your email address",
-            template="confirm_address", message_id=message_id, user=user,
+            template="confirm_address", message_id=message_id, email=email.to_address,
             confirm_url=url_for("auth.confirm_address", token=confirmation.make_token(user),
                                 _external=True),
             days=current_app.config["ADDRESS_CONFIRM_MAX_AGE_SECONDS"] // 86400)

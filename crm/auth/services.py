@@ -138,6 +138,21 @@ def count_confirm_link(user: User) -> None:
            "The link has been sent several times already. Try again later.")
 
 
+def may_send_confirm_link(address: str) -> bool:
+    """Whether a link to confirm this address may go to it now, counting it if so: a few a
+    day at most (ADDRESS_CONFIRM_LIMIT_PER_ADDRESS), however often an account asks or moves
+    to the address and back, as whoever has it may not own it."""
+    from crm.extensions import limiter
+
+    key = f"confirm-to:{address}"
+    items = _limits("ADDRESS_CONFIRM_LIMIT_PER_ADDRESS")
+    if any(not limiter.limiter.test(item, key) for item in items):
+        return False
+    for item in items:
+        limiter.limiter.hit(item, key)
+    return True
+
+
 def _limits(setting: str) -> list:
     from flask import current_app
     from limits import parse_many

@@ -58,12 +58,12 @@ def register():
         except services.EmailTaken:
             form.email.errors.append("An account with this email exists already. Log in instead?")
         else:
-            recovery.queue_email(user, AccountEmailKind.CONFIRM_ADDRESS)
+            sent = recovery.queue_email(user, AccountEmailKind.CONFIRM_ADDRESS)
             db.session.commit()
             login_user(user)
             flash(f"Welcome to Rapport, {user.name}." + (
                 f" To get reminder emails, open the link we sent to {user.email}."
-                if recovery.can_email() else ""), "success")
+                if sent else ""), "success")
             target = form.next.data
             return redirect(target if services.is_safe_next(target) else url_for("contacts.index"))
     return render_template("auth/register.html", form=form), 422 if form.errors else 200
@@ -243,11 +243,11 @@ def settings():
                     if was_confirmed:  # told at the old address, if it was ever its owner's
                         recovery.queue_email(current_user, AccountEmailKind.ADDRESS_CHANGED,
                                              to=old)
-                    recovery.queue_email(current_user, AccountEmailKind.CONFIRM_ADDRESS)
+                    sent = recovery.queue_email(current_user, AccountEmailKind.CONFIRM_ADDRESS)
                     db.session.commit()
                     flash(f"Your address is now {current_user.email}: you log in with it." + (
                         " Reminder emails go to it once you open the link we sent there."
-                        if recovery.can_email() else ""), "success")
+                        if sent else ""), "success")
                     return redirect(url_for("auth.settings"))
     elif request.method == "POST" and request.form.get("action") == "confirm":
         status = 400
@@ -256,10 +256,13 @@ def settings():
                 flash(f"{current_user.email} is confirmed already.", "info")
             else:
                 services.count_confirm_link(current_user)
-                recovery.queue_email(current_user, AccountEmailKind.CONFIRM_ADDRESS)
-                db.session.commit()
-                flash(f"A new link is on its way to {current_user.email}. Links sent "
-                      "before it still work.", "success")
+                if recovery.queue_email(current_user, AccountEmailKind.CONFIRM_ADDRESS):
+                    db.session.commit()
+                    flash(f"A link is on its way to {current_user.email}. Links sent "
+                          "before it still work.", "success")
+                else:
+                    flash(f"{current_user.email} has been sent all the links it may get "
+                          "today. Open one of them, or ask again tomorrow.", "error")
             return redirect(url_for("auth.settings"))
     elif request.method == "POST" and request.form.get("action") == "reminders":
         if reminders.validate_on_submit():

@@ -593,11 +593,12 @@ def reminder_history(user: User, *, page: int = 1, per_page: int = 25,
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
 
 
-def email_problems(user: User) -> list[Delivery | DigestRun]:
+def email_problems(user: User, contact: Contact | None = None) -> list[Delivery | DigestRun]:
     """Reminder emails and daily digests that are being retried or have failed, newest
-    first."""
+    first; about one contact, if given: their reminders' emails (a digest is about no one
+    contact)."""
     troubled = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
-    deliveries = db.session.scalars(
+    query = (
         select(Delivery)
         .where(
             Delivery.user_id == user.id,
@@ -609,6 +610,11 @@ def email_problems(user: User) -> list[Delivery | DigestRun]:
         .limit(50)
         .options(selectinload(Delivery.reminder))
     )
+    if contact is not None:
+        query = query.join(Reminder, Reminder.id == Delivery.reminder_id).where(
+            Reminder.contact_id == contact.id)
+        return list(db.session.scalars(query))
+    deliveries = db.session.scalars(query)
     digests = db.session.scalars(
         select(DigestRun)
         .where(DigestRun.user_id == user.id, DigestRun.attempts > 0,

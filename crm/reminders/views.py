@@ -105,7 +105,7 @@ def index():
         due_count=due_count,
         needs_action=[r for r in page.items if r.status.value == "delivered"],
         upcoming=[r for r in page.items if r.status.value != "delivered"],
-        problems=services.email_problems(current_user),
+        problems=services.email_problems(current_user, contact),
         now=now,
         confirm=ConfirmForm(),
     )
