@@ -68,8 +68,9 @@ def local_to_utc(naive_local: datetime, tz_name: str | None,
     """
     tz = zone(tz_name)
     candidate = naive_local.replace(tzinfo=None)
-    # Gaps are at most a few hours; a day of minutes bounds the search.
-    for _ in range(24 * 60):
+    # Gaps are a few hours, or a whole day where a zone crossed the date line (Samoa had no
+    # 30 December 2011: that day starts, and ends, at 31 December's midnight).
+    for _ in range(25 * 60):
         if _exists(candidate, tz):
             first = candidate.replace(tzinfo=tz, fold=0).astimezone(UTC)
             if ahead_of is not None and first <= ahead_of:

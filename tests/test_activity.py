@@ -410,3 +410,27 @@ def test_logging_or_editing_from_here_comes_back_to_the_same_filters(
     assert logged.status_code == 302 and logged.location == here
     assert saved.status_code == 302 and saved.location == here
     assert order_in(client.get(here).data, ["Edited from here", "Logged from here"])
+
+
+@pytest.mark.parametrize("query, listed", [
+    ("from=2011-12-30", ["New year's eve"]),
+    ("to=2011-12-29", ["Before the jump"]),
+    ("from=2011-12-30&to=2011-12-31", ["New year's eve"]),
+])
+def test_a_day_the_users_zone_skipped_is_a_day_of_no_hours(app, make_user, make_contact,
+                                                            make_interaction, query, listed):
+    """Found by the review: Samoa (Pacific/Apia) went from 29 to 31 December 2011, and a
+    range from (or to the eve of) 30 December answered 500: the day's start was looked for
+    only among that day's own minutes."""
+    user = make_user(time_zone="Pacific/Apia")
+    contact = make_contact(user, name="Sina")
+    apia = ZoneInfo("Pacific/Apia")
+    make_interaction(user, [contact], summary="Before the jump",
+                     occurred_at=datetime(2011, 12, 29, 12, 0, tzinfo=apia).astimezone(UTC))
+    make_interaction(user, [contact], summary="New year's eve",
+                     occurred_at=datetime(2011, 12, 31, 12, 0, tzinfo=apia).astimezone(UTC))
+
+    response = as_user(app, user).get(f"/interactions?{query}")
+
+    assert response.status_code == 200
+    assert _summaries(response.data) == listed

@@ -492,3 +492,72 @@ def test_search_finds_a_renamed_or_merged_tag_by_its_new_name_only(
     assert "Grace Hopper" not in found(client, "compil")
     text = found(client, "ming lang")
     assert "Grace Hopper" in text and "Kath Johnson" in text
+
+
+# --- found by the review of this page ------------------------------------------------------
+
+
+def test_a_cadences_page_opened_before_a_merge_keeps_the_cadence_the_merge_kept(
+        app, client, logged_in, make_contact, make_interaction):
+    """The merge moved conf-2025's 14 days onto Conf 2025, which a Cadences page opened
+    before it showed blank: saving that page unchanged set Conf 2025 to no cadence and
+    cancelled every keep-in-touch reminder it drove, without a word."""
+    ada = make_contact(logged_in, name="Ada", tags="conf-2025")
+    make_contact(logged_in, name="Grace", tags="Conf 2025")
+    make_interaction(logged_in, ada, "video_call", MET)
+    old, into = tag_id(app, "conf-2025"), tag_id(app, "Conf 2025")
+    client.post("/reminders/cadences", data={f"tag-{old}": "14", f"tag-{into}": ""})
+    stale = form_values(client.get("/reminders/cadences").data)  # another tab, left open
+    asked = sent(client, f"/tags/{old}/edit", name="Conf 2025")
+    assert client.post(f"/tags/{old}/edit", data=form_values(asked.data)).status_code == 302
+    assert tags_of(app, logged_in) == {"Conf 2025": 14} and len(open_kit(app, ada)) == 1
+
+    assert client.post("/reminders/cadences", data=stale).status_code == 302  # as shown
+
+    assert tags_of(app, logged_in) == {"Conf 2025": 14}
+    assert len(open_kit(app, ada)) == 1
+
+
+def test_a_cadence_changed_on_two_pages_comes_back_to_settle(app, client, logged_in,
+                                                             make_contact):
+    make_contact(logged_in, name="Ada", tags="berlin")
+    berlin = tag_id(app, "berlin")
+    stale = form_values(client.get("/reminders/cadences").data)
+    assert client.post("/reminders/cadences", data={
+        **stale, f"tag-{berlin}": "30"}).status_code == 302
+
+    clash = client.post("/reminders/cadences", data={**stale, f"tag-{berlin}": "7"})
+
+    assert clash.status_code == 409
+    text = page_text(clash.data)
+    assert "Changed since you opened this page, to every 30 days." in text
+    assert tags_of(app, logged_in) == {"berlin": 30}
+    assert client.post("/reminders/cadences",
+                       data=form_values(clash.data)).status_code == 302  # mine, on purpose
+    assert tags_of(app, logged_in) == {"berlin": 7}
+
+
+def test_a_delete_confirmed_after_another_tag_merged_into_it_asks_again(
+        app, client, logged_in, make_contact, make_interaction):
+    """The delete page of Conf 2025 said one contact loses it and no cadence goes; a merge
+    in another tab then brought two contacts and a 14-day cadence into it, and confirming
+    the old page deleted all of it, as only the name was checked."""
+    make_contact(logged_in, name="Kath", tags="Conf 2025")
+    ada = make_contact(logged_in, name="Ada", tags="conf-2025")
+    make_contact(logged_in, name="Grace", tags="conf-2025")
+    make_interaction(logged_in, ada, "video_call", MET)
+    old, into = tag_id(app, "conf-2025"), tag_id(app, "Conf 2025")
+    client.post("/reminders/cadences", data={f"tag-{old}": "14", f"tag-{into}": ""})
+    shown = client.get(f"/tags/{into}/delete")
+    assert "1 contact will lose this tag." in page_text(shown.data)
+    asked = sent(client, f"/tags/{old}/edit", name="Conf 2025")  # another tab
+    assert client.post(f"/tags/{old}/edit", data=form_values(asked.data)).status_code == 302
+
+    confirmed = client.post(f"/tags/{into}/delete", data=form_values(shown.data))
+
+    assert confirmed.status_code == 409
+    assert "3 contacts will lose this tag." in page_text(confirmed.data)
+    assert tags_of(app, logged_in) == {"Conf 2025": 14} and len(open_kit(app, ada)) == 1
+    assert client.post(f"/tags/{into}/delete",
+                       data=form_values(confirmed.data)).status_code == 302
+    assert tags_of(app, logged_in) == {}

@@ -320,18 +320,39 @@ def dismiss(reminder_id: int):
 @bp.route("/reminders/cadences", methods=["GET", "POST"])
 @login_required
 def cadences():
-    """Default keep-in-touch cadences per tag."""
+    """Default keep-in-touch cadences per tag. Each field comes with the value it showed: a
+    field sent back as shown keeps what is stored now (a page opened before a merge, or
+    before another tab saved, changes only what the user changed), and one changed here
+    and elsewhere since comes back to settle (409)."""
     tags = services.tags_with_cadences(current_user)
     form = ConfirmForm()
     errors: dict[int, str] = {}
-    values = {t.id: "" if t.keep_in_touch_days is None else str(t.keep_in_touch_days)
+    stored = {t.id: "" if t.keep_in_touch_days is None else str(t.keep_in_touch_days)
               for t in tags}
+    values, shown = dict(stored), dict(stored)
+    clash = False
     if form.validate_on_submit():
         parsed: dict[int, int | None] = {}
         for tag in tags:
-            raw = request.form.get(f"tag-{tag.id}", "").strip()
-            values[tag.id] = raw
-            if not raw:
+            raw = request.form.get(f"tag-{tag.id}")
+            if raw is None:  # not on the page that was sent (a tag made since)
+                continue
+            raw = raw.strip()
+            base = request.form.get(f"shown-{tag.id}")
+            # A form without bases (an older page, a script) sets what it sends.
+            base = stored[tag.id] if base is None else base.strip()
+            values[tag.id], shown[tag.id] = raw, base
+            if raw == base and base != stored[tag.id]:
+                values[tag.id] = stored[tag.id]  # left as shown: what is stored now stays
+                continue
+            if raw != stored[tag.id] and base != stored[tag.id]:
+                clash = True
+                errors[tag.id] = (
+                    "Changed since you opened this page, to "
+                    + (f"every {stored[tag.id]} days" if stored[tag.id] else "no cadence")
+                    + ". Save again to replace it with yours.")
+                shown[tag.id] = stored[tag.id]
+            elif not raw:
                 parsed[tag.id] = None
             elif (raw.isascii() and raw.isdigit() and len(raw) <= 4
                   and 1 <= int(raw) <= CADENCE_MAX_DAYS):
@@ -343,8 +364,9 @@ def cadences():
             db.session.commit()
             flash(f"Cadences saved ({count} changed).", "success")
             return redirect(url_for(".cadences"))
-    return render_template("reminders/cadences.html", tags=tags, values=values, errors=errors,
-                           form=form), (422 if errors else 200)
+    status = 409 if clash else 422 if errors else 200
+    return render_template("reminders/cadences.html", tags=tags, values=values, shown=shown,
+                           errors=errors, clash=clash, form=form), status
 
 
 @bp.get("/notifications")

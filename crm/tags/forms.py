@@ -33,6 +33,8 @@ class TagForm(EditForm):
 
 
 class DeleteTagForm(Form):
-    """A tag's deletion, confirmed for the name it had when the page was shown."""
+    """A tag's deletion, confirmed for what the page showed of it: its name, how many
+    contacts carry it and its default cadence."""
 
     name_shown = HiddenField()
+    impact_shown = HiddenField()

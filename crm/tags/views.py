@@ -115,16 +115,25 @@ def delete(tag_id: int):
     tag = services.get_own_tag_or_404(current_user, tag_id)
     use = services.tag_use(current_user, tag)
     form = DeleteTagForm()
+    # What the page says the deletion does: a tag merged into this one since (more
+    # contacts, a cadence) is not deleted on the word of a page that did not say so.
+    impact = f"{use.active}/{use.archived}/{tag.keep_in_touch_days or ''}"
     if form.validate_on_submit():
-        if form.name_shown.data == tag.name:
+        if form.name_shown.data != tag.name:
+            form.form_errors.append(f"This tag has been renamed to “{tag.name}” since this "
+                                    "page was shown: check and delete it again.")
+        elif form.impact_shown.data != impact:
+            form.form_errors.append("This tag has changed since this page was shown (another "
+                                    "tag merged into it, contacts tagged or untagged, or its "
+                                    "cadence): check what deleting it does now, and delete "
+                                    "it again.")
+        else:
             name, carriers = tag.name, use.active + use.archived
             services.delete_tag(current_user, tag)
             db.session.commit()
             flash(f"{name} deleted: {carriers} contact{'' if carriers == 1 else 's'} lost "
                   "it, and no contact was deleted.", "success")
             return redirect(url_for(".index"))
-        form.form_errors.append(f"This tag has been renamed to “{tag.name}” since this page "
-                                "was shown: check and delete it again.")
-    form.name_shown.data = tag.name
+    form.name_shown.data, form.impact_shown.data = tag.name, impact
     return render_template("tags/delete.html", form=form, tag=tag, use=use), (
         409 if form.form_errors else 200)
