@@ -12,7 +12,6 @@ which is what confirming means. Choosing a new password from a reset link confir
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from flask import current_app
@@ -21,6 +20,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from crm.database import lock_user
 from crm.extensions import db
 from crm.models import User, utcnow
+from crm.security import secret_digest
 
 _SALT = "rapport.confirm-address"
 
@@ -38,9 +38,7 @@ def _fingerprint(user: User) -> str:
     """Names the account's address without showing it (the token is signed, not
     encrypted), and the account by when it was made too: SQLite hands a deleted account's
     id to the next one, which must not be confirmed by the links of the first."""
-    key = current_app.config["SECRET_KEY"].encode()
-    held = f"{user.created_at:%Y%m%d%H%M%S%f}\n{user.email}".encode()
-    return hmac.new(key, held, hashlib.sha256).hexdigest()[:32]
+    return secret_digest(f"{user.created_at:%Y%m%d%H%M%S%f}\n{user.email}")
 
 
 def make_token(user: User) -> str:

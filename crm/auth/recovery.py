@@ -12,7 +12,6 @@ A changed password, and a changed address (at the old address), are told by emai
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from datetime import datetime
 from email.message import EmailMessage
@@ -25,6 +24,7 @@ from crm.database import lock_user, writing_request
 from crm.extensions import db
 from crm.mail import build_message, make_message_id
 from crm.models import AccountEmail, AccountEmailKind, User
+from crm.security import secret_digest
 from crm.timezones import to_local
 
 _SALT = "rapport.password-reset"
@@ -43,9 +43,7 @@ def _fingerprint(user: User) -> str:
     """Changes whenever the password or the address does (a link sent to an address the
     account has left must not open it); reveals nothing of the hash (the token's payload
     is signed, not encrypted)."""
-    key = current_app.config["SECRET_KEY"].encode()
-    held = f"{user.password_hash}\n{user.email}".encode()
-    return hmac.new(key, held, hashlib.sha256).hexdigest()[:32]
+    return secret_digest(f"{user.password_hash}\n{user.email}")
 
 
 def make_token(user: User) -> str:
