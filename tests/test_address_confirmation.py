@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import select, text
 from support import MAIL_BASE_URL, PASSWORD, as_user, page_text
 
 from crm.extensions import db
@@ -380,3 +380,66 @@ def test_settings_says_reminder_emails_go_to_the_address_only_when_they_do(mail_
     text = page_text(client.get("/settings").data)
     assert "You log in with ada@example.com." in text
     assert "and reminder emails go to it" not in text
+
+
+def test_a_link_opened_as_anyone_else_writes_confirms_the_address(mail_app, client,
+                                                                   smtp_server, make_user,
+                                                                   db_backend):
+    """Found by the second review. The link's page is a GET: on SQLite its transaction begins with a plain BEGIN (a read
+    snapshot, no lock), lock_user's FOR UPDATE is ignored, and mark_confirmed's UPDATE must
+    upgrade the snapshot. Any commit by another connection in between (the worker marking
+    an email sent, another user saving a contact) makes that upgrade fail at once
+    (SQLITE_BUSY_SNAPSHOT): the owner who opened a valid link gets "Rapport is briefly
+    unavailable" (503) and the address stays unconfirmed."""
+    from sqlalchemy.exc import OperationalError
+
+    from crm.auth import confirmation
+
+    register(client, "ada@example.com")
+    work(mail_app)
+    link = confirm_link(smtp_server, "ada@example.com")
+    stranger = make_user(email="grace@example.com")
+    original = confirmation.mark_confirmed
+
+    def someone_else_wrote_meanwhile(user):
+        with db.engine.connect() as other:  # another request or the worker, unrelated
+            other.exec_driver_sql("PRAGMA busy_timeout = 300" if db_backend == "sqlite"
+                                  else "SET lock_timeout = '300ms'")
+            try:  # waits for the link's write lock, if the link holds one (not its failure)
+                other.execute(text("UPDATE users SET name = 'Grace H' WHERE id = :id"),
+                              {"id": stranger.id})
+                other.commit()
+            except OperationalError:
+                other.rollback()
+        original(user)
+
+    confirmation.mark_confirmed = someone_else_wrote_meanwhile
+    try:
+        response = client.get(link)
+    finally:
+        confirmation.mark_confirmed = original
+
+    assert response.status_code == 200, page_text(response.data)[:200]
+    with mail_app.app_context():
+        assert db.session.scalar(select(User.email_confirmed_at).where(
+            User.email == "ada@example.com")) is not None
+
+
+@pytest.mark.app_config(RATELIMIT_ENABLED=True, ADDRESS_CONFIRM_LIMIT_PER_ADDRESS="1 per day")
+def test_a_move_to_an_address_out_of_links_says_what_becomes_of_reminder_emails(mail_app,
+                                                                                make_user):
+    """An account whose confirmed address got reminder emails moves to an address that has
+    had its links today (ADDRESS_CONFIRM_LIMIT_PER_ADDRESS): queue_email returns False and
+    the flash drops its second sentence, so it says only "Your address is now ...: you log
+    in with it." Nothing says that reminder emails have stopped (the new address is not
+    confirmed) nor that no link went this time; "Email me a link" in Settings would then
+    answer that the address has had all its links."""
+    client = as_user(mail_app, make_user(email="ada@example.com"))
+    for address in ("new@example.com", "other@example.com", "new@example.com"):
+        moved = client.post("/settings", data={
+            "action": "email", "email-email": address, "email-current_password": PASSWORD},
+            follow_redirects=True)
+    flash = page_text(moved.data).split(" Settings Signed in as")[0]
+
+    assert "Your address is now new@example.com" in flash
+    assert "eminder emails" in flash, flash

@@ -446,3 +446,29 @@ def test_a_term_every_users_handles_contain_is_found_among_the_users_handles(
                 read[table] = read.get(table, 0) + rows
         db.session.rollback()
     assert read.get("contact_channels", 0) < OTHERS, read
+
+
+def test_a_contacts_figures_are_read_through_the_contacts_interactions_only(
+        app, grow, logged_in, db_backend):
+    """Found by the second review. The contact page's aggregate (strength, medium mix, reciprocity: insights
+    contact_figures) grouped by medium_id: with the new (owner_id, medium_id, occurred_at)
+    index SQLite walks every interaction of the owner through it and probes each one's
+    participants, where it walked the one contact's participants index before 9da364c.
+    A contact page after any change to the network then costs the whole log."""
+    if db_backend != "sqlite":
+        pytest.skip("PostgreSQL plans from its statistics")
+    from crm.insights import services as insights
+    from crm.models import Contact
+
+    people = grow(6)
+    with app.app_context():
+        contact = db.session.get(Contact, people[2])
+        with counting_queries(app) as statements:
+            insights.contact_figures(logged_in.id, contact)
+        [query] = [s for s in statements if "GROUP BY" in s and "interactions" in s]
+        plan = " ; ".join(row[3] for row in db.session.connection().exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + query, (None,) * query.count("?")))
+
+    assert "ix_interactions_owner_medium_occurred" not in plan, plan
+    assert plan.startswith("SEARCH interaction_participants USING COVERING INDEX "
+                           "ix_interaction_participants_contact_occurred"), plan

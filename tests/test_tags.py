@@ -561,3 +561,46 @@ def test_a_delete_confirmed_after_another_tag_merged_into_it_asks_again(
     assert client.post(f"/tags/{into}/delete",
                        data=form_values(confirmed.data)).status_code == 302
     assert tags_of(app, logged_in) == {}
+
+
+def test_a_cadence_cleared_after_a_422_is_cleared(app, client, logged_in, make_contact):
+    """A page opened with Friends blank; another tab sets Friends to 14. Saving the first
+    page with a typo in Work answers 422, whose page now shows Friends as 14 but still
+    carries shown-<Friends> = "" (the value of the first page). The user, who sees 14,
+    clears Friends and fixes Work: the blank equals the stale hidden value, so it is taken
+    as "left as shown" and 14 is kept, while the page says "Cadences saved"."""
+    make_contact(logged_in, name="Ada", tags="friends, work")
+    friends, work_ = tag_id(app, "friends"), tag_id(app, "work")
+    stale = form_values(client.get("/reminders/cadences").data)
+    assert client.post("/reminders/cadences", data={
+        **stale, f"tag-{friends}": "14"}).status_code == 302  # the other tab
+
+    typo = client.post("/reminders/cadences", data={**stale, f"tag-{work_}": "abc"})
+    assert typo.status_code == 422
+    again = form_values(typo.data)
+    assert again[f"tag-{friends}"] == ["14"]  # what the user now sees
+
+    saved = client.post("/reminders/cadences", data={
+        **again, f"tag-{friends}": "", f"tag-{work_}": "7"})
+
+    assert saved.status_code == 302
+    assert tags_of(app, logged_in) == {"friends": None, "work": 7}
+
+
+def test_a_cadence_changed_after_a_422_saves_without_a_clash(app, client, logged_in,
+                                                             make_contact):
+    """Same 422 page: the user changes the Friends value it shows (14) to 30. The stale
+    hidden value makes it a clash with "Changed since you opened this page, to every 14
+    days", although 14 is exactly what this page showed."""
+    make_contact(logged_in, name="Ada", tags="friends, work")
+    friends, work_ = tag_id(app, "friends"), tag_id(app, "work")
+    stale = form_values(client.get("/reminders/cadences").data)
+    client.post("/reminders/cadences", data={**stale, f"tag-{friends}": "14"})
+    typo = client.post("/reminders/cadences", data={**stale, f"tag-{work_}": "abc"})
+    again = form_values(typo.data)
+
+    saved = client.post("/reminders/cadences", data={
+        **again, f"tag-{friends}": "30", f"tag-{work_}": "7"})
+
+    assert saved.status_code == 302, page_text(saved.data)[-400:]
+    assert tags_of(app, logged_in) == {"friends": 30, "work": 7}

@@ -58,8 +58,12 @@ def confirm(token: str) -> User | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("u"), int):
         return None
-    # Under the user's lock: an address changed at the same moment (in another tab) is
-    # read as it is after that change, never confirmed by a link for the one before.
+    # A page view that writes: on SQLite its transaction takes the write lock from the
+    # start (BEGIN IMMEDIATE), so no commit elsewhere between the read and the write fails
+    # it; on PostgreSQL the user's row lock does it. Either way an address changed at the
+    # same moment (in another tab) is read as it is after that change, never confirmed by
+    # a link for the one before.
+    db.session.connection(execution_options={"rapport_writes": True})
     user = lock_user(data["u"])
     if user is None or not user.is_active:
         return None

@@ -63,7 +63,9 @@ def register():
             login_user(user)
             flash(f"Welcome to Rapport, {user.name}." + (
                 f" To get reminder emails, open the link we sent to {user.email}."
-                if sent else ""), "success")
+                if sent else f" Reminder emails wait until {user.email} is confirmed; it has "
+                "had all the links it may get today: ask for one in Settings tomorrow."
+                if recovery.can_email() else ""), "success")
             target = form.next.data
             return redirect(target if services.is_safe_next(target) else url_for("contacts.index"))
     return render_template("auth/register.html", form=form), 422 if form.errors else 200
@@ -247,7 +249,10 @@ def settings():
                     db.session.commit()
                     flash(f"Your address is now {current_user.email}: you log in with it." + (
                         " Reminder emails go to it once you open the link we sent there."
-                        if sent else ""), "success")
+                        if sent else " Reminder emails wait until it is confirmed; it has had "
+                        "all the links it may get today, so open one sent before, or ask "
+                        "for one in Settings tomorrow." if recovery.can_email() else ""),
+                          "success")
                     return redirect(url_for("auth.settings"))
     elif request.method == "POST" and request.form.get("action") == "confirm":
         status = 400

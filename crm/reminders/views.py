@@ -343,7 +343,9 @@ def cadences():
             base = stored[tag.id] if base is None else base.strip()
             values[tag.id], shown[tag.id] = raw, base
             if raw == base and base != stored[tag.id]:
-                values[tag.id] = stored[tag.id]  # left as shown: what is stored now stays
+                # Left as shown: what is stored now stays, and is what a page shown again
+                # (with another field's mistake) shows, and sends back as shown.
+                values[tag.id] = shown[tag.id] = stored[tag.id]
                 continue
             if raw != stored[tag.id] and base != stored[tag.id]:
                 clash = True
