@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, request
 
 # No inline scripts or styles anywhere: pages load /static only.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -50,10 +47,3 @@ def register(app: Flask) -> None:
         if app.config.get("HTTPS") and request.is_secure:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
-
-
-def secret_digest(text: str) -> str:
-    """A digest of text keyed by SECRET_KEY: what a signed link names (an address, a password
-    hash) without showing it, as a link's payload is signed, not encrypted."""
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:32]

@@ -12,26 +12,14 @@ which is what confirming means. Choosing a new password from a reset link confir
 
 from __future__ import annotations
 
-import hmac
-
-from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-
-from crm.database import lock_user
+from crm.auth.links import AccountLink, secret_digest
 from crm.extensions import db
 from crm.models import User, utcnow
-from crm.security import secret_digest
-
-_SALT = "rapport.confirm-address"
 
 
 class ConfirmLinkSpent(Exception):
     """A link Rapport did sign that confirms nothing now: too old, or for an address the
     account no longer has."""
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
 
 
 def _fingerprint(user: User) -> str:
@@ -41,35 +29,27 @@ def _fingerprint(user: User) -> str:
     return secret_digest(f"{user.created_at:%Y%m%d%H%M%S%f}\n{user.email}")
 
 
+_LINK = AccountLink("rapport.confirm-address", "ADDRESS_CONFIRM_MAX_AGE_SECONDS", "e",
+                    _fingerprint, ConfirmLinkSpent)
+
+
 def make_token(user: User) -> str:
-    return _serializer().dumps({"u": user.id, "e": _fingerprint(user)})
+    return _LINK.make(user)
 
 
 def confirm(token: str) -> User | None:
     """Confirm the address a link was sent to; the account, or None for a forged link or
     a deleted account. Raises ConfirmLinkSpent for a genuine link that confirms nothing
     now. Opening a link twice is no error: the address stays confirmed."""
-    try:
-        data = _serializer().loads(
-            token, max_age=current_app.config["ADDRESS_CONFIRM_MAX_AGE_SECONDS"])
-    except SignatureExpired as exc:
-        raise ConfirmLinkSpent from exc
-    except BadSignature:
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("u"), int):
-        return None
     # A page view that writes: on SQLite its transaction takes the write lock from the
     # start (BEGIN IMMEDIATE), so no commit elsewhere between the read and the write fails
     # it; on PostgreSQL the user's row lock does it. Either way an address changed at the
     # same moment (in another tab) is read as it is after that change, never confirmed by
     # a link for the one before.
     db.session.connection(execution_options={"rapport_writes": True})
-    user = lock_user(data["u"])
-    if user is None or not user.is_active:
-        return None
-    if not hmac.compare_digest(str(data.get("e")), _fingerprint(user)):
-        raise ConfirmLinkSpent
-    mark_confirmed(user)
+    user = _LINK.user(token, lock=True)
+    if user is not None:
+        mark_confirmed(user)
     return user
 
 

@@ -12,31 +12,23 @@ A changed password, and a changed address (at the old address), are told by emai
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 from email.message import EmailMessage
 
 from flask import current_app, url_for
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from crm.auth import confirmation
-from crm.database import lock_user, writing_request
+from crm.auth.links import AccountLink, secret_digest
+from crm.database import writing_request
 from crm.extensions import db
 from crm.mail import build_message, make_message_id
 from crm.models import AccountEmail, AccountEmailKind, User
-from crm.security import secret_digest
 from crm.timezones import to_local
-
-_SALT = "rapport.password-reset"
 
 
 class ResetLinkSpent(Exception):
     """A link Rapport did sign that no longer works: too old, or the password or address has
     changed since (it was used)."""
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
 
 
 def _fingerprint(user: User) -> str:
@@ -46,30 +38,20 @@ def _fingerprint(user: User) -> str:
     return secret_digest(f"{user.password_hash}\n{user.email}")
 
 
+_LINK = AccountLink("rapport.password-reset", "PASSWORD_RESET_MAX_AGE_SECONDS", "p",
+                    _fingerprint, ResetLinkSpent)
+
+
 def make_token(user: User) -> str:
-    return _serializer().dumps({"u": user.id, "p": _fingerprint(user)})
+    return _LINK.make(user)
 
 
 def user_for_token(token: str) -> User | None:
     """The account a link resets, or None when the link is forged or its account gone.
 
     Raises ResetLinkSpent for a genuine link that is too old or already used."""
-    serializer = _serializer()
-    try:
-        data = serializer.loads(token, max_age=current_app.config["PASSWORD_RESET_MAX_AGE_SECONDS"])
-    except SignatureExpired as exc:  # genuine, only too old
-        raise ResetLinkSpent from exc
-    except BadSignature:
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("u"), int):
-        return None
     # A POST reads it under its lock: the same link sent twice at once resets once.
-    user = lock_user(data["u"]) if writing_request() else db.session.get(User, data["u"])
-    if user is None or not user.is_active:
-        return None
-    if not hmac.compare_digest(str(data.get("p")), _fingerprint(user)):
-        raise ResetLinkSpent
-    return user
+    return _LINK.user(token, lock=writing_request())
 
 
 def can_email() -> bool:
