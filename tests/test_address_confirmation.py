@@ -63,6 +63,35 @@ def email_rows(app, model, **where):
         return list(db.session.scalars(select(model).filter_by(**where)))
 
 
+def opened_while_written(monkeypatch, client, link: str, db_backend: str, statement: str,
+                         **params):
+    """Open a confirmation link while another connection (another request, the worker)
+    runs `statement` between the link's check and its write, waiting at most 300 ms for a
+    lock: the response, and whether that statement was held back by the link's lock."""
+    from sqlalchemy.exc import OperationalError
+
+    from crm.auth import confirmation
+
+    original, blocked = confirmation.mark_confirmed, []
+
+    def written_meanwhile(user):
+        with db.engine.connect() as other:
+            other.exec_driver_sql("PRAGMA busy_timeout = 300" if db_backend == "sqlite"
+                                  else "SET lock_timeout = '300ms'")
+            try:
+                other.execute(text(statement), params)
+                other.commit()
+            except OperationalError:
+                other.rollback()
+                blocked.append(True)
+        original(user)
+
+    monkeypatch.setattr(confirmation, "mark_confirmed", written_meanwhile)
+    response = client.get(link)
+    monkeypatch.undo()
+    return response, bool(blocked)
+
+
 def test_registering_sends_a_link_that_confirms_the_address(mail_app, client, smtp_server):
     response = register(client)
     welcome = page_text(client.get(response.headers["Location"]).data)
@@ -265,40 +294,21 @@ def test_an_account_made_by_whoever_runs_rapport_is_confirmed(app, runner):
 
 
 def test_a_link_opened_as_the_address_changes_confirms_only_its_own_address(
-        mail_app, client, smtp_server, db_backend):
+        mail_app, client, smtp_server, db_backend, monkeypatch):
     """A mail scanner opens the link for a mistyped address while the owner moves the
     account to another in a second tab: the check and the write were not under the user's
     lock, so a move committed between them left the new, never-opened address confirmed.
     Now the move waits for the link (PostgreSQL; on SQLite the link's write, on a snapshot
     older than the move, fails and confirms nothing)."""
-    from sqlalchemy import text
-    from sqlalchemy.exc import OperationalError
-
-    from crm.auth import confirmation
-
     register(client, "ada@typo.example")
     work(mail_app)
     link = confirm_link(smtp_server, "ada@typo.example")
     user_id = account(mail_app, "ada@typo.example").id
-    original, blocked = confirmation.mark_confirmed, []
 
-    def moved_meanwhile(user):
-        with db.engine.connect() as other:  # the other tab's request, its own connection
-            if db_backend == "postgresql":
-                other.execute(text("SET lock_timeout = '300ms'"))
-            try:
-                other.execute(text("UPDATE users SET email = 'victim@example.com', "
-                                   "email_confirmed_at = NULL WHERE id = :id"), {"id": user_id})
-                other.commit()
-            except OperationalError:
-                blocked.append(True)
-        original(user)
-
-    confirmation.mark_confirmed = moved_meanwhile
-    try:
-        response = client.get(link)
-    finally:
-        confirmation.mark_confirmed = original
+    response, blocked = opened_while_written(
+        monkeypatch, client, link, db_backend,
+        "UPDATE users SET email = 'victim@example.com', email_confirmed_at = NULL "
+        "WHERE id = :id", id=user_id)
 
     victim = account(mail_app, "victim@example.com")
     assert victim is None or victim.email_confirmed_at is None, response.status_code
@@ -384,40 +394,22 @@ def test_settings_says_reminder_emails_go_to_the_address_only_when_they_do(mail_
 
 def test_a_link_opened_as_anyone_else_writes_confirms_the_address(mail_app, client,
                                                                    smtp_server, make_user,
-                                                                   db_backend):
+                                                                   db_backend, monkeypatch):
     """Found by the second review. The link's page is a GET: on SQLite its transaction begins with a plain BEGIN (a read
     snapshot, no lock), lock_user's FOR UPDATE is ignored, and mark_confirmed's UPDATE must
     upgrade the snapshot. Any commit by another connection in between (the worker marking
     an email sent, another user saving a contact) makes that upgrade fail at once
     (SQLITE_BUSY_SNAPSHOT): the owner who opened a valid link gets "Rapport is briefly
     unavailable" (503) and the address stays unconfirmed."""
-    from sqlalchemy.exc import OperationalError
-
-    from crm.auth import confirmation
-
     register(client, "ada@example.com")
     work(mail_app)
     link = confirm_link(smtp_server, "ada@example.com")
     stranger = make_user(email="grace@example.com")
-    original = confirmation.mark_confirmed
 
-    def someone_else_wrote_meanwhile(user):
-        with db.engine.connect() as other:  # another request or the worker, unrelated
-            other.exec_driver_sql("PRAGMA busy_timeout = 300" if db_backend == "sqlite"
-                                  else "SET lock_timeout = '300ms'")
-            try:  # waits for the link's write lock, if the link holds one (not its failure)
-                other.execute(text("UPDATE users SET name = 'Grace H' WHERE id = :id"),
-                              {"id": stranger.id})
-                other.commit()
-            except OperationalError:
-                other.rollback()
-        original(user)
-
-    confirmation.mark_confirmed = someone_else_wrote_meanwhile
-    try:
-        response = client.get(link)
-    finally:
-        confirmation.mark_confirmed = original
+    # Waits for the link's write lock, if the link holds one (never its failure).
+    response, _ = opened_while_written(
+        monkeypatch, client, link, db_backend,
+        "UPDATE users SET name = 'Grace H' WHERE id = :id", id=stranger.id)
 
     assert response.status_code == 200, page_text(response.data)[:200]
     with mail_app.app_context():
