@@ -3,6 +3,7 @@ per-token rate limit."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -15,7 +16,7 @@ from limits import RateLimitItem
 from limits import parse as parse_limit
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from crm.config import ConfigError
@@ -80,17 +81,23 @@ def authenticate(plain: str) -> tuple[ApiToken, User] | None:
     """The active token and its active user for a presented token, or None."""
     if not plain or len(plain) > 200:
         return None
-    row = db.session.execute(
-        select(ApiToken, User)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == hash_token(plain))
-    ).first()
+    row = db.session.execute(_token_and_user(), {"token_hash": hash_token(plain)}).first()
     if row is None:
         return None
     token, user = row
     if token.revoked_at is not None or not user.is_active:
         return None
     return token, user
+
+
+@functools.cache
+def _token_and_user() -> Select:
+    # Built once per process: every API request runs it (see crm.database.user_by_id).
+    return (
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == bindparam("token_hash"))
+    )
 
 
 def touch(token: ApiToken) -> None:

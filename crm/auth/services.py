@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from crm.database import lock_user, writing_request
+from crm.database import lock_user, user_by_id, writing_request
 from crm.extensions import db
 from crm.models import User, utcnow
 from crm.models.user import new_session_version
@@ -242,7 +242,8 @@ def load_user(user_id: str) -> User | None:
         return None
     # A request that writes holds its user's lock from here (lock_user): it sees a password
     # changed or the account deleted by a request it waited for.
-    user = lock_user(uid) if writing_request() else db.session.get(User, uid)
+    user = lock_user(uid) if writing_request() else db.session.scalars(
+        user_by_id(), {"user_id": uid}).first()
     if user is None or user.session_version != version or not user.is_active:
         return None
     return user

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 from alembic.util import CommandError
 from flask import Blueprint, current_app, jsonify, render_template, url_for
@@ -30,20 +30,12 @@ def page_globals():
     """Unread notifications and whether reminders are paused, for the layout."""
     if not current_user or not current_user.is_authenticated:
         return {}
-    from crm.reminders.services import unread_count_query
+    from crm.reminders.services import layout_figures
 
-    # One round trip for both figures every page shows.
-    unread, beat = db.session.execute(
-        select(
-            unread_count_query(current_user).scalar_subquery(),
-            select(func.max(WorkerHeartbeat.beat_at)).scalar_subquery(),
-        )
-    ).one()
-    if beat is not None and beat.tzinfo is None:
-        beat = beat.replace(tzinfo=UTC)
+    unread, beat = layout_figures(current_user)
     stale_after = timedelta(seconds=current_app.config["WORKER_STALE_AFTER_SECONDS"])
     return {
-        "unread_count": unread or 0,
+        "unread_count": unread,
         "worker_paused": beat is None or utcnow() - beat > stale_after,
         "worker_last_beat": beat,
     }

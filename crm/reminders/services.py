@@ -3,12 +3,13 @@ inserts, updates or cancels rows."""
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask import abort
-from sqlalchemy import Select, case, func, select, true, update
+from sqlalchemy import Select, bindparam, case, func, select, true, update
 from sqlalchemy.orm import selectinload
 
 from crm.database import off_index
@@ -24,6 +25,7 @@ from crm.models.reminder import (
     Reminder,
     ReminderKind,
     ReminderStatus,
+    WorkerHeartbeat,
 )
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME, next_occurrence, occurrence_utc
 from crm.timezones import local_to_utc, to_local, wall_minute
@@ -636,13 +638,14 @@ def notifications(user: User, *, page: int = 1, per_page: int = 25):
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
 
 
-def unread_count_query(user: User) -> Select:
-    """SELECT the number of in-app notifications the user has not read."""
+def unread_count_query(user_id) -> Select:
+    """SELECT the number of in-app notifications the user has not read (user_id: an id or
+    a bind parameter)."""
     return (
         select(func.count())
         .select_from(Delivery)
         .where(
-            Delivery.user_id == user.id,
+            Delivery.user_id == user_id,
             Delivery.channel == DeliveryChannel.IN_APP,
             Delivery.read_at.is_(None),
         )
@@ -651,7 +654,25 @@ def unread_count_query(user: User) -> Select:
 
 def unread_count(user: User) -> int:
     """How many in-app notifications the user has not read."""
-    return db.session.scalar(unread_count_query(user)) or 0
+    return db.session.scalar(unread_count_query(user.id)) or 0
+
+
+@functools.cache
+def _layout_figures_statement() -> Select:
+    # Built once per process: every page runs it (see crm.database.user_by_id).
+    return select(
+        unread_count_query(bindparam("user_id")).scalar_subquery(),
+        select(func.max(WorkerHeartbeat.beat_at)).scalar_subquery(),
+    )
+
+
+def layout_figures(user: User) -> tuple[int, datetime | None]:
+    """What every page's layout shows, in one round trip: the user's unread notifications
+    and the latest beat of any reminder worker (None: no worker has run)."""
+    unread, beat = db.session.execute(_layout_figures_statement(), {"user_id": user.id}).one()
+    if beat is not None and beat.tzinfo is None:
+        beat = beat.replace(tzinfo=UTC)
+    return unread or 0, beat
 
 
 def mark_all_read(user: User, now: datetime | None = None) -> int:
