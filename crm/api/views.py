@@ -393,8 +393,10 @@ def _contact_data(body: dict, current: Contact | None = None) -> contacts.Contac
     errors: dict[str, str] = {}
     if "time_zone" in body and body["time_zone"] and not is_valid_timezone(body["time_zone"]):
         errors["time_zone"] = "Give an IANA time zone such as Europe/London."
-    if any("," in t for t in body.get("tags", [])):
-        errors["tags"] = "A tag cannot contain a comma."
+    refusal = contacts.tags_refusal(body.get("tags", []),
+                                    carried=current.tag_names if current is not None else ())
+    if refusal:
+        errors["tags"] = refusal
     if contacts.first_met_later_than_today(_user(), body.get("origin_date")):
         errors["origin_date"] = contacts.FIRST_MET_LATER_THAN_TODAY
     origin = current.origin_medium if current is not None else None

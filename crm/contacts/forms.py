@@ -11,6 +11,7 @@ from crm.contacts.services import (
     FIRST_MET_LATER_THAN_TODAY,
     first_met_later_than_today,
     parse_tags,
+    tags_refusal,
 )
 from crm.forms import EditForm, Form, TimeZoneField, days_up_to, optional_int, strip_filter
 from crm.mediums.forms import check_chosen_medium
@@ -45,8 +46,16 @@ class ContactForm(EditForm):
     )
     notes = TextAreaField("Notes", validators=[Length(max=20000)])
     is_private = BooleanField("Private (never shown to a coach)")
+    # The tags of the contact edited, as stored: kept even where the rule for a tag's name
+    # would refuse them now (tags_refusal).
+    carried_tags: tuple[str, ...] = ()
 
     def validate_tags(self, field):
+        if field.errors:  # a NUL character, said already
+            return
+        refusal = tags_refusal((field.data or "").split(","), carried=self.carried_tags)
+        if refusal:
+            raise ValidationError(refusal)
         for tag in parse_tags(field.data or ""):
             if len(tag) > TAG_MAX_LENGTH:
                 raise ValidationError(

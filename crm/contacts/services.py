@@ -29,7 +29,7 @@ from crm.models import (
     utcnow,
 )
 from crm.models.reminder import OPEN_STATUSES, Reminder
-from crm.models.types import alphabetical_key, tidy_name
+from crm.models.types import alphabetical_key, holds_hidden_characters, tidy_name
 from crm.timezones import local_today, to_local
 
 SORTS = ("name", "-name", "last", "-last")
@@ -390,6 +390,35 @@ def tag_names(user: User) -> list[str]:
     """Every tag the user has, alphabetically."""
     return sorted(db.session.scalars(select(Tag.name).where(Tag.owner_id == user.id)),
                   key=alphabetical_key)
+
+
+TAG_HIDDEN_CHARACTERS = "A tag's name cannot hold line breaks, tabs or invisible characters."
+TAG_COMMA = "A tag's name cannot hold a comma: commas separate tags on a contact's form."
+
+
+def tag_refusal(raw: str) -> str | None:
+    """Why text given for one tag cannot be a tag's name, or None: no line break, tab or
+    invisible character (as in a medium's name: holds_hidden_characters) and no comma (the
+    contact form would read two tags). The one rule of every way a tag comes in: the tags
+    page, the contact form, the API's contact tags and imports."""
+    if holds_hidden_characters(raw):
+        return TAG_HIDDEN_CHARACTERS
+    if "," in raw:
+        return TAG_COMMA
+    return None
+
+
+def tags_refusal(names, *, carried=()) -> str | None:
+    """Why these tags, given for one contact, cannot be saved (tag_refusal of the first
+    that cannot, quoted by what can be seen of it), or None. A tag the contact carries
+    already, as stored (`carried`), passes: tags made before the rule are kept as they are."""
+    kept = set(carried)
+    for raw in names:
+        message = tag_refusal(raw)
+        if message and tidy_name(raw) not in kept:
+            shown = "".join(ch for ch in raw if ch.isprintable()).strip()
+            return f"Tag “{shown[:40]}”: {message}"
+    return None
 
 
 def parse_tags(raw: str) -> list[str]:

@@ -91,6 +91,8 @@ def _contact_form(contact=None) -> ContactForm:
     # The stored contact fills the form to show it; a submission is read on its own (a
     # field it leaves out is empty, never the stored tags or the like).
     form = ContactForm()
+    if contact is not None:
+        form.carried_tags = tuple(contact.tag_names)
     form.origin_medium.choices = [(None, "— Not recorded —")] + [
         (m.id, m.name) for m in mediums_for(current_user)
     ]

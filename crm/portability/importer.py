@@ -25,6 +25,7 @@ from crm.contacts.services import (
     leads_back,
     parse_tags,
     tags_by_key,
+    tags_refusal,
 )
 from crm.extensions import db
 from crm.mediums.services import MediumNameInvalid, medium_name, visible_to
@@ -227,7 +228,10 @@ def _validate(row: ImportRow, mediums: _Mediums, phone_region: str | None, today
     for key, limit in _LIMITS.items():
         if len(values[key]) > limit:
             return f"{_FIELD_NAMES[key]} is longer than {limit} characters."
-    tags = parse_tags(",".join(t.replace(",", " ") for t in row.tags))
+    refusal = tags_refusal(row.tags)
+    if refusal:
+        return refusal
+    tags = parse_tags(",".join(row.tags))
     for tag in tags:
         if len(tag) > TAG_MAX_LENGTH:
             return f"The tag “{tag[:20]}…” is longer than {TAG_MAX_LENGTH} characters."

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from flask import abort
 from sqlalchemy import and_, case, delete, func, select, update
 
-from crm.contacts.services import tags_by_key
+from crm.contacts.services import tag_refusal, tags_by_key
 from crm.database import lock_user
 from crm.extensions import db
 from crm.models import Contact, Tag, User, contact_tags, name_key, utcnow
 from crm.models.contact import TAG_MAX_LENGTH
-from crm.models.types import holds_hidden_characters, tidy_name
+from crm.models.types import tidy_name
 from crm.reminders.services import contacts_tagged, sync_keep_in_touch
 
 
@@ -23,14 +23,10 @@ class TagNameInvalid(ValueError):
 def tag_name(raw: str) -> str:
     """A tag's name as a rename stores it, checked as the contact form checks the tags
     typed there (parse_tags, ContactForm.validate_tags): white space collapsed, at most
-    TAG_MAX_LENGTH characters; and, typed alone, no comma (the contact form would read two
-    tags), line break, tab or invisible character."""
-    if holds_hidden_characters(raw):
-        raise TagNameInvalid("A tag's name cannot hold line breaks, tabs or invisible "
-                             "characters.")
-    if "," in raw:
-        raise TagNameInvalid("A tag's name cannot hold a comma: commas separate tags on a "
-                             "contact's form.")
+    TAG_MAX_LENGTH characters; and what every way a tag comes in refuses (tag_refusal)."""
+    refusal = tag_refusal(raw)
+    if refusal:
+        raise TagNameInvalid(refusal)
     name = tidy_name(raw)
     if not name:
         raise TagNameInvalid("Give the tag a name.")
