@@ -149,6 +149,12 @@ def merge_impact(tag: Tag, into: Tag) -> MergeImpact:
     return MergeImpact(moving, both, kept)
 
 
+def merge_cadences(tag: Tag, into: Tag) -> list[int]:
+    """The default cadences a merge of tag into `into` can keep: two, to choose between,
+    when each tag has its own; else the one there is, kept without asking, or none."""
+    return sorted({tag.keep_in_touch_days, into.keep_in_touch_days} - {None})
+
+
 def merge_tags(user: User, tag: Tag, into: Tag, name: str, keep_in_touch_days: int | None
                ) -> None:
     """Merge tag into `into`, which takes the name typed (the same name in another case or

@@ -78,8 +78,8 @@ def _merge(form: TagForm, tag: Tag, into: Tag, name: str):
     """Renaming tag to the name of `into`: confirm the merge (what moves, which default
     cadence stays), then merge."""
     shown = f"{tag.keep_in_touch_days or ''}/{into.keep_in_touch_days or ''}"
-    choose = None not in (tag.keep_in_touch_days, into.keep_in_touch_days) \
-        and tag.keep_in_touch_days != into.keep_in_touch_days
+    cadences = services.merge_cadences(tag, into)
+    choose = len(cadences) == 2
     form.keep_cadence.choices = [
         ("merged", f"Every {tag.keep_in_touch_days} days, {tag.name}’s"),
         ("into", f"Every {into.keep_in_touch_days} days, {into.name}’s"),
@@ -97,7 +97,7 @@ def _merge(form: TagForm, tag: Tag, into: Tag, name: str):
     elif confirmed:
         merged = tag.name
         days = (tag if form.keep_cadence.data == "merged" else into).keep_in_touch_days \
-            if choose else tag.keep_in_touch_days or into.keep_in_touch_days
+            if choose else next(iter(cadences), None)
         services.merge_tags(current_user, tag, into, name, days)
         db.session.commit()
         flash(f"{merged} merged into {name}: every contact that carried it carries "
