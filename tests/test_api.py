@@ -432,7 +432,7 @@ def test_openapi_document_is_generated_from_the_routes(app, client):
                      "api.openapi_document", "api.docs")
                  for method in rule.methods - {"HEAD", "OPTIONS"}}
     documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
-    assert len(documented) == len(api_rules) == 23
+    assert len(documented) == len(api_rules) == 28
     contacts = doc["paths"]["/contacts"]["get"]
     assert {p["name"] for p in contacts["parameters"]} == {"q", "tag", "archived", "sort", "page",
                                                            "per_page"}

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from crm.api.views import spec
 from crm.extensions import db
-from crm.models import ContactChannel
+from crm.models import ContactChannel, Tag
 
 
 def snapshot(app):
@@ -29,7 +29,8 @@ def two(app, client, make_user, make_contact, make_interaction, make_medium, mak
     a = make_user(email="a@example.com")
     b = make_user(email="b@example.com")
     b_medium = make_medium(b, "B's Mastodon")
-    b_contact = make_contact(b, name="B's secret friend", tags="secret", origin_medium=b_medium)
+    b_contact = make_contact(b, name="B's secret friend", tags="secret, B's other",
+                             origin_medium=b_medium)
     b_interaction = make_interaction(b, b_contact, medium=b_medium,
                                      occurred_at=datetime(2025, 1, 1, tzinfo=UTC),
                                      summary="B's private chat")
@@ -42,12 +43,14 @@ def two(app, client, make_user, make_contact, make_interaction, make_medium, mak
         db.session.commit()
         b_ids = {"contact_id": b_contact.id, "interaction_id": b_interaction.id,
                  "medium_id": b_medium.id, "reminder_id": b_reminder.id,
-                 "channel_id": channel.id}
+                 "channel_id": channel.id,
+                 **{key: db.session.scalar(select(Tag.id).where(Tag.name == name))
+                    for key, name in (("tag_id", "secret"), ("other_tag_id", "B's other"))}}
     a_contact = make_contact(a, name="A's friend")
     return ApiClient(client, make_token(app, a), a), a_contact, b_ids
 
 
-def _valid_body(ep, a_contact, medium):
+def _valid_body(ep, a_contact, b_ids, medium):
     """A body that would succeed if the scope check were missing."""
     bodies = {
         "ContactPatch": {"name": "Changed by A"},
@@ -55,6 +58,8 @@ def _valid_body(ep, a_contact, medium):
         "InteractionPatch": {"summary": "Changed by A"},
         "MediumInput": {"name": "Renamed by A"},
         "SnoozeInput": {"until": "2031-01-01T00:00:00Z"},
+        "TagPatch": {"name": "Renamed by A"},
+        "TagMerge": {"into_id": b_ids["other_tag_id"]},
     }
     return bodies.get(ep.body.name) if ep.body is not None else None
 
@@ -69,13 +74,13 @@ def test_every_endpoint_with_an_id_is_404_for_another_users_row(app, two, medium
             continue
         path = ep.path.format(**{name: b_ids[name] for name in ep.path_params})
         response = api.client.open("/api/v1" + path, method=ep.method,
-                                   json=_valid_body(ep, a_contact, medium),
+                                   json=_valid_body(ep, a_contact, b_ids, medium),
                                    headers={"Authorization": f"Bearer {api.token}"})
         assert response.status_code == 404, f"{ep.method} {path}: {response.status_code}"
         assert response.mimetype == "application/problem+json"
         checked.append(ep.name)
 
-    assert len(checked) == 15
+    assert len(checked) == 19
     assert snapshot(app) == before
 
 
@@ -90,7 +95,7 @@ def test_a_channel_of_another_user_through_ones_own_contact_is_404(app, two):
 def test_lists_show_only_ones_own(two):
     api, a_contact, b_ids = two
     for path in ("/contacts", "/contacts?q=secret", "/contacts?tag=secret",
-                 "/contacts?archived=true", "/interactions", "/reminders", "/mediums",
+                 "/contacts?archived=true", "/interactions", "/reminders", "/mediums", "/tags",
                  f"/contacts/{a_contact.id}/channels"):
         response = api.get(path)
         assert response.status_code == 200, path

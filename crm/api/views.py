@@ -33,12 +33,14 @@ from crm.models import (
     Recurrence,
     Reminder,
     ReminderKind,
+    Tag,
     interaction_participants,
     utcnow,
 )
-from crm.models.contact import CADENCE_MAX_DAYS
+from crm.models.contact import CADENCE_MAX_DAYS, TAG_MAX_LENGTH
 from crm.models.reminder import OPEN_STATUSES
 from crm.reminders import services as reminders
+from crm.tags import services as tags
 from crm.timezones import is_valid_timezone, to_local
 
 bp = Blueprint("api", __name__)
@@ -47,7 +49,8 @@ spec = ApiSpec(
     title="Rapport API",
     version="1.0.0",
     description=(
-        "Your contacts, their handles, interactions on every medium, mediums and reminders. "
+        "Your contacts, their handles, interactions on every medium, mediums, tags and "
+        "reminders. "
         "Authenticate with a personal access token: `Authorization: Bearer rap_…`. Errors are "
         "`application/problem+json`; a 422 carries `errors`, a message per field. Ids of "
         "anything that is not yours answer 404."
@@ -778,6 +781,168 @@ def delete_medium(medium_id):
     if any(mediums.usage(medium).values()):
         return _conflict("The medium is in use; move what uses it first.")
     mediums.delete_medium(_user(), medium, None)
+    db.session.commit()
+    return "", 204
+
+
+# --- tags ----------------------------------------------------------------------------
+
+TAG_RESOURCE = spec.component("Tag", _object({
+    "id": ID,
+    "name": {"type": "string", "examples": ["conference"]},
+    "keep_in_touch_days": {"type": ["integer", "null"], "examples": [30],
+                           "description": "The default keep-in-touch cadence of the contacts "
+                                          "carrying it that have none of their own."},
+    "active_contacts": {"type": "integer", "description": "Contacts carrying it, not archived."},
+    "archived_contacts": {"type": "integer", "description": "Archived contacts carrying it."},
+}, "A label on your contacts, with how many carry it and its default cadence."))
+_CADENCE = ("The default keep-in-touch cadence in days of the contacts carrying the tag "
+            "that have none of their own; their keep-in-touch reminders follow.")
+TAG_PATCH = Schema("TagPatch", {
+    "name": Field("string", min_length=1, max_length=TAG_MAX_LENGTH, example="Conference 2025",
+                  description="A new name, checked as the tags page checks it: white space "
+                              "collapsed, no comma, line break, tab or invisible character. "
+                              "Another of your tags' name, in any case or spelling, is a "
+                              "409: merge the two with POST /tags/{tag_id}/merge."),
+    "keep_in_touch_days": Field("integer", nullable=True, maximum=CADENCE_MAX_DAYS,
+                                description=_CADENCE + " null for none."),
+}, description="Only the fields you send change.")
+TAG_MERGE = Schema("TagMerge", {
+    "into_id": Field("integer", required=True, example=2,
+                     description="Another of your tags, which keeps its name: every contact "
+                                 "carrying this tag carries that one instead (once)."),
+    "keep_in_touch_days": Field("integer", nullable=True, maximum=CADENCE_MAX_DAYS,
+                                description="The default cadence the merged tag keeps: one "
+                                            "of the two, required when each tag has its own. "
+                                            "Otherwise the one there is stays (or none): "
+                                            "leave it out."),
+})
+
+
+def _tag_json(use: tags.TagUse) -> dict:
+    return {"id": use.tag.id, "name": use.tag.name,
+            "keep_in_touch_days": use.tag.keep_in_touch_days,
+            "active_contacts": use.active, "archived_contacts": use.archived}
+
+
+def _one_tag_json(tag: Tag) -> dict:
+    return _tag_json(tags.tag_use(_user(), tag))
+
+
+def _tag_to_change(tag_id: int) -> Tag:
+    """One of the user's tags, still the version an If-Match names (else 404, 412)."""
+    tag = tags.get_own_tag_or_404(_user(), tag_id)
+    _unchanged_since_read(lambda: _one_tag_json(tag), "tag")
+    return tag
+
+
+@spec.route("GET", "/tags", tag="Tags", summary="List tags",
+            description="Every tag of yours, alphabetically with accents set aside (as the "
+                        "tags page lists them), each with the contacts carrying it counted "
+                        "and its default cadence.",
+            query={"page": PAGE, "per_page": PER_PAGE},
+            ok=Response(200, "A page of tags.", _page_of(TAG_RESOURCE)))
+def list_tags(query):
+    # All counted in one statement, then paged here: the order is Python's (Tag.sort_key),
+    # the same on both databases, and a user has tags by the hundred at most.
+    uses = tags.tags_in_use(_user())
+    page, per_page = query["page"] or 1, query["per_page"] or 25
+    return jsonify({"items": [_tag_json(u) for u in uses[(page - 1) * per_page:page * per_page]],
+                    "page": page, "per_page": per_page, "total": len(uses),
+                    "pages": -(-len(uses) // per_page)})
+
+
+@spec.route("GET", "/tags/{tag_id}", tag="Tags", summary="Get a tag",
+            ok=Response(200, "The tag.", TAG_RESOURCE), versioned=True)
+def get_tag(tag_id):
+    return _versioned(_one_tag_json(tags.get_own_tag_or_404(_user(), tag_id)))
+
+
+@spec.route("PATCH", "/tags/{tag_id}", tag="Tags", summary="Rename a tag or set its cadence",
+            description="A rename reaches every contact carrying the tag (their `updated_at` "
+                        "moves). A rename never merges: a name another of your tags has, in "
+                        "any case or spelling, answers 409 with that tag in `tag` (its `id` "
+                        "and `name`) and changes nothing; merge them with POST "
+                        "/tags/{tag_id}/merge.",
+            body=TAG_PATCH, partial=True, errors=(409,),
+            ok=Response(200, "The tag after the change.", TAG_RESOURCE), versioned=True)
+def update_tag(tag_id, body):
+    user, tag = _user(), _tag_to_change(tag_id)
+    body = body()
+    if "name" in body:
+        try:
+            name = tags.tag_name(body["name"])
+        except tags.TagNameInvalid as exc:
+            raise ValidationFailed({"name": str(exc)}) from exc
+        other = tags.namesake(user, tag, name)
+        if other is not None:
+            named, detail = {"id": other.id, "name": other.name}, (
+                f"Your tag “{other.name}” (id {other.id}) has that name, in any case or "
+                "spelling: renaming onto it would merge the two, which a rename never does. "
+                f"Nothing was changed. To merge {tag.name} into it, POST "
+                f'/api/v1/tags/{tag.id}/merge with {{"into_id": {other.id}}}.')
+            db.session.rollback()
+            return problem(409, "Conflict", detail, tag=named)
+        tags.rename_tag(user, tag, name)
+    if "keep_in_touch_days" in body:
+        reminders.set_tag_cadences(user, {tag.id: body["keep_in_touch_days"]})
+    db.session.commit()
+    return _versioned(_one_tag_json(tag))
+
+
+def _merge_cadence(tag: Tag, into: Tag, body: dict) -> int | None:
+    """The default cadence a merge keeps (crm.tags.services.merge_cadences): the one the
+    body chooses when each tag has its own, else the one there is, which the body may
+    name but not change."""
+    cadences = tags.merge_cadences(tag, into)
+    days = body.get("keep_in_touch_days")
+    if len(cadences) == 2:
+        if days not in cadences:
+            raise ValidationFailed({"keep_in_touch_days": (
+                f"Both tags have a default cadence: keep {tag.keep_in_touch_days} "
+                f"({tag.name}’s) or {into.keep_in_touch_days} ({into.name}’s).")})
+        return days
+    kept = next(iter(cadences), None)
+    if "keep_in_touch_days" in body and days != kept:
+        owner = tag if tag.keep_in_touch_days == kept else into
+        raise ValidationFailed({"keep_in_touch_days": (
+            f"The merged tag keeps {kept}, {owner.name}’s, the one default cadence of the two."
+            if kept else "Neither tag has a default cadence: leave it out, and set one "
+                         "after the merge (PATCH).")})
+    return kept
+
+
+@spec.route("POST", "/tags/{tag_id}/merge", tag="Tags", summary="Merge a tag into another",
+            description="Every contact carrying this tag carries `into_id`'s instead (a "
+                        "contact carrying both keeps one); this tag goes, and the other keeps "
+                        "its name and the cadence chosen. Keep-in-touch reminders follow. An "
+                        "If-Match with this tag's ETag merges only if it is unchanged (else "
+                        "412).",
+            body=TAG_MERGE, errors=(412,),
+            ok=Response(200, "The tag merged into, after the merge.", TAG_RESOURCE),
+            versioned=True)
+def merge_tag(tag_id, body):
+    user, tag = _user(), _tag_to_change(tag_id)
+    body = body()
+    into = tags.own_tag(user, body["into_id"])
+    if into is None:
+        raise ValidationFailed({"into_id": "No such tag among yours."})
+    if into.id == tag.id:
+        raise ValidationFailed({"into_id": "A tag cannot merge into itself."})
+    tags.merge_tags(user, tag, into, into.name, _merge_cadence(tag, into, body))
+    db.session.commit()
+    return _versioned(_one_tag_json(into))
+
+
+@spec.route("DELETE", "/tags/{tag_id}", tag="Tags", summary="Delete a tag",
+            description="The contacts carrying it are kept, without it; their keep-in-touch "
+                        "reminders follow the cadences left to them. Its ETag counts the "
+                        "contacts carrying it: with If-Match, a tag another was merged into "
+                        "since is not deleted (412).",
+            ok=Response(204, "Deleted."), versioned=True)
+def delete_tag(tag_id):
+    user, tag = _user(), _tag_to_change(tag_id)
+    tags.delete_tag(user, tag)
     db.session.commit()
     return "", 204
 

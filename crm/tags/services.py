@@ -72,9 +72,14 @@ def tag_use(user: User, tag: Tag) -> TagUse:
     return _uses(user, Tag.id == tag.id)[0]
 
 
+def own_tag(user: User, tag_id: int) -> Tag | None:
+    """One of the user's tags, or None."""
+    return db.session.scalar(select(Tag).where(Tag.id == tag_id, Tag.owner_id == user.id))
+
+
 def get_own_tag_or_404(user: User, tag_id: int) -> Tag:
     """One of the user's tags, or 404."""
-    tag = db.session.scalar(select(Tag).where(Tag.id == tag_id, Tag.owner_id == user.id))
+    tag = own_tag(user, tag_id)
     if tag is None:
         abort(404)
     return tag
