@@ -133,3 +133,9 @@ def test_an_import_reports_the_row_and_imports_nothing_unless_told_to_skip_it(
     skipped = client.post(preview + "/run", data={"skip_invalid": "y"})
     assert skipped.status_code == 302
     assert count(Contact) == 2 and stored_tags(app) == ["design"]
+
+
+def test_the_openapi_document_states_the_rule_for_a_contacts_tags(client):
+    schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    for name in ("ContactInput", "ContactPatch"):
+        assert "invisible character" in schemas[name]["properties"]["tags"]["description"]

@@ -342,7 +342,9 @@ _CONTACT_FIELDS = {
     "time_zone": Field("string", nullable=True, max_length=64,
                        description="An IANA zone, e.g. Europe/London."),
     "notes": Field("string", max_length=20000, strip=False),
-    "tags": Field("array", items=TAG, max_items=30, example=["conference", "design"]),
+    "tags": Field("array", items=TAG, max_items=30, example=["conference", "design"],
+                  description="No comma, line break, tab or invisible character in a tag, as "
+                              "on the web (a tag the contact carries already stays)."),
     "origin_medium_id": Field("integer", nullable=True,
                               description="The medium you first met on."),
     "origin_date": Field("date", nullable=True, description="When you first met."),
@@ -796,8 +798,6 @@ TAG_RESOURCE = spec.component("Tag", _object({
     "active_contacts": {"type": "integer", "description": "Contacts carrying it, not archived."},
     "archived_contacts": {"type": "integer", "description": "Archived contacts carrying it."},
 }, "A label on your contacts, with how many carry it and its default cadence."))
-_CADENCE = ("The default keep-in-touch cadence in days of the contacts carrying the tag "
-            "that have none of their own; their keep-in-touch reminders follow.")
 TAG_PATCH = Schema("TagPatch", {
     "name": Field("string", min_length=1, max_length=TAG_MAX_LENGTH, example="Conference 2025",
                   description="A new name, checked as the tags page checks it: white space "
@@ -805,7 +805,10 @@ TAG_PATCH = Schema("TagPatch", {
                               "Another of your tags' name, in any case or spelling, is a "
                               "409: merge the two with POST /tags/{tag_id}/merge."),
     "keep_in_touch_days": Field("integer", nullable=True, maximum=CADENCE_MAX_DAYS,
-                                description=_CADENCE + " null for none."),
+                                description="The default keep-in-touch cadence in days of "
+                                            "the contacts carrying the tag that have none of "
+                                            "their own (null for none); their keep-in-touch "
+                                            "reminders follow."),
 }, description="Only the fields you send change.")
 TAG_MERGE = Schema("TagMerge", {
     "into_id": Field("integer", required=True, example=2,
