@@ -52,6 +52,10 @@ class Defaults:
     HTTPS = False
     PROXY_FIX = 0
 
+    # How long the API keeps the answer to a write sent with an Idempotency-Key: a retry
+    # with that key within this time is answered with it instead of being run again.
+    API_IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 3600
+
     # Cached dashboard and coach figures live at most this long (recency drifts). For
     # INSIGHTS_GRACE_SECONDS more, expired figures of an unchanged network are still shown
     # while the worker recomputes them (0: the page recomputes them itself).

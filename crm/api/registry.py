@@ -11,9 +11,13 @@ from typing import Any
 
 from flask import Blueprint, request
 
+from crm.api import idempotency
 from crm.api.schema import Field, FieldError, Schema, ValidationFailed
+from crm.models.idempotency_key import IDEMPOTENCY_KEY_MAX_LENGTH
 
 API_PREFIX = "/api/v1"
+# Methods that may change data: each runs as one transaction, with an Idempotency-Key.
+WRITE_METHODS = ("POST", "PATCH", "DELETE")
 _PATH_PARAM = re.compile(r"{(\w+)}")
 
 
@@ -126,6 +130,26 @@ class ApiSpec:
                     "description": "The version of the resource returned: send it back in "
                                    "If-Match to change the resource only if nobody else "
                                    "has since."}})
+            writes = method in WRITE_METHODS
+            if writes:
+                header_params.append({**_header_param(
+                    idempotency.HEADER,
+                    "Any string of your choosing (a UUID, say), "
+                    f"{idempotency.KEY_RULE}, to send this write again safely: a request "
+                    "sent again with the same key within the key's lifetime is answered "
+                    "with the first answer (a 2xx), with "
+                    f"`{idempotency.REPLAYED_HEADER}: true`, and changes nothing; one that "
+                    "arrives while the first is still running waits for it. A 4xx or 5xx is "
+                    "not kept: the request runs again. Keys are yours alone."),
+                    "schema": {"type": "string", "minLength": 1,
+                               "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH,
+                               "pattern": idempotency.KEY_PATTERN}})
+                success = Response(success.status, success.description, success.schema, {
+                    **success.headers, idempotency.REPLAYED_HEADER: {
+                        "schema": {"type": "string", "enum": ["true"]},
+                        "description": "This answer is the one kept for the "
+                                       f"{idempotency.HEADER} sent: the request was not "
+                                       "run again."}})
             responses = [success]
             if versioned and method == "GET":
                 header_params.append(_header_param(
@@ -138,8 +162,13 @@ class ApiSpec:
                                 "is still that version (else 412). Without it the change is "
                                 "made whatever happened since."))
                 responses.append(Response(412, _ERROR_TEXT[412], _problem()))
+            bad_request = [text for text, applies in (
+                ("The body is not JSON.", body is not None),
+                (f"The {idempotency.HEADER} is not {idempotency.KEY_RULE}.", writes),
+            ) if applies]
+            if bad_request:
+                responses.append(Response(400, " ".join(bad_request), _problem()))
             if body is not None:
-                responses.append(Response(400, "The body is not JSON.", _problem()))
                 responses.append(Response(415, "The Content-Type is not application/json.",
                                           _problem()))
             if not public:
@@ -149,8 +178,13 @@ class ApiSpec:
                 responses.append(Response(status, _ERROR_TEXT[status], _problem()))
             if path_params and 404 not in errors:
                 responses.append(Response(404, _ERROR_TEXT[404], _problem()))
-            if (query or body is not None) and 422 not in errors:
-                responses.append(Response(422, _ERROR_TEXT[422], _problem()))
+            invalid = [text for text, applies in (
+                (_ERROR_TEXT[422], query or body is not None),
+                (f"The {idempotency.HEADER} was used for another request (method, path "
+                 "or body).", writes),
+            ) if applies]
+            if invalid and 422 not in errors:
+                responses.append(Response(422, " ".join(invalid), _problem()))
             if not public:
                 responses.append(Response(
                     429, "Too many requests with this token; wait and retry.", _problem(),
@@ -173,6 +207,8 @@ class ApiSpec:
                     # Loaded when the view asks, after it has found the resource, so an
                     # id that is not the user's answers 404 whatever the body holds.
                     kwargs["body"] = functools.partial(load_body, body, partial)
+                if writes:
+                    return idempotency.write_once(lambda: view(**view_args, **kwargs))
                 return view(**view_args, **kwargs)
 
             self.bp.add_url_rule(rule, endpoint=name, view_func=wrapper, methods=[method])

@@ -53,7 +53,8 @@ spec = ApiSpec(
         "reminders. "
         "Authenticate with a personal access token: `Authorization: Bearer rap_…`. Errors are "
         "`application/problem+json`; a 422 carries `errors`, a message per field. Ids of "
-        "anything that is not yours answer 404."
+        "anything that is not yours answer 404. Send a write with an `Idempotency-Key` to "
+        "send it again safely when its answer never came."
     ),
 )
 PUBLIC_ENDPOINTS = {"api.openapi_document", "api.docs"}
@@ -112,6 +113,14 @@ def _bad_body(error):
 def _unsupported_body(error):
     return problem(415, "Unsupported Media Type",
                    "Send the body as JSON, with Content-Type: application/json.")
+
+
+def _written() -> None:
+    """End a view's write: flush it and read it back as stored, as after a commit, for the
+    answer. The route commits the write with that answer, and with the answer kept under an
+    Idempotency-Key, in one transaction (crm.api.idempotency.write_once)."""
+    db.session.flush()
+    db.session.expire_all()
 
 
 def _conflict(detail: str):
@@ -476,7 +485,7 @@ def list_contacts(query):
 def create_contact(body):
     body = body()
     contact = contacts.create_contact(_user(), _contact_data(body))
-    db.session.commit()
+    _written()
     return _versioned(_one_contact_json(contact), 201)
 
 
@@ -502,7 +511,7 @@ def update_contact(contact_id, body):
                 {"introduced_by_id": "That would make an introduction cycle."}) from exc
     if "archived" in body and body["archived"] != contact.is_archived:
         contacts.set_archived(contact, body["archived"])
-    db.session.commit()
+    _written()
     return _versioned(_one_contact_json(contact))
 
 
@@ -516,7 +525,7 @@ def delete_contact(contact_id):
     contact = contacts.get_contact_or_404(_user(), contact_id)
     _unchanged_since_read(lambda: _one_contact_json(contact), "contact")
     contacts.delete_contact(contact)
-    db.session.commit()
+    _written()
     return "", 204
 
 
@@ -558,7 +567,7 @@ def add_channel(contact_id, body):
         channel = contacts.add_channel(contact, medium, value, body.get("label", ""))
     except ValueError as exc:
         raise ValidationFailed({"value": "The contact has this handle already."}) from exc
-    db.session.commit()
+    _written()
     return jsonify(_channel_json(channel)), 201
 
 
@@ -567,7 +576,7 @@ def add_channel(contact_id, body):
 def remove_channel(contact_id, channel_id):
     contact = contacts.get_contact_or_404(_user(), contact_id)
     contacts.remove_channel(contacts.get_channel_or_404(contact, channel_id))
-    db.session.commit()
+    _written()
     return "", 204
 
 
@@ -683,7 +692,7 @@ def list_interactions(query):
 def create_interaction(body):
     body = body()
     interaction = interactions.log_interaction(_user(), _interaction_data(body))
-    db.session.commit()
+    _written()
     return _versioned(_one_interaction_json(interaction), 201)
 
 
@@ -702,7 +711,7 @@ def update_interaction(interaction_id, body):
     interaction = interactions.get_interaction_or_404(_user(), interaction_id)
     _unchanged_since_read(lambda: _one_interaction_json(interaction), "interaction")
     interactions.update_interaction(interaction, _interaction_data(body(), interaction))
-    db.session.commit()
+    _written()
     return _versioned(_one_interaction_json(interaction))
 
 
@@ -712,7 +721,7 @@ def delete_interaction(interaction_id):
     interaction = interactions.get_interaction_or_404(_user(), interaction_id)
     _unchanged_since_read(lambda: _one_interaction_json(interaction), "interaction")
     interactions.delete_interaction(interaction)
-    db.session.commit()
+    _written()
     return "", 204
 
 
@@ -740,7 +749,7 @@ def create_medium(body):
         raise ValidationFailed({"name": "You have a medium with this name already."}) from exc
     except mediums.MediumNameInvalid as exc:
         raise ValidationFailed({"name": str(exc)}) from exc
-    db.session.commit()
+    _written()
     return jsonify(_medium_json(medium)), 201
 
 
@@ -770,7 +779,7 @@ def rename_medium(medium_id, body):
         raise ValidationFailed({"name": "You have a medium with this name already."}) from exc
     except mediums.MediumNameInvalid as exc:
         raise ValidationFailed({"name": str(exc)}) from exc
-    db.session.commit()
+    _written()
     return jsonify(_medium_json(medium))
 
 
@@ -783,7 +792,7 @@ def delete_medium(medium_id):
     if any(mediums.usage(medium).values()):
         return _conflict("The medium is in use; move what uses it first.")
     mediums.delete_medium(_user(), medium, None)
-    db.session.commit()
+    _written()
     return "", 204
 
 
@@ -1021,7 +1030,7 @@ def create_reminder(body):
     # The exact instant, seconds included; in the hour repeated in autumn the wall time
     # alone would name the first 01:30, whichever was meant. A series repeats at the wall time.
     reminder.due_at = body["due_at"]
-    db.session.commit()
+    _written()
     return jsonify(_reminder_json(reminder)), 201
 
 
@@ -1044,7 +1053,7 @@ def snooze_reminder(reminder_id, body):
         if "future" in str(exc):
             raise ValidationFailed({"until": "Snooze to a time in the future."}) from exc
         return _conflict(f"Cannot snooze: {exc}.")
-    db.session.commit()
+    _written()
     return jsonify(_reminder_json(reminder))
 
 
@@ -1058,7 +1067,7 @@ def complete_reminder(reminder_id):
         reminders.mark_done(reminder)
     except reminders.ReminderStateError as exc:
         return _conflict(f"Cannot mark done: {exc}.")
-    db.session.commit()
+    _written()
     return jsonify(_reminder_json(reminder))
 
 
@@ -1089,6 +1098,7 @@ def docs():
         "api/docs.html", spec=spec, entries=entries, base=document["servers"][0]["url"],
         tags=list(dict.fromkeys(ep.tag for ep in spec.endpoints)),
         rate_limit=current_app.config.get("API_RATE_LIMIT", tokens.DEFAULT_RATE_LIMIT),
+        idempotency_hours=f'{current_app.config["API_IDEMPOTENCY_KEY_TTL_SECONDS"] / 3600:g}',
         openapi_url=url_for("api.openapi_document"),
     )
 

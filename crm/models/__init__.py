@@ -4,6 +4,7 @@ from crm.models import search_index  # the search index's schema events
 from crm.models.api_token import ApiToken
 from crm.models.coaching import CoachingNote, CoachLink, CoachLinkStatus
 from crm.models.contact import Contact, ContactChannel, Tag, contact_tags
+from crm.models.idempotency_key import IdempotencyKey
 from crm.models.import_job import ImportJob, ImportKind, ImportStatus
 from crm.models.insight import InsightSnapshot
 from crm.models.interaction import Initiator, Interaction, interaction_participants
@@ -42,6 +43,7 @@ __all__ = [
     "ReminderStatus",
     "WorkerHeartbeat",
     "Contact",
+    "IdempotencyKey",
     "ImportJob",
     "ImportKind",
     "ImportStatus",
