@@ -246,6 +246,34 @@ def test_a_key_expires_after_its_time(app, api, count):
     assert [k.created_at for k in stored_keys(app)] == [NOW + timedelta(seconds=3601)]
 
 
+@pytest.mark.app_config(API_IDEMPOTENCY_KEY_TTL_SECONDS=3600)
+def test_the_worker_deletes_expired_keys(app, api, make_user, client):
+    from crm.jobs import tasks
+
+    other = ApiClient(client, make_token(app, make_user(email="b@example.com")), None)
+    with time_machine.travel(NOW, tick=False) as clock:
+        api.post("/contacts", json={"name": "Grace Hopper"}, headers=KEY)
+        other.post("/contacts", json={"name": "Grace Hopper"}, headers=KEY)
+        clock.shift(timedelta(minutes=30))
+        api.post("/contacts", json={"name": "Alan Turing"}, headers={"Idempotency-Key": "b"})
+
+    with app.app_context():
+        assert tasks.delete_expired_idempotency_keys(NOW + timedelta(seconds=3600)) == 0
+        assert tasks.delete_expired_idempotency_keys(NOW + timedelta(seconds=3601)) == 2
+    assert [k.key for k in stored_keys(app)] == ["b"]
+    with app.app_context():
+        assert tasks.delete_expired_idempotency_keys(NOW + timedelta(hours=2)) == 1
+    assert stored_keys(app) == []
+
+
+def test_the_worker_runs_the_cleanup(app):
+    from crm.jobs.scheduler import build_scheduler
+
+    job = build_scheduler(app, "worker-1").get_job("delete-expired-idempotency-keys")
+    assert job is not None
+    assert job.trigger.interval == timedelta(hours=1)
+
+
 def test_a_repeat_arriving_while_the_first_runs_waits_for_it_and_replays_it(
         app, api, count, db_backend, monkeypatch):
     """Two real requests at once, each with its own connection: the repeat arrives while

@@ -617,7 +617,7 @@ def test_the_scheduler_is_built_on_demand_and_not_started(app):
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"heartbeat", "deliver-due", "send-emails", "send-account-emails",
                          "send-digests", "sweep-keep-in-touch", "reap-stale-claims",
-                         "refresh-figures"}
+                         "refresh-figures", "delete-expired-idempotency-keys"}
     assert jobs["send-account-emails"].trigger.interval == timedelta(seconds=5)
     assert jobs["deliver-due"].trigger.interval == timedelta(seconds=30)
     assert jobs["send-emails"].trigger.interval == timedelta(seconds=30)

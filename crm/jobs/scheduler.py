@@ -18,6 +18,7 @@ from crm.jobs import tasks
 from crm.models import utcnow
 
 log = logging.getLogger(__name__)
+IDEMPOTENCY_CLEANUP_SECONDS = 3600
 
 
 class Outage:
@@ -117,6 +118,9 @@ def build_scheduler(app: Flask, worker_id: str) -> BlockingScheduler:
         ("sweep-keep-in-touch", job(tasks.sweep_keep_in_touch),
          config["KEEP_IN_TOUCH_SWEEP_SECONDS"]),
         ("reap-stale-claims", job(tasks.reap_stale_claims), config["REAP_INTERVAL_SECONDS"]),
+        # Expired keys are ignored at once: deleting them is only housekeeping.
+        ("delete-expired-idempotency-keys", job(tasks.delete_expired_idempotency_keys),
+         IDEMPOTENCY_CLEANUP_SECONDS),
     ]
     if tasks.figures_refresh_enabled(config):  # else pages compute figures themselves
         jobs.append(("refresh-figures", job(tasks.refresh_figures),

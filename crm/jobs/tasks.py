@@ -943,6 +943,16 @@ def reap_stale_claims(now: datetime) -> int:
     return (reminders or 0) + emails + (digests or 0)
 
 
+def delete_expired_idempotency_keys(now: datetime) -> int:
+    """Delete the API's idempotency keys that expired (crm.api.idempotency): past their
+    time they are ignored already, and would only take room."""
+    from crm.api.idempotency import delete_expired
+
+    deleted = delete_expired(now)
+    db.session.commit()
+    return deleted
+
+
 def sweep_keep_in_touch(now: datetime) -> int:
     """Settle every contact's keep-in-touch reminder with its cadence."""
     from crm.reminders.services import sync_keep_in_touch
@@ -993,10 +1003,12 @@ def run_all_once(now: datetime, worker_id: str) -> dict[str, int]:
     """Every job once, in a sensible order (used by `crm worker --once` and tests)."""
     heartbeat(now, worker_id)
     reaped = reap_stale_claims(now)
+    expired_keys = delete_expired_idempotency_keys(now)
     swept = sweep_keep_in_touch(now)
     delivered = deliver_due(now, worker_id)
     account_emails = send_account_emails(now, worker_id)
     digests = send_digests(now, worker_id)
     figures = refresh_figures(now)
     return {"reaped": reaped, "swept": swept, "delivered": delivered,
-            "account emails": account_emails, "digests": digests, "figures": figures}
+            "account emails": account_emails, "digests": digests, "figures": figures,
+            "expired idempotency keys": expired_keys}
