@@ -13,7 +13,7 @@ import pytest
 import time_machine
 from fixtures.api_client import ApiClient, make_token, problem_of
 from sqlalchemy import create_engine, text
-from support import page_text
+from support import connection_drops, page_text
 
 from crm.extensions import db
 from crm.models import Contact, ContactChannel, Interaction, Medium, Reminder
@@ -227,6 +227,20 @@ def test_a_request_that_failed_is_run_again(app, api, count, monkeypatch):
     assert count(Contact) == 1
 
 
+def test_the_write_and_its_key_are_committed_together(app, api, count):
+    """Keeping the answer fails (the connection drops): the write it answers is not
+    committed either, and the retry really runs."""
+    with connection_drops(app, "INSERT INTO idempotency_keys") as left:
+        dropped = api.post("/contacts", json={"name": "Grace Hopper"}, headers=KEY)
+    assert left == [0]
+
+    problem_of(dropped, 503)
+    assert count(Contact) == 0 and stored_keys(app) == []
+    retried = api.post("/contacts", json={"name": "Grace Hopper"}, headers=KEY)
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
+    assert count(Contact) == 1 and len(stored_keys(app)) == 1
+
+
 @pytest.mark.app_config(API_IDEMPOTENCY_KEY_TTL_SECONDS=3600)
 def test_a_key_expires_after_its_time(app, api, count):
     with time_machine.travel(NOW, tick=False) as clock:
@@ -274,11 +288,13 @@ def test_the_worker_runs_the_cleanup(app):
     assert job.trigger.interval == timedelta(hours=1)
 
 
+@pytest.mark.parametrize("second_name", ["Grace Hopper", "Alan Turing"])
 def test_a_repeat_arriving_while_the_first_runs_waits_for_it_and_replays_it(
-        app, api, count, db_backend, monkeypatch):
+        app, api, count, db_backend, monkeypatch, second_name):
     """Two real requests at once, each with its own connection: the repeat arrives while
     the first holds its transaction open (inside the service), waits on the user's lock
-    (PostgreSQL) or the write lock (SQLite), then answers with the first one's answer."""
+    (PostgreSQL) or the write lock (SQLite), then answers with the first one's answer, or
+    the 422 when it is another request."""
     import crm.database
     from crm.contacts import services
 
@@ -304,19 +320,19 @@ def test_a_repeat_arriving_while_the_first_runs_waits_for_it_and_replays_it(
     responses: dict[str, object] = {}
     errors: list[BaseException] = []
 
-    def send(name):
+    def send(name, contact_name):
         try:
             client = ApiClient(app.test_client(), api.token, api.user)
-            responses[name] = client.post("/contacts", json={"name": "Grace Hopper"},
+            responses[name] = client.post("/contacts", json={"name": contact_name},
                                           headers=KEY)
         except BaseException as exc:  # reported by the test thread
             errors.append(exc)
             first_inside.set()
 
-    first = threading.Thread(target=send, args=("first",))
+    first = threading.Thread(target=send, args=("first", "Grace Hopper"))
     first.start()
     assert first_inside.wait(WAIT_LIMIT_S)
-    second = threading.Thread(target=send, args=("second",))
+    second = threading.Thread(target=send, args=("second", second_name))
     second.start()
     try:
         if db_backend == "postgresql":
@@ -333,7 +349,10 @@ def test_a_repeat_arriving_while_the_first_runs_waits_for_it_and_replays_it(
     assert not errors, errors
     assert runs == ["Grace Hopper"]
     assert responses["first"].status_code == 201
-    same_answer(responses["first"], responses["second"])
+    if second_name == "Grace Hopper":
+        same_answer(responses["first"], responses["second"])
+    else:
+        assert "another request" in problem_of(responses["second"], 422)["detail"]
     assert count(Contact) == 1
 
 
