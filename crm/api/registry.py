@@ -162,12 +162,11 @@ class ApiSpec:
                                 "is still that version (else 412). Without it the change is "
                                 "made whatever happened since."))
                 responses.append(Response(412, _ERROR_TEXT[412], _problem()))
-            bad_request = [text for text, applies in (
+            bad_request = _those_that_apply(
                 ("The body is not JSON.", body is not None),
-                (f"The {idempotency.HEADER} is not {idempotency.KEY_RULE}.", writes),
-            ) if applies]
+                (f"The {idempotency.HEADER} is not {idempotency.KEY_RULE}.", writes))
             if bad_request:
-                responses.append(Response(400, " ".join(bad_request), _problem()))
+                responses.append(Response(400, bad_request, _problem()))
             if body is not None:
                 responses.append(Response(415, "The Content-Type is not application/json.",
                                           _problem()))
@@ -178,13 +177,12 @@ class ApiSpec:
                 responses.append(Response(status, _ERROR_TEXT[status], _problem()))
             if path_params and 404 not in errors:
                 responses.append(Response(404, _ERROR_TEXT[404], _problem()))
-            invalid = [text for text, applies in (
-                (_ERROR_TEXT[422], query or body is not None),
+            invalid = _those_that_apply(
+                (_ERROR_TEXT[422], bool(query) or body is not None),
                 (f"The {idempotency.HEADER} was used for another request (method, path "
-                 "or body).", writes),
-            ) if applies]
+                 "or body).", writes))
             if invalid and 422 not in errors:
-                responses.append(Response(422, " ".join(invalid), _problem()))
+                responses.append(Response(422, invalid, _problem()))
             if not public:
                 responses.append(Response(
                     429, "Too many requests with this token; wait and retry.", _problem(),
@@ -283,6 +281,11 @@ _ERROR_TEXT = {
     412: "The resource changed since the version given in If-Match: read it again.",
     422: "Invalid fields; `errors` has a message per field.",
 }
+
+
+def _those_that_apply(*texts: tuple[str, bool]) -> str:
+    """A response's description: the texts of the reasons that apply to the endpoint."""
+    return " ".join(text for text, applies in texts if applies)
 
 
 def _header_param(name: str, description: str) -> dict:
