@@ -122,6 +122,18 @@ def test_the_same_key_on_another_request_is_422_and_changes_nothing(api, ada, co
                     headers=KEY).headers["Idempotent-Replayed"] == "true"
 
 
+def test_a_retried_patch_does_not_undo_a_change_made_in_between(api, ada, row):
+    first = api.patch(f"/contacts/{ada.id}", json={"company": "Analytical Engines"},
+                      headers=KEY)
+    api.patch(f"/contacts/{ada.id}", json={"company": "Babbage & Co"})
+
+    again = api.patch(f"/contacts/{ada.id}", json={"company": "Analytical Engines"},
+                      headers=KEY)
+
+    same_answer(first, again)
+    assert row(Contact, ada.id).company == "Babbage & Co"
+
+
 def test_the_same_body_in_another_spelling_of_json_is_the_same_request(api, count):
     first = api.post("/contacts", data='{"name": "Grace Hopper", "tags": ["navy"]}',
                      headers={**KEY, "Content-Type": "application/json"})
