@@ -114,7 +114,10 @@ class ApiSpec:
 
         versioned: the resource carries an ETag (its representation's digest); a GET
         answers If-None-Match with 304, a PATCH or DELETE refuses a stale If-Match with
-        412. The view does it (crm.api.views); this documents it."""
+        412. The view does it (crm.api.views); this documents it.
+
+        A write (POST, PATCH, DELETE) runs through crm.api.idempotency.write_once, which
+        takes its Idempotency-Key and commits it: the view flushes and never commits."""
         path_names = _PATH_PARAM.findall(path)
         path_params = {name: Field("integer", required=True, description=f"The {name[:-3]}'s id")
                        for name in path_names}
