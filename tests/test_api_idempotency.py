@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from support import connection_drops, page_text
 
 from crm.extensions import db
-from crm.models import Contact, ContactChannel, Interaction, Medium, Reminder
+from crm.models import Contact, ContactChannel, Interaction, Medium, Reminder, Tag
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 KEY = {"Idempotency-Key": "9b2f6c1e-retry-me"}
@@ -48,12 +48,31 @@ def ada(api, make_contact):
 
 
 @pytest.fixture
+def others(app, api, ada, make_contact, make_interaction, make_medium) -> dict:
+    """Ids of more of the user's records a write may change: two tags (by name), a handle
+    of Ada's, an interaction with her and two mediums of the user's own, one unused."""
+    from crm.contacts.services import add_channel
+
+    bob = make_contact(api.user, name="Bob Kahn", tags=["friends", "old friends"])
+    logged = make_interaction(api.user, ada)
+    mastodon = make_medium(api.user, "Mastodon")
+    unused = make_medium(api.user, "Signal")
+    with app.app_context():
+        handle = add_channel(db.session.get(Contact, ada.id), db.session.get(Medium, mastodon.id),
+                             "@ada@example.social")
+        db.session.commit()
+        tags = {t.name: t.id for t in db.session.get(Contact, bob.id).tags}
+        return {**tags, "handle": handle.id, "interaction": logged.id, "mastodon": mastodon.id,
+                "unused medium": unused.id}
+
+
+@pytest.fixture
 def reminder(api, make_reminder):
     return make_reminder(api.user, title="Call Ada", due_at=NOW - timedelta(hours=1))
 
 
-# Each write endpoint, given the ids of Ada, her reminder and the Email medium: its
-# request, and the model whose rows a second run would add to or take from.
+# Each write endpoint, given the ids of Ada, her reminder, the Email medium and the others
+# above: its request, and the model whose rows a second run would add to or take from.
 WRITES = {
     "create contact": lambda ids: ("post", "/contacts", {"name": "Grace Hopper"}, Contact),
     "update contact": lambda ids: ("patch", f"/contacts/{ids['ada']}", {"tags": ["math"]},
@@ -65,19 +84,44 @@ WRITES = {
     "log interaction": lambda ids: ("post", "/interactions", {
         "medium_id": ids["email"], "occurred_at": "2026-11-26T09:30:00Z",
         "participant_ids": [ids["ada"]], "summary": "Coffee"}, Interaction),
-    "add medium": lambda ids: ("post", "/mediums", {"name": "Mastodon"}, Medium),
+    "remove handle": lambda ids: ("delete", f"/contacts/{ids['ada']}/channels/{ids['handle']}",
+                                  None, ContactChannel),
+    "update interaction": lambda ids: ("patch", f"/interactions/{ids['interaction']}",
+                                       {"summary": "Lunch"}, Interaction),
+    "delete interaction": lambda ids: ("delete", f"/interactions/{ids['interaction']}", None,
+                                       Interaction),
+    "add medium": lambda ids: ("post", "/mediums", {"name": "Bluesky"}, Medium),
+    "rename medium": lambda ids: ("patch", f"/mediums/{ids['mastodon']}", {"name": "Fediverse"},
+                                  Medium),
+    "delete medium": lambda ids: ("delete", f"/mediums/{ids['unused medium']}", None, Medium),
     "create reminder": lambda ids: ("post", "/reminders", {
         "title": "Send the paper", "due_at": "2026-12-01T09:00:00Z"}, Reminder),
+    "snooze reminder": lambda ids: ("post", f"/reminders/{ids['reminder']}/snooze",
+                                    {"until": "2026-12-02T09:00:00Z"}, Reminder),
     "mark reminder done": lambda ids: ("post", f"/reminders/{ids['reminder']}/done", None,
                                        Reminder),
+    "rename tag": lambda ids: ("patch", f"/tags/{ids['friends']}", {"name": "pals"}, Tag),
+    "merge tag": lambda ids: ("post", f"/tags/{ids['old friends']}/merge",
+                              {"into_id": ids["friends"]}, Tag),
+    "delete tag": lambda ids: ("delete", f"/tags/{ids['friends']}", None, Tag),
 }
+
+
+def write_ids(ada, reminder, medium, others) -> dict:
+    return {"ada": ada.id, "reminder": reminder.id, "email": medium("email").id, **others}
+
+
+def rows_of(app, model) -> list[tuple]:
+    """Every row of the model's table, every column: what a write changes."""
+    with app.app_context():
+        return sorted(map(tuple, db.session.execute(db.select(*model.__table__.columns))),
+                      key=repr)
 
 
 @pytest.mark.parametrize("write", list(WRITES))
 def test_a_retried_write_replays_the_first_answer_and_changes_nothing(
-        app, api, ada, reminder, medium, count, write):
-    ids = {"ada": ada.id, "reminder": reminder.id, "email": medium("email").id}
-    method, path, body, model = WRITES[write](ids)
+        app, api, ada, reminder, medium, others, count, write):
+    method, path, body, model = WRITES[write](write_ids(ada, reminder, medium, others))
     send = getattr(api, method)
     kwargs = {"json": body} if body is not None else {}
 
@@ -237,6 +281,21 @@ def test_a_request_that_failed_is_run_again(app, api, count, monkeypatch):
     assert retried.status_code == 201
     assert "Idempotent-Replayed" not in retried.headers
     assert count(Contact) == 1
+
+
+@pytest.mark.parametrize("write", list(WRITES))
+def test_no_write_is_committed_without_its_key(app, api, ada, reminder, medium, others,
+                                               write):
+    """Every write endpoint leaves its commit to the route, which keeps the key with it: when
+    keeping the key fails, the write is not there either."""
+    method, path, body, model = WRITES[write](write_ids(ada, reminder, medium, others))
+    before = rows_of(app, model)
+    with connection_drops(app, "INSERT INTO idempotency_keys"):
+        dropped = getattr(api, method)(path, headers=KEY,
+                                       **({"json": body} if body is not None else {}))
+    problem_of(dropped, 503)
+    assert rows_of(app, model) == before
+    assert stored_keys(app) == []
 
 
 def test_the_write_and_its_key_are_committed_together(app, api, count):
@@ -405,3 +464,20 @@ def test_the_openapi_document_describes_the_key_on_every_write(client):
                    for p in op.get("parameters", []))
     reference = page_text(client.get("/api/v1/docs").data)
     assert "Idempotent-Replayed: true" in reference and "keys last 24 hours" in reference
+
+
+def test_the_writes_tried_above_are_every_write_of_the_api(client):
+    """WRITES names every write endpoint, so each one is tried by the tests above (a new
+    endpoint that committed by itself would keep its key in a transaction of its own)."""
+    import re
+
+    document = client.get("/api/v1/openapi.json").get_json()
+    prefix = document["servers"][0]["url"] if document.get("servers") else "/api/v1"
+    operations = {(method, re.sub(r"\{[^}]+\}", "{}", path.removeprefix(prefix)))
+                  for path, item in document["paths"].items()
+                  for method, op in item.items() if method in ("post", "patch", "delete")}
+    ids = dict.fromkeys(["ada", "reminder", "email", "friends", "old friends", "handle",
+                         "interaction", "mastodon", "unused medium"], 7)
+    tried = {(method, re.sub(r"/\d+", "/{}", path))
+             for method, path, _, _ in (write(ids) for write in WRITES.values())}
+    assert operations - tried == set()

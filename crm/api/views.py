@@ -898,7 +898,7 @@ def update_tag(tag_id, body):
         tags.rename_tag(user, tag, name)
     if "keep_in_touch_days" in body:
         reminders.set_tag_cadences(user, {tag.id: body["keep_in_touch_days"]})
-    db.session.commit()
+    _written()
     return _versioned(_one_tag_json(tag))
 
 
@@ -942,7 +942,7 @@ def merge_tag(tag_id, body):
     if into.id == tag.id:
         raise ValidationFailed({"into_id": "A tag cannot merge into itself."})
     tags.merge_tags(user, tag, into, into.name, _merge_cadence(tag, into, body))
-    db.session.commit()
+    _written()
     return _versioned(_one_tag_json(into))
 
 
@@ -955,7 +955,7 @@ def merge_tag(tag_id, body):
 def delete_tag(tag_id):
     user, tag = _user(), _tag_to_change(tag_id)
     tags.delete_tag(user, tag)
-    db.session.commit()
+    _written()
     return "", 204
 
 
