@@ -115,12 +115,18 @@ TEXT_SETTINGS = ("SECRET_KEY", "BASE_URL", "MAIL_FROM", "SMTP_HOST", "SMTP_USER"
                  "DATABASE_URL")
 
 
+# The longest duration a setting may name: times are reckoned from now with it, and a
+# date past year 9999 (or an infinite or NaN number of seconds) would fail every request
+# or job that does.
+MAX_SECONDS = 100 * 365 * 24 * 3600
+
+
 def check_config(config) -> None:
     """ConfigError for a setting of the wrong kind, before anything runs with it: every
     setting whose default is a whole number must be one (a duration in seconds may have a
-    fraction), a true/false setting true or false (yes/no, on/off, 1/0 too), a rate limit
-    one Flask-Limiter reads, the rate-limit storage one it knows, SMTP_TLS one of its
-    words, and the engine options a mapping."""
+    fraction, and is at most MAX_SECONDS), a true/false setting true or false (yes/no,
+    on/off, 1/0 too), a rate limit one Flask-Limiter reads, the rate-limit storage one it
+    knows, SMTP_TLS one of its words, and the engine options a mapping."""
     from limits import parse_many
     from limits.storage import SCHEMES
 
@@ -144,10 +150,13 @@ def check_config(config) -> None:
         if not name.isupper() or isinstance(default, bool) or not isinstance(default, int):
             continue
         value = config.get(name)
-        kinds = (int, float) if name.endswith("_SECONDS") else (int,)
-        if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
-            what = "a number of seconds" if float in kinds else "a whole number"
-            raise ConfigError(f"{name} (environment: CRM_{name}) must be {what}, 0 or more, "
+        seconds = name.endswith("_SECONDS")
+        kinds = (int, float) if seconds else (int,)
+        if (isinstance(value, bool) or not isinstance(value, kinds) or not value >= 0
+                or (seconds and not value <= MAX_SECONDS)):
+            what = (f"a number of seconds from 0 to {MAX_SECONDS:,} (100 years)" if seconds
+                    else "a whole number, 0 or more")
+            raise ConfigError(f"{name} (environment: CRM_{name}) must be {what}, "
                               f"not {value!r}.")
     options = config.get("SQLALCHEMY_ENGINE_OPTIONS")
     if not isinstance(options, dict) or not isinstance(options.get("connect_args", {}), dict):

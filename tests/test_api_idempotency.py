@@ -15,8 +15,10 @@ from fixtures.api_client import ApiClient, make_token, problem_of
 from sqlalchemy import create_engine, text
 from support import connection_drops, page_text
 
+from crm.api.idempotency import delete_expired
+from crm.config import MAX_SECONDS
 from crm.extensions import db
-from crm.models import Contact, ContactChannel, Interaction, Medium, Reminder, Tag
+from crm.models import Contact, ContactChannel, Interaction, Medium, Reminder, Tag, utcnow
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 KEY = {"Idempotency-Key": "9b2f6c1e-retry-me"}
@@ -481,3 +483,14 @@ def test_the_writes_tried_above_are_every_write_of_the_api(client):
     tried = {(method, re.sub(r"/\d+", "/{}", path))
              for method, path, _, _ in (write(ids) for write in WRITES.values())}
     assert operations - tried == set()
+
+
+@pytest.mark.app_config(API_IDEMPOTENCY_KEY_TTL_SECONDS=MAX_SECONDS)
+def test_the_longest_key_lifetime_the_configuration_takes_still_takes_keyed_writes(
+        app, api, count):
+    first = api.post("/contacts", json={"name": "Grace Hopper"}, headers=KEY)
+    assert first.status_code == 201, first.data
+    same_answer(first, api.post("/contacts", json={"name": "Grace Hopper"}, headers=KEY))
+    with app.app_context():
+        assert delete_expired(utcnow()) == 0
+    assert count(Contact) == 1

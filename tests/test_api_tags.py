@@ -306,3 +306,17 @@ def test_the_openapi_document_and_reference_describe_the_tag_endpoints(client):
     assert "412" in paths["/tags/{tag_id}/merge"]["post"]["responses"]
     assert "Tag" in document["components"]["schemas"]
     assert "/tags/{tag_id}/merge" in client.get("/api/v1/docs").data.decode()
+
+
+# Found by review: the unchanged name was checked as a new one (422), so the cadence was not set.
+def test_a_patch_sending_a_legacy_tags_own_name_unchanged_sets_its_cadence(api, make_contact):
+    make_contact(api.user, name="Ada", tags=["old\u200b"])
+    tag = api.get("/tags").get_json()["items"][0]
+    assert tag["name"] == "old\u200b"
+
+    patched = api.patch(f"/tags/{tag['id']}",
+                        json={"name": tag["name"], "keep_in_touch_days": 30})
+
+    assert patched.status_code == 200, patched.data
+    assert patched.get_json()["keep_in_touch_days"] == 30
+    assert patched.get_json()["name"] == "old\u200b"

@@ -357,7 +357,14 @@ def test_a_setting_of_the_wrong_kind_stops_every_command_with_its_name(tmp_path,
                               ("CRM_RATELIMIT_STORAGE_URI", "async+memory://",
                                "RATELIMIT_STORAGE_URI"),
                               ("CRM_HTTPS", "maybe", "HTTPS (environment: CRM_HTTPS) must be"),
-                              ("CRM_IMPORT_MAX_BYTES", "abc", "IMPORT_MAX_BYTES")):
+                              ("CRM_IMPORT_MAX_BYTES", "abc", "IMPORT_MAX_BYTES"),
+                              # Found by review: a duration past year 9999 from now, or
+                              # infinite, made every request or job that used it a 500.
+                              ("CRM_API_IDEMPOTENCY_KEY_TTL_SECONDS", "100000000000",
+                               "from 0 to 3,153,600,000 (100 years)"),
+                              ("CRM_REMINDER_LEASE_SECONDS", "1e999", "REMINDER_LEASE_SECONDS"),
+                              ("CRM_PASSWORD_RESET_MAX_AGE_SECONDS", "NaN",
+                               "PASSWORD_RESET_MAX_AGE_SECONDS")):
         monkeypatch.setenv(name, value)
         for args in (["--help"], ["worker", "--once"]):
             result = CliRunner().invoke(cli, args)

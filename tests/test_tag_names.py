@@ -139,3 +139,25 @@ def test_the_openapi_document_states_the_rule_for_a_contacts_tags(client):
     schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
     for name in ("ContactInput", "ContactPatch"):
         assert "invisible character" in schemas[name]["properties"]["tags"]["description"]
+
+
+# Found by review: the row was invalid, although the form keeps a tag a contact carries.
+def test_reimporting_own_export_keeps_a_tag_the_matched_contact_already_carries(
+        app, client, logged_in, make_contact, count):
+    make_contact(logged_in, name="Grace Hopper", tags=["old\u200b", "navy"])
+    exported = client.get("/export/contacts.csv")
+    assert exported.status_code == 200
+    assert "old\u200b" in exported.get_data(as_text=True)
+
+    uploaded = client.post("/import", data={"kind": "csv", "file": (
+        io.BytesIO(exported.data), "rapport-contacts.csv")}, content_type="multipart/form-data")
+    assert uploaded.status_code == 302, page_text(uploaded.data)
+    preview = uploaded.headers["Location"]
+    text = page_text(client.get(preview).data)
+    assert "0 invalid rows" in text and "1 matching existing contact" in text, text[:400]
+
+    ran = client.post(preview + "/run")
+    assert ran.status_code == 302, page_text(ran.data)
+    assert count(Contact) == 1
+    with app.app_context():
+        assert sorted(db.session.scalars(db.select(Tag.name))) == ["navy", "old\u200b"]

@@ -881,7 +881,7 @@ def get_tag(tag_id):
 def update_tag(tag_id, body):
     user, tag = _user(), _tag_to_change(tag_id)
     body = body()
-    if "name" in body:
+    if "name" in body and body["name"] != tag.name:  # as read: no rename (the Tags page's rule)
         try:
             name = tags.tag_name(body["name"])
         except tags.TagNameInvalid as exc:

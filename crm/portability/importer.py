@@ -215,9 +215,11 @@ class _Mediums:
         raise LookupError(ref)
 
 
-def _validate(row: ImportRow, mediums: _Mediums, phone_region: str | None, today: date
-              ) -> PlannedContact | str:
-    """A PlannedContact for a good row, or the reason it is invalid."""
+def _validate(row: ImportRow, mediums: _Mediums, phone_region: str | None, today: date,
+              own_tags: Iterable[str] = ()) -> PlannedContact | str:
+    """A PlannedContact for a good row, or the reason it is invalid. A tag the user has
+    already, as stored (`own_tags`), passes the rule for tag names, as a contact's own tags
+    do on its form: an export of tags made before the rule imports again."""
     if row.error:
         return row.error
     name = " ".join(row.name.split())
@@ -228,7 +230,7 @@ def _validate(row: ImportRow, mediums: _Mediums, phone_region: str | None, today
     for key, limit in _LIMITS.items():
         if len(values[key]) > limit:
             return f"{_FIELD_NAMES[key]} is longer than {limit} characters."
-    refusal = tags_refusal(row.tags)
+    refusal = tags_refusal(row.tags, carried=own_tags)
     if refusal:
         return refusal
     tags = parse_tags(",".join(row.tags))
@@ -335,8 +337,10 @@ def plan_import(user: User, rows: list[ImportRow], *, overwrite: Iterable[str] =
     invalid: list[tuple[int, str]] = []
     good: list[PlannedContact] = []
     today = local_today(user.time_zone)
+    own_tags = set(db.session.scalars(select(Tag.name).where(Tag.owner_id == user.id))
+                   ) if any(row.tags for row in rows) else set()
     for row in rows:
-        result = _validate(row, mediums, phone_region, today)
+        result = _validate(row, mediums, phone_region, today, own_tags)
         if isinstance(result, str):
             invalid.append((row.number, result))
         else:
