@@ -434,3 +434,241 @@ def test_a_day_the_users_zone_skipped_is_a_day_of_no_hours(app, make_user, make_
 
     assert response.status_code == 200
     assert _summaries(response.data) == listed
+
+
+# --- what was said ----------------------------------------------------------------------
+
+
+def _said(client, q: str, **filters) -> list[str]:
+    """The summaries /interactions lists when searching q (and any other filters)."""
+    response = client.get("/interactions", query_string={"q": q, **filters})
+    assert response.status_code == 200, (q, response.status_code)
+    return _summaries(response.data)
+
+
+@pytest.fixture
+def talks(logged_in, people, make_interaction):
+    """Four interactions with Ada and Grace, a day apart, newest first as listed."""
+    ada, grace = people
+    for days, who, summary, notes in [
+        (0, [ada], "Coffee about Kubernetes", ""),
+        (1, [grace], "Call with Grace", "She moved the CLUSTER to kubernetes last spring."),
+        (2, [ada, grace], "Lunch", "Nothing about work."),
+        (3, [ada], "Émile's talk at the ΟΔΟΣ meetup", "Straße party after."),
+    ]:
+        make_interaction(logged_in, who, occurred_at=STAMP - timedelta(days=days),
+                         summary=summary, notes=notes)
+
+
+@pytest.mark.parametrize(("q", "expected"), [
+    ("kubernetes", ["Coffee about Kubernetes", "Call with Grace"]),  # summary, then notes
+    ("KUBER", ["Coffee about Kubernetes", "Call with Grace"]),       # any case, mid-word
+    ("cluster to kub", ["Call with Grace"]),                         # across a space
+    ("  lunch  ", ["Lunch"]),                                        # blanks around set aside
+    ("about", ["Coffee about Kubernetes", "Lunch"]),
+    ("émile", ["Émile's talk at the ΟΔΟΣ meetup"]),                  # folded beyond ASCII
+    ("ÉMILE'S", ["Émile's talk at the ΟΔΟΣ meetup"]),
+    ("οδοσ", ["Émile's talk at the ΟΔΟΣ meetup"]),
+    ("e", ["Coffee about Kubernetes", "Call with Grace", "Émile's talk at the ΟΔΟΣ meetup"]),
+    ("UB", ["Coffee about Kubernetes", "Call with Grace"]),           # short terms scan
+    ("kubernetes!", []),
+    ("nobody said this", []),
+])
+def test_search_finds_what_the_summary_or_notes_say(client, talks, q, expected):
+    assert _said(client, q) == expected
+
+
+def test_search_says_what_was_searched_for_and_when_nothing_matches(client, talks):
+    found = client.get("/interactions?q=kubernetes")
+    nothing = client.get("/interactions?q=Zanzibar+quill")
+
+    assert 'value="kubernetes"' in found.data.decode()  # kept in the box
+    assert "Interactions that mention “kubernetes”" in page_text(found.data)
+    assert nothing.status_code == 200
+    text = page_text(nothing.data)
+    assert "Nothing you logged mentions “Zanzibar quill”" in text
+    assert "Nothing logged yet" not in text
+    assert '<a class="button secondary" href="/interactions">Clear filters</a>' in \
+        nothing.data.decode()
+
+
+def test_search_combines_with_every_other_filter(client, logged_in, people, medium,
+                                                 make_interaction):
+    ada, grace = people
+    march = datetime(2026, 3, 5, 10, tzinfo=UTC)
+    make_interaction(logged_in, [ada], "skype", march, summary="Pricing match",
+                     initiated_by="them")
+    make_interaction(logged_in, [ada], "skype", march, summary="Roadmap", initiated_by="them")
+    make_interaction(logged_in, [ada], "skype", march, summary="Pricing, wrong who")
+    make_interaction(logged_in, [ada], "email", march, summary="Pricing, wrong medium",
+                     initiated_by="them")
+    make_interaction(logged_in, [grace], "skype", march, summary="Pricing, wrong person",
+                     initiated_by="them")
+    make_interaction(logged_in, [ada], "skype", datetime(2026, 2, 27, tzinfo=UTC),
+                     summary="Pricing, too early", initiated_by="them")
+
+    assert _said(client, "pricing", medium=str(medium("skype").id), by="them",
+                 contact=str(ada.id), **{"from": "2026-03-01", "to": "2026-03-31"}) == [
+        "Pricing match"]
+    assert len(_said(client, "pricing")) == 5
+    assert _said(client, "pricing", contact=str(grace.id)) == ["Pricing, wrong person"]
+
+
+@pytest.mark.app_config(INTERACTIONS_PER_PAGE=2)
+def test_search_pages_and_its_links_keep_the_words(client, logged_in, people, medium,
+                                                   make_interaction):
+    ada, _ = people
+    for n in range(7):
+        make_interaction(logged_in, [ada], "phone" if n % 3 else "email",
+                         occurred_at=STAMP - timedelta(days=n),
+                         summary=f"Roadmap {n}" if n % 2 == 0 else f"Other {n}",
+                         notes="the ROADMAP again" if n == 3 else "")
+
+    url = "/interactions?q=roadmap"
+    assert _walk(client, url, "next") == [["Roadmap 0", "Roadmap 2"], ["Other 3", "Roadmap 4"],
+                                         ["Roadmap 6"]]
+    older = parse_qs(urlsplit(_link(client.get(url).data, "next")).query)
+    assert older["q"] == ["roadmap"]
+    last = client.get(_link(client.get(_link(client.get(url).data, "next")).data, "next"))
+    newer = _link(last.data, "prev")
+    assert parse_qs(urlsplit(newer).query)["q"] == ["roadmap"]
+    assert _summaries(client.get(newer).data) == ["Other 3", "Roadmap 4"]
+    assert _walk(client, f"{url}&medium={medium('email').id}", "next") == [
+        ["Roadmap 0", "Other 3"], ["Roadmap 6"]]
+
+
+@pytest.mark.parametrize(("q", "expected"), [
+    ("0% p", ["100% Pure"]),
+    ("%", ["100% Pure"]),
+    ("e_c", ["Snake_case Co"]),
+    ("_", ["Snake_case Co"]),
+    ("k\\s", ["Back\\slash"]),
+    ("r*p", ["Star*Power"]),
+    ("*", ["Star*Power"]),
+    ("t?n", ["What?Now"]),
+    ("[abc]", ["Box [abc] Ltd"]),
+    ("[b", []),
+    ('"quoted"', ['Said "quoted" words']),
+    ('"', ['Said "quoted" words']),
+    ("*?[%_", []),
+])
+def test_wildcards_in_the_search_are_literal(client, logged_in, people, make_interaction,
+                                             q, expected):
+    names = ["100% Pure", "100 Pure", "Snake_case Co", "Snakexcase Co", "Back\\slash",
+             "Backxslash", "Star*Power", "StarXPower", "What?Now", "WhatANow",
+             "Box [abc] Ltd", "Box b Ltd", 'Said "quoted" words', "Said quoted words"]
+    for n, name in enumerate(names):
+        make_interaction(logged_in, [people[0]], occurred_at=STAMP - timedelta(hours=n),
+                         summary=name)
+
+    assert _said(client, q) == expected
+
+
+@pytest.mark.parametrize(("q", "message"), [
+    ("x" * 101, "Search for at most 100 characters."),
+    ("kuber\x00netes", "Search for words without line breaks, tabs or hidden characters."),
+    ("line\nbreak", "Search for words without line breaks, tabs or hidden characters."),
+    ("zero\u200bwidth", "Search for words without line breaks, tabs or hidden characters."),
+])
+def test_a_search_rapport_cannot_take_is_said_next_to_the_box(client, talks, q, message):
+    response = client.get("/interactions", query_string={"q": q})
+
+    assert response.status_code == 422
+    assert field_error(response.data, "q") == message
+    assert _summaries(response.data) == []
+
+
+def test_private_interactions_are_searched_and_another_users_never(
+        app, client, logged_in, people, make_user, make_contact, make_interaction):
+    make_interaction(logged_in, [people[0]], summary="Private pricing talk", is_private=True)
+    other = make_user()
+    make_interaction(other, [make_contact(other, name="Theirs")], summary="Their pricing talk",
+                     is_private=True)
+
+    assert _said(client, "pricing") == ["Private pricing talk"]
+    assert _said(as_user(app, other), "pricing") == ["Their pricing talk"]
+
+
+def test_search_follows_edits_and_deletions(client, logged_in, people, medium,
+                                            make_interaction):
+    ada, _ = people
+    kept = make_interaction(logged_in, [ada], "skype", STAMP, summary="Seed round",
+                            notes="Valuation talk")
+    gone = make_interaction(logged_in, [ada], "skype", STAMP, summary="Seed round, again")
+    form = form_values(client.get(f"/interactions/{kept.id}/edit").data)
+    form.update(summary=["Series A"], notes=["Term sheet talk"])
+
+    assert client.post(f"/interactions/{kept.id}/edit", data=form).status_code == 302
+    assert client.post(f"/interactions/{gone.id}/delete").status_code == 302
+
+    assert _said(client, "seed round") == []
+    assert _said(client, "valuation") == []
+    assert _said(client, "series a") == ["Series A"]
+    assert _said(client, "term sheet") == ["Series A"]
+
+
+# --- the search index -------------------------------------------------------------------
+
+
+@pytest.mark.sqlite_only
+def test_the_sqlite_index_holds_folded_text_and_follows_writes(app, client, talks, people,
+                                                               make_interaction):
+    from sqlalchemy import text
+
+    from crm.extensions import db
+
+    with app.app_context():
+        rows = db.session.execute(text(
+            "SELECT summary, notes FROM search_interactions ORDER BY rowid")).all()
+    assert [tuple(r) for r in rows] == [
+        ("coffee about kubernetes", ""),
+        ("call with grace", "she moved the cluster to kubernetes last spring."),
+        ("lunch", "nothing about work."),
+        ("émile's talk at the οδοσ meetup", "strasse party after."),
+    ]
+    assert _said(client, "strasse") == ["Émile's talk at the ΟΔΟΣ meetup"]
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("few", [0, 1, 1000])
+def test_sqlite_finds_the_same_through_the_index_or_on_the_walk(app, client, talks,
+                                                                monkeypatch, few):
+    """A term in at most FEW_MATCHES interactions is looked up in the index and sorted; one
+    found more often is checked on the walk of the log: the same interactions either way."""
+    from support import counting_queries
+
+    from crm.interactions import services
+
+    monkeypatch.setattr(services, "FEW_MATCHES", few)
+    with counting_queries(app) as statements:
+        assert _said(client, "kubernetes") == ["Coffee about Kubernetes", "Call with Grace"]
+    [page] = [s for s in statements if "FROM interactions" in s and "LIMIT" in s]
+    assert ("search_interactions MATCH" in page) == (few >= 2)
+    assert _said(client, "ΟΔΟΣ") == ["Émile's talk at the ΟΔΟΣ meetup"]
+    assert _said(client, "about") == ["Coffee about Kubernetes", "Lunch"]
+    assert _said(client, "no such words") == []
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_search_scans_when_an_interaction_trigger_is_missing(
+        app, client, logged_in, talks, people, make_interaction, caplog):
+    import logging
+
+    from sqlalchemy import text
+
+    from crm.extensions import db
+
+    with app.app_context():
+        db.session.execute(text("DROP TRIGGER search_interactions_insert"))
+        db.session.commit()
+    # Without the trigger the index never hears of it: only a scan can find it.
+    make_interaction(logged_in, [people[0]], summary="Unindexed roadmap review")
+
+    with caplog.at_level(logging.WARNING, logger="crm.models.search_index"):
+        assert _said(client, "roadmap review") == ["Unindexed roadmap review"]
+        assert _said(client, "kubernetes") == ["Coffee about Kubernetes", "Call with Grace"]
+    assert "search_interactions_insert" in caplog.text
+    # The contact search keeps its own index.
+    with app.app_context():
+        from crm.models import search_index
+        assert search_index.sqlite_search_index_ready(db.session.connection())

@@ -172,7 +172,7 @@ QUERIES = {  # what each page reads from its query string
     "/contacts": ["q", "tag", "sort", "archived", "page"],
     "/contacts/choices": ["q", "exclude"],
     "/contacts/{contact}": ["order", "page"],
-    "/interactions": ["medium", "by", "from", "to", "contact", "older", "newer"],
+    "/interactions": ["q", "medium", "by", "from", "to", "contact", "older", "newer"],
     "/interactions/new": ["contact", "medium", "next"],
     "/reminders/new": ["contact", "next"],
     "/reminders/history": ["page"],

@@ -20,6 +20,7 @@ from crm import create_app
 from crm.extensions import db
 from crm.models import (
     BUILTIN_MEDIUMS,
+    Initiator,
     Interaction,
     Medium,
     User,
@@ -594,4 +595,63 @@ def test_accounts_from_before_0017_keep_their_reminder_emails(empty_database):
         user = db.session.scalar(select(User))
         assert user.email_confirmed_at == created.replace(tzinfo=UTC)
         db.session.remove()
+        db.engine.dispose()
+
+
+def test_the_interaction_search_migration_indexes_existing_rows_and_goes_back(empty_database):
+    """0019 on a database with interactions: a search finds them by their summary and notes
+    (SQLite: backfilled FTS rows, folded; PostgreSQL: the trigram indexes), new ones are
+    indexed by the migrated triggers, and going back to 0018 removes the index and keeps
+    the rows. The rows are written at the head and taken back to 0018 first."""
+    from crm.auth.services import register_user
+    from crm.contacts.services import ContactData, create_contact
+    from crm.interactions.services import (
+        ActivityFilters,
+        InteractionData,
+        activity,
+        log_interaction,
+    )
+
+    def found(user, words):
+        return [i.summary for i in activity(user, ActivityFilters(words=words)).items]
+
+    def log(user, summary, notes=""):
+        contact = create_contact(user, ContactData(name="Chidi Okafor"))
+        phone = db.session.scalar(select(Medium).where(Medium.key == "phone"))
+        log_interaction(user, InteractionData(
+            medium=phone, occurred_at=datetime(2026, 1, 5, tzinfo=UTC),
+            initiated_by=Initiator.ME, participants=[contact], summary=summary, notes=notes))
+        db.session.commit()
+
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL": empty_database, "TESTING": True})
+    with app.app_context():
+        upgrade()
+        user = register_user(email="old@example.com", name="Old", password="a-long-password",
+                             time_zone="UTC")
+        log(user, "KUBERNETES talk", notes="Ørsted's wind farms")
+        user_id = user.id
+        db.session.remove()
+        downgrade(revision="0018")
+        assert "search_interactions" not in inspect(db.engine).get_table_names()
+
+        upgrade()
+        user = db.session.get(User, user_id)
+        for words in ("kubernetes", "ERNETES T", "ørsted", "ØRSTED'S", "wind farm"):
+            assert found(user, words) == ["KUBERNETES talk"], words
+        if db.engine.dialect.name == "sqlite":
+            assert tuple(db.session.execute(db.text(
+                "SELECT summary, notes FROM search_interactions")).one()) == (
+                "kubernetes talk", "ørsted's wind farms")
+        else:
+            assert {"ix_interactions_summary_trgm", "ix_interactions_notes_trgm"} <= {
+                ix["name"] for ix in inspect(db.engine).get_indexes("interactions")}
+        log(user, "Seed round", notes="Term sheet")  # the migrated triggers index it
+        assert found(user, "term sheet") == ["Seed round"]
+        db.session.remove()
+
+        downgrade(revision="0018")
+        inspector = inspect(db.engine)
+        assert "search_interactions" not in inspector.get_table_names()
+        assert not [ix for ix in inspector.get_indexes("interactions") if "trgm" in ix["name"]]
+        assert db.session.scalar(select(func.count()).select_from(Interaction)) == 2
         db.engine.dispose()

@@ -63,6 +63,15 @@ def grow(app, logged_in):
     return add
 
 
+def interaction_list_plan(app, client, url) -> str:
+    """SQLite's plan of the statement that reads the page of /interactions at url."""
+    [query] = [s for s in queries_for(app, client, url)
+               if "FROM interactions" in s and "LIMIT" in s]
+    with app.app_context():
+        return " ; ".join(row[3] for row in db.session.connection().exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + query, (None,) * query.count("?")))
+
+
 def assert_flat(app, client, urls: list[str], more) -> None:
     """Assert each page runs as many statements after more() adds data as before, and no
     more than MAX_QUERIES."""
@@ -166,13 +175,63 @@ def test_interaction_list_walks_an_index_in_its_order(app, client, grow, medium,
         (f"/interactions?contact={people[1]}&to=2025-12-31",
          "ix_interaction_participants_contact_occurred"),
     ]:
-        [query] = [s for s in queries_for(app, client, url)
-                   if "FROM interactions" in s and "LIMIT" in s]
-        with app.app_context():
-            plan = " ; ".join(row[3] for row in db.session.connection().exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + query, (None,) * query.count("?")))
+        plan = interaction_list_plan(app, client, url)
         assert index in plan, plan
         assert "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.app_config(INTERACTIONS_PER_PAGE=5)
+@pytest.mark.parametrize("few", [0, 1000])
+def test_interaction_search_query_count_is_bounded(app, client, grow, medium, monkeypatch,
+                                                   few):
+    """All of one's interactions that mention some words, alone or with the other filters,
+    a term of two letters, one that nothing mentions, on a later page: in as many statements
+    at 6 interactions as at 80, whether SQLite finds them through its index (few matches)
+    or on the walk (many: FEW_MATCHES 0)."""
+    from crm.interactions import services
+
+    monkeypatch.setattr(services, "FEW_MATCHES", few)
+    people = grow(3)
+    assert_flat(app, client, [
+        "/interactions?q=talk",
+        "/interactions?q=TALK+1.",
+        "/interactions?q=al",
+        "/interactions?q=nobody+said+this",
+        f"/interactions?q=talk&medium={medium('phone').id}&by=me&from=2025-01-01",
+        f"/interactions?q=talk&contact={people[1]}",
+        "/interactions?q=talk&older=20250102T000000.000000Z_2147483647",
+    ], lambda: grow(37))
+
+
+@pytest.mark.parametrize(("few", "walked"), [(1000, False), (0, True)])
+def test_interaction_search_reads_the_index_or_walks_in_order(app, client, grow, medium,
+                                                              db_backend, monkeypatch, few,
+                                                              walked):
+    """SQLite: a term in few interactions is looked up in search_interactions (FTS5) and
+    only those are read, by id; one in many is checked on the walk of the list's own index
+    in its order, which fills a page after a few rows; neither reads the whole log."""
+    if db_backend != "sqlite":
+        pytest.skip("PostgreSQL plans from its statistics")
+    from crm.interactions import services
+
+    monkeypatch.setattr(services, "FEW_MATCHES", few)
+    people = grow(3)
+    for url, index in [
+        ("/interactions?q=talk", "ix_interactions_owner_occurred"),
+        ("/interactions?q=talk&older=20250102T000000.000000Z_9", "ix_interactions_owner_occurred"),
+        (f"/interactions?q=talk&medium={medium('phone').id}",
+         "ix_interactions_owner_medium_occurred"),
+        (f"/interactions?q=talk&contact={people[1]}",
+         "ix_interaction_participants_contact_occurred"),
+    ]:
+        plan = interaction_list_plan(app, client, url)
+        if walked:
+            assert index in plan, plan
+            assert "search_interactions" not in plan and "TEMP B-TREE" not in plan, plan
+        else:
+            assert "SCAN search_interactions VIRTUAL TABLE INDEX 0:M" in plan, plan
+            assert "ix_interactions_owner" not in plan, plan
+            assert "SCAN interactions" not in plan, plan
 
 
 def test_logging_an_interaction_query_count_is_bounded(app, client, logged_in, grow):

@@ -41,6 +41,7 @@ from crm.interactions.services import (
 from crm.mediums.forms import check_chosen_medium
 from crm.mediums.services import NOT_YOUR_MEDIUM
 from crm.models import Contact, Initiator
+from crm.models.types import holds_hidden_characters
 from crm.params import record_id
 from crm.reminders.schedule import DEFAULT_LOCAL_TIME
 from crm.timezones import is_valid_timezone
@@ -159,12 +160,19 @@ class LocalDayField(DateField):
                              "YYYY-MM-DD (2026-03-31).") from None
 
 
+SEARCH_MAX = 100
+
+
 class ActivityFilterForm(Form):
     """The filters of the list of all one's interactions, read from the query string (a GET
     form: a filtered list is a link to keep or share, and nothing is written, so no CSRF
     token). A value that is not one of the user's (a medium or person of someone else's,
     a mangled id, an impossible day) is an error on its field, never ignored."""
 
+    # Words the summary or notes contain: as long as the contact search's, and on one line
+    # (a NUL would be refused by PostgreSQL; a tab or a zero-width space matches by chance).
+    q = StringField("Search", filters=[strip_filter], validators=[
+        Length(max=SEARCH_MAX, message=f"Search for at most {SEARCH_MAX} characters.")])
     medium = SelectField("Medium", validate_choice=False)
     by = SelectField("Who reached out", validate_choice=False,
                      choices=[("", "Anyone"), *((i.value, i.label) for i in Initiator)])
@@ -179,6 +187,11 @@ class ActivityFilterForm(Form):
         self.medium.choices = [("", "Any medium"), *((str(m.id), m.name) for m in mediums)]
         self.mediums = {m.id: m for m in mediums}
         self.person: Contact | None = None
+
+    def validate_q(self, field):
+        if field.data and holds_hidden_characters(field.data):
+            raise ValidationError(
+                "Search for words without line breaks, tabs or hidden characters.")
 
     def validate_medium(self, field):
         if field.data and _known_id(field.data, self.mediums) is None:
@@ -206,6 +219,11 @@ class ActivityFilterForm(Form):
     @property
     def narrowed(self) -> bool:
         """Whether any filter is set."""
+        return bool(self.q.data) or self.narrowed_beyond_words
+
+    @property
+    def narrowed_beyond_words(self) -> bool:
+        """Whether a filter other than the words is set."""
         return any(f.data for f in (self.medium, self.by, self.first_day, self.last_day,
                                     self.contact))
 
@@ -217,6 +235,7 @@ class ActivityFilterForm(Form):
             first_day=self.first_day.data,
             last_day=self.last_day.data,
             contact_id=self.person.id if self.person else None,
+            words=self.q.data or "",
         )
 
 

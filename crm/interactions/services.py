@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from flask import abort
-from sqlalchemy import Select, delete, or_, select, update
+from sqlalchemy import Select, delete, func, literal_column, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.util import identity_key
 
-from crm.database import touch_if_changed
+from crm.contacts.services import containing
+from crm.database import off_index, search_fold, touch_if_changed
 from crm.extensions import db
 from crm.models import (
     Contact,
@@ -21,6 +22,7 @@ from crm.models import (
     Reminder,
     User,
     interaction_participants,
+    search_index,
 )
 from crm.params import record_id
 from crm.timezones import local_day_start
@@ -125,6 +127,7 @@ class ActivityFilters:
     first_day: date | None = None  # local days of the user's zone, both included
     last_day: date | None = None
     contact_id: int | None = None
+    words: str = ""  # text the summary or notes contain, in any case ("" is any)
 
 
 @dataclass(frozen=True)
@@ -177,8 +180,10 @@ def activity(user: User, filters: ActivityFilters, *, older: Position | None = N
     ix_interaction_participants_contact_occurred) from the position and stops after a
     page and one more row, which tells whether there is more: no count, no offset. The
     page before `newer` is read oldest first and turned around; when it is short, it is
-    the newest page (newer is None) and the caller shows that one instead."""
-    query = interactions_for(user)
+    the newest page (newer is None) and the caller shows that one instead. With words, the
+    walk checks each interaction's text, or the few that the search index finds are
+    sorted instead (see saying)."""
+    query = saying(user, filters.words) if filters.words.strip() else interactions_for(user)
     backwards = newer is not None
     if filters.contact_id is not None:
         # Ordered by the participants' copy of occurred_at, on their index.
@@ -213,6 +218,49 @@ def activity(user: User, filters: ActivityFilters, *, older: Position | None = N
                             newer=Position.of(items[0]) if more else None)
     return ActivityPage(items, older=Position.of(items[-1]) if more else None,
                         newer=Position.of(items[0]) if older is not None and items else None)
+
+
+# On SQLite, up to this many interactions (of every user) whose text holds a term are
+# looked up through the search index and sorted; a term found more often is checked on the
+# walk instead, which then fills a page after a few rows. Either way a page costs about
+# as much as sorting this many rows, however large the log (see saying).
+FEW_MATCHES = 1000
+
+
+def saying(user: User, words: str) -> Select:
+    """The scoping query narrowed to the interactions whose summary or notes contain words,
+    in any case: folded as the contact search folds (crm.contacts.services.containing),
+    wildcards taken literally.
+
+    PostgreSQL chooses from its statistics between its trigram indexes on lower(summary)
+    and lower(notes) (a rare term) and walking the log in order with the check (a common
+    one). SQLite has no statistics to choose with: one statement asks its FTS5 table
+    (search_interactions) whether the term is in at most FEW_MATCHES interactions; if
+    so, those are looked up by id and sorted, else the walk checks each row, as it does
+    for a term shorter than a trigram or without the index."""
+    term = words.strip()
+    contains = containing(term)
+    said = or_(contains(Interaction.summary), contains(Interaction.notes))
+    if db.session.get_bind().dialect.name != "sqlite":
+        return interactions_for(user).where(said)
+    if len(search_fold(term)) >= 3 and search_index.sqlite_search_index_ready(
+            db.session.connection(), search_index.INTERACTION_SOURCES):
+        fts = search_index.search_interactions
+        # A phrase: the term's trigrams in a row, in either column; its own quotes doubled.
+        phrase = '"' + search_fold(term).replace('"', '""') + '"'
+        matching = select(fts.c.rowid).where(literal_column(fts.name).op("MATCH")(phrase))
+        found = db.session.scalar(select(func.count()).select_from(
+            matching.limit(FEW_MATCHES + 1).subquery()))
+        if found <= FEW_MATCHES:
+            # By id, then sorted: not found by walking the owner's (or a medium's) index
+            # and probing the matches for each of its rows.
+            return select(Interaction).where(
+                Interaction.id.in_(matching), off_index(Interaction.owner_id) == user.id)
+    if "\n" not in term:
+        # One fold a row rather than two, which halves a walk through the whole log (a
+        # rare term of two letters): across a line break, which the term has none of.
+        said = contains(Interaction.summary + "\n" + Interaction.notes)
+    return interactions_for(user).where(said)
 
 
 def log_interaction(user: User, data: InteractionData) -> Interaction:

@@ -162,9 +162,10 @@ for _source, _copy in FOLDED_COPIES.items():
     _keep_folded(_source, _copy)
 
 
-def _trigram_index(name: str, column) -> Index:
+def trigram_index(name: str, column) -> Index:
     """A pg_trgm GIN index on lower(column), PostgreSQL only: it answers
-    `lower(column) LIKE '%term%'` (contact search; SQLite has crm.models.search_index).
+    `lower(column) LIKE '%term%'` (contact and interaction search; SQLite has
+    crm.models.search_index).
 
     fastupdate off: with it on, new rows wait in a pending list that every search reads
     through until vacuum merges it, and after an import the planner gives up on the index.
@@ -210,9 +211,9 @@ _postgresql_only(Index(
     Contact.owner_id, Contact.last_interaction_at.desc().nulls_last(), Contact.id.desc(),
 ))
 
-_trigram_index("ix_tags_name_trgm", Tag.name)
-_trigram_index("ix_contacts_name_trgm", Contact.name)
-_trigram_index("ix_contacts_company_trgm", Contact.company)
+trigram_index("ix_tags_name_trgm", Tag.name)
+trigram_index("ix_contacts_name_trgm", Contact.name)
+trigram_index("ix_contacts_company_trgm", Contact.company)
 # Names and companies with accents set aside (search, crm.contacts.services.
 # folded_contains): the columns are folded already, so the indexes are on them as they are.
 for _column in (Contact.sort_name, Contact.company_key):
@@ -282,4 +283,4 @@ for _dialect, _statements in CHANNEL_OWNER_DDL.items():
                      DDL(_statement).execute_if(dialect=_dialect))
 
 
-_trigram_index("ix_contact_channels_value_trgm", ContactChannel.value)
+trigram_index("ix_contact_channels_value_trgm", ContactChannel.value)

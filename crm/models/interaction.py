@@ -9,7 +9,7 @@ from sqlalchemy import DDL, Boolean, Column, ForeignKey, Index, String, Table, T
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
-from crm.models.contact import Contact
+from crm.models.contact import Contact, trigram_index
 from crm.models.medium import Medium
 from crm.models.types import UTCDateTime, str_enum, utcnow
 
@@ -122,3 +122,9 @@ class Interaction(db.Model):
 
     def __repr__(self) -> str:
         return f"<Interaction {self.id} {self.occurred_at:%Y-%m-%d}>"
+
+
+# Interactions by what was said (/interactions?q=): PostgreSQL's trigram indexes; SQLite's
+# FTS table is crm.models.search_index.search_interactions.
+trigram_index("ix_interactions_summary_trgm", Interaction.summary)
+trigram_index("ix_interactions_notes_trgm", Interaction.notes)

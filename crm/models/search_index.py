@@ -1,23 +1,27 @@
-"""The contact search index: trigram indexes that answer substring searches.
+"""The search index: trigram indexes that answer substring searches of contacts (name,
+company, tags, handles) and of interactions (summary, notes).
 
 PostgreSQL: pg_trgm GIN indexes on lower(contacts.name), lower(contacts.company),
-lower(contact_channels.value) and lower(tags.name), declared on the models (PostgreSQL
-only) so that `LIKE '%term%'` on those expressions is index-assisted.
+lower(contact_channels.value), lower(tags.name), lower(interactions.summary) and
+lower(interactions.notes), declared on the models (PostgreSQL only) so that
+`LIKE '%term%'` on those expressions is index-assisted.
 
-SQLite: three FTS5 tables with the trigram tokenizer, one row per contact (name, company),
-per channel (value) and per tag (name), holding the case-folded text under the source row's
-id: rapport_fold(), the Python function crm.database.search_fold that every SQLite
-connection of the app registers (SQLite's own lower() folds only ASCII letters). Triggers
-on contacts, contact_channels and tags keep them up to date. Which contacts carry a tag,
-and which contact a channel belongs to, are read from contact_tags and contact_channels at
-search time, so moving a tag or a channel needs no trigger. GLOB on a
-trigram table is answered from the index and checked against the stored text, so a match
-is exactly "the folded text contains the folded term".
+SQLite: four FTS5 tables with the trigram tokenizer, one row per contact (name, company),
+per channel (value), per tag (name) and per interaction (summary, notes), holding the
+case-folded text under the source row's id: rapport_fold(), the Python function
+crm.database.search_fold that every SQLite connection of the app registers (SQLite's own
+lower() folds only ASCII letters). Triggers on contacts, contact_channels, tags and
+interactions keep them up to date. Which contacts carry a tag, and which contact a channel
+belongs to, are read from contact_tags and contact_channels at search time, so moving a tag
+or a channel needs no trigger. GLOB on a trigram table (and MATCH with a quoted phrase,
+which the interaction search uses) is answered from the index and checked against the
+stored text, so a match is exactly "the folded text contains the folded term".
 
-Both the schema built by `db.create_all()` (events below) and migration 0008 create them.
-A later migration that rebuilds contacts, contact_channels or tags in SQLite batch mode
-(copy, drop, rename) drops their triggers with the old table and must create them again;
-until then searches fall back to scanning (`sqlite_search_index_ready` notices).
+Both the schema built by `db.create_all()` (events below) and migrations 0008 (contacts)
+and 0019 (interactions) create them. A later migration that rebuilds one of the source
+tables in SQLite batch mode (copy, drop, rename) drops their triggers with the old table
+and must create them again; until then the searches that read them fall back to scanning
+(`sqlite_search_index_ready` notices).
 """
 
 from __future__ import annotations
@@ -65,13 +69,21 @@ search_tags = Table(
     "search_tags", _fts_metadata,
     Column("rowid", Integer, primary_key=True), Column("name", Text),
 )
+search_interactions = Table(
+    "search_interactions", _fts_metadata,
+    Column("rowid", Integer, primary_key=True), Column("summary", Text), Column("notes", Text),
+)
 
 # source table -> (FTS table, the source's indexed columns)
 _SOURCES = {
     "contacts": ("search_contacts", ("name", "company")),
     "contact_channels": ("search_contact_channels", ("value",)),
     "tags": ("search_tags", ("name",)),
+    "interactions": ("search_interactions", ("summary", "notes")),
 }
+# What each search reads: contact search the first three, interaction search the last.
+CONTACT_SOURCES = ("contacts", "contact_channels", "tags")
+INTERACTION_SOURCES = ("interactions",)
 
 
 # The SQL below is assembled from the constant names above only (hence the noqa: S608).
@@ -100,10 +112,10 @@ def _sqlite_statements() -> list[str]:
     return statements
 
 
-def _sqlite_object_names() -> set[str]:
+def _sqlite_object_names(sources=tuple(_SOURCES)) -> set[str]:
     return {
         name
-        for fts, _ in _SOURCES.values()
+        for fts, _ in (_SOURCES[source] for source in sources)
         for name in (fts, f"{fts}_insert", f"{fts}_update", f"{fts}_delete")
     }
 
@@ -127,7 +139,7 @@ def create_sqlite_search_index(connection: Connection) -> bool:
     search then scans with LIKE, which gives the same results, slower.
     """
     if not _fts5_trigram_available(connection):
-        logger.warning("SQLite %s has no FTS5 trigram tokenizer; contact search will scan",
+        logger.warning("SQLite %s has no FTS5 trigram tokenizer; search will scan",
                        connection.dialect.server_version_info)
         return False
     for statement in _sqlite_statements():
@@ -148,28 +160,28 @@ def _create_search_index(metadata, connection: Connection, **kw) -> None:
         create_sqlite_search_index(connection)
 
 
-_ready: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+_missing: weakref.WeakKeyDictionary[Engine, frozenset[str]] = weakref.WeakKeyDictionary()
 
 
-def sqlite_search_index_ready(connection: Connection) -> bool:
-    """Whether this SQLite database has the FTS tables and every trigger that fills them.
+def sqlite_search_index_ready(connection: Connection, sources=CONTACT_SOURCES) -> bool:
+    """Whether this SQLite database has the FTS tables of these source tables and every
+    trigger that fills them.
 
-    Checked once per engine; when something is missing, searches scan (same results)
-    and a warning says so once.
+    Checked once per engine; when something is missing, the searches that read it scan
+    (same results) and a warning says so once.
     """
     engine = connection.engine
-    ready = _ready.get(engine)
-    if ready is None:
+    missing = _missing.get(engine)
+    if missing is None:
         wanted = _sqlite_object_names()
         present = set(connection.exec_driver_sql(
             "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')"
-        ).scalars()) & wanted
-        ready = present == wanted
-        if not ready:
-            logger.warning("The contact search index is missing %s; contact search will scan",
-                           ", ".join(sorted(wanted - present)))
-        _ready[engine] = ready
-    return ready
+        ).scalars())
+        missing = _missing[engine] = frozenset(wanted - present)
+        if missing:
+            logger.warning("The search index is missing %s; searches that need it will scan",
+                           ", ".join(sorted(missing)))
+    return not missing & _sqlite_object_names(sources)
 
 
 # -- Alembic autogenerate ----------------------------------------------------------------
@@ -184,5 +196,5 @@ SQLITE_INDEX_TABLES = frozenset(
 
 def include_name(name, type_, parent_names) -> bool:
     """Autogenerate hook: the SQLite FTS tables (and FTS5's own shadow tables) are not
-    models; migration 0008 owns them."""
+    models; migrations 0008 and 0019 own them."""
     return not (type_ == "table" and name in SQLITE_INDEX_TABLES)
