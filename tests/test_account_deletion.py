@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from sqlalchemy import select
 from support import PASSWORD, page_text
 
@@ -118,3 +119,26 @@ def test_a_coach_who_deletes_their_account_leaves_their_notes_to_the_client(
     assert note not in page_text(client_http.get("/").data)  # nobody coaches her now
     coaching = page_text(client_http.get("/coaching").data)
     assert "colin@example.com" in coaching and "ended" in coaching
+
+
+@pytest.mark.sqlite_only
+def test_the_search_index_forgets_a_deleted_accounts_words(
+        app, client, auth, make_user, make_contact, make_interaction):
+    """SQLite's FTS tables hold a copy of the text: it goes with the account."""
+    from sqlalchemy import text
+
+    user = make_user(email="leaver@example.com")
+    make_interaction(user, make_contact(user, name="Ada Kubernetes"),
+                     summary="Talked about Kubernetes", notes="Secret kubernetes plans")
+    stayer = make_user(email="stayer@example.com")
+    make_interaction(stayer, make_contact(stayer, name="Grace"), summary="Kubernetes too")
+    auth.login_as(user)
+
+    response = client.post("/account/delete", data={"password": PASSWORD, "understand": "y"})
+
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.execute(text(
+            "SELECT summary, notes FROM search_interactions")).all() == [("kubernetes too", "")]
+        assert db.session.execute(text("SELECT name FROM search_contacts")).all() == [
+            ("grace",)]
