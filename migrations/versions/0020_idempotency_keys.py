@@ -3,7 +3,7 @@ API_IDEMPOTENCY_KEY_TTL_SECONDS so that a retry is answered with them instead of
 again (crm.api.idempotency); the worker deletes expired ones.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-11-27 00:00:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0020'
-down_revision = '0018'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 
