@@ -1,5 +1,5 @@
-"""In a real browser: every interaction in one list, filtered and paged; two near-duplicate
-tags merged into one from the tags page."""
+"""In a real browser: every interaction in one list, filtered, searched by what was said and
+paged; two near-duplicate tags merged into one from the tags page."""
 
 from __future__ import annotations
 
@@ -43,6 +43,37 @@ def test_every_interaction_filtered_by_medium_and_paged(live_server, page):
     expect(page.locator(".field.has-error").first).to_be_visible()
     expect(items).to_have_count(0)
     screenshot(page, "interactions-bad-day")
+
+
+def test_interactions_found_by_what_was_said_with_other_filters_and_pages(live_server, page):
+    base, app = live_server
+    app.config["INTERACTIONS_PER_PAGE"] = 2
+    register(page, base, "Nia Networker", "nia@example.com")
+    seed_network(app, "nia@example.com")  # "<medium> with <person>", three with Ada
+
+    page.goto(base + "/interactions")
+    items = page.locator("section[aria-label='Interactions'] li:has(.summary)")
+    page.get_by_label("Search").fill("LOVELACE")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.get_by_text("Interactions that mention “LOVELACE”")).to_be_visible()
+    expect(items).to_have_count(2)
+    page.get_by_role("link", name="Older →").click()  # the search is kept while paging
+    expect(items).to_have_count(1)
+    expect(page.get_by_text("Twitter with Ada Lovelace", exact=True)).to_be_visible()
+    expect(page.get_by_label("Search")).to_have_value("LOVELACE")
+    screenshot(page, "interactions-searched")
+
+    page.get_by_label("Medium").select_option(label="Phone")
+    page.get_by_role("button", name="Apply").click()
+    expect(items).to_have_count(1)
+    expect(page.get_by_text("Phone with Ada Lovelace", exact=True)).to_be_visible()
+
+    page.get_by_label("Search").fill("kubernetes")
+    page.get_by_role("button", name="Apply").click()
+    expect(items).to_have_count(0)
+    expect(page.get_by_text("Nothing you logged mentions “kubernetes” with the other filters "
+                            "above.")).to_be_visible()
+    screenshot(page, "interactions-search-nothing")
 
 
 def test_two_near_duplicate_tags_merge_into_one(live_server, page):
