@@ -532,3 +532,24 @@ def test_updated_at_moves_when_tags_handles_or_participants_change(api, make_con
     assert stamps == [("2026-01-01T09:05:00Z", "2026-01-01T09:00:00Z"),
                       ("2026-01-01T09:10:00Z", "2026-01-01T09:00:00Z"),
                       ("2026-01-01T09:10:00Z", "2026-01-01T09:15:00Z")]
+
+
+def test_a_created_resource_says_where_it_is(api, medium, make_contact):
+    """Every 201 of a resource one can GET carries its address in Location, and the OpenAPI
+    document says so."""
+    ada = make_contact(api.user, name="Ada Lovelace")
+    for kind, body in (
+            ("contact", {"name": "Grace Hopper"}),
+            ("interaction", {"medium_id": medium("email").id, "summary": "Coffee",
+                             "occurred_at": "2026-11-26T09:30:00Z", "participant_ids": [ada.id]}),
+            ("medium", {"name": "Mastodon"}),
+            ("reminder", {"title": "Send the paper", "due_at": "2030-12-01T09:00:00Z"})):
+        created = api.post(f"/{kind}s", json=body)
+        assert created.status_code == 201, (kind, created.data)
+        location = created.headers["Location"]
+        assert location == f"/api/v1/{kind}s/{created.get_json()['id']}", kind
+        got = api.get(location.removeprefix("/api/v1"))
+        assert got.status_code == 200 and got.get_json() == created.get_json(), kind
+    document = api.client.get("/api/v1/openapi.json").get_json()
+    for path in ("/contacts", "/interactions", "/mediums", "/reminders"):
+        assert "Location" in document["paths"][path]["post"]["responses"]["201"]["headers"]

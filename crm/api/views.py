@@ -145,6 +145,19 @@ def _versioned(body: dict, status: int = 200):
         else response
 
 
+# The header every 201 of a resource one can GET carries.
+CREATED = {"Location": {"schema": {"type": "string", "format": "uri-reference"},
+                        "description": "The new resource's address (GET it)."}}
+
+
+def _created(response, endpoint: str, **ids):
+    """201 Created, with the new resource's address in Location (kept with an
+    Idempotency-Key's answer, so a retry learns it too)."""
+    response.status_code = 201
+    response.headers["Location"] = url_for(f"{bp.name}.{endpoint}", **ids)
+    return response
+
+
 def _unchanged_since_read(current: Callable[[], dict], noun: str) -> None:
     """Refuse (412) a change whose If-Match names another version than the current one:
     someone changed the resource since this client read it, and applying the change would
@@ -481,12 +494,13 @@ def list_contacts(query):
 
 
 @spec.route("POST", "/contacts", tag="Contacts", summary="Create a contact",
-            body=CONTACT_INPUT, ok=Response(201, "The new contact.", CONTACT), versioned=True)
+            body=CONTACT_INPUT, ok=Response(201, "The new contact.", CONTACT, CREATED),
+            versioned=True)
 def create_contact(body):
     body = body()
     contact = contacts.create_contact(_user(), _contact_data(body))
     _written()
-    return _versioned(_one_contact_json(contact), 201)
+    return _created(_versioned(_one_contact_json(contact)), "get_contact", contact_id=contact.id)
 
 
 @spec.route("GET", "/contacts/{contact_id}", tag="Contacts", summary="Get a contact",
@@ -687,13 +701,14 @@ def list_interactions(query):
 
 
 @spec.route("POST", "/interactions", tag="Interactions", summary="Log an interaction",
-            body=INTERACTION_INPUT, ok=Response(201, "The new interaction.", INTERACTION),
+            body=INTERACTION_INPUT, ok=Response(201, "The new interaction.", INTERACTION, CREATED),
             versioned=True)
 def create_interaction(body):
     body = body()
     interaction = interactions.log_interaction(_user(), _interaction_data(body))
     _written()
-    return _versioned(_one_interaction_json(interaction), 201)
+    return _created(_versioned(_one_interaction_json(interaction)), "get_interaction",
+                    interaction_id=interaction.id)
 
 
 @spec.route("GET", "/interactions/{interaction_id}", tag="Interactions",
@@ -740,7 +755,7 @@ def list_mediums():
 
 
 @spec.route("POST", "/mediums", tag="Mediums", summary="Add a medium of your own",
-            body=MEDIUM_INPUT, ok=Response(201, "The new medium.", MEDIUM))
+            body=MEDIUM_INPUT, ok=Response(201, "The new medium.", MEDIUM, CREATED))
 def create_medium(body):
     body = body()
     try:
@@ -750,7 +765,7 @@ def create_medium(body):
     except mediums.MediumNameInvalid as exc:
         raise ValidationFailed({"name": str(exc)}) from exc
     _written()
-    return jsonify(_medium_json(medium)), 201
+    return _created(jsonify(_medium_json(medium)), "get_medium", medium_id=medium.id)
 
 
 @spec.route("GET", "/mediums/{medium_id}", tag="Mediums", summary="Get a medium",
@@ -1007,7 +1022,7 @@ def list_reminders(query):
 
 
 @spec.route("POST", "/reminders", tag="Reminders", summary="Create a reminder",
-            body=REMINDER_INPUT, ok=Response(201, "The new reminder.", REMINDER))
+            body=REMINDER_INPUT, ok=Response(201, "The new reminder.", REMINDER, CREATED))
 def create_reminder(body):
     body = body()
     user = _user()
@@ -1031,7 +1046,7 @@ def create_reminder(body):
     # alone would name the first 01:30, whichever was meant. A series repeats at the wall time.
     reminder.due_at = body["due_at"]
     _written()
-    return jsonify(_reminder_json(reminder)), 201
+    return _created(jsonify(_reminder_json(reminder)), "get_reminder", reminder_id=reminder.id)
 
 
 @spec.route("GET", "/reminders/{reminder_id}", tag="Reminders", summary="Get a reminder",
