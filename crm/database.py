@@ -70,9 +70,10 @@ def configure_engine_events() -> None:
 def search_fold(text: str | None) -> str | None:
     """Text as SQLite's search index holds it, and as a term is compared with it: folded
     by Unicode case folding, so "ÉMILE" finds "Émile" and "ΟΔΟΣ" finds "Οδός"'s tag.
-    PostgreSQL folds with its own lower() on both sides instead (its trigram indexes are on
-    lower(column))."""
-    return None if text is None else text.casefold()
+    Turkish's capital dotted İ folds to i, as PostgreSQL's lower() folds it (case folding
+    alone makes it i and a combining dot, which "izmir" is not found in). PostgreSQL folds
+    with its own lower() on both sides instead (its trigram indexes are on lower(column))."""
+    return None if text is None else text.replace("\u0130", "i").casefold()
 
 
 def _begin_immediate(conn) -> None:

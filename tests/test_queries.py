@@ -63,10 +63,11 @@ def grow(app, logged_in):
     return add
 
 
-def interaction_list_plan(app, client, url) -> str:
-    """SQLite's plan of the statement that reads the page of /interactions at url."""
+def interaction_list_plan(app, client, url, *, counting: bool = False) -> str:
+    """SQLite's plan of the statement that reads the page of /interactions at url (with
+    counting, of the one that counts a search's matches first)."""
     [query] = [s for s in queries_for(app, client, url)
-               if "FROM interactions" in s and "LIMIT" in s]
+               if "FROM interactions" in s and "LIMIT" in s and ("count(" in s) == counting]
     with app.app_context():
         return " ; ".join(row[3] for row in db.session.connection().exec_driver_sql(
             "EXPLAIN QUERY PLAN " + query, (None,) * query.count("?")))
@@ -232,6 +233,10 @@ def test_interaction_search_reads_the_index_or_walks_in_order(app, client, grow,
             assert "SCAN search_interactions VIRTUAL TABLE INDEX 0:M" in plan, plan
             assert "ix_interactions_owner" not in plan, plan
             assert "SCAN interactions" not in plan, plan
+        # The user's own matches are counted from the search index, each by its id.
+        counted = interaction_list_plan(app, client, url.split("&")[0], counting=True)
+        assert "SCAN search_interactions VIRTUAL TABLE INDEX 0:M" in counted, counted
+        assert "SCAN interactions" not in counted and "ix_interactions_owner" not in counted
 
 
 def test_logging_an_interaction_query_count_is_bounded(app, client, logged_in, grow):

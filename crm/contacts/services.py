@@ -151,7 +151,7 @@ def folded_contains(term: str):
     folded = alphabetical_key(term)
     if not folded:
         return lambda column: false()
-    like = f"%{_escape_like(folded)}%"
+    like = f"%{escape_like(folded)}%"
     return lambda column: column.like(like, escape="\\")
 
 
@@ -161,13 +161,14 @@ def containing(term: str):
     SQLite, whose lower() folds only ASCII letters; by lower() on PostgreSQL, where the
     trigram indexes are on lower(column)."""
     if db.session.get_bind().dialect.name == "sqlite":
-        like = f"%{_escape_like(search_fold(term))}%"
+        like = f"%{escape_like(search_fold(term))}%"
         return lambda column: getattr(func, SEARCH_FOLD)(column).like(like, escape="\\")
-    like = func.lower(f"%{_escape_like(term)}%")
+    like = func.lower(f"%{escape_like(term)}%")
     return lambda column: func.lower(column).like(like, escape="\\")
 
 
-def _escape_like(text: str) -> str:
+def escape_like(text: str) -> str:
+    """Text for a LIKE pattern, its wildcards (and the escape character) taken literally."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 

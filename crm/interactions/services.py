@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from flask import abort
-from sqlalchemy import Select, delete, func, literal_column, or_, select, update
+from sqlalchemy import Select, and_, delete, func, literal_column, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.util import identity_key
 
-from crm.contacts.services import containing
+from crm.contacts.services import containing, escape_like
 from crm.database import off_index, search_fold, touch_if_changed
 from crm.extensions import db
 from crm.models import (
@@ -230,6 +230,22 @@ def activity(user: User, filters: ActivityFilters, *, older: Position | None = N
 FEW_MATCHES = 2500
 
 
+# PostgreSQL's lower() makes Σ σ but keeps a word's final ς: "λογος" would not find "ΛΟΓΟΣ".
+_SIGMAS = re.compile("[Σσς]")
+
+
+def _containing_any_sigma(term: str):
+    """containing() for PostgreSQL with every sigma one letter: each sigma of the term
+    stands for any character in a LIKE its trigram indexes still answer, then the rows found
+    are checked with ς read as σ on both sides."""
+    like = f"%{escape_like(term)}%"
+    loose = func.lower(_SIGMAS.sub("_", like))
+    exact = func.translate(func.lower(like), "ς", "σ")
+    return lambda column: and_(
+        func.lower(column).like(loose, escape="\\"),
+        func.translate(func.lower(column), "ς", "σ").like(exact, escape="\\"))
+
+
 def saying(user: User, words: str) -> Select:
     """The scoping query narrowed to the interactions whose summary or notes contain words,
     in any case: folded as the contact search folds (crm.contacts.services.containing),
@@ -245,6 +261,9 @@ def saying(user: User, words: str) -> Select:
     contains = containing(term)
     said = or_(contains(Interaction.summary), contains(Interaction.notes))
     if db.session.get_bind().dialect.name != "sqlite":
+        if _SIGMAS.search(term):
+            contains = _containing_any_sigma(term)
+            said = or_(contains(Interaction.summary), contains(Interaction.notes))
         return interactions_for(user).where(said)
     if len(search_fold(term)) >= 3 and search_index.sqlite_search_index_ready(
             db.session.connection(), search_index.INTERACTION_SOURCES):
@@ -252,13 +271,16 @@ def saying(user: User, words: str) -> Select:
         # A phrase: the term's trigrams in a row, in either column; its own quotes doubled.
         phrase = '"' + search_fold(term).replace('"', '""') + '"'
         matching = select(fts.c.rowid).where(literal_column(fts.name).op("MATCH")(phrase))
+        # By id: not found by walking the owner's (or a medium's) index and probing the
+        # matches for each of its rows. The user's own matches are counted (the table holds
+        # every user's): others mentioning a term often must not make a user who mentions
+        # it seldom walk their whole log.
+        own = select(Interaction).where(
+            Interaction.id.in_(matching), off_index(Interaction.owner_id) == user.id)
         found = db.session.scalar(select(func.count()).select_from(
-            matching.limit(FEW_MATCHES + 1).subquery()))
+            own.with_only_columns(Interaction.id).limit(FEW_MATCHES + 1).subquery()))
         if found <= FEW_MATCHES:
-            # By id, then sorted: not found by walking the owner's (or a medium's) index
-            # and probing the matches for each of its rows.
-            return select(Interaction).where(
-                Interaction.id.in_(matching), off_index(Interaction.owner_id) == user.id)
+            return own  # then sorted
     if "\n" not in term:
         # One fold a row rather than two, which halves a walk through the whole log (a
         # rare term of two letters): across a line break, which the term has none of.
