@@ -228,6 +228,7 @@ def activity(user: User, filters: ActivityFilters, *, older: Position | None = N
 # matches 13 ms by id; a term in 2,500 of 430,000 interactions takes a walk of about 4,000
 # rows (about 12 ms) where the user's share is like everyone's.
 FEW_MATCHES = 2500
+MATCHES_READ = 2 * FEW_MATCHES
 
 
 # PostgreSQL's lower() makes Σ σ but keeps a word's final ς: "λογος" would not find "ΛΟΓΟΣ".
@@ -271,16 +272,20 @@ def saying(user: User, words: str) -> Select:
         # A phrase: the term's trigrams in a row, in either column; its own quotes doubled.
         phrase = '"' + search_fold(term).replace('"', '""') + '"'
         matching = select(fts.c.rowid).where(literal_column(fts.name).op("MATCH")(phrase))
-        # By id: not found by walking the owner's (or a medium's) index and probing the
-        # matches for each of its rows. The user's own matches are counted (the table holds
-        # every user's): others mentioning a term often must not make a user who mentions
-        # it seldom walk their whole log.
-        own = select(Interaction).where(
-            Interaction.id.in_(matching), off_index(Interaction.owner_id) == user.id)
-        found = db.session.scalar(select(func.count()).select_from(
-            own.with_only_columns(Interaction.id).limit(FEW_MATCHES + 1).subquery()))
-        if found <= FEW_MATCHES:
-            return own  # then sorted
+        # The table holds every user's interactions: of its first matches (at most
+        # MATCHES_READ), how many, and how many of them are the user's own. Others
+        # mentioning a term a few thousand times must not make a user who mentions it
+        # seldom walk her whole log; a term in more than MATCHES_READ is walked, as its
+        # own matches could only be told by reading every one.
+        counted = select(Interaction.owner_id).where(
+            Interaction.id.in_(matching.limit(MATCHES_READ + 1))).subquery()
+        found, own = db.session.execute(select(
+            func.count(), func.count().filter(counted.c.owner_id == user.id))).one()
+        if found <= MATCHES_READ and own <= FEW_MATCHES:
+            # By id, then sorted: not found by walking the owner's (or a medium's) index
+            # and probing the matches for each of its rows.
+            return select(Interaction).where(
+                Interaction.id.in_(matching), off_index(Interaction.owner_id) == user.id)
     if "\n" not in term:
         # One fold a row rather than two, which halves a walk through the whole log (a
         # rare term of two letters): across a line break, which the term has none of.

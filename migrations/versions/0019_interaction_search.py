@@ -45,7 +45,8 @@ INSERT = (f"INSERT INTO {FTS}(rowid, summary, notes) "
 
 
 def _fold(text):
-    return None if text is None else text.casefold()
+    # crm.database.search_fold as this revision knows it (İ read as i, then case folding).
+    return None if text is None else text.replace("\u0130", "i").casefold()
 
 
 def _fts5_trigram_available(bind) -> bool:
