@@ -655,3 +655,60 @@ def test_the_interaction_search_migration_indexes_existing_rows_and_goes_back(em
         assert not [ix for ix in inspector.get_indexes("interactions") if "trgm" in ix["name"]]
         assert db.session.scalar(select(func.count()).select_from(Interaction)) == 2
         db.engine.dispose()
+
+
+def test_the_dotted_i_migration_refolds_every_search_table_and_goes_back(empty_database):
+    """0021 on SQLite: rows indexed while case folding alone made İ "i̇" (i and a combining
+    dot) are folded again with İ read as i, in all four search tables, so "İstanbul" finds a
+    handle and "izmir" an interaction written before; going back to 0020 folds them the old
+    way. Found by review: a handle stored before search_fold changed was found no more."""
+    from crm.auth.services import register_user
+    from crm.contacts.services import ContactData, add_channel, create_contact, list_contacts
+    from crm.interactions.services import (
+        ActivityFilters,
+        InteractionData,
+        activity,
+        log_interaction,
+    )
+
+    app = create_app({"SECRET_KEY": "x", "DATABASE_URL": empty_database, "TESTING": True})
+    with app.app_context():
+        upgrade()
+        user = register_user(email="old@example.com", name="Old", password="a-long-password",
+                             time_zone="UTC")
+        venue = db.session.scalar(select(Medium).where(Medium.key == "face_to_face"))
+        grace = create_contact(user, ContactData(name="Grace Hopper", company="İZMİR Lab",
+                                                 tags=["İstanbul"]))
+        add_channel(grace, venue, "İstanbul ofisi")
+        log_interaction(user, InteractionData(
+            medium=venue, occurred_at=datetime(2026, 1, 5, tzinfo=UTC),
+            initiated_by=Initiator.ME, participants=[grace], summary="Flight to İZMİR booked"))
+        db.session.commit()
+        user_id = user.id
+        db.session.remove()
+
+        def indexed():
+            if db.engine.dialect.name != "sqlite":
+                return None
+            rows = tuple(db.session.scalar(db.text(f"SELECT {c} FROM {t}")) for t, c in (  # noqa: S608
+                ("search_contacts", "company"), ("search_contact_channels", "value"),
+                ("search_tags", "name"), ("search_interactions", "summary")))
+            db.session.rollback()
+            return rows
+
+        downgrade(revision="0020")
+        if db.engine.dialect.name == "sqlite":
+            assert indexed() == ("i\u0307zmi\u0307r lab", "i\u0307stanbul ofisi",
+                                 "i\u0307stanbul", "flight to i\u0307zmi\u0307r booked")
+        upgrade()
+        if db.engine.dialect.name == "sqlite":
+            assert indexed() == ("izmir lab", "istanbul ofisi", "istanbul",
+                                 "flight to izmir booked")
+        user = db.session.get(User, user_id)
+        for q in ("İstanbul ofisi", "istanbul OF", "İZMİR lab"):
+            assert [c.name for c in list_contacts(user, q=q).items] == ["Grace Hopper"], q
+        for words in ("izmir", "İzmir", "Izmir"):
+            assert [i.summary for i in activity(user, ActivityFilters(words=words)).items] == [
+                "Flight to İZMİR booked"], words
+        db.session.remove()
+        db.engine.dispose()

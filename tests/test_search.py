@@ -405,3 +405,21 @@ def test_a_new_tag_is_found_without_its_accents_at_once(client, logged_in, make_
     assert client.post(f"/contacts/{ada.id}/edit",
                        data={"name": "Ada Lovelace", "tags": "poets, Crème"}).status_code == 302
     assert found(client, "creme", ["Ada Lovelace"]) == ["Ada Lovelace"]
+
+
+@pytest.mark.parametrize("value, q", [
+    ("ΠΑΡΟΣ port office", "Παρος"),    # logged in capitals, typed with a final sigma
+    ("Καφέ Λόγος", "ΛΌΓΟΣ"),            # written with a final sigma, typed in capitals
+])
+# Found by review: the final-sigma fix reached the interaction search only.
+def test_a_handle_ending_in_sigma_is_found_in_any_case(
+        client, people, medium, value, q):
+    """PostgreSQL's lower() makes Σ σ but keeps a final ς, so on PostgreSQL the contact
+    search's handle lookup (containing(): lower() on both sides, no accent-free column to
+    fall back on) does not find "ΠΑΡΟΣ" for "Παρος", while SQLite's casefold finds it, and
+    the interaction search now finds it on both."""
+    grace = people["grace"]
+    response = client.post(f"/contacts/{grace.id}/channels",
+                           data={"medium": str(medium("face_to_face").id), "value": value})
+    assert response.status_code == 302
+    assert found(client, q) == ["Grace Hopper"]

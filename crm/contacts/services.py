@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from flask import abort
-from sqlalchemy import Select, exists, false, func, or_, select, union_all
+from sqlalchemy import Select, and_, exists, false, func, or_, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.contacts.channels import handle_key
@@ -163,8 +163,20 @@ def containing(term: str):
     if db.session.get_bind().dialect.name == "sqlite":
         like = f"%{escape_like(search_fold(term))}%"
         return lambda column: getattr(func, SEARCH_FOLD)(column).like(like, escape="\\")
-    like = func.lower(f"%{escape_like(term)}%")
-    return lambda column: func.lower(column).like(like, escape="\\")
+    like = f"%{escape_like(term)}%"
+    if not _SIGMAS.search(term):
+        return lambda column: func.lower(column).like(func.lower(like), escape="\\")
+    # lower() makes Σ σ but keeps a word's final ς ("λογος" would not find "ΛΟΓΟΣ"): each
+    # sigma stands for any letter in a LIKE the trigram indexes still answer, then the rows
+    # found are checked with ς read as σ on both sides.
+    loose = func.lower(_SIGMAS.sub("_", like))
+    exact = func.translate(func.lower(like), "ς", "σ")
+    return lambda column: and_(
+        func.lower(column).like(loose, escape="\\"),
+        func.translate(func.lower(column), "ς", "σ").like(exact, escape="\\"))
+
+
+_SIGMAS = re.compile("[Σσς]")
 
 
 def escape_like(text: str) -> str:

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from flask import abort
-from sqlalchemy import Select, and_, delete, func, literal_column, or_, select, update
+from sqlalchemy import Select, delete, func, literal_column, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.util import identity_key
 
-from crm.contacts.services import containing, escape_like
+from crm.contacts.services import containing
 from crm.database import off_index, search_fold, touch_if_changed
 from crm.extensions import db
 from crm.models import (
@@ -231,22 +231,6 @@ FEW_MATCHES = 2500
 MATCHES_READ = 2 * FEW_MATCHES
 
 
-# PostgreSQL's lower() makes Σ σ but keeps a word's final ς: "λογος" would not find "ΛΟΓΟΣ".
-_SIGMAS = re.compile("[Σσς]")
-
-
-def _containing_any_sigma(term: str):
-    """containing() for PostgreSQL with every sigma one letter: each sigma of the term
-    stands for any character in a LIKE its trigram indexes still answer, then the rows found
-    are checked with ς read as σ on both sides."""
-    like = f"%{escape_like(term)}%"
-    loose = func.lower(_SIGMAS.sub("_", like))
-    exact = func.translate(func.lower(like), "ς", "σ")
-    return lambda column: and_(
-        func.lower(column).like(loose, escape="\\"),
-        func.translate(func.lower(column), "ς", "σ").like(exact, escape="\\"))
-
-
 def saying(user: User, words: str) -> Select:
     """The scoping query narrowed to the interactions whose summary or notes contain words,
     in any case: folded as the contact search folds (crm.contacts.services.containing),
@@ -262,9 +246,6 @@ def saying(user: User, words: str) -> Select:
     contains = containing(term)
     said = or_(contains(Interaction.summary), contains(Interaction.notes))
     if db.session.get_bind().dialect.name != "sqlite":
-        if _SIGMAS.search(term):
-            contains = _containing_any_sigma(term)
-            said = or_(contains(Interaction.summary), contains(Interaction.notes))
         return interactions_for(user).where(said)
     if len(search_fold(term)) >= 3 and search_index.sqlite_search_index_ready(
             db.session.connection(), search_index.INTERACTION_SOURCES):

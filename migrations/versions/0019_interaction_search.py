@@ -45,8 +45,7 @@ INSERT = (f"INSERT INTO {FTS}(rowid, summary, notes) "
 
 
 def _fold(text):
-    # crm.database.search_fold as this revision knows it (İ read as i, then case folding).
-    return None if text is None else text.replace("\u0130", "i").casefold()
+    return None if text is None else text.casefold()
 
 
 def _fts5_trigram_available(bind) -> bool:
