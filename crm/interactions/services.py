@@ -239,9 +239,10 @@ def saying(user: User, words: str) -> Select:
     PostgreSQL chooses from its statistics between its trigram indexes on lower(summary)
     and lower(notes) (a rare term) and walking the log in order with the check (a common
     one). SQLite has no statistics to choose with: one statement asks its FTS5 table
-    (search_interactions) whether the term is in at most FEW_MATCHES interactions; if
-    so, those are looked up by id and sorted, else the walk checks each row, as it does
-    for a term shorter than a trigram or without the index."""
+    (search_interactions) whether the term is in at most MATCHES_READ interactions of
+    everyone's, at most FEW_MATCHES of them the user's; if so, hers are looked up by id
+    and sorted, else the walk checks each row, as it does for a term shorter than a
+    trigram or without the index."""
     term = words.strip()
     contains = containing(term)
     said = or_(contains(Interaction.summary), contains(Interaction.notes))
