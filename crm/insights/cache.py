@@ -17,6 +17,7 @@ INSIGHTS_CACHE_SECONDS. Past the grace (no worker running), the page computes th
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from markupsafe import Markup
-from sqlalchemy import case, delete, event, insert, or_, select, update
+from sqlalchemy import bindparam, case, delete, event, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -51,17 +52,22 @@ _TRACKED = (Contact, Interaction, Medium, Tag)  # a medium's name labels the fig
 PAYLOAD_FORMAT = 3
 
 
+@functools.cache
+def _new_version_statement():
+    # Built once per process: every write of a network runs it (see crm.database.user_by_id).
+    users = User.__table__
+    return (update(users).where(users.c.id.in_(bindparam("ids", expanding=True)))
+            .values(network_version=bindparam("version")))
+
+
 def mark_changed(owner_ids, session: Session | None = None) -> None:
     """Make every cached figure of these owners stale (inside the caller's transaction)."""
     ids = sorted({i for i in owner_ids if i is not None})
     if not ids:
         return
     session = session or db.session
-    session.connection().execute(
-        update(User.__table__)
-        .where(User.__table__.c.id.in_(ids))
-        .values(network_version=new_network_version())
-    )
+    session.connection().execute(_new_version_statement(),
+                                 {"ids": ids, "version": new_network_version()})
     # A User already loaded in this session reads its new version on next access, so a
     # memo keyed by it later in the same transaction never answers for the old network.
     for user_id in ids:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from flask import abort
-from sqlalchemy import Select, delete, func, literal_column, or_, select, update
+from sqlalchemy import Select, bindparam, delete, func, literal_column, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.util import identity_key
 
@@ -398,30 +399,25 @@ def newest_interaction(column, *, shared_only: bool = False):
     )
 
 
-def refresh_last_interaction(contact_ids) -> None:
-    """Recompute each contact's latest interaction from the log itself."""
-    ids = list(set(contact_ids))
-    if not ids:
-        return
-    # Lock the contacts first, in id order, so two nodes logging for the same contact
-    # at once recompute one after the other and the later commit sees the earlier
-    # one's interaction. FOR NO KEY UPDATE: a plain FOR UPDATE would conflict with the
-    # key-share locks taken by inserting interaction_participants rows (deadlocks).
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(
-            select(Contact.id)
-            .where(Contact.id.in_(ids))
-            .order_by(Contact.id)
-            .with_for_update(key_share=True)
-        )
+@functools.cache
+def _lock_contacts_statement():
+    # FOR NO KEY UPDATE: a plain FOR UPDATE would conflict with the key-share locks taken
+    # by inserting interaction_participants rows (deadlocks). Built once per process, as
+    # every logged, edited or deleted interaction runs it (see crm.database.user_by_id).
+    return (select(Contact.id).where(Contact.id.in_(bindparam("ids", expanding=True)))
+            .order_by(Contact.id).with_for_update(key_share=True))
+
+
+@functools.cache
+def _refresh_last_interaction_statement():
     parts = interaction_participants.c
     newest_id = newest_interaction(parts.interaction_id)
     newest_at = newest_interaction(parts.occurred_at)
-    db.session.execute(
+    return (
         update(Contact)
         # Only contacts whose facts change: updated_at (in the API) moves only for them.
         .where(
-            Contact.id.in_(ids),
+            Contact.id.in_(bindparam("ids", expanding=True)),
             or_(
                 Contact.last_interaction_id.is_distinct_from(newest_id),
                 Contact.last_interaction_at.is_distinct_from(newest_at),
@@ -430,6 +426,19 @@ def refresh_last_interaction(contact_ids) -> None:
         .values(last_interaction_id=newest_id, last_interaction_at=newest_at)
         .execution_options(synchronize_session=False)
     )
+
+
+def refresh_last_interaction(contact_ids) -> None:
+    """Recompute each contact's latest interaction from the log itself."""
+    ids = list(set(contact_ids))
+    if not ids:
+        return
+    # Lock the contacts first, in id order, so two nodes logging for the same contact
+    # at once recompute one after the other and the later commit sees the earlier
+    # one's interaction.
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(_lock_contacts_statement(), {"ids": ids})
+    db.session.execute(_refresh_last_interaction_statement(), {"ids": ids})
     for contact_id in ids:  # contacts already loaded read the new values on next access
         contact = db.session.identity_map.get(identity_key(Contact, contact_id))
         if contact is not None:

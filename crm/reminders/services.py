@@ -352,58 +352,65 @@ def keep_in_touch_due_from(start: datetime, cadence: int, zone_name: str | None,
     return due
 
 
+@functools.cache
+def _keep_in_touch_reads(sweep: bool) -> tuple[Select, Select, Select, Select]:
+    """sync_keep_in_touch's four reads, for the parameters owner_id and, unless sweeping
+    every contact, ids: the contacts with their tags, the tags' cadences, and the contacts'
+    open and ended keep-in-touch reminders. Built once per process, as every logged
+    interaction runs them (see crm.database.user_by_id)."""
+    owner = bindparam("owner_id")
+    contacts = select(Contact).where(Contact.owner_id == owner).options(
+        selectinload(Contact.tags))
+    # The reminders of these contacts: all the owner's when sweeping them all (an IN list
+    # of every contact would pass PostgreSQL's 65,535 parameters at a very large network).
+    of_these = true()
+    if not sweep:
+        contacts = contacts.where(Contact.id.in_(bindparam("ids", expanding=True)))
+        of_these = Reminder.contact_id.in_(bindparam("ids", expanding=True))
+    cadences = select(Tag.id, Tag.keep_in_touch_days).where(
+        Tag.owner_id == owner, Tag.keep_in_touch_days.is_not(None))
+    open_reminders = select(Reminder).where(
+        Reminder.owner_id == owner,
+        Reminder.kind == ReminderKind.KEEP_IN_TOUCH,
+        Reminder.status.in_(OPEN_STATUSES),
+        of_these,
+    )
+    # A keep-in-touch reminder the user ended (done or dismissed) starts the next cycle
+    # from that moment, unless an interaction since then is later still.
+    ended = (
+        select(Reminder.contact_id, func.max(Reminder.completed_at))
+        .where(
+            Reminder.owner_id == owner,
+            Reminder.kind == ReminderKind.KEEP_IN_TOUCH,
+            Reminder.status.in_((ReminderStatus.DONE, ReminderStatus.DISMISSED)),
+            of_these,
+        )
+        .group_by(Reminder.contact_id)
+    )
+    return contacts, cadences, open_reminders, ended
+
+
 def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
     """Make each contact's keep-in-touch reminder match its cadence and last interaction.
 
     One open keep-in-touch reminder per contact at most. Returns how many rows changed.
     """
-    query = (
-        select(Contact)
-        .where(Contact.owner_id == owner_id)
-        .options(selectinload(Contact.tags))
-    )
+    params: dict = {"owner_id": owner_id}
     if contact_ids is not None:
         ids = list(set(contact_ids))
         if not ids:
             return 0
-        query = query.where(Contact.id.in_(ids))
-    contacts = list(db.session.scalars(query))
+        params["ids"] = ids
+    read_contacts, read_cadences, read_open, read_ended = _keep_in_touch_reads(
+        contact_ids is None)
+    contacts = list(db.session.scalars(read_contacts, params))
     if not contacts:
         return 0
-    # The reminders of these contacts: all the owner's when sweeping them all (an IN list
-    # of every contact would pass PostgreSQL's 65,535 parameters at a very large network).
-    of_these = true() if contact_ids is None else Reminder.contact_id.in_(ids)
-    tag_cadences = dict(
-        db.session.execute(
-            select(Tag.id, Tag.keep_in_touch_days).where(
-                Tag.owner_id == owner_id, Tag.keep_in_touch_days.is_not(None)
-            )
-        ).all()
-    )
+    tag_cadences = dict(db.session.execute(read_cadences, params).all())
     open_reminders: dict[int, list[Reminder]] = {}
-    for reminder in db.session.scalars(
-        select(Reminder).where(
-            Reminder.owner_id == owner_id,
-            Reminder.kind == ReminderKind.KEEP_IN_TOUCH,
-            Reminder.status.in_(OPEN_STATUSES),
-            of_these,
-        )
-    ):
+    for reminder in db.session.scalars(read_open, params):
         open_reminders.setdefault(reminder.contact_id, []).append(reminder)
-    # A keep-in-touch reminder the user ended (done or dismissed) starts the next
-    # cycle from that moment, unless an interaction since then is later still.
-    ended = dict(
-        db.session.execute(
-            select(Reminder.contact_id, func.max(Reminder.completed_at))
-            .where(
-                Reminder.owner_id == owner_id,
-                Reminder.kind == ReminderKind.KEEP_IN_TOUCH,
-                Reminder.status.in_((ReminderStatus.DONE, ReminderStatus.DISMISSED)),
-                of_these,
-            )
-            .group_by(Reminder.contact_id)
-        ).all()
-    )
+    ended = dict(db.session.execute(read_ended, params).all())
     owner = db.session.get(User, owner_id)  # usually loaded already: no query
     owner_zone = (owner.time_zone if owner is not None else None) or "UTC"
     snoozes: dict[int, tuple[datetime, int, datetime | None]] | None = None  # when needed
@@ -431,7 +438,8 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
                 changed += 1
         if keep is None:
             if snoozes is None:
-                snoozes = _snoozes_set_aside(owner_id, of_these)
+                snoozes = _snoozes_set_aside(owner_id, true() if contact_ids is None
+                                             else Reminder.contact_id.in_(ids))
             new = _new_keep_in_touch(owner_id, contact, cadence, due, owner_zone)
             set_aside = snoozes.get(contact.id)
             if set_aside is not None and _later(set_aside[2], ended.get(contact.id)):
