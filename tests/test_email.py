@@ -14,6 +14,7 @@ from smtp import HangingServer, free_port
 from sqlalchemy import select
 from support import connection_drops, page_text
 
+from crm import create_app
 from crm.extensions import db
 from crm.jobs import tasks
 from crm.jobs.scheduler import _job
@@ -1203,6 +1204,93 @@ def test_a_digest_whose_claim_lapsed_before_it_went_is_left_to_the_worker_that_t
     with mail_app.app_context():
         [sent] = db.session.scalars(select(DigestRun)).all()
         assert (sent.status, sent.attempts) == (DeliveryStatus.SENT, 1)
+
+
+def digest_claims(app) -> list[tuple[DeliveryStatus, str | None, int]]:
+    """Each digest's status, the worker holding its claim, and its attempts."""
+    with app.app_context():
+        return [(r.status, r.claimed_by, r.attempts)
+                for r in db.session.scalars(select(DigestRun).order_by(DigestRun.id))]
+
+
+def digest_pass_fails_after_its_claim(app, make_reminder, user, worker_id: str) -> None:
+    """At 08:00 in New York (NOW), the running worker's digest pass claims the user's digest,
+    and its connection drops as it reads what the digest lists."""
+    make_reminder(user, title="Today thing", local_date=date(2025, 6, 2),
+                  local_time=time(17, 0))
+    with connection_drops(app, "FROM reminders") as left:
+        _job(app, tasks.send_digests, worker_id)()
+    assert left == [0]
+    assert digest_claims(app) == [(DeliveryStatus.SENDING, worker_id, 0)]
+
+
+def test_a_connection_drop_mid_digest_does_not_hold_it_for_the_lease(
+        mail_app, smtp_server, frozen, digest_user, make_reminder):
+    """The database went away after a digest was claimed: the running worker forgot its
+    claim, and the digest waited five minutes for the reaper."""
+    digest_pass_fails_after_its_claim(mail_app, make_reminder, digest_user, "worker-1")
+    assert smtp_server.messages == []
+
+    frozen.shift(30)  # the next run, well within the lease
+    send = _job(mail_app, tasks.send_digests, "worker-1")
+    send()
+    send()
+
+    [digest] = smtp_server.messages
+    assert digest["To"] == "grace@example.com" and "Today thing" in parts(digest)[0]
+    assert digest_claims(mail_app) == [(DeliveryStatus.SENT, None, 1)]
+
+
+def test_another_worker_waits_out_the_lease_of_a_digest_a_failed_pass_holds(
+        mail_app, smtp_server, digest_user, make_reminder):
+    digest_pass_fails_after_its_claim(mail_app, make_reminder, digest_user, "worker-1")
+    lease = timedelta(seconds=mail_app.config["REMINDER_LEASE_SECONDS"])
+
+    within = NOW + lease - timedelta(seconds=1)
+    assert run(mail_app, tasks.reap_stale_claims, within) == 0
+    assert run(mail_app, tasks.send_digests, within, "worker-2") == 0
+    assert digest_claims(mail_app) == [(DeliveryStatus.SENDING, "worker-1", 0)]
+
+    after = NOW + lease + timedelta(seconds=1)
+    assert run(mail_app, tasks.reap_stale_claims, after) == 1
+    assert run(mail_app, tasks.send_digests, after, "worker-2") == 1
+    # worker-1 comes back: what it held was reaped and sent by worker-2.
+    assert run(mail_app, tasks.send_digests, after + timedelta(seconds=1), "worker-1") == 0
+    assert len(smtp_server.messages) == 1
+    assert digest_claims(mail_app) == [(DeliveryStatus.SENT, None, 1)]
+
+
+def test_a_failed_pass_never_takes_up_a_digest_another_process_with_its_id_claimed(
+        mail_app, smtp_server, digest_user, make_reminder, monkeypatch):
+    """Two workers share an ID (containers that share a hostname, each worker pid 1). The
+    database was away for longer than the lease: the failed pass's claim was reaped, and
+    the other process claimed the digest afresh; while it is sending it, the first
+    process's next pass sends nothing."""
+    digest_pass_fails_after_its_claim(mail_app, make_reminder, digest_user, "host:1")
+    other_process = create_app({key: mail_app.config[key] for key in (
+        "TESTING", "SECRET_KEY", "BASE_URL", "SMTP_HOST", "SMTP_PORT", "SMTP_TLS",
+        "SMTP_TIMEOUT_SECONDS")} | {"DATABASE_URL": mail_app.config["SQLALCHEMY_DATABASE_URI"]})
+    after = NOW + timedelta(seconds=mail_app.config["REMINDER_LEASE_SECONDS"] + 1)
+    assert run(other_process, tasks.reap_stale_claims, after) == 1
+    real_send = Mailer.send
+    first: list[int | None] = []
+
+    def send(self, message):
+        if not first:  # claimed by the other process, going out: the first one's next pass
+            first.append(None)
+            first[0] = run(mail_app, tasks.send_digests, after + timedelta(seconds=1), "host:1")
+        real_send(self, message)
+
+    monkeypatch.setattr(Mailer, "send", send)
+    try:
+        assert run(other_process, tasks.send_digests, after, "host:1") == 1
+    finally:
+        with other_process.app_context():
+            db.engine.dispose()
+
+    assert first == [0]
+    assert len(smtp_server.messages) == 1
+    assert digest_claims(mail_app) == [(DeliveryStatus.SENT, None, 1)]
 
 
 def test_a_late_digest_does_not_hold_back_the_next_days(mail_app, smtp_server, digest_user,

@@ -295,16 +295,23 @@ def _take_up(model, claimed, worker_id: str, now: datetime, in_hand: InHand) -> 
     ID, under a lease still running (a lapsed one is the reaper's) and no later than any this
     process set (a later one is another process's that shares the ID and claimed the row
     after it was reaped). Each is re-asserted again before it is used."""
+    return list(_still_held(model, claimed, worker_id, now, in_hand))
+
+
+def _still_held(model, claimed, worker_id: str, now: datetime,
+                in_hand: InHand) -> dict[int, datetime]:
+    """_take_up's rows, each with the lease it is held under as read: a statement that
+    re-asserts the claim on that very lease cannot take one claimed afresh meanwhile."""
     if not in_hand:
-        return []
+        return {}
     rows = db.session.execute(
         select(model.id, model.claim_expires_at)
         .where(model.id.in_(in_hand), model.status == claimed, model.claimed_by == worker_id)
         .order_by(model.id)
     ).all()
     db.session.rollback()  # a read: leave no transaction open
-    held = [row.id for row in rows if row.claim_expires_at is not None
-            and now < row.claim_expires_at <= (in_hand[row.id] or row.claim_expires_at)]
+    held = {row.id: row.claim_expires_at for row in rows if row.claim_expires_at is not None
+            and now < row.claim_expires_at <= (in_hand[row.id] or row.claim_expires_at)}
     in_hand.clear()
     in_hand.update(dict.fromkeys(held))  # this pass re-asserts them: its own lease decides
     return held
@@ -616,6 +623,7 @@ def _prepare_account_email(email_id: int, worker_id: str, lease_until: datetime,
 def _record_failure(run: DigestRun, error: str, now: datetime) -> None:
     for key, value in _failure_values(run.attempts, error, now).items():
         setattr(run, key, value)
+    _release(run)
     log.warning("digest %s failed (attempt %s): %s", run.id, run.attempts, error)
 
 
@@ -678,10 +686,43 @@ def send_digests(now: datetime, worker_id: str,
     A run at 08:00 in one zone may take longer than the lease: each digest's lease counts
     from when it is claimed, and is renewed just before it is sent, provided this worker
     still holds it, so one reaped and taken up by another worker meanwhile is not sent
-    twice. `clock` (default: `now` moved on by real time) is injectable for tests."""
+    twice. What a pass that failed (its database connection dropped) left claimed, this
+    worker's next pass takes up at once instead of leaving it to wait for the lease, as it
+    does reminders and emails (_pass_claims). `clock` (default: `now` moved on by real
+    time) is injectable for tests."""
     if not _cfg("SMTP_HOST"):
         return 0
     clock = clock or PassClock(now)
+    lease = timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
+    with _pass_claims(DigestRun, worker_id, lambda: clock() + lease) as in_hand:
+        _give_back_digests(_still_held(DigestRun, DeliveryStatus.SENDING, worker_id, clock(),
+                                       in_hand), worker_id, clock(), in_hand)
+        return _send_due_digests(now, worker_id, clock, in_hand)
+
+
+def _give_back_digests(held: dict[int, datetime], worker_id: str, now: datetime,
+                       in_hand: InHand) -> None:
+    """Make the digests a failed pass of this worker left claimed due again at once, each
+    only under the lease it was read with (_still_held). Given back rather than sent as
+    they are: the pass then takes each one up as it does any retry, so one whose user's
+    local day has ended meanwhile fails as such a retry does, and is not sent a day late."""
+    if held:
+        db.session.execute(
+            update(DigestRun)
+            .where(DigestRun.status == DeliveryStatus.SENDING, DigestRun.claimed_by == worker_id,
+                   or_(*(and_(DigestRun.id == run_id, DigestRun.claim_expires_at == lease_end)
+                         for run_id, lease_end in held.items())))
+            .values(status=DeliveryStatus.PENDING, claimed_by=None, claim_expires_at=None,
+                    next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+    in_hand.clear()
+
+
+def _send_due_digests(now: datetime, worker_id: str, clock: Callable[[], datetime],
+                      in_hand: InHand) -> int:
+    """send_digests' pass: each digest it claims is in hand until it is settled."""
     users = list(
         db.session.scalars(
             select(User).where(User.email_reminders.is_(True), User.digest_enabled.is_(True),
@@ -707,12 +748,14 @@ def send_digests(now: datetime, worker_id: str,
             if local_now.hour < user.digest_hour or latest.get(user.id, local_now.date()) > \
                     local_now.date():
                 continue
-            claimed = _claim_digest_run(user, local_now.date(), clock())
+            claimed = _claim_digest_run(user, local_now.date(), clock(), worker_id)
             if claimed is None:
                 continue
-            run, held_until = claimed
+            run_id, run, held_until = claimed
+            in_hand[run_id] = None
             done, server_down = _send_digest(run, held_until, user, now, local_now, mailer,
                                              clock)
+            in_hand.pop(run_id, None)  # settled, or not this worker's any more
             sent += done
             if server_down:
                 break
@@ -723,10 +766,11 @@ def send_digests(now: datetime, worker_id: str,
     return sent
 
 
-def _claim_digest_run(user: User, local_date,
-                      now: datetime) -> tuple[DigestRun, datetime] | None:
-    """Create (or take up a retry of) today's digest row, claimed for the lease from now:
-    the row and when its claim lapses; None when another worker has it."""
+def _claim_digest_run(user: User, local_date, now: datetime,
+                      worker_id: str) -> tuple[int, DigestRun, datetime] | None:
+    """Create (or take up a retry of) today's digest row, claimed for this worker for the
+    lease from now: its id, the row and when its claim lapses; None when another worker
+    has it."""
     from sqlalchemy.exc import IntegrityError
 
     held_until = now + timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
@@ -745,27 +789,31 @@ def _claim_digest_run(user: User, local_date,
         )
         run = DigestRun(user_id=user.id, local_date=local_date, status=DeliveryStatus.SENDING,
                         message_id=make_message_id(f"digest-{user.id}-{local_date:%Y%m%d}"),
-                        claim_expires_at=held_until)
+                        claimed_by=worker_id, claim_expires_at=held_until)
         db.session.add(run)
         try:
+            db.session.flush()
+            # Its id, read before the commit expires the row: read after, it would begin the
+            # next transaction there, on SQLite holding the write lock from then on.
+            run_id = run.id
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
             return None
-        return run, held_until
+        return run_id, run, held_until
     if run.status != DeliveryStatus.PENDING or (run.next_attempt_at and run.next_attempt_at > now):
         return None
     taken = db.session.execute(
         update(DigestRun)
         .where(DigestRun.id == run.id, DigestRun.status == DeliveryStatus.PENDING)
-        .values(status=DeliveryStatus.SENDING, claim_expires_at=held_until)
+        .values(status=DeliveryStatus.SENDING, claimed_by=worker_id, claim_expires_at=held_until)
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()
     if not taken:
         return None
     db.session.refresh(run)
-    return run, held_until
+    return run.id, run, held_until
 
 
 def _renew_digest_claim(run: DigestRun, held_until: datetime,
@@ -865,6 +913,7 @@ def _send_digest(run: DigestRun, held_until: datetime, user: User, now: datetime
         run.status = DeliveryStatus.SENT
         run.last_error = "nothing due"
         run.sent_at = now
+        _release(run)
         db.session.commit()
         return 0, False
     # Due earlier today is due today, delivered or not; overdue is from an earlier day.
@@ -905,8 +954,15 @@ def _send_digest(run: DigestRun, held_until: datetime, user: User, now: datetime
     run.status = DeliveryStatus.SENT
     run.sent_at = now
     run.attempts += 1
+    _release(run)
     db.session.commit()
     return 1, False
+
+
+def _release(run: DigestRun) -> None:
+    """The digest is settled (sent, or waiting for a retry): no worker holds it."""
+    run.claimed_by = None
+    run.claim_expires_at = None
 
 
 # -- housekeeping -----------------------------------------------------------------
@@ -936,7 +992,8 @@ def reap_stale_claims(now: datetime) -> int:
                or_(DigestRun.claim_expires_at < now,
                    and_(DigestRun.claim_expires_at.is_(None),
                         DigestRun.created_at < stale_digest)))
-        .values(status=DeliveryStatus.PENDING, next_attempt_at=now)
+        .values(status=DeliveryStatus.PENDING, claimed_by=None, claim_expires_at=None,
+                next_attempt_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()

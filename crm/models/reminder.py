@@ -195,7 +195,9 @@ class DigestRun(db.Model):
     message_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # While SENDING: when the worker's claim (first attempt or retry) lapses.
+    # While SENDING: the worker that claimed it (first attempt or retry, 0022), and when its
+    # claim lapses.
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
     claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
