@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pytest
+import time_machine
 from sqlalchemy import func, select
 from support import page_text
 
 from crm.extensions import db
+from crm.jobs import tasks
 from crm.models import (
     Contact,
     ContactChannel,
@@ -18,7 +21,7 @@ from crm.models import (
     User,
     interaction_participants,
 )
-from crm.models.reminder import OPEN_STATUSES
+from crm.models.reminder import OPEN_STATUSES, Delivery
 from crm.portability.duplicates import find_duplicates, merge_contacts, name_key
 
 
@@ -196,3 +199,96 @@ def test_merging_never_makes_a_cycle_of_introductions(app, make_user, make_conta
         db.session.commit()
         kept, x = db.session.get(Contact, kim.id), db.session.get(Contact, xavier.id)
         assert (kept.introduced_by_id, x.introduced_by_id) == (None, kim.id)
+
+
+# Thursday 27 March 2025, 11:00 in Berlin (CET); next month's 28th is in summer time (CEST).
+NOW = datetime(2025, 3, 27, 10, 0, tzinfo=UTC)
+APRIL_10, APRIL_28 = datetime(2025, 4, 10, 7, 0, tzinfo=UTC), datetime(2025, 4, 28, 7, 0, tzinfo=UTC)
+
+
+def two_anas(app, client, auth, make_user, make_contact, make_interaction, last_seen):
+    """Ana and her duplicate, each with a 30-day keep-in-touch cadence and seen last at
+    last_seen, the user (Berlin) logged in: {name: (contact, its keep-in-touch reminder id)}."""
+    user = make_user(name="Ada", time_zone="Europe/Berlin")
+    auth.login_as(user)
+    anas = {}
+    for name in ("ana", "duplicate"):  # ana is older: her reminder is the older one too
+        contact = make_contact(user, name="Ana Lima", keep_in_touch_days=30)
+        make_interaction(user, contact, occurred_at=last_seen)
+        with app.app_context():
+            anas[name] = (contact, db.session.scalar(select(Reminder.id).where(
+                Reminder.contact_id == contact.id, Reminder.status.in_(OPEN_STATUSES))))
+    return user, anas
+
+
+def snooze_until(client, reminder_id: int, day: str) -> None:
+    response = client.post(f"/reminders/{reminder_id}/snooze", data={
+        f"snooze{reminder_id}-until": "date", f"snooze{reminder_id}-date": day,
+        f"snooze{reminder_id}-time": "09:00"})
+    assert response.status_code == 302
+
+
+def merge_on_the_page(client, keep, drop) -> None:
+    response = client.post(f"/contacts/{keep.id}/merge",
+                           data={"other": str(drop.id), "keep": str(keep.id)})
+    assert response.status_code == 302
+
+
+def open_keep_in_touch(app, contact) -> list[Reminder]:
+    with app.app_context():
+        rows = list(db.session.scalars(select(Reminder).where(
+            Reminder.contact_id == contact.id, Reminder.kind == ReminderKind.KEEP_IN_TOUCH,
+            Reminder.status.in_(OPEN_STATUSES))))
+        db.session.expunge_all()
+        return rows
+
+
+def worker_pass(app, now) -> int:
+    with app.app_context():
+        tasks.sweep_keep_in_touch(now)
+        return tasks.deliver_in_app(now, "worker-1")
+
+
+@pytest.mark.parametrize("kept, snoozes", [
+    ("ana", {"duplicate": "2025-04-28"}),  # the duplicate's snooze carries over
+    ("duplicate", {"duplicate": "2025-04-28"}),  # the kept one's own, its reminder the newer
+    ("ana", {"ana": "2025-04-10", "duplicate": "2025-04-28"}),  # the later of two
+])
+def test_a_merge_keeps_the_latest_snooze_of_the_two_keep_in_touch_reminders(
+        app, client, auth, make_user, make_contact, make_interaction, kept, snoozes):
+    """I snoozed catching up with Ana until next month; I merge her duplicate: I am not
+    reminded tomorrow, when a cadence from when we last spoke falls due."""
+    with time_machine.travel(NOW, tick=False):
+        user, anas = two_anas(app, client, auth, make_user, make_contact, make_interaction,
+                              last_seen=datetime(2025, 2, 26, 12, 0, tzinfo=UTC))
+        for name, day in snoozes.items():
+            snooze_until(client, anas[name][1], day)
+        dropped = "duplicate" if kept == "ana" else "ana"
+        merge_on_the_page(client, anas[kept][0], anas[dropped][0])
+
+    [merged] = open_keep_in_touch(app, anas[kept][0])
+    assert (merged.due_at, merged.status) == (APRIL_28, ReminderStatus.PENDING)
+    tomorrow = datetime(2025, 3, 28, 12, 0, tzinfo=UTC)  # a cadence after 26 February
+    assert worker_pass(app, tomorrow) == 0
+    assert worker_pass(app, APRIL_10) == 0
+    assert worker_pass(app, APRIL_28) == 1
+    [merged] = open_keep_in_touch(app, anas[kept][0])
+    assert merged.status == ReminderStatus.DELIVERED
+
+
+def test_a_merge_ends_the_reminder_waiting_in_the_inbox_for_the_duplicates_snooze(
+        app, client, auth, make_user, make_contact, make_interaction, count):
+    """Both fell due; I snoozed the duplicate's until next month and had not seen Ana's yet:
+    merged, her notification is read and nothing comes before next month."""
+    with time_machine.travel(NOW, tick=False):
+        user, anas = two_anas(app, client, auth, make_user, make_contact, make_interaction,
+                              last_seen=datetime(2025, 2, 20, 12, 0, tzinfo=UTC))
+        assert worker_pass(app, NOW) == 2
+        snooze_until(client, anas["duplicate"][1], "2025-04-28")
+        assert "Keep in touch with Ana Lima" in page_text(client.get("/notifications").data)
+        merge_on_the_page(client, anas["ana"][0], anas["duplicate"][0])
+
+    [merged] = open_keep_in_touch(app, anas["ana"][0])
+    assert (merged.id, merged.due_at) == (anas["duplicate"][1], APRIL_28)
+    assert count(Delivery, Delivery.read_at.is_(None)) == 0
+    assert worker_pass(app, datetime(2025, 3, 28, 12, 0, tzinfo=UTC)) == 0
