@@ -83,12 +83,15 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(demo)
     app.cli.add_command(worker)
     app.cli.add_command(backup)
-    # Import/export and API tokens (crm/portability/cli.py, crm/api/cli.py).
+    # Import/export, API tokens and accounts (crm/portability/cli.py, crm/api/cli.py,
+    # crm/auth/cli.py).
     from crm.api.cli import token_group
+    from crm.auth.cli import users_group
     from crm.portability.cli import import_group
 
     app.cli.add_command(import_group)
     app.cli.add_command(token_group)
+    app.cli.add_command(users_group)
     for command in app.cli.commands.values():  # Flask-Migrate's `db` too
         _wrap_all(command)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from flask_login import LoginManager, current_user
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -21,6 +23,10 @@ _DUMMY_HASH = generate_password_hash("rapport-timing-equaliser")
 
 class EmailTaken(Exception):
     """An account with that email exists already."""
+
+
+class AccountDeactivated(Exception):
+    """The right password, for an account an operator has deactivated."""
 
 
 def normalise_email(email: str) -> str:
@@ -80,14 +86,72 @@ def change_email(user: User, email: str) -> None:
 
 
 def authenticate(email: str, password: str) -> User | None:
-    """Return the user if the email and password match an active account."""
+    """Return the user if the email and password match an active account; None if they
+    match no account. AccountDeactivated if they match a deactivated one: only the right
+    password tells that the account exists."""
     user = find_user_by_email(email)
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
         return None
-    if not check_password_hash(user.password_hash, password) or not user.is_active:
+    if not check_password_hash(user.password_hash, password):
         return None
+    if not user.is_active:
+        raise AccountDeactivated(user.email)
     return user
+
+
+# --- the organisation's accounts (operators: `crm users`) -------------------------------
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    """One account as `crm users list` shows it."""
+
+    id: int
+    email: str
+    name: str
+    created_at: datetime
+    confirmed: bool
+    active: bool
+    contacts: int
+    api_tokens: int  # not revoked
+
+
+def list_accounts(user_id: int | None = None) -> list[AccountRow]:
+    """Every account (or the one with user_id) with its counts of contacts and of API
+    tokens not revoked, oldest first: one statement, however many accounts there are."""
+    from crm.models import ApiToken, Contact
+
+    contacts = (select(func.count(Contact.id)).where(Contact.owner_id == User.id)
+                .correlate(User).scalar_subquery())
+    tokens = (select(func.count(ApiToken.id))
+              .where(ApiToken.user_id == User.id, ApiToken.revoked_at.is_(None))
+              .correlate(User).scalar_subquery())
+    query = select(User.id, User.email, User.name, User.created_at, User.email_confirmed_at,
+                   User.is_active_account, contacts, tokens).order_by(User.id)
+    if user_id is not None:
+        query = query.where(User.id == user_id)
+    return [AccountRow(id=r[0], email=r[1], name=r[2], created_at=r[3],
+                       confirmed=r[4] is not None, active=r[5], contacts=r[6], api_tokens=r[7])
+            for r in db.session.execute(query)]
+
+
+def set_account_active(user: User, active: bool) -> bool:
+    """Activate or deactivate an account, keeping every record; False if it was so already.
+
+    Deactivating ends every session (the cookies do not come back on reactivation) and
+    stops every email: its API tokens, logins and password links are refused while it is
+    deactivated (User.is_active), the worker emails it nothing and a digest waiting for a
+    retry is given up; its reminders still fall due in the app, so they wait for its return.
+    """
+    if user.is_active_account == active:
+        return False
+    user.is_active_account = active
+    if not active:
+        end_sessions(user)
+        _skip_waiting_digests(user, "not sent: the account was deactivated")
+    db.session.flush()
+    return True
 
 
 def change_password(user: User, new_password: str) -> None:

@@ -83,7 +83,13 @@ def login():
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
-        user = services.authenticate(form.email.data, form.password.data)
+        try:
+            user = services.authenticate(form.email.data, form.password.data)
+        except services.AccountDeactivated:
+            form.form_errors.append("This account is deactivated: its data is kept, but it "
+                                    "cannot be used. Ask your Rapport administrator to "
+                                    "activate it again.")
+            return render_template("auth/login.html", form=form), 403
         if user is None:
             form.form_errors.append("That email and password do not match an account.")
         else:

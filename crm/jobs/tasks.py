@@ -164,6 +164,7 @@ def deliver_claimed(ids: list[int], now: datetime, worker_id: str) -> int:
         select(
             Reminder.id, Reminder.owner_id, Reminder.due_at, Reminder.recurrence,
             User.email_reminders, User.digest_enabled, User.email_confirmed_at,
+            User.is_active_account,
         )
         .join(User, User.id == Reminder.owner_id)
         .where(Reminder.id.in_(owned))
@@ -191,8 +192,10 @@ def deliver_claimed(ids: list[int], now: datetime, worker_id: str) -> int:
         in_app.append({**common, "channel": DeliveryChannel.IN_APP,
                        "status": DeliveryStatus.SENT, "sent_at": now, "next_attempt_at": None,
                        "message_id": None})
+        # A deactivated account's reminders are delivered in the app, waiting for its
+        # return; nothing is emailed to it.
         if (email_on and row.email_reminders and not row.digest_enabled
-                and row.email_confirmed_at is not None):
+                and row.email_confirmed_at is not None and row.is_active_account):
             emails.append({**common, "channel": DeliveryChannel.EMAIL,
                            "status": DeliveryStatus.PENDING, "sent_at": None,
                            "next_attempt_at": now,
@@ -515,13 +518,15 @@ def _built(model, what: str, email_id: int, attempts: int, not_wanted: str | Non
 
 
 def _not_wanted(delivery: Delivery, user: User) -> str | None:
-    """Why an email is no longer wanted (not sent), or None: the user turned reminder
-    emails off (or chose the digest), moved to an address not confirmed yet, or already
-    acted on this occurrence: ended the
+    """Why an email is no longer wanted (not sent), or None: the account was deactivated,
+    the user turned reminder emails off (or chose the digest), moved to an address not
+    confirmed yet, or already acted on this occurrence: ended the
     reminder, or moved or snoozed a one-off. (Done on a repeating reminder's occurrence, or
     moving the series, marks its waiting emails skipped there and then: reading the
     notification, "Mark all read" included, is not acting on it.)"""
     reminder = delivery.reminder
+    if not user.is_active:
+        return "not sent: the account is deactivated"
     if not user.email_reminders or user.digest_enabled:
         return "not sent: reminder emails were turned off"
     if not user.email_confirmed:
@@ -726,7 +731,8 @@ def _send_due_digests(now: datetime, worker_id: str, clock: Callable[[], datetim
     users = list(
         db.session.scalars(
             select(User).where(User.email_reminders.is_(True), User.digest_enabled.is_(True),
-                               User.email_confirmed_at.is_not(None))
+                               User.email_confirmed_at.is_not(None),
+                               User.is_active_account.is_(True))
         )
     )
     # A user who moved west lives a local day over again, or one before it: its digest (or

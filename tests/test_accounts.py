@@ -1,0 +1,248 @@
+"""Running Rapport for an organisation: `crm users list|deactivate|activate`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from fixtures.api_client import make_token
+from sqlalchemy import select
+from support import counting_queries, page_text
+
+from crm.extensions import db
+from crm.jobs import tasks
+from crm.models import Contact, User
+from crm.models.reminder import Delivery, DeliveryChannel, DeliveryStatus, DigestRun, Reminder
+
+NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+
+
+def _user(app, email) -> User | None:
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == email))
+        if user is not None:
+            db.session.expunge(user)
+        return user
+
+
+def _run(app, job, *args):
+    with app.app_context():
+        return job(*args)
+
+
+# --- crm users list ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(app, runner, make_user, make_contact):
+    """Three accounts: Ada (2 contacts, one token of two left), Bob (unconfirmed), Cy
+    (deactivated)."""
+    ada = make_user(email="ada@example.com", name="Ada Lovelace")
+    bob = make_user(email="bob@example.com", name="Bob", confirmed=False)
+    cy = make_user(email="cy@example.com", name="Cy Young")
+    make_contact(ada, name="Grace")
+    make_contact(ada, name="Alan")
+    make_contact(cy, name="Joan")
+    make_token(app, ada, "kept")
+    runner.invoke(args=["token", "revoke", ada.email,
+                        str(_token_id(app, make_token(app, ada, "revoked")))])
+    assert runner.invoke(args=["users", "deactivate", cy.email]).exit_code == 0
+    return ada, bob, cy
+
+
+def _token_id(app, plain: str) -> int:
+    from crm.api.tokens import hash_token
+    from crm.models import ApiToken
+
+    with app.app_context():
+        return db.session.scalar(select(ApiToken.id).where(ApiToken.token_hash == hash_token(plain)))
+
+
+def test_users_list_shows_every_account_on_aligned_lines_in_one_statement(
+        app, runner, staff, make_user):
+    ada, bob, cy = staff
+    with counting_queries(app) as statements:
+        result = runner.invoke(args=["users", "list"])
+
+    assert result.exit_code == 0, result.output
+    assert len(statements) == 1
+    header, *lines = result.output.splitlines()
+    assert header.split() == ["ID", "EMAIL", "NAME", "CREATED", "ADDRESS", "STATUS",
+                              "CONTACTS", "TOKENS"]
+    today = datetime.now(UTC).date().isoformat()
+    assert [line.split("  ") for line in lines] and len(lines) == 3
+    words = [[w for w in line.split("  ") if w.strip()] for line in lines]
+    assert [[w.strip() for w in row] for row in words] == [
+        [str(ada.id), "ada@example.com", "Ada Lovelace", today, "confirmed", "active", "2", "1"],
+        [str(bob.id), "bob@example.com", "Bob", today, "unconfirmed", "active", "0", "0"],
+        [str(cy.id), "cy@example.com", "Cy Young", today, "confirmed", "deactivated", "1", "0"],
+    ]
+    # Aligned: every column starts where its heading does.
+    for heading in ("EMAIL", "NAME", "CREATED", "ADDRESS", "STATUS"):
+        column = header.index(heading)
+        assert all(line[column - 2:column] == "  " and line[column] != " " for line in lines)
+
+    # Twice as many accounts: still one statement.
+    for n in range(3):
+        make_user(email=f"more{n}@example.com")
+    with counting_queries(app) as statements:
+        assert len(runner.invoke(args=["users", "list"]).output.splitlines()) == 7
+    assert len(statements) == 1
+
+
+def test_users_list_json_is_for_scripts(runner, staff):
+    ada, bob, cy = staff
+    result = runner.invoke(args=["users", "list", "--json"])
+
+    assert result.exit_code == 0, result.output
+    accounts = json.loads(result.output)
+    assert [(a["email"], a["confirmed"], a["active"], a["contacts"], a["api_tokens"])
+            for a in accounts] == [("ada@example.com", True, True, 2, 1),
+                                   ("bob@example.com", False, True, 0, 0),
+                                   ("cy@example.com", True, False, 1, 0)]
+    assert accounts[0]["id"] == ada.id and accounts[0]["name"] == "Ada Lovelace"
+    assert accounts[0]["created"] == datetime.now(UTC).date().isoformat()
+
+
+# --- deactivating and activating ----------------------------------------------------------
+
+
+def test_deactivating_ends_sessions_refuses_tokens_and_login_and_keeps_everything(
+        app, client, auth, runner, make_user, make_contact, count):
+    leaver = make_user(email="leaver@example.com")
+    make_contact(leaver, name="Grace")
+    token = make_token(app, leaver)
+    api = {"Authorization": f"Bearer {token}"}
+    auth.login_as(leaver)
+    assert client.get("/contacts").status_code == 200
+    assert client.get("/api/v1/contacts", headers=api).status_code == 200
+
+    result = runner.invoke(args=["users", "deactivate", "Leaver@Example.com"])
+
+    assert result.exit_code == 0, result.output
+    assert "Deactivated leaver@example.com" in result.output
+    # The open session ends at its next request.
+    page = client.get("/contacts")
+    assert page.status_code == 302 and page.headers["Location"].startswith("/login")
+    refused = client.get("/api/v1/contacts", headers=api)
+    assert refused.status_code == 401
+    assert refused.content_type == "application/problem+json"
+    assert refused.get_json()["status"] == 401
+    # Only the right password tells that the account is deactivated.
+    wrong = auth.login("leaver@example.com", password="not the password at all")
+    assert wrong.status_code == 422
+    assert "That email and password do not match an account." in page_text(wrong.data)
+    assert "deactivated" not in page_text(wrong.data)
+    right = auth.login("leaver@example.com")
+    assert right.status_code == 403
+    assert "This account is deactivated" in page_text(right.data)
+    assert "Ask your Rapport administrator" in page_text(right.data)
+    assert client.get("/contacts").status_code == 302
+    # Every record is kept.
+    assert count(User) == 1 and count(Contact, Contact.owner_id == leaver.id) == 1
+
+    again = runner.invoke(args=["users", "deactivate", "leaver@example.com"])
+    assert again.exit_code == 0
+    assert "leaver@example.com is deactivated already." in again.output
+
+    back = runner.invoke(args=["users", "activate", "leaver@example.com"])
+    assert back.exit_code == 0, back.output
+    assert "Activated leaver@example.com" in back.output
+    assert client.get("/api/v1/contacts", headers=api).status_code == 200
+    # The session that was open before stays ended; logging in works again.
+    assert client.get("/contacts").status_code == 302
+    assert auth.login("leaver@example.com").status_code == 302
+    assert "Grace" in page_text(client.get("/contacts").data)
+    assert "active already" in runner.invoke(args=["users", "activate", "leaver@example.com"]
+                                             ).output
+
+
+@pytest.mark.parametrize("command", ["deactivate", "activate"])
+def test_an_unknown_address_is_an_error(runner, make_user, command):
+    make_user(email="someone@example.com")
+
+    result = runner.invoke(args=["users", command, "nobody@example.com"])
+
+    assert result.exit_code == 1
+    assert "no account has the address nobody@example.com" in result.output
+
+
+@pytest.fixture
+def frozen():
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def mail_app(app, smtp_server):
+    app.config.update(smtp_server.app_config(), BASE_URL="https://rapport.example")
+    return app
+
+
+def test_a_deactivated_account_gets_its_reminders_in_the_app_and_no_email(
+        mail_app, frozen, client, auth, runner, smtp_server, make_user, make_reminder):
+    leaver = make_user(email="leaver@example.com", time_zone="Europe/Berlin")
+    stayer = make_user(email="stayer@example.com")
+    # Queued before the account was deactivated: waiting for a retry.
+    make_reminder(leaver, title="Queued before", due_at=NOW - timedelta(hours=1))
+    mail_app.config["SMTP_PORT"], port = 1, mail_app.config["SMTP_PORT"]  # nothing listens
+    assert _run(mail_app, tasks.deliver_due, NOW - timedelta(minutes=50), "w") == 1
+    mail_app.config["SMTP_PORT"] = port
+    assert runner.invoke(args=["users", "deactivate", leaver.email]).exit_code == 0
+    make_reminder(leaver, title="Due meanwhile", due_at=NOW - timedelta(minutes=1))
+    make_reminder(stayer, title="Someone else's", due_at=NOW - timedelta(minutes=1))
+
+    assert _run(mail_app, tasks.deliver_due, NOW, "w") == 2
+    _run(mail_app, tasks.send_pending_emails, NOW + timedelta(hours=1), "w")
+
+    assert [m["To"] for m in smtp_server.messages] == ["stayer@example.com"]
+    with mail_app.app_context():
+        emails = db.session.execute(
+            select(Reminder.title, Delivery.status, Delivery.last_error)
+            .join(Reminder, Reminder.id == Delivery.reminder_id)
+            .where(Delivery.user_id == leaver.id, Delivery.channel == DeliveryChannel.EMAIL)
+        ).all()
+        in_app = db.session.scalars(
+            select(Reminder.title).join(Delivery, Delivery.reminder_id == Reminder.id)
+            .where(Delivery.user_id == leaver.id, Delivery.channel == DeliveryChannel.IN_APP)
+            .order_by(Reminder.title)).all()
+    assert emails == [("Queued before", DeliveryStatus.SKIPPED,
+                       "not sent: the account is deactivated")]
+    assert in_app == ["Due meanwhile", "Queued before"]
+
+    # Back, the person finds them in the app.
+    assert runner.invoke(args=["users", "activate", leaver.email]).exit_code == 0
+    assert auth.login(leaver.email).status_code == 302
+    inbox = page_text(client.get("/notifications").data)
+    assert "Due meanwhile" in inbox and "Queued before" in inbox
+
+
+def test_a_deactivated_account_gets_no_digest(mail_app, frozen, client, auth, runner,
+                                              smtp_server, make_user, make_reminder):
+    for email in ("leaver@example.com", "stayer@example.com"):
+        user = make_user(email=email)
+        auth.login_as(user)
+        assert client.post("/settings", data={"action": "reminders",
+                                              "reminders-email_mode": "digest",
+                                              "reminders-digest_hour": "8"}).status_code == 302
+        make_reminder(user, title="Today", due_at=NOW + timedelta(hours=2))
+    # The leaver's digest failed once and waits for a retry when the account is deactivated.
+    mail_app.config["SMTP_PORT"], port = 1, mail_app.config["SMTP_PORT"]
+    assert _run(mail_app, tasks.send_digests, NOW, "w") == 0
+    mail_app.config["SMTP_PORT"] = port
+    assert runner.invoke(args=["users", "deactivate", "leaver@example.com"]).exit_code == 0
+
+    assert _run(mail_app, tasks.send_digests, NOW + timedelta(minutes=5), "w") == 1
+
+    assert [m["To"] for m in smtp_server.messages] == ["stayer@example.com"]
+    with mail_app.app_context():
+        runs = db.session.execute(
+            select(User.email, DigestRun.status, DigestRun.next_attempt_at)
+            .join(User, User.id == DigestRun.user_id).order_by(User.email)).all()
+    assert runs == [("leaver@example.com", DeliveryStatus.SKIPPED, None),
+                    ("stayer@example.com", DeliveryStatus.SENT, None)]
+    # The next day too.
+    assert _run(mail_app, tasks.send_digests, NOW + timedelta(days=1), "w") == 1
+    assert [m["To"] for m in smtp_server.messages] == ["stayer@example.com"] * 2
