@@ -52,6 +52,13 @@ class Defaults:
     HTTPS = False
     PROXY_FIX = 0
 
+    # Who may create an account at /register: "open" (anyone) or "closed" (only an operator,
+    # with `crm create-user`). REGISTRATION_DOMAINS ("example.com,example.org"), when set,
+    # limits the addresses of accounts made at /register, and those chosen in Settings, to
+    # those domains.
+    REGISTRATION = "open"
+    REGISTRATION_DOMAINS: str | None = None
+
     # How long the API keeps the answer to a write sent with an Idempotency-Key: a retry
     # with that key within this time is answered with it instead of being run again.
     API_IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 3600
@@ -112,7 +119,8 @@ LIMIT_SETTINGS = ("LOGIN_LIMIT_PER_IP", "LOGIN_LIMIT_PER_ACCOUNT", "REGISTER_LIM
 # as a number by Flask; these are always the text written.
 TEXT_SETTINGS = ("SECRET_KEY", "BASE_URL", "MAIL_FROM", "SMTP_HOST", "SMTP_USER",
                  "SMTP_PASSWORD", "PHONE_DEFAULT_REGION", "RATELIMIT_STORAGE_URI",
-                 "DATABASE_URL")
+                 "DATABASE_URL", "REGISTRATION", "REGISTRATION_DOMAINS")
+REGISTRATION_VALUES = ("open", "closed")
 
 
 # The longest duration a setting may name: times are reckoned from now with it, and a
@@ -166,6 +174,40 @@ def check_config(config) -> None:
     if str(config.get("SMTP_TLS")).lower() not in SMTP_TLS_VALUES:
         raise ConfigError(f"SMTP_TLS (environment: CRM_SMTP_TLS) must be starttls, ssl or "
                           f"none, not {config.get('SMTP_TLS')!r}.")
+    registration = config.get("REGISTRATION")
+    if not isinstance(registration, str) or \
+            registration.strip().lower() not in REGISTRATION_VALUES:
+        raise ConfigError("REGISTRATION (environment: CRM_REGISTRATION) must be open or "
+                          f"closed, not {registration!r}.")
+    config["REGISTRATION"] = registration.strip().lower()
+    config["REGISTRATION_DOMAINS"] = registration_domains(config.get("REGISTRATION_DOMAINS"))
+
+
+def registration_domains(value) -> tuple[str, ...]:
+    """The domains of REGISTRATION_DOMAINS, lower-cased (none: any domain); ConfigError
+    for one that is not a domain name. Text separated by commas, or a list."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError("REGISTRATION_DOMAINS (environment: CRM_REGISTRATION_DOMAINS) must "
+                          f"be domains separated by commas, not {value!r}.")
+    domains = []
+    for written in value:
+        domain = written.strip().lower().removeprefix("@")
+        if not domain:
+            continue  # an empty setting (or a trailing comma) adds no domain
+        labels = domain.split(".")
+        if len(domain) > 253 or not all(
+                0 < len(label) <= 63 and not label.startswith("-") and not label.endswith("-")
+                and all(c.isalnum() or c == "-" for c in label) for label in labels):
+            raise ConfigError("REGISTRATION_DOMAINS (environment: CRM_REGISTRATION_DOMAINS) "
+                              "must be domains separated by commas, like "
+                              f"'example.com,example.org': {written!r} is not a domain.")
+        if domain not in domains:
+            domains.append(domain)
+    return tuple(domains)
 
 
 def _true_or_false(name: str, value) -> bool:

@@ -1,4 +1,5 @@
-"""Running Rapport for an organisation: `crm users list|deactivate|activate`."""
+"""Running Rapport for an organisation: `crm users list|deactivate|activate`, and who may
+sign up (REGISTRATION, REGISTRATION_DOMAINS)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import time_machine
 from fixtures.api_client import make_token
 from sqlalchemy import select
-from support import counting_queries, page_text
+from support import PASSWORD, counting_queries, field_error, field_value, page_text
 
 from crm.extensions import db
 from crm.jobs import tasks
@@ -246,3 +247,97 @@ def test_a_deactivated_account_gets_no_digest(mail_app, frozen, client, auth, ru
     # The next day too.
     assert _run(mail_app, tasks.send_digests, NOW + timedelta(days=1), "w") == 1
     assert [m["To"] for m in smtp_server.messages] == ["stayer@example.com"] * 2
+
+
+# --- who may sign up ------------------------------------------------------------------------
+
+
+@pytest.mark.app_config(REGISTRATION="closed")
+def test_closed_sign_up_says_whom_to_ask_and_refuses_the_form(client, auth, runner, count):
+    page = client.get("/register")
+    assert page.status_code == 200
+    assert "Sign-up is closed" in page_text(page.data)
+    assert "Ask the person who runs Rapport for your organisation" in page_text(page.data)
+
+    refused = auth.register("new@example.com")
+    assert refused.status_code == 403
+    assert "Sign-up is closed" in page_text(refused.data)
+    assert count(User) == 0
+    for path in ("/login", "/"):
+        assert 'href="/register' not in client.get(path).get_data(as_text=True)
+
+    # An operator still makes accounts.
+    made = runner.invoke(args=["create-user", "new@example.com", "--password", PASSWORD])
+    assert made.exit_code == 0, made.output
+    assert auth.login("new@example.com").status_code == 302
+
+
+@pytest.mark.app_config(REGISTRATION_DOMAINS="example.com, Example.org")
+def test_sign_up_limited_to_the_organisations_domains(app, client, auth, count):
+    refused = auth.register("ann@elsewhere.net", name="Ann Other", tz="Europe/Paris")
+
+    assert refused.status_code == 422
+    assert field_error(refused.data, "email") == (
+        "Accounts here are for addresses ending in @example.com or @example.org only.")
+    assert [field_value(refused.data, name) for name in ("name", "email", "time_zone")] == [
+        "Ann Other", "ann@elsewhere.net", "Europe/Paris"]
+    assert count(User) == 0
+    assert 'href="/register' in client.get("/login").get_data(as_text=True)  # open to them
+    # A subdomain is not the domain.
+    assert auth.register("ann@mail.example.com").status_code == 422
+
+    assert auth.register("Ann@EXAMPLE.org").status_code == 302
+    assert _user(app, "ann@example.org") is not None
+
+
+@pytest.mark.app_config(REGISTRATION_DOMAINS="example.com")
+def test_changing_ones_address_follows_the_domain_rule(app, client, auth, make_user):
+    auth.login_as(make_user(email="ada@example.com"))
+
+    refused = client.post("/settings", data={"action": "email", "email-email": "ada@gmail.com",
+                                             "email-current_password": PASSWORD})
+
+    assert refused.status_code == 422
+    assert field_error(refused.data, "email-email") == (
+        "Accounts here are for addresses ending in @example.com only.")
+    assert field_value(refused.data, "email-email") == "ada@gmail.com"
+    assert _user(app, "ada@example.com") is not None
+    moved = client.post("/settings", data={"action": "email", "email-email": "ada2@example.com",
+                                           "email-current_password": PASSWORD})
+    assert moved.status_code == 302
+    assert _user(app, "ada2@example.com") is not None
+
+
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("CRM_REGISTRATION", "invite-only", "REGISTRATION (environment: CRM_REGISTRATION) must be"),
+    ("CRM_REGISTRATION_DOMAINS", "example.com,not a domain",
+     "REGISTRATION_DOMAINS (environment: CRM_REGISTRATION_DOMAINS)"),
+])
+def test_a_registration_setting_that_cannot_work_stops_every_command(
+        tmp_path, monkeypatch, name, value, says):
+    from click.testing import CliRunner
+
+    from crm.cli import cli
+
+    monkeypatch.setenv("CRM_SECRET_KEY", "a-secret-key-for-this-test-only")
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    monkeypatch.setenv(name, value)
+
+    result = CliRunner().invoke(cli, ["users", "list"])
+
+    assert result.exit_code == 2, result.output
+    assert says in result.output and "Traceback" not in result.output
+
+
+def test_registration_settings_are_read_from_the_environment(tmp_path, monkeypatch):
+    from crm import create_app
+
+    monkeypatch.setenv("CRM_SECRET_KEY", "a-secret-key-for-this-test-only")
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    monkeypatch.setenv("CRM_REGISTRATION", "Closed")
+    monkeypatch.setenv("CRM_REGISTRATION_DOMAINS", "example.com,@Example.org,")
+
+    app = create_app()
+
+    assert app.config["REGISTRATION"] == "closed"
+    assert app.config["REGISTRATION_DOMAINS"] == ("example.com", "example.org")

@@ -24,6 +24,14 @@ def new_password_rules(missing: str) -> list:
             Length(min=PASSWORD_MIN, max=200, message=f"Use at least {PASSWORD_MIN} characters.")]
 
 
+def allowed_address(form, field) -> None:
+    """An address in the organisation's domains (REGISTRATION_DOMAINS), if it has any."""
+    from crm.auth.services import address_allowed, domain_refusal
+
+    if field.data and not field.errors and not address_allowed(field.data):
+        raise ValidationError(domain_refusal())
+
+
 def repeat_password(label: str, of: str, missing: str) -> PasswordField:
     """The field that asks for a new password again."""
     return PasswordField(label, validators=[
@@ -40,7 +48,7 @@ class RegisterForm(Form):
         "Email",
         filters=[strip_filter],
         validators=[DataRequired(message="Enter your email address."), Length(max=254),
-                    Email(message="Enter a valid email address.")],
+                    Email(message="Enter a valid email address."), allowed_address],
     )
     password = PasswordField("Password", validators=new_password_rules("Choose a password."))
     confirm = repeat_password("Repeat password", "password", "Type the password again.")
@@ -71,7 +79,7 @@ class EmailForm(Form):
     email = EmailField(
         "New email address", filters=[strip_filter],
         validators=[DataRequired(message="Enter the new address."), Length(max=254),
-                    Email(message="Enter a valid email address.")],
+                    Email(message="Enter a valid email address."), allowed_address],
     )
     current_password = PasswordField("Current password", validators=[
         DataRequired(message="Enter your current password.")])

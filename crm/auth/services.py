@@ -103,6 +103,35 @@ def authenticate(email: str, password: str) -> User | None:
 # --- the organisation's accounts (operators: `crm users`) -------------------------------
 
 
+def registration_open() -> bool:
+    """Whether /register makes accounts (REGISTRATION); closed, only an operator does."""
+    from flask import current_app
+
+    return current_app.config["REGISTRATION"] == "open"
+
+
+def allowed_domains() -> tuple[str, ...]:
+    """The domains an address made at /register or chosen in Settings must be in (none:
+    any), from REGISTRATION_DOMAINS."""
+    from flask import current_app
+
+    return current_app.config["REGISTRATION_DOMAINS"]
+
+
+def address_allowed(email: str) -> bool:
+    """Whether an address may be an account's in this organisation (REGISTRATION_DOMAINS):
+    its domain is one of the listed ones, exactly."""
+    domains = allowed_domains()
+    return not domains or normalise_email(email).rpartition("@")[2] in domains
+
+
+def domain_refusal() -> str:
+    """What the email field says to an address in none of the allowed domains."""
+    domains = [f"@{d}" for d in allowed_domains()]
+    listed = domains[0] if len(domains) == 1 else ", ".join(domains[:-1]) + " or " + domains[-1]
+    return f"Accounts here are for addresses ending in {listed} only."
+
+
 @dataclass(frozen=True)
 class AccountRow:
     """One account as `crm users list` shows it."""

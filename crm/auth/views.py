@@ -47,6 +47,9 @@ def _account_key() -> str:
 def register():
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
+    if not services.registration_open():
+        return render_template("auth/registration_closed.html"), (
+            403 if request.method == "POST" else 200)
     form = RegisterForm()
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
