@@ -1,5 +1,5 @@
-"""Running Rapport for an organisation: `crm users list|deactivate|activate`, and who may
-sign up (REGISTRATION, REGISTRATION_DOMAINS)."""
+"""Running Rapport for an organisation: `crm users list|deactivate|activate|delete`, and who
+may sign up (REGISTRATION, REGISTRATION_DOMAINS)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from support import PASSWORD, counting_queries, field_error, field_value, page_t
 
 from crm.extensions import db
 from crm.jobs import tasks
-from crm.models import Contact, User
+from crm.models import Contact, Interaction, User
 from crm.models.reminder import Delivery, DeliveryChannel, DeliveryStatus, DigestRun, Reminder
 
 NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
@@ -160,7 +160,7 @@ def test_deactivating_ends_sessions_refuses_tokens_and_login_and_keeps_everythin
                                              ).output
 
 
-@pytest.mark.parametrize("command", ["deactivate", "activate"])
+@pytest.mark.parametrize("command", ["deactivate", "activate", "delete"])
 def test_an_unknown_address_is_an_error(runner, make_user, command):
     make_user(email="someone@example.com")
 
@@ -247,6 +247,43 @@ def test_a_deactivated_account_gets_no_digest(mail_app, frozen, client, auth, ru
     # The next day too.
     assert _run(mail_app, tasks.send_digests, NOW + timedelta(days=1), "w") == 1
     assert [m["To"] for m in smtp_server.messages] == ["stayer@example.com"] * 2
+
+
+# --- deleting -----------------------------------------------------------------------------
+
+
+def test_users_delete_asks_first_then_deletes_everything_as_the_person_would(
+        app, client, auth, runner, make_user, make_contact, make_interaction, make_reminder,
+        count):
+    leaver = make_user(email="leaver@example.com", name="Lea Ver")
+    stayer = make_user(email="stayer@example.com")
+    grace = make_contact(leaver, name="Grace")
+    make_interaction(leaver, grace)
+    make_reminder(leaver, contact=grace, due_at=NOW + timedelta(days=30))
+    make_contact(stayer, name="Kept")
+    make_token(app, leaver)
+    auth.login_as(leaver)
+
+    no = runner.invoke(args=["users", "delete", "leaver@example.com"], input="n\n")
+    assert no.exit_code == 1
+    assert "Delete the account leaver@example.com (Lea Ver) and its 1 contact" in no.output
+    assert _user(app, "leaver@example.com") is not None and count(Contact) == 2
+
+    yes = runner.invoke(args=["users", "delete", "leaver@example.com"], input="y\n")
+    assert yes.exit_code == 0, yes.output
+    assert "Deleted leaver@example.com, with 1 contacts and 1 interactions." in yes.output
+    assert _user(app, "leaver@example.com") is None
+    with app.app_context():
+        from crm.models import ApiToken
+
+        assert db.session.scalars(select(Contact.name)).all() == ["Kept"]
+        for model in (Interaction, Reminder, ApiToken):
+            assert db.session.scalars(select(model)).all() == []
+    assert client.get("/contacts").status_code == 302  # its session ended
+
+    make_user(email="other@example.com")
+    assert runner.invoke(args=["users", "delete", "other@example.com", "--yes"]).exit_code == 0
+    assert count(User) == 1
 
 
 # --- who may sign up ------------------------------------------------------------------------

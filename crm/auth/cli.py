@@ -18,7 +18,7 @@ def _user(email: str):
 
 @click.group("users")
 def users_group():
-    """The accounts: list them, deactivate or activate one."""
+    """The accounts: list them, deactivate, activate or delete one."""
 
 
 @users_group.command("list")
@@ -88,3 +88,26 @@ def activate(email: str):
     db.session.commit()
     click.echo(f"Activated {user.email}: it can log in again.")
 
+
+@users_group.command("delete")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def delete(email: str, yes: bool):
+    """Delete EMAIL's account and everything in it, as the person deleting it in Settings
+    does. This cannot be undone."""
+    from crm.auth.services import list_accounts
+    from crm.extensions import db
+    from crm.portability.services import delete_account
+
+    user = _user(email)
+    address = user.email
+    if not yes:
+        [account] = list_accounts(user.id)
+        click.confirm(f"Delete the account {address} ({account.name}) and its "
+                      f"{account.contacts} contact{'' if account.contacts == 1 else 's'}, with "
+                      "every interaction and reminder? This cannot be undone", abort=True)
+    counts = delete_account(user)
+    db.session.commit()
+    click.echo(f"Deleted {address}, with {counts['contacts']} contacts and "
+               f"{counts['interactions']} interactions.")
