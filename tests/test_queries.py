@@ -18,10 +18,10 @@ MAX_QUERIES = 12
 KEYS = list(BUILTIN_MEDIUMS)
 
 
-def queries_for(app, client, url) -> list[str]:
-    client.get(url)  # warm up: connection set-up is not the page's cost
+def queries_for(app, client, url, headers=None) -> list[str]:
+    client.get(url, headers=headers)  # warm up: connection set-up is not the page's cost
     with counting_queries(app) as statements:
-        response = client.get(url)
+        response = client.get(url, headers=headers)
     assert response.status_code == 200
     return statements
 
@@ -73,12 +73,12 @@ def interaction_list_plan(app, client, url, *, counting: bool = False) -> str:
             "EXPLAIN QUERY PLAN " + query, (None,) * query.count("?")))
 
 
-def assert_flat(app, client, urls: list[str], more) -> None:
+def assert_flat(app, client, urls: list[str], more, headers=None) -> None:
     """Assert each page runs as many statements after more() adds data as before, and no
     more than MAX_QUERIES."""
-    small = {url: queries_for(app, client, url) for url in urls}
+    small = {url: queries_for(app, client, url, headers) for url in urls}
     more()
-    large = {url: queries_for(app, client, url) for url in urls}
+    large = {url: queries_for(app, client, url, headers) for url in urls}
     for url in urls:
         assert len(large[url]) == len(small[url]), url + "\n" + "\n".join(large[url])
         assert len(large[url]) <= MAX_QUERIES, url + "\n" + "\n".join(large[url])
@@ -237,6 +237,47 @@ def test_interaction_search_reads_the_index_or_walks_in_order(app, client, grow,
         counted = interaction_list_plan(app, client, url.split("&")[0], counting=True)
         assert "SCAN search_interactions VIRTUAL TABLE INDEX 0:M" in counted, counted
         assert "SCAN interactions" not in counted and "ix_interactions_owner" not in counted
+
+
+@pytest.mark.parametrize("few", [0, 1000])
+def test_api_interaction_pages_by_cursor_and_searches_query_count_is_bounded(
+        app, client, logged_in, grow, medium, monkeypatch, few):
+    """GET /api/v1/interactions by cursor (the first page of a walk and a later one,
+    filtered or not) and a search (q, on its own, with filters, by cursor): in as many
+    statements at 6 interactions as at 80, none of them a count, whether SQLite finds the
+    words through its index or on the walk."""
+    from urllib.parse import quote
+
+    from crm.api.tokens import create_token
+    from crm.interactions import services
+
+    monkeypatch.setattr(services, "FEW_MATCHES", few)
+    people = grow(3)
+    with app.app_context():
+        _, token = create_token(db.session.get(User, logged_in.id), "counting")
+        db.session.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def after_first(url: str) -> str:
+        body = client.get(url, headers=headers).get_json()
+        return url.split("cursor=")[0].split("?")[0] + "?per_page=2&cursor=" + quote(
+            body["next_cursor"])
+
+    api = "/api/v1/interactions"
+    urls = [
+        f"{api}?cursor=&per_page=2",
+        f"{api}?cursor=&per_page=2&medium_id={medium('phone').id}&since=2025-01-01T00:00:00Z",
+        f"{api}?cursor=&per_page=2&contact_id={people[1]}",
+        f"{api}?q=talk&per_page=2",
+        f"{api}?q=TALK+1.&per_page=2&medium_id={medium('phone').id}",
+        f"{api}?q=nobody+said+this",
+    ]
+    urls += [after_first(urls[0]), after_first(urls[3])]
+    with counting_queries(app) as statements:
+        for url in urls:
+            assert client.get(url, headers=headers).status_code == 200, url
+    assert not [s for s in statements if "count(*)" in s.lower() and "search" not in s]
+    assert_flat(app, client, urls, lambda: grow(37), headers=headers)
 
 
 def test_logging_an_interaction_query_count_is_bounded(app, client, logged_in, grow):
@@ -428,6 +469,10 @@ def test_no_page_reads_through_other_users_rows(
         "reminders": lambda: client.get("/reminders"),
         "api contacts": lambda: client.get(
             "/api/v1/contacts", headers={"Authorization": f"Bearer {token}"}),
+        "api interactions by cursor": lambda: client.get(
+            "/api/v1/interactions?cursor=", headers={"Authorization": f"Bearer {token}"}),
+        "api interaction search": lambda: client.get(
+            "/api/v1/interactions?q=talk", headers={"Authorization": f"Bearer {token}"}),
         "log-interaction form": lambda: client.get("/interactions/new"),
         "picker search": lambda: client.get("/contacts/choices?q=person"),
         "log interaction": lambda: client.post("/interactions/new", data={

@@ -278,6 +278,7 @@ class ApiSpec:
 
 
 _ERROR_TEXT = {
+    400: "A parameter cannot be used as sent; `detail` says why.",
     403: "The resource is visible to you but cannot be changed (a built-in).",
     404: "No such resource among yours.",
     409: "The action does not apply in the resource's current state.",

@@ -6,6 +6,7 @@ at /api/v1/openapi.json, and the HTML reference at /api/v1/docs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -72,6 +73,7 @@ class Field:
         description: str = "",
         example: Any = _MISSING,
         strip: bool = True,
+        check: Callable[[str], str | None] | None = None,
     ):
         self.type = type_
         self.required = required
@@ -90,6 +92,8 @@ class Field:
         self.description = description
         self.example = example
         self.strip = strip
+        # A string's own rule, checked first: why the text is refused, or None.
+        self.check = check
 
     # -- describing ----------------------------------------------------------------
 
@@ -161,6 +165,10 @@ class Field:
     def _load_string(self, value):
         if not isinstance(value, str):
             raise FieldError("Give a string.")
+        if self.check is not None:
+            refusal = self.check(value)
+            if refusal:
+                raise FieldError(refusal)
         value = _check_text(value)
         if self.strip:
             value = value.strip()
@@ -290,6 +298,8 @@ def example_for(schema: dict, components: dict[str, dict]):
     """An example value of a JSON Schema (resolving #/components/schemas refs)."""
     if "$ref" in schema:
         return example_for(components[schema["$ref"].rsplit("/", 1)[1]], components)
+    if "oneOf" in schema:
+        return example_for(schema["oneOf"][0], components)
     if "examples" in schema:
         return schema["examples"][0]
     kind = schema.get("type")

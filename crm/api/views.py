@@ -14,8 +14,9 @@ from sqlalchemy import select
 from werkzeug.exceptions import PreconditionFailed
 
 from crm.api import tokens
+from crm.api.cursors import CursorRefused, make_cursor, read_cursor
 from crm.api.registry import API_PREFIX, ApiSpec, BadBody, Response, UnsupportedBody
-from crm.api.schema import Field, Schema, ValidationFailed, example_for
+from crm.api.schema import Field, Schema, ValidationFailed, example_for, parse_datetime
 from crm.contacts import services as contacts
 from crm.contacts.channels import ChannelError, normalise_channel
 from crm.contacts.picker import choosable, joined
@@ -23,6 +24,7 @@ from crm.database import lock_user, writing_request
 from crm.errors import problem
 from crm.extensions import db
 from crm.interactions import services as interactions
+from crm.interactions.forms import SEARCH_MAX, search_refusal
 from crm.mediums import services as mediums
 from crm.models import (
     Contact,
@@ -660,44 +662,140 @@ def _interaction_data(body: dict, current: Interaction | None = None
     )
 
 
+INTERACTION_PAGE = spec.component("InteractionPage", _object({
+    "items": {"type": "array", "items": INTERACTION},
+    "page": {"type": "integer"},
+    "per_page": {"type": "integer"},
+    "total": {"type": "integer"},
+    "pages": {"type": "integer"},
+    "next_cursor": {"type": ["string", "null"],
+                    "description": "Send it as `cursor` for the interactions after this "
+                                   "page, with the same filters; null on the last page."},
+}, "A page asked for by number (`page`), counted: `total` interactions in `pages` pages."))
+INTERACTION_CURSOR_PAGE = spec.component("InteractionCursorPage", _object({
+    "items": {"type": "array", "items": INTERACTION},
+    "per_page": {"type": "integer"},
+    "next_cursor": {"type": ["string", "null"],
+                    "description": "Send it as `cursor` for the interactions after this "
+                                   "page, with the same filters; null on the last page."},
+}, "A page asked for by `cursor`, or of a search (`q`): not counted, so no `total`."))
+# The API's filters of the list, by the names a cursor keeps them under.
+_INTERACTION_FILTERS = ("contact_id", "medium_id", "since", "until", "q")
+
+
+def _interaction_filters(query: dict) -> dict:
+    """The filters a request sets, as a cursor keeps them (JSON values: times in UTC)."""
+    found = {name: query[name] for name in _INTERACTION_FILTERS
+             if query[name] is not None and query[name] != ""}
+    for name in ("since", "until"):
+        if name in found:
+            found[name] = _iso(found[name])
+    return found
+
+
+def _cursor_problem(detail: str):
+    return problem(400, "Bad Request", detail)
+
+
 @spec.route(
     "GET", "/interactions", tag="Interactions", summary="List interactions",
-    description="Newest first. Filter by contact, medium and a time range. Pages are "
-                "counted from the newest, so an interaction logged while you page moves "
-                "the rest down by one: to walk a list that may change, ask again with "
-                "`until` set to the `occurred_at` of the oldest item you have (it is "
-                "exclusive: ask with `until` one second later and skip the ids you hold "
-                "when several share that time).",
+    description="Newest first (ties by id). Filter by contact, medium, a time range and "
+                "what was said (`q`). To walk the whole list, or one that may change while "
+                "you read it, follow `next_cursor`: send it back as `cursor` and you get "
+                "the interactions strictly after the last one you have, in the same order "
+                "and with the same filters, each once, however many are logged or deleted "
+                "meanwhile, at the same cost on the thousandth page as on the first. Send "
+                "`cursor` empty to start a walk at the newest without counting. A cursor "
+                "carries the filters it was made with: send it alone, or with the very "
+                "same filters (another filter is a 400, as is a cursor Rapport did not "
+                "give you). Cursor pages and searches are not counted: they answer "
+                "`items`, `per_page` and `next_cursor`, no `total`. `page` (counted from "
+                "the newest, with `total` and `pages`, and a `next_cursor` to go on by "
+                "cursor) still works, but an interaction logged while you page by number "
+                "moves the rest by one, and a deep page costs more than the first. A "
+                "search (`q`) is paged by cursor: `page` above 1 with `q` is a 422.",
     query={
         "contact_id": Field("integer", description="Only interactions with this contact."),
         "medium_id": Field("integer", description="Only interactions on this medium."),
         "since": Field("date-time", description="At or after this time.",
                        example="2025-01-01T00:00:00Z"),
         "until": Field("date-time", description="Before this time."),
+        "q": Field("string", max_length=SEARCH_MAX, check=search_refusal, example="coffee",
+                   description="Only interactions whose summary or notes contain this "
+                               "text, in any case, as the web list's search: one line, "
+                               f"at most {SEARCH_MAX} characters."),
+        "cursor": Field("string", description="A `next_cursor` from a page of this list, "
+                                              "to go on after it; empty for the first page "
+                                              "of a walk by cursor."),
         "page": PAGE, "per_page": PER_PAGE,
     },
-    errors=(404,),
-    ok=Response(200, "A page of interactions.", _page_of(INTERACTION)),
+    errors=(400, 404),
+    ok=Response(200, "A page of interactions: by cursor or search, or by number.",
+                {"oneOf": [INTERACTION_CURSOR_PAGE, INTERACTION_PAGE]}),
 )
 def list_interactions(query):
-    q = interactions.interactions_for(_user())
-    if query["contact_id"] is not None:
-        contact = contacts.get_contact_or_404(_user(), query["contact_id"])
-        q = interactions.with_contact(q, contact.id)
-    if query["medium_id"] is not None:
-        medium = mediums.get_medium_or_404(_user(), query["medium_id"])
-        q = q.where(Interaction.medium_id == medium.id)
+    user = _user()
+    filters = _interaction_filters(query)
+    after = None
+    if query["cursor"] is not None and query["page"] is not None:
+        raise ValidationFailed({"page": "Send either page or cursor, not both."})
+    if query["cursor"]:
+        try:
+            carried, after = read_cursor(query["cursor"], user.id)
+        except CursorRefused as exc:
+            return _cursor_problem(str(exc))
+        if filters and filters != carried:
+            return _cursor_problem(
+                "The cursor was made for other filters: send it alone (it carries its "
+                "own) or with the very filters of the page that gave it.")
+        filters = carried
+    if "q" in filters and (query["page"] or 1) > 1:
+        raise ValidationFailed({"page": "A search is not counted, so it has no page "
+                                        "numbers: follow next_cursor instead."})
+    contact_id = filters.get("contact_id")
+    if contact_id is not None:
+        contact_id = contacts.get_contact_or_404(user, contact_id).id
+    medium_id = filters.get("medium_id")
+    if medium_id is not None:
+        medium_id = mediums.get_medium_or_404(user, medium_id).id
+    per_page = query["per_page"] or 25
+    if query["cursor"] is not None or "q" in filters:
+        found = interactions.activity(user, interactions.ActivityFilters(
+            medium_id=medium_id, contact_id=contact_id, words=filters.get("q", ""),
+            since=_instant(filters.get("since")), until=_instant(filters.get("until")),
+        ), older=after, per_page=per_page)
+        return jsonify({"items": [_listed_interaction_json(i) for i in found.items],
+                        "per_page": per_page,
+                        "next_cursor": make_cursor(user.id, filters, found.older)
+                        if found.older is not None else None})
+    q = interactions.interactions_for(user)
+    if contact_id is not None:
+        q = interactions.with_contact(q, contact_id)
+    if medium_id is not None:
+        q = q.where(Interaction.medium_id == medium_id)
     if query["since"] is not None:
         q = q.where(Interaction.occurred_at >= query["since"])
     if query["until"] is not None:
         q = q.where(Interaction.occurred_at < query["until"])
-    if query["contact_id"] is None:  # with_contact orders a contact's interactions
+    if contact_id is None:  # with_contact orders a contact's interactions
         q = q.order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
-    page = db.paginate(q, page=query["page"] or 1, per_page=query["per_page"] or 25,
+    page = db.paginate(q, page=query["page"] or 1, per_page=per_page,
                        error_out=False, max_per_page=100)
     people = _participants([i.id for i in page.items])
     return jsonify({"items": [_interaction_json(i, people[i.id]) for i in page.items],
-                    **_pagination(page)})
+                    **_pagination(page),
+                    "next_cursor": make_cursor(user.id, filters,
+                                               interactions.Position.of(page.items[-1]))
+                    if page.has_next and page.items else None})
+
+
+def _instant(value: str | None) -> datetime | None:
+    return None if value is None else parse_datetime(value)
+
+
+def _listed_interaction_json(i: Interaction) -> dict:
+    """An interaction of a keyset page, whose participants the page loaded with it."""
+    return _interaction_json(i, sorted(c.id for c in i.participants))
 
 
 @spec.route("POST", "/interactions", tag="Interactions", summary="Log an interaction",

@@ -161,6 +161,19 @@ class LocalDayField(DateField):
 
 
 SEARCH_MAX = 100
+SEARCH_TOO_LONG = f"Search for at most {SEARCH_MAX} characters."
+SEARCH_ON_ONE_LINE = "Search for words without line breaks, tabs or hidden characters."
+
+
+def search_refusal(words: str) -> str | None:
+    """Why the list of interactions cannot search for these words (blanks around set
+    aside), or None: the web list's rules, which the API's `q` follows too."""
+    words = words.strip()
+    if len(words) > SEARCH_MAX:
+        return SEARCH_TOO_LONG
+    if holds_hidden_characters(words):
+        return SEARCH_ON_ONE_LINE
+    return None
 
 
 class ActivityFilterForm(Form):
@@ -172,7 +185,7 @@ class ActivityFilterForm(Form):
     # Words the summary or notes contain: as long as the contact search's, and on one line
     # (a NUL would be refused by PostgreSQL; a tab or a zero-width space matches by chance).
     q = StringField("Search", filters=[strip_filter], validators=[
-        Length(max=SEARCH_MAX, message=f"Search for at most {SEARCH_MAX} characters.")])
+        Length(max=SEARCH_MAX, message=SEARCH_TOO_LONG)])
     medium = SelectField("Medium", validate_choice=False)
     by = SelectField("Who reached out", validate_choice=False,
                      choices=[("", "Anyone"), *((i.value, i.label) for i in Initiator)])
@@ -190,8 +203,7 @@ class ActivityFilterForm(Form):
 
     def validate_q(self, field):
         if field.data and holds_hidden_characters(field.data):
-            raise ValidationError(
-                "Search for words without line breaks, tabs or hidden characters.")
+            raise ValidationError(SEARCH_ON_ONE_LINE)
 
     def validate_medium(self, field):
         if field.data and _known_id(field.data, self.mediums) is None:

@@ -129,6 +129,8 @@ class ActivityFilters:
     last_day: date | None = None
     contact_id: int | None = None
     words: str = ""  # text the summary or notes contain, in any case ("" is any)
+    since: datetime | None = None  # instants (aware): at or after since, before until
+    until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,10 @@ def activity(user: User, filters: ActivityFilters, *, older: Position | None = N
     if filters.last_day is not None:
         query = query.where(at < local_day_start(filters.last_day + timedelta(days=1),
                                                  user.time_zone))
+    if filters.since is not None:
+        query = query.where(at >= filters.since)
+    if filters.until is not None:
+        query = query.where(at < filters.until)
     # "Before (t, id)" spelt with a bound on t alone first: both databases walk the index
     # from there, whatever they make of the tie on id.
     if older is not None:
