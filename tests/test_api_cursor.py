@@ -202,7 +202,7 @@ def test_the_openapi_document_describes_cursor_paging_and_search(client):
     assert "400" in operation["responses"]
     envelopes = operation["responses"]["200"]["content"]["application/json"]["schema"]["oneOf"]
     schemas = document["components"]["schemas"]
-    by_cursor, by_number = (schemas[e["$ref"].rsplit("/", 1)[1]] for e in envelopes)
+    by_number, by_cursor = (schemas[e["$ref"].rsplit("/", 1)[1]] for e in envelopes)
     assert set(by_cursor["required"]) == {"items", "per_page", "next_cursor"}
     assert {"total", "next_cursor"} <= set(by_number["required"])
     assert "next_cursor" in operation["description"]

@@ -730,8 +730,8 @@ def _cursor_problem(detail: str):
         "page": PAGE, "per_page": PER_PAGE,
     },
     errors=(400, 404),
-    ok=Response(200, "A page of interactions: by cursor or search, or by number.",
-                {"oneOf": [INTERACTION_CURSOR_PAGE, INTERACTION_PAGE]}),
+    ok=Response(200, "A page of interactions: by number, or by cursor or search.",
+                {"oneOf": [INTERACTION_PAGE, INTERACTION_CURSOR_PAGE]}),
 )
 def list_interactions(query):
     user = _user()
