@@ -434,9 +434,9 @@ def test_openapi_document_is_generated_from_the_routes(app, client):
     documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
     assert len(documented) == len(api_rules) == 28
     contacts = doc["paths"]["/contacts"]["get"]
-    assert {p["name"] for p in contacts["parameters"]} == {"q", "tag", "archived", "sort", "page",
-                                                           "per_page"}
-    assert set(contacts["responses"]) == {"200", "401", "422", "429"}
+    assert {p["name"] for p in contacts["parameters"]} == {"q", "tag", "archived", "sort",
+                                                           "cursor", "page", "per_page"}
+    assert set(contacts["responses"]) == {"200", "400", "401", "422", "429"}
     assert doc["components"]["schemas"]["ContactInput"]["required"] == ["name"]
     assert doc["paths"]["/mediums/{medium_id}"]["delete"]["responses"]["403"]
 

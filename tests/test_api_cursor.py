@@ -206,3 +206,55 @@ def test_the_openapi_document_describes_cursor_paging_and_search(client):
     assert set(by_cursor["required"]) == {"items", "per_page", "next_cursor"}
     assert {"total", "next_cursor"} <= set(by_number["required"])
     assert "next_cursor" in operation["description"]
+
+
+# --- contacts, by name ----------------------------------------------------------------
+
+
+def test_a_walk_of_contacts_by_cursor_returns_each_once_while_the_list_changes(
+        api, make_contact):
+    names = ["Ada", "Émile", "Grace", "Hedy", "Joan", "Katherine", "Mary"]
+    ids = {name: make_contact(api.user, name=name).id for name in names}
+    later = []
+
+    def change(page: int):
+        if page == 1:  # after Ada and Émile: one added before, one after; Hedy deleted
+            for name in ("Barbara", "Radia"):
+                created = api.post("/contacts", json={"name": name})
+                assert created.status_code == 201
+                later.append(created.get_json()["id"])
+            assert api.delete(f"/contacts/{ids['Hedy']}").status_code == 204
+
+    pages, url = [], "/contacts?cursor=&per_page=2"
+    while url:
+        body = api.get(url).get_json()
+        assert "total" not in body
+        pages.append([c["name"] for c in body["items"]])
+        change(len(pages))
+        url = body["next_cursor"] and "/contacts?" + _query(cursor=body["next_cursor"],
+                                                              per_page=2)
+
+    assert pages == [["Ada", "Émile"], ["Grace", "Joan"], ["Katherine", "Mary"], ["Radia"]]
+
+
+def test_a_contacts_cursor_keeps_its_filters_and_its_list(api, make_contact, medium):
+    for n in range(5):
+        make_contact(api.user, name=f"Tagged {n}", tags="conference")
+        make_contact(api.user, name=f"Other {n}")
+    first = api.get("/contacts?cursor=&per_page=2&tag=Conference").get_json()
+    rest = api.get("/contacts?" + _query(cursor=first["next_cursor"])).get_json()
+
+    assert [c["name"] for c in first["items"]] == ["Tagged 0", "Tagged 1"]
+    assert [c["name"] for c in rest["items"]] == ["Tagged 2", "Tagged 3", "Tagged 4"]
+    assert rest["next_cursor"] is None
+    problem_of(api.get("/contacts?" + _query(cursor=first["next_cursor"], q="other")), 400)
+    problem_of(api.get("/contacts?" + _query(cursor=first["next_cursor"][:-2])), 400)
+    body = problem_of(api.get("/contacts?cursor=&sort=last"), 422)
+    assert set(body["errors"]) == {"sort"}
+    # A cursor of the interactions is no cursor of the contacts.
+    ada = make_contact(api.user, name="Ada")
+    for n in range(2):
+        _log(api, ada, STAMP - timedelta(hours=n), f"Talk {n}", medium("email").id)
+    theirs = api.get("/interactions?cursor=&per_page=1").get_json()["next_cursor"]
+    problem_of(api.get("/contacts?" + _query(cursor=theirs)), 400)
+    problem_of(api.get("/interactions?" + _query(cursor=first["next_cursor"])), 400)

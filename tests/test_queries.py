@@ -240,12 +240,13 @@ def test_interaction_search_reads_the_index_or_walks_in_order(app, client, grow,
 
 
 @pytest.mark.parametrize("few", [0, 1000])
-def test_api_interaction_pages_by_cursor_and_searches_query_count_is_bounded(
+def test_api_pages_by_cursor_and_searches_query_count_is_bounded(
         app, client, logged_in, grow, medium, monkeypatch, few):
     """GET /api/v1/interactions by cursor (the first page of a walk and a later one,
-    filtered or not) and a search (q, on its own, with filters, by cursor): in as many
-    statements at 6 interactions as at 80, none of them a count, whether SQLite finds the
-    words through its index or on the walk."""
+    filtered or not) and a search (q, on its own, with filters, by cursor), and
+    GET /api/v1/contacts by cursor: in as many statements at 6 interactions as at 80,
+    none of them a count, whether SQLite finds the words through its index or on the
+    walk."""
     from urllib.parse import quote
 
     from crm.api.tokens import create_token
@@ -260,8 +261,7 @@ def test_api_interaction_pages_by_cursor_and_searches_query_count_is_bounded(
 
     def after_first(url: str) -> str:
         body = client.get(url, headers=headers).get_json()
-        return url.split("cursor=")[0].split("?")[0] + "?per_page=2&cursor=" + quote(
-            body["next_cursor"])
+        return url.split("?")[0] + "?per_page=2&cursor=" + quote(body["next_cursor"])
 
     api = "/api/v1/interactions"
     urls = [
@@ -272,7 +272,9 @@ def test_api_interaction_pages_by_cursor_and_searches_query_count_is_bounded(
         f"{api}?q=TALK+1.&per_page=2&medium_id={medium('phone').id}",
         f"{api}?q=nobody+said+this",
     ]
-    urls += [after_first(urls[0]), after_first(urls[3])]
+    urls += [after_first(urls[0]), after_first(urls[3]),
+             "/api/v1/contacts?cursor=&per_page=2", "/api/v1/contacts?cursor=&tag=all&q=person"]
+    urls.append(after_first(urls[-2]))
     with counting_queries(app) as statements:
         for url in urls:
             assert client.get(url, headers=headers).status_code == 200, url
@@ -471,6 +473,8 @@ def test_no_page_reads_through_other_users_rows(
             "/api/v1/contacts", headers={"Authorization": f"Bearer {token}"}),
         "api interactions by cursor": lambda: client.get(
             "/api/v1/interactions?cursor=", headers={"Authorization": f"Bearer {token}"}),
+        "api contacts by cursor": lambda: client.get(
+            "/api/v1/contacts?cursor=", headers={"Authorization": f"Bearer {token}"}),
         "api interaction search": lambda: client.get(
             "/api/v1/interactions?q=talk", headers={"Authorization": f"Bearer {token}"}),
         "log-interaction form": lambda: client.get("/interactions/new"),

@@ -125,6 +125,11 @@ def _written() -> None:
     db.session.expire_all()
 
 
+def _cursor_problem(detail: str):
+    """400: a cursor that cannot go on (the detail says why); nothing was read."""
+    return problem(400, "Bad Request", detail)
+
+
 def _conflict(detail: str):
     db.session.rollback()
     return problem(409, "Conflict", detail)
@@ -470,9 +475,35 @@ def _contact_data(body: dict, current: Contact | None = None) -> contacts.Contac
     )
 
 
+CONTACT_CURSOR_PAGE = spec.component("ContactCursorPage", _object({
+    "items": {"type": "array", "items": CONTACT},
+    "per_page": {"type": "integer"},
+    "next_cursor": {"type": ["string", "null"],
+                    "description": "Send it as `cursor` for the contacts after this page, "
+                                   "with the same filters; null on the last page."},
+}, "A page of contacts by name asked for by `cursor`: not counted, so no `total`."))
+_CONTACT_FILTERS = ("q", "tag", "archived")
+
+
+def _name_position(value) -> contacts.NamePosition:
+    """A contact list's position as a cursor keeps it: [sort_name, id]."""
+    sort_name, contact_id = value
+    if not isinstance(sort_name, str) or type(contact_id) is not int:
+        raise ValueError(value)
+    return contacts.NamePosition(sort_name, contact_id)
+
+
 @spec.route(
     "GET", "/contacts", tag="Contacts", summary="List contacts",
-    description="Search by name, company, tag or handle; filter by tag; page through.",
+    description="Search by name, company, tag or handle; filter by tag; page through. By "
+                "name (the default order) a list can be walked by cursor: ask with "
+                "`cursor` empty, then with each answer's `next_cursor` until it is null; "
+                "each page holds the contacts after the last one of the page before, "
+                "each once however many are added or deleted meanwhile (one renamed moves "
+                "to where its new name files), no count, so no `total`. A cursor carries "
+                "its filters: send it alone or with the very same ones (else 400, as for "
+                "a cursor Rapport did not give you). `cursor` with another `sort`, or with "
+                "`page`, is a 422.",
     query={
         "q": Field("string", max_length=100, description="Text to search for.",
                    example="ada"),
@@ -480,11 +511,18 @@ def _contact_data(body: dict, current: Contact | None = None) -> contacts.Contac
         "archived": Field("boolean", description="true lists archived contacts instead."),
         "sort": Field("string", enum=list(contacts.SORTS),
                       description="name, -name, last (recent first) or -last."),
+        "cursor": Field("string", description="A `next_cursor` from a page of this list by "
+                                              "name, to go on after it; empty for the "
+                                              "first page of a walk by cursor."),
         "page": PAGE, "per_page": PER_PAGE,
     },
-    ok=Response(200, "A page of contacts.", _page_of(CONTACT)),
+    errors=(400,),
+    ok=Response(200, "A page of contacts: by number, or by cursor.",
+                {"oneOf": [_page_of(CONTACT), CONTACT_CURSOR_PAGE]}),
 )
 def list_contacts(query):
+    if query["cursor"] is not None:
+        return _contacts_by_cursor(query)
     page = contacts.list_contacts(
         _user(), q=query["q"] or "", tag=query["tag"] or "", sort=query["sort"] or "name",
         archived=bool(query["archived"]), page=query["page"] or 1,
@@ -493,6 +531,39 @@ def list_contacts(query):
     channels = _channels_by_contact([c.id for c in page.items])
     return jsonify({"items": [_contact_json(c, channels[c.id]) for c in page.items],
                     **_pagination(page)})
+
+
+def _contacts_by_cursor(query):
+    """A page of contacts by name after a cursor (or the first, for an empty one)."""
+    user = _user()
+    if query["page"] is not None:
+        raise ValidationFailed({"page": "Send either page or cursor, not both."})
+    if query["sort"] not in (None, "name"):
+        raise ValidationFailed({"sort": "A cursor walks the list by name: leave sort out."})
+    filters = {name: query[name] for name in _CONTACT_FILTERS if query[name]}
+    after = None
+    if query["cursor"]:
+        try:
+            carried, after = read_cursor("contacts", query["cursor"], user.id,
+                                         _name_position)
+        except CursorRefused as exc:
+            return _cursor_problem(str(exc))
+        if filters and filters != carried:
+            return _cursor_problem(
+                "The cursor was made for other filters: send it alone (it carries its "
+                "own) or with the very filters of the page that gave it.")
+        filters = carried
+    per_page = query["per_page"] or 25
+    found = contacts.contacts_by_name(
+        user, q=filters.get("q", ""), tag=filters.get("tag", ""),
+        archived=bool(filters.get("archived")), after=after, per_page=per_page)
+    channels = _channels_by_contact([c.id for c in found.items])
+    return jsonify({
+        "items": [_contact_json(c, channels[c.id]) for c in found.items],
+        "per_page": per_page,
+        "next_cursor": make_cursor("contacts", user.id, filters,
+                                   [found.after.sort_name, found.after.id])
+        if found.after is not None else None})
 
 
 @spec.route("POST", "/contacts", tag="Contacts", summary="Create a contact",
@@ -693,10 +764,6 @@ def _interaction_filters(query: dict) -> dict:
     return found
 
 
-def _cursor_problem(detail: str):
-    return problem(400, "Bad Request", detail)
-
-
 @spec.route(
     "GET", "/interactions", tag="Interactions", summary="List interactions",
     description="Newest first (ties by id). Filter by contact, medium, a time range and "
@@ -704,7 +771,8 @@ def _cursor_problem(detail: str):
                 "you read it, follow `next_cursor`: send it back as `cursor` and you get "
                 "the interactions strictly after the last one you have, in the same order "
                 "and with the same filters, each once, however many are logged or deleted "
-                "meanwhile, at the same cost on the thousandth page as on the first. Send "
+                "meanwhile (one whose time is edited moves with it), at the same cost on "
+                "the thousandth page as on the first. Send "
                 "`cursor` empty to start a walk at the newest without counting. A cursor "
                 "carries the filters it was made with: send it alone, or with the very "
                 "same filters (another filter is a 400, as is a cursor Rapport did not "
@@ -741,7 +809,8 @@ def list_interactions(query):
         raise ValidationFailed({"page": "Send either page or cursor, not both."})
     if query["cursor"]:
         try:
-            carried, after = read_cursor(query["cursor"], user.id)
+            carried, after = read_cursor("interactions", query["cursor"], user.id,
+                                         interactions.Position.parse)
         except CursorRefused as exc:
             return _cursor_problem(str(exc))
         if filters and filters != carried:
@@ -766,7 +835,8 @@ def list_interactions(query):
         ), older=after, per_page=per_page)
         return jsonify({"items": [_listed_interaction_json(i) for i in found.items],
                         "per_page": per_page,
-                        "next_cursor": make_cursor(user.id, filters, found.older)
+                        "next_cursor": make_cursor("interactions", user.id, filters,
+                                                   found.older.token)
                         if found.older is not None else None})
     q = interactions.interactions_for(user)
     if contact_id is not None:
@@ -784,8 +854,8 @@ def list_interactions(query):
     people = _participants([i.id for i in page.items])
     return jsonify({"items": [_interaction_json(i, people[i.id]) for i in page.items],
                     **_pagination(page),
-                    "next_cursor": make_cursor(user.id, filters,
-                                               interactions.Position.of(page.items[-1]))
+                    "next_cursor": make_cursor("interactions", user.id, filters,
+                                               interactions.Position.of(page.items[-1]).token)
                     if page.has_next and page.items else None})
 
 

@@ -326,17 +326,7 @@ def list_contacts(
 
     With count_search=False a search page has no total, only previous and next
     (counting every match costs as much as the search itself)."""
-    query = searched_contacts(user, q) if q.strip() else contacts_for(user)
-    query = query.where(
-        Contact.archived_at.is_not(None) if archived else Contact.archived_at.is_(None)
-    )
-    if tag:
-        # The tag by name_key, in any case and alphabet, as tags are named.
-        tag_ids = [tid for tid, name in db.session.execute(
-            select(Tag.id, Tag.name).where(Tag.owner_id == user.id))
-            if name_key(name) == name_key(tag)]
-        query = query.where(exists().where(contact_tags.c.contact_id == Contact.id,
-                                           contact_tags.c.tag_id.in_(tag_ids)))
+    query = _listed(user, q=q, tag=tag, archived=archived)
     if sort not in SORTS:
         sort = "name"
     name_order = (Contact.sort_name, Contact.id)
@@ -353,11 +343,7 @@ def list_contacts(
         query = query.order_by(
             Contact.last_interaction_at.asc().nulls_last(), Contact.id.asc()
         )
-    query = query.options(
-        selectinload(Contact.tags),
-        # Many-to-one: joined into the page's own query rather than two more round trips.
-        joinedload(Contact.last_interaction).joinedload(Interaction.medium),
-    )
+    query = query.options(*_LISTED_WITH)
     if q.strip():
         if not count_search:
             # A search has no index to count with: fetch one row more than the page to
@@ -370,6 +356,71 @@ def list_contacts(
                              max_per_page=100, count=False)
     pagination.total = total
     return pagination
+
+
+# What a list of contacts shows with each, eagerly loaded.
+_LISTED_WITH = (
+    selectinload(Contact.tags),
+    # Many-to-one: joined into the page's own query rather than two more round trips.
+    joinedload(Contact.last_interaction).joinedload(Interaction.medium),
+)
+
+
+def _listed(user: User, *, q: str, tag: str, archived: bool) -> Select:
+    """The user's contacts the list's filters keep (in no order): found by q, carrying
+    the tag, archived or not."""
+    query = searched_contacts(user, q) if q.strip() else contacts_for(user)
+    query = query.where(
+        Contact.archived_at.is_not(None) if archived else Contact.archived_at.is_(None)
+    )
+    if tag:
+        # The tag by name_key, in any case and alphabet, as tags are named.
+        tag_ids = [tid for tid, name in db.session.execute(
+            select(Tag.id, Tag.name).where(Tag.owner_id == user.id))
+            if name_key(name) == name_key(tag)]
+        query = query.where(exists().where(contact_tags.c.contact_id == Contact.id,
+                                           contact_tags.c.tag_id.in_(tag_ids)))
+    return query
+
+
+@dataclass(frozen=True)
+class NamePosition:
+    """Where a page of contacts by name ends: a contact's (sort_name, id), the list's
+    order (compared by code point on both databases: sort_name's collation is "C")."""
+
+    sort_name: str
+    id: int
+
+    @classmethod
+    def of(cls, contact: Contact) -> NamePosition:
+        return cls(contact.sort_name, contact.id)
+
+
+@dataclass(frozen=True)
+class NamePage:
+    """A page of contacts by name and where the next one starts (None: the last page)."""
+
+    items: list[Contact]
+    after: NamePosition | None
+
+
+def contacts_by_name(user: User, *, q: str = "", tag: str = "", archived: bool = False,
+                     after: NamePosition | None = None, per_page: int = 25) -> NamePage:
+    """A page of the user's contacts by name, as the list filters them, starting after a
+    position rather than at an offset: one walk of ix_contacts_owner_sort_name from there
+    (a search: its matches, sorted), one row more than a page telling whether there is
+    more, no count. A contact added or deleted meanwhile neither repeats nor hides
+    another; one renamed moves to where its new name files."""
+    query = _listed(user, q=q, tag=tag, archived=archived).order_by(
+        Contact.sort_name, Contact.id)
+    if after is not None:
+        # "After (name, id)" spelt with a bound on the name alone first, which both
+        # databases walk the index from.
+        query = query.where(Contact.sort_name >= after.sort_name,
+                            or_(Contact.sort_name > after.sort_name, Contact.id > after.id))
+    rows = list(db.session.scalars(query.limit(per_page + 1).options(*_LISTED_WITH)))
+    items = rows[:per_page]
+    return NamePage(items, NamePosition.of(items[-1]) if len(rows) > per_page else None)
 
 
 def _counted(user: User, key: tuple, query: Select) -> int:
