@@ -5,9 +5,19 @@ from __future__ import annotations
 from flask import Flask
 
 
+class Rapport(Flask):
+    """Flask, logging an unhandled exception under the request's reference (crm.tracing),
+    which the error page shows the person who met it."""
+
+    def log_exception(self, exc_info) -> None:
+        from crm.tracing import about_request
+
+        self.logger.error("Exception on %s", about_request(), exc_info=exc_info)
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the WSGI app: configuration, extensions, blueprints. Starts no scheduler."""
-    app = Flask(
+    app = Rapport(
         __name__,
         instance_relative_config=True,
         template_folder="../templates",
@@ -18,7 +28,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     load_config(app, test_config)
 
-    from crm import database, errors, params, security, templating
+    from crm import database, errors, params, security, templating, tracing
     from crm.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -66,6 +76,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.before_request(lock_writing_user)
     templating.register(app)
     security.register(app)
+    tracing.register(app)
 
     from crm.cli import register_commands
 

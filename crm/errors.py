@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from crm.database import unavailable
 from crm.extensions import db
+from crm.tracing import about_request, request_id
 
 # What a 503 for an unreachable database asks clients to wait.
 UNAVAILABLE_RETRY_SECONDS = 30
@@ -125,13 +126,14 @@ def register(app: Flask) -> None:
     def server_error(error):
         db.session.rollback()
         if wants_problem_json():
-            return problem(500, "Internal Server Error")
+            return problem(500, "Internal Server Error", request_id=request_id())
         return (
             render_template(
                 "errors/error.html",
                 code=500,
                 title="Something went wrong",
                 message="Nothing you entered was saved. Please try again in a moment.",
+                reference=request_id(),
             ),
             500,
         )
@@ -152,11 +154,9 @@ def register(app: Flask) -> None:
         if reason is None:
             # A fault (an error in a statement, a missing table: SQLite reports both as an
             # OperationalError), not an outage to wait out: a 500, logged with its traceback.
-            current_app.logger.error("Exception on %s [%s]", request.path, request.method,
-                                     exc_info=error)
+            current_app.log_exception((type(error), error, error.__traceback__))
             return server_error(error)
-        current_app.logger.warning("database unavailable for %s %s: %s", request.method,
-                                   request.path, reason)
+        current_app.logger.warning("database unavailable for %s: %s", about_request(), reason)
         try:
             db.session.rollback()
         except SQLAlchemyError:
@@ -165,11 +165,11 @@ def register(app: Flask) -> None:
         detail = ("Rapport cannot reach its database right now. Nothing was saved. "
                   "Try again in a moment.")
         if wants_problem_json():
-            response = problem(503, "Service Unavailable", detail)
+            response = problem(503, "Service Unavailable", detail, request_id=request_id())
             response.headers.update(retry)
             return response
         page = current_app.jinja_env.get_template("errors/unavailable.html").render(
-            code=503, title="Rapport is briefly unavailable",
+            code=503, title="Rapport is briefly unavailable", reference=request_id(),
             message=detail + (" Go back to the form: your browser usually still holds what "
                               "you typed." if request.method == "POST" else ""),
             back=_same_site_referrer() if request.method == "POST" else None,

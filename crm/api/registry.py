@@ -66,6 +66,11 @@ PROBLEM = {
             "additionalProperties": {"type": "string"},
             "description": "A message per invalid field (422 only).",
         },
+        "request_id": {
+            "type": "string",
+            "description": "The request's reference, as in its X-Request-ID header (500 and "
+                           "503 only): quote it when you report the error.",
+        },
     },
     "required": ["type", "title", "status"],
 }
