@@ -41,13 +41,11 @@ def user_for_log() -> str:
     if not has_request_context():
         return "-"
     for user in (g.get("_login_user"), g.get("api_user")):
-        if user is not None and getattr(user, "is_authenticated", False):
-            try:
-                identity = inspect(user).identity
-            except Exception:  # noqa: BLE001 - whatever the object is, the line is written
-                identity = None
-            if identity:
-                return str(identity[0])
+        # The row's identity, kept by the session even when its attributes have expired
+        # (asking is_authenticated would load them); None for the anonymous user.
+        state = inspect(user, raiseerr=False) if user is not None else None
+        if state is not None and state.identity:
+            return str(state.identity[0])
     # Flask-Login keeps "id:session version" (User.get_id) in the cookie.
     claimed = str(session.get("_user_id") or "").partition(":")[0]
     return claimed if claimed.isdigit() else "-"

@@ -106,6 +106,31 @@ def test_an_unreachable_database_says_the_reference_on_the_page_and_in_the_api(
         for r in caplog.records)
 
 
+def test_the_line_names_the_user_when_the_session_can_no_longer_load_it(app, client,
+                                                                       logged_in, caplog):
+    """A dropped connection after the user was read and expired (a commit): asking whether
+    the user is logged in would load it again, and fail inside the error handler."""
+    from flask_login import current_user
+
+    from crm.extensions import db
+
+    def fail():
+        user = current_user._get_current_object()
+        db.session.expire(user)
+        db.session.connection().invalidate()
+        raise DisconnectionError("connection dropped")
+
+    app.add_url_rule("/dropped", "dropped", fail)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    with caplog.at_level(logging.WARNING):
+        response = client.get("/dropped")
+    assert response.status_code == 503
+    rid = response.headers["X-Request-ID"]
+    assert any(r.getMessage().startswith(
+        f"database unavailable for GET /dropped (request {rid}, user {logged_in.id}):")
+        for r in caplog.records)
+
+
 def test_a_client_error_page_carries_the_header_but_no_reference_to_quote(client, logged_in):
     """A 404 is no fault to report: the header is there for an operator, the page says
     nothing more."""
