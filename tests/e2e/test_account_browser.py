@@ -121,3 +121,43 @@ def test_two_tabs_editing_one_contact_keep_both_and_settle_a_clash(live_server, 
     expect(other.get_by_text("Analytical Engines").first).to_be_visible()  # theirs, kept
     expect(other.get_by_text("Wants the notes on the engine.").first).to_be_visible()
     other.close()
+
+
+def test_an_organisation_keeps_sign_up_to_its_addresses_and_suspends_a_leaver(live_server,
+                                                                             page):
+    """Sign-up closed, then kept to the organisation's domain; a leaver's account
+    deactivated from the command line while they are logged in."""
+    from crm.auth.services import find_user_by_email, set_account_active
+    from crm.extensions import db
+
+    base, app = live_server
+    app.config["REGISTRATION"] = "closed"
+    page.goto(base + "/login")
+    expect(page.get_by_role("link", name="Create an account")).to_have_count(0)
+    page.goto(base + "/register")
+    expect(page.get_by_role("heading", name="Sign-up is closed")).to_be_visible()
+    screenshot(page, "sign-up-closed")
+
+    app.config.update(REGISTRATION="open", REGISTRATION_DOMAINS=("example.org",))
+    page.goto(base + "/register")
+    page.get_by_label("Your name").fill("Lee Leaver")
+    page.get_by_label("Email").fill("lee@gmail.com")
+    page.get_by_label("Password", exact=True).fill("a long passphrase")
+    page.get_by_label("Repeat password").fill("a long passphrase")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.locator("#email-error")).to_have_text(
+        "Accounts here are for addresses ending in @example.org only.")
+    expect(page.get_by_label("Your name")).to_have_value("Lee Leaver")
+    screenshot(page, "sign-up-other-domain")
+    register(page, base, "Lee Leaver", "lee@example.org")
+
+    with app.app_context():  # what `crm users deactivate lee@example.org` does
+        set_account_active(find_user_by_email("lee@example.org"), False)
+        db.session.commit()
+    page.get_by_role("link", name="Contacts").first.click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    page.get_by_label("Email").fill("lee@example.org")
+    page.get_by_label("Password").fill("a long passphrase")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_text("This account is deactivated")).to_be_visible()
+    screenshot(page, "login-deactivated")
