@@ -540,7 +540,8 @@ def _contacts_by_cursor(query):
         raise ValidationFailed({"page": "Send either page or cursor, not both."})
     if query["sort"] not in (None, "name"):
         raise ValidationFailed({"sort": "A cursor walks the list by name: leave sort out."})
-    filters = {name: query[name] for name in _CONTACT_FILTERS if query[name]}
+    sent = {name: query[name] for name in _CONTACT_FILTERS if query[name] is not None}
+    filters = {name: value for name, value in sent.items() if value}
     after = None
     if query["cursor"]:
         try:
@@ -548,7 +549,8 @@ def _contacts_by_cursor(query):
                                          _name_position)
         except CursorRefused as exc:
             return _cursor_problem(str(exc))
-        if filters and filters != carried:
+        # archived=false is a filter sent too, though the cursor keeps only true.
+        if sent and filters != carried:
             return _cursor_problem(
                 "The cursor was made for other filters: send it alone (it carries its "
                 "own) or with the very filters of the page that gave it.")
