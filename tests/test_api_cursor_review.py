@@ -29,3 +29,42 @@ def test_a_contacts_cursor_of_archived_contacts_sent_with_archived_false_is_a_40
                        + quote(first["next_cursor"]))
 
     assert "other filters" in problem_of(response, 400)["detail"]
+
+
+def _talks(api, make_contact, medium, count=3):
+    from datetime import UTC, datetime, timedelta
+
+    ada = make_contact(api.user, name="Ada")
+    for n in range(count):
+        created = api.post("/interactions", json={
+            "medium_id": medium("email").id, "participant_ids": [ada.id],
+            "occurred_at": (datetime(2025, 6, 1, 12, tzinfo=UTC) - timedelta(hours=n)).isoformat(),
+            "summary": f"Talk {n}"})
+        assert created.status_code == 201, created.data
+
+
+def _no_server_error(api, url):
+    """The status of GET url; a server error (raised in testing) fails the test."""
+    try:
+        response = api.get(url)
+    except Exception as exc:  # TESTING propagates what a client sees as a 500
+        raise AssertionError(f"GET {url} is a 500: {exc!r}") from exc
+    assert response.status_code < 500, response.data
+    return response
+
+
+def test_a_since_in_range_where_given_but_not_in_utc_is_no_500_by_cursor(
+        api, make_contact, medium):
+    """since=1900-01-01T00:00:00+14:00 is accepted (its year is 1900), and a numbered page
+    answers it; the cursor keeps it in UTC (1899-12-31T10:00Z), which _instant parses again
+    with the range check: the first cursor page, a search, and the numbered page's
+    next_cursor all raise FieldError, a 500."""
+    _talks(api, make_contact, medium)
+    since, until = quote("1900-01-01T00:00:00+14:00"), quote("2200-12-31T23:30:00-05:00")
+    numbered = _no_server_error(api, f"/interactions?since={since}&per_page=1")
+    assert numbered.status_code == 200
+    assert _no_server_error(
+        api, "/interactions?cursor=" + quote(numbered.get_json()["next_cursor"])
+    ).status_code == 200
+    assert _no_server_error(api, f"/interactions?cursor=&since={since}").status_code == 200
+    assert _no_server_error(api, f"/interactions?q=talk&until={until}").status_code == 200
