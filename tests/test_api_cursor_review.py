@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import pytest
+
 from fixtures.api_client import problem_of
 
 
@@ -68,3 +70,26 @@ def test_a_since_in_range_where_given_but_not_in_utc_is_no_500_by_cursor(
     ).status_code == 200
     assert _no_server_error(api, f"/interactions?cursor=&since={since}").status_code == 200
     assert _no_server_error(api, f"/interactions?q=talk&until={until}").status_code == 200
+
+
+def test_a_cursor_whose_contact_is_gone_says_so(api, make_contact, medium):
+    """README: a cursor whose contact was deleted since is a 404. The client sent only
+    the cursor to /interactions, and the problem's detail is Werkzeug's "The requested URL
+    was not found on the server. If you entered the URL manually please check your
+    spelling": nothing says that the contact the cursor filters by is what is gone."""
+    from datetime import UTC, datetime, timedelta
+
+    ada = make_contact(api.user, name="Ada")
+    for n in range(3):
+        assert api.post("/interactions", json={
+            "medium_id": medium("email").id, "participant_ids": [ada.id],
+            "summary": f"Talk {n}",
+            "occurred_at": (datetime(2025, 6, 1, tzinfo=UTC) - timedelta(hours=n)).isoformat(),
+        }).status_code == 201
+    cursor = api.get(f"/interactions?cursor=&per_page=1&contact_id={ada.id}"
+                     ).get_json()["next_cursor"]
+    assert api.delete(f"/contacts/{ada.id}").status_code == 204
+
+    body = problem_of(api.get("/interactions?cursor=" + quote(cursor)), 404)
+
+    assert "contact" in body["detail"].lower() and "spelling" not in body["detail"]
