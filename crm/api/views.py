@@ -11,7 +11,7 @@ from datetime import datetime
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request, url_for
 from sqlalchemy import select
-from werkzeug.exceptions import PreconditionFailed
+from werkzeug.exceptions import NotFound, PreconditionFailed
 
 from crm.api import tokens
 from crm.api.cursors import CursorRefused, make_cursor, read_cursor
@@ -823,12 +823,19 @@ def list_interactions(query):
     if "q" in filters and (query["page"] or 1) > 1:
         raise ValidationFailed({"page": "A search is not counted, so it has no page "
                                         "numbers: follow next_cursor instead."})
-    contact_id = filters.get("contact_id")
-    if contact_id is not None:
-        contact_id = contacts.get_contact_or_404(user, contact_id).id
-    medium_id = filters.get("medium_id")
-    if medium_id is not None:
-        medium_id = mediums.get_medium_or_404(user, medium_id).id
+    contact_id, medium_id = filters.get("contact_id"), filters.get("medium_id")
+    looking_for = "contact"
+    try:
+        if contact_id is not None:
+            contact_id = contacts.get_contact_or_404(user, contact_id).id
+        looking_for = "medium"
+        if medium_id is not None:
+            medium_id = mediums.get_medium_or_404(user, medium_id).id
+    except NotFound:
+        return problem(404, "Not Found", (
+            f"No such {looking_for} among yours: the {looking_for}_id filter"
+            + (" this cursor carries names one deleted since: start again without it."
+               if query["cursor"] else " names none of yours.")))
     per_page = query["per_page"] or 25
     if query["cursor"] is not None or "q" in filters:
         found = interactions.activity(user, interactions.ActivityFilters(
