@@ -1512,3 +1512,36 @@ def test_an_email_that_cannot_be_built_fails_alone(mail_app, smtp_server, user, 
     assert by_reminder[broken.id].status == DeliveryStatus.FAILED
     assert "cannot be built" in by_reminder[broken.id].last_error
     assert by_reminder[broken.id].claimed_by is None
+
+
+def test_a_digest_sent_before_the_connection_dropped_is_not_sent_again(
+        mail_app, smtp_server, frozen, digest_user, make_reminder):
+    """Review: the digest went out, then the connection dropped as it was recorded as
+    sent. The worker's next pass (30 s later) gave it back and sent it a second time."""
+    make_reminder(digest_user, title="Today thing", local_date=date(2025, 6, 2),
+                  local_time=time(17, 0))
+    from sqlalchemy.exc import OperationalError
+    from support import before_each_statement
+
+    left = [1]
+
+    def drop(conn, cursor, statement, parameters, context, executemany):
+        # Once the digest went out: the statement recording it as sent fails.
+        if left[0] and smtp_server.messages and statement.upper().startswith(
+                "UPDATE DIGEST_RUNS"):
+            left[0] -= 1
+            raise OperationalError(statement, parameters, Exception(
+                "consuming input failed: server closed the connection unexpectedly"))
+
+    with before_each_statement(mail_app, drop):
+        _job(mail_app, tasks.send_digests, "worker-1")()
+    assert left == [0]
+    assert len(smtp_server.messages) == 1
+
+    frozen.shift(30)
+    send = _job(mail_app, tasks.send_digests, "worker-1")
+    send()
+    send()
+    assert len(smtp_server.messages) == 1
+    assert [(s, c) for s, c, _ in digest_claims(mail_app)] == [(DeliveryStatus.SENT, None)]
+
