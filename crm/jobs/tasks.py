@@ -699,10 +699,35 @@ def send_digests(now: datetime, worker_id: str,
         return 0
     clock = clock or PassClock(now)
     lease = timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
+    # Digests a failed pass sent before it could record them (run id -> when): the mail is
+    # out, so the next pass records them as sent rather than giving them back to go again.
+    sent_unrecorded: dict[int, datetime] = _left_over().setdefault(
+        ("digest_runs:sent", worker_id), {})
     with _pass_claims(DigestRun, worker_id, lambda: clock() + lease) as in_hand:
-        _give_back_digests(_still_held(DigestRun, DeliveryStatus.SENDING, worker_id, clock(),
-                                       in_hand), worker_id, clock(), in_hand)
-        return _send_due_digests(now, worker_id, clock, in_hand)
+        held = _still_held(DigestRun, DeliveryStatus.SENDING, worker_id, clock(), in_hand)
+        _record_sent_digests({run_id: lease_end for run_id, lease_end in held.items()
+                              if run_id in sent_unrecorded}, worker_id, sent_unrecorded)
+        sent_unrecorded.clear()  # recorded, or reaped and no longer this worker's
+        _give_back_digests({run_id: lease_end for run_id, lease_end in held.items()
+                            if run_id in in_hand}, worker_id, clock(), in_hand)
+        return _send_due_digests(now, worker_id, clock, in_hand, sent_unrecorded)
+
+
+def _record_sent_digests(held: dict[int, datetime], worker_id: str,
+                         sent_unrecorded: dict[int, datetime]) -> None:
+    """Record as sent the digests a failed pass sent but could not record, each only under
+    the lease it was read with (as _give_back_digests)."""
+    for run_id, lease_end in held.items():
+        db.session.execute(
+            update(DigestRun)
+            .where(DigestRun.id == run_id, DigestRun.status == DeliveryStatus.SENDING,
+                   DigestRun.claimed_by == worker_id, DigestRun.claim_expires_at == lease_end)
+            .values(status=DeliveryStatus.SENT, sent_at=sent_unrecorded[run_id],
+                    attempts=DigestRun.attempts + 1, claimed_by=None, claim_expires_at=None)
+            .execution_options(synchronize_session=False)
+        )
+    if held:
+        db.session.commit()
 
 
 def _give_back_digests(held: dict[int, datetime], worker_id: str, now: datetime,
@@ -726,7 +751,7 @@ def _give_back_digests(held: dict[int, datetime], worker_id: str, now: datetime,
 
 
 def _send_due_digests(now: datetime, worker_id: str, clock: Callable[[], datetime],
-                      in_hand: InHand) -> int:
+                      in_hand: InHand, sent_unrecorded: dict[int, datetime]) -> int:
     """send_digests' pass: each digest it claims is in hand until it is settled."""
     users = list(
         db.session.scalars(
@@ -759,9 +784,11 @@ def _send_due_digests(now: datetime, worker_id: str, clock: Callable[[], datetim
                 continue
             run_id, run, held_until = claimed
             in_hand[run_id] = None
-            done, server_down = _send_digest(run, held_until, user, now, local_now, mailer,
+            done, server_down = _send_digest(run, held_until, user, now, local_now,
+                                             _Noting(mailer, run_id, now, sent_unrecorded),
                                              clock)
             in_hand.pop(run_id, None)  # settled, or not this worker's any more
+            sent_unrecorded.pop(run_id, None)
             sent += done
             if server_down:
                 break
@@ -770,6 +797,21 @@ def _send_due_digests(now: datetime, worker_id: str, clock: Callable[[], datetim
     # already established", an error under the tests' warning filter).
     db.session.rollback()
     return sent
+
+
+@dataclass
+class _Noting:
+    """The pass's mailer, noting each digest it got out (should recording it as sent fail,
+    the next pass records it rather than sending it again)."""
+
+    mailer: Mailer
+    run_id: int
+    now: datetime
+    sent: dict[int, datetime]
+
+    def send(self, message) -> None:
+        self.mailer.send(message)
+        self.sent[self.run_id] = self.now
 
 
 def _claim_digest_run(user: User, local_date, now: datetime,
