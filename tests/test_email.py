@@ -1545,3 +1545,26 @@ def test_a_digest_sent_before_the_connection_dropped_is_not_sent_again(
     assert len(smtp_server.messages) == 1
     assert [(s, c) for s, c, _ in digest_claims(mail_app)] == [(DeliveryStatus.SENT, None)]
 
+
+
+def test_a_digest_that_cannot_be_built_does_not_hold_back_everyone_elses(
+        mail_app, smtp_server, frozen, make_user, make_reminder, monkeypatch):
+    """Review: one user's digest raised while it was built (its pass failed with it
+    claimed). Each later pass took it up again at once, raised again, and ended before
+    the users after it: their digests never went out. (Before 0022 it waited out its
+    lease, and the passes in between sent the others'.)"""
+    digest_users(mail_app, make_user, make_reminder, 3)
+    real_build = tasks.build_message
+
+    def build(**kwargs):
+        if kwargs["to"] == "digest0@example.com" and kwargs.get("template") == "digest":
+            raise ValueError("cannot encode this one")
+        return real_build(**kwargs)
+
+    monkeypatch.setattr(tasks, "build_message", build)
+    send = _job(mail_app, tasks.send_digests, "w")
+    for _ in range(4):  # four runs, a minute apart: well within the lease
+        send()
+        frozen.shift(60)
+    assert sorted(m["To"] for m in smtp_server.messages) == [
+        "digest1@example.com", "digest2@example.com"]
