@@ -27,6 +27,7 @@ from email.message import EmailMessage
 
 from flask import current_app, url_for
 from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.extensions import db
@@ -971,21 +972,19 @@ def _send_digest(run: DigestRun, held_until: datetime, user: User, now: datetime
     overdue = [item for item in reversed(items) if item.due_at < start_of_day]
     due_today = [item for item in items if item.due_at >= start_of_day]
     base = current_app.config["BASE_URL"].rstrip("/")
-    with current_app.test_request_context(base_url=base):
-        message = build_message(
-            to=user.email,
-            subject=f"Rapport: {len(due_today)} due today, {len(overdue)} overdue",
-            template="digest",
-            message_id=run.message_id,
-            user=user,
-            due_today=due_today,
-            overdue=overdue[:DIGEST_OVERDUE_SHOWN],
-            overdue_count=len(overdue),
-            local_date=local_now.date(),
-            **_account_links(user),
-            contact_url=lambda r: url_for("contacts.show", contact_id=r.contact_id,
-                                          _external=True),
-        )
+    try:
+        message = _digest_message(run, user, local_now, due_today, overdue, base)
+    except SQLAlchemyError:
+        raise  # the database, not the digest: the pass fails, and the next takes it up
+    except Exception as exc:  # as for any email (_built): it would be built the same way again
+        log.exception("digest %s cannot be built", run.id)
+        run.status = DeliveryStatus.FAILED
+        run.attempts += 1
+        run.last_error = f"the email cannot be built: {exc}"[:1000]
+        run.next_attempt_at = None
+        _release(run)
+        db.session.commit()
+        return 0, False
     # No transaction while SMTP talks: on SQLite a worker's transaction holds the write lock,
     # and web writes would fail with "database is locked" while a server is slow.
     db.session.commit()
@@ -1005,6 +1004,25 @@ def _send_digest(run: DigestRun, held_until: datetime, user: User, now: datetime
     _release(run)
     db.session.commit()
     return 1, False
+
+
+def _digest_message(run: DigestRun, user: User, local_now: datetime, due_today, overdue,
+                    base: str) -> EmailMessage:
+    with current_app.test_request_context(base_url=base):
+        return build_message(
+            to=user.email,
+            subject=f"Rapport: {len(due_today)} due today, {len(overdue)} overdue",
+            template="digest",
+            message_id=run.message_id,
+            user=user,
+            due_today=due_today,
+            overdue=overdue[:DIGEST_OVERDUE_SHOWN],
+            overdue_count=len(overdue),
+            local_date=local_now.date(),
+            **_account_links(user),
+            contact_url=lambda r: url_for("contacts.show", contact_id=r.contact_id,
+                                          _external=True),
+        )
 
 
 def _release(run: DigestRun) -> None:
