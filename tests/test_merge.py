@@ -292,3 +292,26 @@ def test_a_merge_ends_the_reminder_waiting_in_the_inbox_for_the_duplicates_snooz
     assert (merged.id, merged.due_at) == (anas["duplicate"][1], APRIL_28)
     assert count(Delivery, Delivery.read_at.is_(None)) == 0
     assert worker_pass(app, datetime(2025, 3, 28, 12, 0, tzinfo=UTC)) == 0
+
+
+def test_a_merge_while_the_worker_delivers_one_reminder_keeps_the_other_ones_snooze(
+        app, client, auth, make_user, make_contact, make_interaction, count):
+    """Review: as the inbox case above, but the worker had just claimed Ana's reminder when
+    I merged: the duplicate's snooze until next month was cancelled, and Ana's reminder
+    landed in the inbox, unread, with nothing snoozed left."""
+    with time_machine.travel(NOW, tick=False):
+        user, anas = two_anas(app, client, auth, make_user, make_contact, make_interaction,
+                              last_seen=datetime(2025, 2, 20, 12, 0, tzinfo=UTC))
+        snooze_until(client, anas["duplicate"][1], "2025-04-28")
+        with app.app_context():
+            claimed = tasks.claim_due_reminders(NOW, "worker-1", 10)
+        assert claimed == [anas["ana"][1]]
+        merge_on_the_page(client, anas["ana"][0], anas["duplicate"][0])
+        with app.app_context():
+            tasks.deliver_claimed(claimed, NOW, "worker-1")
+        assert worker_pass(app, NOW) == 0
+
+    # The snooze stands, as it does for a reminder delivered a moment earlier.
+    assert [(r.due_at, r.status) for r in open_keep_in_touch(app, anas["ana"][0])] == [
+        (APRIL_28, ReminderStatus.PENDING)]
+    assert count(Delivery, Delivery.read_at.is_(None)) == 0
