@@ -419,6 +419,13 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
     for contact in contacts:
         cadence = None if contact.is_archived else effective_cadence(contact, tag_cadences)
         existing = sorted(open_reminders.get(contact.id, []), key=lambda r: r.id)
+        snoozed = [r for r in existing if r.status == ReminderStatus.PENDING
+                   and r.snoozed_count]
+        if len(existing) > 1 and snoozed:
+            # Several (a merge): the one snoozed latest is kept, whichever is oldest, even
+            # when another was being delivered as they merged (see merge_contacts).
+            latest = max(snoozed, key=lambda r: (r.due_at, r.id))
+            existing = [latest] + [r for r in existing if r is not latest]
         if cadence is None:
             for reminder in existing:
                 if reminder.status != ReminderStatus.CLAIMED:
