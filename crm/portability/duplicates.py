@@ -19,8 +19,6 @@ from crm.models import (
     Interaction,
     Medium,
     Reminder,
-    ReminderKind,
-    ReminderStatus,
     User,
     contact_tags,
     interaction_participants,
@@ -135,7 +133,8 @@ def merge_contacts(user: User, keep: Contact, drop: Contact) -> dict[str, int]:
     interactions (a shared one keeps keep once), channels, tags, reminders and
     introductions move; keep's empty fields take drop's values; notes are joined; the
     earlier "first met" wins. Last-interaction facts and keep-in-touch are recomputed, and
-    a keep-in-touch reminder either of them had snoozed stays snoozed (_keep_latest_snooze).
+    a keep-in-touch reminder either of them had snoozed stays snoozed (sync_keep_in_touch
+    keeps the one snoozed latest of several).
     """
     from crm.interactions.services import refresh_last_interaction
     from crm.reminders.services import sync_keep_in_touch
@@ -231,37 +230,5 @@ def merge_contacts(user: User, keep: Contact, drop: Contact) -> dict[str, int]:
     from crm.insights.cache import mark_changed
 
     mark_changed([user.id])  # participants moved with bulk statements
-    _keep_latest_snooze(user, keep.id, now)
     sync_keep_in_touch(user.id, [keep.id])
     return moved
-
-
-def _keep_latest_snooze(user: User, contact_id: int, now) -> None:
-    """When the merged contact has several open keep-in-touch reminders (each contact had
-    one) and the user snoozed any of them, keep the one snoozed until the latest time and
-    end the others, their notifications read: "not before then" was said about this very
-    person, whichever record it was said on, and a reminder already waiting in the inbox
-    was Rapport's, not the user's, word. The cadence may still put the kept one later
-    (sync_keep_in_touch), never earlier. Without a snooze, sync_keep_in_touch keeps the
-    oldest and ends the rest, as it always has."""
-    from crm.reminders.services import mark_notifications_read
-
-    open_ones = list(db.session.scalars(
-        select(Reminder).where(
-            Reminder.owner_id == user.id,
-            Reminder.contact_id == contact_id,
-            Reminder.kind == ReminderKind.KEEP_IN_TOUCH,
-            # A claimed one is being delivered this instant: the worker's for now.
-            Reminder.status.in_((ReminderStatus.PENDING, ReminderStatus.DELIVERED)),
-        ).order_by(Reminder.id)
-    ))
-    snoozed = [r for r in open_ones if r.status == ReminderStatus.PENDING and r.snoozed_count]
-    if len(open_ones) < 2 or not snoozed:
-        return
-    latest = max(snoozed, key=lambda r: (r.due_at, r.id))
-    ended = [r for r in open_ones if r is not latest]
-    for reminder in ended:
-        reminder.status = ReminderStatus.CANCELLED
-        reminder.completed_at = now
-    mark_notifications_read([r.id for r in ended], now)
-    db.session.flush()

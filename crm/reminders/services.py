@@ -148,7 +148,7 @@ def update_reminder(user: User, reminder: Reminder, data: ReminderData) -> bool:
     reminder.recurrence = data.recurrence
     reminder.due_at = occurrence_utc(data.local_date, data.local_time, user.time_zone, utcnow())
     # Its notifications and emails are about the time it had: nothing to read or act on.
-    mark_notifications_read([reminder.id], utcnow())
+    _mark_notifications_read([reminder.id], utcnow())
     _skip_waiting_emails(reminder.id, "not sent: the reminder was moved")
     _reset_for_new_occurrence(reminder)
     db.session.flush()
@@ -199,7 +199,7 @@ def mark_done(reminder: Reminder, *, occurrence: datetime | None = None,
     about the upcoming one. A one-off moved since that occurrence is refused."""
     _ensure_actionable(reminder, occurrence)
     now = now or utcnow()
-    unread = mark_notifications_read([reminder.id], now)
+    unread = _mark_notifications_read([reminder.id], now)
     if reminder.recurrence != Recurrence.NONE:
         upcoming = not unread if occurrence is None else occurrence >= reminder.due_at
         if not upcoming:  # a delivered occurrence acknowledged: its email retry is not sent
@@ -249,7 +249,7 @@ def dismiss(reminder: Reminder, *, now: datetime | None = None) -> None:
     """Dismiss: the reminder ends without being done (a recurring series stops)."""
     _ensure_actionable(reminder)
     now = now or utcnow()
-    mark_notifications_read([reminder.id], now)
+    _mark_notifications_read([reminder.id], now)
     reminder.status = ReminderStatus.DISMISSED
     reminder.completed_at = now
     db.session.flush()
@@ -266,7 +266,7 @@ def snooze(reminder: Reminder, until: datetime, *, occurrence: datetime | None =
         raise ReminderStateError("snooze to a time in the future")
     if reminder.recurrence != Recurrence.NONE:
         raise ReminderStateError("a recurring reminder is edited, not snoozed")
-    mark_notifications_read([reminder.id], now)
+    _mark_notifications_read([reminder.id], now)
     reminder.due_at = until
     reminder.snoozed_count = (reminder.snoozed_count or 0) + 1
     # The new time is a wall time in the owner's zone now, as for an edit. Left in a zone
@@ -301,7 +301,7 @@ def _ensure_actionable(reminder: Reminder, occurrence: datetime | None = None) -
         raise ReminderMovedError("this reminder was moved after that notification")
 
 
-def mark_notifications_read(reminder_ids: list[int], now: datetime) -> int:
+def _mark_notifications_read(reminder_ids: list[int], now: datetime) -> int:
     """Mark the reminders' unread in-app notifications read; how many there were."""
     return db.session.execute(
         update(Delivery)
@@ -488,7 +488,7 @@ def sync_keep_in_touch(owner_id: int, contact_ids=None) -> int:
                 changed += 1
         # A claimed reminder is the worker's for now; the next sweep settles it.
     if ended_ids:
-        mark_notifications_read(ended_ids, utcnow())
+        _mark_notifications_read(ended_ids, utcnow())
     db.session.flush()
     return changed
 
