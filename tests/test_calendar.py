@@ -92,6 +92,24 @@ def test_a_wrong_token_is_404(app, client, user):
     assert client.get(address).status_code == 200
 
 
+def test_a_deactivated_accounts_feed_is_404_until_it_is_activated(
+        app, client, user, runner, make_reminder):
+    make_reminder(user, title="Call Grace", notes="About COBOL", local_date=date(2025, 6, 5))
+    address = calendar_address(app, client, user)
+    assert client.get(address).status_code == 200
+
+    assert runner.invoke(args=["users", "deactivate", user.email]).exit_code == 0
+    gone = client.get(address)
+
+    # As for an unknown address: the leaver's calendar subscription learns nothing.
+    assert gone.status_code == 404
+    assert b"Call Grace" not in gone.data and b"COBOL" not in gone.data
+
+    assert runner.invoke(args=["users", "activate", user.email]).exit_code == 0
+    [event] = events(client.get(address).data)
+    assert str(event["SUMMARY"]) == "Call Grace"
+
+
 def test_no_address_until_one_is_created(app, client, user):
     page = client.get("/settings").data.decode()
 

@@ -477,7 +477,7 @@ def calendar(token: str):
     if not _CALENDAR_TOKEN.fullmatch(token):  # never asks the database about anything else
         abort(404)
     user = db.session.scalar(select(User).where(User.calendar_token == token))
-    if user is None:
+    if user is None or not user.is_active:  # a deactivated account's feed is nobody's
         abort(404)
     body = calendar_feed.render(user, base_url=request.host_url.rstrip("/"))
     response = Response(body, mimetype="text/calendar")
