@@ -466,6 +466,33 @@ def test_only_a_genuine_unsubscribe_token_for_that_account_turns_emails_off(
     assert email_settings(mail_app, user) == (True, False)
 
 
+def test_a_deactivated_accounts_email_links_are_404_until_it_is_activated(
+    mail_app, client, runner, user, emailed
+):
+    reminder, _, message = emailed
+    text = parts(message)[0]
+    found = tokens(mail_app, text)
+    done, snooze, log = (f"/r/{found[a]['token']}" for a in ("done", "snooze", "log"))
+    unsubscribe = UNSUBSCRIBE.search(text).group(0).removeprefix(BASE)
+    assert runner.invoke(args=["users", "deactivate", user.email]).exit_code == 0
+
+    # As the password and address links: nothing shown (not the reminder's title), nothing
+    # changed, no way into the app.
+    for path in (done, snooze, log, unsubscribe):
+        page = client.get(path)
+        assert page.status_code == 404, path
+        assert "Follow up with Grace" not in page_text(page.data)
+    for path, data in ((done, {}), (snooze, {"until": "tomorrow"}), (unsubscribe, {})):
+        assert client.post(path, data=data).status_code == 404, path
+    assert load(mail_app, reminder.id).status == ReminderStatus.DELIVERED
+    assert email_settings(mail_app, user) == (True, False)
+
+    assert runner.invoke(args=["users", "activate", user.email]).exit_code == 0
+    assert "Follow up with Grace" in page_text(client.get(done).data)
+    assert client.get(unsubscribe).status_code == 200
+    assert client.get(log).status_code == 302
+
+
 # --- failures and retries ----------------------------------------------------------------
 
 

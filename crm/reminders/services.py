@@ -12,7 +12,7 @@ from flask import abort
 from sqlalchemy import Select, bindparam, case, func, select, true, update
 from sqlalchemy.orm import selectinload
 
-from crm.database import off_index
+from crm.database import lock_user, off_index, writing_request
 from crm.extensions import db
 from crm.models import Contact, Interaction, Tag, User, contact_tags, utcnow
 from crm.models.reminder import (
@@ -747,11 +747,15 @@ def regenerate_calendar_token(user: User) -> str:
 
 def unsubscribing_user(data: dict | None) -> User | None:
     """The account a signed unsubscribe link names, while it still has the address the
-    email went to (an account deleted, or an id reused, is nobody)."""
-    if not data:
+    email went to (an account deleted, or an id reused, is nobody) and is not deactivated.
+    A POST reads it under its row lock (crm.database.lock_user), so a deactivation that
+    committed first is seen."""
+    if not data or not isinstance(data.get("u"), int):
         return None
-    return db.session.scalar(select(User).where(User.id == data.get("u"),
-                                                User.email == data.get("e")))
+    user = lock_user(data["u"]) if writing_request() else db.session.get(User, data["u"])
+    if user is None or user.email != data.get("e") or not user.is_active:
+        return None
+    return user
 
 
 def stop_emails(user: User) -> bool:

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from crm.contacts.forms import ConfirmForm
 from crm.contacts.picker import chosen_ids, finding, picker, submitted_one, term_for
 from crm.contacts.services import get_contact_or_404
+from crm.database import lock_user, writing_request
 from crm.extensions import csrf, db
 from crm.forms import days_wanted
 from crm.interactions.services import InteractionData, log_interaction
@@ -406,12 +407,18 @@ def email_action(token: str):
                                action=expired.data["a"], reminder_id=expired.data["r"]), 410
     if data is None:
         abort(404)
+    # The owner first, under its lock when the link acts (every writing request locks its
+    # user before their rows): a deactivated account's links are 404 while it is
+    # deactivated, as its password links are, and a deactivation that committed first
+    # is seen.
+    owner = lock_user(data["u"]) if writing_request() else db.session.get(User, data["u"])
+    if owner is None or not owner.is_active:
+        abort(404)
     reminder = db.session.scalar(
-        select(Reminder).where(Reminder.id == data["r"], Reminder.owner_id == data["u"])
+        select(Reminder).where(Reminder.id == data["r"], Reminder.owner_id == owner.id)
     )
     if reminder is None:
         abort(404)
-    owner = db.session.get(User, reminder.owner_id)
     action = data["a"]
     if action == "log":
         # Logging needs the full form: send the user there (login first if needed).
