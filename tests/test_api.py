@@ -30,6 +30,31 @@ def test_no_token_bad_token_and_session_cookie_are_401(app, client, auth, make_u
     problem_of(client.get("/api/v1/contacts"), 401)  # …not for the API
 
 
+def test_a_write_whose_account_is_deactivated_before_its_lock_is_refused(
+        app, api, count, monkeypatch):
+    """A deactivation committing between the token's check and the user's lock: the write
+    sees it under the lock and is refused, as the web's load_user refuses a session."""
+    from sqlalchemy import update
+
+    from crm.api import views
+    from crm.models import Contact, User
+
+    real_lock = views.lock_user
+
+    def deactivated_first(user_id):
+        # What a `crm users deactivate` committing just before the lock leaves it to read.
+        db.session.execute(update(User).where(User.id == user_id)
+                           .values(is_active_account=False))
+        return real_lock(user_id)
+
+    monkeypatch.setattr(views, "lock_user", deactivated_first)
+    problem_of(api.post("/contacts", json={"name": "Grace"}), 401)
+    assert count(Contact) == 0
+
+    monkeypatch.setattr(views, "lock_user", real_lock)
+    assert api.post("/contacts", json={"name": "Grace"}).status_code == 201
+
+
 @pytest.mark.app_config(SQLITE_BUSY_TIMEOUT_MS=5000)
 def test_api_reads_do_not_wait_for_the_write_lock(app, api, db_backend, row):
     """An API read never takes SQLite's write lock: while another process holds it, reads

@@ -85,8 +85,11 @@ def _authenticate():
         response.headers["Retry-After"] = str(retry_after)
         return response
     if writing_request():  # take the user's lock first, as every writing request does
+        # Read again under the lock: an account deleted or deactivated by a transaction
+        # that committed after the token's check is refused, as load_user refuses a
+        # session, rather than let one write through.
         user = lock_user(user.id)
-        if user is None:
+        if user is None or not user.is_active:
             return _unauthorized("The token is unknown or has been revoked.")
     tokens.touch(token)
     g.api_user = user
