@@ -814,3 +814,65 @@ def test_a_note_sent_after_the_client_ended_coaching_comes_back_to_copy(app, peo
     never = stranger.post(f"/coach/clients/{client_user.id}/notes", data={"body": note})
     assert never.status_code == 404
     assert "Clara" not in page_text(never.data) and "LinkedIn" not in page_text(never.data)
+
+
+# --- a deactivated client -----------------------------------------------------------------
+
+
+def test_a_deactivated_client_shares_nothing_until_activated(app, runner, people,
+                                                             make_contact, make_interaction):
+    """Found by the review: coaches kept reading a leaver's network after `crm users
+    deactivate`. While the client is deactivated its coaches see it as after the client
+    ended coaching: off /coach, every page of it 404, a note given back to copy (saying
+    why); all of it back once the client is activated."""
+    client_user, coach = people
+    ada = make_contact(client_user, name="Ada Lovelace")
+    make_interaction(client_user, ada, "phone", NOW - timedelta(days=3))
+    link(app, client_user, coach)
+    colin = as_user(app, coach)
+    pages = [f"/coach/clients/{client_user.id}", f"/coach/clients/{client_user.id}/contacts",
+             f"/coach/clients/{client_user.id}/contacts/{ada.id}"]
+    assert [colin.get(p).status_code for p in pages] == [200, 200, 200]
+    assert "Clara Client" in page_text(colin.get("/coach").data)
+
+    assert runner.invoke(args=["users", "deactivate", client_user.email]).exit_code == 0
+
+    for path in pages:
+        response = colin.get(path)
+        assert response.status_code == 404, path
+        assert "Ada Lovelace" not in page_text(response.data)
+    overview = page_text(colin.get("/coach").data)
+    assert "Clara Client" not in overview and "No clients yet" in overview
+    note = colin.post(f"/coach/clients/{client_user.id}/notes", data={"body": "Call Ada"})
+    assert note.status_code == 403
+    text = page_text(note.data)
+    assert "Clara Client's account is suspended" in text
+    assert "your note was not saved" in text and "Call Ada" in text
+    with app.app_context():
+        assert not db.session.scalars(select(CoachingNote)).all()
+
+    assert runner.invoke(args=["users", "activate", client_user.email]).exit_code == 0
+    assert [colin.get(p).status_code for p in pages] == [200, 200, 200]
+    assert "Clara Client" in page_text(colin.get("/coach").data)
+
+
+def test_an_invitation_from_a_deactivated_client_cannot_be_accepted(app, runner, people,
+                                                                     make_user):
+    """Found by the review: a link sent before deactivation let a new coach into an
+    account whose owner could no longer log in to revoke it. It is a 404 while the client
+    is deactivated, as a replaced link is."""
+    client_user, _ = people
+    join = support.invite(as_user(app, client_user), "newcoach@example.com")
+    nora = as_user(app, make_user(name="Nora New", email="newcoach@example.com"))
+    assert runner.invoke(args=["users", "deactivate", client_user.email]).exit_code == 0
+
+    shown = nora.get(join)
+    assert shown.status_code == 404 and "Clara" not in page_text(shown.data)
+    for answer in ("accept", "decline"):
+        assert nora.post(join, data={"answer": answer}).status_code == 404
+    with app.app_context():
+        assert db.session.scalars(select(CoachLink.status)).all() == [CoachLinkStatus.INVITED]
+
+    assert runner.invoke(args=["users", "activate", client_user.email]).exit_code == 0
+    assert nora.post(join, data={"answer": "accept"}).status_code == 302
+    assert "Clara Client" in page_text(nora.get("/coach").data)

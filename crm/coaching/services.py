@@ -29,6 +29,15 @@ from crm.models import (
 OPEN = (CoachLinkStatus.INVITED, CoachLinkStatus.ACTIVE)
 
 
+def _client_active():
+    """The link's client is not deactivated. A deactivated client shares nothing while it
+    is (`crm users deactivate`): their coaches see them as after the client ended coaching,
+    and an invitation they sent cannot be answered; all of it comes back on activation.
+    A condition on the link's own statement (a subquery, so a link read under its row lock
+    does not lock the client's row too), never a statement of its own."""
+    return exists().where(User.id == CoachLink.client_id, User.is_active_account.is_(True))
+
+
 class CoachingError(Exception):
     """The request does not make sense in the link's current state; the message says why."""
 
@@ -175,13 +184,14 @@ def coaches_of(client: User) -> set[int]:
 
 def invitation_by_link_or_404(token: str) -> CoachLink:
     """The open invitation an invitation link names, or 404 (a wrong, used or replaced
-    link). The link, which the client sent their coach, is the only way to an invitation:
-    Rapport does not verify email addresses, so holding the invited address in Rapport
-    proves nothing."""
+    link, or one from a client deactivated since). The link, which the client sent their
+    coach, is the only way to an invitation: Rapport does not verify email addresses, so
+    holding the invited address in Rapport proves nothing."""
     link = db.session.scalar(_for_change(
         select(CoachLink).where(
             CoachLink.invite_token_hash == hash_token(token[:200]),
             CoachLink.status == CoachLinkStatus.INVITED,
+            _client_active(),
         )
     ))
     if link is None:
@@ -220,17 +230,20 @@ def decline(coach: User, link: CoachLink) -> None:
 
 
 def active_links_for_coach(coach: User, *, page: int = 1, per_page: int = 10):
-    """A page of the clients currently sharing with this coach, longest-standing first."""
+    """A page of the clients currently sharing with this coach, longest-standing first
+    (a deactivated client is not sharing)."""
     return db.paginate(
         select(CoachLink)
-        .where(CoachLink.coach_id == coach.id, CoachLink.status == CoachLinkStatus.ACTIVE)
+        .where(CoachLink.coach_id == coach.id, CoachLink.status == CoachLinkStatus.ACTIVE,
+               _client_active())
         .order_by(CoachLink.responded_at, CoachLink.id)
         .options(joinedload(CoachLink.client)),
         page=page, per_page=per_page, error_out=False, max_per_page=100,
     )
 
 
-def _link(coach: User, client_id: int, status: CoachLinkStatus) -> CoachLink | None:
+def _link(coach: User, client_id: int, status: CoachLinkStatus, *conditions
+          ) -> CoachLink | None:
     """The coach's latest link to this client in this status, the client loaded."""
     return db.session.scalar(
         select(CoachLink)
@@ -238,6 +251,7 @@ def _link(coach: User, client_id: int, status: CoachLinkStatus) -> CoachLink | N
             CoachLink.coach_id == coach.id,
             CoachLink.client_id == client_id,
             CoachLink.status == status,
+            *conditions,
         )
         .order_by(CoachLink.id.desc())
         .limit(1)
@@ -246,8 +260,9 @@ def _link(coach: User, client_id: int, status: CoachLinkStatus) -> CoachLink | N
 
 
 def active_link(coach: User, client_id: int) -> CoachLink | None:
-    """The coach's active link to this client, now, or None."""
-    return _link(coach, client_id, CoachLinkStatus.ACTIVE)
+    """The coach's active link to this client, now, or None (also while the client is
+    deactivated: they share nothing then)."""
+    return _link(coach, client_id, CoachLinkStatus.ACTIVE, _client_active())
 
 
 def active_link_or_404(coach: User, client_id: int) -> CoachLink:
@@ -256,6 +271,13 @@ def active_link_or_404(coach: User, client_id: int) -> CoachLink:
     if link is None:
         abort(404)
     return link
+
+
+def suspended_link(coach: User, client_id: int) -> CoachLink | None:
+    """The coach's active link to this client while the client is deactivated, or None:
+    it tells a coach why a note was not saved."""
+    link = _link(coach, client_id, CoachLinkStatus.ACTIVE)
+    return link if link is not None and not link.client.is_active else None
 
 
 def ended_link_or_404(coach: User, client_id: int) -> CoachLink:

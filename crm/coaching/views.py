@@ -225,10 +225,14 @@ def add_note(client_id: int):
 
 
 def _note_not_saved(client_id: int):
-    """A note sent after the client ended coaching: say so and give the text back to copy
-    (403). A coach who never coached this client gets the 404 every coach view gives."""
-    ended = services.ended_link_or_404(current_user, client_id)
-    return render_template("coaching/note_not_saved.html", link=ended,
+    """A note sent after the client ended coaching, or while the client's account is
+    suspended (deactivated): say so and give the text back to copy (403). A coach who
+    never coached this client gets the 404 every coach view gives."""
+    link = services.suspended_link(current_user, client_id)
+    suspended = link is not None
+    if not suspended:
+        link = services.ended_link_or_404(current_user, client_id)
+    return render_template("coaching/note_not_saved.html", link=link, suspended=suspended,
                            body=request.form.get("body", "")), 403
 
 
