@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from fixtures.api_client import make_token
 from sqlalchemy import select
-from support import PASSWORD, counting_queries, field_error, field_value, page_text
+from support import PASSWORD, as_user, counting_queries, field_error, field_value, page_text
 
 from crm.extensions import db
 from crm.jobs import tasks
@@ -271,7 +271,7 @@ def test_users_delete_asks_first_then_deletes_everything_as_the_person_would(
 
     yes = runner.invoke(args=["users", "delete", "leaver@example.com"], input="y\n")
     assert yes.exit_code == 0, yes.output
-    assert "Deleted leaver@example.com, with 1 contacts and 1 interactions." in yes.output
+    assert "Deleted leaver@example.com, with 1 contact and 1 interaction." in yes.output
     assert _user(app, "leaver@example.com") is None
     with app.app_context():
         from crm.models import ApiToken
@@ -284,6 +284,74 @@ def test_users_delete_asks_first_then_deletes_everything_as_the_person_would(
     make_user(email="other@example.com")
     assert runner.invoke(args=["users", "delete", "other@example.com", "--yes"]).exit_code == 0
     assert count(User) == 1
+
+
+def _elsewhere(request):
+    """Run a request in a thread of its own, as another process's would be: a request made
+    in the command's own thread would share its app context, and so its session."""
+    import threading
+
+    done = []
+    thread = threading.Thread(target=lambda: done.append(request()))
+    thread.start()
+    thread.join()
+    assert done, "the request failed"
+    return done[0]
+
+
+@pytest.mark.app_config(SQLITE_BUSY_TIMEOUT_MS=300)
+def test_users_delete_holds_no_lock_while_it_asks_and_reports_what_it_deleted(
+        app, runner, make_user, make_contact, monkeypatch):
+    """Found by the review: the question was asked inside a write transaction, so on
+    SQLite every web write and the worker waited for the operator to answer, then failed
+    with "database is locked". Now nothing is held while it asks; the account is read
+    again under its lock and the counts are of what went."""
+    import click
+
+    leaver = make_user(email="leaver@example.com", name="Lea Ver")
+    stayer = make_user(email="stayer@example.com")
+    make_contact(leaver, name="Grace")
+    leaving, staying = as_user(app, leaver), as_user(app, stayer)
+    asked, meanwhile = [], []
+
+    def confirm(text, **kwargs):  # the operator reads the question; the web goes on
+        asked.append(text)
+        meanwhile.append(_elsewhere(
+            lambda: staying.post("/contacts/new", data={"name": "Kept"}).status_code))
+        meanwhile.append(_elsewhere(
+            lambda: leaving.post("/contacts/new", data={"name": "Alan"}).status_code))
+        return True
+
+    monkeypatch.setattr(click, "confirm", confirm)
+    result = runner.invoke(args=["users", "delete", "leaver@example.com"])
+
+    assert result.exit_code == 0, result.output
+    assert "and its 1 contact," in asked[0]
+    assert meanwhile == [302, 302]  # neither waited for the answer
+    # The contact saved while it asked went with the account, and is counted.
+    assert "Deleted leaver@example.com, with 2 contacts and 0 interactions." in result.output
+    assert _user(app, "leaver@example.com") is None
+    with app.app_context():
+        assert db.session.scalars(select(Contact.name)).all() == ["Kept"]
+
+
+def test_users_delete_of_an_account_deleted_while_it_asked_says_so(
+        app, runner, make_user, monkeypatch):
+    import click
+
+    leaver = make_user(email="leaver@example.com")
+    leaving = as_user(app, leaver)
+
+    def confirm(text, **kwargs):  # meanwhile its owner deletes it in Settings
+        assert _elsewhere(lambda: leaving.post(
+            "/account/delete", data={"password": PASSWORD, "understand": "y"}).status_code) == 302
+        return True
+
+    monkeypatch.setattr(click, "confirm", confirm)
+    result = runner.invoke(args=["users", "delete", "leaver@example.com"])
+
+    assert result.exit_code == 1
+    assert "no account has the address leaver@example.com any more" in result.output
 
 
 # --- who may sign up ------------------------------------------------------------------------

@@ -97,17 +97,33 @@ def delete(email: str, yes: bool):
     """Delete EMAIL's account and everything in it, as the person deleting it in Settings
     does. This cannot be undone."""
     from crm.auth.services import list_accounts
+    from crm.database import lock_user
     from crm.extensions import db
     from crm.portability.services import delete_account
 
-    user = _user(email)
-    address = user.email
+    user_id = _user(email).id
     if not yes:
-        [account] = list_accounts(user.id)
-        click.confirm(f"Delete the account {address} ({account.name}) and its "
-                      f"{account.contacts} contact{'' if account.contacts == 1 else 's'}, with "
-                      "every interaction and reminder? This cannot be undone", abort=True)
+        [account] = list_accounts(user_id)
+        # End the transaction before asking: a command's transaction holds SQLite's write
+        # lock (BEGIN IMMEDIATE), and every web write and the worker would wait for the
+        # answer, then fail with "database is locked".
+        db.session.rollback()
+        click.confirm(f"Delete the account {account.email} ({account.name}) and its "
+                      f"{_counted(account.contacts, 'contact')}, with every interaction and "
+                      "reminder? This cannot be undone", abort=True)
+    # Read again under the user's lock, as deleting it in Settings does: what changed while
+    # it asked (a contact added, the account deleted, its id even taken by a new account,
+    # as SQLite may) is seen, and the counts are of what goes.
+    user = lock_user(user_id)
+    if user is None or (not yes and user.created_at != account.created_at):
+        raise click.ClickException(f"no account has the address {email} any more")
+    address = user.email
     counts = delete_account(user)
     db.session.commit()
-    click.echo(f"Deleted {address}, with {counts['contacts']} contacts and "
-               f"{counts['interactions']} interactions.")
+    click.echo(f"Deleted {address}, with {_counted(counts['contacts'], 'contact')} and "
+               f"{_counted(counts['interactions'], 'interaction')}.")
+
+
+def _counted(number: int, noun: str) -> str:
+    """A count and its noun: 1 contact, 2 contacts."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
