@@ -988,6 +988,16 @@ def _send_digest(run: DigestRun, held_until: datetime, user: User, now: datetime
     # No transaction while SMTP talks: on SQLite a worker's transaction holds the write lock,
     # and web writes would fail with "database is locked" while a server is slow.
     db.session.commit()
+    # The pass read its users once, minutes ago perhaps: one deactivated since (the commit
+    # above expired it, so this reads it afresh; the renewal below ends the transaction
+    # before SMTP talks) is emailed nothing, as its reminders are not.
+    if not user.is_active:
+        run.status = DeliveryStatus.SKIPPED
+        run.last_error = "not sent: the account was deactivated"
+        run.next_attempt_at = None
+        _release(run)
+        db.session.commit()
+        return 0, False
     # A claim that lapsed may have been reaped and given to another worker, which sends it.
     if not _renew_digest_claim(run, held_until, clock):
         log.warning("digest %s not sent: its claim lapsed before it could go", run.id)
