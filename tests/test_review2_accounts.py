@@ -57,3 +57,69 @@ def test_an_account_deactivated_during_a_digest_pass_is_still_sent_its_digest(
         tasks.send_digests(NOW, "w")
 
     assert [m["To"] for m in smtp_server.messages] == ["stayer@example.com"]
+
+
+def test_an_email_done_link_and_the_worker_delivering_that_reminder_deadlock(
+        app, db_backend, client, make_user, make_reminder):
+    """The done link now locks its owner (SELECT ... FOR UPDATE, e2f6880) before it updates
+    the reminder it read; the worker claims that reminder meanwhile and, holding its row,
+    inserts the delivery, whose foreign key check takes FOR KEY SHARE on the owner's row,
+    which FOR UPDATE blocks: each waits for the other and PostgreSQL aborts one ("deadlock
+    detected": the worker's pass fails, or the person gets a 500). Any logged-in write of a
+    reminder (lock_writing_user) meets the worker the same way."""
+    if db_backend != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    from sqlalchemy import event
+
+    from crm.extensions import db
+    from crm.reminders import links
+
+    with time_machine.travel(NOW - timedelta(hours=1), tick=False):
+        owner = make_user(email="owner@example.com")
+        reminder = make_reminder(owner, title="Call", due_at=NOW - timedelta(minutes=5))
+    with app.app_context(), time_machine.travel(NOW, tick=False):
+        from crm.models.reminder import Reminder
+        due_at = db.session.get(Reminder, reminder.id).due_at
+        token = links.make_token(db.session.get(Reminder, reminder.id), "done", due_at)
+        engine = db.engine
+
+    user_locked, reminder_locked = threading.Event(), threading.Event()
+    web, worker = [], []
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        if threading.current_thread().name == "web" and "FROM reminders" in statement \
+                and not user_locked.is_set():
+            # The owner is locked, its reminder read (pending): the worker claims it now.
+            user_locked.set()
+            reminder_locked.wait(10)
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        if threading.current_thread().name == "worker" and \
+                statement.startswith("INSERT INTO deliveries"):
+            reminder_locked.set()
+
+    def on_worker():
+        user_locked.wait(10)
+        with app.app_context():
+            try:
+                claimed = tasks.claim_due_reminders(NOW, "w", 10)
+                db.session.commit()
+                worker.append(tasks.deliver_claimed(claimed, NOW, "w"))
+            except Exception as exc:  # noqa: BLE001
+                worker.append(repr(exc))
+
+    event.listen(engine, "after_cursor_execute", after)
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        threads = [threading.Thread(name="web", target=lambda: web.append(
+                       client.post(f"/r/{token}").status_code)),
+                   threading.Thread(name="worker", target=on_worker)]
+        with time_machine.travel(NOW, tick=False):
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+    finally:
+        event.remove(engine, "after_cursor_execute", after)
+        event.remove(engine, "before_cursor_execute", before)
+    assert web == [200] and worker == [1], (web, worker)
