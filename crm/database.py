@@ -199,7 +199,11 @@ def user_by_id(*, locked: bool = False):
 
     statement = select(User).where(User.id == bindparam("user_id"))
     if locked:
-        statement = statement.with_for_update().execution_options(populate_existing=True)
+        # FOR NO KEY UPDATE: writers of one user still take turns, but a foreign key to the
+        # user (the worker inserting a delivery while it holds the reminder) is not blocked,
+        # which would deadlock with a request that locked the user and then the reminder.
+        statement = statement.with_for_update(key_share=True).execution_options(
+            populate_existing=True)
     return statement
 
 
