@@ -52,8 +52,11 @@ def user_for_log() -> str:
 
 
 def about_request() -> str:
-    """"METHOD /path (request ID, user ID)", for a log line about the current request."""
-    return f"{request.method} {request.path} (request {request_id()}, user {user_for_log()})"
+    """"METHOD /path (request ID, user ID)", for a log line about the current request. The
+    path's line breaks and other control characters are written escaped (%0A in an address
+    decodes to a line break), so an address cannot forge lines of the log."""
+    path = "".join(c if c.isprintable() else repr(c)[1:-1] for c in request.path)
+    return f"{request.method} {path} (request {request_id()}, user {user_for_log()})"
 
 
 def register(app: Flask) -> None:

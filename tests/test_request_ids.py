@@ -16,7 +16,7 @@ MADE = re.compile(r"[0-9a-f]{16}")
 
 def failing(app, path: str, error: Exception) -> None:
     """A route at path that raises error, served as production serves it (no propagation)."""
-    def fail():
+    def fail(**_):
         raise error
 
     app.add_url_rule(path, path.strip("/").replace("/", "_"), fail)
@@ -80,6 +80,18 @@ def test_an_api_server_error_carries_its_reference(app, client, make_user, caplo
     rid = response.headers["X-Request-ID"]
     assert response.get_json()["request_id"] == rid
     assert any(f"(request {rid}, user " in r.getMessage() for r in caplog.records)
+
+
+def test_an_address_cannot_forge_lines_of_the_log(app, client, caplog):
+    """%0A in an address decodes to a line break: written as it is, the rest of the address
+    would read as a log line of its own."""
+    failing(app, "/broken/<rest>", RuntimeError("boom"))
+    with caplog.at_level(logging.ERROR):
+        rid = client.get("/broken/x%0A[2026-11-27] INFO all is well%09").headers["X-Request-ID"]
+    [message] = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert message == (f"Exception on GET /broken/x\\n[2026-11-27] INFO all is well\\t "
+                       f"(request {rid}, user -)")
+    assert "\n" not in message
 
 
 def test_an_anonymous_request_is_logged_without_a_user(app, client, caplog):
