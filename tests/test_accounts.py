@@ -446,3 +446,16 @@ def test_registration_settings_are_read_from_the_environment(tmp_path, monkeypat
 
     assert app.config["REGISTRATION"] == "closed"
     assert app.config["REGISTRATION_DOMAINS"] == ("example.com", "example.org")
+
+
+def test_no_token_is_made_for_a_deactivated_account(runner, make_user, count):
+    """It would answer 401 now and come alive on activation, unknown to whoever let the
+    account back in."""
+    from crm.models import ApiToken
+
+    make_user(email="leaver@example.com")
+    assert runner.invoke(args=["users", "deactivate", "leaver@example.com"]).exit_code == 0
+    result = runner.invoke(args=["token", "create", "leaver@example.com", "--name", "sync"])
+    assert result.exit_code == 1
+    assert "leaver@example.com is deactivated" in result.output
+    assert count(ApiToken) == 0

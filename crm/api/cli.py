@@ -29,8 +29,13 @@ def create(email: str, name: str):
     from crm.api.tokens import create_token
     from crm.extensions import db
 
+    user = _user(email)
+    if not user.is_active:
+        raise click.ClickException(
+            f"{user.email} is deactivated: its tokens are refused until "
+            "`crm users activate` lets it be used again.")
     try:
-        token, plain = create_token(_user(email), name)
+        token, plain = create_token(user, name)
     except ValueError as exc:
         raise click.BadParameter("give the token a name", param_hint="--name") from exc
     db.session.commit()
