@@ -1595,3 +1595,39 @@ def test_a_digest_that_cannot_be_built_does_not_hold_back_everyone_elses(
         frozen.shift(60)
     assert sorted(m["To"] for m in smtp_server.messages) == [
         "digest1@example.com", "digest2@example.com"]
+
+
+@pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
+def test_review2_a_retry_taken_up_before_a_dropped_connection_goes_on_the_next_run(
+        mail_app, smtp_server, frozen, digest_user, make_reminder):
+    """Review 2: a digest that failed once is taken up for its retry (its claim committed),
+    then the connection drops as the row is read back. The worker's next run, a minute
+    later, left it alone: it waited out the lease (five minutes) for the reaper."""
+    from sqlalchemy.exc import OperationalError
+    from support import before_each_statement
+
+    digest_failed_once(mail_app, digest_user, make_reminder)
+    mail_app.config["SMTP_PORT"] = smtp_server.port
+    frozen.shift(60)  # the retry is due
+    seen_claim, left = [False], [1]
+
+    def drop(conn, cursor, statement, parameters, context, executemany):
+        upper = statement.upper()
+        if upper.startswith("UPDATE DIGEST_RUNS SET STATUS"):
+            seen_claim[0] = True
+        elif left[0] and seen_claim[0] and upper.startswith("SELECT") \
+                and "FROM DIGEST_RUNS" in upper:
+            left[0] -= 1
+            raise OperationalError(statement, parameters, Exception(
+                "consuming input failed: server closed the connection unexpectedly"))
+
+    with before_each_statement(mail_app, drop):
+        _job(mail_app, tasks.send_digests, "worker-1")()
+    assert left == [0]
+    assert smtp_server.messages == []
+    assert digest_claims(mail_app) == [(DeliveryStatus.SENDING, "worker-1", 1)]
+
+    frozen.shift(60)  # the next run, well within the lease
+    _job(mail_app, tasks.send_digests, "worker-1")()
+    assert len(smtp_server.messages) == 1
+    assert digest_claims(mail_app) == [(DeliveryStatus.SENT, None, 2)]
