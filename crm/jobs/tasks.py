@@ -780,11 +780,10 @@ def _send_due_digests(now: datetime, worker_id: str, clock: Callable[[], datetim
             if local_now.hour < user.digest_hour or latest.get(user.id, local_now.date()) > \
                     local_now.date():
                 continue
-            claimed = _claim_digest_run(user, local_now.date(), clock(), worker_id)
+            claimed = _claim_digest_run(user, local_now.date(), clock(), worker_id, in_hand)
             if claimed is None:
                 continue
             run_id, run, held_until = claimed
-            in_hand[run_id] = None
             done, server_down = _send_digest(run, held_until, user, now, local_now,
                                              _Noting(mailer, run_id, now, sent_unrecorded),
                                              clock)
@@ -815,11 +814,12 @@ class _Noting:
         self.sent[self.run_id] = self.now
 
 
-def _claim_digest_run(user: User, local_date, now: datetime,
-                      worker_id: str) -> tuple[int, DigestRun, datetime] | None:
+def _claim_digest_run(user: User, local_date, now: datetime, worker_id: str,
+                      in_hand: InHand) -> tuple[int, DigestRun, datetime] | None:
     """Create (or take up a retry of) today's digest row, claimed for this worker for the
     lease from now: its id, the row and when its claim lapses; None when another worker
-    has it."""
+    has it. The row is in hand before its claim commits: should the pass fail from there
+    on, the next one takes it up (_still_held drops it if the claim never committed)."""
     from sqlalchemy.exc import IntegrityError
 
     held_until = now + timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
@@ -845,6 +845,7 @@ def _claim_digest_run(user: User, local_date, now: datetime,
             # Its id, read before the commit expires the row: read after, it would begin the
             # next transaction there, on SQLite holding the write lock from then on.
             run_id = run.id
+            in_hand[run_id] = None
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
@@ -852,12 +853,15 @@ def _claim_digest_run(user: User, local_date, now: datetime,
         return run_id, run, held_until
     if run.status != DeliveryStatus.PENDING or (run.next_attempt_at and run.next_attempt_at > now):
         return None
+    run_id = run.id
     taken = db.session.execute(
         update(DigestRun)
-        .where(DigestRun.id == run.id, DigestRun.status == DeliveryStatus.PENDING)
+        .where(DigestRun.id == run_id, DigestRun.status == DeliveryStatus.PENDING)
         .values(status=DeliveryStatus.SENDING, claimed_by=worker_id, claim_expires_at=held_until)
         .execution_options(synchronize_session=False)
     ).rowcount
+    if taken:
+        in_hand[run_id] = None
     db.session.commit()
     if not taken:
         return None
