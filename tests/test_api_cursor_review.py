@@ -91,3 +91,25 @@ def test_a_cursor_whose_contact_is_gone_says_so(api, make_contact, medium):
     body = problem_of(api.get("/interactions?cursor=" + quote(cursor)), 404)
 
     assert "contact" in body["detail"].lower() and "spelling" not in body["detail"]
+
+
+def test_review2_an_interactions_search_cursor_sent_with_q_empty_is_a_400(
+        api, make_contact, medium):
+    """Review 2: q= (empty) asks for no search, as a contacts cursor now reads it (a 400
+    there, like archived=false). An interactions cursor of a search sent with q= walks on
+    through the search the client asked not to make."""
+    from datetime import UTC, datetime, timedelta
+
+    ada = make_contact(api.user, name="Ada")
+    stamp = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+    for n, summary in enumerate(("Coffee one", "Lunch", "Coffee two", "Coffee three")):
+        created = api.post("/interactions", json={
+            "medium_id": medium("email").id, "participant_ids": [ada.id],
+            "occurred_at": (stamp - timedelta(hours=n)).isoformat(), "summary": summary})
+        assert created.status_code == 201, created.data
+    first = api.get("/interactions?q=coffee&per_page=1").get_json()
+    assert first["next_cursor"] is not None
+
+    response = api.get("/interactions?q=&per_page=1&cursor=" + quote(first["next_cursor"]))
+
+    assert "other filters" in problem_of(response, 400)["detail"]
