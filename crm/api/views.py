@@ -818,7 +818,9 @@ def list_interactions(query):
                                          interactions.Position.parse)
         except CursorRefused as exc:
             return _cursor_problem(str(exc))
-        if filters and filters != carried:
+        # q= (empty) is a filter sent too: no search, as for a contacts cursor.
+        sent = any(query[name] is not None for name in _INTERACTION_FILTERS)
+        if sent and filters != carried:
             return _cursor_problem(
                 "The cursor was made for other filters: send it alone (it carries its "
                 "own) or with the very filters of the page that gave it.")
