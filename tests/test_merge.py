@@ -315,3 +315,29 @@ def test_a_merge_while_the_worker_delivers_one_reminder_keeps_the_other_ones_sno
     assert [(r.due_at, r.status) for r in open_keep_in_touch(app, anas["ana"][0])] == [
         (APRIL_28, ReminderStatus.PENDING)]
     assert count(Delivery, Delivery.read_at.is_(None)) == 0
+
+
+def test_review2_a_merge_while_the_worker_delivers_one_reminder_sends_no_email_of_it(
+        mail_app, smtp_server, client, auth, make_user, make_contact, make_interaction,
+        count):
+    """Review 2: as above, with reminder emails on. The snooze stands and the delivered
+    reminder is ended by the next sweep (up to 15 minutes on), but the email job, which
+    runs every few seconds, has sent 'Keep in touch with Ana' by then: the user is emailed
+    about the very person they snoozed."""
+    app = mail_app
+    with time_machine.travel(NOW, tick=False):
+        user, anas = two_anas(app, client, auth, make_user, make_contact, make_interaction,
+                              last_seen=datetime(2025, 2, 20, 12, 0, tzinfo=UTC))
+        snooze_until(client, anas["duplicate"][1], "2025-04-28")
+        with app.app_context():
+            claimed = tasks.claim_due_reminders(NOW, "worker-1", 10)
+        assert claimed == [anas["ana"][1]]
+        merge_on_the_page(client, anas["ana"][0], anas["duplicate"][0])
+        with app.app_context():
+            tasks.deliver_claimed(claimed, NOW, "worker-1")
+            tasks.send_pending_emails(NOW, "worker-1")  # the email job, before any sweep
+        assert worker_pass(app, NOW) == 0
+
+    assert [(r.due_at, r.status) for r in open_keep_in_touch(app, anas["ana"][0])] == [
+        (APRIL_28, ReminderStatus.PENDING)]
+    assert [m["Subject"] for m in smtp_server.messages] == []
