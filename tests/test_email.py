@@ -1631,3 +1631,30 @@ def test_review2_a_retry_taken_up_before_a_dropped_connection_goes_on_the_next_r
     _job(mail_app, tasks.send_digests, "worker-1")()
     assert len(smtp_server.messages) == 1
     assert digest_claims(mail_app) == [(DeliveryStatus.SENT, None, 2)]
+
+
+@pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
+def test_review2_turning_the_digest_off_while_a_failed_pass_holds_its_retry_ends_it(
+        mail_app, client, smtp_server, frozen, digest_user, make_reminder):
+    """Review 2: a digest that failed once is taken up for its retry, and the pass fails
+    (the connection dropped) with it claimed. The user turns the digest off meanwhile:
+    the worker's next run gives the retry back, and, the user having no digest any more,
+    it stays under Email problems as 'retrying' for good (fd9669a ended only one waiting,
+    not one held)."""
+    digest_failed_once(mail_app, digest_user, make_reminder)
+    mail_app.config["SMTP_PORT"] = smtp_server.port
+    frozen.shift(60)
+    with connection_drops(mail_app, "FROM reminders") as left:
+        _job(mail_app, tasks.send_digests, "worker-1")()
+    assert left == [0]
+    assert digest_claims(mail_app) == [(DeliveryStatus.SENDING, "worker-1", 1)]
+
+    client.post("/settings", data={"action": "reminders", "reminders-email_mode": "each",
+                                   "reminders-digest_hour": "8"})
+    frozen.shift(60)
+    _job(mail_app, tasks.send_digests, "worker-1")()
+    frozen.shift(3600)
+    _job(mail_app, tasks.send_digests, "worker-1")()
+
+    assert smtp_server.messages == []
+    assert "retrying" not in page_text(client.get("/reminders").data)
