@@ -747,6 +747,17 @@ def _give_back_digests(held: dict[int, datetime], worker_id: str, now: datetime,
                     next_attempt_at=now)
             .execution_options(synchronize_session=False)
         )
+        # Turned off meanwhile: as the setting does for one waiting (crm.auth.services),
+        # else no pass takes it up again and it is listed as retrying for good.
+        db.session.execute(
+            update(DigestRun)
+            .where(DigestRun.id.in_(list(held)), DigestRun.status == DeliveryStatus.PENDING,
+                   DigestRun.user_id.in_(select(User.id).where(or_(
+                       User.email_reminders.is_(False), User.digest_enabled.is_(False)))))
+            .values(status=DeliveryStatus.SKIPPED, next_attempt_at=None,
+                    last_error="not sent: the daily digest was turned off")
+            .execution_options(synchronize_session=False)
+        )
         db.session.commit()
     in_hand.clear()
 
