@@ -1658,3 +1658,61 @@ def test_review2_turning_the_digest_off_while_a_failed_pass_holds_its_retry_ends
 
     assert smtp_server.messages == []
     assert "retrying" not in page_text(client.get("/reminders").data)
+
+
+def test_review2_a_pass_that_hung_before_failing_never_takes_up_a_digest_its_twin_claimed(
+        mail_app, smtp_server, digest_user, make_reminder, monkeypatch):
+    """Review 2: two workers share an ID. The first one's digest pass claims the digest
+    at 08:00 and its connection hangs for ten minutes before it drops (no TCP keepalive).
+    Meanwhile the claim lapsed, was reaped, and the other process claimed the digest
+    afresh. While that one sends it, the first process's next pass takes the claim for
+    its own (its lease is within 'the latest the failed pass may have set', counted from
+    when it failed, not from when it claimed), gives it back and sends it: twice."""
+    from sqlalchemy.exc import OperationalError
+    from support import before_each_statement
+
+    make_reminder(digest_user, title="Today thing", local_date=date(2025, 6, 2),
+                  local_time=time(17, 0))
+    lease = timedelta(seconds=mail_app.config["REMINDER_LEASE_SECONDS"])
+    now = [NOW]
+    left = [1]
+
+    def hang_then_drop(conn, cursor, statement, parameters, context, executemany):
+        if left[0] and "FROM REMINDERS" in statement.upper():
+            left[0] -= 1
+            now[0] = NOW + 2 * lease  # the connection hung, then dropped
+            raise OperationalError(statement, parameters, Exception(
+                "consuming input failed: server closed the connection unexpectedly"))
+
+    with before_each_statement(mail_app, hang_then_drop), mail_app.app_context():
+        with pytest.raises(OperationalError):
+            tasks.send_digests(NOW, "host:1", lambda: now[0])
+        db.session.rollback()
+        db.session.remove()
+    assert digest_claims(mail_app) == [(DeliveryStatus.SENDING, "host:1", 0)]
+
+    other_process = create_app({key: mail_app.config[key] for key in (
+        "TESTING", "SECRET_KEY", "BASE_URL", "SMTP_HOST", "SMTP_PORT", "SMTP_TLS",
+        "SMTP_TIMEOUT_SECONDS")} | {"DATABASE_URL": mail_app.config["SQLALCHEMY_DATABASE_URI"]})
+    reaped_at = NOW + lease + timedelta(seconds=1)
+    assert run(other_process, tasks.reap_stale_claims, reaped_at) == 1
+    real_send = Mailer.send
+    first: list[int | None] = []
+
+    def send(self, message):
+        if not first:  # the other process's digest, going out: the first one's next pass
+            first.append(None)
+            first[0] = run(mail_app, tasks.send_digests, NOW + 2 * lease + timedelta(
+                seconds=30), "host:1")
+        real_send(self, message)
+
+    monkeypatch.setattr(Mailer, "send", send)
+    try:
+        claimed_at = NOW + 2 * lease - timedelta(seconds=10)
+        assert run(other_process, tasks.send_digests, claimed_at, "host:1") == 1
+    finally:
+        with other_process.app_context():
+            db.engine.dispose()
+
+    assert first == [0]
+    assert len(smtp_server.messages) == 1
