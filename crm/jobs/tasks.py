@@ -797,7 +797,7 @@ def _send_due_digests(now: datetime, worker_id: str, clock: Callable[[], datetim
             run_id, run, held_until = claimed
             done, server_down = _send_digest(run, held_until, user, now, local_now,
                                              _Noting(mailer, run_id, now, sent_unrecorded),
-                                             clock)
+                                             clock, in_hand)
             in_hand.pop(run_id, None)  # settled, or not this worker's any more
             sent_unrecorded.pop(run_id, None)
             sent += done
@@ -856,7 +856,7 @@ def _claim_digest_run(user: User, local_date, now: datetime, worker_id: str,
             # Its id, read before the commit expires the row: read after, it would begin the
             # next transaction there, on SQLite holding the write lock from then on.
             run_id = run.id
-            in_hand[run_id] = None
+            in_hand[run_id] = held_until  # the lease it sets: no later one is this pass's
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
@@ -872,7 +872,7 @@ def _claim_digest_run(user: User, local_date, now: datetime, worker_id: str,
         .execution_options(synchronize_session=False)
     ).rowcount
     if taken:
-        in_hand[run_id] = None
+        in_hand[run_id] = held_until
     db.session.commit()
     if not taken:
         return None
@@ -881,7 +881,7 @@ def _claim_digest_run(user: User, local_date, now: datetime, worker_id: str,
 
 
 def _renew_digest_claim(run: DigestRun, held_until: datetime,
-                        clock: Callable[[], datetime]) -> bool:
+                        clock: Callable[[], datetime], in_hand: InHand) -> bool:
     """Renew this worker's claim on a digest for a full lease; False when it no longer
     holds it: the claim lapsed (the reaper may give it to another worker at any moment) or
     was reaped and taken up already (another claim's expiry, not the one it set)."""
@@ -889,6 +889,9 @@ def _renew_digest_claim(run: DigestRun, held_until: datetime,
     if held_until <= now:
         return False
     lease = timedelta(seconds=_cfg("REMINDER_LEASE_SECONDS"))
+    # The latest lease this pass sets, noted before it is: a later one is another
+    # process's (same worker ID) that claimed the digest after the reaper.
+    in_hand[run.id] = now + lease
     renewed = db.session.execute(
         update(DigestRun)
         .where(DigestRun.id == run.id, DigestRun.status == DeliveryStatus.SENDING,
@@ -964,7 +967,7 @@ def _digest_items(user: User, start_of_day: datetime, end_of_day: datetime,
 
 def _send_digest(run: DigestRun, held_until: datetime, user: User, now: datetime,
                  local_now: datetime, mailer: Mailer,
-                 clock: Callable[[], datetime]) -> tuple[int, bool]:
+                 clock: Callable[[], datetime], in_hand: InHand) -> tuple[int, bool]:
     """Send one user's digest on the run's SMTP session, if this worker still holds its
     claim: (1 if sent else 0, whether the server is down or hanging)."""
     from crm.reminders.schedule import occurrence_utc
@@ -1014,7 +1017,7 @@ def _send_digest(run: DigestRun, held_until: datetime, user: User, now: datetime
         db.session.commit()
         return 0, False
     # A claim that lapsed may have been reaped and given to another worker, which sends it.
-    if not _renew_digest_claim(run, held_until, clock):
+    if not _renew_digest_claim(run, held_until, clock, in_hand):
         log.warning("digest %s not sent: its claim lapsed before it could go", run.id)
         return 0, False
     try:
