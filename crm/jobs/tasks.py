@@ -42,6 +42,7 @@ from crm.models.reminder import (
     DigestRun,
     Recurrence,
     Reminder,
+    ReminderKind,
     ReminderStatus,
     WorkerHeartbeat,
 )
@@ -536,6 +537,16 @@ def _not_wanted(delivery: Delivery, user: User) -> str | None:
         return f"not sent: the reminder was {reminder.status.value}"
     if reminder.recurrence == Recurrence.NONE and reminder.due_at != delivery.occurrence:
         return "not sent: the reminder was moved"
+    if reminder.kind == ReminderKind.KEEP_IN_TOUCH and reminder.contact_id is not None \
+            and db.session.scalar(select(Reminder.id).where(
+                Reminder.owner_id == reminder.owner_id,
+                Reminder.contact_id == reminder.contact_id,
+                Reminder.kind == ReminderKind.KEEP_IN_TOUCH, Reminder.id != reminder.id,
+                Reminder.status == ReminderStatus.PENDING, Reminder.snoozed_count > 0,
+            ).limit(1)) is not None:
+        # Delivered as a merge made another reminder of this person the one kept, its
+        # snooze the user's word (sync_keep_in_touch ends this one at its next pass).
+        return "not sent: keep in touch with this contact was snoozed"
     return None
 
 
