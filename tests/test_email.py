@@ -1716,3 +1716,24 @@ def test_review2_a_pass_that_hung_before_failing_never_takes_up_a_digest_its_twi
 
     assert first == [0]
     assert len(smtp_server.messages) == 1
+
+
+@pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
+def test_review2_turning_the_digest_off_while_a_dead_worker_holds_its_retry_ends_it(
+        mail_app, client, smtp_server, frozen, digest_user, make_reminder):
+    """Review 2: as above, but the worker holding the retry died: the reaper gives it back
+    after the lease, and it stays under Email problems as 'retrying' for good."""
+    digest_failed_once(mail_app, digest_user, make_reminder)
+    mail_app.config["SMTP_PORT"] = smtp_server.port
+    frozen.shift(60)
+    with connection_drops(mail_app, "FROM reminders") as left:
+        _job(mail_app, tasks.send_digests, "worker-dead")()
+    assert left == [0]
+    client.post("/settings", data={"action": "reminders", "reminders-email_mode": "each",
+                                   "reminders-digest_hour": "8"})
+    frozen.shift(mail_app.config["REMINDER_LEASE_SECONDS"] + 1)
+    _job(mail_app, tasks.reap_stale_claims)()
+    _job(mail_app, tasks.send_digests, "worker-2")()
+
+    assert smtp_server.messages == []
+    assert "retrying" not in page_text(client.get("/reminders").data)
