@@ -758,19 +758,24 @@ def _give_back_digests(held: dict[int, datetime], worker_id: str, now: datetime,
                     next_attempt_at=now)
             .execution_options(synchronize_session=False)
         )
-        # Turned off meanwhile: as the setting does for one waiting (crm.auth.services),
-        # else no pass takes it up again and it is listed as retrying for good.
-        db.session.execute(
-            update(DigestRun)
-            .where(DigestRun.id.in_(list(held)), DigestRun.status == DeliveryStatus.PENDING,
-                   DigestRun.user_id.in_(select(User.id).where(or_(
-                       User.email_reminders.is_(False), User.digest_enabled.is_(False)))))
-            .values(status=DeliveryStatus.SKIPPED, next_attempt_at=None,
-                    last_error="not sent: the daily digest was turned off")
-            .execution_options(synchronize_session=False)
-        )
+        _skip_digests_turned_off(DigestRun.id.in_(list(held)))
         db.session.commit()
     in_hand.clear()
+
+
+def _skip_digests_turned_off(which) -> None:
+    """Digests given back (by a pass, or the reaper) to users who turned the digest off
+    meanwhile: skipped, as the setting does for one waiting (crm.auth.services), else no
+    pass takes them up again and they are listed as retrying for good."""
+    db.session.execute(
+        update(DigestRun)
+        .where(which, DigestRun.status == DeliveryStatus.PENDING,
+               DigestRun.user_id.in_(select(User.id).where(or_(
+                   User.email_reminders.is_(False), User.digest_enabled.is_(False)))))
+        .values(status=DeliveryStatus.SKIPPED, next_attempt_at=None,
+                last_error="not sent: the daily digest was turned off")
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _send_due_digests(now: datetime, worker_id: str, clock: Callable[[], datetime],
@@ -1101,6 +1106,8 @@ def reap_stale_claims(now: datetime) -> int:
                 next_attempt_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
+    if digests:
+        _skip_digests_turned_off(DigestRun.next_attempt_at == now)
     db.session.commit()
     return (reminders or 0) + emails + (digests or 0)
 
