@@ -1598,9 +1598,9 @@ def test_a_digest_that_cannot_be_built_does_not_hold_back_everyone_elses(
 
 
 @pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
-def test_review2_a_retry_taken_up_before_a_dropped_connection_goes_on_the_next_run(
+def test_a_retry_taken_up_before_a_dropped_connection_goes_on_the_next_run(
         mail_app, smtp_server, frozen, digest_user, make_reminder):
-    """Review 2: a digest that failed once is taken up for its retry (its claim committed),
+    """a digest that failed once is taken up for its retry (its claim committed),
     then the connection drops as the row is read back. The worker's next run, a minute
     later, left it alone: it waited out the lease (five minutes) for the reaper."""
     from sqlalchemy.exc import OperationalError
@@ -1634,9 +1634,9 @@ def test_review2_a_retry_taken_up_before_a_dropped_connection_goes_on_the_next_r
 
 
 @pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
-def test_review2_turning_the_digest_off_while_a_failed_pass_holds_its_retry_ends_it(
+def test_turning_the_digest_off_while_a_failed_pass_holds_its_retry_ends_it(
         mail_app, client, smtp_server, frozen, digest_user, make_reminder):
-    """Review 2: a digest that failed once is taken up for its retry, and the pass fails
+    """a digest that failed once is taken up for its retry, and the pass fails
     (the connection dropped) with it claimed. The user turns the digest off meanwhile:
     the worker's next run gives the retry back, and, the user having no digest any more,
     it stays under Email problems as 'retrying' for good (fd9669a ended only one waiting,
@@ -1660,9 +1660,9 @@ def test_review2_turning_the_digest_off_while_a_failed_pass_holds_its_retry_ends
     assert "retrying" not in page_text(client.get("/reminders").data)
 
 
-def test_review2_a_pass_that_hung_before_failing_never_takes_up_a_digest_its_twin_claimed(
+def test_a_pass_that_hung_before_failing_never_takes_up_a_digest_its_twin_claimed(
         mail_app, smtp_server, digest_user, make_reminder, monkeypatch):
-    """Review 2: two workers share an ID. The first one's digest pass claims the digest
+    """two workers share an ID. The first one's digest pass claims the digest
     at 08:00 and its connection hangs for ten minutes before it drops (no TCP keepalive).
     Meanwhile the claim lapsed, was reaped, and the other process claimed the digest
     afresh. While that one sends it, the first process's next pass takes the claim for
@@ -1719,9 +1719,9 @@ def test_review2_a_pass_that_hung_before_failing_never_takes_up_a_digest_its_twi
 
 
 @pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
-def test_review2_turning_the_digest_off_while_a_dead_worker_holds_its_retry_ends_it(
+def test_turning_the_digest_off_while_a_dead_worker_holds_its_retry_ends_it(
         mail_app, client, smtp_server, frozen, digest_user, make_reminder):
-    """Review 2: as above, but the worker holding the retry died: the reaper gives it back
+    """as above, but the worker holding the retry died: the reaper gives it back
     after the lease, and it stays under Email problems as 'retrying' for good."""
     digest_failed_once(mail_app, digest_user, make_reminder)
     mail_app.config["SMTP_PORT"] = smtp_server.port

@@ -317,10 +317,10 @@ def test_a_merge_while_the_worker_delivers_one_reminder_keeps_the_other_ones_sno
     assert count(Delivery, Delivery.read_at.is_(None)) == 0
 
 
-def test_review2_a_merge_while_the_worker_delivers_one_reminder_sends_no_email_of_it(
+def test_a_merge_while_the_worker_delivers_one_reminder_sends_no_email_of_it(
         mail_app, smtp_server, client, auth, make_user, make_contact, make_interaction,
         count):
-    """Review 2: as above, with reminder emails on. The snooze stands and the delivered
+    """as above, with reminder emails on. The snooze stands and the delivered
     reminder is ended by the next sweep (up to 15 minutes on), but the email job, which
     runs every few seconds, has sent 'Keep in touch with Ana' by then: the user is emailed
     about the very person they snoozed."""

@@ -1,4 +1,5 @@
-"""Second review of deactivated accounts: defects reproduced through the app."""
+"""Deactivated accounts against the worker: a deactivation during a digest pass, and the
+locks a reminder email's link takes beside the worker delivering that reminder."""
 
 from __future__ import annotations
 
@@ -30,12 +31,11 @@ def _elsewhere(work):
     return done[0]
 
 
-def test_an_account_deactivated_during_a_digest_pass_is_still_sent_its_digest(
+def test_an_account_deactivated_during_a_digest_pass_is_emailed_no_digest(
         mail_app, frozen, client, auth, runner, smtp_server, make_user, make_reminder,
         monkeypatch):
-    """The pass reads its digest users once; a leaver deactivated while the digests before
-    theirs go out (one SMTP session for hundreds at 08:00) is emailed all the same, though
-    the README says the worker emails a deactivated account nothing."""
+    """The pass reads its digest users once: a leaver deactivated while the digests before
+    theirs go out (one SMTP session for hundreds at 08:00) was emailed all the same."""
     for email in ("stayer@example.com", "leaver@example.com"):
         user = make_user(email=email)
         auth.login_as(user)
@@ -59,14 +59,14 @@ def test_an_account_deactivated_during_a_digest_pass_is_still_sent_its_digest(
     assert [m["To"] for m in smtp_server.messages] == ["stayer@example.com"]
 
 
-def test_an_email_done_link_and_the_worker_delivering_that_reminder_deadlock(
+def test_an_email_done_link_and_the_worker_delivering_that_reminder_do_not_deadlock(
         app, db_backend, client, make_user, make_reminder):
-    """The done link now locks its owner (SELECT ... FOR UPDATE, e2f6880) before it updates
-    the reminder it read; the worker claims that reminder meanwhile and, holding its row,
-    inserts the delivery, whose foreign key check takes FOR KEY SHARE on the owner's row,
-    which FOR UPDATE blocks: each waits for the other and PostgreSQL aborts one ("deadlock
-    detected": the worker's pass fails, or the person gets a 500). Any logged-in write of a
-    reminder (lock_writing_user) meets the worker the same way."""
+    """The done link locks its owner before it updates the reminder it read; the worker
+    claims that reminder meanwhile and, holding its row, inserts the delivery, whose
+    foreign key check takes FOR KEY SHARE on the owner's row. Under FOR UPDATE each waited
+    for the other and PostgreSQL aborted one ("deadlock detected"); the user's lock is FOR
+    NO KEY UPDATE, which the check does not wait for. Any logged-in write of a reminder
+    (lock_writing_user) met the worker the same way."""
     if db_backend != "postgresql":
         pytest.skip("row locks: PostgreSQL")
     from sqlalchemy import event

@@ -1,4 +1,5 @@
-"""Review of the API's cursors (GET /api/v1/interactions and /contacts): defects found."""
+"""The API's cursors at their edges (GET /api/v1/interactions and /contacts): filters sent
+empty or false, times at the ends of the range, a filter's record deleted mid-walk."""
 
 from __future__ import annotations
 
@@ -93,9 +94,9 @@ def test_a_cursor_whose_contact_is_gone_says_so(api, make_contact, medium):
     assert "contact" in body["detail"].lower() and "spelling" not in body["detail"]
 
 
-def test_review2_an_interactions_search_cursor_sent_with_q_empty_is_a_400(
+def test_an_interactions_search_cursor_sent_with_q_empty_is_a_400(
         api, make_contact, medium):
-    """Review 2: q= (empty) asks for no search, as a contacts cursor now reads it (a 400
+    """q= (empty) asks for no search, as a contacts cursor now reads it (a 400
     there, like archived=false). An interactions cursor of a search sent with q= walks on
     through the search the client asked not to make."""
     from datetime import UTC, datetime, timedelta
