@@ -35,12 +35,12 @@ def request_id() -> str | None:
 
 
 def user_for_log() -> str:
-    """The id of the request's user, else "-": the user already loaded (a page's, or an API
-    token's), or the one the signed session cookie names. Never a query: the line may be
-    about the database failing."""
+    """The id of the request's user, else "-": the user already loaded (an API token's
+    first, which a session cookie sent beside it does not make), or the one the signed
+    session cookie names. Never a query: the line may be about the database failing."""
     if not has_request_context():
         return "-"
-    for user in (g.get("_login_user"), g.get("api_user")):
+    for user in (g.get("api_user"), g.get("_login_user")):
         # The row's identity, kept by the session even when its attributes have expired
         # (asking is_authenticated would load them); None for the anonymous user.
         state = inspect(user, raiseerr=False) if user is not None else None

@@ -94,6 +94,29 @@ def test_an_address_cannot_forge_lines_of_the_log(app, client, caplog):
     assert "\n" not in message
 
 
+def test_an_api_failure_names_the_tokens_user_not_a_cookies(app, client, logged_in,
+                                                            make_user, caplog, monkeypatch):
+    """A browser logged in as one user sending another's token: the request is the token's
+    (its writes are), so is the line about it."""
+    from crm.api import views
+
+    script = make_user(email="script@example.com")
+    api = ApiClient(client, make_token(app, script), None)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(views.contacts, "create_contact", broken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    with caplog.at_level(logging.ERROR):
+        response = api.post("/contacts", json={"name": "Ada"})
+    assert response.status_code == 500
+    rid = response.headers["X-Request-ID"]
+    [message] = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert message == f"Exception on POST /api/v1/contacts (request {rid}, user {script.id})"
+    assert script.id != logged_in.id
+
+
 def test_an_anonymous_request_is_logged_without_a_user(app, client, caplog):
     failing(app, "/broken", RuntimeError("boom"))
     with caplog.at_level(logging.ERROR):

@@ -29,7 +29,7 @@ def make_cursor(list_name: str, user_id: int, filters: dict, after: Any) -> str:
 
 
 def read_cursor(list_name: str, token: str, user_id: int,
-                   position: Callable[[Any], P]) -> tuple[dict, P]:
+                position: Callable[[Any], P]) -> tuple[dict, P]:
     """The filters and position (read by `position`, which raises ValueError or TypeError
     for what is not one) that a cursor this user was given for list_name carries;
     CursorRefused for anything else (cut short, changed, another list's or user's, or
