@@ -222,17 +222,22 @@ def test_a_deactivated_account_gets_its_reminders_in_the_app_and_no_email(
 
 def test_a_deactivated_account_gets_no_digest(mail_app, frozen, client, auth, runner,
                                               smtp_server, make_user, make_reminder):
-    for email in ("leaver@example.com", "stayer@example.com"):
+    def digest_user(email):
         user = make_user(email=email)
         auth.login_as(user)
         assert client.post("/settings", data={"action": "reminders",
                                               "reminders-email_mode": "digest",
                                               "reminders-digest_hour": "8"}).status_code == 302
         make_reminder(user, title="Today", due_at=NOW + timedelta(hours=2))
-    # The leaver's digest failed once and waits for a retry when the account is deactivated.
+
+    # The leaver's digest failed once and waits for a retry when the account is deactivated
+    # (the only digest of that pass: a pass stops at the first failure to reach the server,
+    # and takes its users in no set order).
+    digest_user("leaver@example.com")
     mail_app.config["SMTP_PORT"], port = 1, mail_app.config["SMTP_PORT"]
     assert _run(mail_app, tasks.send_digests, NOW, "w") == 0
     mail_app.config["SMTP_PORT"] = port
+    digest_user("stayer@example.com")
     assert runner.invoke(args=["users", "deactivate", "leaver@example.com"]).exit_code == 0
 
     assert _run(mail_app, tasks.send_digests, NOW + timedelta(minutes=5), "w") == 1

@@ -1,5 +1,6 @@
-"""Deactivated accounts against the worker: a deactivation during a digest pass, and the
-locks a reminder email's link takes beside the worker delivering that reminder."""
+"""Accounts changing while the worker works: deactivated, or their digest turned off,
+during a digest pass; and the locks a reminder email's link takes beside the worker
+delivering that reminder."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from sqlalchemy import select
 
+from crm.extensions import db
 from crm.jobs import tasks
 from crm.mail import Mailer
 
@@ -31,18 +34,27 @@ def _elsewhere(work):
     return done[0]
 
 
-def test_an_account_deactivated_during_a_digest_pass_is_emailed_no_digest(
-        mail_app, frozen, client, auth, runner, smtp_server, make_user, make_reminder,
-        monkeypatch):
-    """The pass reads its digest users once: a leaver deactivated while the digests before
-    theirs go out (one SMTP session for hundreds at 08:00) was emailed all the same."""
-    for email in ("stayer@example.com", "leaver@example.com"):
-        user = make_user(email=email)
+def _digest_users(client, auth, make_user, make_reminder, *emails) -> dict:
+    """Users (by address) who chose the 08:00 digest in Settings, each with a reminder due
+    today; the client is left logged in as the last."""
+    users = {}
+    for email in emails:
+        users[email] = user = make_user(email=email)
         auth.login_as(user)
         assert client.post("/settings", data={"action": "reminders",
                                               "reminders-email_mode": "digest",
                                               "reminders-digest_hour": "8"}).status_code == 302
         make_reminder(user, title="Today", due_at=NOW + timedelta(hours=2))
+    return users
+
+
+def test_an_account_deactivated_during_a_digest_pass_is_emailed_no_digest(
+        mail_app, frozen, client, auth, runner, smtp_server, make_user, make_reminder,
+        monkeypatch):
+    """The pass reads its digest users once: a leaver deactivated while the digests before
+    theirs go out (one SMTP session for hundreds at 08:00) was emailed all the same."""
+    _digest_users(client, auth, make_user, make_reminder,
+                  "stayer@example.com", "leaver@example.com")
     send = Mailer.send
 
     def send_then_deactivate(self, message):
@@ -55,6 +67,38 @@ def test_an_account_deactivated_during_a_digest_pass_is_emailed_no_digest(
     monkeypatch.setattr(Mailer, "send", send_then_deactivate)
     with mail_app.app_context():
         tasks.send_digests(NOW, "w")
+
+    assert [m["To"] for m in smtp_server.messages] == ["stayer@example.com"]
+
+
+@pytest.mark.parametrize("mode, reason", [
+    ("off", "not sent: the daily digest was turned off"),
+    ("each", "not sent: the daily digest was turned off"),
+])
+def test_a_digest_turned_off_during_the_pass_is_not_sent(
+        mail_app, frozen, client, auth, smtp_server, make_user, make_reminder, monkeypatch,
+        mode, reason):
+    """Turned off (or changed to an email per reminder) in Settings while the digests before
+    hers go out: the pass had read her as a digest user, and sent it all the same."""
+    from crm.models.reminder import DigestRun
+
+    users = _digest_users(client, auth, make_user, make_reminder,
+                          "stayer@example.com", "changer@example.com")
+    send = Mailer.send
+
+    def send_then_turn_off(self, message):
+        send(self, message)
+        if message["To"] == "stayer@example.com":  # she changes her settings meanwhile
+            _elsewhere(lambda: client.post("/settings", data={
+                "action": "reminders", "reminders-email_mode": mode,
+                "reminders-digest_hour": "8"}).status_code)
+
+    monkeypatch.setattr(Mailer, "send", send_then_turn_off)
+    with mail_app.app_context():
+        tasks.send_digests(NOW, "w")
+        run = db.session.scalar(select(DigestRun).where(
+            DigestRun.user_id == users["changer@example.com"].id))
+        assert (run.status.value, run.last_error) == ("skipped", reason)
 
     assert [m["To"] for m in smtp_server.messages] == ["stayer@example.com"]
 

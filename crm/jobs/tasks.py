@@ -1022,12 +1022,12 @@ def _send_digest(run: DigestRun, held_until: datetime, user: User, now: datetime
     # No transaction while SMTP talks: on SQLite a worker's transaction holds the write lock,
     # and web writes would fail with "database is locked" while a server is slow.
     db.session.commit()
-    # The pass read its users once, minutes ago perhaps: one deactivated since (the commit
-    # above expired it, so this reads it afresh; the renewal below ends the transaction
-    # before SMTP talks) is emailed nothing, as its reminders are not.
-    if not user.is_active:
+    # The pass read its users once, minutes ago perhaps (the commit above expired the user,
+    # so this reads it afresh; the renewal below ends the transaction before SMTP talks).
+    unwanted = _digest_not_wanted(user)
+    if unwanted is not None:
         run.status = DeliveryStatus.SKIPPED
-        run.last_error = "not sent: the account was deactivated"
+        run.last_error = unwanted
         run.next_attempt_at = None
         _release(run)
         db.session.commit()
@@ -1048,6 +1048,20 @@ def _send_digest(run: DigestRun, held_until: datetime, user: User, now: datetime
     _release(run)
     db.session.commit()
     return 1, False
+
+
+def _digest_not_wanted(user: User) -> str | None:
+    """Why a digest the pass chose is not sent after all, or None: since the pass read its
+    users, the account was deactivated, the digest (or every reminder email) turned off,
+    or the address changed to one not confirmed yet, as for a reminder's email
+    (_not_wanted)."""
+    if not user.is_active:
+        return "not sent: the account was deactivated"
+    if not user.email_reminders or not user.digest_enabled:
+        return "not sent: the daily digest was turned off"
+    if not user.email_confirmed:
+        return "not sent: the account's address is not confirmed"
+    return None
 
 
 def _digest_message(run: DigestRun, user: User, local_now: datetime, due_today, overdue,
