@@ -461,7 +461,7 @@ def test_openapi_document_is_generated_from_the_routes(app, client):
     contacts = doc["paths"]["/contacts"]["get"]
     assert {p["name"] for p in contacts["parameters"]} == {"q", "tag", "archived", "sort",
                                                            "cursor", "page", "per_page"}
-    assert set(contacts["responses"]) == {"200", "400", "401", "422", "429"}
+    assert set(contacts["responses"]) == {"200", "400", "401", "404", "422", "429"}
     assert doc["components"]["schemas"]["ContactInput"]["required"] == ["name"]
     assert doc["paths"]["/mediums/{medium_id}"]["delete"]["responses"]["403"]
 

@@ -114,3 +114,26 @@ def test_an_interactions_search_cursor_sent_with_q_empty_is_a_400(
     response = api.get("/interactions?q=&per_page=1&cursor=" + quote(first["next_cursor"]))
 
     assert "other filters" in problem_of(response, 400)["detail"]
+
+
+def test_a_contacts_cursor_whose_tag_was_renamed_says_so_rather_than_end_the_walk(
+        api, make_contact):
+    """The walk filters by the tag's name: renamed (or merged, or deleted) since the last
+    page, the next one was empty with next_cursor null, as if every contact had been
+    read, and a sync stopped there believing it had them all."""
+    for n in range(4):
+        make_contact(api.user, name=f"Tagged {n}", tags="conference")
+    first = api.get("/contacts?cursor=&per_page=2&tag=conference").get_json()
+    tag = api.get("/tags").get_json()["items"][0]
+    renamed = api.patch(f"/tags/{tag['id']}", json={"name": "events"},
+                        headers={"If-Match": api.get(f"/tags/{tag['id']}").headers["ETag"]})
+    assert renamed.status_code == 200, renamed.data
+
+    body = problem_of(api.get("/contacts?cursor=" + quote(first["next_cursor"])), 404)
+
+    assert "'conference'" in body["detail"] and "start again" in body["detail"]
+    # The same name in another case is the same tag: the walk goes on.
+    api.patch(f"/tags/{tag['id']}", json={"name": "Conference"},
+              headers={"If-Match": api.get(f"/tags/{tag['id']}").headers["ETag"]})
+    rest = api.get("/contacts?cursor=" + quote(first["next_cursor"])).get_json()
+    assert [c["name"] for c in rest["items"]] == ["Tagged 2", "Tagged 3"]

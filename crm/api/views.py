@@ -505,8 +505,9 @@ def _name_position(value) -> contacts.NamePosition:
                 "each once however many are added or deleted meanwhile (one renamed moves "
                 "to where its new name files), no count, so no `total`. A cursor carries "
                 "its filters: send it alone or with the very same ones (else 400, as for "
-                "a cursor Rapport did not give you). `cursor` with another `sort`, or with "
-                "`page`, is a 422.",
+                "a cursor Rapport did not give you); one whose tag was renamed, merged or "
+                "deleted since is a 404. `cursor` with another `sort`, or with `page`, is "
+                "a 422.",
     query={
         "q": Field("string", max_length=100, description="Text to search for.",
                    example="ada"),
@@ -519,7 +520,7 @@ def _name_position(value) -> contacts.NamePosition:
                                               "first page of a walk by cursor."),
         "page": PAGE, "per_page": PER_PAGE,
     },
-    errors=(400,),
+    errors=(400, 404),
     ok=Response(200, "A page of contacts: by number, or by cursor.",
                 {"oneOf": [_page_of(CONTACT), CONTACT_CURSOR_PAGE]}),
 )
@@ -558,6 +559,12 @@ def _contacts_by_cursor(query):
                 "The cursor was made for other filters: send it alone (it carries its "
                 "own) or with the very filters of the page that gave it.")
         filters = carried
+        if filters.get("tag") and not contacts.tags_named(user, filters["tag"]):
+            # Else the walk would end here, empty, as if it had read every contact.
+            return problem(404, "Not Found", (
+                f"You have no tag named {filters['tag']!r} any more (renamed, merged or "
+                "deleted since): the tag filter this cursor carries cannot go on; start "
+                "again without it."))
     per_page = query["per_page"] or 25
     found = contacts.contacts_by_name(
         user, q=filters.get("q", ""), tag=filters.get("tag", ""),

@@ -374,13 +374,17 @@ def _listed(user: User, *, q: str, tag: str, archived: bool) -> Select:
         Contact.archived_at.is_not(None) if archived else Contact.archived_at.is_(None)
     )
     if tag:
-        # The tag by name_key, in any case and alphabet, as tags are named.
-        tag_ids = [tid for tid, name in db.session.execute(
-            select(Tag.id, Tag.name).where(Tag.owner_id == user.id))
-            if name_key(name) == name_key(tag)]
         query = query.where(exists().where(contact_tags.c.contact_id == Contact.id,
-                                           contact_tags.c.tag_id.in_(tag_ids)))
+                                           contact_tags.c.tag_id.in_(tags_named(user, tag))))
     return query
+
+
+def tags_named(user: User, tag: str) -> list[int]:
+    """The ids of the user's tags named tag, by name_key: in any case and alphabet, as tags
+    are named (none: no tag of that name, renamed or deleted perhaps)."""
+    return [tid for tid, name in db.session.execute(
+        select(Tag.id, Tag.name).where(Tag.owner_id == user.id))
+        if name_key(name) == name_key(tag)]
 
 
 @dataclass(frozen=True)
