@@ -12,7 +12,7 @@ import time_machine
 from itsdangerous import URLSafeTimedSerializer
 from smtp import HangingServer, free_port
 from sqlalchemy import select
-from support import connection_drops, page_text
+from support import PASSWORD, connection_drops, page_text
 
 from crm import create_app
 from crm.extensions import db
@@ -1634,13 +1634,19 @@ def test_a_retry_taken_up_before_a_dropped_connection_goes_on_the_next_run(
 
 
 @pytest.mark.app_config(EMAIL_RETRY_BASE_SECONDS=60)
+@pytest.mark.parametrize("change", [
+    {"action": "reminders", "reminders-email_mode": "each", "reminders-digest_hour": "8"},
+    {"action": "email", "email-email": "grace@new.example",
+     "email-current_password": PASSWORD},
+], ids=["digest turned off", "address changed"])
 def test_turning_the_digest_off_while_a_failed_pass_holds_its_retry_ends_it(
-        mail_app, client, smtp_server, frozen, digest_user, make_reminder):
+        mail_app, client, smtp_server, frozen, digest_user, make_reminder, change):
     """a digest that failed once is taken up for its retry, and the pass fails
-    (the connection dropped) with it claimed. The user turns the digest off meanwhile:
-    the worker's next run gives the retry back, and, the user having no digest any more,
-    it stays under Email problems as 'retrying' for good (fd9669a ended only one waiting,
-    not one held)."""
+    (the connection dropped) with it claimed. The user turns the digest off (or moves to
+    an address not confirmed yet) meanwhile: the worker's next run gives the retry back,
+    and, the user having no digest any more, it stayed under Email problems as 'retrying'
+    for good (fd9669a ended only one waiting, not one held; the give-back then knew only
+    the digest turned off)."""
     digest_failed_once(mail_app, digest_user, make_reminder)
     mail_app.config["SMTP_PORT"] = smtp_server.port
     frozen.shift(60)
@@ -1649,8 +1655,7 @@ def test_turning_the_digest_off_while_a_failed_pass_holds_its_retry_ends_it(
     assert left == [0]
     assert digest_claims(mail_app) == [(DeliveryStatus.SENDING, "worker-1", 1)]
 
-    client.post("/settings", data={"action": "reminders", "reminders-email_mode": "each",
-                                   "reminders-digest_hour": "8"})
+    assert client.post("/settings", data=change).status_code == 302
     frozen.shift(60)
     _job(mail_app, tasks.send_digests, "worker-1")()
     frozen.shift(3600)

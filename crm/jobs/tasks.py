@@ -758,22 +758,36 @@ def _give_back_digests(held: dict[int, datetime], worker_id: str, now: datetime,
                     next_attempt_at=now)
             .execution_options(synchronize_session=False)
         )
-        _skip_digests_turned_off(DigestRun.id.in_(list(held)))
+        _skip_digests_not_wanted(DigestRun.id.in_(list(held)))
         db.session.commit()
     in_hand.clear()
 
 
-def _skip_digests_turned_off(which) -> None:
-    """Digests given back (by a pass, or the reaper) to users who turned the digest off
-    meanwhile: skipped, as the setting does for one waiting (crm.auth.services), else no
-    pass takes them up again and they are listed as retrying for good."""
+def _digest_refusal():
+    """Why a user is sent no daily digest, as SQL of the users row (NULL: one is sent): the
+    one rule for the users a pass takes, the digests given back to users who no longer
+    qualify, and a user read again just before their digest goes."""
+    return case(
+        (User.is_active_account.is_not(True), "not sent: the account was deactivated"),
+        (or_(User.email_reminders.is_not(True), User.digest_enabled.is_not(True)),
+         "not sent: the daily digest was turned off"),
+        (User.email_confirmed_at.is_(None), "not sent: the account's address is not confirmed"),
+        else_=None,
+    )
+
+
+def _skip_digests_not_wanted(which) -> None:
+    """Digests given back (by a pass, or the reaper) to users who no longer qualify
+    (_digest_refusal: the digest turned off, the account deactivated, the address changed
+    and not confirmed yet): skipped with the reason, as the settings skip one waiting
+    (crm.auth.services), else no pass takes them up again and they are listed as retrying
+    for good."""
+    refusal = (select(_digest_refusal()).where(User.id == DigestRun.user_id)
+               .correlate(DigestRun).scalar_subquery())
     db.session.execute(
         update(DigestRun)
-        .where(which, DigestRun.status == DeliveryStatus.PENDING,
-               DigestRun.user_id.in_(select(User.id).where(or_(
-                   User.email_reminders.is_(False), User.digest_enabled.is_(False)))))
-        .values(status=DeliveryStatus.SKIPPED, next_attempt_at=None,
-                last_error="not sent: the daily digest was turned off")
+        .where(which, DigestRun.status == DeliveryStatus.PENDING, refusal.is_not(None))
+        .values(status=DeliveryStatus.SKIPPED, next_attempt_at=None, last_error=refusal)
         .execution_options(synchronize_session=False)
     )
 
@@ -783,9 +797,7 @@ def _send_due_digests(now: datetime, worker_id: str, clock: Callable[[], datetim
     """send_digests' pass: each digest it claims is in hand until it is settled."""
     users = list(
         db.session.scalars(
-            select(User).where(User.email_reminders.is_(True), User.digest_enabled.is_(True),
-                               User.email_confirmed_at.is_not(None),
-                               User.is_active_account.is_(True))
+            select(User).where(_digest_refusal().is_(None))
         )
     )
     # A user who moved west lives a local day over again, or one before it: its digest (or
@@ -1022,8 +1034,8 @@ def _send_digest(run: DigestRun, held_until: datetime, user: User, now: datetime
     # No transaction while SMTP talks: on SQLite a worker's transaction holds the write lock,
     # and web writes would fail with "database is locked" while a server is slow.
     db.session.commit()
-    # The pass read its users once, minutes ago perhaps (the commit above expired the user,
-    # so this reads it afresh; the renewal below ends the transaction before SMTP talks).
+    # The pass read its users once, minutes ago perhaps: read again (the renewal below ends
+    # the transaction before SMTP talks).
     unwanted = _digest_not_wanted(user)
     if unwanted is not None:
         run.status = DeliveryStatus.SKIPPED
@@ -1051,17 +1063,9 @@ def _send_digest(run: DigestRun, held_until: datetime, user: User, now: datetime
 
 
 def _digest_not_wanted(user: User) -> str | None:
-    """Why a digest the pass chose is not sent after all, or None: since the pass read its
-    users, the account was deactivated, the digest (or every reminder email) turned off,
-    or the address changed to one not confirmed yet, as for a reminder's email
-    (_not_wanted)."""
-    if not user.is_active:
-        return "not sent: the account was deactivated"
-    if not user.email_reminders or not user.digest_enabled:
-        return "not sent: the daily digest was turned off"
-    if not user.email_confirmed:
-        return "not sent: the account's address is not confirmed"
-    return None
+    """Why a digest the pass chose is not sent after all, or None: the user read again
+    (_digest_refusal), as the pass read its users minutes ago perhaps."""
+    return db.session.scalar(select(_digest_refusal()).where(User.id == user.id))
 
 
 def _digest_message(run: DigestRun, user: User, local_now: datetime, due_today, overdue,
@@ -1121,7 +1125,7 @@ def reap_stale_claims(now: datetime) -> int:
         .execution_options(synchronize_session=False)
     ).rowcount
     if digests:
-        _skip_digests_turned_off(DigestRun.next_attempt_at == now)
+        _skip_digests_not_wanted(DigestRun.next_attempt_at == now)
     db.session.commit()
     return (reminders or 0) + emails + (digests or 0)
 
