@@ -133,6 +133,28 @@ def _cursor_problem(detail: str):
     return problem(400, "Bad Request", detail)
 
 
+def _cursor_or_page(query: dict) -> None:
+    """422 for a request that asks for both a cursor and a page number."""
+    if query["cursor"] is not None and query["page"] is not None:
+        raise ValidationFailed({"page": "Send either page or cursor, not both."})
+
+
+def _continued(list_name: str, query: dict, names: tuple[str, ...], filters: dict,
+               position):
+    """The filters and position a list request goes on with: its own filters and None,
+    or, given a cursor, the cursor's (read by `position`). CursorRefused for a cursor
+    Rapport did not give this user for this list, or one sent with other filters: any
+    of `names` sent beside it, even empty or false, must be the very ones it carries."""
+    if not query["cursor"]:
+        return filters, None
+    carried, after = read_cursor(list_name, query["cursor"], _user().id, position)
+    if any(query[name] is not None for name in names) and filters != carried:
+        raise CursorRefused("The cursor was made for other filters: send it alone (it "
+                            "carries its own) or with the very filters of the page that "
+                            "gave it.")
+    return carried, after
+
+
 def _conflict(detail: str):
     db.session.rollback()
     return problem(409, "Conflict", detail)
@@ -478,13 +500,22 @@ def _contact_data(body: dict, current: Contact | None = None) -> contacts.Contac
     )
 
 
-CONTACT_CURSOR_PAGE = spec.component("ContactCursorPage", _object({
-    "items": {"type": "array", "items": CONTACT},
-    "per_page": {"type": "integer"},
-    "next_cursor": {"type": ["string", "null"],
-                    "description": "Send it as `cursor` for the contacts after this page, "
-                                   "with the same filters; null on the last page."},
-}, "A page of contacts by name asked for by `cursor`: not counted, so no `total`."))
+def _next_cursor(what: str) -> dict:
+    return {"type": ["string", "null"],
+            "description": f"Send it as `cursor` for the {what} after this page, with the "
+                           "same filters; null on the last page."}
+
+
+def _cursor_page(name: str, items: dict, what: str, description: str) -> dict:
+    """The schema of a page asked for by cursor: no count."""
+    return spec.component(name, _object({
+        "items": {"type": "array", "items": items}, "per_page": {"type": "integer"},
+        "next_cursor": _next_cursor(what)}, description))
+
+
+CONTACT_CURSOR_PAGE = _cursor_page(
+    "ContactCursorPage", CONTACT, "contacts",
+    "A page of contacts by name asked for by `cursor`: not counted, so no `total`.")
 _CONTACT_FILTERS = ("q", "tag", "archived")
 
 
@@ -540,31 +571,23 @@ def list_contacts(query):
 def _contacts_by_cursor(query):
     """A page of contacts by name after a cursor (or the first, for an empty one)."""
     user = _user()
-    if query["page"] is not None:
-        raise ValidationFailed({"page": "Send either page or cursor, not both."})
+    _cursor_or_page(query)
     if query["sort"] not in (None, "name"):
         raise ValidationFailed({"sort": "A cursor walks the list by name: leave sort out."})
-    sent = {name: query[name] for name in _CONTACT_FILTERS if query[name] is not None}
-    filters = {name: value for name, value in sent.items() if value}
-    after = None
-    if query["cursor"]:
-        try:
-            carried, after = read_cursor("contacts", query["cursor"], user.id,
-                                         _name_position)
-        except CursorRefused as exc:
-            return _cursor_problem(str(exc))
-        # archived=false is a filter sent too, though the cursor keeps only true.
-        if sent and filters != carried:
-            return _cursor_problem(
-                "The cursor was made for other filters: send it alone (it carries its "
-                "own) or with the very filters of the page that gave it.")
-        filters = carried
-        if filters.get("tag") and not contacts.tags_named(user, filters["tag"]):
-            # Else the walk would end here, empty, as if it had read every contact.
-            return problem(404, "Not Found", (
-                f"You have no tag named {filters['tag']!r} any more (renamed, merged or "
-                "deleted since): the tag filter this cursor carries cannot go on; start "
-                "again without it."))
+    # archived=false is sent, but kept as no filter (a cursor keeps only true).
+    filters = {name: query[name] for name in _CONTACT_FILTERS if query[name]}
+    try:
+        filters, after = _continued("contacts", query, _CONTACT_FILTERS, filters,
+                                    _name_position)
+    except CursorRefused as exc:
+        return _cursor_problem(str(exc))
+    if after is not None and filters.get("tag") and not contacts.tags_named(user,
+                                                                           filters["tag"]):
+        # Else the walk would end here, empty, as if it had read every contact.
+        return problem(404, "Not Found", (
+            f"You have no tag named {filters['tag']!r} any more (renamed, merged or "
+            "deleted since): the tag filter this cursor carries cannot go on; start "
+            "again without it."))
     per_page = query["per_page"] or 25
     found = contacts.contacts_by_name(
         user, q=filters.get("q", ""), tag=filters.get("tag", ""),
@@ -751,17 +774,11 @@ INTERACTION_PAGE = spec.component("InteractionPage", _object({
     "per_page": {"type": "integer"},
     "total": {"type": "integer"},
     "pages": {"type": "integer"},
-    "next_cursor": {"type": ["string", "null"],
-                    "description": "Send it as `cursor` for the interactions after this "
-                                   "page, with the same filters; null on the last page."},
+    "next_cursor": _next_cursor("interactions"),
 }, "A page asked for by number (`page`), counted: `total` interactions in `pages` pages."))
-INTERACTION_CURSOR_PAGE = spec.component("InteractionCursorPage", _object({
-    "items": {"type": "array", "items": INTERACTION},
-    "per_page": {"type": "integer"},
-    "next_cursor": {"type": ["string", "null"],
-                    "description": "Send it as `cursor` for the interactions after this "
-                                   "page, with the same filters; null on the last page."},
-}, "A page asked for by `cursor`, or of a search (`q`): not counted, so no `total`."))
+INTERACTION_CURSOR_PAGE = _cursor_page(
+    "InteractionCursorPage", INTERACTION, "interactions",
+    "A page asked for by `cursor`, or of a search (`q`): not counted, so no `total`.")
 # The API's filters of the list, by the names a cursor keeps them under.
 _INTERACTION_FILTERS = ("contact_id", "medium_id", "since", "until", "q")
 
@@ -815,23 +832,12 @@ def _interaction_filters(query: dict) -> dict:
 )
 def list_interactions(query):
     user = _user()
-    filters = _interaction_filters(query)
-    after = None
-    if query["cursor"] is not None and query["page"] is not None:
-        raise ValidationFailed({"page": "Send either page or cursor, not both."})
-    if query["cursor"]:
-        try:
-            carried, after = read_cursor("interactions", query["cursor"], user.id,
-                                         interactions.Position.parse)
-        except CursorRefused as exc:
-            return _cursor_problem(str(exc))
-        # q= (empty) is a filter sent too: no search, as for a contacts cursor.
-        sent = any(query[name] is not None for name in _INTERACTION_FILTERS)
-        if sent and filters != carried:
-            return _cursor_problem(
-                "The cursor was made for other filters: send it alone (it carries its "
-                "own) or with the very filters of the page that gave it.")
-        filters = carried
+    _cursor_or_page(query)
+    try:
+        filters, after = _continued("interactions", query, _INTERACTION_FILTERS,
+                                    _interaction_filters(query), interactions.Position.parse)
+    except CursorRefused as exc:
+        return _cursor_problem(str(exc))
     if "q" in filters and (query["page"] or 1) > 1:
         raise ValidationFailed({"page": "A search is not counted, so it has no page "
                                         "numbers: follow next_cursor instead."})
