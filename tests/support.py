@@ -74,6 +74,15 @@ def as_user(app, user):
     return client
 
 
+def choose_the_digest(client, auth, user, hour: int = 8) -> None:
+    """Log the client in as user and choose a daily digest at that hour in Settings."""
+    auth.login_as(user)
+    response = client.post("/settings", data={"action": "reminders",
+                                              "reminders-email_mode": "digest",
+                                              "reminders-digest_hour": str(hour)})
+    assert response.status_code == 302
+
+
 def invite(client, email: str, **form) -> str:
     """Invite a coach from a client's logged-in test client: the path of the invitation
     link Rapport shows once (in the flash message)."""

@@ -10,7 +10,15 @@ import pytest
 import time_machine
 from fixtures.api_client import make_token
 from sqlalchemy import select
-from support import PASSWORD, as_user, counting_queries, field_error, field_value, page_text
+from support import (
+    PASSWORD,
+    as_user,
+    choose_the_digest,
+    counting_queries,
+    field_error,
+    field_value,
+    page_text,
+)
 
 from crm.extensions import db
 from crm.jobs import tasks
@@ -224,10 +232,7 @@ def test_a_deactivated_account_gets_no_digest(mail_app, frozen, client, auth, ru
                                               smtp_server, make_user, make_reminder):
     def digest_user(email):
         user = make_user(email=email)
-        auth.login_as(user)
-        assert client.post("/settings", data={"action": "reminders",
-                                              "reminders-email_mode": "digest",
-                                              "reminders-digest_hour": "8"}).status_code == 302
+        choose_the_digest(client, auth, user)
         make_reminder(user, title="Today", due_at=NOW + timedelta(hours=2))
 
     # The leaver's digest failed once and waits for a retry when the account is deactivated

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from sqlalchemy import select
+from support import choose_the_digest
 
 from crm.extensions import db
 from crm.jobs import tasks
@@ -40,10 +41,7 @@ def _digest_users(client, auth, make_user, make_reminder, *emails) -> dict:
     users = {}
     for email in emails:
         users[email] = user = make_user(email=email)
-        auth.login_as(user)
-        assert client.post("/settings", data={"action": "reminders",
-                                              "reminders-email_mode": "digest",
-                                              "reminders-digest_hour": "8"}).status_code == 302
+        choose_the_digest(client, auth, user)
         make_reminder(user, title="Today", due_at=NOW + timedelta(hours=2))
     return users
 

@@ -12,7 +12,7 @@ import time_machine
 from itsdangerous import URLSafeTimedSerializer
 from smtp import HangingServer, free_port
 from sqlalchemy import select
-from support import PASSWORD, connection_drops, page_text
+from support import PASSWORD, choose_the_digest, connection_drops, page_text
 
 from crm import create_app
 from crm.extensions import db
@@ -930,11 +930,7 @@ def digest_user(mail_app, client, auth, make_user):
     """A New York user who chose a daily digest at 08:00, through the settings page."""
     user = make_user(name="Grace Hopper", email="grace@example.com",
                      time_zone="America/New_York")
-    auth.login_as(user)
-    response = client.post("/settings", data={"action": "reminders",
-                                              "reminders-email_mode": "digest",
-                                              "reminders-digest_hour": "8"})
-    assert response.status_code == 302
+    choose_the_digest(client, auth, user)
     return user
 
 
